@@ -1,1 +1,198 @@
+//! Switchboard's database: one schema, one set of queries, two engines.
+//!
+//! SQLite (WAL, foreign keys on, `synchronous = FULL`) is the embedded default; PostgreSQL is the
+//! scale-out path. Both go through sqlx's `Any` driver, so every query here is written once in the
+//! portable subset of SQL (`$N` placeholders, TEXT ids made by the application, BIGINT unix
+//! milliseconds, BIGINT 0/1 flags) and the same tests run against both engines.
+//!
+//! Durability contract: a function that returns `Ok` has committed. Writes that must never be lost
+//! together with something else (a consent decision and the call's consent field, a blacklist
+//! removal and its audit entry) share one transaction.
 
+mod agents;
+mod audit;
+mod calls;
+mod campaigns;
+mod ids;
+mod policy;
+mod users;
+
+pub use agents::{Agent, Consent};
+pub use audit::AuditEntry;
+pub use calls::{CallRecord, Direction, EndOfCall, Speaker, TranscriptLine, Turn, TurnTimings};
+pub use campaigns::{Attempt, AttemptStatus, Campaign, CampaignStatus, Contact, NewContact};
+pub use ids::{
+    AgentId, ApiTokenId, AttemptId, CallRecordId, CampaignId, ContactId, ContactListId, UnixMillis,
+    UserId,
+};
+pub use policy::{BlacklistEntry, ConsentDecision, ConsentRecord};
+pub use users::{Role, User};
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Everything that can go wrong talking to the database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database URL {url:?} is not usable: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("cannot open database {url}: {source}")]
+    Open { url: String, source: sqlx::Error },
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{op}: {source}")]
+    Query {
+        op: &'static str,
+        source: sqlx::Error,
+    },
+    #[error("{what} {key:?} does not exist")]
+    NotFound { what: &'static str, key: String },
+    #[error("{what} {key:?} already exists")]
+    Conflict { what: &'static str, key: String },
+    #[error("stored {what} is invalid: {value:?}")]
+    Corrupt { what: &'static str, value: String },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Which engine is behind the pool: the few statements that differ (row locking) branch on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A handle to the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+impl Store {
+    /// Opens the SQLite database at `path`, creating it (and its folder) if needed.
+    pub async fn open_sqlite(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::BadUrl {
+                url: path.display().to_string(),
+                reason: format!("cannot create {}: {e}", dir.display()),
+            })?;
+        }
+        Self::open(&format!("sqlite://{}?mode=rwc", path.display())).await
+    }
+
+    /// Opens `url` (`sqlite://…` or `postgres://…`) and brings the schema up to date.
+    pub async fn open(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::BadUrl {
+                url: redact(url),
+                reason: "expected sqlite://PATH or postgres://…".into(),
+            });
+        };
+        let options = AnyConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl {
+            url: redact(url),
+            reason: e.to_string(),
+        })?;
+        let pool = AnyPoolOptions::new()
+            // SQLite allows one writer; more connections only add lock waits.
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 16 })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL for concurrent readers; FULL so a committed write survives power loss;
+                        // foreign keys are off by default in SQLite.
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open {
+                url: redact(url),
+                source,
+            })?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A cheap round trip, for readiness checks.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(q("ping"))
+    }
+
+    /// Applied migration versions, oldest first.
+    pub async fn schema_versions(&self) -> Result<Vec<i64>> {
+        use sqlx::Row;
+        let rows = sqlx::query("SELECT version FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("read schema version"))?;
+        rows.iter()
+            .map(|r| r.try_get::<i64, _>(0).map_err(q("read schema version")))
+            .collect()
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Maps a sqlx error to [`StoreError::Query`] naming the operation.
+fn q(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Query { op, source }
+}
+
+/// True when `e` is a unique-constraint violation (the same check for both engines).
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+/// Hides a password in a database URL before it reaches a log line or an error.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}://{}:***@{}", &url[..scheme_end], user, &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(
+            redact("postgres://sb:secret@db/sb"),
+            "postgres://sb:***@db/sb"
+        );
+        assert_eq!(redact("sqlite:///var/lib/sb.db"), "sqlite:///var/lib/sb.db");
+    }
+}

@@ -1,0 +1,319 @@
+//! Call records, their turns (with per-stage latencies) and transcripts.
+
+use crate::{q, AgentId, CallRecordId, Result, Store, StoreError, UnixMillis};
+use sqlx::Row;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+impl Direction {
+    fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
+}
+
+/// A call as it is known when it starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallRecord {
+    pub id: CallRecordId,
+    pub sip_call_id: String,
+    pub direction: Direction,
+    pub agent_id: Option<AgentId>,
+    pub from_number: String,
+    pub to_number: String,
+    pub started_at: UnixMillis,
+    pub answered_at: Option<UnixMillis>,
+    pub ended_at: Option<UnixMillis>,
+    pub end_reason: Option<String>,
+    /// `not_asked`, `given` or `declined` once known.
+    pub consent: Option<String>,
+}
+
+/// What is known once a call has ended.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EndOfCall {
+    pub end_reason: String,
+    pub transfer_outcome: Option<String>,
+    pub recording_path: Option<String>,
+    pub summary: Option<String>,
+    /// JSON extracted from the conversation (intent, callback, disposition).
+    pub outcome: Option<String>,
+}
+
+/// Where the time of one turn went, in milliseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TurnTimings {
+    pub endpoint_ms: Option<i64>,
+    pub stt_ms: Option<i64>,
+    pub llm_first_token_ms: Option<i64>,
+    pub tts_first_audio_ms: Option<i64>,
+    pub voice_to_voice_ms: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Turn {
+    pub seq: i64,
+    pub started_at: UnixMillis,
+    pub caller_text: String,
+    /// What the caller actually heard: truncated when they barged in.
+    pub agent_text: String,
+    pub interrupted: bool,
+    pub timings: TurnTimings,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Speaker {
+    Caller,
+    Agent,
+    System,
+}
+
+impl Speaker {
+    fn as_str(self) -> &'static str {
+        match self {
+            Speaker::Caller => "caller",
+            Speaker::Agent => "agent",
+            Speaker::System => "system",
+        }
+    }
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "caller" => Some(Speaker::Caller),
+            "agent" => Some(Speaker::Agent),
+            "system" => Some(Speaker::System),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TranscriptLine {
+    pub seq: i64,
+    /// Offset from the call's start.
+    pub at_ms: i64,
+    pub speaker: Speaker,
+    pub text: String,
+}
+
+impl Store {
+    /// Records a new call before it is answered, so even a failed setup leaves a trace.
+    pub async fn insert_call(&self, call: &CallRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO calls (id, sip_call_id, direction, agent_id, from_number, to_number, \
+             started_at, answered_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(call.id.as_str())
+        .bind(&call.sip_call_id)
+        .bind(call.direction.as_str())
+        .bind(call.agent_id.as_ref().map(|a| a.as_str().to_string()))
+        .bind(&call.from_number)
+        .bind(&call.to_number)
+        .bind(call.started_at.0)
+        .bind(call.answered_at.map(|t| t.0))
+        .execute(&self.pool)
+        .await
+        .map_err(q("insert call"))?;
+        Ok(())
+    }
+
+    pub async fn mark_answered(&self, call: &CallRecordId, at: UnixMillis) -> Result<()> {
+        self.update_call_one(
+            "mark call answered",
+            sqlx::query("UPDATE calls SET answered_at = $1 WHERE id = $2")
+                .bind(at.0)
+                .bind(call.as_str()),
+            call,
+        )
+        .await
+    }
+
+    /// Closes the record. Idempotent for the same call: a second end keeps the first one's data.
+    pub async fn finish_call(
+        &self,
+        call: &CallRecordId,
+        at: UnixMillis,
+        end: &EndOfCall,
+    ) -> Result<()> {
+        self.update_call_one(
+            "finish call",
+            sqlx::query(
+                "UPDATE calls SET ended_at = COALESCE(ended_at, $1), end_reason = COALESCE(end_reason, $2), \
+                 transfer_outcome = COALESCE(transfer_outcome, $3), \
+                 recording_path = COALESCE(recording_path, $4), summary = COALESCE(summary, $5), \
+                 outcome = COALESCE(outcome, $6) WHERE id = $7",
+            )
+            .bind(at.0)
+            .bind(&end.end_reason)
+            .bind(end.transfer_outcome.as_deref())
+            .bind(end.recording_path.as_deref())
+            .bind(end.summary.as_deref())
+            .bind(end.outcome.as_deref())
+            .bind(call.as_str()),
+            call,
+        )
+        .await
+    }
+
+    pub async fn call(&self, id: &CallRecordId) -> Result<Option<CallRecord>> {
+        let Some(r) = sqlx::query(
+            "SELECT id, sip_call_id, direction, agent_id, from_number, to_number, started_at, \
+             answered_at, ended_at, end_reason, consent FROM calls WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(q("read call"))?
+        else {
+            return Ok(None);
+        };
+        let e = || q("read call");
+        let direction: String = r.try_get(2).map_err(e())?;
+        Ok(Some(CallRecord {
+            id: CallRecordId::from_string(r.try_get(0).map_err(e())?),
+            sip_call_id: r.try_get(1).map_err(e())?,
+            direction: match direction.as_str() {
+                "inbound" => Direction::Inbound,
+                "outbound" => Direction::Outbound,
+                _ => {
+                    return Err(StoreError::Corrupt {
+                        what: "call direction",
+                        value: direction,
+                    })
+                }
+            },
+            agent_id: r
+                .try_get::<Option<String>, _>(3)
+                .map_err(e())?
+                .map(AgentId::from_string),
+            from_number: r.try_get(4).map_err(e())?,
+            to_number: r.try_get(5).map_err(e())?,
+            started_at: UnixMillis(r.try_get(6).map_err(e())?),
+            answered_at: r.try_get::<Option<i64>, _>(7).map_err(e())?.map(UnixMillis),
+            ended_at: r.try_get::<Option<i64>, _>(8).map_err(e())?.map(UnixMillis),
+            end_reason: r.try_get(9).map_err(e())?,
+            consent: r.try_get(10).map_err(e())?,
+        }))
+    }
+
+    /// Appends a finished turn with its timings.
+    pub async fn record_turn(&self, call: &CallRecordId, turn: &Turn) -> Result<()> {
+        let t = &turn.timings;
+        sqlx::query(
+            "INSERT INTO call_turns (call_id, seq, started_at, caller_text, agent_text, interrupted, \
+             endpoint_ms, stt_ms, llm_first_token_ms, tts_first_audio_ms, voice_to_voice_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(call.as_str())
+        .bind(turn.seq)
+        .bind(turn.started_at.0)
+        .bind(&turn.caller_text)
+        .bind(&turn.agent_text)
+        .bind(i64::from(turn.interrupted))
+        .bind(t.endpoint_ms)
+        .bind(t.stt_ms)
+        .bind(t.llm_first_token_ms)
+        .bind(t.tts_first_audio_ms)
+        .bind(t.voice_to_voice_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(q("record turn"))?;
+        Ok(())
+    }
+
+    pub async fn turns(&self, call: &CallRecordId) -> Result<Vec<Turn>> {
+        let rows = sqlx::query(
+            "SELECT seq, started_at, caller_text, agent_text, interrupted, endpoint_ms, stt_ms, \
+             llm_first_token_ms, tts_first_audio_ms, voice_to_voice_ms FROM call_turns \
+             WHERE call_id = $1 ORDER BY seq",
+        )
+        .bind(call.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("read turns"))?;
+        let e = || q("read turns");
+        rows.iter()
+            .map(|r| {
+                Ok(Turn {
+                    seq: r.try_get(0).map_err(e())?,
+                    started_at: UnixMillis(r.try_get(1).map_err(e())?),
+                    caller_text: r.try_get(2).map_err(e())?,
+                    agent_text: r.try_get(3).map_err(e())?,
+                    interrupted: r.try_get::<i64, _>(4).map_err(e())? != 0,
+                    timings: TurnTimings {
+                        endpoint_ms: r.try_get(5).map_err(e())?,
+                        stt_ms: r.try_get(6).map_err(e())?,
+                        llm_first_token_ms: r.try_get(7).map_err(e())?,
+                        tts_first_audio_ms: r.try_get(8).map_err(e())?,
+                        voice_to_voice_ms: r.try_get(9).map_err(e())?,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    pub async fn append_transcript(
+        &self,
+        call: &CallRecordId,
+        line: &TranscriptLine,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO transcript_lines (call_id, seq, at_ms, speaker, text) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(call.as_str())
+        .bind(line.seq)
+        .bind(line.at_ms)
+        .bind(line.speaker.as_str())
+        .bind(&line.text)
+        .execute(&self.pool)
+        .await
+        .map_err(q("append transcript"))?;
+        Ok(())
+    }
+
+    pub async fn transcript(&self, call: &CallRecordId) -> Result<Vec<TranscriptLine>> {
+        let rows = sqlx::query(
+            "SELECT seq, at_ms, speaker, text FROM transcript_lines WHERE call_id = $1 ORDER BY seq",
+        )
+        .bind(call.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("read transcript"))?;
+        let e = || q("read transcript");
+        rows.iter()
+            .map(|r| {
+                let speaker: String = r.try_get(2).map_err(e())?;
+                Ok(TranscriptLine {
+                    seq: r.try_get(0).map_err(e())?,
+                    at_ms: r.try_get(1).map_err(e())?,
+                    speaker: Speaker::parse(&speaker).ok_or(StoreError::Corrupt {
+                        what: "speaker",
+                        value: speaker,
+                    })?,
+                    text: r.try_get(3).map_err(e())?,
+                })
+            })
+            .collect()
+    }
+
+    async fn update_call_one<'a>(
+        &self,
+        op: &'static str,
+        query: sqlx::query::Query<'a, sqlx::Any, sqlx::any::AnyArguments<'a>>,
+        call: &CallRecordId,
+    ) -> Result<()> {
+        let done = query.execute(&self.pool).await.map_err(q(op))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: "call",
+                key: call.to_string(),
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,159 @@
+//! Admin UI users and their API tokens. Password hashing lives above this crate; only PHC strings
+//! and token digests are stored here.
+
+use crate::{is_unique_violation, q, ApiTokenId, Result, Store, StoreError, UnixMillis, UserId};
+use sqlx::Row;
+
+/// What a user may do; enforced on every route of the HTTP API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Admin,
+    Operator,
+    Agent,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+            Role::Agent => "agent",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "operator" => Some(Role::Operator),
+            "agent" => Some(Role::Agent),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub username: String,
+    pub password_hash: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub created_at: UnixMillis,
+}
+
+impl Store {
+    pub async fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: Role,
+    ) -> Result<User> {
+        let user = User {
+            id: UserId::new(),
+            username: username.to_string(),
+            password_hash: password_hash.to_string(),
+            role,
+            disabled: false,
+            created_at: UnixMillis::now(),
+        };
+        sqlx::query(
+            "INSERT INTO users (id, username, password_hash, role, disabled, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(user.id.as_str())
+        .bind(&user.username)
+        .bind(&user.password_hash)
+        .bind(role.as_str())
+        .bind(0_i64)
+        .bind(user.created_at.0)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict {
+                    what: "user",
+                    key: username.to_string(),
+                }
+            } else {
+                q("create user")(e)
+            }
+        })?;
+        Ok(user)
+    }
+
+    pub async fn user_by_name(&self, username: &str) -> Result<Option<User>> {
+        let row = sqlx::query(
+            "SELECT id, username, password_hash, role, disabled, created_at FROM users \
+             WHERE username = $1",
+        )
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(q("read user"))?;
+        row.map(|r| user_from_row(&r)).transpose()
+    }
+
+    /// Stores the digest of a new API token for `user`.
+    pub async fn create_api_token(
+        &self,
+        user: &UserId,
+        name: &str,
+        token_hash: &str,
+        expires_at: Option<UnixMillis>,
+    ) -> Result<ApiTokenId> {
+        let id = ApiTokenId::new();
+        sqlx::query(
+            "INSERT INTO api_tokens (id, user_id, name, token_hash, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id.as_str())
+        .bind(user.as_str())
+        .bind(name)
+        .bind(token_hash)
+        .bind(UnixMillis::now().0)
+        .bind(expires_at.map(|t| t.0))
+        .execute(&self.pool)
+        .await
+        .map_err(q("create API token"))?;
+        Ok(id)
+    }
+
+    /// The enabled user owning an unexpired token with this digest, marking the token used.
+    pub async fn user_for_token(&self, token_hash: &str, now: UnixMillis) -> Result<Option<User>> {
+        let row = sqlx::query(
+            "SELECT u.id, u.username, u.password_hash, u.role, u.disabled, u.created_at, t.id \
+             FROM api_tokens t JOIN users u ON u.id = t.user_id \
+             WHERE t.token_hash = $1 AND (t.expires_at IS NULL OR t.expires_at > $2) \
+               AND u.disabled = 0",
+        )
+        .bind(token_hash)
+        .bind(now.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(q("look up API token"))?;
+        let Some(row) = row else { return Ok(None) };
+        let token_id: String = row.try_get(6).map_err(q("look up API token"))?;
+        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+            .bind(now.0)
+            .bind(token_id)
+            .execute(&self.pool)
+            .await
+            .map_err(q("touch API token"))?;
+        user_from_row(&row).map(Some)
+    }
+}
+
+fn user_from_row(r: &sqlx::any::AnyRow) -> Result<User> {
+    let role: String = r.try_get(3).map_err(q("read user"))?;
+    Ok(User {
+        id: UserId::from_string(r.try_get(0).map_err(q("read user"))?),
+        username: r.try_get(1).map_err(q("read user"))?,
+        password_hash: r.try_get(2).map_err(q("read user"))?,
+        role: Role::parse(&role).ok_or(StoreError::Corrupt {
+            what: "role",
+            value: role,
+        })?,
+        disabled: r.try_get::<i64, _>(4).map_err(q("read user"))? != 0,
+        created_at: UnixMillis(r.try_get(5).map_err(q("read user"))?),
+    })
+}

@@ -1,0 +1,512 @@
+//! The same store tests against a real SQLite file and a real PostgreSQL server.
+//!
+//! PostgreSQL comes from `SWITCHBOARD_TEST_POSTGRES_URL` (the test script installs and starts a
+//! server on 127.0.0.1); each test creates and drops its own database. Without the variable the
+//! PostgreSQL half fails when `SWITCHBOARD_REQUIRE_POSTGRES=1` (as in CI) and is skipped otherwise.
+
+use std::collections::HashSet;
+use switchboard_store::*;
+
+struct Db {
+    store: Store,
+    _dir: Option<tempfile::TempDir>,
+    pg_drop: Option<(String, String)>,
+}
+
+impl Db {
+    async fn sqlite() -> Db {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("sub/switchboard.db"))
+            .await
+            .unwrap();
+        assert_eq!(store.backend(), Backend::Sqlite);
+        Db {
+            store,
+            _dir: Some(dir),
+            pg_drop: None,
+        }
+    }
+
+    async fn postgres() -> Option<Db> {
+        use sqlx::{Connection, Executor};
+        let Ok(admin) = std::env::var("SWITCHBOARD_TEST_POSTGRES_URL") else {
+            assert!(
+                std::env::var("SWITCHBOARD_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "SWITCHBOARD_TEST_POSTGRES_URL is not set but PostgreSQL tests are required"
+            );
+            eprintln!("skipping PostgreSQL: SWITCHBOARD_TEST_POSTGRES_URL is not set");
+            return None;
+        };
+        let name = format!("sbtest_{}", uuid_like());
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .expect("connect to PostgreSQL");
+        conn.execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .unwrap();
+        let url = match admin.rfind('/') {
+            Some(i) if i > "postgres://".len() => format!("{}/{name}", &admin[..i]),
+            _ => format!("{admin}/{name}"),
+        };
+        let store = Store::open(&url).await.unwrap();
+        assert_eq!(store.backend(), Backend::Postgres);
+        Some(Db {
+            store,
+            _dir: None,
+            pg_drop: Some((admin, name)),
+        })
+    }
+
+    async fn done(self) {
+        self.store.close().await;
+        if let Some((admin, name)) = self.pg_drop {
+            use sqlx::{Connection, Executor};
+            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+            conn.execute(format!("DROP DATABASE {name}").as_str())
+                .await
+                .unwrap();
+        }
+    }
+}
+
+fn uuid_like() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{}_{nanos}", std::process::id())
+}
+
+/// Runs each test body once on SQLite and once on PostgreSQL.
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite { $(
+            #[tokio::test]
+            async fn $name() {
+                let db = super::Db::sqlite().await;
+                super::$name(&db.store).await;
+                db.done().await;
+            }
+        )* }
+        mod postgres { $(
+            #[tokio::test]
+            async fn $name() {
+                let Some(db) = super::Db::postgres().await else { return };
+                super::$name(&db.store).await;
+                db.done().await;
+            }
+        )* }
+    };
+}
+
+both!(
+    migrations_applied_once,
+    agents_route_numbers,
+    call_record_lifecycle,
+    consent_is_logged_with_the_call,
+    consent_for_unknown_call_writes_nothing,
+    blacklist_removal_is_audited,
+    contacts_import_and_campaign_claims,
+    concurrent_claims_never_share_an_attempt,
+    api_tokens_resolve_users,
+);
+
+async fn migrations_applied_once(s: &Store) {
+    assert_eq!(s.schema_versions().await.unwrap(), vec![1]);
+    s.ping().await.unwrap();
+}
+
+fn acme(numbers: &[&str]) -> Agent {
+    Agent {
+        id: AgentId::new(),
+        name: "acme".into(),
+        numbers: numbers.iter().map(|n| n.to_string()).collect(),
+        greeting: "Thanks for calling Acme Dental.".into(),
+        prompt: "You are the receptionist of Acme Dental.".into(),
+        consent: Consent::Required,
+        transfer_to: Some("sip:frontdesk@10.0.0.5".into()),
+        language: "en".into(),
+        voice: "en_US-joe-medium".into(),
+    }
+}
+
+async fn agents_route_numbers(s: &Store) {
+    let id = s
+        .upsert_agent(&acme(&["1000", "+15550001000"]))
+        .await
+        .unwrap();
+    let routed = s.agent_for_number("+15550001000").await.unwrap().unwrap();
+    assert_eq!(routed.id, id);
+    assert_eq!(
+        routed.transfer_to.as_deref(),
+        Some("sip:frontdesk@10.0.0.5")
+    );
+    assert!(s.agent_for_number("2000").await.unwrap().is_none());
+
+    // Updating keeps the id and replaces the numbers.
+    let mut changed = acme(&["2000"]);
+    changed.greeting = "Hello again.".into();
+    assert_eq!(s.upsert_agent(&changed).await.unwrap(), id);
+    assert!(s.agent_for_number("1000").await.unwrap().is_none());
+    assert_eq!(
+        s.agent_for_number("2000").await.unwrap().unwrap().greeting,
+        "Hello again."
+    );
+
+    // A number owned by another agent is refused and leaves that agent untouched.
+    let mut other = acme(&["3000", "2000"]);
+    other.name = "other".into();
+    let err = s.upsert_agent(&other).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                what: "agent number",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        s.agent_by_name("other").await.unwrap().is_none(),
+        "rolled back"
+    );
+    assert_eq!(s.agent_names().await.unwrap(), vec!["acme".to_string()]);
+}
+
+fn new_call(from: &str) -> CallRecord {
+    CallRecord {
+        id: CallRecordId::new(),
+        sip_call_id: "a84b4c76e66710@pc33.example.com".into(),
+        direction: Direction::Inbound,
+        agent_id: None,
+        from_number: from.into(),
+        to_number: "1000".into(),
+        started_at: UnixMillis(1_700_000_000_000),
+        answered_at: None,
+        ended_at: None,
+        end_reason: None,
+        consent: None,
+    }
+}
+
+async fn call_record_lifecycle(s: &Store) {
+    let call = new_call("+15551230001");
+    s.insert_call(&call).await.unwrap();
+    s.mark_answered(&call.id, UnixMillis(1_700_000_000_500))
+        .await
+        .unwrap();
+    let turn = Turn {
+        seq: 1,
+        started_at: UnixMillis(1_700_000_003_000),
+        caller_text: "When are you open?".into(),
+        agent_text: "We are open Monday to".into(),
+        interrupted: true,
+        timings: TurnTimings {
+            endpoint_ms: Some(250),
+            stt_ms: Some(140),
+            llm_first_token_ms: Some(210),
+            tts_first_audio_ms: Some(80),
+            voice_to_voice_ms: Some(690),
+        },
+    };
+    s.record_turn(&call.id, &turn).await.unwrap();
+    assert_eq!(s.turns(&call.id).await.unwrap(), vec![turn]);
+    for (seq, speaker, text) in [(1, Speaker::Agent, "Hello"), (2, Speaker::Caller, "Hi")] {
+        let line = TranscriptLine {
+            seq,
+            at_ms: seq * 1000,
+            speaker,
+            text: text.into(),
+        };
+        s.append_transcript(&call.id, &line).await.unwrap();
+    }
+    let t = s.transcript(&call.id).await.unwrap();
+    assert_eq!(
+        t.iter().map(|l| l.speaker).collect::<Vec<_>>(),
+        [Speaker::Agent, Speaker::Caller]
+    );
+
+    let end = EndOfCall {
+        end_reason: "caller_bye".into(),
+        ..Default::default()
+    };
+    s.finish_call(&call.id, UnixMillis(1_700_000_060_000), &end)
+        .await
+        .unwrap();
+    // A second end (e.g. a late BYE retransmission) does not overwrite the first.
+    let late = EndOfCall {
+        end_reason: "timeout".into(),
+        ..Default::default()
+    };
+    s.finish_call(&call.id, UnixMillis(1_700_000_099_000), &late)
+        .await
+        .unwrap();
+    let stored = s.call(&call.id).await.unwrap().unwrap();
+    assert_eq!(stored.answered_at, Some(UnixMillis(1_700_000_000_500)));
+    assert_eq!(stored.ended_at, Some(UnixMillis(1_700_000_060_000)));
+    assert_eq!(stored.end_reason.as_deref(), Some("caller_bye"));
+
+    let missing = CallRecordId::new();
+    let err = s
+        .finish_call(&missing, UnixMillis(0), &end)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { what: "call", .. }));
+}
+
+async fn consent_is_logged_with_the_call(s: &Store) {
+    let call = new_call("+15551230002");
+    s.insert_call(&call).await.unwrap();
+    let rec = ConsentRecord {
+        call_id: call.id.clone(),
+        caller_number: call.from_number.clone(),
+        question: "May we record this call?".into(),
+        answer_text: "no thanks".into(),
+        decision: ConsentDecision::No,
+        decided_at: UnixMillis(1_700_000_001_000),
+    };
+    s.record_consent(&rec).await.unwrap();
+    assert_eq!(s.consent_log(&call.id).await.unwrap(), vec![rec]);
+    assert_eq!(
+        s.call(&call.id).await.unwrap().unwrap().consent.as_deref(),
+        Some("declined")
+    );
+}
+
+async fn consent_for_unknown_call_writes_nothing(s: &Store) {
+    let ghost = CallRecordId::new();
+    let rec = ConsentRecord {
+        call_id: ghost.clone(),
+        caller_number: "+15551230003".into(),
+        question: "May we record this call?".into(),
+        answer_text: "yes".into(),
+        decision: ConsentDecision::Yes,
+        decided_at: UnixMillis(1),
+    };
+    // The foreign key refuses the log row; nothing is half-written.
+    assert!(s.record_consent(&rec).await.is_err());
+    assert!(s.consent_log(&ghost).await.unwrap().is_empty());
+}
+
+async fn blacklist_removal_is_audited(s: &Store) {
+    let call = new_call("+15551230004");
+    s.insert_call(&call).await.unwrap();
+    let entry = BlacklistEntry {
+        number: call.from_number.clone(),
+        reason: "profanity".into(),
+        source_call_id: Some(call.id.clone()),
+        added_by: "system".into(),
+        added_at: UnixMillis(1_700_000_002_000),
+    };
+    assert!(s.add_to_blacklist(&entry).await.unwrap());
+    let again = BlacklistEntry {
+        reason: "second".into(),
+        ..entry.clone()
+    };
+    assert!(
+        !s.add_to_blacklist(&again).await.unwrap(),
+        "duplicate keeps the first reason"
+    );
+    assert_eq!(
+        s.blacklist_entry(&entry.number).await.unwrap(),
+        Some(entry.clone())
+    );
+    assert!(s.is_do_not_call(&entry.number).await.unwrap());
+
+    s.remove_from_blacklist(&entry.number, "alice")
+        .await
+        .unwrap();
+    assert!(!s.is_do_not_call(&entry.number).await.unwrap());
+    let audit = s.audit_entries(10).await.unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(
+        (audit[0].actor.as_str(), audit[0].action.as_str()),
+        ("alice", "blacklist.remove")
+    );
+    assert_eq!(audit[0].target, entry.number);
+
+    let err = s
+        .remove_from_blacklist(&entry.number, "alice")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }));
+    assert_eq!(
+        s.audit_entries(10).await.unwrap().len(),
+        1,
+        "a failed removal is not audited"
+    );
+}
+
+fn contact(number: &str) -> NewContact {
+    NewContact {
+        number: number.into(),
+        name: Some(format!("Contact {number}")),
+        time_zone: "America/New_York".into(),
+        fields: "{}".into(),
+    }
+}
+
+async fn campaign_with(s: &Store, numbers: &[&str]) -> CampaignId {
+    let agent = s.upsert_agent(&acme(&["1000"])).await.unwrap();
+    let list = s.create_contact_list("spring recall").await.unwrap();
+    let contacts: Vec<_> = numbers.iter().map(|n| contact(n)).collect();
+    assert_eq!(
+        s.add_contacts(&list, &contacts).await.unwrap(),
+        numbers.len() as u64
+    );
+    let id = CampaignId::new();
+    s.create_campaign(&Campaign {
+        id: id.clone(),
+        name: "recall".into(),
+        agent_id: agent,
+        list_id: list,
+        trunk: "default".into(),
+        status: CampaignStatus::Running,
+        window_start: "09:00".into(),
+        window_end: "18:00".into(),
+        max_attempts: 3,
+        retry_delay_s: 3600,
+        max_concurrent: 2,
+    })
+    .await
+    .unwrap();
+    id
+}
+
+async fn contacts_import_and_campaign_claims(s: &Store) {
+    let campaign = campaign_with(s, &["+15550000001", "+15550000002", "+15550000003"]).await;
+    s.add_to_dnd("+15550000002", "customer request", "alice")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.queue_first_attempts(&campaign, UnixMillis(1000))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        s.queue_first_attempts(&campaign, UnixMillis(1000))
+            .await
+            .unwrap(),
+        0,
+        "idempotent"
+    );
+
+    assert!(s
+        .claim_due_attempt(&campaign, "box-a", UnixMillis(999))
+        .await
+        .unwrap()
+        .is_none());
+    let first = s
+        .claim_due_attempt(&campaign, "box-a", UnixMillis(1000))
+        .await
+        .unwrap()
+        .unwrap();
+    let second = s
+        .claim_due_attempt(&campaign, "box-a", UnixMillis(1000))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(s
+        .claim_due_attempt(&campaign, "box-a", UnixMillis(1000))
+        .await
+        .unwrap()
+        .is_none());
+    let mut dialled = vec![first.contact.number.clone(), second.contact.number.clone()];
+    dialled.sort();
+    assert_eq!(
+        dialled,
+        ["+15550000001", "+15550000003"],
+        "the DND number is never dialled"
+    );
+
+    // No answer: the retry is queued with the result, and becomes claimable when due.
+    s.finish_attempt(
+        &first.id,
+        AttemptStatus::NoAnswer,
+        None,
+        None,
+        Some(UnixMillis(5000)),
+    )
+    .await
+    .unwrap();
+    assert!(s
+        .claim_due_attempt(&campaign, "box-a", UnixMillis(4999))
+        .await
+        .unwrap()
+        .is_none());
+    let retry = s
+        .claim_due_attempt(&campaign, "box-a", UnixMillis(5000))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (retry.attempt_no, retry.contact.number.clone()),
+        (2, first.contact.number)
+    );
+}
+
+async fn concurrent_claims_never_share_an_attempt(s: &Store) {
+    let numbers: Vec<String> = (0..20).map(|i| format!("+1555010{i:04}")).collect();
+    let refs: Vec<&str> = numbers.iter().map(String::as_str).collect();
+    let campaign = campaign_with(s, &refs).await;
+    s.queue_first_attempts(&campaign, UnixMillis(0))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for node in 0..4 {
+        let (s, campaign) = (s.clone(), campaign.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            while let Some(a) = s
+                .claim_due_attempt(&campaign, &format!("box-{node}"), UnixMillis(1))
+                .await
+                .unwrap()
+            {
+                mine.push(a.contact.number);
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let unique: HashSet<_> = all.iter().collect();
+    assert_eq!(
+        (all.len(), unique.len()),
+        (20, 20),
+        "every contact claimed exactly once"
+    );
+}
+
+async fn api_tokens_resolve_users(s: &Store) {
+    let alice = s
+        .create_user("alice", "$argon2id$v=19$stub", Role::Operator)
+        .await
+        .unwrap();
+    let err = s.create_user("alice", "x", Role::Admin).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { what: "user", .. }));
+    assert_eq!(
+        s.user_by_name("alice").await.unwrap().unwrap().role,
+        Role::Operator
+    );
+
+    s.create_api_token(&alice.id, "ci", "digest-1", None)
+        .await
+        .unwrap();
+    s.create_api_token(&alice.id, "old", "digest-2", Some(UnixMillis(10)))
+        .await
+        .unwrap();
+    let now = UnixMillis(100);
+    assert_eq!(
+        s.user_for_token("digest-1", now).await.unwrap().unwrap().id,
+        alice.id
+    );
+    assert!(
+        s.user_for_token("digest-2", now).await.unwrap().is_none(),
+        "expired"
+    );
+    assert!(s.user_for_token("nope", now).await.unwrap().is_none());
+}

@@ -1,0 +1,528 @@
+//! The configuration: one TOML file, overridable by `SWITCHBOARD_*` environment variables, checked
+//! completely before anything starts.
+//!
+//! Errors name the place: `FILE:LINE: field.path: what is wrong` for the file, and
+//! `env SWITCHBOARD_…: field.path: what is wrong` for an override.
+
+use serde::Deserialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Where an installed appliance keeps its configuration.
+pub const INSTALLED_PATH: &str = "/etc/switchboard/switchboard.toml";
+/// Where a development checkout keeps it.
+pub const LOCAL_PATH: &str = "switchboard.toml";
+const ENV_PREFIX: &str = "SWITCHBOARD_";
+/// The tables an environment variable can address; `SWITCHBOARD_SIP_EXTERNAL_ADDRESS` is
+/// `sip.external_address`, `SWITCHBOARD_DATA_DIR` (no table named `data`) is `data_dir`.
+const SECTIONS: &[&str] = &["http", "sip", "models", "database", "log"];
+/// Variables with this prefix that are not configuration (the CLI's own, the tests').
+const NOT_CONFIG: &[&str] = &[
+    "SWITCHBOARD_CONFIG",
+    "SWITCHBOARD_TEST_",
+    "SWITCHBOARD_REQUIRE_",
+];
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Database, recordings and indexes live here.
+    pub data_dir: PathBuf,
+    pub http: HttpConfig,
+    pub sip: SipConfig,
+    pub models: ModelsConfig,
+    pub database: DatabaseConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Admin UI, API, `/healthz`, `/readyz` and `/metrics`.
+    pub listen: SocketAddr,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    /// SIP over UDP and TCP, both on this address.
+    pub listen: SocketAddr,
+    /// The address peers must use to reach us (behind NAT): written into Via, Contact and SDP.
+    pub external_address: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelsConfig {
+    /// The installed model set (see `switchboard models install`).
+    pub dir: PathBuf,
+    pub profile: Profile,
+}
+
+/// Which model set to run: `small` for 2–4 cores (and the tests), `standard` for 8+ cores or a GPU.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    Small,
+    Standard,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// Empty: SQLite at `<data_dir>/switchboard.db`. Else `sqlite://PATH` or `postgres://…`.
+    pub url: String,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing` filter, e.g. `info` or `info,switchboard=debug`. `RUST_LOG` wins if set.
+    pub filter: String,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// JSON under systemd (journald), human-readable on a terminal.
+    Auto,
+    Pretty,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("var"),
+            http: HttpConfig::default(),
+            sip: SipConfig::default(),
+            models: ModelsConfig::default(),
+            database: DatabaseConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        SipConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
+            external_address: None,
+        }
+    }
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        ModelsConfig {
+            dir: PathBuf::from("var/models"),
+            profile: Profile::Small,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig { url: String::new() }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Auto,
+            filter: "info".into(),
+        }
+    }
+}
+
+impl Config {
+    /// The database URL, with the embedded default filled in.
+    pub fn database_url(&self) -> String {
+        if self.database.url.is_empty() {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("switchboard.db").display()
+            )
+        } else {
+            self.database.url.clone()
+        }
+    }
+}
+
+/// Where a configuration problem is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    File { path: PathBuf, line: Option<usize> },
+    Env { var: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{origin}: {field}{message}")]
+    Invalid {
+        origin: Origin,
+        field: Field,
+        message: String,
+    },
+}
+
+/// A dotted field path, printed as `path: ` (nothing when the problem is not in one field).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Field(pub String);
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            write!(f, "{}: ", self.0)
+        }
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::File {
+                path,
+                line: Some(line),
+            } => write!(f, "{}:{line}", path.display()),
+            Origin::File { path, line: None } => write!(f, "{}", path.display()),
+            Origin::Env { var } => write!(f, "env {var}"),
+        }
+    }
+}
+
+/// The file to read when none is named: the installed one, else the local one, else none.
+pub fn default_path() -> Option<PathBuf> {
+    [INSTALLED_PATH, LOCAL_PATH]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+}
+
+/// Loads `path` (or the built-in defaults when `None`), then applies the environment's overrides.
+pub fn load(
+    path: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Config, ConfigError> {
+    let (mut table, from_file) = match path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let config = parse_file(path, &text)?;
+            validate(&config).map_err(|(field, message)| ConfigError::Invalid {
+                origin: Origin::File {
+                    path: path.to_path_buf(),
+                    line: line_of(&text, &field),
+                },
+                field: Field(field),
+                message,
+            })?;
+            // The same text as a plain table, to merge overrides into; it parsed above.
+            let table: toml::Table =
+                toml::from_str(&text).map_err(|e| file_error(path, &text, &e, String::new()))?;
+            (table, Some(config))
+        }
+        None => (toml::Table::new(), None),
+    };
+    let source = path;
+    let overrides: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(ENV_PREFIX) && !NOT_CONFIG.iter().any(|p| k.starts_with(p)))
+        .collect();
+    if overrides.is_empty() {
+        return Ok(from_file.unwrap_or_default());
+    }
+    for (var, value) in &overrides {
+        let (section, key) = env_key(var);
+        let target = match &section {
+            Some(s) => table
+                .entry(s.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                .as_table_mut()
+                .ok_or_else(|| ConfigError::Invalid {
+                    origin: Origin::Env { var: var.clone() },
+                    field: Field(s.clone()),
+                    message: "is not a table in the file".into(),
+                })?,
+            None => &mut table,
+        };
+        target.insert(key, env_value(value));
+    }
+    let config: Config =
+        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let field = e.path().to_string();
+            let var = overrides
+                .iter()
+                .map(|(k, _)| k)
+                .find(|k| env_field(k) == field)
+                .or_else(|| overrides.first().map(|(k, _)| k))
+                .cloned()
+                .unwrap_or_default();
+            ConfigError::Invalid {
+                origin: Origin::Env { var },
+                field: Field(field),
+                message: e.into_inner().message().to_string(),
+            }
+        })?;
+    validate(&config).map_err(|(field, message)| {
+        let origin = match overrides.iter().find(|(k, _)| env_field(k) == field) {
+            Some((var, _)) => Origin::Env { var: var.clone() },
+            None => Origin::File {
+                path: source.map(Path::to_path_buf).unwrap_or_default(),
+                line: None,
+            },
+        };
+        ConfigError::Invalid {
+            origin,
+            field: Field(field),
+            message,
+        }
+    })?;
+    Ok(config)
+}
+
+/// Parses the file's text, turning serde's complaint into `file:line: field: message`.
+fn parse_file(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let de = toml::Deserializer::new(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        let field = if field == "." { String::new() } else { field };
+        file_error(path, text, e.inner(), field)
+    })
+}
+
+fn file_error(path: &Path, text: &str, e: &toml::de::Error, field: String) -> ConfigError {
+    let line = e.span().map(|s| line_at(text, s.start));
+    ConfigError::Invalid {
+        origin: Origin::File {
+            path: path.to_path_buf(),
+            line,
+        },
+        field: Field(field),
+        message: e.message().trim().to_string(),
+    }
+}
+
+/// Checks what types alone cannot say. Returns the field path and the problem.
+fn validate(c: &Config) -> Result<(), (String, String)> {
+    if c.data_dir.as_os_str().is_empty() {
+        return Err(("data_dir".into(), "must not be empty".into()));
+    }
+    let url = &c.database.url;
+    if !(url.is_empty()
+        || url.starts_with("sqlite:")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://"))
+    {
+        return Err((
+            "database.url".into(),
+            format!(
+                "{:?} is not a database URL: use sqlite://PATH, postgres://… or leave it empty",
+                switchboard_store::redact(url)
+            ),
+        ));
+    }
+    if c.http.listen == c.sip.listen {
+        return Err((
+            "sip.listen".into(),
+            format!("{} is already http.listen", c.sip.listen),
+        ));
+    }
+    if let Some(addr) = &c.sip.external_address {
+        if addr.is_empty() || addr.contains(|ch: char| ch.is_whitespace() || ch == '/' || ch == '@')
+        {
+            return Err((
+                "sip.external_address".into(),
+                format!("{addr:?} is not a host name or IP address"),
+            ));
+        }
+    }
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&c.log.filter) {
+        return Err((
+            "log.filter".into(),
+            format!("{:?} is not a log filter: {e}", c.log.filter),
+        ));
+    }
+    Ok(())
+}
+
+/// `SWITCHBOARD_SIP_EXTERNAL_ADDRESS` → (`Some("sip")`, `"external_address"`).
+fn env_key(var: &str) -> (Option<String>, String) {
+    let rest = var[ENV_PREFIX.len()..].to_ascii_lowercase();
+    for s in SECTIONS {
+        if let Some(key) = rest.strip_prefix(&format!("{s}_")) {
+            return (Some(s.to_string()), key.to_string());
+        }
+    }
+    (None, rest)
+}
+
+fn env_field(var: &str) -> String {
+    match env_key(var) {
+        (Some(s), k) => format!("{s}.{k}"),
+        (None, k) => k,
+    }
+}
+
+/// An override is read as a TOML value when it is one (`8`, `true`), else as a string.
+fn env_value(raw: &str) -> toml::Value {
+    match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+        Ok(mut t) if !matches!(t.get("v"), Some(toml::Value::Table(_))) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.into())),
+        _ => toml::Value::String(raw.to_string()),
+    }
+}
+
+/// The 1-based line of byte offset `at`.
+fn line_at(text: &str, at: usize) -> usize {
+    text[..at.min(text.len())]
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// The line where a dotted field's value is written, if it is in the file.
+fn line_of(text: &str, field: &str) -> Option<usize> {
+    let doc = toml_edit::ImDocument::parse(text).ok()?;
+    let mut item = doc.as_item();
+    for part in field.split('.') {
+        item = item.get(part)?;
+    }
+    item.span().map(|s| line_at(text, s.start))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    fn error(text: &str) -> String {
+        let f = file(text);
+        let e = load(Some(f.path()), []).unwrap_err().to_string();
+        e.strip_prefix(&f.path().display().to_string())
+            .map(str::to_string)
+            .unwrap_or(e)
+    }
+
+    #[test]
+    fn the_example_config_loads_and_is_the_defaults_plus_documentation() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../switchboard.example.toml");
+        let c = load(Some(&path), []).unwrap();
+        assert_eq!(c.http.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(c.sip.listen, "0.0.0.0:5060".parse().unwrap());
+        assert_eq!(c.models.profile, Profile::Small);
+        assert_eq!(c.database.url, "");
+    }
+
+    #[test]
+    fn no_file_means_defaults() {
+        assert_eq!(load(None, []).unwrap(), Config::default());
+        assert!(Config::default()
+            .database_url()
+            .ends_with("var/switchboard.db?mode=rwc"));
+    }
+
+    #[test]
+    fn wrong_type_names_line_and_field() {
+        let e = error("data_dir = \"/tmp/sb\"\n\n[http]\nlisten = 8080\n");
+        assert!(e.starts_with(":4: http.listen: "), "{e}");
+        assert!(e.contains("invalid"), "{e}");
+    }
+
+    #[test]
+    fn unknown_field_and_bad_enum_are_rejected_with_line() {
+        let e = error("[sip]\nlisten = \"0.0.0.0:5070\"\nlisen = \"x\"\n");
+        assert!(e.starts_with(":3: sip"), "{e}");
+        assert!(e.contains("unknown field `lisen`"), "{e}");
+        let e = error("[models]\nprofile = \"huge\"\n");
+        assert!(e.starts_with(":2: models.profile: "), "{e}");
+        assert!(e.contains("small") && e.contains("standard"), "{e}");
+    }
+
+    #[test]
+    fn syntax_error_names_line() {
+        let e = error("[http]\nlisten = \"127.0.0.1:80\n");
+        assert!(e.starts_with(":2"), "{e}");
+    }
+
+    #[test]
+    fn semantic_error_names_line() {
+        let e = error("[http]\nlisten = \"127.0.0.1:9000\"\n[database]\nurl = \"mysql://x\"\n");
+        assert!(e.starts_with(":4: database.url: "), "{e}");
+        let e = error("[http]\nlisten = \"0.0.0.0:5060\"\n");
+        assert!(
+            e.starts_with(": sip.listen: ") || e.contains("sip.listen"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let f = file(
+            "[http]\nlisten = \"127.0.0.1:9000\"\n[sip]\nexternal_address = \"198.51.100.7\"\n",
+        );
+        let env = [
+            (
+                "SWITCHBOARD_HTTP_LISTEN".to_string(),
+                "127.0.0.1:9100".to_string(),
+            ),
+            ("SWITCHBOARD_DATA_DIR".to_string(), "/srv/sb".to_string()),
+            ("SWITCHBOARD_CONFIG".to_string(), "ignored".to_string()),
+            ("PATH".to_string(), "/bin".to_string()),
+        ];
+        let c = load(Some(f.path()), env).unwrap();
+        assert_eq!(c.http.listen, "127.0.0.1:9100".parse().unwrap());
+        assert_eq!(c.data_dir, PathBuf::from("/srv/sb"));
+        assert_eq!(c.sip.external_address.as_deref(), Some("198.51.100.7"));
+    }
+
+    #[test]
+    fn bad_environment_override_names_the_variable() {
+        let env = [("SWITCHBOARD_MODELS_PROFILE".to_string(), "tiny".to_string())];
+        let e = load(None, env).unwrap_err().to_string();
+        assert!(
+            e.starts_with("env SWITCHBOARD_MODELS_PROFILE: models.profile: "),
+            "{e}"
+        );
+        let env = [(
+            "SWITCHBOARD_DATABASE_URL".to_string(),
+            "oracle://db".to_string(),
+        )];
+        let e = load(None, env).unwrap_err().to_string();
+        assert!(
+            e.starts_with("env SWITCHBOARD_DATABASE_URL: database.url: "),
+            "{e}"
+        );
+        let env = [("SWITCHBOARD_SIP_PORT".to_string(), "5060".to_string())];
+        let e = load(None, env).unwrap_err().to_string();
+        assert!(e.contains("unknown field `port`"), "{e}");
+    }
+}

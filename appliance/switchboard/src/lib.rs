@@ -1,0 +1,99 @@
+//! The `switchboard` appliance: configuration, the service skeleton and its wiring.
+//!
+//! [`run`] is the whole daemon, given its configuration, its already-bound listener and a shutdown
+//! signal, so tests start it on `127.0.0.1:0` exactly as `switchboard serve` does on its ports.
+
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod telemetry;
+
+use config::Config;
+use std::future::Future;
+use std::sync::Arc;
+use switchboard_store::{Store, StoreError};
+use tokio::net::TcpListener;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen for {what} on {addr}: {source}")]
+    Bind {
+        what: &'static str,
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("HTTP server failed: {0}")]
+    Http(std::io::Error),
+}
+
+/// Sockets bound before [`run`], so the caller picks the ports (tests bind port 0).
+pub struct Listeners {
+    pub http: TcpListener,
+}
+
+impl Listeners {
+    /// Binds what the configuration names.
+    pub async fn bind(config: &Config) -> Result<Self, Error> {
+        let addr = config.http.listen;
+        let http = TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Bind {
+                what: "HTTP",
+                addr,
+                source,
+            })?;
+        Ok(Listeners { http })
+    }
+}
+
+/// Runs the daemon until `shutdown` resolves.
+pub async fn run(
+    config: Config,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let metrics = telemetry::metrics();
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| {
+        Error::Store(StoreError::BadUrl {
+            url: config.data_dir.display().to_string(),
+            reason: format!("cannot create the data directory: {source}"),
+        })
+    })?;
+    let store = Store::open(&config.database_url()).await?;
+    let schema = store.schema_versions().await?;
+    tracing::info!(database = %switchboard_store::redact(&config.database_url()), ?schema, "database ready");
+    let models = check_models(&config);
+    if let Err(why) = &models {
+        tracing::error!(dir = %config.models.dir.display(), "models not usable: {why}; /readyz stays not ready");
+    }
+    let state = http::AppState {
+        store: store.clone(),
+        models: Arc::new(models),
+        metrics,
+    };
+    let http_addr = listeners.http.local_addr().map_err(Error::Http)?;
+    tracing::info!(%http_addr, "HTTP listening (/healthz, /readyz, /metrics)");
+    axum::serve(listeners.http, http::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(Error::Http)?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Whether the configured model set is installed.
+fn check_models(config: &Config) -> Result<(), String> {
+    let dir = &config.models.dir;
+    if !dir.is_dir() {
+        return Err(format!(
+            "{} does not exist: run `switchboard models install`",
+            dir.display()
+        ));
+    }
+    Ok(())
+}

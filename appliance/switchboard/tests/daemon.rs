@@ -1,0 +1,150 @@
+//! The daemon as a user meets it: the binary's exit codes, and `run` serving real HTTP on
+//! 127.0.0.1 with a real SQLite database.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use switchboard::config::{self, Config};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    // The test environment's own overrides must not leak into what is being checked.
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SWITCHBOARD_")) {
+        c.env_remove(k);
+    }
+    c
+}
+
+#[test]
+fn check_config_reports_the_line_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(
+        &file,
+        "data_dir = \"/tmp/x\"\n[http]\nlisten = \"127.0.0.1:8080\"\n[sip]\nlisten = true\n",
+    )
+    .unwrap();
+    let out = bin().args(["check-config"]).arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with(&format!("{}:5: sip.listen: ", file.display())),
+        "{stderr}"
+    );
+
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../switchboard.example.toml");
+    let out = bin().arg("check-config").arg(&example).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn serve_with_a_broken_config_exits_2_without_starting() {
+    let out = bin()
+        .args(["serve"])
+        .env("SWITCHBOARD_HTTP_LISTEN", "not-an-address")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .starts_with("env SWITCHBOARD_HTTP_LISTEN: http.listen: "));
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["check-config", "--help"],
+        &["user", "add", "--help"],
+    ] {
+        let out = bin().args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage"),
+            "{args:?}"
+        );
+    }
+    let out = bin().arg("frobnicate").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unrecognized subcommand"));
+}
+
+async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).await.unwrap();
+    let status = raw[9..12].parse().unwrap();
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+async fn start(
+    config: Config,
+) -> (
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = http.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        switchboard::run(config, switchboard::Listeners { http }, shutdown)
+            .await
+            .unwrap();
+    });
+    // The listener is bound already; the database opens before the first request is answered.
+    (addr, stop, task)
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config::load(None, []).unwrap();
+    config.data_dir = dir.path().join("data");
+    config.models.dir = dir.path().join("no-models-here");
+    let (addr, stop, task) = start(config.clone()).await;
+
+    let (status, body) = get(addr, "/healthz").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"ok\""));
+
+    // No models installed: alive, but not ready, and it says why.
+    let (status, body) = get(addr, "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("no-models-here") && body.contains("\"database\":\"ok\""),
+        "{body}"
+    );
+
+    let (status, body) = get(addr, "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("switchboard_http_requests_total{route=\"readyz\",status=\"503\"}"),
+        "{body}"
+    );
+    assert!(body.contains("switchboard_ready 0"), "{body}");
+
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    assert!(
+        dir.path().join("data/switchboard.db").is_file(),
+        "SQLite in the data dir"
+    );
+}
