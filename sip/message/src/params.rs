@@ -80,7 +80,7 @@ impl Params {
             let value = match value {
                 None => None,
                 Some(v) if v.starts_with('"') => match quoted_string(v) {
-                    Some((_, rest)) if rest.is_empty() => Some(v.to_owned()),
+                    Some((_, "")) => Some(v.to_owned()),
                     _ => return Err("bad quoted parameter value"),
                 },
                 Some(v) => {

@@ -114,8 +114,7 @@ impl Via {
                 rest.find('/')
                     .ok_or("sent-protocol needs SIP/2.0/transport")?
             } else {
-                rest.find(|c: char| c == ' ' || c == '\t')
-                    .ok_or("no sent-by after transport")?
+                rest.find([' ', '\t']).ok_or("no sent-by after transport")?
             };
             *field = rest[..end].trim();
             rest = rest[end + usize::from(i < 2)..].trim_start();
