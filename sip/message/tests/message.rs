@@ -242,7 +242,9 @@ fn mutated_corpus_never_panics() {
                 let _ = req.can_respond();
                 let _ = req.response(400, "Bad Request", None);
             }
-            let _ = Message::parse(&message.to_bytes());
+            let written = message.to_bytes();
+            let again = Message::parse(&written).expect("what we write parses");
+            assert_eq!(again.to_bytes(), written, "serialisation is stable");
         }
         let _ = frame_stream(&m, &Limits::default());
     }
