@@ -68,12 +68,11 @@ impl ParseError {
     /// [`crate::Request::can_respond`]'s call.
     pub fn status(&self) -> (u16, String) {
         match self {
-            // RFC 3261 §21.4.10 names 413 for an over-long body; §21.5.? has
-            // 513 for a message too large to process, which is what we mean.
+            // RFC 3261 §21.5.7: 513 Message Too Large (413 is about bodies).
             ParseError::MessageTooLarge { .. } => (513, "Message Too Large".to_owned()),
-            // §21.5.7: 505 Version Not Supported.
+            // §21.5.6: 505 Version Not Supported.
             ParseError::VersionNotSupported { .. } => (505, "Version Not Supported".to_owned()),
-            // §21.4.17 and §8.2.2.1: 416 Unsupported URI Scheme.
+            // §21.4.14 and §8.2.2.1: 416 Unsupported URI Scheme.
             ParseError::UnsupportedUriScheme { .. } => (416, "Unsupported URI Scheme".to_owned()),
             // Everything else is a malformed request: 400 naming the cause.
             other => (400, format!("Bad Request ({other})")),
