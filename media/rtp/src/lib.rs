@@ -29,6 +29,7 @@ mod error;
 
 mod packet;
 pub mod rtcp;
+pub mod sdp;
 
 mod sender;
 mod source;
