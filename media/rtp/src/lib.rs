@@ -27,6 +27,7 @@
 
 mod error;
 
+pub mod jitter_buffer;
 mod packet;
 pub mod rtcp;
 pub mod sdp;
@@ -38,6 +39,7 @@ mod types;
 
 pub use error::{AnswerMismatch, Error, SdpErrorKind};
 
+pub use jitter_buffer::{JitterBuffer, JitterConfig, JitterStats, Playout, PushOutcome};
 pub use packet::{classify, Csrcs, HeaderExtension, PacketKind, RtpPacket, HEADER_LEN};
 pub use sender::{Pacer, RtpSender, SenderConfig};
 pub use source::{ReceptionStats, SequenceOutcome, SourceState};
