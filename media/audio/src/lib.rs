@@ -15,3 +15,10 @@
 
 pub mod g711;
 pub mod plc;
+pub mod resample;
+pub mod vad;
+pub mod wav;
+
+mod error;
+
+pub use error::Error;
