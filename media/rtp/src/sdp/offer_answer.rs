@@ -1,0 +1,363 @@
+//! RFC 3264 offer/answer for one G.711 audio stream plus RFC 4733 telephone-event.
+
+use std::net::{IpAddr, SocketAddr};
+
+use super::{Address, Attribute, Connection, Direction, MediaDescription, SessionDescription};
+use crate::{AnswerMismatch, Error, PayloadType};
+
+/// Audio codecs we negotiate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Codec {
+    /// G.711 µ-law.
+    Pcmu,
+    /// G.711 A-law.
+    Pcma,
+}
+
+impl Codec {
+    /// The rtpmap encoding name.
+    pub fn encoding_name(self) -> &'static str {
+        match self {
+            Codec::Pcmu => "PCMU",
+            Codec::Pcma => "PCMA",
+        }
+    }
+
+    /// The RFC 3551 static payload type.
+    pub fn static_payload_type(self) -> PayloadType {
+        match self {
+            Codec::Pcmu => PayloadType::PCMU,
+            Codec::Pcma => PayloadType::PCMA,
+        }
+    }
+
+    /// Clock rate.
+    pub fn clock_rate(self) -> u32 {
+        8000
+    }
+}
+
+/// What we can do and where we listen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalCapabilities {
+    /// Codecs in our order of preference; the answer picks the first the offer contains.
+    pub codecs: Vec<Codec>,
+    /// Payload type we offer for telephone-event (101 is customary); `None` disables RFC 4733.
+    /// Answers reuse the offerer's number.
+    pub telephone_event: Option<PayloadType>,
+    /// Address written in `o=` and `c=`: our public (NAT external) address.
+    pub address: IpAddr,
+    /// Our RTP port.
+    pub port: u16,
+    /// Our RTCP port, advertised with `a=rtcp` (RFC 3605) when not `port + 1`.
+    pub rtcp_port: Option<u16>,
+    /// Packet time we send, in ms.
+    pub ptime_ms: u32,
+    /// The direction we want (sendrecv normally; sendonly/inactive to put the peer on hold).
+    pub direction: Direction,
+    /// `o=` username.
+    pub username: String,
+    /// `o=` session id (random, an input).
+    pub session_id: u64,
+    /// `o=` session version; increment for each new offer or answer in a dialog.
+    pub session_version: u64,
+}
+
+/// The outcome of a negotiation: what the RTP session needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NegotiatedMedia {
+    /// Index of the audio m-line.
+    pub media_index: usize,
+    /// The codec.
+    pub codec: Codec,
+    /// Its payload type number on this call.
+    pub payload_type: PayloadType,
+    /// Telephone-event payload type, if both sides support it.
+    pub telephone_event: Option<PayloadType>,
+    /// Where to send RTP; `None` when the peer is on hold via `c=0.0.0.0`, gave an FQDN, or
+    /// does not receive.
+    pub remote_rtp: Option<SocketAddr>,
+    /// Where to send RTCP (`a=rtcp`, else RTP port + 1).
+    pub remote_rtcp: Option<SocketAddr>,
+    /// Our direction: whether we send and/or receive.
+    pub direction: Direction,
+    /// The peer's `a=ptime`, if given.
+    pub remote_ptime_ms: Option<u32>,
+}
+
+/// An answer and what it agreed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The SDP to send.
+    pub sdp: SessionDescription,
+    /// The negotiated stream.
+    pub media: NegotiatedMedia,
+}
+
+/// Builds an offer with one audio stream.
+pub fn offer(caps: &LocalCapabilities) -> SessionDescription {
+    let mut session = base_session(caps);
+    let mut media = MediaDescription {
+        media: "audio".to_owned(),
+        port: caps.port,
+        port_count: None,
+        protocol: "RTP/AVP".to_owned(),
+        formats: Vec::new(),
+        connection: None,
+        other: Vec::new(),
+        attributes: Vec::new(),
+    };
+    for codec in &caps.codecs {
+        add_codec(&mut media, *codec, codec.static_payload_type());
+    }
+    if let Some(te) = caps.telephone_event {
+        add_telephone_event(&mut media, te);
+    }
+    add_common(&mut media, caps, caps.direction);
+    session.media.push(media);
+    session
+}
+
+/// Answers an offer (RFC 3264 §6): accepts the first audio RTP/AVP stream that shares a codec,
+/// using the offerer's payload type numbers, and rejects every other m-line with port 0.
+pub fn answer(offer: &SessionDescription, caps: &LocalCapabilities) -> Result<Answer, Error> {
+    let mut session = base_session(caps);
+    let mut negotiated = None;
+    for (index, m) in offer.media.iter().enumerate() {
+        let choice = if negotiated.is_none() && is_usable_audio(m) {
+            choose_codec(m, &caps.codecs)
+        } else {
+            None
+        };
+        let Some((codec, payload_type)) = choice else {
+            session.media.push(rejected(m));
+            continue;
+        };
+        let telephone_event = caps.telephone_event.and_then(|_| find_telephone_event(m));
+        let offered = effective_direction(offer, index);
+        let direction = offered.answer_to(caps.direction);
+        let mut media = MediaDescription {
+            media: m.media.clone(),
+            port: caps.port,
+            port_count: None,
+            protocol: m.protocol.clone(),
+            formats: Vec::new(),
+            connection: None,
+            other: Vec::new(),
+            attributes: Vec::new(),
+        };
+        add_codec(&mut media, codec, payload_type);
+        if let Some(te) = telephone_event {
+            add_telephone_event(&mut media, te);
+        }
+        add_common(&mut media, caps, direction);
+        session.media.push(media);
+        negotiated = Some(negotiated_media(
+            offer,
+            index,
+            codec,
+            payload_type,
+            telephone_event,
+            direction,
+        ));
+    }
+    let media = negotiated.ok_or(Error::NoAcceptableMedia)?;
+    Ok(Answer {
+        sdp: session,
+        media,
+    })
+}
+
+/// Reads the peer's answer to our `offer` (RFC 3264 §7).
+pub fn negotiate_answer(
+    offer: &SessionDescription,
+    answer: &SessionDescription,
+) -> Result<NegotiatedMedia, Error> {
+    if offer.media.len() != answer.media.len() {
+        return Err(Error::AnswerMismatch(AnswerMismatch::MediaCount));
+    }
+    let (index, m) = answer
+        .media
+        .iter()
+        .enumerate()
+        .find(|(_, m)| m.port != 0 && m.media == "audio")
+        .ok_or(Error::NoAcceptableMedia)?;
+    let offered: Vec<Codec> = [Codec::Pcmu, Codec::Pcma]
+        .into_iter()
+        .filter(|c| choose_codec(&offer.media[index], &[*c]).is_some())
+        .collect();
+    // The answerer's preferred codec is its first listed format that we offered.
+    let (codec, payload_type) = m
+        .payload_types()
+        .find_map(|pt| {
+            offered
+                .iter()
+                .copied()
+                .find(|c| payload_matches(m, pt, *c))
+                .map(|c| (c, pt))
+        })
+        .ok_or(Error::AnswerMismatch(AnswerMismatch::UnknownCodec))?;
+    let telephone_event =
+        find_telephone_event(&offer.media[index]).and_then(|_| find_telephone_event(m));
+    let direction = effective_direction(answer, index).answer_to(Direction::SendRecv);
+    if answer.media_connection(index).is_none() {
+        return Err(Error::AnswerMismatch(AnswerMismatch::NoConnection));
+    }
+    Ok(negotiated_media(
+        answer,
+        index,
+        codec,
+        payload_type,
+        telephone_event,
+        direction,
+    ))
+}
+
+fn base_session(caps: &LocalCapabilities) -> SessionDescription {
+    SessionDescription {
+        origin: super::Origin {
+            username: if caps.username.is_empty() {
+                "-".to_owned()
+            } else {
+                caps.username.clone()
+            },
+            session_id: caps.session_id.to_string(),
+            session_version: caps.session_version,
+            address: Address::from_ip(caps.address),
+        },
+        session_name: "-".to_owned(),
+        connection: Some(Connection::new(caps.address)),
+        other: vec![super::Line {
+            kind: 't',
+            value: "0 0".to_owned(),
+        }],
+        attributes: Vec::new(),
+        media: Vec::new(),
+    }
+}
+
+fn is_usable_audio(m: &MediaDescription) -> bool {
+    m.media == "audio" && m.port != 0 && m.protocol == "RTP/AVP"
+}
+
+fn payload_matches(m: &MediaDescription, pt: PayloadType, codec: Codec) -> bool {
+    match m.rtpmaps().find(|r| r.payload_type == pt) {
+        Some(map) => {
+            map.encoding.eq_ignore_ascii_case(codec.encoding_name())
+                && map.clock_rate == codec.clock_rate()
+                && map.channels.unwrap_or(1) == 1
+        }
+        // RFC 3551 static types need no rtpmap.
+        None => pt == codec.static_payload_type(),
+    }
+}
+
+fn choose_codec(m: &MediaDescription, preference: &[Codec]) -> Option<(Codec, PayloadType)> {
+    preference.iter().find_map(|&codec| {
+        m.payload_types()
+            .find(|&pt| payload_matches(m, pt, codec))
+            .map(|pt| (codec, pt))
+    })
+}
+
+fn find_telephone_event(m: &MediaDescription) -> Option<PayloadType> {
+    let listed: Vec<PayloadType> = m.payload_types().collect();
+    m.rtpmaps()
+        .find(|r| {
+            r.encoding.eq_ignore_ascii_case("telephone-event")
+                && r.clock_rate == 8000
+                && listed.contains(&r.payload_type)
+        })
+        .map(|r| r.payload_type)
+}
+
+/// The peer's direction, with RFC 2543 legacy hold (`c=0.0.0.0`) meaning "do not send to me".
+fn effective_direction(sdp: &SessionDescription, index: usize) -> Direction {
+    let direction = sdp.media_direction(index);
+    if sdp.media_connection(index).is_some_and(Connection::is_hold) {
+        Direction::from_flags(direction.sends(), false)
+    } else {
+        direction
+    }
+}
+
+fn negotiated_media(
+    remote: &SessionDescription,
+    index: usize,
+    codec: Codec,
+    payload_type: PayloadType,
+    telephone_event: Option<PayloadType>,
+    direction: Direction,
+) -> NegotiatedMedia {
+    let m = &remote.media[index];
+    let ip = remote
+        .media_connection(index)
+        .and_then(Connection::ip)
+        .filter(|ip| !ip.is_unspecified());
+    let remote_rtp = ip.map(|ip| SocketAddr::new(ip, m.port));
+    let remote_rtcp = match m.rtcp() {
+        Some(rtcp) => rtcp
+            .connection
+            .and_then(|c| c.ip())
+            .or(ip)
+            .map(|ip| SocketAddr::new(ip, rtcp.port)),
+        None => ip.map(|ip| SocketAddr::new(ip, m.port.wrapping_add(1))),
+    };
+    NegotiatedMedia {
+        media_index: index,
+        codec,
+        payload_type,
+        telephone_event,
+        remote_rtp,
+        remote_rtcp,
+        direction,
+        remote_ptime_ms: m.ptime(),
+    }
+}
+
+fn rejected(m: &MediaDescription) -> MediaDescription {
+    // RFC 3264 §6: a rejected stream keeps its media and proto, port 0, and at least one format.
+    MediaDescription {
+        media: m.media.clone(),
+        port: 0,
+        port_count: None,
+        protocol: m.protocol.clone(),
+        formats: vec![m.formats.first().cloned().unwrap_or_else(|| "0".to_owned())],
+        connection: None,
+        other: Vec::new(),
+        attributes: Vec::new(),
+    }
+}
+
+fn add_codec(media: &mut MediaDescription, codec: Codec, pt: PayloadType) {
+    media.formats.push(pt.to_string());
+    media.attributes.push(Attribute::value(
+        "rtpmap",
+        format!("{pt} {}/{}", codec.encoding_name(), codec.clock_rate()),
+    ));
+}
+
+fn add_telephone_event(media: &mut MediaDescription, pt: PayloadType) {
+    media.formats.push(pt.to_string());
+    media.attributes.push(Attribute::value(
+        "rtpmap",
+        format!("{pt} telephone-event/8000"),
+    ));
+    media
+        .attributes
+        .push(Attribute::value("fmtp", format!("{pt} 0-15")));
+}
+
+fn add_common(media: &mut MediaDescription, caps: &LocalCapabilities, direction: Direction) {
+    media
+        .attributes
+        .push(Attribute::value("ptime", caps.ptime_ms.to_string()));
+    if let Some(rtcp) = caps.rtcp_port {
+        if rtcp != caps.port.wrapping_add(1) {
+            media
+                .attributes
+                .push(Attribute::value("rtcp", rtcp.to_string()));
+        }
+    }
+    media.attributes.push(Attribute::flag(direction.as_str()));
+}
