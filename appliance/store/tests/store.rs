@@ -62,7 +62,7 @@ impl Db {
         if let Some((admin, name)) = self.pg_drop {
             use sqlx::{Connection, Executor};
             let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-            conn.execute(format!("DROP DATABASE {name}").as_str())
+            conn.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
                 .await
                 .unwrap();
         }

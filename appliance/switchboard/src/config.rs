@@ -434,7 +434,8 @@ mod tests {
 
     #[test]
     fn the_example_config_loads_and_is_the_defaults_plus_documentation() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../switchboard.example.toml");
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/switchboard.example.toml");
         let c = load(Some(&path), []).unwrap();
         assert_eq!(c.http.listen, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(c.sip.listen, "0.0.0.0:5060".parse().unwrap());

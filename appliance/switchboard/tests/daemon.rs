@@ -33,7 +33,8 @@ fn check_config_reports_the_line_and_exits_2() {
         "{stderr}"
     );
 
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../switchboard.example.toml");
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/switchboard.example.toml");
     let out = bin().arg("check-config").arg(&example).output().unwrap();
     assert!(
         out.status.success(),

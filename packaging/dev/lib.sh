@@ -1,0 +1,64 @@
+# Shared by packaging/dev/serve and tests/run: system packages, Rust, caches, PostgreSQL.
+# Sourced, not run. Everything here is idempotent and fast when already done.
+
+SB_CACHE="${SWITCHBOARD_CACHE:-$HOME/.cache/switchboard}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$SB_CACHE/target}"
+mkdir -p "$SB_CACHE"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# The Debian/Ubuntu packages the build, the models and the tests need.
+SB_PACKAGES=(
+  build-essential pkg-config cmake clang libclang-dev git curl ca-certificates
+  python3 python3-pip unzip xz-utils
+  espeak-ng               # text to phonemes for Piper, run as a separate process (GPL, not linked)
+  postgresql              # the scale-out database; the tests run against a real server
+  sip-tester baresip      # real SIP/RTP peers for the end-to-end tests
+)
+
+install_packages() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing system packages: ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+ensure_rust() {
+  if ! command -v cargo >/dev/null 2>&1; then
+    [ -x "$HOME/.cargo/bin/cargo" ] || {
+      say "installing Rust (rustup)"
+      curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+    }
+    export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+}
+
+# Starts a throw-away PostgreSQL server on 127.0.0.1 for the tests and exports its URL.
+# Stopped (and its files removed) when the calling script exits.
+start_test_postgres() {
+  local bin port dir owner
+  bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -x "$bin/initdb" ] || { echo "PostgreSQL server binaries not found" >&2; return 1; }
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  dir=$(mktemp -d /tmp/switchboard-pg.XXXXXX)
+  # PostgreSQL refuses to run as root: use the postgres system account then.
+  owner=()
+  if [ "$(id -u)" -eq 0 ]; then chown postgres: "$dir"; owner=(runuser -u postgres --); fi
+  "${owner[@]}" "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 >"$dir/initdb.log" 2>&1 ||
+    { cat "$dir/initdb.log" >&2; return 1; }
+  "${owner[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off" start >/dev/null ||
+    { cat "$dir/server.log" >&2; return 1; }
+  SB_PG_STOP="${owner[*]} $bin/pg_ctl -D $dir/data -m fast stop >/dev/null; rm -rf $dir"
+  trap 'eval "$SB_PG_STOP"' EXIT
+  export SWITCHBOARD_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
+  say "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port"
+}
