@@ -238,12 +238,17 @@ mod tests {
         let qop = Some(("00000001", cnonce));
         let realm = "http-auth@example.org";
         let uri = "/dir/index.html";
+        // RFC 7616 spells the password with a lower-case "of".
+        let mufasa = Credentials {
+            username: "Mufasa".into(),
+            password: "Circle of Life".into(),
+        };
         assert_eq!(
-            response(Algorithm::Md5, &mufasa(), realm, nonce, "GET", uri, qop),
+            response(Algorithm::Md5, &mufasa, realm, nonce, "GET", uri, qop),
             "8ca523f5e9506fed4657c9700eebdbec"
         );
         assert_eq!(
-            response(Algorithm::Sha256, &mufasa(), realm, nonce, "GET", uri, qop),
+            response(Algorithm::Sha256, &mufasa, realm, nonce, "GET", uri, qop),
             "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"
         );
     }

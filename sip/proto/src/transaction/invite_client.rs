@@ -69,7 +69,11 @@ impl InviteClient {
     fn on_response_live(&mut self, ctx: &mut Ctx<'_>, key: &ClientKey, response: Response) -> State {
         let status = response.status;
         if status < 200 {
+            // §17.1.1.2: Proceeding stops retransmissions, and Timer B
+            // no longer applies: how long to ring is the TU's call
+            // (`Endpoint::hangup` sends CANCEL).
             self.timers.clear(Timer::A);
+            self.timers.clear(Timer::B);
             ctx.out.tu.push_back(TuEvent::Response {
                 key: key.clone(),
                 response,
@@ -111,11 +115,8 @@ impl InviteClient {
                     self.timers.set(Timer::A, ctx.now + interval);
                     State::Calling { interval }
                 }
-                (State::Calling { .. } | State::Proceeding, Timer::B) => {
-                    // §17.1.1.2: Timer B informs the TU of a timeout. RFC
-                    // 3261 stops Timer B in Proceeding; we keep it, like
-                    // most stacks, so a peer that sends 180 forever cannot
-                    // hold the call open (the UA applies its own limit too).
+                (State::Calling { .. }, Timer::B) => {
+                    // §17.1.1.2: Timer B informs the TU of a timeout.
                     self.timers.clear_all();
                     ctx.out.tu.push_back(TuEvent::Timeout { key: key.clone() });
                     State::Terminated
