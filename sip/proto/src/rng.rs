@@ -20,10 +20,6 @@ impl IdRng {
         buf.iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    pub(crate) fn next_u32(&mut self) -> u32 {
-        self.0.next_u32()
-    }
-
     /// RFC 3261 §19.3: at least 32 bits of randomness.
     pub(crate) fn tag(&mut self) -> Tag {
         // invariant: lower-case hex is a non-empty token.

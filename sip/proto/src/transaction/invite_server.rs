@@ -13,7 +13,6 @@ use super::{Ctx, Peer, RespondError, ServerKey, TuEvent};
 use crate::timer::{Timer, Timers, TRYING_DELAY};
 
 pub(crate) struct InviteServer {
-    key: ServerKey,
     peer: Peer,
     timers: Timers,
     state: State,
@@ -45,8 +44,8 @@ impl InviteServer {
         if let Some(ts) = invite.headers.get("Timestamp") {
             trying.headers.push(Header::new("Timestamp", ts.value.clone()));
         }
+        let _ = key;
         InviteServer {
-            key,
             peer,
             timers,
             state: State::Proceeding {
@@ -152,9 +151,7 @@ impl InviteServer {
                 (State::Completed { .. }, Timer::H) => {
                     // §17.2.1: no ACK; tell the TU.
                     self.timers.clear_all();
-                    ctx.out.tu.push_back(TuEvent::NoAck {
-                        key: self.key.clone(),
-                    });
+                    ctx.out.tu.push_back(TuEvent::NoAck);
                     State::Terminated
                 }
                 (State::Confirmed, Timer::I) | (State::Accepted, Timer::L) => State::Terminated,

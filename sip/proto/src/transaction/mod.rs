@@ -106,7 +106,7 @@ pub(crate) enum TuEvent {
     /// The driver reported the destination unreachable (§17.1.4, §8.1.3.1: 503).
     TransportError { key: ClientKey },
     /// Timer H fired without an ACK (§17.2.1).
-    NoAck { key: ServerKey },
+    NoAck,
 }
 
 /// Output of the transaction layer for one input.
@@ -191,10 +191,6 @@ impl Transactions {
         }
         self.reap_client(key);
         true
-    }
-
-    pub(crate) fn has_server(&self, key: &ServerKey) -> bool {
-        self.servers.contains_key(key)
     }
 
     /// Whether the INVITE server transaction at `key` has not yet sent a final response.
