@@ -61,8 +61,14 @@ mod tests {
 
     #[test]
     fn dtmf_bodies() {
-        assert_eq!(dtmf("application/dtmf-relay", b"Signal=5\r\nDuration=160\r\n"), Some(('5', Some(160))));
-        assert_eq!(dtmf("application/dtmf-relay", b"Signal= #\r\n"), Some(('#', None)));
+        assert_eq!(
+            dtmf("application/dtmf-relay", b"Signal=5\r\nDuration=160\r\n"),
+            Some(('5', Some(160)))
+        );
+        assert_eq!(
+            dtmf("application/dtmf-relay", b"Signal= #\r\n"),
+            Some(('#', None))
+        );
         assert_eq!(dtmf("application/dtmf", b"11"), Some(('#', None)));
         assert_eq!(dtmf("application/dtmf", b"x"), None);
         assert_eq!(dtmf("text/plain", b"5"), None);

@@ -8,6 +8,7 @@ use sip_message::{Request, Uri};
 use crate::dialog::Dialog;
 use crate::transaction::{ClientKey, Peer, ServerKey};
 
+#[allow(clippy::large_enum_variant)] // reason: one per call, moved rarely; boxing buys nothing
 pub(crate) enum CallState {
     Outgoing(Outgoing),
     Incoming(Incoming),

@@ -5,23 +5,31 @@ use std::time::Instant;
 
 use sip_message::{Header, Message, Method, NameAddr, Request, Response, Uri};
 
-use crate::call::{Accepting, Cancel, CallState, Outgoing, Purpose, Retransmit2xx};
-use crate::error::Error;
+use crate::call::{Accepting, CallState, Cancel, Outgoing, Purpose, Retransmit2xx};
 use crate::endpoint::{Endpoint, ALLOW};
+use crate::error::Error;
 use crate::event::Rejection;
 use crate::CallHandle;
 
 impl Endpoint {
     /// UAC: sends an INVITE to `target` from `from` (whose tag we set) with
     /// the SDP `offer`. Outcome: `Provisional`*, then `Answered` or `Failed`.
-    pub fn invite(&mut self, now: Instant, target: Uri, from: NameAddr, offer: Vec<u8>) -> Result<CallHandle, Error> {
+    pub fn invite(
+        &mut self,
+        now: Instant,
+        target: Uri,
+        from: NameAddr,
+        offer: Vec<u8>,
+    ) -> Result<CallHandle, Error> {
         let now = self.input_time(now);
         let peer = self.route_to(&target)?;
         let (via, key) = self.new_via(peer.transport, &Method::Invite);
         let tag = self.rng.tag();
         let call_id = self.rng.call_id();
         let mut from = from;
-        from.params.0.retain(|p| !p.name.eq_ignore_ascii_case("tag"));
+        from.params
+            .0
+            .retain(|p| !p.name.eq_ignore_ascii_case("tag"));
         let mut invite = Request::new(Method::Invite, target.clone());
         let h = &mut invite.headers;
         h.push(via);
@@ -59,7 +67,9 @@ impl Endpoint {
     pub fn ringing(&mut self, now: Instant, call: CallHandle) -> Result<(), Error> {
         let now = self.input_time(now);
         let (invite, key, tag) = match self.calls.get(&call) {
-            Some(CallState::Incoming(i)) => (i.invite.clone(), i.key.clone(), i.dialog.local_tag.clone()),
+            Some(CallState::Incoming(i)) => {
+                (i.invite.clone(), i.key.clone(), i.dialog.local_tag.clone())
+            }
             Some(other) => return Err(invalid(call, "ring", other)),
             None => return Err(Error::UnknownCall(call)),
         };
@@ -108,10 +118,17 @@ impl Endpoint {
     }
 
     /// UAS: refuses the call (486, 503 + Retry-After, 603, 404, 480).
-    pub fn reject(&mut self, now: Instant, call: CallHandle, rejection: Rejection) -> Result<(), Error> {
+    pub fn reject(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        rejection: Rejection,
+    ) -> Result<(), Error> {
         let now = self.input_time(now);
         let (invite, key, tag) = match self.calls.get(&call) {
-            Some(CallState::Incoming(i)) => (i.invite.clone(), i.key.clone(), i.dialog.local_tag.clone()),
+            Some(CallState::Incoming(i)) => {
+                (i.invite.clone(), i.key.clone(), i.dialog.local_tag.clone())
+            }
             Some(other) => return Err(invalid(call, "reject", other)),
             None => return Err(Error::UnknownCall(call)),
         };
@@ -121,7 +138,9 @@ impl Endpoint {
             retry_after: Some(seconds),
         } = rejection
         {
-            response.headers.push(Header::new("Retry-After", seconds.to_string()));
+            response
+                .headers
+                .push(Header::new("Retry-After", seconds.to_string()));
         }
         self.respond(now, &key, response);
         self.remove_call(call);
@@ -135,7 +154,9 @@ impl Endpoint {
         let now = self.input_time(now);
         match self.calls.get_mut(&call) {
             None => Err(Error::UnknownCall(call)),
-            Some(CallState::Incoming(_)) => self.reject(now, call, Rejection::TemporarilyUnavailable),
+            Some(CallState::Incoming(_)) => {
+                self.reject(now, call, Rejection::TemporarilyUnavailable)
+            }
             Some(CallState::Outgoing(o)) => {
                 match (o.cancel, o.provisional_seen) {
                     (Cancel::NotRequested, true) => self.send_cancel(now, call),
@@ -188,7 +209,12 @@ impl Endpoint {
     }
 
     /// Answers the peer's re-INVITE or UPDATE (`Reoffer`) with our SDP.
-    pub fn answer_reoffer(&mut self, now: Instant, call: CallHandle, sdp: Vec<u8>) -> Result<(), Error> {
+    pub fn answer_reoffer(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        sdp: Vec<u8>,
+    ) -> Result<(), Error> {
         let now = self.input_time(now);
         let pending = match self.calls.get_mut(&call) {
             None => return Err(Error::UnknownCall(call)),
@@ -239,7 +265,11 @@ impl Endpoint {
             Some(other) => return Err(invalid(call, "REFER", other)),
         }
         let contact = self.contact(self.dialog_transport(call));
-        let local = self.calls.get(&call).and_then(|s| s.dialog()).map(|d| d.local.to_string());
+        let local = self
+            .calls
+            .get(&call)
+            .and_then(|s| s.dialog())
+            .map(|d| d.local.to_string());
         let (key, request, peer) = self.in_dialog_request(call, Method::Refer, |h| {
             h.push(Header::new("Refer-To", format!("<{target}>")));
             if let Some(local) = local {
@@ -254,7 +284,12 @@ impl Endpoint {
     /// Transferee side of RFC 3515: reports the transfer's progress to the
     /// referrer in a NOTIFY (`status` of the call to the target; a final
     /// status ends the subscription).
-    pub fn transfer_progress(&mut self, now: Instant, call: CallHandle, status: u16) -> Result<(), Error> {
+    pub fn transfer_progress(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        status: u16,
+    ) -> Result<(), Error> {
         let now = self.input_time(now);
         match self.calls.get(&call) {
             Some(CallState::Established(e)) if e.transferee.is_some() => {}
@@ -283,7 +318,13 @@ impl Endpoint {
     }
 
     /// Sends a DTMF digit as SIP INFO (application/dtmf-relay).
-    pub fn send_dtmf(&mut self, now: Instant, call: CallHandle, digit: char, duration_ms: u32) -> Result<(), Error> {
+    pub fn send_dtmf(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        digit: char,
+        duration_ms: u32,
+    ) -> Result<(), Error> {
         let now = self.input_time(now);
         match self.calls.get(&call) {
             None => return Err(Error::UnknownCall(call)),
@@ -326,7 +367,14 @@ impl Endpoint {
         call: CallHandle,
         method: Method,
         extra: impl FnOnce(&mut sip_message::Headers),
-    ) -> Result<(crate::transaction::ClientKey, Request, crate::transaction::Peer), Error> {
+    ) -> Result<
+        (
+            crate::transaction::ClientKey,
+            Request,
+            crate::transaction::Peer,
+        ),
+        Error,
+    > {
         let transport = self.dialog_transport(call);
         let (via, key) = self.new_via(transport, &method);
         let user_agent = self.config.user_agent.clone();
@@ -365,7 +413,9 @@ impl Endpoint {
             }
         }
         let seq = invite.headers.cseq().map(|c| c.seq).unwrap_or(1);
-        cancel.headers.push(Header::new("CSeq", format!("{seq} CANCEL")));
+        cancel
+            .headers
+            .push(Header::new("CSeq", format!("{seq} CANCEL")));
         for route in invite.headers.get_all("Route") {
             cancel.headers.push(route.clone());
         }
@@ -382,7 +432,9 @@ impl Endpoint {
         response.headers.push(self.contact(key_transport(request)));
         response.headers.push(Header::new("Allow", ALLOW));
         if !sdp.is_empty() {
-            response.headers.push(Header::new("Content-Type", "application/sdp"));
+            response
+                .headers
+                .push(Header::new("Content-Type", "application/sdp"));
         }
         response.body = sdp;
     }

@@ -133,7 +133,10 @@ pub(crate) fn contact_uri(headers: &sip_message::Headers) -> Option<Uri> {
 }
 
 fn without_tag(mut address: NameAddr) -> NameAddr {
-    address.params.0.retain(|p| !p.name.eq_ignore_ascii_case("tag"));
+    address
+        .params
+        .0
+        .retain(|p| !p.name.eq_ignore_ascii_case("tag"));
     address
 }
 

@@ -108,7 +108,14 @@ impl Challenge {
     /// The `Authorization` / `Proxy-Authorization` value answering this
     /// challenge for `method` and `uri` (RFC 7616 §3.4). `nc` and
     /// `cnonce` are used only when the challenge offered qop=auth.
-    pub fn authorization(&self, credentials: &Credentials, method: &str, uri: &str, nc: u32, cnonce: &str) -> String {
+    pub fn authorization(
+        &self,
+        credentials: &Credentials,
+        method: &str,
+        uri: &str,
+        nc: u32,
+        cnonce: &str,
+    ) -> String {
         let qop = self.qop_auth.then(|| (format!("{nc:08x}"), cnonce));
         let response = response(
             self.algorithm,
@@ -148,7 +155,10 @@ pub fn response(
     uri: &str,
     qop_auth: Option<(&str, &str)>,
 ) -> String {
-    let ha1 = algorithm.hex(&format!("{}:{realm}:{}", credentials.username, credentials.password));
+    let ha1 = algorithm.hex(&format!(
+        "{}:{realm}:{}",
+        credentials.username, credentials.password
+    ));
     let ha2 = algorithm.hex(&format!("{method}:{uri}"));
     match qop_auth {
         Some((nc, cnonce)) => algorithm.hex(&format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}")),

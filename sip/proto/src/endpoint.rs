@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::event::Event;
 use crate::rng::IdRng;
 use crate::transaction::{ClientKey, Ctx, Outbox, Peer, ServerKey, Transactions};
-use crate::transport::{TransportKind, Transmit};
+use crate::transport::{Transmit, TransportKind};
 use crate::CallHandle;
 
 /// Methods we accept (RFC 3261 §20.5 Allow).
@@ -93,7 +93,13 @@ impl Endpoint {
     /// naming the problem ([`sip_message::ParseError::status`]) when a
     /// response can be formed, otherwise dropped and counted; either way an
     /// [`Error::Malformed`] says what happened. Never panics.
-    pub fn handle_datagram(&mut self, now: Instant, transport: TransportKind, from: SocketAddr, bytes: &[u8]) -> Result<(), Error> {
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        transport: TransportKind,
+        from: SocketAddr,
+        bytes: &[u8],
+    ) -> Result<(), Error> {
         let now = self.advance(now);
         // RFC 5626 §3.5.1 keep-alives and stray line ends.
         if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -157,7 +163,12 @@ impl Endpoint {
     /// The driver could not send to `destination` (ICMP unreachable, TCP
     /// connect refused or reset): transactions to it fail as RFC 3261
     /// §17.1.4 and §8.1.3.1 say (503 to the TU).
-    pub fn handle_transport_error(&mut self, now: Instant, transport: TransportKind, destination: SocketAddr) {
+    pub fn handle_transport_error(
+        &mut self,
+        now: Instant,
+        transport: TransportKind,
+        destination: SocketAddr,
+    ) {
         let now = self.advance(now);
         let peer = Peer {
             transport,
@@ -218,7 +229,11 @@ impl Endpoint {
         now
     }
 
-    pub(crate) fn with_transactions<R>(&mut self, now: Instant, f: impl FnOnce(&mut Transactions, &mut Ctx<'_>) -> R) -> R {
+    pub(crate) fn with_transactions<R>(
+        &mut self,
+        now: Instant,
+        f: impl FnOnce(&mut Transactions, &mut Ctx<'_>) -> R,
+    ) -> R {
         let mut ctx = Ctx {
             now,
             timers: &self.config.timers,
@@ -227,7 +242,13 @@ impl Endpoint {
         f(&mut self.transactions, &mut ctx)
     }
 
-    fn on_request(&mut self, now: Instant, transport: TransportKind, from: SocketAddr, mut request: Request) {
+    fn on_request(
+        &mut self,
+        now: Instant,
+        transport: TransportKind,
+        from: SocketAddr,
+        mut request: Request,
+    ) {
         let peer = self.fix_via(&mut request, transport, from);
         let Some(key) = ServerKey::of_request(&request) else {
             return;
@@ -241,7 +262,9 @@ impl Endpoint {
             self.on_ack(now, &request);
             return;
         }
-        self.with_transactions(now, |t, ctx| t.start_server(ctx, key.clone(), &request, peer));
+        self.with_transactions(now, |t, ctx| {
+            t.start_server(ctx, key.clone(), &request, peer)
+        });
         self.on_new_request(now, key, request, peer, from);
     }
 
@@ -250,7 +273,8 @@ impl Endpoint {
             self.stats.stray_responses += 1;
             return;
         };
-        let stray = !self.with_transactions(now, |t, ctx| t.client_response(ctx, &key, response.clone()));
+        let stray =
+            !self.with_transactions(now, |t, ctx| t.client_response(ctx, &key, response.clone()));
         if stray && !self.on_stray_response(&response) {
             self.stats.stray_responses += 1;
         }
@@ -265,7 +289,12 @@ impl Endpoint {
 
     /// RFC 3261 §18.2.1 and RFC 3581 §4: note where the request came from
     /// in its top Via (`received`, `rport`), and decide where responses go.
-    pub(crate) fn fix_via(&self, request: &mut Request, transport: TransportKind, from: SocketAddr) -> Peer {
+    pub(crate) fn fix_via(
+        &self,
+        request: &mut Request,
+        transport: TransportKind,
+        from: SocketAddr,
+    ) -> Peer {
         let source = Peer {
             transport,
             address: from,
@@ -281,7 +310,8 @@ impl Endpoint {
         let rport = via.rport.is_some();
         let add_received = rport || sent_by_ip != Some(from.ip());
         via.params.0.retain(|p| {
-            !(p.name.eq_ignore_ascii_case("received") || (rport && p.name.eq_ignore_ascii_case("rport")))
+            !(p.name.eq_ignore_ascii_case("received")
+                || (rport && p.name.eq_ignore_ascii_case("rport")))
         });
         if add_received {
             via.params.push("received", Some(from.ip().to_string()));
@@ -307,7 +337,13 @@ impl Endpoint {
     /// A response to `request` with our Server header (§8.2.6).
     /// §8.2.6.2: every response but 100 carries a To tag; one is made up
     /// when the request had none and the caller gave none.
-    pub(crate) fn response(&mut self, request: &Request, status: u16, reason: &str, to_tag: Option<&str>) -> Response {
+    pub(crate) fn response(
+        &mut self,
+        request: &Request,
+        status: u16,
+        reason: &str,
+        to_tag: Option<&str>,
+    ) -> Response {
         let tag = match to_tag.and_then(sip_message::Tag::new) {
             Some(tag) => Some(tag),
             None if status > 100 => Some(self.rng.tag()),
@@ -321,7 +357,11 @@ impl Endpoint {
     }
 
     /// A Via for a new client transaction, and the transaction key.
-    pub(crate) fn new_via(&mut self, transport: TransportKind, method: &Method) -> (Header, ClientKey) {
+    pub(crate) fn new_via(
+        &mut self,
+        transport: TransportKind,
+        method: &Method,
+    ) -> (Header, ClientKey) {
         let branch = self.rng.branch();
         let via = format!(
             "SIP/2.0/{} {};branch={branch};rport",
@@ -381,7 +421,11 @@ impl Endpoint {
             sip_message::Host::Ipv6(a) => IpAddr::V6(*a),
             sip_message::Host::Domain(_) => return Err(unroutable()),
         };
-        let default_port = if transport == TransportKind::Tls { 5061 } else { 5060 };
+        let default_port = if transport == TransportKind::Tls {
+            5061
+        } else {
+            5060
+        };
         Ok(Peer {
             transport,
             address: SocketAddr::new(ip, sip.port.unwrap_or(default_port)),
@@ -401,7 +445,11 @@ impl Endpoint {
                 sip_message::Host::Ipv6(a) => IpAddr::V6(a),
                 sip_message::Host::Domain(_) => return None,
             };
-            let default_port = if peer.transport == TransportKind::Tls { 5061 } else { 5060 };
+            let default_port = if peer.transport == TransportKind::Tls {
+                5061
+            } else {
+                5060
+            };
             peer.address = SocketAddr::new(ip, sip.port.unwrap_or(default_port));
         }
         Some(peer)
@@ -422,7 +470,14 @@ impl Endpoint {
     }
 
     /// Starts a client transaction owned by `call`.
-    pub(crate) fn start_client(&mut self, now: Instant, key: ClientKey, request: Request, peer: Peer, owner: Option<(CallHandle, Purpose)>) {
+    pub(crate) fn start_client(
+        &mut self,
+        now: Instant,
+        key: ClientKey,
+        request: Request,
+        peer: Peer,
+        owner: Option<(CallHandle, Purpose)>,
+    ) {
         if let Some(owner) = owner {
             self.client_owners.insert(key.clone(), owner);
         }

@@ -9,6 +9,7 @@ use crate::CallHandle;
 /// One application-level happening. SDP travels as opaque bytes: this
 /// crate never reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // reason: IncomingCall is the common event; boxing it only adds an allocation
 pub enum Event {
     /// A new INVITE. Answer with `ringing`, `answer` or `reject`; until
     /// then the transaction sends 100 Trying after 200 ms.

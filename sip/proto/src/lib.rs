@@ -100,7 +100,7 @@ pub use endpoint::{Endpoint, Stats};
 pub use error::Error;
 pub use event::{EndReason, Event, IncomingCall, Rejection};
 pub use timer::{Timer, TimerConfig};
-pub use transport::{TransportKind, Transmit};
+pub use transport::{Transmit, TransportKind};
 
 /// Our handle on one call (one INVITE dialog); not the SIP Call-ID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

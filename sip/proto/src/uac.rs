@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use sip_message::{Header, Message, Method, Request, Response};
 
-use crate::call::{Cancel, CallState, Established, Outgoing, Purpose};
+use crate::call::{CallState, Cancel, Established, Outgoing, Purpose};
 use crate::dialog::{Dialog, DialogId};
 use crate::digest::Challenge;
 use crate::endpoint::Endpoint;
@@ -25,17 +25,32 @@ impl Endpoint {
                 }
                 self.on_owned_response(now, call, purpose, &key, response);
             }
-            TuEvent::Timeout { key } => self.on_client_failure(now, &key, 408, "Request Timeout", false),
+            TuEvent::Timeout { key } => {
+                self.on_client_failure(now, &key, 408, "Request Timeout", false)
+            }
             TuEvent::TransportError { key } => {
                 // §8.1.3.1: a transport error is treated as 503.
-                self.on_client_failure(now, &key, 503, "Service Unavailable (transport error)", true)
+                self.on_client_failure(
+                    now,
+                    &key,
+                    503,
+                    "Service Unavailable (transport error)",
+                    true,
+                )
             }
             // §17.2.1: no ACK for our 3xx–6xx; nothing more to do for the UA.
             TuEvent::NoAck => {}
         }
     }
 
-    fn on_client_failure(&mut self, now: Instant, key: &ClientKey, status: u16, reason: &str, transport: bool) {
+    fn on_client_failure(
+        &mut self,
+        now: Instant,
+        key: &ClientKey,
+        status: u16,
+        reason: &str,
+        transport: bool,
+    ) {
         let Some((call, purpose)) = self.client_owners.remove(key) else {
             return;
         };
@@ -65,7 +80,9 @@ impl Endpoint {
                 // §12.2.1.2: 408 or a transport failure ends the dialog.
                 self.end_by_failure(now, call, transport);
             }
-            Purpose::Refer => self.events.push_back(Event::TransferFailed { call, status }),
+            Purpose::Refer => self
+                .events
+                .push_back(Event::TransferFailed { call, status }),
             Purpose::Bye | Purpose::Cancel | Purpose::Notify | Purpose::Info => {}
         }
     }
@@ -90,14 +107,23 @@ impl Endpoint {
         self.remove_call(call);
     }
 
-    fn on_owned_response(&mut self, now: Instant, call: CallHandle, purpose: Purpose, key: &ClientKey, response: Response) {
+    fn on_owned_response(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        purpose: Purpose,
+        key: &ClientKey,
+        response: Response,
+    ) {
         match purpose {
             Purpose::Invite => self.on_invite_response(now, call, key, response),
             Purpose::Reinvite => self.on_reinvite_response(now, call, response),
             Purpose::Refer => match response.status {
                 100..=199 => {}
                 200..=299 => self.events.push_back(Event::TransferAccepted { call }),
-                status => self.events.push_back(Event::TransferFailed { call, status }),
+                status => self
+                    .events
+                    .push_back(Event::TransferFailed { call, status }),
             },
             Purpose::Bye | Purpose::Cancel | Purpose::Notify | Purpose::Info => {
                 if matches!(response.status, 408 | 481) && purpose == Purpose::Info {
@@ -108,7 +134,13 @@ impl Endpoint {
         }
     }
 
-    fn on_invite_response(&mut self, now: Instant, call: CallHandle, key: &ClientKey, response: Response) {
+    fn on_invite_response(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        key: &ClientKey,
+        response: Response,
+    ) {
         let Some(CallState::Outgoing(outgoing)) = self.calls.get_mut(&call) else {
             return;
         };
@@ -122,7 +154,8 @@ impl Endpoint {
             }
             if status > 100 {
                 let sdp = (!response.body.is_empty()).then(|| response.body.clone());
-                self.events.push_back(Event::Provisional { call, status, sdp });
+                self.events
+                    .push_back(Event::Provisional { call, status, sdp });
             }
             return;
         }
@@ -167,7 +200,11 @@ impl Endpoint {
 
     /// The INVITE with CSeq+1 and an Authorization (401) or
     /// Proxy-Authorization (407) header (§22.2, RFC 7616 §3.4).
-    fn authenticated_retry(&mut self, call: CallHandle, response: &Response) -> Option<(Request, crate::transaction::Peer)> {
+    fn authenticated_retry(
+        &mut self,
+        call: CallHandle,
+        response: &Response,
+    ) -> Option<(Request, crate::transaction::Peer)> {
         let credentials = self.config.credentials.clone()?;
         let (challenge_name, answer_name) = if response.status == 401 {
             ("WWW-Authenticate", "Authorization")
@@ -203,7 +240,10 @@ impl Endpoint {
             return;
         };
         let Outgoing {
-            invite, peer, cancel, ..
+            invite,
+            peer,
+            cancel,
+            ..
         } = outgoing;
         let Some(mut dialog) = Dialog::as_uac(&invite, &response, peer) else {
             // A 2xx without a To tag cannot make a dialog; give up on the call.
@@ -259,7 +299,11 @@ impl Endpoint {
         if let Some(target) = crate::dialog::contact_uri(&response.headers) {
             e.dialog.remote_target = target; // §12.2.1.2 target refresh
         }
-        let seq = response.headers.cseq().map(|c| c.seq).unwrap_or(e.dialog.local_seq);
+        let seq = response
+            .headers
+            .cseq()
+            .map(|c| c.seq)
+            .unwrap_or(e.dialog.local_seq);
         let dialog = e.dialog.clone();
         let ack = self.ack_2xx(&dialog, seq);
         self.send_direct(dialog.peer, ack.clone());
@@ -276,7 +320,8 @@ impl Endpoint {
     /// gets its ACK again (§13.2.2.4). True if it was used.
     pub(crate) fn on_stray_response(&mut self, response: &Response) -> bool {
         let h = &response.headers;
-        let (Ok(cseq), Ok(call_id), Ok(from), Ok(to)) = (h.cseq(), h.call_id(), h.from(), h.to()) else {
+        let (Ok(cseq), Ok(call_id), Ok(from), Ok(to)) = (h.cseq(), h.call_id(), h.from(), h.to())
+        else {
             return false;
         };
         if cseq.method != Method::Invite || !(200..300).contains(&response.status) {
@@ -353,7 +398,8 @@ impl Endpoint {
             if give_up {
                 // §13.3.1.4: no ACK within 64*T1: confirm and send BYE.
                 if let Some(CallState::Accepting(a)) = self.calls.remove(&call) {
-                    self.calls.insert(call, CallState::Established(Established::new(a.dialog)));
+                    self.calls
+                        .insert(call, CallState::Established(Established::new(a.dialog)));
                 }
                 self.send_bye(now, call);
                 self.events.push_back(Event::CallEnded {

@@ -16,7 +16,14 @@ use crate::CallHandle;
 
 impl Endpoint {
     /// A request that started a new server transaction.
-    pub(crate) fn on_new_request(&mut self, now: Instant, key: ServerKey, request: Request, peer: Peer, from: SocketAddr) {
+    pub(crate) fn on_new_request(
+        &mut self,
+        now: Instant,
+        key: ServerKey,
+        request: Request,
+        peer: Peer,
+        from: SocketAddr,
+    ) {
         if request.method == Method::Cancel {
             self.on_cancel(now, &key, &request);
             return;
@@ -32,9 +39,15 @@ impl Endpoint {
                 let response = self.options_response(&request, None);
                 self.respond(now, &key, response);
             }
-            Method::Bye | Method::Info | Method::Update | Method::Refer | Method::Notify | Method::Prack => {
+            Method::Bye
+            | Method::Info
+            | Method::Update
+            | Method::Refer
+            | Method::Notify
+            | Method::Prack => {
                 // §12.2.2: a mid-dialog method outside a dialog we know.
-                let response = self.response(&request, 481, "Call/Transaction Does Not Exist", None);
+                let response =
+                    self.response(&request, 481, "Call/Transaction Does Not Exist", None);
                 self.respond(now, &key, response);
             }
             _ => {
@@ -46,8 +59,19 @@ impl Endpoint {
         }
     }
 
-    fn on_invite(&mut self, now: Instant, key: ServerKey, invite: Request, peer: Peer, from: SocketAddr) {
-        let (Ok(from_addr), Ok(to), Ok(call_id)) = (invite.headers.from(), invite.headers.to(), invite.headers.call_id()) else {
+    fn on_invite(
+        &mut self,
+        now: Instant,
+        key: ServerKey,
+        invite: Request,
+        peer: Peer,
+        from: SocketAddr,
+    ) {
+        let (Ok(from_addr), Ok(to), Ok(call_id)) = (
+            invite.headers.from(),
+            invite.headers.to(),
+            invite.headers.call_id(),
+        ) else {
             return; // validate() already checked these
         };
         let local_tag = self.rng.tag().to_string();
@@ -68,7 +92,14 @@ impl Endpoint {
             offer: invite.body.clone(),
         }));
         self.incoming_invites.insert(key.clone(), call);
-        self.calls.insert(call, CallState::Incoming(Incoming { invite, key, dialog }));
+        self.calls.insert(
+            call,
+            CallState::Incoming(Incoming {
+                invite,
+                key,
+                dialog,
+            }),
+        );
         let _ = now;
     }
 
@@ -107,7 +138,9 @@ impl Endpoint {
             return;
         };
         let seq = ack.headers.cseq().map(|c| c.seq).unwrap_or(0);
-        let Some(state) = self.calls.remove(&call) else { return };
+        let Some(state) = self.calls.remove(&call) else {
+            return;
+        };
         let state = match state {
             CallState::Accepting(a) if a.ok.cseq == seq => {
                 CallState::Established(crate::call::Established::new(a.dialog))
@@ -128,7 +161,12 @@ impl Endpoint {
         let id = DialogId {
             call_id: h.call_id().ok()?.to_string(),
             local_tag: h.to().ok()?.tag()?.to_string(),
-            remote_tag: h.from().ok()?.tag().map(|t| t.to_string()).unwrap_or_default(),
+            remote_tag: h
+                .from()
+                .ok()?
+                .tag()
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
         };
         self.dialogs.get(&id).copied()
     }
@@ -143,7 +181,9 @@ impl Endpoint {
         let seq = request.headers.cseq().map(|c| c.seq).unwrap_or(0);
         let local_tag;
         {
-            let Some(state) = self.calls.get_mut(&call) else { return };
+            let Some(state) = self.calls.get_mut(&call) else {
+                return;
+            };
             let dialog = match state {
                 CallState::Accepting(a) => &mut a.dialog,
                 CallState::Established(e) => &mut e.dialog,
@@ -152,7 +192,12 @@ impl Endpoint {
             local_tag = dialog.local_tag.clone();
             // §12.2.2: a lower CSeq than the last is out of order: 500.
             if dialog.remote_seq.is_some_and(|last| seq < last) {
-                let response = self.response(&request, 500, "Server Internal Error (CSeq out of order)", Some(&local_tag));
+                let response = self.response(
+                    &request,
+                    500,
+                    "Server Internal Error (CSeq out of order)",
+                    Some(&local_tag),
+                );
                 self.respond(now, &key, response);
                 return;
             }
@@ -239,17 +284,25 @@ impl Endpoint {
             .and_then(|h| h.value_str())
             .and_then(|v| sip_message::NameAddr::parse(v).ok())
             .map(|a| a.uri);
-        let Some(CallState::Established(e)) = self.calls.get_mut(&call) else { return };
+        let Some(CallState::Established(e)) = self.calls.get_mut(&call) else {
+            return;
+        };
         let tag = e.dialog.local_tag.clone();
         let Some(target) = target else {
-            let response = self.response(&request, 400, "Bad Request (missing or bad Refer-To)", Some(&tag));
+            let response = self.response(
+                &request,
+                400,
+                "Bad Request (missing or bad Refer-To)",
+                Some(&tag),
+            );
             self.respond(now, &key, response);
             return;
         };
         e.transferee = Some(target.clone());
         let response = self.response(&request, 202, "Accepted", Some(&tag));
         self.respond(now, &key, response);
-        self.events.push_back(Event::TransferRequested { call, target });
+        self.events
+            .push_back(Event::TransferRequested { call, target });
         // RFC 3515 §2.4.4: an immediate NOTIFY with the state so far.
         let _ = self.transfer_progress(now, call, 100);
     }
@@ -291,7 +344,9 @@ impl Endpoint {
         // §11.2: 200 with Allow, Accept and Supported.
         let mut response = self.response(request, 200, "OK", tag);
         response.headers.push(Header::new("Allow", ALLOW));
-        response.headers.push(Header::new("Accept", "application/sdp"));
+        response
+            .headers
+            .push(Header::new("Accept", "application/sdp"));
         response
     }
 }

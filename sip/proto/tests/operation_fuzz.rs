@@ -3,6 +3,8 @@
 //! checking that nothing panics and that timers never point into the past
 //! once handled.
 
+#![allow(clippy::unwrap_used)] // reason: tests fail loudly by design
+
 mod util;
 
 use std::net::SocketAddr;
@@ -52,7 +54,12 @@ fn corpus() -> Vec<Vec<u8>> {
     let now = pair.now;
     let call = pair
         .a
-        .invite(now, Uri::parse("sip:x@10.0.0.2").unwrap(), NameAddr::parse("<sip:a@example.com>").unwrap(), sdp("sendrecv"))
+        .invite(
+            now,
+            Uri::parse("sip:x@10.0.0.2").unwrap(),
+            NameAddr::parse("<sip:a@example.com>").unwrap(),
+            sdp("sendrecv"),
+        )
         .unwrap();
     pair.drive_for(Duration::from_millis(300));
     let b_call = pair
@@ -72,7 +79,9 @@ fn corpus() -> Vec<Vec<u8>> {
     pair.drive_for(Duration::from_millis(100));
     let now = pair.now;
     let _ = pair.b.answer_reoffer(now, b_call, sdp("recvonly"));
-    pair.a.refer(now, call, Uri::parse("sip:t@10.0.0.9").unwrap()).unwrap();
+    pair.a
+        .refer(now, call, Uri::parse("sip:t@10.0.0.9").unwrap())
+        .unwrap();
     pair.a.send_dtmf(now, call, '5', 100).unwrap();
     pair.drive_for(Duration::from_millis(100));
     let now = pair.now;
@@ -82,7 +91,23 @@ fn corpus() -> Vec<Vec<u8>> {
 }
 
 fn mutate(rng: &mut Rng, mut bytes: Vec<u8>) -> Vec<u8> {
-    const TOKENS: &[&[u8]] = &[b"\r\n", b":", b";", b",", b"<", b">", b"\"", b" ", b"0", b"4294967296", b"tag=", b"branch=", b"SIP/2.0", b"\x00", b"\xff"];
+    const TOKENS: &[&[u8]] = &[
+        b"\r\n",
+        b":",
+        b";",
+        b",",
+        b"<",
+        b">",
+        b"\"",
+        b" ",
+        b"0",
+        b"4294967296",
+        b"tag=",
+        b"branch=",
+        b"SIP/2.0",
+        b"\x00",
+        b"\xff",
+    ];
     for _ in 0..=rng.below(4) {
         if bytes.is_empty() {
             break;
@@ -103,8 +128,14 @@ fn mutate(rng: &mut Rng, mut bytes: Vec<u8>) -> Vec<u8> {
             }
             _ => {
                 // Duplicate a line.
-                let start = bytes[..at].iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
-                let end = bytes[at..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |p| at + p + 1);
+                let start = bytes[..at]
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |p| p + 1);
+                let end = bytes[at..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(bytes.len(), |p| at + p + 1);
                 let line = bytes[start..end].to_vec();
                 bytes.splice(end..end, line);
             }
@@ -162,18 +193,37 @@ fn random_operations_never_panic_and_timers_stay_ahead_of_the_clock() {
                 }
                 Op::Advance(d) => pair.now += d,
                 Op::Invite => {
-                    let target = if side == Side::A { "sip:x@10.0.0.2" } else { "sip:x@10.0.0.1" };
-                    if let Ok(c) = ep.invite(now, Uri::parse(target).unwrap(), NameAddr::parse("<sip:f@example.com>").unwrap(), sdp("sendrecv")) {
+                    let target = if side == Side::A {
+                        "sip:x@10.0.0.2"
+                    } else {
+                        "sip:x@10.0.0.1"
+                    };
+                    if let Ok(c) = ep.invite(
+                        now,
+                        Uri::parse(target).unwrap(),
+                        NameAddr::parse("<sip:f@example.com>").unwrap(),
+                        sdp("sendrecv"),
+                    ) {
                         handles.push(c);
                     }
                 }
                 Op::Ringing => drop(call.map(|c| ep.ringing(now, c))),
                 Op::Answer => drop(call.map(|c| ep.answer(now, c, sdp("sendrecv")))),
-                Op::Reject => drop(call.map(|c| ep.reject(now, c, Rejection::Unavailable { retry_after: Some(5) }))),
+                Op::Reject => drop(call.map(|c| {
+                    ep.reject(
+                        now,
+                        c,
+                        Rejection::Unavailable {
+                            retry_after: Some(5),
+                        },
+                    )
+                })),
                 Op::Hangup => drop(call.map(|c| ep.hangup(now, c))),
                 Op::Reoffer => drop(call.map(|c| ep.reoffer(now, c, sdp("sendonly")))),
                 Op::AnswerReoffer => drop(call.map(|c| ep.answer_reoffer(now, c, sdp("recvonly")))),
-                Op::Refer => drop(call.map(|c| ep.refer(now, c, Uri::parse("sip:t@10.0.0.9").unwrap()))),
+                Op::Refer => {
+                    drop(call.map(|c| ep.refer(now, c, Uri::parse("sip:t@10.0.0.9").unwrap())))
+                }
                 Op::TransferProgress(s) => drop(call.map(|c| ep.transfer_progress(now, c, s))),
                 Op::Dtmf => drop(call.map(|c| ep.send_dtmf(now, c, '1', 100))),
                 Op::TransportError => ep.handle_transport_error(now, TransportKind::Udp, peer),
@@ -183,7 +233,10 @@ fn random_operations_never_panic_and_timers_stay_ahead_of_the_clock() {
             let now = pair.now;
             for side in [Side::A, Side::B] {
                 if let Some(t) = pair.endpoint(side).poll_timeout() {
-                    assert!(t > now, "seed {seed}: {side:?} timer {t:?} not after now {now:?} once handled");
+                    assert!(
+                        t > now,
+                        "seed {seed}: {side:?} timer {t:?} not after now {now:?} once handled"
+                    );
                 }
             }
         }
@@ -206,7 +259,9 @@ fn drain_and_fire(pair: &mut Pair, handles: &mut Vec<CallHandle>) {
                     Side::A => pair.a_addr,
                     Side::B => pair.b_addr,
                 };
-                let _ = pair.endpoint(to).handle_datagram(now, t.transport, from, &t.bytes);
+                let _ = pair
+                    .endpoint(to)
+                    .handle_datagram(now, t.transport, from, &t.bytes);
             }
             while let Some(e) = pair.endpoint(side).poll_event() {
                 busy = true;
@@ -234,7 +289,12 @@ fn timeouts_with_a_stale_clock_do_not_travel_back() {
     let mut pair = Pair::new(5);
     let now = pair.now;
     pair.a
-        .invite(now + Duration::from_secs(10), Uri::parse("sip:x@10.0.0.2").unwrap(), NameAddr::parse("<sip:f@example.com>").unwrap(), sdp("sendrecv"))
+        .invite(
+            now + Duration::from_secs(10),
+            Uri::parse("sip:x@10.0.0.2").unwrap(),
+            NameAddr::parse("<sip:f@example.com>").unwrap(),
+            sdp("sendrecv"),
+        )
         .unwrap();
     let first = pair.a.poll_timeout().unwrap();
     // A caller passing an older instant does not move the endpoint's clock back.

@@ -21,11 +21,15 @@ pub(crate) struct InviteClient {
 
 enum State {
     /// INVITE sent; Timer A retransmits at `interval` on UDP.
-    Calling { interval: Duration },
+    Calling {
+        interval: Duration,
+    },
     /// A provisional response arrived; no more retransmissions.
     Proceeding,
     /// A 3xx–6xx arrived and was ACKed; Timer D absorbs its retransmissions.
-    Completed { ack: Vec<u8> },
+    Completed {
+        ack: Vec<u8>,
+    },
     Terminated,
 }
 
@@ -66,7 +70,12 @@ impl InviteClient {
         };
     }
 
-    fn on_response_live(&mut self, ctx: &mut Ctx<'_>, key: &ClientKey, response: Response) -> State {
+    fn on_response_live(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        key: &ClientKey,
+        response: Response,
+    ) -> State {
         let status = response.status;
         if status < 200 {
             // §17.1.1.2: Proceeding stops retransmissions, and Timer B
@@ -159,7 +168,8 @@ pub(crate) fn ack_for(invite: &Request, response: &Response) -> Request {
         ack.headers.push(to.clone());
     }
     if let Ok(cseq) = h.cseq() {
-        ack.headers.push(Header::new("CSeq", format!("{} ACK", cseq.seq)));
+        ack.headers
+            .push(Header::new("CSeq", format!("{} ACK", cseq.seq)));
     }
     for route in h.get_all("Route") {
         ack.headers.push(route.clone());

@@ -21,12 +21,18 @@ pub(crate) struct InviteServer {
 enum State {
     /// No final response yet; `last` is the last provisional sent, resent
     /// when the INVITE is retransmitted (§17.2.1).
-    Proceeding { last: Option<Vec<u8>>, trying: Option<Vec<u8>> },
+    Proceeding {
+        last: Option<Vec<u8>>,
+        trying: Option<Vec<u8>>,
+    },
     /// RFC 6026 §7.1: a 2xx was sent; INVITE retransmissions are absorbed
     /// until Timer L.
     Accepted,
     /// A 3xx–6xx was sent; Timer G retransmits it until the ACK (Timer H).
-    Completed { last: Vec<u8>, interval: Duration },
+    Completed {
+        last: Vec<u8>,
+        interval: Duration,
+    },
     /// The ACK arrived; Timer I absorbs ACK retransmissions.
     Confirmed,
     Terminated,
@@ -36,13 +42,20 @@ impl InviteServer {
     /// §17.2.1: the transaction is created in Proceeding. We do not send
     /// 100 at once: Timer Trying sends it after 200 ms unless the TU has
     /// answered by then.
-    pub(crate) fn start(ctx: &mut Ctx<'_>, key: ServerKey, peer: Peer, invite: &Request) -> InviteServer {
+    pub(crate) fn start(
+        ctx: &mut Ctx<'_>,
+        key: ServerKey,
+        peer: Peer,
+        invite: &Request,
+    ) -> InviteServer {
         let mut timers = Timers::default();
         timers.set(Timer::Trying, ctx.now + TRYING_DELAY);
         let mut trying = invite.response(100, "Trying", None);
         // §8.2.6.1: a 100 carries no To tag; Timestamp is copied.
         if let Some(ts) = invite.headers.get("Timestamp") {
-            trying.headers.push(Header::new("Timestamp", ts.value.clone()));
+            trying
+                .headers
+                .push(Header::new("Timestamp", ts.value.clone()));
         }
         let _ = key;
         InviteServer {
@@ -97,7 +110,11 @@ impl InviteServer {
     }
 
     /// The TU sends a response.
-    pub(crate) fn respond(&mut self, ctx: &mut Ctx<'_>, response: Response) -> Result<(), RespondError> {
+    pub(crate) fn respond(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        response: Response,
+    ) -> Result<(), RespondError> {
         if !self.is_proceeding() {
             return Err(RespondError::AlreadyFinal);
         }
@@ -133,7 +150,13 @@ impl InviteServer {
         while let Some(timer) = self.timers.pop_expired(ctx.now) {
             let state = std::mem::replace(&mut self.state, State::Terminated);
             self.state = match (state, timer) {
-                (State::Proceeding { last: None, trying: Some(bytes) }, Timer::Trying) => {
+                (
+                    State::Proceeding {
+                        last: None,
+                        trying: Some(bytes),
+                    },
+                    Timer::Trying,
+                ) => {
                     ctx.send(self.peer, bytes.clone());
                     State::Proceeding {
                         last: Some(bytes),

@@ -17,7 +17,7 @@ use std::time::Instant;
 use sip_message::{Method, Request, Response, Via};
 
 use crate::timer::TimerConfig;
-use crate::transport::{TransportKind, Transmit};
+use crate::transport::{Transmit, TransportKind};
 
 pub(crate) use invite_client::InviteClient;
 pub(crate) use invite_server::InviteServer;
@@ -61,7 +61,7 @@ impl ServerKey {
             Method::Ack => Method::Invite,
             ref m => m.clone(),
         };
-        Some(ServerKey::with_method(request, &via, method)?)
+        ServerKey::with_method(request, &via, method)
     }
 
     /// The key of the INVITE a CANCEL targets (§9.2: same branch and sent-by).
@@ -170,7 +170,13 @@ pub(crate) struct Transactions {
 
 impl Transactions {
     /// Starts a client transaction for `request`; the key is its branch and method.
-    pub(crate) fn start_client(&mut self, ctx: &mut Ctx<'_>, key: ClientKey, request: Request, peer: Peer) {
+    pub(crate) fn start_client(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        key: ClientKey,
+        request: Request,
+        peer: Peer,
+    ) {
         let client = if request.method == Method::Invite {
             Client::Invite(InviteClient::start(ctx, request, peer))
         } else {
@@ -181,7 +187,12 @@ impl Transactions {
 
     /// Feeds a response to its client transaction; false if none matched
     /// (a stray response, §18.1.2, which the core may still use).
-    pub(crate) fn client_response(&mut self, ctx: &mut Ctx<'_>, key: &ClientKey, response: Response) -> bool {
+    pub(crate) fn client_response(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        key: &ClientKey,
+        response: Response,
+    ) -> bool {
         let Some(client) = self.clients.get_mut(key) else {
             return false;
         };
@@ -200,7 +211,12 @@ impl Transactions {
 
     /// Feeds a retransmitted request (or an ACK) to its server
     /// transaction; false if none matched.
-    pub(crate) fn server_request(&mut self, ctx: &mut Ctx<'_>, key: &ServerKey, request: &Request) -> bool {
+    pub(crate) fn server_request(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        key: &ServerKey,
+        request: &Request,
+    ) -> bool {
         let Some(server) = self.servers.get_mut(key) else {
             return false;
         };
@@ -213,7 +229,13 @@ impl Transactions {
     }
 
     /// Creates the server transaction for a new request (not ACK).
-    pub(crate) fn start_server(&mut self, ctx: &mut Ctx<'_>, key: ServerKey, request: &Request, peer: Peer) {
+    pub(crate) fn start_server(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        key: ServerKey,
+        request: &Request,
+        peer: Peer,
+    ) {
         let server = if request.method == Method::Invite {
             Server::Invite(InviteServer::start(ctx, key.clone(), peer, request))
         } else {
@@ -223,7 +245,12 @@ impl Transactions {
     }
 
     /// The TU sends a response through the server transaction.
-    pub(crate) fn respond(&mut self, ctx: &mut Ctx<'_>, key: &ServerKey, response: Response) -> Result<(), RespondError> {
+    pub(crate) fn respond(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        key: &ServerKey,
+        response: Response,
+    ) -> Result<(), RespondError> {
         let server = self.servers.get_mut(key).ok_or(RespondError::Gone)?;
         let result = match server {
             Server::Invite(t) => t.respond(ctx, response),

@@ -19,7 +19,9 @@ pub(crate) struct NonInviteClient {
 
 enum State {
     /// Request sent; Timer E retransmits at `interval` on UDP.
-    Trying { interval: Duration },
+    Trying {
+        interval: Duration,
+    },
     /// A provisional arrived; Timer E continues at T2.
     Proceeding,
     /// A final arrived; Timer K absorbs its retransmissions.
@@ -28,7 +30,12 @@ enum State {
 }
 
 impl NonInviteClient {
-    pub(crate) fn start(ctx: &mut Ctx<'_>, key: ClientKey, request: Request, peer: Peer) -> NonInviteClient {
+    pub(crate) fn start(
+        ctx: &mut Ctx<'_>,
+        key: ClientKey,
+        request: Request,
+        peer: Peer,
+    ) -> NonInviteClient {
         let bytes = Message::Request(request).to_bytes();
         ctx.send(peer, bytes.clone());
         let mut timers = Timers::default();

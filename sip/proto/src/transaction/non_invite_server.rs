@@ -19,9 +19,13 @@ enum State {
     /// Nothing sent; retransmissions are absorbed.
     Trying,
     /// A provisional was sent; it is resent on retransmissions.
-    Proceeding { last: Vec<u8> },
+    Proceeding {
+        last: Vec<u8>,
+    },
     /// A final was sent; resent on retransmissions until Timer J.
-    Completed { last: Vec<u8> },
+    Completed {
+        last: Vec<u8>,
+    },
     Terminated,
 }
 
@@ -42,7 +46,11 @@ impl NonInviteServer {
         }
     }
 
-    pub(crate) fn respond(&mut self, ctx: &mut Ctx<'_>, response: Response) -> Result<(), RespondError> {
+    pub(crate) fn respond(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        response: Response,
+    ) -> Result<(), RespondError> {
         if matches!(self.state, State::Completed { .. } | State::Terminated) {
             return Err(RespondError::AlreadyFinal);
         }

@@ -67,7 +67,8 @@ impl Link {
         let copies = if self.random() < self.duplicate { 2 } else { 1 };
         for _ in 0..copies {
             let jitter = self.jitter.mul_f64(self.random());
-            self.queue.push((now + self.delay + jitter, from, transmit.clone()));
+            self.queue
+                .push((now + self.delay + jitter, from, transmit.clone()));
         }
     }
 
@@ -146,8 +147,13 @@ impl Pair {
             let mut moved = false;
             for side in [Side::A, Side::B] {
                 while let Some(t) = self.endpoint(side).poll_transmit() {
-                    assert_eq!(t.destination, self.addr(side.other()), "{side:?} sent to a stranger");
-                    self.wire.push((side, String::from_utf8_lossy(&t.bytes).into_owned()));
+                    assert_eq!(
+                        t.destination,
+                        self.addr(side.other()),
+                        "{side:?} sent to a stranger"
+                    );
+                    self.wire
+                        .push((side, String::from_utf8_lossy(&t.bytes).into_owned()));
                     let now = self.now;
                     self.link.send(now, side, t);
                     moved = true;
@@ -161,7 +167,9 @@ impl Pair {
             for (_, from, t) in due {
                 let source = self.addr(from);
                 // Malformed input is the fuzz test's business; here it's an error.
-                let result = self.endpoint(from.other()).handle_datagram(now, t.transport, source, &t.bytes);
+                let result =
+                    self.endpoint(from.other())
+                        .handle_datagram(now, t.transport, source, &t.bytes);
                 assert!(result.is_ok(), "{result:?}");
                 moved = true;
             }
@@ -185,10 +193,14 @@ impl Pair {
         let end = self.now + duration;
         loop {
             self.flush();
-            let next = [self.a.poll_timeout(), self.b.poll_timeout(), self.link.next_delivery()]
-                .into_iter()
-                .flatten()
-                .min();
+            let next = [
+                self.a.poll_timeout(),
+                self.b.poll_timeout(),
+                self.link.next_delivery(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             match next {
                 Some(t) if t <= end => {
                     self.now = self.now.max(t);
@@ -227,7 +239,10 @@ impl Pair {
 
     /// How many datagrams `side` sent whose first line starts with `prefix`.
     pub fn sent(&self, side: Side, prefix: &str) -> usize {
-        self.wire.iter().filter(|(s, text)| *s == side && text.starts_with(prefix)).count()
+        self.wire
+            .iter()
+            .filter(|(s, text)| *s == side && text.starts_with(prefix))
+            .count()
     }
 
     pub fn transport(&self) -> TransportKind {
