@@ -146,10 +146,9 @@ impl Endpoint {
         };
         let status = response.status;
         if status < 200 {
-            if status > 100 {
-                outgoing.provisional_seen = true;
-            }
-            if outgoing.cancel == Cancel::Pending && status > 100 {
+            // §9.1: any provisional, 100 included, allows a CANCEL.
+            outgoing.provisional_seen = true;
+            if outgoing.cancel == Cancel::Pending {
                 self.send_cancel(now, call);
             }
             if status > 100 {

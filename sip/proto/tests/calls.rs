@@ -206,29 +206,17 @@ fn hangup_before_any_provisional_cancels_on_first_one() {
         0,
         "§9.1: no CANCEL before a provisional"
     );
-    pair.drive_for(Duration::from_millis(200)); // 100 Trying arrives, but §9.1 wants >100? we wait for 1xx>100
-    let b_call = pair
-        .b_events
-        .iter()
-        .find_map(|e| match e {
-            Event::IncomingCall(c) => Some(c.call),
-            _ => None,
-        })
-        .unwrap();
-    let now = pair.now;
-    pair.b.ringing(now, b_call).unwrap();
-    pair.drive_for(Duration::from_secs(1));
+    // 100 Trying (sent by B's transaction at 200 ms) releases the CANCEL.
+    pair.drive_for(Duration::from_millis(300));
     assert_eq!(pair.sent(Side::A, "CANCEL "), 1);
     assert!(pair
         .b_events
-        .contains(&Event::CallCancelled { call: b_call }));
-    assert!(pair.a_events.iter().any(|e| matches!(
-        e,
-        Event::CallEnded {
-            reason: EndReason::Cancelled,
-            ..
-        }
-    )));
+        .iter()
+        .any(|e| matches!(e, Event::CallCancelled { .. })));
+    assert!(pair
+        .a_events
+        .iter()
+        .any(|e| matches!(e, Event::CallEnded { call, reason: EndReason::Cancelled, .. } if *call == a_call)));
 }
 
 #[test]
