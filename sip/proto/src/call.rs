@@ -1,0 +1,135 @@
+//! Per-call state, one type per state (STYLE §4): what an outgoing,
+//! incoming, accepting and established call each know.
+
+use std::time::{Duration, Instant};
+
+use sip_message::{Request, Uri};
+
+use crate::dialog::Dialog;
+use crate::transaction::{ClientKey, Peer, ServerKey};
+
+#[allow(clippy::large_enum_variant)] // reason: one per call, moved rarely; boxing buys nothing
+pub(crate) enum CallState {
+    Outgoing(Outgoing),
+    Incoming(Incoming),
+    Accepting(Accepting),
+    Established(Established),
+}
+
+impl CallState {
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            CallState::Outgoing(_) => "outgoing",
+            CallState::Incoming(_) => "incoming",
+            CallState::Accepting(_) => "awaiting ACK",
+            CallState::Established(_) => "established",
+        }
+    }
+
+    pub(crate) fn dialog(&self) -> Option<&Dialog> {
+        match self {
+            CallState::Outgoing(_) | CallState::Incoming(_) => None,
+            CallState::Accepting(a) => Some(&a.dialog),
+            CallState::Established(e) => Some(&e.dialog),
+        }
+    }
+
+    pub(crate) fn next_timeout(&self) -> Option<Instant> {
+        match self {
+            CallState::Accepting(a) => Some(a.ok.next),
+            CallState::Established(e) => e.reoffer_ok.as_ref().map(|r| r.next),
+            _ => None,
+        }
+    }
+}
+
+/// UAC: INVITE sent, no final response yet.
+pub(crate) struct Outgoing {
+    /// The INVITE as last sent (CANCEL and the authenticated retry copy it).
+    pub invite: Request,
+    pub key: ClientKey,
+    pub peer: Peer,
+    pub auth_attempted: bool,
+    /// §9.1: CANCEL only after a provisional response.
+    pub provisional_seen: bool,
+    pub cancel: Cancel,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cancel {
+    NotRequested,
+    /// Hangup before any provisional: CANCEL goes out on the first one.
+    Pending,
+    Sent,
+}
+
+/// UAS: INVITE received, the application has not answered.
+pub(crate) struct Incoming {
+    pub invite: Request,
+    pub key: ServerKey,
+    /// Prepared with our tag, registered when answered.
+    pub dialog: Dialog,
+}
+
+/// UAS: 2xx sent, retransmitted until the ACK (§13.3.1.4).
+pub(crate) struct Accepting {
+    pub dialog: Dialog,
+    pub ok: Retransmit2xx,
+}
+
+/// A 2xx to an INVITE that the UA core retransmits (§13.3.1.4): T1
+/// doubling to T2, given up after 64*T1.
+pub(crate) struct Retransmit2xx {
+    pub bytes: Vec<u8>,
+    /// The INVITE's CSeq number, which the ACK repeats.
+    pub cseq: u32,
+    pub interval: Duration,
+    pub next: Instant,
+    pub give_up: Instant,
+}
+
+/// The dialog is confirmed.
+pub(crate) struct Established {
+    pub dialog: Dialog,
+    /// UAC: the ACK last sent for a 2xx and its CSeq, resent when the 2xx
+    /// is retransmitted (§13.2.2.4).
+    pub ack: Option<(u32, Vec<u8>)>,
+    /// A re-INVITE or UPDATE from the peer awaiting `answer_reoffer`.
+    pub reoffer_in: Option<ReofferIn>,
+    /// Our 2xx to a re-INVITE, until its ACK.
+    pub reoffer_ok: Option<Retransmit2xx>,
+    /// Our re-INVITE in flight.
+    pub reoffer_out: Option<ClientKey>,
+    /// We are the transferee of a REFER: the NOTIFY subscription (RFC 3515 §2.4.4).
+    pub transferee: Option<Uri>,
+}
+
+pub(crate) struct ReofferIn {
+    pub key: ServerKey,
+    pub request: Request,
+}
+
+impl Established {
+    pub(crate) fn new(dialog: Dialog) -> Established {
+        Established {
+            dialog,
+            ack: None,
+            reoffer_in: None,
+            reoffer_ok: None,
+            reoffer_out: None,
+            transferee: None,
+        }
+    }
+}
+
+/// What a client transaction was started for, so its outcome reaches the right handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    Invite,
+    Reinvite,
+    Cancel,
+    Bye,
+    Refer,
+    Notify,
+    Info,
+}

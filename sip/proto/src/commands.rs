@@ -1,0 +1,476 @@
+//! Commands from the application. Each takes `now` (time is an input) and
+//! queues what to send; drain `poll_transmit` afterwards.
+
+use std::time::Instant;
+
+use sip_message::{Header, Message, Method, NameAddr, Request, Response, Uri};
+
+use crate::call::{Accepting, CallState, Cancel, Outgoing, Purpose, Retransmit2xx};
+use crate::endpoint::{Endpoint, ALLOW};
+use crate::error::Error;
+use crate::event::Rejection;
+use crate::CallHandle;
+
+impl Endpoint {
+    /// UAC: sends an INVITE to `target` from `from` (whose tag we set) with
+    /// the SDP `offer`. Outcome: `Provisional`*, then `Answered` or `Failed`.
+    pub fn invite(
+        &mut self,
+        now: Instant,
+        target: Uri,
+        from: NameAddr,
+        offer: Vec<u8>,
+    ) -> Result<CallHandle, Error> {
+        let now = self.input_time(now);
+        let peer = self.route_to(&target)?;
+        let (via, key) = self.new_via(peer.transport, &Method::Invite);
+        let tag = self.rng.tag();
+        let call_id = self.rng.call_id();
+        let mut from = from;
+        from.params
+            .0
+            .retain(|p| !p.name.eq_ignore_ascii_case("tag"));
+        let mut invite = Request::new(Method::Invite, target.clone());
+        let h = &mut invite.headers;
+        h.push(via);
+        h.push(Header::new("Max-Forwards", "70"));
+        h.push(Header::new("From", format!("{from};tag={tag}")));
+        h.push(Header::new("To", format!("<{target}>")));
+        h.push(Header::new("Call-ID", call_id.to_string()));
+        h.push(Header::new("CSeq", "1 INVITE"));
+        h.push(self.contact(peer.transport));
+        h.push(Header::new("Allow", ALLOW));
+        if let Some(ua) = &self.config.user_agent {
+            h.push(Header::new("User-Agent", ua.clone()));
+        }
+        if !offer.is_empty() {
+            h.push(Header::new("Content-Type", "application/sdp"));
+        }
+        invite.body = offer;
+        let call = self.new_call_handle();
+        self.calls.insert(
+            call,
+            CallState::Outgoing(Outgoing {
+                invite: invite.clone(),
+                key: key.clone(),
+                peer,
+                auth_attempted: false,
+                provisional_seen: false,
+                cancel: Cancel::NotRequested,
+            }),
+        );
+        self.start_client(now, key, invite, peer, Some((call, Purpose::Invite)));
+        Ok(call)
+    }
+
+    /// UAS: 180 Ringing.
+    pub fn ringing(&mut self, now: Instant, call: CallHandle) -> Result<(), Error> {
+        let now = self.input_time(now);
+        let (invite, key, tag) = match self.calls.get(&call) {
+            Some(CallState::Incoming(i)) => {
+                (i.invite.clone(), i.key.clone(), i.dialog.local_tag.clone())
+            }
+            Some(other) => return Err(invalid(call, "ring", other)),
+            None => return Err(Error::UnknownCall(call)),
+        };
+        let mut response = self.response(&invite, 180, "Ringing", Some(&tag));
+        response.headers.push(self.contact(key_transport(&invite)));
+        self.respond(now, &key, response);
+        Ok(())
+    }
+
+    /// UAS: 200 OK with the SDP answer; retransmitted until the ACK (§13.3.1.4).
+    pub fn answer(&mut self, now: Instant, call: CallHandle, sdp: Vec<u8>) -> Result<(), Error> {
+        let now = self.input_time(now);
+        let incoming = match self.calls.remove(&call) {
+            Some(CallState::Incoming(i)) => i,
+            Some(other) => {
+                let error = invalid(call, "answer", &other);
+                self.calls.insert(call, other);
+                return Err(error);
+            }
+            None => return Err(Error::UnknownCall(call)),
+        };
+        let tag = incoming.dialog.local_tag.clone();
+        let mut response = self.response(&incoming.invite, 200, "OK", Some(&tag));
+        self.add_answer_headers(&mut response, &incoming.invite, sdp);
+        let bytes = Message::Response(response.clone()).to_bytes();
+        self.respond(now, &incoming.key, response);
+        let cseq = incoming.invite.headers.cseq().map(|c| c.seq).unwrap_or(0);
+        let t1 = self.config.timers.t1;
+        let dialog = incoming.dialog;
+        self.dialogs.insert(dialog.id(), call);
+        self.incoming_invites.remove(&incoming.key);
+        self.calls.insert(
+            call,
+            CallState::Accepting(Accepting {
+                dialog,
+                ok: Retransmit2xx {
+                    bytes,
+                    cseq,
+                    interval: t1,
+                    next: now + t1,
+                    give_up: now + self.config.timers.timeout(),
+                },
+            }),
+        );
+        Ok(())
+    }
+
+    /// UAS: refuses the call (486, 503 + Retry-After, 603, 404, 480).
+    pub fn reject(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        rejection: Rejection,
+    ) -> Result<(), Error> {
+        let now = self.input_time(now);
+        let (invite, key, tag) = match self.calls.get(&call) {
+            Some(CallState::Incoming(i)) => {
+                (i.invite.clone(), i.key.clone(), i.dialog.local_tag.clone())
+            }
+            Some(other) => return Err(invalid(call, "reject", other)),
+            None => return Err(Error::UnknownCall(call)),
+        };
+        let (status, reason) = rejection.status();
+        let mut response = self.response(&invite, status, reason, Some(&tag));
+        if let Rejection::Unavailable {
+            retry_after: Some(seconds),
+        } = rejection
+        {
+            response
+                .headers
+                .push(Header::new("Retry-After", seconds.to_string()));
+        }
+        self.respond(now, &key, response);
+        self.remove_call(call);
+        Ok(())
+    }
+
+    /// Ends the call: BYE when a dialog exists, CANCEL for our unanswered
+    /// INVITE (sent once a provisional arrived, §9.1), 480 for an
+    /// unanswered inbound call. `CallEnded` follows (at once for BYE).
+    pub fn hangup(&mut self, now: Instant, call: CallHandle) -> Result<(), Error> {
+        let now = self.input_time(now);
+        match self.calls.get_mut(&call) {
+            None => Err(Error::UnknownCall(call)),
+            Some(CallState::Incoming(_)) => {
+                self.reject(now, call, Rejection::TemporarilyUnavailable)
+            }
+            Some(CallState::Outgoing(o)) => {
+                match (o.cancel, o.provisional_seen) {
+                    (Cancel::NotRequested, true) => self.send_cancel(now, call),
+                    (Cancel::NotRequested, false) => o.cancel = Cancel::Pending,
+                    _ => {}
+                }
+                Ok(())
+            }
+            Some(CallState::Accepting(_) | CallState::Established(_)) => {
+                self.send_bye(now, call);
+                self.events.push_back(crate::event::Event::CallEnded {
+                    call,
+                    by_peer: false,
+                    reason: crate::event::EndReason::Bye,
+                });
+                self.remove_call(call);
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends a re-INVITE with a new offer (hold: `a=sendonly`; unhold:
+    /// `a=sendrecv`). Outcome: `ReofferAnswered` or `ReofferFailed`.
+    pub fn reoffer(&mut self, now: Instant, call: CallHandle, sdp: Vec<u8>) -> Result<(), Error> {
+        let now = self.input_time(now);
+        let busy = match self.calls.get(&call) {
+            None => return Err(Error::UnknownCall(call)),
+            Some(CallState::Established(e)) => e.reoffer_out.is_some() || e.reoffer_in.is_some(),
+            Some(other) => return Err(invalid(call, "re-INVITE", other)),
+        };
+        if busy {
+            return Err(Error::InvalidState {
+                call,
+                command: "re-INVITE",
+                state: "an offer is outstanding",
+            });
+        }
+        let contact = self.contact(self.dialog_transport(call));
+        let (key, request, peer) = self.in_dialog_request(call, Method::Invite, |h| {
+            h.push(contact);
+            h.push(Header::new("Content-Type", "application/sdp"));
+        })?;
+        let mut request = request;
+        request.body = sdp;
+        if let Some(CallState::Established(e)) = self.calls.get_mut(&call) {
+            e.reoffer_out = Some(key.clone());
+        }
+        self.start_client(now, key, request, peer, Some((call, Purpose::Reinvite)));
+        Ok(())
+    }
+
+    /// Answers the peer's re-INVITE or UPDATE (`Reoffer`) with our SDP.
+    pub fn answer_reoffer(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        sdp: Vec<u8>,
+    ) -> Result<(), Error> {
+        let now = self.input_time(now);
+        let pending = match self.calls.get_mut(&call) {
+            None => return Err(Error::UnknownCall(call)),
+            Some(CallState::Established(e)) => e.reoffer_in.take(),
+            Some(other) => return Err(invalid(call, "answer a re-offer", other)),
+        };
+        let Some(pending) = pending else {
+            return Err(Error::InvalidState {
+                call,
+                command: "answer a re-offer",
+                state: "no re-offer is pending",
+            });
+        };
+        let tag = self
+            .calls
+            .get(&call)
+            .and_then(|s| s.dialog())
+            .map(|d| d.local_tag.clone());
+        let mut response = self.response(&pending.request, 200, "OK", tag.as_deref());
+        self.add_answer_headers(&mut response, &pending.request, sdp);
+        let bytes = Message::Response(response.clone()).to_bytes();
+        self.respond(now, &pending.key, response);
+        if pending.request.method == Method::Invite {
+            let t1 = self.config.timers.t1;
+            let give_up = now + self.config.timers.timeout();
+            let cseq = pending.request.headers.cseq().map(|c| c.seq).unwrap_or(0);
+            if let Some(CallState::Established(e)) = self.calls.get_mut(&call) {
+                e.reoffer_ok = Some(Retransmit2xx {
+                    bytes,
+                    cseq,
+                    interval: t1,
+                    next: now + t1,
+                    give_up,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// RFC 3515 blind transfer: REFER the peer to `target`. Outcome:
+    /// `TransferAccepted`, `TransferProgress`*, then `TransferSucceeded` or
+    /// `TransferFailed`.
+    pub fn refer(&mut self, now: Instant, call: CallHandle, target: Uri) -> Result<(), Error> {
+        let now = self.input_time(now);
+        match self.calls.get(&call) {
+            None => return Err(Error::UnknownCall(call)),
+            Some(CallState::Established(_)) => {}
+            Some(other) => return Err(invalid(call, "REFER", other)),
+        }
+        let contact = self.contact(self.dialog_transport(call));
+        let local = self
+            .calls
+            .get(&call)
+            .and_then(|s| s.dialog())
+            .map(|d| d.local.to_string());
+        let (key, request, peer) = self.in_dialog_request(call, Method::Refer, |h| {
+            h.push(Header::new("Refer-To", format!("<{target}>")));
+            if let Some(local) = local {
+                h.push(Header::new("Referred-By", local));
+            }
+            h.push(contact);
+        })?;
+        self.start_client(now, key, request, peer, Some((call, Purpose::Refer)));
+        Ok(())
+    }
+
+    /// Transferee side of RFC 3515: reports the transfer's progress to the
+    /// referrer in a NOTIFY (`status` of the call to the target; a final
+    /// status ends the subscription).
+    pub fn transfer_progress(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        status: u16,
+    ) -> Result<(), Error> {
+        let now = self.input_time(now);
+        match self.calls.get(&call) {
+            Some(CallState::Established(e)) if e.transferee.is_some() => {}
+            Some(other) => return Err(invalid(call, "NOTIFY a transfer", other)),
+            None => return Err(Error::UnknownCall(call)),
+        }
+        let state = if status >= 200 {
+            "terminated;reason=noresource".to_owned()
+        } else {
+            format!("active;expires={}", 60)
+        };
+        let reason = reason_phrase(status);
+        let (key, mut request, peer) = self.in_dialog_request(call, Method::Notify, |h| {
+            h.push(Header::new("Event", "refer"));
+            h.push(Header::new("Subscription-State", state));
+            h.push(Header::new("Content-Type", "message/sipfrag;version=2.0"));
+        })?;
+        request.body = format!("SIP/2.0 {status} {reason}\r\n").into_bytes();
+        if status >= 200 {
+            if let Some(CallState::Established(e)) = self.calls.get_mut(&call) {
+                e.transferee = None;
+            }
+        }
+        self.start_client(now, key, request, peer, Some((call, Purpose::Notify)));
+        Ok(())
+    }
+
+    /// Sends a DTMF digit as SIP INFO (application/dtmf-relay).
+    pub fn send_dtmf(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        digit: char,
+        duration_ms: u32,
+    ) -> Result<(), Error> {
+        let now = self.input_time(now);
+        match self.calls.get(&call) {
+            None => return Err(Error::UnknownCall(call)),
+            Some(CallState::Established(_)) => {}
+            Some(other) => return Err(invalid(call, "send INFO", other)),
+        }
+        let (key, mut request, peer) = self.in_dialog_request(call, Method::Info, |h| {
+            h.push(Header::new("Content-Type", "application/dtmf-relay"));
+        })?;
+        request.body = format!("Signal={digit}\r\nDuration={duration_ms}\r\n").into_bytes();
+        self.start_client(now, key, request, peer, Some((call, Purpose::Info)));
+        Ok(())
+    }
+}
+
+// Helpers shared by commands and the UA core.
+impl Endpoint {
+    /// Commands are inputs too: the clock never runs backwards.
+    fn input_time(&mut self, now: Instant) -> Instant {
+        match self.now {
+            Some(prev) if prev > now => prev,
+            _ => {
+                self.now = Some(now);
+                now
+            }
+        }
+    }
+
+    fn dialog_transport(&self, call: CallHandle) -> crate::TransportKind {
+        self.calls
+            .get(&call)
+            .and_then(|s| s.dialog())
+            .map_or(self.config.default_transport, |d| d.peer.transport)
+    }
+
+    /// A new request in `call`'s dialog with a fresh branch and CSeq;
+    /// `extra` adds method-specific headers.
+    fn in_dialog_request(
+        &mut self,
+        call: CallHandle,
+        method: Method,
+        extra: impl FnOnce(&mut sip_message::Headers),
+    ) -> Result<
+        (
+            crate::transaction::ClientKey,
+            Request,
+            crate::transaction::Peer,
+        ),
+        Error,
+    > {
+        let transport = self.dialog_transport(call);
+        let (via, key) = self.new_via(transport, &method);
+        let user_agent = self.config.user_agent.clone();
+        let dialog = match self.calls.get_mut(&call) {
+            Some(CallState::Established(e)) => &mut e.dialog,
+            Some(CallState::Accepting(a)) => &mut a.dialog,
+            Some(other) => return Err(invalid(call, "send an in-dialog request", other)),
+            None => return Err(Error::UnknownCall(call)),
+        };
+        let mut request = dialog.request(method, via);
+        extra(&mut request.headers);
+        if let Some(ua) = user_agent {
+            request.headers.push(Header::new("User-Agent", ua));
+        }
+        Ok((key, request, dialog.peer))
+    }
+
+    pub(crate) fn send_bye(&mut self, now: Instant, call: CallHandle) {
+        if let Ok((key, request, peer)) = self.in_dialog_request(call, Method::Bye, |_| {}) {
+            self.start_client(now, key, request, peer, Some((call, Purpose::Bye)));
+        }
+    }
+
+    /// §9.1: CANCEL copies the INVITE's Request-URI, Call-ID, To, From,
+    /// CSeq number, Route and top Via (same branch).
+    pub(crate) fn send_cancel(&mut self, now: Instant, call: CallHandle) {
+        let Some(CallState::Outgoing(o)) = self.calls.get_mut(&call) else {
+            return;
+        };
+        o.cancel = Cancel::Sent;
+        let invite = &o.invite;
+        let mut cancel = Request::new(Method::Cancel, invite.uri.clone());
+        for name in ["Via", "Max-Forwards", "From", "To", "Call-ID"] {
+            if let Some(h) = invite.headers.get(name) {
+                cancel.headers.push(h.clone());
+            }
+        }
+        let seq = invite.headers.cseq().map(|c| c.seq).unwrap_or(1);
+        cancel
+            .headers
+            .push(Header::new("CSeq", format!("{seq} CANCEL")));
+        for route in invite.headers.get_all("Route") {
+            cancel.headers.push(route.clone());
+        }
+        let key = crate::transaction::ClientKey {
+            branch: o.key.branch.clone(),
+            method: Method::Cancel,
+        };
+        let peer = o.peer;
+        self.start_client(now, key, cancel, peer, Some((call, Purpose::Cancel)));
+    }
+
+    /// Contact, Allow and the SDP body of a 2xx to an offer.
+    fn add_answer_headers(&self, response: &mut Response, request: &Request, sdp: Vec<u8>) {
+        response.headers.push(self.contact(key_transport(request)));
+        response.headers.push(Header::new("Allow", ALLOW));
+        if !sdp.is_empty() {
+            response
+                .headers
+                .push(Header::new("Content-Type", "application/sdp"));
+        }
+        response.body = sdp;
+    }
+}
+
+fn invalid(call: CallHandle, command: &'static str, state: &CallState) -> Error {
+    Error::InvalidState {
+        call,
+        command,
+        state: state.name(),
+    }
+}
+
+/// The transport named in the request's top Via.
+fn key_transport(request: &Request) -> crate::TransportKind {
+    match request.headers.top_via().map(|v| v.transport) {
+        Ok(sip_message::Transport::Tcp) => crate::TransportKind::Tcp,
+        Ok(sip_message::Transport::Tls) => crate::TransportKind::Tls,
+        _ => crate::TransportKind::Udp,
+    }
+}
+
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        100 => "Trying",
+        180 => "Ringing",
+        183 => "Session Progress",
+        200 => "OK",
+        202 => "Accepted",
+        404 => "Not Found",
+        408 => "Request Timeout",
+        480 => "Temporarily Unavailable",
+        486 => "Busy Here",
+        487 => "Request Terminated",
+        503 => "Service Unavailable",
+        603 => "Decline",
+        _ => "Status",
+    }
+}

@@ -1,0 +1,56 @@
+//! Endpoint configuration.
+
+use std::net::SocketAddr;
+
+use sip_message::Limits;
+
+use crate::digest::Credentials;
+use crate::timer::TimerConfig;
+use crate::transport::TransportKind;
+
+/// What an [`crate::Endpoint`] needs to know about itself. Build with
+/// [`Config::new`] and adjust fields.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The address the driver's sockets are bound to.
+    pub local_addr: SocketAddr,
+    /// The address peers must use to reach us (behind NAT or a port
+    /// forward); written into Via sent-by and Contact instead of `local_addr`.
+    pub external_addr: Option<SocketAddr>,
+    /// RFC 3261 T1/T2/T4.
+    pub timers: TimerConfig,
+    /// Transport for requests whose URI names none (`;transport=tcp`).
+    pub default_transport: TransportKind,
+    /// Where every out-of-dialog request goes (a trunk's SBC). Without one,
+    /// a target's host must be an IP literal: the core does no DNS.
+    pub outbound_proxy: Option<SocketAddr>,
+    /// User part of our Contact URI.
+    pub contact_user: String,
+    /// `User-Agent` / `Server` header value; none when `None`.
+    pub user_agent: Option<String>,
+    /// Used to answer 401/407 challenges (once per request).
+    pub credentials: Option<Credentials>,
+    /// Parser size limits.
+    pub limits: Limits,
+}
+
+impl Config {
+    pub fn new(local_addr: SocketAddr) -> Config {
+        Config {
+            local_addr,
+            external_addr: None,
+            timers: TimerConfig::default(),
+            default_transport: TransportKind::Udp,
+            outbound_proxy: None,
+            contact_user: "switchboard".to_owned(),
+            user_agent: Some("switchboard".to_owned()),
+            credentials: None,
+            limits: Limits::default(),
+        }
+    }
+
+    /// The address we advertise in Via and Contact.
+    pub fn advertised_addr(&self) -> SocketAddr {
+        self.external_addr.unwrap_or(self.local_addr)
+    }
+}

@@ -1,0 +1,281 @@
+//! HTTP Digest authentication for SIP (RFC 3261 §22.4, RFC 2617, RFC 7616,
+//! RFC 8760): parsing a challenge and computing the response.
+//!
+//! Only `qop=auth` (or no qop, RFC 2069 style) is supported; `auth-int`
+//! and the `-sess` algorithms are refused, so the UA reports the 401/407.
+
+use std::fmt;
+
+use md5::Md5;
+use sha2::{Digest as _, Sha256};
+
+/// Username and password for a realm (or every realm).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The hash algorithm (RFC 7616 §3.3; RFC 8760 for SIP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    Md5,
+    Sha256,
+}
+
+impl Algorithm {
+    fn parse(s: &str) -> Option<Algorithm> {
+        if s.eq_ignore_ascii_case("MD5") {
+            Some(Algorithm::Md5)
+        } else if s.eq_ignore_ascii_case("SHA-256") {
+            Some(Algorithm::Sha256)
+        } else {
+            None
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::Md5 => "MD5",
+            Algorithm::Sha256 => "SHA-256",
+        }
+    }
+
+    /// Lower-case hex of the hash of `data`.
+    pub fn hex(self, data: &str) -> String {
+        let bytes: Vec<u8> = match self {
+            Algorithm::Md5 => Md5::digest(data.as_bytes()).to_vec(),
+            Algorithm::Sha256 => Sha256::digest(data.as_bytes()).to_vec(),
+        };
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// A `WWW-Authenticate` / `Proxy-Authenticate` Digest challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    pub realm: String,
+    pub nonce: String,
+    pub opaque: Option<String>,
+    pub algorithm: Algorithm,
+    /// The server offered `qop=auth`.
+    pub qop_auth: bool,
+}
+
+impl Challenge {
+    /// Parses one challenge. Refuses schemes other than Digest, unknown
+    /// algorithms, and a qop list without `auth`.
+    pub fn parse(value: &str) -> Result<Challenge, &'static str> {
+        let value = value.trim();
+        let (scheme, rest) = value.split_once([' ', '\t']).ok_or("no auth-params")?;
+        if !scheme.eq_ignore_ascii_case("Digest") {
+            return Err("not a Digest challenge");
+        }
+        let params = auth_params(rest)?;
+        let get = |name: &str| {
+            params
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        };
+        let algorithm = match get("algorithm") {
+            None => Algorithm::Md5,
+            Some(a) => Algorithm::parse(&a).ok_or("unsupported algorithm")?,
+        };
+        let qop_auth = match get("qop") {
+            None => false,
+            Some(q) if q.split(',').any(|o| o.trim().eq_ignore_ascii_case("auth")) => true,
+            Some(_) => return Err("qop without auth"),
+        };
+        Ok(Challenge {
+            realm: get("realm").ok_or("no realm")?,
+            nonce: get("nonce").ok_or("no nonce")?,
+            opaque: get("opaque"),
+            algorithm,
+            qop_auth,
+        })
+    }
+
+    /// The `Authorization` / `Proxy-Authorization` value answering this
+    /// challenge for `method` and `uri` (RFC 7616 §3.4). `nc` and
+    /// `cnonce` are used only when the challenge offered qop=auth.
+    pub fn authorization(
+        &self,
+        credentials: &Credentials,
+        method: &str,
+        uri: &str,
+        nc: u32,
+        cnonce: &str,
+    ) -> String {
+        let qop = self.qop_auth.then(|| (format!("{nc:08x}"), cnonce));
+        let response = response(
+            self.algorithm,
+            credentials,
+            &self.realm,
+            &self.nonce,
+            method,
+            uri,
+            qop.as_ref().map(|(nc, c)| (nc.as_str(), *c)),
+        );
+        let mut out = format!(
+            "Digest username=\"{}\", realm=\"{}\", nonce=\"{}\", uri=\"{uri}\", response=\"{response}\", algorithm={}",
+            credentials.username,
+            self.realm,
+            self.nonce,
+            self.algorithm.as_str()
+        );
+        if let Some((nc, cnonce)) = qop {
+            out.push_str(&format!(", qop=auth, nc={nc}, cnonce=\"{cnonce}\""));
+        }
+        if let Some(opaque) = &self.opaque {
+            out.push_str(&format!(", opaque=\"{opaque}\""));
+        }
+        out
+    }
+}
+
+/// The request-digest (RFC 2617 §3.2.2.1, RFC 7616 §3.4.1):
+/// `H(H(A1):nonce:nc:cnonce:qop:H(A2))` with qop=auth, else
+/// `H(H(A1):nonce:H(A2))`; `A1 = user:realm:pass`, `A2 = method:uri`.
+pub fn response(
+    algorithm: Algorithm,
+    credentials: &Credentials,
+    realm: &str,
+    nonce: &str,
+    method: &str,
+    uri: &str,
+    qop_auth: Option<(&str, &str)>,
+) -> String {
+    let ha1 = algorithm.hex(&format!(
+        "{}:{realm}:{}",
+        credentials.username, credentials.password
+    ));
+    let ha2 = algorithm.hex(&format!("{method}:{uri}"));
+    match qop_auth {
+        Some((nc, cnonce)) => algorithm.hex(&format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}")),
+        None => algorithm.hex(&format!("{ha1}:{nonce}:{ha2}")),
+    }
+}
+
+/// `name=value` pairs separated by commas; values are tokens or quoted
+/// strings (quotes removed, quoted-pairs resolved).
+fn auth_params(s: &str) -> Result<Vec<(String, String)>, &'static str> {
+    let mut out = Vec::new();
+    let mut rest = s.trim_start();
+    while !rest.is_empty() {
+        let eq = rest.find('=').ok_or("auth-param without =")?;
+        let name = rest[..eq].trim().trim_start_matches(',').trim().to_owned();
+        if name.is_empty() {
+            return Err("empty auth-param name");
+        }
+        rest = rest[eq + 1..].trim_start();
+        let value;
+        if let Some(quoted) = rest.strip_prefix('"') {
+            let mut v = String::new();
+            let mut chars = quoted.char_indices();
+            let mut end = None;
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some((_, e)) = chars.next() {
+                            v.push(e);
+                        }
+                    }
+                    '"' => {
+                        end = Some(i);
+                        break;
+                    }
+                    c => v.push(c),
+                }
+            }
+            let end = end.ok_or("unterminated quoted auth-param")?;
+            value = v;
+            rest = &quoted[end + 1..];
+        } else {
+            let end = rest.find(',').unwrap_or(rest.len());
+            value = rest[..end].trim().to_owned();
+            rest = &rest[end..];
+        }
+        out.push((name, value));
+        rest = rest.trim_start();
+        if let Some(r) = rest.strip_prefix(',') {
+            rest = r.trim_start();
+        } else if !rest.is_empty() {
+            return Err("junk after auth-param");
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mufasa() -> Credentials {
+        Credentials {
+            username: "Mufasa".into(),
+            password: "Circle Of Life".into(),
+        }
+    }
+
+    #[test]
+    fn rfc2617_section_3_5_vector() {
+        let r = response(
+            Algorithm::Md5,
+            &mufasa(),
+            "testrealm@host.com",
+            "dcd98b7102dd2f0e8b11d0f600bfb0c093",
+            "GET",
+            "/dir/index.html",
+            Some(("00000001", "0a4f113b")),
+        );
+        assert_eq!(r, "6629fae49393a05397450978507c4ef1");
+    }
+
+    #[test]
+    fn rfc7616_section_3_9_1_vectors() {
+        let nonce = "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v";
+        let cnonce = "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ";
+        let qop = Some(("00000001", cnonce));
+        let realm = "http-auth@example.org";
+        let uri = "/dir/index.html";
+        // RFC 7616 spells the password with a lower-case "of".
+        let mufasa = Credentials {
+            username: "Mufasa".into(),
+            password: "Circle of Life".into(),
+        };
+        assert_eq!(
+            response(Algorithm::Md5, &mufasa, realm, nonce, "GET", uri, qop),
+            "8ca523f5e9506fed4657c9700eebdbec"
+        );
+        assert_eq!(
+            response(Algorithm::Sha256, &mufasa, realm, nonce, "GET", uri, qop),
+            "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"
+        );
+    }
+
+    #[test]
+    fn parses_challenges() {
+        let c = Challenge::parse(
+            "Digest realm=\"atlanta.com\", domain=\"sip:ss1.carrier.com\", qop=\"auth,auth-int\", nonce=\"f84f1cec41e6cbe5aea9c8e88d359\", opaque=\"\", stale=FALSE, algorithm=SHA-256",
+        )
+        .unwrap();
+        assert_eq!(c.realm, "atlanta.com");
+        assert_eq!(c.nonce, "f84f1cec41e6cbe5aea9c8e88d359");
+        assert_eq!(c.algorithm, Algorithm::Sha256);
+        assert!(c.qop_auth);
+        assert_eq!(c.opaque.as_deref(), Some(""));
+        assert!(Challenge::parse("Basic realm=\"x\"").is_err());
+        assert!(Challenge::parse("Digest realm=\"x\", nonce=\"n\", algorithm=MD5-sess").is_err());
+        assert!(Challenge::parse("Digest realm=\"x").is_err());
+    }
+}

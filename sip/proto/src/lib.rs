@@ -1,0 +1,113 @@
+//! A sans-IO SIP user agent: RFC 3261 transactions (§17) with their timer
+//! table, dialogs (§12), the UAC and UAS cores (§8, §13, §15), CANCEL (§9),
+//! digest authentication (RFC 7616/8760), INFO DTMF, and blind transfer by
+//! REFER (RFC 3515), with RFC 3581 `rport`.
+//!
+//! # What it does not do
+//! It owns no socket, task or clock, resolves no names (targets are IP
+//! literals or go to the configured outbound proxy), and never reads SDP:
+//! offers and answers travel as opaque bytes. Messages are parsed and
+//! written by `sip-message`.
+//!
+//! # The contract
+//! One [`Endpoint`] has five verbs (STYLE §1):
+//! - inputs: [`Endpoint::handle_datagram`] (network), [`Endpoint::handle_timeout`]
+//!   (clock), and commands from the application ([`Endpoint::invite`],
+//!   [`Endpoint::answer`], [`Endpoint::hangup`], …, plus
+//!   [`Endpoint::handle_transport_error`] from the driver);
+//! - outputs: [`Endpoint::poll_transmit`], [`Endpoint::poll_event`],
+//!   [`Endpoint::poll_timeout`].
+//!
+//! **After any input, drain `poll_transmit` and `poll_event` and re-read
+//! `poll_timeout` before the next input.** Time is an input: pass the same
+//! monotonic clock everywhere (the endpoint never calls `Instant::now()`
+//! and ignores instants older than one it has seen). Randomness is an
+//! input: `Endpoint::new(config, seed)` derives every tag, branch, Call-ID
+//! and cnonce from `seed`.
+//!
+//! Invariants: nothing a peer sends can panic the endpoint; a malformed
+//! request is answered with a status and a reason naming the problem when
+//! a response can be formed, otherwise dropped and counted in
+//! [`Stats`]; after `handle_timeout(now)`, `poll_timeout()` is later than
+//! `now` or `None`.
+//!
+//! # Run loop
+//! A driver (tokio UDP/TCP in `sip-net`) looks like this; here a vector
+//! stands in for the socket:
+//! ```
+//! use std::time::{Duration, Instant};
+//! use sip_proto::{Config, Endpoint, Event, TransportKind};
+//!
+//! let mut endpoint = Endpoint::new(Config::new("127.0.0.1:5060".parse()?), 7);
+//! let mut now = Instant::now();
+//! let inbound: Vec<(std::net::SocketAddr, Vec<u8>)> = Vec::new(); // socket.recv_from
+//! for (from, bytes) in inbound {
+//!     // Malformed input is answered or counted; the error is for the log.
+//!     let _ = endpoint.handle_datagram(now, TransportKind::Udp, from, &bytes);
+//!     while let Some(t) = endpoint.poll_transmit() {
+//!         let _ = (t.destination, t.bytes); // socket.send_to
+//!     }
+//!     while let Some(event) = endpoint.poll_event() {
+//!         if let Event::IncomingCall(call) = event {
+//!             endpoint.answer(now, call.call, b"v=0\r\n".to_vec())?;
+//!         }
+//!     }
+//! }
+//! // When nothing arrives, sleep until poll_timeout and fire the timers.
+//! if let Some(deadline) = endpoint.poll_timeout() {
+//!     now = now.max(deadline);
+//!     endpoint.handle_timeout(now);
+//! }
+//! # let _ = Duration::ZERO;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//! On TCP/TLS the driver frames the stream with [`sip_message::frame_stream`]
+//! and passes one message at a time to `handle_datagram`; a failed send or
+//! a refused connection is reported with `handle_transport_error`.
+//!
+//! # Layout (read top-down)
+//! - [`endpoint`](Endpoint): the verbs, inbound routing, Via/Contact composition.
+//! - `commands`: what the application calls; `uas`: requests we receive;
+//!   `uac`: responses to ours, 2xx retransmission; `dialog`, `call`: state.
+//! - `transaction/`: `invite_client`, `non_invite_client`, `invite_server`,
+//!   `non_invite_server`, and matching (§17.1.3, §17.2.3); [`timer`]: the
+//!   deadline table citing each §17 clause.
+//! - [`digest`]: challenges and responses; `body`: DTMF and sipfrag bodies.
+
+#![forbid(unsafe_code)]
+
+mod body;
+mod call;
+mod commands;
+pub mod config;
+mod dialog;
+pub mod digest;
+mod endpoint;
+pub mod error;
+pub mod event;
+mod rng;
+pub mod timer;
+mod transaction;
+pub mod transport;
+mod uac;
+mod uas;
+
+use std::fmt;
+
+pub use config::Config;
+pub use digest::Credentials;
+pub use endpoint::{Endpoint, Stats};
+pub use error::Error;
+pub use event::{EndReason, Event, IncomingCall, Rejection};
+pub use timer::{Timer, TimerConfig};
+pub use transport::{Transmit, TransportKind};
+
+/// Our handle on one call (one INVITE dialog); not the SIP Call-ID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallHandle(u64);
+
+impl fmt::Display for CallHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}

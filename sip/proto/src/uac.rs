@@ -1,0 +1,426 @@
+//! The UA core for responses to our requests and for call-level timers
+//! (RFC 3261 §8.1.3, §13.2.2, §13.3.1.4, §22.2; RFC 3515 §2.4.2).
+
+use std::time::Instant;
+
+use sip_message::{Header, Message, Method, Request, Response};
+
+use crate::call::{CallState, Cancel, Established, Outgoing, Purpose};
+use crate::dialog::{Dialog, DialogId};
+use crate::digest::Challenge;
+use crate::endpoint::Endpoint;
+use crate::event::{EndReason, Event};
+use crate::transaction::{ClientKey, TuEvent};
+use crate::CallHandle;
+
+impl Endpoint {
+    pub(crate) fn on_tu_event(&mut self, now: Instant, event: TuEvent) {
+        match event {
+            TuEvent::Response { key, response } => {
+                let Some(&(call, purpose)) = self.client_owners.get(&key) else {
+                    return;
+                };
+                if response.status >= 200 {
+                    self.client_owners.remove(&key);
+                }
+                self.on_owned_response(now, call, purpose, &key, response);
+            }
+            TuEvent::Timeout { key } => {
+                self.on_client_failure(now, &key, 408, "Request Timeout", false)
+            }
+            TuEvent::TransportError { key } => {
+                // §8.1.3.1: a transport error is treated as 503.
+                self.on_client_failure(
+                    now,
+                    &key,
+                    503,
+                    "Service Unavailable (transport error)",
+                    true,
+                )
+            }
+            // §17.2.1: no ACK for our 3xx–6xx; nothing more to do for the UA.
+            TuEvent::NoAck => {}
+        }
+    }
+
+    fn on_client_failure(
+        &mut self,
+        now: Instant,
+        key: &ClientKey,
+        status: u16,
+        reason: &str,
+        transport: bool,
+    ) {
+        let Some((call, purpose)) = self.client_owners.remove(key) else {
+            return;
+        };
+        match purpose {
+            Purpose::Invite => {
+                let cancelled = matches!(self.calls.get(&call), Some(CallState::Outgoing(o)) if o.cancel != Cancel::NotRequested);
+                self.events.push_back(if cancelled {
+                    Event::CallEnded {
+                        call,
+                        by_peer: false,
+                        reason: EndReason::Cancelled,
+                    }
+                } else {
+                    Event::Failed {
+                        call,
+                        status,
+                        reason: reason.to_owned(),
+                    }
+                });
+                self.remove_call(call);
+            }
+            Purpose::Reinvite => {
+                if let Some(CallState::Established(e)) = self.calls.get_mut(&call) {
+                    e.reoffer_out = None;
+                }
+                self.events.push_back(Event::ReofferFailed { call, status });
+                // §12.2.1.2: 408 or a transport failure ends the dialog.
+                self.end_by_failure(now, call, transport);
+            }
+            Purpose::Refer => self
+                .events
+                .push_back(Event::TransferFailed { call, status }),
+            Purpose::Bye | Purpose::Cancel | Purpose::Notify | Purpose::Info => {}
+        }
+    }
+
+    /// §12.2.1.2: an in-dialog request that timed out ends the call.
+    fn end_by_failure(&mut self, now: Instant, call: CallHandle, transport: bool) {
+        if !self.calls.contains_key(&call) {
+            return;
+        }
+        if !transport {
+            self.send_bye(now, call);
+        }
+        self.events.push_back(Event::CallEnded {
+            call,
+            by_peer: false,
+            reason: if transport {
+                EndReason::TransportError
+            } else {
+                EndReason::Bye
+            },
+        });
+        self.remove_call(call);
+    }
+
+    fn on_owned_response(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        purpose: Purpose,
+        key: &ClientKey,
+        response: Response,
+    ) {
+        match purpose {
+            Purpose::Invite => self.on_invite_response(now, call, key, response),
+            Purpose::Reinvite => self.on_reinvite_response(now, call, response),
+            Purpose::Refer => match response.status {
+                100..=199 => {}
+                200..=299 => self.events.push_back(Event::TransferAccepted { call }),
+                status => self
+                    .events
+                    .push_back(Event::TransferFailed { call, status }),
+            },
+            Purpose::Bye | Purpose::Cancel | Purpose::Notify | Purpose::Info => {
+                if matches!(response.status, 408 | 481) && purpose == Purpose::Info {
+                    // §12.2.1.2: the dialog is gone at the peer.
+                    self.end_by_failure(now, call, false);
+                }
+            }
+        }
+    }
+
+    fn on_invite_response(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        key: &ClientKey,
+        response: Response,
+    ) {
+        let Some(CallState::Outgoing(outgoing)) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let status = response.status;
+        if status < 200 {
+            // §9.1: any provisional, 100 included, allows a CANCEL.
+            outgoing.provisional_seen = true;
+            if outgoing.cancel == Cancel::Pending {
+                self.send_cancel(now, call);
+            }
+            if status > 100 {
+                let sdp = (!response.body.is_empty()).then(|| response.body.clone());
+                self.events
+                    .push_back(Event::Provisional { call, status, sdp });
+            }
+            return;
+        }
+        if status < 300 {
+            self.on_invite_2xx(now, call, response);
+            return;
+        }
+        let cancelled = outgoing.cancel != Cancel::NotRequested;
+        let auth_attempted = outgoing.auth_attempted;
+        // §22.2: answer one challenge per request with credentials.
+        if matches!(status, 401 | 407) && !auth_attempted && !cancelled {
+            if let Some(retry) = self.authenticated_retry(call, &response) {
+                let (invite, peer) = retry;
+                let (via, new_key) = self.new_via(peer.transport, &Method::Invite);
+                let mut invite = invite;
+                set_via(&mut invite, via);
+                if let Some(CallState::Outgoing(o)) = self.calls.get_mut(&call) {
+                    o.invite = invite.clone();
+                    o.key = new_key.clone();
+                    o.auth_attempted = true;
+                }
+                let _ = key;
+                self.start_client(now, new_key, invite, peer, Some((call, Purpose::Invite)));
+                return;
+            }
+        }
+        self.events.push_back(if cancelled {
+            Event::CallEnded {
+                call,
+                by_peer: false,
+                reason: EndReason::Cancelled,
+            }
+        } else {
+            Event::Failed {
+                call,
+                status,
+                reason: response.reason.clone(),
+            }
+        });
+        self.remove_call(call);
+    }
+
+    /// The INVITE with CSeq+1 and an Authorization (401) or
+    /// Proxy-Authorization (407) header (§22.2, RFC 7616 §3.4).
+    fn authenticated_retry(
+        &mut self,
+        call: CallHandle,
+        response: &Response,
+    ) -> Option<(Request, crate::transaction::Peer)> {
+        let credentials = self.config.credentials.clone()?;
+        let (challenge_name, answer_name) = if response.status == 401 {
+            ("WWW-Authenticate", "Authorization")
+        } else {
+            ("Proxy-Authenticate", "Proxy-Authorization")
+        };
+        // Prefer SHA-256 when the server offers both (RFC 8760 §2.4).
+        let mut challenges: Vec<Challenge> = response
+            .headers
+            .get_all(challenge_name)
+            .filter_map(|h| h.value_str())
+            .filter_map(|v| Challenge::parse(v).ok())
+            .collect();
+        challenges.sort_by_key(|c| c.algorithm != crate::digest::Algorithm::Sha256);
+        let challenge = challenges.into_iter().next()?;
+        let cnonce = self.rng.hex(8);
+        let Some(CallState::Outgoing(outgoing)) = self.calls.get(&call) else {
+            return None;
+        };
+        let mut invite = outgoing.invite.clone();
+        let seq = invite.headers.cseq().ok()?.seq.wrapping_add(1);
+        invite.headers.set("CSeq", format!("{seq} INVITE"));
+        let uri = invite.uri.to_string();
+        let value = challenge.authorization(&credentials, "INVITE", &uri, 1, &cnonce);
+        invite.headers.remove_all(answer_name);
+        invite.headers.push(Header::new(answer_name, value));
+        Some((invite, outgoing.peer))
+    }
+
+    /// §13.2.2.4: the UA ACKs every 2xx itself.
+    fn on_invite_2xx(&mut self, now: Instant, call: CallHandle, response: Response) {
+        let Some(CallState::Outgoing(outgoing)) = self.calls.remove(&call) else {
+            return;
+        };
+        let Outgoing {
+            invite,
+            peer,
+            cancel,
+            ..
+        } = outgoing;
+        let Some(mut dialog) = Dialog::as_uac(&invite, &response, peer) else {
+            // A 2xx without a To tag cannot make a dialog; give up on the call.
+            self.events.push_back(Event::Failed {
+                call,
+                status: 500,
+                reason: "2xx without To tag".to_owned(),
+            });
+            self.remove_call(call);
+            return;
+        };
+        dialog.peer = self.dialog_peer(&dialog.route_set, &dialog.remote_target, peer);
+        let seq = dialog.local_seq;
+        let ack = self.ack_2xx(&dialog, seq);
+        self.send_direct(dialog.peer, ack.clone());
+        self.dialogs.insert(dialog.id(), call);
+        let mut established = Established::new(dialog);
+        established.ack = Some((seq, ack));
+        self.calls.insert(call, CallState::Established(established));
+        if cancel != Cancel::NotRequested {
+            // §15: a 2xx that crossed our CANCEL: ACK, then BYE.
+            self.send_bye(now, call);
+            self.events.push_back(Event::CallEnded {
+                call,
+                by_peer: false,
+                reason: EndReason::Cancelled,
+            });
+            self.remove_call(call);
+            return;
+        }
+        self.events.push_back(Event::Answered {
+            call,
+            sdp: response.body,
+        });
+    }
+
+    fn on_reinvite_response(&mut self, now: Instant, call: CallHandle, response: Response) {
+        let status = response.status;
+        if status < 200 {
+            return;
+        }
+        let Some(CallState::Established(e)) = self.calls.get_mut(&call) else {
+            return;
+        };
+        e.reoffer_out = None;
+        if status >= 300 {
+            self.events.push_back(Event::ReofferFailed { call, status });
+            if status == 481 || status == 408 {
+                self.end_by_failure(now, call, false);
+            }
+            return;
+        }
+        if let Some(target) = crate::dialog::contact_uri(&response.headers) {
+            e.dialog.remote_target = target; // §12.2.1.2 target refresh
+        }
+        let seq = response
+            .headers
+            .cseq()
+            .map(|c| c.seq)
+            .unwrap_or(e.dialog.local_seq);
+        let dialog = e.dialog.clone();
+        let ack = self.ack_2xx(&dialog, seq);
+        self.send_direct(dialog.peer, ack.clone());
+        if let Some(CallState::Established(e)) = self.calls.get_mut(&call) {
+            e.ack = Some((seq, ack));
+        }
+        self.events.push_back(Event::ReofferAnswered {
+            call,
+            sdp: response.body,
+        });
+    }
+
+    /// A response no transaction took: a retransmitted 2xx to an INVITE
+    /// gets its ACK again (§13.2.2.4). True if it was used.
+    pub(crate) fn on_stray_response(&mut self, response: &Response) -> bool {
+        let h = &response.headers;
+        let (Ok(cseq), Ok(call_id), Ok(from), Ok(to)) = (h.cseq(), h.call_id(), h.from(), h.to())
+        else {
+            return false;
+        };
+        if cseq.method != Method::Invite || !(200..300).contains(&response.status) {
+            return false;
+        }
+        let id = DialogId {
+            call_id: call_id.to_string(),
+            local_tag: from.tag().map(|t| t.to_string()).unwrap_or_default(),
+            remote_tag: to.tag().map(|t| t.to_string()).unwrap_or_default(),
+        };
+        let Some(call) = self.dialogs.get(&id).copied() else {
+            return false;
+        };
+        let Some(CallState::Established(e)) = self.calls.get(&call) else {
+            return false;
+        };
+        let Some((seq, ack)) = e.ack.clone() else {
+            return false;
+        };
+        if seq != cseq.seq {
+            return false;
+        }
+        let peer = e.dialog.peer;
+        self.send_direct(peer, ack);
+        self.outbox.retransmissions += 1;
+        true
+    }
+
+    /// §13.3.1.4: 2xx retransmission and the 64*T1 give-up.
+    pub(crate) fn call_timeouts(&mut self, now: Instant) {
+        let due: Vec<CallHandle> = self
+            .calls
+            .iter()
+            .filter(|(_, s)| s.next_timeout().is_some_and(|t| t <= now))
+            .map(|(c, _)| *c)
+            .collect();
+        let timers = self.config.timers;
+        for call in due {
+            let mut give_up = false;
+            let mut resend = None;
+            match self.calls.get_mut(&call) {
+                Some(CallState::Accepting(a)) => {
+                    if now >= a.ok.give_up {
+                        give_up = true;
+                    } else {
+                        resend = Some((a.dialog.peer, a.ok.bytes.clone()));
+                        a.ok.interval = timers.backoff(a.ok.interval);
+                        a.ok.next = (now + a.ok.interval).min(a.ok.give_up);
+                    }
+                }
+                Some(CallState::Established(e)) => {
+                    let peer = e.dialog.peer;
+                    if let Some(ok) = &mut e.reoffer_ok {
+                        if now >= ok.give_up {
+                            // §14.2: no ACK for the re-INVITE's 2xx; the RFC
+                            // lets the UAS end the dialog, we keep the call
+                            // and stop retransmitting.
+                            e.reoffer_ok = None;
+                        } else {
+                            resend = Some((peer, ok.bytes.clone()));
+                            ok.interval = timers.backoff(ok.interval);
+                            ok.next = (now + ok.interval).min(ok.give_up);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            if let Some((peer, bytes)) = resend {
+                if !peer.transport.is_reliable() {
+                    self.send_direct(peer, bytes);
+                    self.outbox.retransmissions += 1;
+                }
+            }
+            if give_up {
+                // §13.3.1.4: no ACK within 64*T1: confirm and send BYE.
+                if let Some(CallState::Accepting(a)) = self.calls.remove(&call) {
+                    self.calls
+                        .insert(call, CallState::Established(Established::new(a.dialog)));
+                }
+                self.send_bye(now, call);
+                self.events.push_back(Event::CallEnded {
+                    call,
+                    by_peer: false,
+                    reason: EndReason::NoAck,
+                });
+                self.remove_call(call);
+            }
+        }
+    }
+
+    /// §13.2.2.4: the ACK for a 2xx is built by the UA: a new branch, the
+    /// INVITE's CSeq number, the dialog's route set.
+    pub(crate) fn ack_2xx(&mut self, dialog: &Dialog, seq: u32) -> Vec<u8> {
+        let (via, _) = self.new_via(dialog.peer.transport, &Method::Ack);
+        let ack = dialog.request_with_seq(Method::Ack, via, seq);
+        Message::Request(ack).to_bytes()
+    }
+}
+
+/// Replaces every Via with `via` (a request we originate has one).
+pub(crate) fn set_via(request: &mut Request, via: Header) {
+    request.headers.set("Via", via.value);
+}

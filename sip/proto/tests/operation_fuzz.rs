@@ -1,0 +1,304 @@
+//! Operation fuzzing (STYLE §9): seeded random sequences of datagrams
+//! (garbage and mutations of real messages), clock advances and commands,
+//! checking that nothing panics and that timers never point into the past
+//! once handled.
+
+#![allow(clippy::unwrap_used)] // reason: tests fail loudly by design
+
+mod util;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use sip_message::{NameAddr, Uri};
+use sip_proto::{CallHandle, Endpoint, Event, Rejection, TransportKind};
+use util::{sdp, Pair, Side};
+
+/// The harness's seeded randomness (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+#[derive(Debug)]
+enum Op {
+    Garbage(Vec<u8>),
+    Mutated(Vec<u8>),
+    Replay(Vec<u8>),
+    Advance(Duration),
+    Invite,
+    Ringing,
+    Answer,
+    Reject,
+    Hangup,
+    Reoffer,
+    AnswerReoffer,
+    Refer,
+    TransferProgress(u16),
+    Dtmf,
+    TransportError,
+}
+
+/// Real traffic to mutate: the wire of whole calls from the pair harness.
+fn corpus() -> Vec<Vec<u8>> {
+    let mut pair = Pair::new(77);
+    let now = pair.now;
+    let call = pair
+        .a
+        .invite(
+            now,
+            Uri::parse("sip:x@10.0.0.2").unwrap(),
+            NameAddr::parse("<sip:a@example.com>").unwrap(),
+            sdp("sendrecv"),
+        )
+        .unwrap();
+    pair.drive_for(Duration::from_millis(300));
+    let b_call = pair
+        .b_events
+        .iter()
+        .find_map(|e| match e {
+            Event::IncomingCall(c) => Some(c.call),
+            _ => None,
+        })
+        .unwrap();
+    let now = pair.now;
+    pair.b.ringing(now, b_call).unwrap();
+    pair.b.answer(now, b_call, sdp("sendrecv")).unwrap();
+    pair.drive_for(Duration::from_millis(100));
+    let now = pair.now;
+    pair.a.reoffer(now, call, sdp("sendonly")).unwrap();
+    pair.drive_for(Duration::from_millis(100));
+    let now = pair.now;
+    let _ = pair.b.answer_reoffer(now, b_call, sdp("recvonly"));
+    pair.a
+        .refer(now, call, Uri::parse("sip:t@10.0.0.9").unwrap())
+        .unwrap();
+    pair.a.send_dtmf(now, call, '5', 100).unwrap();
+    pair.drive_for(Duration::from_millis(100));
+    let now = pair.now;
+    pair.a.hangup(now, call).unwrap();
+    pair.drive_for(Duration::from_millis(100));
+    pair.wire.into_iter().map(|(_, t)| t.into_bytes()).collect()
+}
+
+fn mutate(rng: &mut Rng, mut bytes: Vec<u8>) -> Vec<u8> {
+    const TOKENS: &[&[u8]] = &[
+        b"\r\n",
+        b":",
+        b";",
+        b",",
+        b"<",
+        b">",
+        b"\"",
+        b" ",
+        b"0",
+        b"4294967296",
+        b"tag=",
+        b"branch=",
+        b"SIP/2.0",
+        b"\x00",
+        b"\xff",
+    ];
+    for _ in 0..=rng.below(4) {
+        if bytes.is_empty() {
+            break;
+        }
+        let at = rng.below(bytes.len());
+        match rng.below(5) {
+            0 => bytes[at] = rng.next() as u8,
+            1 => {
+                bytes.truncate(at);
+            }
+            2 => {
+                let token = TOKENS[rng.below(TOKENS.len())];
+                bytes.splice(at..at, token.iter().copied());
+            }
+            3 => {
+                let end = (at + rng.below(40)).min(bytes.len());
+                bytes.drain(at..end);
+            }
+            _ => {
+                // Duplicate a line.
+                let start = bytes[..at]
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |p| p + 1);
+                let end = bytes[at..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(bytes.len(), |p| at + p + 1);
+                let line = bytes[start..end].to_vec();
+                bytes.splice(end..end, line);
+            }
+        }
+    }
+    bytes
+}
+
+fn random_op(rng: &mut Rng, corpus: &[Vec<u8>]) -> Op {
+    match rng.below(16) {
+        0 => Op::Garbage((0..rng.below(300)).map(|_| rng.next() as u8).collect()),
+        1..=3 => {
+            let sample = corpus[rng.below(corpus.len())].clone();
+            Op::Mutated(mutate(rng, sample))
+        }
+        4 => Op::Replay(corpus[rng.below(corpus.len())].clone()),
+        5 | 6 => Op::Advance(Duration::from_millis(rng.below(5_000) as u64)),
+        7 => Op::Invite,
+        8 => Op::Ringing,
+        9 => Op::Answer,
+        10 => Op::Reject,
+        11 => Op::Hangup,
+        12 => Op::Reoffer,
+        13 => Op::AnswerReoffer,
+        14 => match rng.below(3) {
+            0 => Op::Refer,
+            1 => Op::Dtmf,
+            _ => Op::TransportError,
+        },
+        _ => Op::TransferProgress([100, 180, 200, 486][rng.below(4)]),
+    }
+}
+
+/// One endpoint under attack, with a well-behaved twin feeding it real
+/// traffic via the pair harness, so calls reach every state.
+#[test]
+fn random_operations_never_panic_and_timers_stay_ahead_of_the_clock() {
+    let corpus = corpus();
+    assert!(corpus.len() > 10);
+    for seed in 0..60u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let mut pair = Pair::new(seed);
+        pair.link.loss = 0.1;
+        let peer: SocketAddr = pair.b_addr;
+        let mut handles: Vec<CallHandle> = Vec::new();
+        for _ in 0..300 {
+            let op = random_op(&mut rng, &corpus);
+            let now = pair.now;
+            let side = if rng.below(2) == 0 { Side::A } else { Side::B };
+            let call = handles.get(rng.below(handles.len() + 1)).copied();
+            let ep: &mut Endpoint = pair.endpoint(side);
+            match op {
+                Op::Garbage(bytes) | Op::Mutated(bytes) | Op::Replay(bytes) => {
+                    let _ = ep.handle_datagram(now, TransportKind::Udp, peer, &bytes);
+                }
+                Op::Advance(d) => pair.now += d,
+                Op::Invite => {
+                    let target = if side == Side::A {
+                        "sip:x@10.0.0.2"
+                    } else {
+                        "sip:x@10.0.0.1"
+                    };
+                    if let Ok(c) = ep.invite(
+                        now,
+                        Uri::parse(target).unwrap(),
+                        NameAddr::parse("<sip:f@example.com>").unwrap(),
+                        sdp("sendrecv"),
+                    ) {
+                        handles.push(c);
+                    }
+                }
+                Op::Ringing => drop(call.map(|c| ep.ringing(now, c))),
+                Op::Answer => drop(call.map(|c| ep.answer(now, c, sdp("sendrecv")))),
+                Op::Reject => drop(call.map(|c| {
+                    ep.reject(
+                        now,
+                        c,
+                        Rejection::Unavailable {
+                            retry_after: Some(5),
+                        },
+                    )
+                })),
+                Op::Hangup => drop(call.map(|c| ep.hangup(now, c))),
+                Op::Reoffer => drop(call.map(|c| ep.reoffer(now, c, sdp("sendonly")))),
+                Op::AnswerReoffer => drop(call.map(|c| ep.answer_reoffer(now, c, sdp("recvonly")))),
+                Op::Refer => {
+                    drop(call.map(|c| ep.refer(now, c, Uri::parse("sip:t@10.0.0.9").unwrap())))
+                }
+                Op::TransferProgress(s) => drop(call.map(|c| ep.transfer_progress(now, c, s))),
+                Op::Dtmf => drop(call.map(|c| ep.send_dtmf(now, c, '1', 100))),
+                Op::TransportError => ep.handle_transport_error(now, TransportKind::Udp, peer),
+            }
+            // Deliver traffic and fire everything due at this instant.
+            drain_and_fire(&mut pair, &mut handles);
+            let now = pair.now;
+            for side in [Side::A, Side::B] {
+                if let Some(t) = pair.endpoint(side).poll_timeout() {
+                    assert!(
+                        t > now,
+                        "seed {seed}: {side:?} timer {t:?} not after now {now:?} once handled"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Flushes the link (tolerating malformed deliveries: the fuzz sends them)
+/// and fires due timers until none is due at `pair.now`.
+fn drain_and_fire(pair: &mut Pair, handles: &mut Vec<CallHandle>) {
+    for _ in 0..1000 {
+        let now = pair.now;
+        let mut busy = false;
+        for side in [Side::A, Side::B] {
+            while let Some(t) = pair.endpoint(side).poll_transmit() {
+                busy = true;
+                // Everything is delivered at once, over a lossless wire, but
+                // only if addressed to the other endpoint.
+                let to = side.other();
+                let from = match side {
+                    Side::A => pair.a_addr,
+                    Side::B => pair.b_addr,
+                };
+                let _ = pair
+                    .endpoint(to)
+                    .handle_datagram(now, t.transport, from, &t.bytes);
+            }
+            while let Some(e) = pair.endpoint(side).poll_event() {
+                busy = true;
+                if let Event::IncomingCall(c) = e {
+                    handles.push(c.call);
+                }
+            }
+            if pair.endpoint(side).poll_timeout().is_some_and(|t| t <= now) {
+                busy = true;
+                pair.endpoint(side).handle_timeout(now);
+                if let Some(t) = pair.endpoint(side).poll_timeout() {
+                    assert!(t > now, "handle_timeout left a timer due at or before now");
+                }
+            }
+        }
+        if !busy {
+            return;
+        }
+    }
+    panic!("endpoints never went quiet at one instant");
+}
+
+#[test]
+fn timeouts_with_a_stale_clock_do_not_travel_back() {
+    let mut pair = Pair::new(5);
+    let now = pair.now;
+    pair.a
+        .invite(
+            now + Duration::from_secs(10),
+            Uri::parse("sip:x@10.0.0.2").unwrap(),
+            NameAddr::parse("<sip:f@example.com>").unwrap(),
+            sdp("sendrecv"),
+        )
+        .unwrap();
+    let first = pair.a.poll_timeout().unwrap();
+    // A caller passing an older instant does not move the endpoint's clock back.
+    pair.a.handle_timeout(now);
+    assert_eq!(pair.a.poll_timeout(), Some(first));
+    assert!(first > now + Duration::from_secs(10));
+}
