@@ -3,6 +3,7 @@
 //! PostgreSQL comes from `SWITCHBOARD_TEST_POSTGRES_URL` (the test script installs and starts a
 //! server on 127.0.0.1); each test creates and drops its own database. Without the variable the
 //! PostgreSQL half fails when `SWITCHBOARD_REQUIRE_POSTGRES=1` (as in CI) and is skipped otherwise.
+#![allow(clippy::unwrap_used)] // reason: test helpers, where a panic is the failure report
 
 use std::collections::HashSet;
 use switchboard_store::*;

@@ -68,7 +68,7 @@ pub enum Profile {
     Standard,
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     /// Empty: SQLite at `<data_dir>/switchboard.db`. Else `sqlite://PATH` or `postgres://…`.
@@ -128,12 +128,6 @@ impl Default for ModelsConfig {
             dir: PathBuf::from("var/models"),
             profile: Profile::Small,
         }
-    }
-}
-
-impl Default for DatabaseConfig {
-    fn default() -> Self {
-        DatabaseConfig { url: String::new() }
     }
 }
 

@@ -1,5 +1,6 @@
 //! The daemon as a user meets it: the binary's exit codes, and `run` serving real HTTP on
 //! 127.0.0.1 with a real SQLite database.
+#![allow(clippy::unwrap_used)] // reason: test helpers, where a panic is the failure report
 
 use std::net::SocketAddr;
 use std::path::Path;
