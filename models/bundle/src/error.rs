@@ -212,6 +212,18 @@ pub enum Error {
         /// Digest of the member's bytes.
         actual: Sha256Digest,
     },
+    /// A bundle member's size differs from the manifest's.
+    #[error("bundle {}: member {member}: {actual} bytes, the manifest says {expected}", bundle.display())]
+    BundleSizeMismatch {
+        /// The bundle file.
+        bundle: PathBuf,
+        /// The member path.
+        member: String,
+        /// Manifest size.
+        expected: u64,
+        /// Size in the tar header.
+        actual: u64,
+    },
     /// The bundle archive itself is unreadable.
     #[error("bundle {}: {source}", bundle.display())]
     BundleRead {

@@ -84,6 +84,11 @@ impl StagedFile {
         Ok((digest, n))
     }
 
+    /// After [`StagedFile::close`] and the caller's own check: hand over for the rename.
+    pub(crate) fn into_ready(mut self) -> ReadyFile {
+        ReadyFile { tmp: std::mem::take(&mut self.tmp), final_path: std::mem::take(&mut self.final_path) }
+    }
+
     /// Flush, fsync and hand over without a check (for outputs whose digest is not known in
     /// advance, such as a bundle).
     pub(crate) fn finish_unchecked(mut self) -> Result<(ReadyFile, Sha256Digest, u64)> {
@@ -171,6 +176,14 @@ impl StagedDir {
         let full = self.path.join(rel);
         let ready = file.finish(&full, size, sha)?;
         ready.commit()?;
+        self.done.push(rel.clone());
+        Ok(())
+    }
+
+    /// Record a member the caller has closed and checked against the tree itself.
+    pub(crate) fn add_closed(&mut self, rel: &RelPath, file: StagedFile) -> Result<()> {
+        self.expected_size(rel)?;
+        file.into_ready().commit()?;
         self.done.push(rel.clone());
         Ok(())
     }
