@@ -124,8 +124,17 @@ pub fn import(trusted: &Manifest, bundle_file: &Path, dir: &Path, progress: &mut
     if first_path != MANIFEST_MEMBER || first.size() > MANIFEST_LIMIT {
         return Err(Error::BundleNoManifest { bundle: bundle_file.to_path_buf(), first: first_path });
     }
-    let mut text = String::new();
-    first.read_to_string(&mut text).map_err(bundle_err)?;
+    let mut raw = Vec::new();
+    first.read_to_end(&mut raw).map_err(bundle_err)?;
+    if raw.len() as u64 != first.size() {
+        return Err(Error::BundleTruncated {
+            bundle: bundle_file.to_path_buf(),
+            member: MANIFEST_MEMBER.to_owned(),
+            got: raw.len() as u64,
+            expected: first.size(),
+        });
+    }
+    let text = String::from_utf8(raw).map_err(|e| bundle_err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
     let inner = Manifest::parse(&text, &format!("in bundle {}", bundle_file.display()))?;
     for f in &inner.files {
         let mismatch = |what: &str| Error::BundleManifestMismatch {
