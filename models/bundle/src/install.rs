@@ -124,6 +124,8 @@ fn fail(sources: &[PathBuf], fresh: bool) -> impl FnOnce(Error) -> Failure + '_ 
     move |error| Failure { error, sources: sources.to_vec(), all_cached_fresh: fresh }
 }
 
+// One call per file installed, on a path dominated by I/O: the size of the Err is irrelevant.
+#[allow(clippy::result_large_err)]
 fn attempt(fetcher: &Fetcher<'_>, dir: &Path, f: &ModelFile, progress: &mut dyn Progress) -> Result<(), Failure> {
     let no_sources = |error| Failure { error, sources: Vec::new(), all_cached_fresh: false };
     let final_path = f.path.under(dir);

@@ -9,6 +9,8 @@
 //!   them in memory and compare with the sha256 the manifest pins (tiny.en `5cca2e9b…`,
 //!   base `c0db4707…`).
 
+#![allow(clippy::unwrap_used)] // reason: test helpers outside #[test] fns; a panic is the failure report
+
 use std::io::Read;
 use std::path::PathBuf;
 

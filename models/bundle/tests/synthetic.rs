@@ -1,6 +1,8 @@
 //! Install, verify, bundle and import against a synthetic manifest of tiny files: wheels are
 //! built here with the zip crate, a .deb with dpkg-deb, and pip/apt-get are stand-in scripts.
 
+#![allow(clippy::unwrap_used)] // reason: test helpers outside #[test] fns; a panic is the failure report
+
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -330,9 +332,8 @@ fn assert_nothing_installed(dir: &Path) {
     if !dir.exists() {
         return;
     }
-    for e in walk(dir) {
-        panic!("left behind: {}", e.display());
-    }
+    let left = walk(dir);
+    assert!(left.is_empty(), "left behind: {left:?}");
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
