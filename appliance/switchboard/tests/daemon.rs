@@ -150,3 +150,38 @@ async fn health_readiness_and_metrics_over_http() {
         "SQLite in the data dir"
     );
 }
+
+#[tokio::test]
+async fn ready_once_the_model_set_is_installed() {
+    let Ok(models) = std::env::var("SWITCHBOARD_MODELS_DIR") else {
+        assert!(
+            std::env::var("SWITCHBOARD_REQUIRE_MODELS").as_deref() != Ok("1"),
+            "SWITCHBOARD_MODELS_DIR is not set but model tests are required"
+        );
+        eprintln!("skipping: SWITCHBOARD_MODELS_DIR is not set (tests/run sets it)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config::load(None, []).unwrap();
+    config.data_dir = dir.path().join("data");
+    config.models.dir = models.into();
+    let (addr, stop, task) = start(config).await;
+    let (status, body) = get(addr, "/readyz").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"models\":\"ok\""), "{body}");
+    stop.send(()).unwrap();
+    task.await.unwrap();
+}
+
+#[test]
+fn models_verify_names_a_missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["models", "verify", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("missing  ggml-tiny.en.bin"), "{stdout}");
+}

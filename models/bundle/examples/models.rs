@@ -12,7 +12,10 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use models_bundle::{bundle, import, install_with, list, verify, InstallOptions, LineProgress, Manifest, Mode, Profile};
+use models_bundle::{
+    bundle, import, install_with, list, verify, InstallOptions, LineProgress, Manifest, Mode,
+    Profile,
+};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

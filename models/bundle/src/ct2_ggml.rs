@@ -167,7 +167,12 @@ pub struct Hparams {
 }
 
 /// Convert `model_bin` (a whole CTranslate2 `model.bin`) and `tokenizer_json` into ggml, written to `out`.
-pub fn convert(model_bin: &[u8], tokenizer_json: &[u8], ftype: FloatType, out: &mut impl Write) -> Result<Hparams, ConvertError> {
+pub fn convert(
+    model_bin: &[u8],
+    tokenizer_json: &[u8],
+    ftype: FloatType,
+    out: &mut impl Write,
+) -> Result<Hparams, ConvertError> {
     let model = Ct2Model::parse(model_bin)?;
     if model.spec != "WhisperSpec" {
         return Err(ConvertProblem::NotWhisper(model.spec).into());
@@ -234,20 +239,49 @@ pub fn convert(model_bin: &[u8], tokenizer_json: &[u8], ftype: FloatType, out: &
     }
 
     // Same tensor order as OpenAI's state_dict (and so as the official ggml files).
-    w.put("encoder.positional_embedding", model.get("encoder/position_encodings/encodings")?)?;
+    w.put(
+        "encoder.positional_embedding",
+        model.get("encoder/position_encodings/encodings")?,
+    )?;
     w.put("encoder.conv1.weight", model.get("encoder/conv1/weight")?)?;
     w.put("encoder.conv1.bias", model.get("encoder/conv1/bias")?)?;
     w.put("encoder.conv2.weight", conv2)?;
     w.put("encoder.conv2.bias", model.get("encoder/conv2/bias")?)?;
     for i in 0..n_audio_layer {
-        block(&mut w, &model, &format!("encoder/layer_{i}/"), &format!("encoder.blocks.{i}."), n_audio_state, false)?;
+        block(
+            &mut w,
+            &model,
+            &format!("encoder/layer_{i}/"),
+            &format!("encoder.blocks.{i}."),
+            n_audio_state,
+            false,
+        )?;
     }
-    w.put("encoder.ln_post.weight", model.get("encoder/layer_norm/gamma")?)?;
-    w.put("encoder.ln_post.bias", model.get("encoder/layer_norm/beta")?)?;
-    w.put("decoder.positional_embedding", model.get("decoder/position_encodings/encodings")?)?;
-    w.put("decoder.token_embedding.weight", model.get("decoder/embeddings/weight")?)?;
+    w.put(
+        "encoder.ln_post.weight",
+        model.get("encoder/layer_norm/gamma")?,
+    )?;
+    w.put(
+        "encoder.ln_post.bias",
+        model.get("encoder/layer_norm/beta")?,
+    )?;
+    w.put(
+        "decoder.positional_embedding",
+        model.get("decoder/position_encodings/encodings")?,
+    )?;
+    w.put(
+        "decoder.token_embedding.weight",
+        model.get("decoder/embeddings/weight")?,
+    )?;
     for i in 0..n_text_layer {
-        block(&mut w, &model, &format!("decoder/layer_{i}/"), &format!("decoder.blocks.{i}."), n_text_state, true)?;
+        block(
+            &mut w,
+            &model,
+            &format!("decoder/layer_{i}/"),
+            &format!("decoder.blocks.{i}."),
+            n_text_state,
+            true,
+        )?;
     }
     w.put("decoder.ln.weight", model.get("decoder/layer_norm/gamma")?)?;
     w.put("decoder.ln.bias", model.get("decoder/layer_norm/beta")?)?;
@@ -255,31 +289,80 @@ pub fn convert(model_bin: &[u8], tokenizer_json: &[u8], ftype: FloatType, out: &
     Ok(hp)
 }
 
-fn block(w: &mut TensorWriter<'_, impl Write>, m: &Ct2Model<'_>, p: &str, q: &str, d: usize, cross: bool) -> Result<(), ConvertError> {
+fn block(
+    w: &mut TensorWriter<'_, impl Write>,
+    m: &Ct2Model<'_>,
+    p: &str,
+    q: &str,
+    d: usize,
+    cross: bool,
+) -> Result<(), ConvertError> {
     let g = |s: &str| m.get(&format!("{p}{s}"));
     let qkv_w = g("self_attention/linear_0/weight")?;
     let qkv_b = g("self_attention/linear_0/bias")?;
     w.put(&format!("{q}attn.query.weight"), qkv_w.rows(0, d)?)?;
     w.put(&format!("{q}attn.query.bias"), qkv_b.rows(0, d)?)?;
     w.put(&format!("{q}attn.key.weight"), qkv_w.rows(d, 2 * d)?)?;
-    w.put(&format!("{q}attn.value.weight"), qkv_w.rows(2 * d, qkv_w.dims[0])?)?;
-    w.put(&format!("{q}attn.value.bias"), qkv_b.rows(2 * d, qkv_b.dims[0])?)?;
-    w.put(&format!("{q}attn.out.weight"), g("self_attention/linear_1/weight")?)?;
-    w.put(&format!("{q}attn.out.bias"), g("self_attention/linear_1/bias")?)?;
-    w.put(&format!("{q}attn_ln.weight"), g("self_attention/layer_norm/gamma")?)?;
-    w.put(&format!("{q}attn_ln.bias"), g("self_attention/layer_norm/beta")?)?;
+    w.put(
+        &format!("{q}attn.value.weight"),
+        qkv_w.rows(2 * d, qkv_w.dims[0])?,
+    )?;
+    w.put(
+        &format!("{q}attn.value.bias"),
+        qkv_b.rows(2 * d, qkv_b.dims[0])?,
+    )?;
+    w.put(
+        &format!("{q}attn.out.weight"),
+        g("self_attention/linear_1/weight")?,
+    )?;
+    w.put(
+        &format!("{q}attn.out.bias"),
+        g("self_attention/linear_1/bias")?,
+    )?;
+    w.put(
+        &format!("{q}attn_ln.weight"),
+        g("self_attention/layer_norm/gamma")?,
+    )?;
+    w.put(
+        &format!("{q}attn_ln.bias"),
+        g("self_attention/layer_norm/beta")?,
+    )?;
     if cross {
         let kv_w = g("attention/linear_1/weight")?;
         let kv_b = g("attention/linear_1/bias")?;
-        w.put(&format!("{q}cross_attn.query.weight"), g("attention/linear_0/weight")?)?;
-        w.put(&format!("{q}cross_attn.query.bias"), g("attention/linear_0/bias")?)?;
+        w.put(
+            &format!("{q}cross_attn.query.weight"),
+            g("attention/linear_0/weight")?,
+        )?;
+        w.put(
+            &format!("{q}cross_attn.query.bias"),
+            g("attention/linear_0/bias")?,
+        )?;
         w.put(&format!("{q}cross_attn.key.weight"), kv_w.rows(0, d)?)?;
-        w.put(&format!("{q}cross_attn.value.weight"), kv_w.rows(d, kv_w.dims[0])?)?;
-        w.put(&format!("{q}cross_attn.value.bias"), kv_b.rows(d, kv_b.dims[0])?)?;
-        w.put(&format!("{q}cross_attn.out.weight"), g("attention/linear_2/weight")?)?;
-        w.put(&format!("{q}cross_attn.out.bias"), g("attention/linear_2/bias")?)?;
-        w.put(&format!("{q}cross_attn_ln.weight"), g("attention/layer_norm/gamma")?)?;
-        w.put(&format!("{q}cross_attn_ln.bias"), g("attention/layer_norm/beta")?)?;
+        w.put(
+            &format!("{q}cross_attn.value.weight"),
+            kv_w.rows(d, kv_w.dims[0])?,
+        )?;
+        w.put(
+            &format!("{q}cross_attn.value.bias"),
+            kv_b.rows(d, kv_b.dims[0])?,
+        )?;
+        w.put(
+            &format!("{q}cross_attn.out.weight"),
+            g("attention/linear_2/weight")?,
+        )?;
+        w.put(
+            &format!("{q}cross_attn.out.bias"),
+            g("attention/linear_2/bias")?,
+        )?;
+        w.put(
+            &format!("{q}cross_attn_ln.weight"),
+            g("attention/layer_norm/gamma")?,
+        )?;
+        w.put(
+            &format!("{q}cross_attn_ln.bias"),
+            g("attention/layer_norm/beta")?,
+        )?;
     }
     w.put(&format!("{q}mlp.0.weight"), g("ffn/linear_0/weight")?)?;
     w.put(&format!("{q}mlp.0.bias"), g("ffn/linear_0/bias")?)?;
@@ -311,7 +394,10 @@ impl<W: Write> TensorWriter<'_, W> {
         let n_dims = dims.len();
         let keep_f32 = matches!(
             name,
-            "encoder.conv1.bias" | "encoder.conv2.bias" | "encoder.positional_embedding" | "decoder.positional_embedding"
+            "encoder.conv1.bias"
+                | "encoder.conv2.bias"
+                | "encoder.positional_embedding"
+                | "decoder.positional_embedding"
         );
         let as_f16 = self.use_f16 && n_dims >= 2 && !keep_f32;
         let ftype: i32 = if as_f16 { 1 } else { 0 };
@@ -348,7 +434,9 @@ impl<W: Write> TensorWriter<'_, W> {
                     buf.extend_from_slice(&v.to_le_bytes());
                 }
             }
-            (_, DType::I8 | DType::I16 | DType::I32) => return Err(ConvertProblem::NotFloat(name.to_owned()).into()),
+            (_, DType::I8 | DType::I16 | DType::I32) => {
+                return Err(ConvertProblem::NotFloat(name.to_owned()).into())
+            }
         }
         Ok(self.out.write_all(&buf)?)
     }
@@ -399,12 +487,20 @@ impl<'a> Tensor<'a> {
     fn rows(&self, a: usize, b: usize) -> Result<Tensor<'a>, ConvertProblem> {
         let n = self.dims.first().copied().unwrap_or(0);
         if a > b || b > n {
-            return Err(ConvertProblem::BadShape { tensor: self.name.clone(), dims: self.dims.clone() });
+            return Err(ConvertProblem::BadShape {
+                tensor: self.name.clone(),
+                dims: self.dims.clone(),
+            });
         }
         let row: usize = self.dims[1..].iter().product::<usize>() * self.dtype.size();
         let mut dims = self.dims.clone();
         dims[0] = b - a;
-        Ok(Tensor { name: self.name.clone(), dims, dtype: self.dtype, data: &self.data[a * row..b * row] })
+        Ok(Tensor {
+            name: self.name.clone(),
+            dims,
+            dtype: self.dtype,
+            data: &self.data[a * row..b * row],
+        })
     }
 }
 
@@ -422,7 +518,10 @@ impl<'a> Cursor<'a> {
     fn take(&mut self, n: usize, reading: &'static str) -> Result<&'a [u8], ConvertProblem> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len());
         let Some(end) = end else {
-            return Err(ConvertProblem::Truncated { offset: self.pos, reading });
+            return Err(ConvertProblem::Truncated {
+                offset: self.pos,
+                reading,
+            });
         };
         let s = &self.buf[self.pos..end];
         self.pos = end;
@@ -468,18 +567,35 @@ impl<'a> Ct2Model<'a> {
                 dims.push(c.u32("dims")? as usize);
             }
             let code = c.u8("dtype")?;
-            let dtype = DType::from_code(code).ok_or_else(|| ConvertProblem::UnknownDType { tensor: name.clone(), code })?;
+            let dtype = DType::from_code(code).ok_or_else(|| ConvertProblem::UnknownDType {
+                tensor: name.clone(),
+                code,
+            })?;
             let n_bytes = c.u32("data size")? as usize;
             let data = c.take(n_bytes, "tensor data")?;
             // numpy reads rank-0 variables as 1-D arrays.
             if dims.is_empty() {
                 dims.push(n_bytes / dtype.size());
             }
-            let expected = dims.iter().try_fold(dtype.size(), |acc, &d| acc.checked_mul(d));
+            let expected = dims
+                .iter()
+                .try_fold(dtype.size(), |acc, &d| acc.checked_mul(d));
             if expected != Some(n_bytes) {
-                return Err(ConvertProblem::TensorSize { tensor: name, expected: expected.unwrap_or(usize::MAX), actual: n_bytes });
+                return Err(ConvertProblem::TensorSize {
+                    tensor: name,
+                    expected: expected.unwrap_or(usize::MAX),
+                    actual: n_bytes,
+                });
             }
-            tensors.insert(name.clone(), Tensor { name, dims, dtype, data });
+            tensors.insert(
+                name.clone(),
+                Tensor {
+                    name,
+                    dims,
+                    dtype,
+                    data,
+                },
+            );
         }
         // The alias table is optional: the script reads it only when 4 more bytes exist.
         if buf.len() - c.pos >= 4 {
@@ -487,10 +603,14 @@ impl<'a> Ct2Model<'a> {
             for _ in 0..n {
                 let alias = c.string("alias")?;
                 let target = c.string("alias target")?;
-                let t = tensors
-                    .get(&target)
-                    .cloned()
-                    .ok_or_else(|| ConvertProblem::AliasTarget { alias: alias.clone(), target: target.clone() })?;
+                let t =
+                    tensors
+                        .get(&target)
+                        .cloned()
+                        .ok_or_else(|| ConvertProblem::AliasTarget {
+                            alias: alias.clone(),
+                            target: target.clone(),
+                        })?;
                 tensors.entry(alias).or_insert(t);
             }
         }
@@ -498,25 +618,44 @@ impl<'a> Ct2Model<'a> {
     }
 
     fn get(&self, name: &str) -> Result<Tensor<'a>, ConvertProblem> {
-        self.tensors.get(name).cloned().ok_or_else(|| ConvertProblem::MissingTensor(name.to_owned()))
+        self.tensors
+            .get(name)
+            .cloned()
+            .ok_or_else(|| ConvertProblem::MissingTensor(name.to_owned()))
     }
 
     fn dims<const N: usize>(&self, name: &str) -> Result<[usize; N], ConvertProblem> {
         let t = self.get(name)?;
-        <[usize; N]>::try_from(t.dims.as_slice()).map_err(|_| ConvertProblem::BadShape { tensor: name.to_owned(), dims: t.dims })
+        <[usize; N]>::try_from(t.dims.as_slice()).map_err(|_| ConvertProblem::BadShape {
+            tensor: name.to_owned(),
+            dims: t.dims,
+        })
     }
 
     /// `int(t[name].reshape(-1)[0])`.
     fn scalar(&self, name: &str) -> Result<i32, ConvertProblem> {
         let t = self.get(name)?;
-        let bad = || ConvertProblem::BadShape { tensor: name.to_owned(), dims: t.dims.clone() };
+        let bad = || ConvertProblem::BadShape {
+            tensor: name.to_owned(),
+            dims: t.dims.clone(),
+        };
         let d = t.data;
         Ok(match t.dtype {
             DType::I8 => i32::from(*d.first().ok_or_else(bad)? as i8),
-            DType::I16 => i32::from(i16::from_le_bytes(d.get(..2).ok_or_else(bad)?.try_into().map_err(|_| bad())?)),
-            DType::I32 => i32::from_le_bytes(d.get(..4).ok_or_else(bad)?.try_into().map_err(|_| bad())?),
-            DType::F32 => f32::from_le_bytes(d.get(..4).ok_or_else(bad)?.try_into().map_err(|_| bad())?) as i32,
-            DType::F16 => f16::from_le_bytes(d.get(..2).ok_or_else(bad)?.try_into().map_err(|_| bad())?).to_f32() as i32,
+            DType::I16 => i32::from(i16::from_le_bytes(
+                d.get(..2).ok_or_else(bad)?.try_into().map_err(|_| bad())?,
+            )),
+            DType::I32 => {
+                i32::from_le_bytes(d.get(..4).ok_or_else(bad)?.try_into().map_err(|_| bad())?)
+            }
+            DType::F32 => {
+                f32::from_le_bytes(d.get(..4).ok_or_else(bad)?.try_into().map_err(|_| bad())?)
+                    as i32
+            }
+            DType::F16 => {
+                f16::from_le_bytes(d.get(..2).ok_or_else(bad)?.try_into().map_err(|_| bad())?)
+                    .to_f32() as i32
+            }
             DType::BF16 => {
                 let b: [u8; 2] = d.get(..2).ok_or_else(bad)?.try_into().map_err(|_| bad())?;
                 f32::from_bits(u32::from(u16::from_le_bytes(b)) << 16) as i32
@@ -551,8 +690,20 @@ pub fn mel_filters_slaney() -> Vec<f32> {
     let min_log_hz = 1000.0;
     let min_log_mel = min_log_hz / f_sp;
     let logstep = 6.4_f64.ln() / 27.0;
-    let hz_to_mel = |f: f64| if f >= min_log_hz { min_log_mel + (f.max(1e-10) / min_log_hz).ln() / logstep } else { f / f_sp };
-    let mel_to_hz = |m: f64| if m >= min_log_mel { min_log_hz * (logstep * (m - min_log_mel)).exp() } else { f_sp * m };
+    let hz_to_mel = |f: f64| {
+        if f >= min_log_hz {
+            min_log_mel + (f.max(1e-10) / min_log_hz).ln() / logstep
+        } else {
+            f / f_sp
+        }
+    };
+    let mel_to_hz = |m: f64| {
+        if m >= min_log_mel {
+            min_log_hz * (logstep * (m - min_log_mel)).exp()
+        } else {
+            f_sp * m
+        }
+    };
     // numpy.linspace: start + i * ((stop - start) / (num - 1)), last element set to stop.
     let linspace = |start: f64, stop: f64, num: usize| -> Vec<f64> {
         let step = (stop - start) / (num - 1) as f64;
@@ -566,7 +717,10 @@ pub fn mel_filters_slaney() -> Vec<f32> {
     let maximum = |a: f64, b: f64| if a > b { a } else { b };
 
     let fftfreqs = linspace(0.0, sr / 2.0, N_FREQS);
-    let mel_pts: Vec<f64> = linspace(hz_to_mel(0.0), hz_to_mel(sr / 2.0), N_MELS + 2).into_iter().map(mel_to_hz).collect();
+    let mel_pts: Vec<f64> = linspace(hz_to_mel(0.0), hz_to_mel(sr / 2.0), N_MELS + 2)
+        .into_iter()
+        .map(mel_to_hz)
+        .collect();
     let fdiff: Vec<f64> = mel_pts.windows(2).map(|w| w[1] - w[0]).collect();
     let mut weights = vec![0f32; N_MELS * N_FREQS];
     for i in 0..N_MELS {
@@ -583,7 +737,10 @@ pub fn mel_filters_slaney() -> Vec<f32> {
 
 /// GPT-2's byte ↔ printable-char table (`bytes_to_unicode`), inverted: char → byte.
 fn byte_decoder() -> HashMap<char, u8> {
-    let mut bs: Vec<u32> = (u32::from(b'!')..=u32::from(b'~')).chain(0xA1..=0xAC).chain(0xAE..=0xFF).collect();
+    let mut bs: Vec<u32> = (u32::from(b'!')..=u32::from(b'~'))
+        .chain(0xA1..=0xAC)
+        .chain(0xAE..=0xFF)
+        .collect();
     let mut cs = bs.clone();
     let mut n = 0;
     for b in 0..256u32 {
@@ -618,22 +775,34 @@ fn base_vocabulary(tokenizer_json: &[u8]) -> Result<Vec<Vec<u8>>, ConvertProblem
         id: i64,
     }
     const N_BASE: i64 = 50257;
-    let tok: Tok = serde_json::from_slice(tokenizer_json).map_err(|e| ConvertProblem::Tokenizer(e.to_string()))?;
+    let tok: Tok = serde_json::from_slice(tokenizer_json)
+        .map_err(|e| ConvertProblem::Tokenizer(e.to_string()))?;
     let mut vocab = tok.model.vocab;
     for a in tok.added_tokens {
         vocab.entry(a.content).or_insert(a.id);
     }
-    let mut by_id: Vec<(i64, String)> = vocab.into_iter().filter(|(_, i)| *i < N_BASE).map(|(s, i)| (i, s)).collect();
+    let mut by_id: Vec<(i64, String)> = vocab
+        .into_iter()
+        .filter(|(_, i)| *i < N_BASE)
+        .map(|(s, i)| (i, s))
+        .collect();
     by_id.sort();
-    if by_id.len() != N_BASE as usize || by_id.iter().enumerate().any(|(k, (i, _))| *i != k as i64) {
-        return Err(ConvertProblem::Tokenizer("ids 0..50256 are not contiguous".into()));
+    if by_id.len() != N_BASE as usize || by_id.iter().enumerate().any(|(k, (i, _))| *i != k as i64)
+    {
+        return Err(ConvertProblem::Tokenizer(
+            "ids 0..50256 are not contiguous".into(),
+        ));
     }
     let dec = byte_decoder();
     by_id
         .into_iter()
         .map(|(_, s)| {
             s.chars()
-                .map(|c| dec.get(&c).copied().ok_or_else(|| ConvertProblem::Tokenizer(format!("token {s:?} has non-byte char {c:?}"))))
+                .map(|c| {
+                    dec.get(&c).copied().ok_or_else(|| {
+                        ConvertProblem::Tokenizer(format!("token {s:?} has non-byte char {c:?}"))
+                    })
+                })
                 .collect()
         })
         .collect()
@@ -658,7 +827,9 @@ mod tests {
     impl Ct2Builder {
         fn f16(&mut self, name: &str, dims: &[u32], fill: f32) {
             let n: u32 = dims.iter().product();
-            let data = (0..n).flat_map(|k| f16::from_f32(fill + k as f32 / 1024.0).to_le_bytes()).collect();
+            let data = (0..n)
+                .flat_map(|k| f16::from_f32(fill + k as f32 / 1024.0).to_le_bytes())
+                .collect();
             self.vars.push((name.into(), dims.to_vec(), 4, data));
         }
         fn bytes(&self) -> Vec<u8> {
@@ -689,9 +860,22 @@ mod tests {
     /// A 1-layer Whisper with width 4, 80 mels, vocabulary 51864.
     fn synthetic() -> Ct2Builder {
         let d = 4;
-        let mut b = Ct2Builder { vars: Vec::new(), aliases: Vec::new() };
-        b.vars.push(("encoder/num_heads".into(), vec![], 2, 2i16.to_le_bytes().to_vec()));
-        b.vars.push(("decoder/num_heads".into(), vec![], 2, 2i16.to_le_bytes().to_vec()));
+        let mut b = Ct2Builder {
+            vars: Vec::new(),
+            aliases: Vec::new(),
+        };
+        b.vars.push((
+            "encoder/num_heads".into(),
+            vec![],
+            2,
+            2i16.to_le_bytes().to_vec(),
+        ));
+        b.vars.push((
+            "decoder/num_heads".into(),
+            vec![],
+            2,
+            2i16.to_le_bytes().to_vec(),
+        ));
         b.f16("encoder/conv1/weight", &[d, 80, 3], 0.1);
         b.f16("encoder/conv1/bias", &[d], 0.2);
         b.f16("encoder/conv2/weight", &[d, d, 3], 0.3);
@@ -701,7 +885,11 @@ mod tests {
         b.f16("decoder/embeddings/weight", &[51864, d], 0.7);
         for side in ["encoder", "decoder"] {
             let p = format!("{side}/layer_0/");
-            b.f16(&format!("{p}self_attention/linear_0/weight"), &[3 * d, d], 1.0);
+            b.f16(
+                &format!("{p}self_attention/linear_0/weight"),
+                &[3 * d, d],
+                1.0,
+            );
             b.f16(&format!("{p}self_attention/linear_0/bias"), &[3 * d], 1.1);
             b.f16(&format!("{p}self_attention/linear_1/weight"), &[d, d], 1.2);
             b.f16(&format!("{p}self_attention/linear_1/bias"), &[d], 1.3);
@@ -726,7 +914,10 @@ mod tests {
             b.f16(&format!("{side}/layer_norm/gamma"), &[d], 4.0);
             b.f16(&format!("{side}/layer_norm/beta"), &[d], 4.1);
         }
-        b.aliases.push(("decoder/projection/weight".into(), "decoder/embeddings/weight".into()));
+        b.aliases.push((
+            "decoder/projection/weight".into(),
+            "decoder/embeddings/weight".into(),
+        ));
         b
     }
 
@@ -743,7 +934,10 @@ mod tests {
             vocab.insert(format!("t{i}"), i.into());
         }
         let added = serde_json::json!([{ "content": "<|endoftext|>", "id": 50256 }, { "content": "<|sot|>", "id": 50257 }]);
-        serde_json::to_vec(&serde_json::json!({ "model": { "vocab": vocab }, "added_tokens": added })).unwrap()
+        serde_json::to_vec(
+            &serde_json::json!({ "model": { "vocab": vocab }, "added_tokens": added }),
+        )
+        .unwrap()
     }
 
     fn i32_at(b: &[u8], off: usize) -> i32 {
@@ -764,7 +958,9 @@ mod tests {
         let mut off = 48;
         assert_eq!((i32_at(&out, off), i32_at(&out, off + 4)), (80, 201));
         off += 8;
-        let filters: Vec<f32> = (0..80 * 201).map(|k| f32::from_le_bytes(out[off + 4 * k..off + 4 * k + 4].try_into().unwrap())).collect();
+        let filters: Vec<f32> = (0..80 * 201)
+            .map(|k| f32::from_le_bytes(out[off + 4 * k..off + 4 * k + 4].try_into().unwrap()))
+            .collect();
         assert_eq!(filters, mel_filters_slaney());
         off += 80 * 201 * 4;
         assert_eq!(i32_at(&out, off), 50257);
@@ -780,14 +976,28 @@ mod tests {
         }
         // First tensor: encoder.positional_embedding, 2-D, kept f32, dims innermost first.
         let name = b"encoder.positional_embedding";
-        assert_eq!((i32_at(&out, off), i32_at(&out, off + 4), i32_at(&out, off + 8)), (2, name.len() as i32, 0));
+        assert_eq!(
+            (
+                i32_at(&out, off),
+                i32_at(&out, off + 4),
+                i32_at(&out, off + 8)
+            ),
+            (2, name.len() as i32, 0)
+        );
         assert_eq!((i32_at(&out, off + 12), i32_at(&out, off + 16)), (4, 6));
         assert_eq!(&out[off + 20..off + 20 + name.len()], name);
         off += 20 + name.len() + 6 * 4 * 4;
         // Second: encoder.conv1.weight, 3-D f16 [4, 80, 3] written as 3, 80, 4.
         let name = b"encoder.conv1.weight";
         assert_eq!((i32_at(&out, off), i32_at(&out, off + 8)), (3, 1));
-        assert_eq!((i32_at(&out, off + 12), i32_at(&out, off + 16), i32_at(&out, off + 20)), (3, 80, 4));
+        assert_eq!(
+            (
+                i32_at(&out, off + 12),
+                i32_at(&out, off + 16),
+                i32_at(&out, off + 20)
+            ),
+            (3, 80, 4)
+        );
         assert_eq!(&out[off + 24..off + 24 + name.len()], name);
         off += 24 + name.len() + 4 * 80 * 3 * 2;
         // Third: encoder.conv1.bias reshaped to (4, 1), f32.
@@ -816,15 +1026,29 @@ mod tests {
         let m = synthetic().bytes();
         for cut in [0, 3, 10, 100, m.len() / 2] {
             let err = convert(&m[..cut], &t, FloatType::F16, &mut Vec::new()).unwrap_err();
-            assert!(matches!(err, ConvertError::Input(ConvertProblem::Truncated { .. })), "cut {cut}: {err:?}");
+            assert!(
+                matches!(err, ConvertError::Input(ConvertProblem::Truncated { .. })),
+                "cut {cut}: {err:?}"
+            );
         }
         let mut q = synthetic();
-        q.vars.push(("encoder/layer_0/ffn/linear_0/weight_scale".into(), vec![1], 0, vec![0; 4]));
-        assert!(matches!(convert(&q.bytes(), &t, FloatType::F16, &mut Vec::new()), Err(ConvertError::Input(ConvertProblem::Quantized))));
+        q.vars.push((
+            "encoder/layer_0/ffn/linear_0/weight_scale".into(),
+            vec![1],
+            0,
+            vec![0; 4],
+        ));
+        assert!(matches!(
+            convert(&q.bytes(), &t, FloatType::F16, &mut Vec::new()),
+            Err(ConvertError::Input(ConvertProblem::Quantized))
+        ));
         let other = m.clone();
         let mut spec = other;
         spec[6] = b'X'; // "WhisperSpec" -> "XhisperSpec"
-        assert!(matches!(convert(&spec, &t, FloatType::F16, &mut Vec::new()), Err(ConvertError::Input(ConvertProblem::NotWhisper(_)))));
+        assert!(matches!(
+            convert(&spec, &t, FloatType::F16, &mut Vec::new()),
+            Err(ConvertError::Input(ConvertProblem::NotWhisper(_)))
+        ));
     }
 
     #[test]

@@ -72,14 +72,22 @@ pub(crate) struct HashingWriter<W> {
 
 impl<W: Write> HashingWriter<W> {
     pub(crate) fn new(inner: W) -> Self {
-        HashingWriter { inner, hasher: Sha256::new(), written: 0 }
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            written: 0,
+        }
     }
     pub(crate) fn written(&self) -> u64 {
         self.written
     }
     /// The inner writer, the digest and the byte count.
     pub(crate) fn finish(self) -> (W, Sha256Digest, u64) {
-        (self.inner, Sha256Digest(self.hasher.finalize().into()), self.written)
+        (
+            self.inner,
+            Sha256Digest(self.hasher.finalize().into()),
+            self.written,
+        )
     }
 }
 
@@ -96,7 +104,10 @@ impl<W: Write> Write for HashingWriter<W> {
 }
 
 /// Hash a reader to its end; `on_bytes` is called with the running total every 8 MiB.
-pub(crate) fn hash_reader(mut r: impl Read, mut on_bytes: impl FnMut(u64)) -> io::Result<(Sha256Digest, u64)> {
+pub(crate) fn hash_reader(
+    mut r: impl Read,
+    mut on_bytes: impl FnMut(u64),
+) -> io::Result<(Sha256Digest, u64)> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut total = 0u64;
@@ -132,7 +143,10 @@ mod tests {
     fn parses_and_prints_hex() {
         let d = Sha256Digest::of(b"abc");
         let s = d.to_string();
-        assert_eq!(s, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            s,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert_eq!(s.parse::<Sha256Digest>().unwrap(), d);
         assert!(s.to_uppercase().parse::<Sha256Digest>().is_err());
         assert!("abc".parse::<Sha256Digest>().is_err());

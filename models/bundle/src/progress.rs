@@ -115,12 +115,26 @@ impl<W: Write> Progress for LineProgress<W> {
 impl fmt::Display for Event<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Event::Begin { name, path, index, count, size } => {
-                write!(f, "[{index}/{count}] {name} -> {path} ({:.2} MB)", *size as f64 / 1e6)
+            Event::Begin {
+                name,
+                path,
+                index,
+                count,
+                size,
+            } => {
+                write!(
+                    f,
+                    "[{index}/{count}] {name} -> {path} ({:.2} MB)",
+                    *size as f64 / 1e6
+                )
             }
             Event::Skip { name } => write!(f, "skip {name} (already installed, sha256 ok)"),
-            Event::Fetch { name, what, cached } => write!(f, "fetch {name} ({what}; {cached} cached)"),
-            Event::Assemble { name, parts } if *parts > 1 => write!(f, "concat {name} ({parts} parts)"),
+            Event::Fetch { name, what, cached } => {
+                write!(f, "fetch {name} ({what}; {cached} cached)")
+            }
+            Event::Assemble { name, parts } if *parts > 1 => {
+                write!(f, "concat {name} ({parts} parts)")
+            }
             Event::Assemble { name, .. } => write!(f, "extract {name}"),
             Event::Convert { name } => write!(f, "convert {name} (CTranslate2 -> ggml)"),
             Event::Unpack { name } => write!(f, "unpack {name}"),

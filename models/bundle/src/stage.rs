@@ -13,7 +13,10 @@ use crate::manifest::{RelPath, TreeEntry};
 
 /// The temporary name used while `final_path` is being produced: `.NAME.partial` beside it.
 pub fn partial_path(final_path: &Path) -> PathBuf {
-    let name = final_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = final_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     final_path.with_file_name(format!(".{name}.partial"))
 }
 
@@ -36,7 +39,11 @@ impl StagedFile {
             fs::create_dir_all(parent).map_err(Error::io("create directory", parent))?;
         }
         let f = File::create(&tmp).map_err(Error::io("create", &tmp))?;
-        Ok(StagedFile { tmp, final_path, writer: Some(HashingWriter::new(BufWriter::with_capacity(1 << 20, f))) })
+        Ok(StagedFile {
+            tmp,
+            final_path,
+            writer: Some(HashingWriter::new(BufWriter::with_capacity(1 << 20, f))),
+        })
     }
 
     /// The temporary path (for error messages).
@@ -51,7 +58,9 @@ impl StagedFile {
 
     /// Append bytes.
     pub(crate) fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
-        self.writer().write_all(bytes).map_err(Error::io("write", &self.tmp))
+        self.writer()
+            .write_all(bytes)
+            .map_err(Error::io("write", &self.tmp))
     }
 
     /// The hashing writer (for converters that take `impl Write`).
@@ -62,15 +71,31 @@ impl StagedFile {
     }
 
     /// Flush, fsync and check size and digest; on mismatch the temp file is deleted.
-    pub(crate) fn finish(mut self, path: &RelPath, size: u64, sha256: Sha256Digest) -> Result<ReadyFile> {
+    pub(crate) fn finish(
+        mut self,
+        path: &RelPath,
+        size: u64,
+        sha256: Sha256Digest,
+    ) -> Result<ReadyFile> {
         let (actual, n) = self.close()?;
         if n != size {
-            return Err(Error::SizeMismatch { path: path.clone(), expected: size, actual: n });
+            return Err(Error::SizeMismatch {
+                path: path.clone(),
+                expected: size,
+                actual: n,
+            });
         }
         if actual != sha256 {
-            return Err(Error::DigestMismatch { path: path.clone(), expected: sha256, actual });
+            return Err(Error::DigestMismatch {
+                path: path.clone(),
+                expected: sha256,
+                actual,
+            });
         }
-        Ok(ReadyFile { tmp: std::mem::take(&mut self.tmp), final_path: std::mem::take(&mut self.final_path) })
+        Ok(ReadyFile {
+            tmp: std::mem::take(&mut self.tmp),
+            final_path: std::mem::take(&mut self.final_path),
+        })
     }
 
     /// Flush and fsync; returns digest and size without judging them.
@@ -79,21 +104,35 @@ impl StagedFile {
         #[allow(clippy::expect_used)]
         let w = self.writer.take().expect("writer present until finish");
         let (buf, digest, n) = w.finish();
-        let f = buf.into_inner().map_err(|e| Error::Io { op: "write", path: self.tmp.clone(), source: e.into_error() })?;
+        let f = buf.into_inner().map_err(|e| Error::Io {
+            op: "write",
+            path: self.tmp.clone(),
+            source: e.into_error(),
+        })?;
         f.sync_all().map_err(Error::io("fsync", &self.tmp))?;
         Ok((digest, n))
     }
 
     /// After [`StagedFile::close`] and the caller's own check: hand over for the rename.
     pub(crate) fn into_ready(mut self) -> ReadyFile {
-        ReadyFile { tmp: std::mem::take(&mut self.tmp), final_path: std::mem::take(&mut self.final_path) }
+        ReadyFile {
+            tmp: std::mem::take(&mut self.tmp),
+            final_path: std::mem::take(&mut self.final_path),
+        }
     }
 
     /// Flush, fsync and hand over without a check (for outputs whose digest is not known in
     /// advance, such as a bundle).
     pub(crate) fn finish_unchecked(mut self) -> Result<(ReadyFile, Sha256Digest, u64)> {
         let (d, n) = self.close()?;
-        Ok((ReadyFile { tmp: std::mem::take(&mut self.tmp), final_path: std::mem::take(&mut self.final_path) }, d, n))
+        Ok((
+            ReadyFile {
+                tmp: std::mem::take(&mut self.tmp),
+                final_path: std::mem::take(&mut self.final_path),
+            },
+            d,
+            n,
+        ))
     }
 }
 
@@ -116,7 +155,8 @@ impl ReadyFile {
     pub(crate) fn commit(mut self) -> Result<()> {
         let tmp = std::mem::take(&mut self.tmp);
         if tmp != self.final_path {
-            fs::rename(&tmp, &self.final_path).map_err(Error::io("rename into place", &self.final_path))?;
+            fs::rename(&tmp, &self.final_path)
+                .map_err(Error::io("rename into place", &self.final_path))?;
         }
         sync_parent(&self.final_path);
         Ok(())
@@ -148,16 +188,28 @@ impl StagedDir {
             fs::remove_dir_all(&tmp).map_err(Error::io("remove stale", &tmp))?;
         }
         fs::create_dir_all(&tmp).map_err(Error::io("create directory", &tmp))?;
-        let expected = tree.iter().map(|e| (e.path.clone(), (e.size, e.sha256))).collect();
-        Ok(StagedDir { tmp, final_path, path, expected, done: Vec::new() })
+        let expected = tree
+            .iter()
+            .map(|e| (e.path.clone(), (e.size, e.sha256)))
+            .collect();
+        Ok(StagedDir {
+            tmp,
+            final_path,
+            path,
+            expected,
+            done: Vec::new(),
+        })
     }
 
     /// Expected size of a member, or a `TreeMismatch` if the tree does not list it.
     pub(crate) fn expected_size(&self, rel: &RelPath) -> Result<u64> {
-        self.expected.get(rel).map(|(s, _)| *s).ok_or_else(|| Error::TreeMismatch {
-            path: self.path.clone(),
-            problem: format!("{rel} is not in the manifest's tree"),
-        })
+        self.expected
+            .get(rel)
+            .map(|(s, _)| *s)
+            .ok_or_else(|| Error::TreeMismatch {
+                path: self.path.clone(),
+                problem: format!("{rel} is not in the manifest's tree"),
+            })
     }
 
     /// A staged file for one member; pass it back to [`StagedDir::add`] when written.
@@ -191,7 +243,8 @@ impl StagedDir {
     /// Every listed file must be present.
     pub(crate) fn finish(mut self) -> Result<ReadyDir> {
         let done: std::collections::HashSet<&RelPath> = self.done.iter().collect();
-        let mut missing: Vec<&RelPath> = self.expected.keys().filter(|k| !done.contains(k)).collect();
+        let mut missing: Vec<&RelPath> =
+            self.expected.keys().filter(|k| !done.contains(k)).collect();
         missing.sort();
         if let Some(first) = missing.first() {
             return Err(Error::TreeMismatch {
@@ -199,7 +252,10 @@ impl StagedDir {
                 problem: format!("{} listed file(s) missing, first {first}", missing.len()),
             });
         }
-        Ok(ReadyDir { tmp: std::mem::take(&mut self.tmp), final_path: std::mem::take(&mut self.final_path) })
+        Ok(ReadyDir {
+            tmp: std::mem::take(&mut self.tmp),
+            final_path: std::mem::take(&mut self.final_path),
+        })
     }
 }
 
@@ -225,14 +281,20 @@ impl ReadyDir {
         if self.final_path.exists() || self.final_path.is_symlink() {
             let old = self.final_path.with_file_name(format!(
                 ".{}.old",
-                self.final_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+                self.final_path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
             ));
             let _ = fs::remove_dir_all(&old);
-            fs::rename(&self.final_path, &old).map_err(Error::io("move aside", &self.final_path))?;
-            fs::rename(&tmp, &self.final_path).map_err(Error::io("rename into place", &self.final_path))?;
+            fs::rename(&self.final_path, &old)
+                .map_err(Error::io("move aside", &self.final_path))?;
+            fs::rename(&tmp, &self.final_path)
+                .map_err(Error::io("rename into place", &self.final_path))?;
             let _ = fs::remove_dir_all(&old).or_else(|_| fs::remove_file(&old));
         } else {
-            fs::rename(&tmp, &self.final_path).map_err(Error::io("rename into place", &self.final_path))?;
+            fs::rename(&tmp, &self.final_path)
+                .map_err(Error::io("rename into place", &self.final_path))?;
         }
         sync_parent(&self.final_path);
         Ok(())

