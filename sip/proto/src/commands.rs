@@ -343,7 +343,7 @@ impl Endpoint {
 // Helpers shared by commands and the UA core.
 impl Endpoint {
     /// Commands are inputs too: the clock never runs backwards.
-    fn input_time(&mut self, now: Instant) -> Instant {
+    pub(crate) fn input_time(&mut self, now: Instant) -> Instant {
         match self.now {
             Some(prev) if prev > now => prev,
             _ => {

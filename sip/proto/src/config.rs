@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use sip_message::Limits;
 
 use crate::digest::Credentials;
+use crate::registration::RegistrationConfig;
 use crate::timer::TimerConfig;
 use crate::transport::TransportKind;
 
@@ -32,6 +33,8 @@ pub struct Config {
     pub credentials: Option<Credentials>,
     /// Parser size limits.
     pub limits: Limits,
+    /// Back-off of failed registrations.
+    pub registration: RegistrationConfig,
 }
 
 impl Config {
@@ -46,6 +49,7 @@ impl Config {
             user_agent: Some("switchboard".to_owned()),
             credentials: None,
             limits: Limits::default(),
+            registration: RegistrationConfig::default(),
         }
     }
 

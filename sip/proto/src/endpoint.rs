@@ -12,10 +12,11 @@ use crate::config::Config;
 use crate::dialog::DialogId;
 use crate::error::Error;
 use crate::event::Event;
+use crate::registration::Registration;
 use crate::rng::IdRng;
 use crate::transaction::{ClientKey, Ctx, Outbox, Peer, ServerKey, Transactions};
 use crate::transport::{Transmit, TransportKind};
-use crate::CallHandle;
+use crate::{CallHandle, RegistrationHandle};
 
 /// Methods we accept (RFC 3261 §20.5 Allow).
 pub(crate) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY";
@@ -52,6 +53,10 @@ pub struct Endpoint {
     /// Initial INVITE server transactions, to find the call a CANCEL targets.
     pub(crate) incoming_invites: HashMap<ServerKey, CallHandle>,
     pub(crate) next_call: u64,
+    pub(crate) registrations: HashMap<RegistrationHandle, Registration>,
+    /// Which registration each REGISTER client transaction serves.
+    pub(crate) registration_owners: HashMap<ClientKey, RegistrationHandle>,
+    pub(crate) next_registration: u64,
     pub(crate) stats: Stats,
 }
 
@@ -80,6 +85,9 @@ impl Endpoint {
             client_owners: HashMap::new(),
             incoming_invites: HashMap::new(),
             next_call: 1,
+            registrations: HashMap::new(),
+            registration_owners: HashMap::new(),
+            next_registration: 1,
             stats: Stats::default(),
         }
     }
@@ -158,6 +166,8 @@ impl Endpoint {
         self.dispatch(now);
         self.call_timeouts(now);
         self.dispatch(now);
+        self.registration_timeouts(now);
+        self.dispatch(now);
     }
 
     /// The driver could not send to `destination` (ICMP unreachable, TCP
@@ -193,7 +203,14 @@ impl Endpoint {
     /// When to call [`Endpoint::handle_timeout`] next; `None` when no timer runs.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let calls = self.calls.values().filter_map(CallState::next_timeout);
-        calls.chain(self.transactions.next_timeout()).min()
+        let registrations = self
+            .registrations
+            .values()
+            .filter_map(Registration::next_timeout);
+        calls
+            .chain(registrations)
+            .chain(self.transactions.next_timeout())
+            .min()
     }
 
     pub fn stats(&self) -> Stats {

@@ -1,7 +1,8 @@
 //! A sans-IO SIP user agent: RFC 3261 transactions (§17) with their timer
 //! table, dialogs (§12), the UAC and UAS cores (§8, §13, §15), CANCEL (§9),
 //! digest authentication (RFC 7616/8760), INFO DTMF, and blind transfer by
-//! REFER (RFC 3515), with RFC 3581 `rport`.
+//! REFER (RFC 3515), with RFC 3581 `rport`; registration with a registrar
+//! (§10.2) for running as a PBX extension.
 //!
 //! # What it does not do
 //! It owns no socket, task or clock, resolves no names (targets are IP
@@ -85,6 +86,7 @@ pub mod digest;
 mod endpoint;
 pub mod error;
 pub mod event;
+mod registration;
 mod rng;
 pub mod timer;
 mod transaction;
@@ -99,12 +101,23 @@ pub use digest::Credentials;
 pub use endpoint::{Endpoint, Stats};
 pub use error::Error;
 pub use event::{EndReason, Event, IncomingCall, Rejection};
+pub use registration::RegistrationConfig;
 pub use timer::{Timer, TimerConfig};
 pub use transport::{Transmit, TransportKind};
 
 /// Our handle on one call (one INVITE dialog); not the SIP Call-ID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CallHandle(u64);
+
+/// Our handle on one registration (a REGISTER binding we keep alive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RegistrationHandle(u64);
+
+impl fmt::Display for RegistrationHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "reg#{}", self.0)
+    }
+}
 
 impl fmt::Display for CallHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -17,6 +17,13 @@ impl Endpoint {
     pub(crate) fn on_tu_event(&mut self, now: Instant, event: TuEvent) {
         match event {
             TuEvent::Response { key, response } => {
+                if let Some(&handle) = self.registration_owners.get(&key) {
+                    if response.status >= 200 {
+                        self.registration_owners.remove(&key);
+                    }
+                    self.on_register_response(now, handle, response);
+                    return;
+                }
                 let Some(&(call, purpose)) = self.client_owners.get(&key) else {
                     return;
                 };
@@ -26,9 +33,15 @@ impl Endpoint {
                 self.on_owned_response(now, call, purpose, &key, response);
             }
             TuEvent::Timeout { key } => {
+                if let Some(handle) = self.registration_owners.remove(&key) {
+                    return self.on_register_failure(now, handle, 408);
+                }
                 self.on_client_failure(now, &key, 408, "Request Timeout", false)
             }
             TuEvent::TransportError { key } => {
+                if let Some(handle) = self.registration_owners.remove(&key) {
+                    return self.on_register_failure(now, handle, 503);
+                }
                 // §8.1.3.1: a transport error is treated as 503.
                 self.on_client_failure(
                     now,
@@ -204,13 +217,28 @@ impl Endpoint {
         call: CallHandle,
         response: &Response,
     ) -> Option<(Request, crate::transaction::Peer)> {
+        let Some(CallState::Outgoing(outgoing)) = self.calls.get(&call) else {
+            return None;
+        };
+        let mut invite = outgoing.invite.clone();
+        let peer = outgoing.peer;
+        let seq = invite.headers.cseq().ok()?.seq.wrapping_add(1);
+        invite.headers.set("CSeq", format!("{seq} INVITE"));
+        self.authorize(&mut invite, response)?;
+        Some((invite, peer))
+    }
+
+    /// Adds an Authorization (401) or Proxy-Authorization (407) header to
+    /// `request` answering `response`'s challenge (§22.2, RFC 7616 §3.4),
+    /// preferring SHA-256 when offered (RFC 8760 §2.4). `None` without
+    /// credentials or a usable challenge; else whether it was `stale`.
+    pub(crate) fn authorize(&mut self, request: &mut Request, response: &Response) -> Option<bool> {
         let credentials = self.config.credentials.clone()?;
         let (challenge_name, answer_name) = if response.status == 401 {
             ("WWW-Authenticate", "Authorization")
         } else {
             ("Proxy-Authenticate", "Proxy-Authorization")
         };
-        // Prefer SHA-256 when the server offers both (RFC 8760 §2.4).
         let mut challenges: Vec<Challenge> = response
             .headers
             .get_all(challenge_name)
@@ -220,17 +248,12 @@ impl Endpoint {
         challenges.sort_by_key(|c| c.algorithm != crate::digest::Algorithm::Sha256);
         let challenge = challenges.into_iter().next()?;
         let cnonce = self.rng.hex(8);
-        let Some(CallState::Outgoing(outgoing)) = self.calls.get(&call) else {
-            return None;
-        };
-        let mut invite = outgoing.invite.clone();
-        let seq = invite.headers.cseq().ok()?.seq.wrapping_add(1);
-        invite.headers.set("CSeq", format!("{seq} INVITE"));
-        let uri = invite.uri.to_string();
-        let value = challenge.authorization(&credentials, "INVITE", &uri, 1, &cnonce);
-        invite.headers.remove_all(answer_name);
-        invite.headers.push(Header::new(answer_name, value));
-        Some((invite, outgoing.peer))
+        let uri = request.uri.to_string();
+        let method = request.method.to_string();
+        let value = challenge.authorization(&credentials, &method, &uri, 1, &cnonce);
+        request.headers.remove_all(answer_name);
+        request.headers.push(Header::new(answer_name, value));
+        Some(challenge.stale)
     }
 
     /// §13.2.2.4: the UA ACKs every 2xx itself.
