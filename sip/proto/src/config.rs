@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use sip_message::Limits;
 
+use crate::authenticator::InboundAuth;
 use crate::digest::Credentials;
 use crate::registration::RegistrationConfig;
 use crate::timer::TimerConfig;
@@ -31,6 +32,9 @@ pub struct Config {
     pub user_agent: Option<String>,
     /// Used to answer 401/407 challenges (once per request).
     pub credentials: Option<Credentials>,
+    /// Trunk mode: challenge out-of-dialog requests (OPTIONS excepted)
+    /// from sources outside its allow-list; `None` accepts everyone.
+    pub inbound_auth: Option<InboundAuth>,
     /// Parser size limits.
     pub limits: Limits,
     /// Back-off of failed registrations.
@@ -48,6 +52,7 @@ impl Config {
             contact_user: "switchboard".to_owned(),
             user_agent: Some("switchboard".to_owned()),
             credentials: None,
+            inbound_auth: None,
             limits: Limits::default(),
             registration: RegistrationConfig::default(),
         }

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use sip_message::{Header, Headers, Message, Method, Request, Response, Rport, Uri, Via};
 
+use crate::authenticator::Nonces;
 use crate::call::{CallState, Purpose};
 use crate::config::Config;
 use crate::dialog::DialogId;
@@ -29,6 +30,10 @@ pub struct Stats {
     pub malformed_dropped: u64,
     /// Requests that failed validation and were answered 4xx/5xx.
     pub malformed_answered: u64,
+    /// Requests answered 401 (trunk mode: no or stale credentials).
+    pub auth_challenged: u64,
+    /// Requests answered 403 (trunk mode: wrong credentials).
+    pub auth_rejected: u64,
     /// Responses matching no transaction and no dialog (§18.1.2).
     pub stray_responses: u64,
     /// ACKs matching nothing.
@@ -57,6 +62,8 @@ pub struct Endpoint {
     /// Which registration each REGISTER client transaction serves.
     pub(crate) registration_owners: HashMap<ClientKey, RegistrationHandle>,
     pub(crate) next_registration: u64,
+    /// Nonces we issued in 401s (trunk mode).
+    pub(crate) nonces: Nonces,
     pub(crate) stats: Stats,
 }
 
@@ -88,6 +95,7 @@ impl Endpoint {
             registrations: HashMap::new(),
             registration_owners: HashMap::new(),
             next_registration: 1,
+            nonces: Nonces::default(),
             stats: Stats::default(),
         }
     }

@@ -94,6 +94,9 @@ pub struct IncomingCall {
     pub source: SocketAddr,
     /// The SDP offer; empty when the INVITE carried none.
     pub offer: Vec<u8>,
+    /// Trunk mode: the digest username the caller proved; `None` when the
+    /// source was allow-listed or no authentication is configured.
+    pub authenticated_user: Option<String>,
 }
 
 /// Why a call ended.

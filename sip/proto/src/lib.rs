@@ -2,7 +2,8 @@
 //! table, dialogs (§12), the UAC and UAS cores (§8, §13, §15), CANCEL (§9),
 //! digest authentication (RFC 7616/8760), INFO DTMF, and blind transfer by
 //! REFER (RFC 3515), with RFC 3581 `rport`; registration with a registrar
-//! (§10.2) for running as a PBX extension.
+//! (§10.2) for running as a PBX extension; inbound digest authentication
+//! with a source allow-list for trunk mode.
 //!
 //! # What it does not do
 //! It owns no socket, task or clock, resolves no names (targets are IP
@@ -77,6 +78,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod allow_list;
+pub mod authenticator;
 mod body;
 mod call;
 mod commands;
@@ -96,6 +99,8 @@ mod uas;
 
 use std::fmt;
 
+pub use allow_list::Cidr;
+pub use authenticator::{InboundAuth, Secret};
 pub use config::Config;
 pub use digest::Credentials;
 pub use endpoint::{Endpoint, Stats};

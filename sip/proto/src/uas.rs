@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use sip_message::{Header, Method, Request};
 
+use crate::authenticator::Verdict;
 use crate::body;
 use crate::call::{CallState, Incoming, ReofferIn};
 use crate::dialog::{Dialog, DialogId};
@@ -33,8 +34,15 @@ impl Endpoint {
             self.on_in_dialog(now, key, request);
             return;
         }
+        let mut user = None;
+        if request.method != Method::Options {
+            match self.authenticate(now, &key, &request, from) {
+                Some(u) => user = u,
+                None => return,
+            }
+        }
         match request.method {
-            Method::Invite => self.on_invite(now, key, request, peer, from),
+            Method::Invite => self.on_invite(now, key, request, peer, from, user),
             Method::Options => {
                 let response = self.options_response(&request, None);
                 self.respond(now, &key, response);
@@ -59,6 +67,39 @@ impl Endpoint {
         }
     }
 
+    /// Trunk mode (RFC 3261 §22.1): `Some(user)` when the request may
+    /// proceed; otherwise it was answered 401 or 403.
+    fn authenticate(
+        &mut self,
+        now: Instant,
+        key: &ServerKey,
+        request: &Request,
+        from: SocketAddr,
+    ) -> Option<Option<String>> {
+        let Some(config) = &self.config.inbound_auth else {
+            return Some(None);
+        };
+        let response = match self.nonces.check(config, now, request, from) {
+            Verdict::Accept { user } => return Some(user),
+            Verdict::Challenge { stale } => {
+                let random = self.rng.hex(16);
+                let headers = self.nonces.challenges(config, now, random, stale);
+                let mut response = self.response(request, 401, "Unauthorized", None);
+                for h in headers {
+                    response.headers.push(h);
+                }
+                self.stats.auth_challenged += 1;
+                response
+            }
+            Verdict::Forbidden => {
+                self.stats.auth_rejected += 1;
+                self.response(request, 403, "Forbidden", None)
+            }
+        };
+        self.respond(now, key, response);
+        None
+    }
+
     fn on_invite(
         &mut self,
         now: Instant,
@@ -66,6 +107,7 @@ impl Endpoint {
         invite: Request,
         peer: Peer,
         from: SocketAddr,
+        authenticated_user: Option<String>,
     ) {
         let (Ok(from_addr), Ok(to), Ok(call_id)) = (
             invite.headers.from(),
@@ -90,6 +132,7 @@ impl Endpoint {
             request_uri: invite.uri.clone(),
             source: from,
             offer: invite.body.clone(),
+            authenticated_user,
         }));
         self.incoming_invites.insert(key.clone(), call);
         self.calls.insert(
