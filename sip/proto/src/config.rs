@@ -7,6 +7,7 @@ use sip_message::Limits;
 use crate::authenticator::InboundAuth;
 use crate::digest::Credentials;
 use crate::registration::RegistrationConfig;
+use crate::session_timer::SessionTimerConfig;
 use crate::timer::TimerConfig;
 use crate::transport::TransportKind;
 
@@ -35,6 +36,9 @@ pub struct Config {
     /// Trunk mode: challenge out-of-dialog requests (OPTIONS excepted)
     /// from sources outside its allow-list; `None` accepts everyone.
     pub inbound_auth: Option<InboundAuth>,
+    /// RFC 4028 session timers (on by default: 30 min, Min-SE 90 s);
+    /// `None` neither asks for nor refreshes sessions.
+    pub session_timer: Option<SessionTimerConfig>,
     /// Parser size limits.
     pub limits: Limits,
     /// Back-off of failed registrations.
@@ -53,6 +57,7 @@ impl Config {
             user_agent: Some("switchboard".to_owned()),
             credentials: None,
             inbound_auth: None,
+            session_timer: Some(SessionTimerConfig::default()),
             limits: Limits::default(),
             registration: RegistrationConfig::default(),
         }

@@ -110,6 +110,8 @@ pub enum EndReason {
     NoAck,
     /// The transport to the peer failed.
     TransportError,
+    /// RFC 4028 §10: the session was not refreshed in time; we sent BYE.
+    SessionExpired,
 }
 
 /// How to refuse an inbound call.

@@ -3,7 +3,7 @@
 //! digest authentication (RFC 7616/8760), INFO DTMF, and blind transfer by
 //! REFER (RFC 3515), with RFC 3581 `rport`; registration with a registrar
 //! (§10.2) for running as a PBX extension; inbound digest authentication
-//! with a source allow-list for trunk mode.
+//! with a source allow-list for trunk mode; RFC 4028 session timers.
 //!
 //! # What it does not do
 //! It owns no socket, task or clock, resolves no names (targets are IP
@@ -91,6 +91,7 @@ pub mod error;
 pub mod event;
 mod registration;
 mod rng;
+pub mod session_timer;
 pub mod timer;
 mod transaction;
 pub mod transport;
@@ -107,6 +108,7 @@ pub use endpoint::{Endpoint, Stats};
 pub use error::Error;
 pub use event::{EndReason, Event, IncomingCall, Rejection};
 pub use registration::RegistrationConfig;
+pub use session_timer::{RefreshMethod, SessionTimerConfig};
 pub use timer::{Timer, TimerConfig};
 pub use transport::{Transmit, TransportKind};
 

@@ -5,11 +5,15 @@ use std::time::Instant;
 
 use sip_message::{Header, Message, Method, Request, Response};
 
-use crate::call::{CallState, Cancel, Established, Outgoing, Purpose};
+use sip_message::Refresher;
+
+use crate::call::{CallState, Cancel, Established, Outgoing, Purpose, Session};
+use crate::commands::restart_timer;
 use crate::dialog::{Dialog, DialogId};
 use crate::digest::Challenge;
 use crate::endpoint::Endpoint;
 use crate::event::{EndReason, Event};
+use crate::session_timer::{agreed_by_response, SessionTimer};
 use crate::transaction::{ClientKey, TuEvent};
 use crate::CallHandle;
 
@@ -96,6 +100,13 @@ impl Endpoint {
             Purpose::Refer => self
                 .events
                 .push_back(Event::TransferFailed { call, status }),
+            Purpose::SessionRefresh => {
+                if let Some(CallState::Established(e)) = self.calls.get_mut(&call) {
+                    e.reoffer_out = None;
+                }
+                // §12.2.1.2: 408 or a transport failure ends the dialog.
+                self.end_by_failure(now, call, transport);
+            }
             Purpose::Bye | Purpose::Cancel | Purpose::Notify | Purpose::Info => {}
         }
     }
@@ -138,6 +149,7 @@ impl Endpoint {
                     .events
                     .push_back(Event::TransferFailed { call, status }),
             },
+            Purpose::SessionRefresh => self.on_refresh_response(now, call, response),
             Purpose::Bye | Purpose::Cancel | Purpose::Notify | Purpose::Info => {
                 if matches!(response.status, 408 | 481) && purpose == Purpose::Info {
                     // §12.2.1.2: the dialog is gone at the peer.
@@ -177,6 +189,30 @@ impl Endpoint {
         }
         let cancelled = outgoing.cancel != Cancel::NotRequested;
         let auth_attempted = outgoing.auth_attempted;
+        // RFC 4028 §7.4: retry once with the UAS's Min-SE.
+        if status == 422 && !outgoing.interval_retried && !cancelled {
+            if let Some(min_se) = response.headers.min_se().ok().flatten() {
+                let mut invite = outgoing.invite.clone();
+                let peer = outgoing.peer;
+                let seq = invite.headers.cseq().map(|c| c.seq).unwrap_or(1);
+                invite
+                    .headers
+                    .set("CSeq", format!("{} INVITE", seq.wrapping_add(1)));
+                let mine = invite.headers.session_expires().ok().flatten();
+                let interval = mine.map_or(min_se, |se| se.delta.max(min_se));
+                invite.headers.set("Session-Expires", interval.to_string());
+                invite.headers.set("Min-SE", min_se.to_string());
+                let (via, new_key) = self.new_via(peer.transport, &Method::Invite);
+                set_via(&mut invite, via);
+                if let Some(CallState::Outgoing(o)) = self.calls.get_mut(&call) {
+                    o.invite = invite.clone();
+                    o.key = new_key.clone();
+                    o.interval_retried = true;
+                }
+                self.start_client(now, new_key, invite, peer, Some((call, Purpose::Invite)));
+                return;
+            }
+        }
         // §22.2: answer one challenge per request with credentials.
         if matches!(status, 401 | 407) && !auth_attempted && !cancelled {
             if let Some(retry) = self.authenticated_retry(call, &response) {
@@ -282,7 +318,20 @@ impl Endpoint {
         let ack = self.ack_2xx(&dialog, seq);
         self.send_direct(dialog.peer, ack.clone());
         self.dialogs.insert(dialog.id(), call);
-        let mut established = Established::new(dialog);
+        // RFC 4028 §7.2: the 2xx says whether a timer runs and who refreshes.
+        let agreed = self
+            .config
+            .session_timer
+            .and_then(|_| agreed_by_response(&response.headers));
+        let session = Session {
+            local_sdp: invite.body.clone(),
+            remote_sdp: response.body.clone(),
+            peer_allows_update: response.headers.lists("Allow", "UPDATE"),
+            timer: agreed
+                .map(|a| SessionTimer::start(now, a.interval, a.refresher == Refresher::Uac)),
+            pending_offer: None,
+        };
+        let mut established = Established::new(dialog, session);
         established.ack = Some((seq, ack));
         self.calls.insert(call, CallState::Established(established));
         if cancel != Cancel::NotRequested {
@@ -312,6 +361,7 @@ impl Endpoint {
         };
         e.reoffer_out = None;
         if status >= 300 {
+            e.session.pending_offer = None;
             self.events.push_back(Event::ReofferFailed { call, status });
             if status == 481 || status == 408 {
                 self.end_by_failure(now, call, false);
@@ -321,6 +371,12 @@ impl Endpoint {
         if let Some(target) = crate::dialog::contact_uri(&response.headers) {
             e.dialog.remote_target = target; // §12.2.1.2 target refresh
         }
+        if let Some(offer) = e.session.pending_offer.take() {
+            e.session.local_sdp = offer;
+        }
+        e.session.remote_sdp = response.body.clone();
+        let agreed = agreed_by_response(&response.headers);
+        restart_timer(&mut e.session, now, agreed.map(|a| (a, Refresher::Uac)));
         let seq = response
             .headers
             .cseq()
@@ -384,6 +440,13 @@ impl Endpoint {
         for call in due {
             let mut give_up = false;
             let mut resend = None;
+            let (mut expired, mut refresh) = (false, false);
+            if let Some(CallState::Established(e)) = self.calls.get(&call) {
+                if let Some(t) = e.session.timer {
+                    expired = t.expire_at <= now;
+                    refresh = t.refresh_at.is_some_and(|r| r <= now);
+                }
+            }
             match self.calls.get_mut(&call) {
                 Some(CallState::Accepting(a)) => {
                     if now >= a.ok.give_up {
@@ -417,11 +480,27 @@ impl Endpoint {
                     self.outbox.retransmissions += 1;
                 }
             }
+            if expired {
+                // RFC 4028 §10: no refresh arrived in time.
+                self.send_bye(now, call);
+                self.events.push_back(Event::CallEnded {
+                    call,
+                    by_peer: false,
+                    reason: EndReason::SessionExpired,
+                });
+                self.remove_call(call);
+                continue;
+            }
+            if refresh {
+                self.send_session_refresh(now, call);
+            }
             if give_up {
                 // §13.3.1.4: no ACK within 64*T1: confirm and send BYE.
                 if let Some(CallState::Accepting(a)) = self.calls.remove(&call) {
-                    self.calls
-                        .insert(call, CallState::Established(Established::new(a.dialog)));
+                    self.calls.insert(
+                        call,
+                        CallState::Established(Established::new(a.dialog, a.session)),
+                    );
                 }
                 self.send_bye(now, call);
                 self.events.push_back(Event::CallEnded {
@@ -434,6 +513,113 @@ impl Endpoint {
         }
     }
 
+    /// RFC 4028 §10: we are the refresher and half the interval has
+    /// passed: UPDATE without SDP when the peer allows it, else re-INVITE
+    /// with our current SDP. While an offer is outstanding the refresh waits.
+    fn send_session_refresh(&mut self, now: Instant, call: CallHandle) {
+        let method = self.config.session_timer.map(|c| c.refresh_method);
+        let Some(CallState::Established(e)) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some(timer) = e.session.timer.as_mut() else {
+            return;
+        };
+        if e.reoffer_out.is_some() || e.reoffer_in.is_some() || e.reoffer_ok.is_some() {
+            // §14.2 glare avoidance: try again shortly, well before expiry.
+            timer.refresh_at = Some(now + REFRESH_RETRY);
+            return;
+        }
+        timer.refresh_at = None;
+        let use_update = e.session.peer_allows_update
+            && method == Some(crate::session_timer::RefreshMethod::UpdateWhenAllowed);
+        let sdp = e.session.local_sdp.clone();
+        let Some((interval, min_se, refresher)) = self.refresh_headers(call) else {
+            return;
+        };
+        let contact = self.contact(self.dialog_transport(call));
+        let method = if use_update {
+            Method::Update
+        } else {
+            Method::Invite
+        };
+        let Ok((key, mut request, peer)) = self.in_dialog_request(call, method, |h| {
+            h.push(contact);
+            crate::session_timer::add_request_headers(h, interval, min_se, Some(refresher));
+            if !use_update {
+                h.push(Header::new("Content-Type", "application/sdp"));
+            }
+        }) else {
+            return;
+        };
+        if !use_update {
+            request.body = sdp;
+            if let Some(CallState::Established(e)) = self.calls.get_mut(&call) {
+                e.reoffer_out = Some(key.clone());
+            }
+        }
+        self.start_client(
+            now,
+            key,
+            request,
+            peer,
+            Some((call, Purpose::SessionRefresh)),
+        );
+    }
+
+    /// The outcome of our session refresh.
+    fn on_refresh_response(&mut self, now: Instant, call: CallHandle, response: Response) {
+        let status = response.status;
+        if status < 200 {
+            return;
+        }
+        let is_invite = response
+            .headers
+            .cseq()
+            .is_ok_and(|c| c.method == Method::Invite);
+        let Some(CallState::Established(e)) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if is_invite {
+            e.reoffer_out = None;
+        }
+        match status {
+            200..=299 => {
+                let agreed = agreed_by_response(&response.headers);
+                restart_timer(&mut e.session, now, agreed.map(|a| (a, Refresher::Uac)));
+                if is_invite {
+                    e.session.remote_sdp = response.body.clone();
+                    let seq = response
+                        .headers
+                        .cseq()
+                        .map(|c| c.seq)
+                        .unwrap_or(e.dialog.local_seq);
+                    let dialog = e.dialog.clone();
+                    let ack = self.ack_2xx(&dialog, seq);
+                    self.send_direct(dialog.peer, ack.clone());
+                    if let Some(CallState::Established(e)) = self.calls.get_mut(&call) {
+                        e.ack = Some((seq, ack));
+                    }
+                }
+            }
+            // §12.2.1.2: the dialog is gone at the peer.
+            408 | 481 => self.end_by_failure(now, call, false),
+            _ => {
+                if let Some(timer) = e.session.timer.as_mut() {
+                    // RFC 4028 §7.4 / §10: 422 raises the interval; other
+                    // refusals (491 glare, 5xx) are retried shortly.
+                    if status == 422 {
+                        if let Some(min_se) = response.headers.min_se().ok().flatten() {
+                            timer.interval = timer.interval.max(min_se);
+                        }
+                        self.send_session_refresh(now, call);
+                    } else {
+                        timer.refresh_at = Some(now + REFRESH_RETRY);
+                    }
+                }
+            }
+        }
+    }
+
     /// §13.2.2.4: the ACK for a 2xx is built by the UA: a new branch, the
     /// INVITE's CSeq number, the dialog's route set.
     pub(crate) fn ack_2xx(&mut self, dialog: &Dialog, seq: u32) -> Vec<u8> {
@@ -442,6 +628,9 @@ impl Endpoint {
         Message::Request(ack).to_bytes()
     }
 }
+
+/// How long a refresh waits behind an outstanding offer or after a refusal.
+const REFRESH_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Replaces every Via with `via` (a request we originate has one).
 pub(crate) fn set_via(request: &mut Request, via: Header) {
