@@ -319,6 +319,10 @@ impl Endpoint {
             }
             h.push(contact);
         })?;
+        self.challengeable.insert(
+            key.clone(),
+            (request.clone(), peer, Some((call, Purpose::Refer))),
+        );
         self.start_client(now, key, request, peer, Some((call, Purpose::Refer)));
         Ok(())
     }
@@ -436,6 +440,9 @@ impl Endpoint {
 
     pub(crate) fn send_bye(&mut self, now: Instant, call: CallHandle) {
         if let Ok((key, request, peer)) = self.in_dialog_request(call, Method::Bye, |_| {}) {
+            // Kept past the call's end: the BYE may be challenged (§22.2).
+            self.challengeable
+                .insert(key.clone(), (request.clone(), peer, None));
             self.start_client(now, key, request, peer, Some((call, Purpose::Bye)));
         }
     }

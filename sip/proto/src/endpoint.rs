@@ -62,6 +62,9 @@ pub struct Endpoint {
     /// Which registration each REGISTER client transaction serves.
     pub(crate) registration_owners: HashMap<ClientKey, RegistrationHandle>,
     pub(crate) next_registration: u64,
+    /// In-dialog requests (BYE, REFER) that may be answered 401/407 and
+    /// resent once with credentials (§22.2), with their owner.
+    pub(crate) challengeable: HashMap<ClientKey, (Request, Peer, Option<(CallHandle, Purpose)>)>,
     /// Nonces we issued in 401s (trunk mode).
     pub(crate) nonces: Nonces,
     pub(crate) stats: Stats,
@@ -95,6 +98,7 @@ impl Endpoint {
             registrations: HashMap::new(),
             registration_owners: HashMap::new(),
             next_registration: 1,
+            challengeable: HashMap::new(),
             nonces: Nonces::default(),
             stats: Stats::default(),
         }

@@ -28,6 +28,16 @@ impl Endpoint {
                     self.on_register_response(now, handle, response);
                     return;
                 }
+                if response.status >= 200 {
+                    if let Some((request, peer, owner)) = self.challengeable.remove(&key) {
+                        if matches!(response.status, 401 | 407)
+                            && self.retry_in_dialog(now, request, peer, owner, &response)
+                        {
+                            self.client_owners.remove(&key);
+                            return;
+                        }
+                    }
+                }
                 let Some(&(call, purpose)) = self.client_owners.get(&key) else {
                     return;
                 };
@@ -37,12 +47,14 @@ impl Endpoint {
                 self.on_owned_response(now, call, purpose, &key, response);
             }
             TuEvent::Timeout { key } => {
+                self.challengeable.remove(&key);
                 if let Some(handle) = self.registration_owners.remove(&key) {
                     return self.on_register_failure(now, handle, 408);
                 }
                 self.on_client_failure(now, &key, 408, "Request Timeout", false)
             }
             TuEvent::TransportError { key } => {
+                self.challengeable.remove(&key);
                 if let Some(handle) = self.registration_owners.remove(&key) {
                     return self.on_register_failure(now, handle, 503);
                 }
@@ -262,6 +274,37 @@ impl Endpoint {
         invite.headers.set("CSeq", format!("{seq} INVITE"));
         self.authorize(&mut invite, response)?;
         Some((invite, peer))
+    }
+
+    /// §22.2: resends a challenged in-dialog request (BYE, REFER) once with
+    /// credentials, a new branch and CSeq+1 (the dialog's CSeq follows).
+    fn retry_in_dialog(
+        &mut self,
+        now: Instant,
+        mut request: Request,
+        peer: crate::transaction::Peer,
+        owner: Option<(CallHandle, Purpose)>,
+        response: &Response,
+    ) -> bool {
+        let Ok(cseq) = request.headers.cseq() else {
+            return false;
+        };
+        let seq = cseq.seq.wrapping_add(1) & 0x7fff_ffff;
+        request
+            .headers
+            .set("CSeq", format!("{seq} {}", request.method));
+        if self.authorize(&mut request, response).is_none() {
+            return false;
+        }
+        if let Some((call, _)) = owner {
+            if let Some(CallState::Established(e)) = self.calls.get_mut(&call) {
+                e.dialog.local_seq = e.dialog.local_seq.max(seq);
+            }
+        }
+        let (via, key) = self.new_via(peer.transport, &request.method);
+        set_via(&mut request, via);
+        self.start_client(now, key, request, peer, owner);
+        true
     }
 
     /// Adds an Authorization (401) or Proxy-Authorization (407) header to
