@@ -64,11 +64,14 @@ pub struct Endpoint {
     pub(crate) next_registration: u64,
     /// In-dialog requests (BYE, REFER) that may be answered 401/407 and
     /// resent once with credentials (§22.2), with their owner.
-    pub(crate) challengeable: HashMap<ClientKey, (Request, Peer, Option<(CallHandle, Purpose)>)>,
+    pub(crate) challengeable: HashMap<ClientKey, Challengeable>,
     /// Nonces we issued in 401s (trunk mode).
     pub(crate) nonces: Nonces,
     pub(crate) stats: Stats,
 }
+
+/// An in-dialog request kept until its final response, for §22.2.
+pub(crate) type Challengeable = (Request, Peer, Option<(CallHandle, Purpose)>);
 
 impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
