@@ -74,7 +74,11 @@
 //! - `transaction/`: `invite_client`, `non_invite_client`, `invite_server`,
 //!   `non_invite_server`, and matching (§17.1.3, §17.2.3); [`timer`]: the
 //!   deadline table citing each §17 clause.
-//! - [`digest`]: challenges and responses; `body`: DTMF and sipfrag bodies.
+//! - [`digest`]: challenges and responses (client and server side);
+//!   [`authenticator`]: trunk-mode 401/403 and the nonce table;
+//!   [`allow_list`]: CIDR source checks; `body`: DTMF and sipfrag bodies.
+//! - `registration`: the REGISTER client (§10.2) with refresh and back-off.
+//! - [`session_timer`]: RFC 4028 negotiation and the refresh/expiry deadlines.
 
 #![forbid(unsafe_code)]
 
