@@ -76,6 +76,7 @@ const KNOWN: &[&str] = &[
     "In-Reply-To",
     "Max-Forwards",
     "Min-Expires",
+    "Min-SE",
     "Proxy-Authenticate",
     "Proxy-Authorization",
     "Proxy-Require",
@@ -89,6 +90,7 @@ const KNOWN: &[&str] = &[
     "CSeq",
     "Path",
     "Service-Route",
+    "Replaces",
 ];
 
 /// Headers whose grammar is a comma-separated list (RFC 3261 §7.3.1), so

@@ -45,13 +45,15 @@
 //! - [`framing`]: stream framing.
 //! - [`header`]: raw header fields, compact forms, comma splitting.
 //! - [`uri`], [`params`]: URIs (sip, sips, tel, other) and parameter lists.
-//! - [`via`], [`name_addr`], [`scalar`]: typed header values.
+//! - [`via`], [`name_addr`], [`scalar`], [`extension`]: typed header values
+//!   (the last for RFC 4028 session timers, RFC 3891 Replaces, option tags).
 //! - [`method`], [`error`], [`limits`]; `syntax` holds RFC 3261 §25.1
 //!   character classes.
 
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod extension;
 pub mod framing;
 pub mod header;
 pub mod limits;
@@ -66,6 +68,7 @@ pub mod uri;
 pub mod via;
 
 pub use error::ParseError;
+pub use extension::{Refresher, Replaces, SessionExpires};
 pub use framing::{frame_stream, leading_crlf};
 pub use header::{Header, Headers};
 pub use limits::Limits;

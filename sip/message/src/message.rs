@@ -2,6 +2,7 @@
 //! transaction layer needs, serialisation, and building a response.
 
 use crate::error::ParseError;
+use crate::extension::{parse_min_se, Replaces, SessionExpires};
 use crate::header::{Header, Headers};
 use crate::limits::Limits;
 use crate::method::Method;
@@ -354,6 +355,53 @@ impl Headers {
             });
         }
         Ok(contacts)
+    }
+
+    /// Min-Expires (RFC 3261 §20.23), if present.
+    pub fn min_expires(&self) -> Result<Option<u32>, ParseError> {
+        self.single("Min-Expires")?
+            .map(|v| parse_expires(v).map_err(bad("Min-Expires")))
+            .transpose()
+    }
+
+    /// The delta-seconds of Retry-After (RFC 3261 §20.33), comment and
+    /// parameters ignored.
+    pub fn retry_after(&self) -> Result<Option<u32>, ParseError> {
+        self.single("Retry-After")?
+            .map(|v| {
+                let delta = v.split(['(', ';']).next().unwrap_or(v);
+                parse_expires(delta).map_err(bad("Retry-After"))
+            })
+            .transpose()
+    }
+
+    /// Session-Expires (RFC 4028 §4), if present.
+    pub fn session_expires(&self) -> Result<Option<SessionExpires>, ParseError> {
+        self.single("Session-Expires")?
+            .map(|v| SessionExpires::parse(v).map_err(bad("Session-Expires")))
+            .transpose()
+    }
+
+    /// Min-SE (RFC 4028 §5), if present.
+    pub fn min_se(&self) -> Result<Option<u32>, ParseError> {
+        self.single("Min-SE")?
+            .map(|v| parse_min_se(v).map_err(bad("Min-SE")))
+            .transpose()
+    }
+
+    /// Replaces (RFC 3891 §6.1), if present.
+    pub fn replaces(&self) -> Result<Option<Replaces>, ParseError> {
+        self.single("Replaces")?
+            .map(|v| Replaces::parse(v).map_err(bad("Replaces")))
+            .transpose()
+    }
+
+    /// Whether the list header `name` (Supported, Require, Allow, …)
+    /// names `option`, compared case-insensitively.
+    pub fn lists(&self, name: &str, option: &str) -> bool {
+        self.values(name)
+            .iter()
+            .any(|v| v.eq_ignore_ascii_case(option))
     }
 
     /// name-addr values of a list header such as Route or Record-Route.

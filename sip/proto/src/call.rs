@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use sip_message::{Request, Uri};
 
 use crate::dialog::Dialog;
+use crate::session_timer::{Agreed, SessionTimer};
 use crate::transaction::{ClientKey, Peer, ServerKey};
 
 #[allow(clippy::large_enum_variant)] // reason: one per call, moved rarely; boxing buys nothing
@@ -37,7 +38,11 @@ impl CallState {
     pub(crate) fn next_timeout(&self) -> Option<Instant> {
         match self {
             CallState::Accepting(a) => Some(a.ok.next),
-            CallState::Established(e) => e.reoffer_ok.as_ref().map(|r| r.next),
+            CallState::Established(e) => {
+                let ok = e.reoffer_ok.as_ref().map(|r| r.next);
+                let timer = e.session.timer.as_ref().map(SessionTimer::next_timeout);
+                ok.into_iter().chain(timer).min()
+            }
             _ => None,
         }
     }
@@ -53,6 +58,8 @@ pub(crate) struct Outgoing {
     /// §9.1: CANCEL only after a provisional response.
     pub provisional_seen: bool,
     pub cancel: Cancel,
+    /// RFC 4028 §7.4: a 422 was answered once with a larger interval.
+    pub interval_retried: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,12 +76,28 @@ pub(crate) struct Incoming {
     pub key: ServerKey,
     /// Prepared with our tag, registered when answered.
     pub dialog: Dialog,
+    /// RFC 4028 §9: the session timer our 2xx will confirm.
+    pub agreed: Option<Agreed>,
 }
 
 /// UAS: 2xx sent, retransmitted until the ACK (§13.3.1.4).
 pub(crate) struct Accepting {
     pub dialog: Dialog,
     pub ok: Retransmit2xx,
+    pub session: Session,
+}
+
+/// What the UA keeps about the media session to refresh it (RFC 4028):
+/// the SDP last offered and answered (bytes, never read) and the timer.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Session {
+    pub local_sdp: Vec<u8>,
+    pub remote_sdp: Vec<u8>,
+    /// The peer's Allow lists UPDATE (RFC 3311), so a refresh needs no SDP.
+    pub peer_allows_update: bool,
+    pub timer: Option<SessionTimer>,
+    /// Our re-INVITE's offer, current once answered.
+    pub pending_offer: Option<Vec<u8>>,
 }
 
 /// A 2xx to an INVITE that the UA core retransmits (§13.3.1.4): T1
@@ -102,16 +125,20 @@ pub(crate) struct Established {
     pub reoffer_out: Option<ClientKey>,
     /// We are the transferee of a REFER: the NOTIFY subscription (RFC 3515 §2.4.4).
     pub transferee: Option<Uri>,
+    pub session: Session,
 }
 
 pub(crate) struct ReofferIn {
     pub key: ServerKey,
     pub request: Request,
+    /// RFC 4028: the session timer the 2xx will confirm.
+    pub agreed: Option<Agreed>,
 }
 
 impl Established {
-    pub(crate) fn new(dialog: Dialog) -> Established {
+    pub(crate) fn new(dialog: Dialog, session: Session) -> Established {
         Established {
+            session,
             dialog,
             ack: None,
             reoffer_in: None,
@@ -132,4 +159,6 @@ pub(crate) enum Purpose {
     Refer,
     Notify,
     Info,
+    /// RFC 4028 §10: our session refresh (UPDATE or re-INVITE).
+    SessionRefresh,
 }

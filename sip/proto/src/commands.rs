@@ -5,10 +5,13 @@ use std::time::Instant;
 
 use sip_message::{Header, Message, Method, NameAddr, Request, Response, Uri};
 
-use crate::call::{Accepting, CallState, Cancel, Outgoing, Purpose, Retransmit2xx};
+use sip_message::Refresher;
+
+use crate::call::{Accepting, CallState, Cancel, Outgoing, Purpose, Retransmit2xx, Session};
 use crate::endpoint::{Endpoint, ALLOW};
 use crate::error::Error;
 use crate::event::Rejection;
+use crate::session_timer::{self, Agreed, SessionTimer};
 use crate::CallHandle;
 
 impl Endpoint {
@@ -40,6 +43,10 @@ impl Endpoint {
         h.push(Header::new("CSeq", "1 INVITE"));
         h.push(self.contact(peer.transport));
         h.push(Header::new("Allow", ALLOW));
+        if let Some(st) = &self.config.session_timer {
+            // RFC 4028 §7.1: ask; the UAS picks the refresher.
+            session_timer::add_request_headers(h, st.interval, st.min_se, None);
+        }
         if let Some(ua) = &self.config.user_agent {
             h.push(Header::new("User-Agent", ua.clone()));
         }
@@ -57,6 +64,7 @@ impl Endpoint {
                 auth_attempted: false,
                 provisional_seen: false,
                 cancel: Cancel::NotRequested,
+                interval_retried: false,
             }),
         );
         self.start_client(now, key, invite, peer, Some((call, Purpose::Invite)));
@@ -93,6 +101,19 @@ impl Endpoint {
         };
         let tag = incoming.dialog.local_tag.clone();
         let mut response = self.response(&incoming.invite, 200, "OK", Some(&tag));
+        if let Some(agreed) = incoming.agreed {
+            session_timer::add_response_headers(&mut response.headers, agreed);
+        }
+        let session = Session {
+            local_sdp: sdp.clone(),
+            remote_sdp: incoming.invite.body.clone(),
+            peer_allows_update: incoming.invite.headers.lists("Allow", "UPDATE"),
+            // §10: the timer starts when the 2xx is sent; we are the UAS.
+            timer: incoming
+                .agreed
+                .map(|a| SessionTimer::start(now, a.interval, a.refresher == Refresher::Uas)),
+            pending_offer: None,
+        };
         self.add_answer_headers(&mut response, &incoming.invite, sdp);
         let bytes = Message::Response(response.clone()).to_bytes();
         self.respond(now, &incoming.key, response);
@@ -112,6 +133,7 @@ impl Endpoint {
                     next: now + t1,
                     give_up: now + self.config.timers.timeout(),
                 },
+                session,
             }),
         );
         Ok(())
@@ -195,14 +217,20 @@ impl Endpoint {
             });
         }
         let contact = self.contact(self.dialog_transport(call));
+        let timer_headers = self.refresh_headers(call);
         let (key, request, peer) = self.in_dialog_request(call, Method::Invite, |h| {
             h.push(contact);
             h.push(Header::new("Content-Type", "application/sdp"));
+            if let Some((interval, min_se, refresher)) = timer_headers {
+                // RFC 4028 §10: every re-INVITE refreshes the session.
+                session_timer::add_request_headers(h, interval, min_se, Some(refresher));
+            }
         })?;
         let mut request = request;
-        request.body = sdp;
+        request.body = sdp.clone();
         if let Some(CallState::Established(e)) = self.calls.get_mut(&call) {
             e.reoffer_out = Some(key.clone());
+            e.session.pending_offer = Some(sdp);
         }
         self.start_client(now, key, request, peer, Some((call, Purpose::Reinvite)));
         Ok(())
@@ -234,6 +262,20 @@ impl Endpoint {
             .and_then(|s| s.dialog())
             .map(|d| d.local_tag.clone());
         let mut response = self.response(&pending.request, 200, "OK", tag.as_deref());
+        if let Some(agreed) = pending.agreed {
+            session_timer::add_response_headers(&mut response.headers, agreed);
+        }
+        if let Some(CallState::Established(e)) = self.calls.get_mut(&call) {
+            e.session.local_sdp = sdp.clone();
+            if !pending.request.body.is_empty() {
+                e.session.remote_sdp = pending.request.body.clone();
+            }
+            restart_timer(
+                &mut e.session,
+                now,
+                pending.agreed.map(|a| (a, Refresher::Uas)),
+            );
+        }
         self.add_answer_headers(&mut response, &pending.request, sdp);
         let bytes = Message::Response(response.clone()).to_bytes();
         self.respond(now, &pending.key, response);
@@ -277,6 +319,10 @@ impl Endpoint {
             }
             h.push(contact);
         })?;
+        self.challengeable.insert(
+            key.clone(),
+            (request.clone(), peer, Some((call, Purpose::Refer))),
+        );
         self.start_client(now, key, request, peer, Some((call, Purpose::Refer)));
         Ok(())
     }
@@ -343,7 +389,7 @@ impl Endpoint {
 // Helpers shared by commands and the UA core.
 impl Endpoint {
     /// Commands are inputs too: the clock never runs backwards.
-    fn input_time(&mut self, now: Instant) -> Instant {
+    pub(crate) fn input_time(&mut self, now: Instant) -> Instant {
         match self.now {
             Some(prev) if prev > now => prev,
             _ => {
@@ -353,7 +399,7 @@ impl Endpoint {
         }
     }
 
-    fn dialog_transport(&self, call: CallHandle) -> crate::TransportKind {
+    pub(crate) fn dialog_transport(&self, call: CallHandle) -> crate::TransportKind {
         self.calls
             .get(&call)
             .and_then(|s| s.dialog())
@@ -362,7 +408,7 @@ impl Endpoint {
 
     /// A new request in `call`'s dialog with a fresh branch and CSeq;
     /// `extra` adds method-specific headers.
-    fn in_dialog_request(
+    pub(crate) fn in_dialog_request(
         &mut self,
         call: CallHandle,
         method: Method,
@@ -394,6 +440,9 @@ impl Endpoint {
 
     pub(crate) fn send_bye(&mut self, now: Instant, call: CallHandle) {
         if let Ok((key, request, peer)) = self.in_dialog_request(call, Method::Bye, |_| {}) {
+            // Kept past the call's end: the BYE may be challenged (§22.2).
+            self.challengeable
+                .insert(key.clone(), (request.clone(), peer, None));
             self.start_client(now, key, request, peer, Some((call, Purpose::Bye)));
         }
     }
@@ -438,6 +487,41 @@ impl Endpoint {
         }
         response.body = sdp;
     }
+}
+
+// RFC 4028 helpers shared with the UA core.
+impl Endpoint {
+    /// (interval, Min-SE, refresher as UAC of a new request) for a request
+    /// that refreshes `call`'s session; `None` when no timer runs.
+    pub(crate) fn refresh_headers(&self, call: CallHandle) -> Option<(u32, u32, Refresher)> {
+        let config = self.config.session_timer?;
+        let Some(CallState::Established(e)) = self.calls.get(&call) else {
+            return None;
+        };
+        let timer = e.session.timer?;
+        let refresher = if timer.we_refresh {
+            Refresher::Uac
+        } else {
+            Refresher::Uas
+        };
+        Some((timer.interval, config.min_se, refresher))
+    }
+}
+
+/// RFC 4028 §10: a 2xx to a refresh restarts the timer. `agreed` names the
+/// refresher relative to the transaction, with our role in it (`Uac` when
+/// we sent the request); without one the old roles and interval stay.
+pub(crate) fn restart_timer(
+    session: &mut Session,
+    now: Instant,
+    agreed: Option<(Agreed, Refresher)>,
+) {
+    let next = match (agreed, session.timer) {
+        (Some((a, our_role)), _) => Some((a.interval, a.refresher == our_role)),
+        (None, Some(t)) => Some((t.interval, t.we_refresh)),
+        (None, None) => None,
+    };
+    session.timer = next.map(|(interval, we)| SessionTimer::start(now, interval, we));
 }
 
 fn invalid(call: CallHandle, command: &'static str, state: &CallState) -> Error {

@@ -4,7 +4,10 @@ use std::net::SocketAddr;
 
 use sip_message::Limits;
 
+use crate::authenticator::InboundAuth;
 use crate::digest::Credentials;
+use crate::registration::RegistrationConfig;
+use crate::session_timer::SessionTimerConfig;
 use crate::timer::TimerConfig;
 use crate::transport::TransportKind;
 
@@ -30,8 +33,16 @@ pub struct Config {
     pub user_agent: Option<String>,
     /// Used to answer 401/407 challenges (once per request).
     pub credentials: Option<Credentials>,
+    /// Trunk mode: challenge out-of-dialog requests (OPTIONS excepted)
+    /// from sources outside its allow-list; `None` accepts everyone.
+    pub inbound_auth: Option<InboundAuth>,
+    /// RFC 4028 session timers (on by default: 30 min, Min-SE 90 s);
+    /// `None` neither asks for nor refreshes sessions.
+    pub session_timer: Option<SessionTimerConfig>,
     /// Parser size limits.
     pub limits: Limits,
+    /// Back-off of failed registrations.
+    pub registration: RegistrationConfig,
 }
 
 impl Config {
@@ -45,7 +56,10 @@ impl Config {
             contact_user: "switchboard".to_owned(),
             user_agent: Some("switchboard".to_owned()),
             credentials: None,
+            inbound_auth: None,
+            session_timer: Some(SessionTimerConfig::default()),
             limits: Limits::default(),
+            registration: RegistrationConfig::default(),
         }
     }
 

@@ -33,7 +33,7 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
-    fn parse(s: &str) -> Option<Algorithm> {
+    pub(crate) fn parse(s: &str) -> Option<Algorithm> {
         if s.eq_ignore_ascii_case("MD5") {
             Some(Algorithm::Md5)
         } else if s.eq_ignore_ascii_case("SHA-256") {
@@ -69,6 +69,9 @@ pub struct Challenge {
     pub algorithm: Algorithm,
     /// The server offered `qop=auth`.
     pub qop_auth: bool,
+    /// RFC 7616 §3.3: the previous credentials were right but the nonce
+    /// was stale; answering again with the new nonce is expected.
+    pub stale: bool,
 }
 
 impl Challenge {
@@ -102,6 +105,7 @@ impl Challenge {
             opaque: get("opaque"),
             algorithm,
             qop_auth,
+            stale: get("stale").is_some_and(|v| v.eq_ignore_ascii_case("true")),
         })
     }
 
@@ -143,6 +147,88 @@ impl Challenge {
     }
 }
 
+/// The credentials in an `Authorization` / `Proxy-Authorization` header
+/// (RFC 7616 §3.4), as a server reads them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorization {
+    pub username: String,
+    pub realm: String,
+    pub nonce: String,
+    pub uri: String,
+    pub response: String,
+    pub algorithm: Algorithm,
+    /// `(nc, cnonce)` when the client used `qop=auth`.
+    pub qop_auth: Option<(String, String)>,
+    pub opaque: Option<String>,
+}
+
+impl Authorization {
+    /// Parses one Digest credentials value; refuses other schemes,
+    /// unknown algorithms and a qop other than `auth`.
+    pub fn parse(value: &str) -> Result<Authorization, &'static str> {
+        let value = value.trim();
+        let (scheme, rest) = value.split_once([' ', '\t']).ok_or("no auth-params")?;
+        if !scheme.eq_ignore_ascii_case("Digest") {
+            return Err("not Digest credentials");
+        }
+        let params = auth_params(rest)?;
+        let get = |name: &str| {
+            params
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        };
+        let algorithm = match get("algorithm") {
+            None => Algorithm::Md5,
+            Some(a) => Algorithm::parse(&a).ok_or("unsupported algorithm")?,
+        };
+        let qop_auth = match get("qop") {
+            None => None,
+            Some(q) if q.eq_ignore_ascii_case("auth") => Some((
+                get("nc").ok_or("qop without nc")?,
+                get("cnonce").ok_or("qop without cnonce")?,
+            )),
+            Some(_) => return Err("qop other than auth"),
+        };
+        Ok(Authorization {
+            username: get("username").ok_or("no username")?,
+            realm: get("realm").ok_or("no realm")?,
+            nonce: get("nonce").ok_or("no nonce")?,
+            uri: get("uri").ok_or("no uri")?,
+            response: get("response").ok_or("no response")?,
+            algorithm,
+            qop_auth,
+            opaque: get("opaque"),
+        })
+    }
+
+    /// Whether `response` is right for `method` given the user's H(A1)
+    /// (`ha1`, hex, of this algorithm). Compares in constant time.
+    pub fn verify(&self, method: &str, ha1: &str) -> bool {
+        let ha2 = self.algorithm.hex(&format!("{method}:{}", self.uri));
+        let nonce = &self.nonce;
+        let expected = match &self.qop_auth {
+            Some((nc, cnonce)) => self
+                .algorithm
+                .hex(&format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}")),
+            None => self.algorithm.hex(&format!("{ha1}:{nonce}:{ha2}")),
+        };
+        let given = self.response.to_ascii_lowercase();
+        expected.len() == given.len()
+            && expected
+                .bytes()
+                .zip(given.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+}
+
+/// H(A1) = H(username:realm:password) (RFC 7616 §3.4.2), what a server
+/// may store instead of the password.
+pub fn ha1(algorithm: Algorithm, username: &str, realm: &str, password: &str) -> String {
+    algorithm.hex(&format!("{username}:{realm}:{password}"))
+}
+
 /// The request-digest (RFC 2617 §3.2.2.1, RFC 7616 §3.4.1):
 /// `H(H(A1):nonce:nc:cnonce:qop:H(A2))` with qop=auth, else
 /// `H(H(A1):nonce:H(A2))`; `A1 = user:realm:pass`, `A2 = method:uri`.
@@ -155,10 +241,12 @@ pub fn response(
     uri: &str,
     qop_auth: Option<(&str, &str)>,
 ) -> String {
-    let ha1 = algorithm.hex(&format!(
-        "{}:{realm}:{}",
-        credentials.username, credentials.password
-    ));
+    let ha1 = ha1(
+        algorithm,
+        &credentials.username,
+        realm,
+        &credentials.password,
+    );
     let ha2 = algorithm.hex(&format!("{method}:{uri}"));
     match qop_auth {
         Some((nc, cnonce)) => algorithm.hex(&format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}")),
@@ -168,7 +256,7 @@ pub fn response(
 
 /// `name=value` pairs separated by commas; values are tokens or quoted
 /// strings (quotes removed, quoted-pairs resolved).
-fn auth_params(s: &str) -> Result<Vec<(String, String)>, &'static str> {
+pub(crate) fn auth_params(s: &str) -> Result<Vec<(String, String)>, &'static str> {
     let mut out = Vec::new();
     let mut rest = s.trim_start();
     while !rest.is_empty() {
@@ -264,6 +352,25 @@ mod tests {
     }
 
     #[test]
+    fn authorization_round_trip_verifies() {
+        let challenge = Challenge::parse(
+            "Digest realm=\"pbx\", nonce=\"abc\", qop=\"auth\", algorithm=SHA-256, opaque=\"o\"",
+        )
+        .unwrap();
+        let value = challenge.authorization(&mufasa(), "REGISTER", "sip:pbx", 1, "c0ffee");
+        let auth = Authorization::parse(&value).unwrap();
+        assert_eq!(auth.username, "Mufasa");
+        assert_eq!(auth.opaque.as_deref(), Some("o"));
+        let right = ha1(Algorithm::Sha256, "Mufasa", "pbx", "Circle Of Life");
+        let wrong = ha1(Algorithm::Sha256, "Mufasa", "pbx", "Circle of Life");
+        assert!(auth.verify("REGISTER", &right));
+        assert!(!auth.verify("INVITE", &right));
+        assert!(!auth.verify("REGISTER", &wrong));
+        assert!(Authorization::parse("Basic dXNlcjpwYXNz").is_err());
+        assert!(Authorization::parse("Digest username=\"u\", qop=auth-int").is_err());
+    }
+
+    #[test]
     fn parses_challenges() {
         let c = Challenge::parse(
             "Digest realm=\"atlanta.com\", domain=\"sip:ss1.carrier.com\", qop=\"auth,auth-int\", nonce=\"f84f1cec41e6cbe5aea9c8e88d359\", opaque=\"\", stale=FALSE, algorithm=SHA-256",
@@ -277,5 +384,10 @@ mod tests {
         assert!(Challenge::parse("Basic realm=\"x\"").is_err());
         assert!(Challenge::parse("Digest realm=\"x\", nonce=\"n\", algorithm=MD5-sess").is_err());
         assert!(Challenge::parse("Digest realm=\"x").is_err());
+        assert!(
+            Challenge::parse("Digest realm=\"x\", nonce=\"n\", stale=TRUE")
+                .unwrap()
+                .stale
+        );
     }
 }

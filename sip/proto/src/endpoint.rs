@@ -7,15 +7,17 @@ use std::time::Instant;
 
 use sip_message::{Header, Headers, Message, Method, Request, Response, Rport, Uri, Via};
 
+use crate::authenticator::Nonces;
 use crate::call::{CallState, Purpose};
 use crate::config::Config;
 use crate::dialog::DialogId;
 use crate::error::Error;
 use crate::event::Event;
+use crate::registration::Registration;
 use crate::rng::IdRng;
 use crate::transaction::{ClientKey, Ctx, Outbox, Peer, ServerKey, Transactions};
 use crate::transport::{Transmit, TransportKind};
-use crate::CallHandle;
+use crate::{CallHandle, RegistrationHandle};
 
 /// Methods we accept (RFC 3261 §20.5 Allow).
 pub(crate) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY";
@@ -28,6 +30,10 @@ pub struct Stats {
     pub malformed_dropped: u64,
     /// Requests that failed validation and were answered 4xx/5xx.
     pub malformed_answered: u64,
+    /// Requests answered 401 (trunk mode: no or stale credentials).
+    pub auth_challenged: u64,
+    /// Requests answered 403 (trunk mode: wrong credentials).
+    pub auth_rejected: u64,
     /// Responses matching no transaction and no dialog (§18.1.2).
     pub stray_responses: u64,
     /// ACKs matching nothing.
@@ -52,8 +58,20 @@ pub struct Endpoint {
     /// Initial INVITE server transactions, to find the call a CANCEL targets.
     pub(crate) incoming_invites: HashMap<ServerKey, CallHandle>,
     pub(crate) next_call: u64,
+    pub(crate) registrations: HashMap<RegistrationHandle, Registration>,
+    /// Which registration each REGISTER client transaction serves.
+    pub(crate) registration_owners: HashMap<ClientKey, RegistrationHandle>,
+    pub(crate) next_registration: u64,
+    /// In-dialog requests (BYE, REFER) that may be answered 401/407 and
+    /// resent once with credentials (§22.2), with their owner.
+    pub(crate) challengeable: HashMap<ClientKey, Challengeable>,
+    /// Nonces we issued in 401s (trunk mode).
+    pub(crate) nonces: Nonces,
     pub(crate) stats: Stats,
 }
+
+/// An in-dialog request kept until its final response, for §22.2.
+pub(crate) type Challengeable = (Request, Peer, Option<(CallHandle, Purpose)>);
 
 impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -80,6 +98,11 @@ impl Endpoint {
             client_owners: HashMap::new(),
             incoming_invites: HashMap::new(),
             next_call: 1,
+            registrations: HashMap::new(),
+            registration_owners: HashMap::new(),
+            next_registration: 1,
+            challengeable: HashMap::new(),
+            nonces: Nonces::default(),
             stats: Stats::default(),
         }
     }
@@ -158,6 +181,8 @@ impl Endpoint {
         self.dispatch(now);
         self.call_timeouts(now);
         self.dispatch(now);
+        self.registration_timeouts(now);
+        self.dispatch(now);
     }
 
     /// The driver could not send to `destination` (ICMP unreachable, TCP
@@ -193,7 +218,14 @@ impl Endpoint {
     /// When to call [`Endpoint::handle_timeout`] next; `None` when no timer runs.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let calls = self.calls.values().filter_map(CallState::next_timeout);
-        calls.chain(self.transactions.next_timeout()).min()
+        let registrations = self
+            .registrations
+            .values()
+            .filter_map(Registration::next_timeout);
+        calls
+            .chain(registrations)
+            .chain(self.transactions.next_timeout())
+            .min()
     }
 
     pub fn stats(&self) -> Stats {

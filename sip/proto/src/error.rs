@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use sip_message::ParseError;
 use thiserror::Error;
 
-use crate::CallHandle;
+use crate::{CallHandle, RegistrationHandle};
 
 /// Why an input or a command was not acted on. The endpoint's state is
 /// intact after any error: errors from [`crate::Endpoint::handle_datagram`]
@@ -15,6 +15,9 @@ pub enum Error {
     /// A command named a call the endpoint does not know (ended, or never was).
     #[error("no call {0}")]
     UnknownCall(CallHandle),
+    /// A command named a registration the endpoint does not know.
+    #[error("no registration {0}")]
+    UnknownRegistration(RegistrationHandle),
     /// The command does not apply to the call's current state (answering
     /// an answered call, REFER before the dialog is confirmed, …).
     #[error("call {call} cannot {command} while {state}")]

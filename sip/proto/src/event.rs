@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 
 use sip_message::{CallId, NameAddr, Uri};
 
-use crate::CallHandle;
+use std::time::Duration;
+
+use crate::{CallHandle, RegistrationHandle};
 
 /// One application-level happening. SDP travels as opaque bytes: this
 /// crate never reads it.
@@ -63,6 +65,21 @@ pub enum Event {
     TransferSucceeded { call: CallHandle },
     /// The REFER was refused, or a NOTIFY reported a final failure.
     TransferFailed { call: CallHandle, status: u16 },
+    /// The registrar accepted our binding for `expires` seconds (after
+    /// `register` and after every refresh).
+    Registered {
+        registration: RegistrationHandle,
+        expires: u32,
+    },
+    /// A REGISTER failed (`status`: the registrar's, 408 on timeout, 503 on
+    /// a transport error); the endpoint retries after `retry_in`.
+    RegistrationFailed {
+        registration: RegistrationHandle,
+        status: u16,
+        retry_in: Duration,
+    },
+    /// `unregister` finished; the handle is no longer valid.
+    Unregistered { registration: RegistrationHandle },
 }
 
 /// A new inbound call.
@@ -77,6 +94,9 @@ pub struct IncomingCall {
     pub source: SocketAddr,
     /// The SDP offer; empty when the INVITE carried none.
     pub offer: Vec<u8>,
+    /// Trunk mode: the digest username the caller proved; `None` when the
+    /// source was allow-listed or no authentication is configured.
+    pub authenticated_user: Option<String>,
 }
 
 /// Why a call ended.
@@ -90,6 +110,8 @@ pub enum EndReason {
     NoAck,
     /// The transport to the peer failed.
     TransportError,
+    /// RFC 4028 §10: the session was not refreshed in time; we sent BYE.
+    SessionExpired,
 }
 
 /// How to refuse an inbound call.

@@ -1,7 +1,9 @@
 //! A sans-IO SIP user agent: RFC 3261 transactions (§17) with their timer
 //! table, dialogs (§12), the UAC and UAS cores (§8, §13, §15), CANCEL (§9),
 //! digest authentication (RFC 7616/8760), INFO DTMF, and blind transfer by
-//! REFER (RFC 3515), with RFC 3581 `rport`.
+//! REFER (RFC 3515), with RFC 3581 `rport`; registration with a registrar
+//! (§10.2) for running as a PBX extension; inbound digest authentication
+//! with a source allow-list for trunk mode; RFC 4028 session timers.
 //!
 //! # What it does not do
 //! It owns no socket, task or clock, resolves no names (targets are IP
@@ -72,10 +74,16 @@
 //! - `transaction/`: `invite_client`, `non_invite_client`, `invite_server`,
 //!   `non_invite_server`, and matching (§17.1.3, §17.2.3); [`timer`]: the
 //!   deadline table citing each §17 clause.
-//! - [`digest`]: challenges and responses; `body`: DTMF and sipfrag bodies.
+//! - [`digest`]: challenges and responses (client and server side);
+//!   [`authenticator`]: trunk-mode 401/403 and the nonce table;
+//!   [`allow_list`]: CIDR source checks; `body`: DTMF and sipfrag bodies.
+//! - `registration`: the REGISTER client (§10.2) with refresh and back-off.
+//! - [`session_timer`]: RFC 4028 negotiation and the refresh/expiry deadlines.
 
 #![forbid(unsafe_code)]
 
+pub mod allow_list;
+pub mod authenticator;
 mod body;
 mod call;
 mod commands;
@@ -85,7 +93,9 @@ pub mod digest;
 mod endpoint;
 pub mod error;
 pub mod event;
+mod registration;
 mod rng;
+pub mod session_timer;
 pub mod timer;
 mod transaction;
 pub mod transport;
@@ -94,17 +104,31 @@ mod uas;
 
 use std::fmt;
 
+pub use allow_list::Cidr;
+pub use authenticator::{InboundAuth, Secret};
 pub use config::Config;
 pub use digest::Credentials;
 pub use endpoint::{Endpoint, Stats};
 pub use error::Error;
 pub use event::{EndReason, Event, IncomingCall, Rejection};
+pub use registration::RegistrationConfig;
+pub use session_timer::{RefreshMethod, SessionTimerConfig};
 pub use timer::{Timer, TimerConfig};
 pub use transport::{Transmit, TransportKind};
 
 /// Our handle on one call (one INVITE dialog); not the SIP Call-ID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CallHandle(u64);
+
+/// Our handle on one registration (a REGISTER binding we keep alive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RegistrationHandle(u64);
+
+impl fmt::Display for RegistrationHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "reg#{}", self.0)
+    }
+}
 
 impl fmt::Display for CallHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

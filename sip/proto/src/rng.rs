@@ -20,6 +20,11 @@ impl IdRng {
         buf.iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// Uniform in [0, 1).
+    pub(crate) fn unit(&mut self) -> f64 {
+        (self.0.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
     /// RFC 3261 §19.3: at least 32 bits of randomness.
     pub(crate) fn tag(&mut self) -> Tag {
         // invariant: lower-case hex is a non-empty token.

@@ -5,11 +5,15 @@ use std::time::Instant;
 
 use sip_message::{Header, Message, Method, Request, Response};
 
-use crate::call::{CallState, Cancel, Established, Outgoing, Purpose};
+use sip_message::Refresher;
+
+use crate::call::{CallState, Cancel, Established, Outgoing, Purpose, Session};
+use crate::commands::restart_timer;
 use crate::dialog::{Dialog, DialogId};
 use crate::digest::Challenge;
 use crate::endpoint::Endpoint;
 use crate::event::{EndReason, Event};
+use crate::session_timer::{agreed_by_response, SessionTimer};
 use crate::transaction::{ClientKey, TuEvent};
 use crate::CallHandle;
 
@@ -17,6 +21,23 @@ impl Endpoint {
     pub(crate) fn on_tu_event(&mut self, now: Instant, event: TuEvent) {
         match event {
             TuEvent::Response { key, response } => {
+                if let Some(&handle) = self.registration_owners.get(&key) {
+                    if response.status >= 200 {
+                        self.registration_owners.remove(&key);
+                    }
+                    self.on_register_response(now, handle, response);
+                    return;
+                }
+                if response.status >= 200 {
+                    if let Some((request, peer, owner)) = self.challengeable.remove(&key) {
+                        if matches!(response.status, 401 | 407)
+                            && self.retry_in_dialog(now, request, peer, owner, &response)
+                        {
+                            self.client_owners.remove(&key);
+                            return;
+                        }
+                    }
+                }
                 let Some(&(call, purpose)) = self.client_owners.get(&key) else {
                     return;
                 };
@@ -26,9 +47,17 @@ impl Endpoint {
                 self.on_owned_response(now, call, purpose, &key, response);
             }
             TuEvent::Timeout { key } => {
+                self.challengeable.remove(&key);
+                if let Some(handle) = self.registration_owners.remove(&key) {
+                    return self.on_register_failure(now, handle, 408);
+                }
                 self.on_client_failure(now, &key, 408, "Request Timeout", false)
             }
             TuEvent::TransportError { key } => {
+                self.challengeable.remove(&key);
+                if let Some(handle) = self.registration_owners.remove(&key) {
+                    return self.on_register_failure(now, handle, 503);
+                }
                 // §8.1.3.1: a transport error is treated as 503.
                 self.on_client_failure(
                     now,
@@ -83,6 +112,13 @@ impl Endpoint {
             Purpose::Refer => self
                 .events
                 .push_back(Event::TransferFailed { call, status }),
+            Purpose::SessionRefresh => {
+                if let Some(CallState::Established(e)) = self.calls.get_mut(&call) {
+                    e.reoffer_out = None;
+                }
+                // §12.2.1.2: 408 or a transport failure ends the dialog.
+                self.end_by_failure(now, call, transport);
+            }
             Purpose::Bye | Purpose::Cancel | Purpose::Notify | Purpose::Info => {}
         }
     }
@@ -125,6 +161,7 @@ impl Endpoint {
                     .events
                     .push_back(Event::TransferFailed { call, status }),
             },
+            Purpose::SessionRefresh => self.on_refresh_response(now, call, response),
             Purpose::Bye | Purpose::Cancel | Purpose::Notify | Purpose::Info => {
                 if matches!(response.status, 408 | 481) && purpose == Purpose::Info {
                     // §12.2.1.2: the dialog is gone at the peer.
@@ -164,6 +201,30 @@ impl Endpoint {
         }
         let cancelled = outgoing.cancel != Cancel::NotRequested;
         let auth_attempted = outgoing.auth_attempted;
+        // RFC 4028 §7.4: retry once with the UAS's Min-SE.
+        if status == 422 && !outgoing.interval_retried && !cancelled {
+            if let Some(min_se) = response.headers.min_se().ok().flatten() {
+                let mut invite = outgoing.invite.clone();
+                let peer = outgoing.peer;
+                let seq = invite.headers.cseq().map(|c| c.seq).unwrap_or(1);
+                invite
+                    .headers
+                    .set("CSeq", format!("{} INVITE", seq.wrapping_add(1)));
+                let mine = invite.headers.session_expires().ok().flatten();
+                let interval = mine.map_or(min_se, |se| se.delta.max(min_se));
+                invite.headers.set("Session-Expires", interval.to_string());
+                invite.headers.set("Min-SE", min_se.to_string());
+                let (via, new_key) = self.new_via(peer.transport, &Method::Invite);
+                set_via(&mut invite, via);
+                if let Some(CallState::Outgoing(o)) = self.calls.get_mut(&call) {
+                    o.invite = invite.clone();
+                    o.key = new_key.clone();
+                    o.interval_retried = true;
+                }
+                self.start_client(now, new_key, invite, peer, Some((call, Purpose::Invite)));
+                return;
+            }
+        }
         // §22.2: answer one challenge per request with credentials.
         if matches!(status, 401 | 407) && !auth_attempted && !cancelled {
             if let Some(retry) = self.authenticated_retry(call, &response) {
@@ -204,13 +265,59 @@ impl Endpoint {
         call: CallHandle,
         response: &Response,
     ) -> Option<(Request, crate::transaction::Peer)> {
+        let Some(CallState::Outgoing(outgoing)) = self.calls.get(&call) else {
+            return None;
+        };
+        let mut invite = outgoing.invite.clone();
+        let peer = outgoing.peer;
+        let seq = invite.headers.cseq().ok()?.seq.wrapping_add(1);
+        invite.headers.set("CSeq", format!("{seq} INVITE"));
+        self.authorize(&mut invite, response)?;
+        Some((invite, peer))
+    }
+
+    /// §22.2: resends a challenged in-dialog request (BYE, REFER) once with
+    /// credentials, a new branch and CSeq+1 (the dialog's CSeq follows).
+    fn retry_in_dialog(
+        &mut self,
+        now: Instant,
+        mut request: Request,
+        peer: crate::transaction::Peer,
+        owner: Option<(CallHandle, Purpose)>,
+        response: &Response,
+    ) -> bool {
+        let Ok(cseq) = request.headers.cseq() else {
+            return false;
+        };
+        let seq = cseq.seq.wrapping_add(1) & 0x7fff_ffff;
+        request
+            .headers
+            .set("CSeq", format!("{seq} {}", request.method));
+        if self.authorize(&mut request, response).is_none() {
+            return false;
+        }
+        if let Some((call, _)) = owner {
+            if let Some(CallState::Established(e)) = self.calls.get_mut(&call) {
+                e.dialog.local_seq = e.dialog.local_seq.max(seq);
+            }
+        }
+        let (via, key) = self.new_via(peer.transport, &request.method);
+        set_via(&mut request, via);
+        self.start_client(now, key, request, peer, owner);
+        true
+    }
+
+    /// Adds an Authorization (401) or Proxy-Authorization (407) header to
+    /// `request` answering `response`'s challenge (§22.2, RFC 7616 §3.4),
+    /// preferring SHA-256 when offered (RFC 8760 §2.4). `None` without
+    /// credentials or a usable challenge; else whether it was `stale`.
+    pub(crate) fn authorize(&mut self, request: &mut Request, response: &Response) -> Option<bool> {
         let credentials = self.config.credentials.clone()?;
         let (challenge_name, answer_name) = if response.status == 401 {
             ("WWW-Authenticate", "Authorization")
         } else {
             ("Proxy-Authenticate", "Proxy-Authorization")
         };
-        // Prefer SHA-256 when the server offers both (RFC 8760 §2.4).
         let mut challenges: Vec<Challenge> = response
             .headers
             .get_all(challenge_name)
@@ -220,17 +327,12 @@ impl Endpoint {
         challenges.sort_by_key(|c| c.algorithm != crate::digest::Algorithm::Sha256);
         let challenge = challenges.into_iter().next()?;
         let cnonce = self.rng.hex(8);
-        let Some(CallState::Outgoing(outgoing)) = self.calls.get(&call) else {
-            return None;
-        };
-        let mut invite = outgoing.invite.clone();
-        let seq = invite.headers.cseq().ok()?.seq.wrapping_add(1);
-        invite.headers.set("CSeq", format!("{seq} INVITE"));
-        let uri = invite.uri.to_string();
-        let value = challenge.authorization(&credentials, "INVITE", &uri, 1, &cnonce);
-        invite.headers.remove_all(answer_name);
-        invite.headers.push(Header::new(answer_name, value));
-        Some((invite, outgoing.peer))
+        let uri = request.uri.to_string();
+        let method = request.method.to_string();
+        let value = challenge.authorization(&credentials, &method, &uri, 1, &cnonce);
+        request.headers.remove_all(answer_name);
+        request.headers.push(Header::new(answer_name, value));
+        Some(challenge.stale)
     }
 
     /// §13.2.2.4: the UA ACKs every 2xx itself.
@@ -259,7 +361,20 @@ impl Endpoint {
         let ack = self.ack_2xx(&dialog, seq);
         self.send_direct(dialog.peer, ack.clone());
         self.dialogs.insert(dialog.id(), call);
-        let mut established = Established::new(dialog);
+        // RFC 4028 §7.2: the 2xx says whether a timer runs and who refreshes.
+        let agreed = self
+            .config
+            .session_timer
+            .and_then(|_| agreed_by_response(&response.headers));
+        let session = Session {
+            local_sdp: invite.body.clone(),
+            remote_sdp: response.body.clone(),
+            peer_allows_update: response.headers.lists("Allow", "UPDATE"),
+            timer: agreed
+                .map(|a| SessionTimer::start(now, a.interval, a.refresher == Refresher::Uac)),
+            pending_offer: None,
+        };
+        let mut established = Established::new(dialog, session);
         established.ack = Some((seq, ack));
         self.calls.insert(call, CallState::Established(established));
         if cancel != Cancel::NotRequested {
@@ -289,6 +404,7 @@ impl Endpoint {
         };
         e.reoffer_out = None;
         if status >= 300 {
+            e.session.pending_offer = None;
             self.events.push_back(Event::ReofferFailed { call, status });
             if status == 481 || status == 408 {
                 self.end_by_failure(now, call, false);
@@ -298,6 +414,12 @@ impl Endpoint {
         if let Some(target) = crate::dialog::contact_uri(&response.headers) {
             e.dialog.remote_target = target; // §12.2.1.2 target refresh
         }
+        if let Some(offer) = e.session.pending_offer.take() {
+            e.session.local_sdp = offer;
+        }
+        e.session.remote_sdp = response.body.clone();
+        let agreed = agreed_by_response(&response.headers);
+        restart_timer(&mut e.session, now, agreed.map(|a| (a, Refresher::Uac)));
         let seq = response
             .headers
             .cseq()
@@ -361,6 +483,13 @@ impl Endpoint {
         for call in due {
             let mut give_up = false;
             let mut resend = None;
+            let (mut expired, mut refresh) = (false, false);
+            if let Some(CallState::Established(e)) = self.calls.get(&call) {
+                if let Some(t) = e.session.timer {
+                    expired = t.expire_at <= now;
+                    refresh = t.refresh_at.is_some_and(|r| r <= now);
+                }
+            }
             match self.calls.get_mut(&call) {
                 Some(CallState::Accepting(a)) => {
                     if now >= a.ok.give_up {
@@ -394,11 +523,27 @@ impl Endpoint {
                     self.outbox.retransmissions += 1;
                 }
             }
+            if expired {
+                // RFC 4028 §10: no refresh arrived in time.
+                self.send_bye(now, call);
+                self.events.push_back(Event::CallEnded {
+                    call,
+                    by_peer: false,
+                    reason: EndReason::SessionExpired,
+                });
+                self.remove_call(call);
+                continue;
+            }
+            if refresh {
+                self.send_session_refresh(now, call);
+            }
             if give_up {
                 // §13.3.1.4: no ACK within 64*T1: confirm and send BYE.
                 if let Some(CallState::Accepting(a)) = self.calls.remove(&call) {
-                    self.calls
-                        .insert(call, CallState::Established(Established::new(a.dialog)));
+                    self.calls.insert(
+                        call,
+                        CallState::Established(Established::new(a.dialog, a.session)),
+                    );
                 }
                 self.send_bye(now, call);
                 self.events.push_back(Event::CallEnded {
@@ -411,6 +556,113 @@ impl Endpoint {
         }
     }
 
+    /// RFC 4028 §10: we are the refresher and half the interval has
+    /// passed: UPDATE without SDP when the peer allows it, else re-INVITE
+    /// with our current SDP. While an offer is outstanding the refresh waits.
+    fn send_session_refresh(&mut self, now: Instant, call: CallHandle) {
+        let method = self.config.session_timer.map(|c| c.refresh_method);
+        let Some(CallState::Established(e)) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some(timer) = e.session.timer.as_mut() else {
+            return;
+        };
+        if e.reoffer_out.is_some() || e.reoffer_in.is_some() || e.reoffer_ok.is_some() {
+            // §14.2 glare avoidance: try again shortly, well before expiry.
+            timer.refresh_at = Some(now + REFRESH_RETRY);
+            return;
+        }
+        timer.refresh_at = None;
+        let use_update = e.session.peer_allows_update
+            && method == Some(crate::session_timer::RefreshMethod::UpdateWhenAllowed);
+        let sdp = e.session.local_sdp.clone();
+        let Some((interval, min_se, refresher)) = self.refresh_headers(call) else {
+            return;
+        };
+        let contact = self.contact(self.dialog_transport(call));
+        let method = if use_update {
+            Method::Update
+        } else {
+            Method::Invite
+        };
+        let Ok((key, mut request, peer)) = self.in_dialog_request(call, method, |h| {
+            h.push(contact);
+            crate::session_timer::add_request_headers(h, interval, min_se, Some(refresher));
+            if !use_update {
+                h.push(Header::new("Content-Type", "application/sdp"));
+            }
+        }) else {
+            return;
+        };
+        if !use_update {
+            request.body = sdp;
+            if let Some(CallState::Established(e)) = self.calls.get_mut(&call) {
+                e.reoffer_out = Some(key.clone());
+            }
+        }
+        self.start_client(
+            now,
+            key,
+            request,
+            peer,
+            Some((call, Purpose::SessionRefresh)),
+        );
+    }
+
+    /// The outcome of our session refresh.
+    fn on_refresh_response(&mut self, now: Instant, call: CallHandle, response: Response) {
+        let status = response.status;
+        if status < 200 {
+            return;
+        }
+        let is_invite = response
+            .headers
+            .cseq()
+            .is_ok_and(|c| c.method == Method::Invite);
+        let Some(CallState::Established(e)) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if is_invite {
+            e.reoffer_out = None;
+        }
+        match status {
+            200..=299 => {
+                let agreed = agreed_by_response(&response.headers);
+                restart_timer(&mut e.session, now, agreed.map(|a| (a, Refresher::Uac)));
+                if is_invite {
+                    e.session.remote_sdp = response.body.clone();
+                    let seq = response
+                        .headers
+                        .cseq()
+                        .map(|c| c.seq)
+                        .unwrap_or(e.dialog.local_seq);
+                    let dialog = e.dialog.clone();
+                    let ack = self.ack_2xx(&dialog, seq);
+                    self.send_direct(dialog.peer, ack.clone());
+                    if let Some(CallState::Established(e)) = self.calls.get_mut(&call) {
+                        e.ack = Some((seq, ack));
+                    }
+                }
+            }
+            // §12.2.1.2: the dialog is gone at the peer.
+            408 | 481 => self.end_by_failure(now, call, false),
+            _ => {
+                if let Some(timer) = e.session.timer.as_mut() {
+                    // RFC 4028 §7.4 / §10: 422 raises the interval; other
+                    // refusals (491 glare, 5xx) are retried shortly.
+                    if status == 422 {
+                        if let Some(min_se) = response.headers.min_se().ok().flatten() {
+                            timer.interval = timer.interval.max(min_se);
+                        }
+                        self.send_session_refresh(now, call);
+                    } else {
+                        timer.refresh_at = Some(now + REFRESH_RETRY);
+                    }
+                }
+            }
+        }
+    }
+
     /// §13.2.2.4: the ACK for a 2xx is built by the UA: a new branch, the
     /// INVITE's CSeq number, the dialog's route set.
     pub(crate) fn ack_2xx(&mut self, dialog: &Dialog, seq: u32) -> Vec<u8> {
@@ -419,6 +671,9 @@ impl Endpoint {
         Message::Request(ack).to_bytes()
     }
 }
+
+/// How long a refresh waits behind an outstanding offer or after a refusal.
+const REFRESH_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Replaces every Via with `via` (a request we originate has one).
 pub(crate) fn set_via(request: &mut Request, via: Header) {

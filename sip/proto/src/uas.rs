@@ -6,13 +6,17 @@ use std::time::Instant;
 
 use sip_message::{Header, Method, Request};
 
+use crate::authenticator::Verdict;
 use crate::body;
 use crate::call::{CallState, Incoming, ReofferIn};
+use crate::commands::restart_timer;
 use crate::dialog::{Dialog, DialogId};
 use crate::endpoint::{Endpoint, ALLOW};
 use crate::event::{EndReason, Event, IncomingCall};
+use crate::session_timer::{add_response_headers, negotiate_as_uas, Agreed, UasNegotiation};
 use crate::transaction::{Peer, ServerKey};
 use crate::CallHandle;
+use sip_message::Refresher;
 
 impl Endpoint {
     /// A request that started a new server transaction.
@@ -33,8 +37,15 @@ impl Endpoint {
             self.on_in_dialog(now, key, request);
             return;
         }
+        let mut user = None;
+        if request.method != Method::Options {
+            match self.authenticate(now, &key, &request, from) {
+                Some(u) => user = u,
+                None => return,
+            }
+        }
         match request.method {
-            Method::Invite => self.on_invite(now, key, request, peer, from),
+            Method::Invite => self.on_invite(now, key, request, peer, from, user),
             Method::Options => {
                 let response = self.options_response(&request, None);
                 self.respond(now, &key, response);
@@ -59,6 +70,39 @@ impl Endpoint {
         }
     }
 
+    /// Trunk mode (RFC 3261 §22.1): `Some(user)` when the request may
+    /// proceed; otherwise it was answered 401 or 403.
+    fn authenticate(
+        &mut self,
+        now: Instant,
+        key: &ServerKey,
+        request: &Request,
+        from: SocketAddr,
+    ) -> Option<Option<String>> {
+        let Some(config) = &self.config.inbound_auth else {
+            return Some(None);
+        };
+        let response = match self.nonces.check(config, now, request, from) {
+            Verdict::Accept { user } => return Some(user),
+            Verdict::Challenge { stale } => {
+                let random = self.rng.hex(16);
+                let headers = self.nonces.challenges(config, now, random, stale);
+                let mut response = self.response(request, 401, "Unauthorized", None);
+                for h in headers {
+                    response.headers.push(h);
+                }
+                self.stats.auth_challenged += 1;
+                response
+            }
+            Verdict::Forbidden => {
+                self.stats.auth_rejected += 1;
+                self.response(request, 403, "Forbidden", None)
+            }
+        };
+        self.respond(now, key, response);
+        None
+    }
+
     fn on_invite(
         &mut self,
         now: Instant,
@@ -66,6 +110,7 @@ impl Endpoint {
         invite: Request,
         peer: Peer,
         from: SocketAddr,
+        authenticated_user: Option<String>,
     ) {
         let (Ok(from_addr), Ok(to), Ok(call_id)) = (
             invite.headers.from(),
@@ -73,6 +118,14 @@ impl Endpoint {
             invite.headers.call_id(),
         ) else {
             return; // validate() already checked these
+        };
+        let agreed = match negotiate_as_uas(self.config.session_timer.as_ref(), &invite) {
+            UasNegotiation::TooSmall { min_se } => {
+                self.reject_interval(now, &key, &invite, min_se, None);
+                return;
+            }
+            UasNegotiation::Agreed(a) => Some(a),
+            UasNegotiation::None => None,
         };
         let local_tag = self.rng.tag().to_string();
         // In-dialog requests go to the Contact when it is an IP literal,
@@ -90,6 +143,7 @@ impl Endpoint {
             request_uri: invite.uri.clone(),
             source: from,
             offer: invite.body.clone(),
+            authenticated_user,
         }));
         self.incoming_invites.insert(key.clone(), call);
         self.calls.insert(
@@ -98,6 +152,7 @@ impl Endpoint {
                 invite,
                 key,
                 dialog,
+                agreed,
             }),
         );
         let _ = now;
@@ -143,7 +198,7 @@ impl Endpoint {
         };
         let state = match state {
             CallState::Accepting(a) if a.ok.cseq == seq => {
-                CallState::Established(crate::call::Established::new(a.dialog))
+                CallState::Established(crate::call::Established::new(a.dialog, a.session))
             }
             CallState::Established(mut e) => {
                 if e.reoffer_ok.as_ref().is_some_and(|r| r.cseq == seq) {
@@ -271,9 +326,97 @@ impl Endpoint {
             // §12.2.2: target refresh.
             e.dialog.remote_target = target;
         }
-        let sdp = request.body.clone();
-        e.reoffer_in = Some(ReofferIn { key, request });
-        self.events.push_back(Event::Reoffer { call, sdp });
+        let agreed = match negotiate_as_uas(self.config.session_timer.as_ref(), &request) {
+            UasNegotiation::TooSmall { min_se } => {
+                self.reject_interval(now, &key, &request, min_se, Some(&tag));
+                return;
+            }
+            UasNegotiation::Agreed(a) => Some(a),
+            UasNegotiation::None => None,
+        };
+        // RFC 4028 §10: a refresh carries no new offer: an UPDATE without
+        // SDP, or a re-INVITE without SDP or repeating the last one. We
+        // answer it ourselves; anything else is the application's.
+        let same_offer = request.body.is_empty() || request.body == e.session.remote_sdp;
+        let is_refresh = match request.method {
+            Method::Update => request.body.is_empty(),
+            _ => same_offer,
+        };
+        if !is_refresh {
+            let sdp = request.body.clone();
+            e.reoffer_in = Some(ReofferIn {
+                key,
+                request,
+                agreed,
+            });
+            self.events.push_back(Event::Reoffer { call, sdp });
+            return;
+        }
+        self.answer_refresh(now, call, key, request, agreed);
+    }
+
+    /// 200 to a session refresh, with our current SDP for a re-INVITE
+    /// (RFC 4028 §9), and the timer restarted (§10).
+    fn answer_refresh(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        key: ServerKey,
+        request: Request,
+        agreed: Option<Agreed>,
+    ) {
+        let Some(CallState::Established(e)) = self.calls.get(&call) else {
+            return;
+        };
+        let tag = e.dialog.local_tag.clone();
+        let local_sdp = e.session.local_sdp.clone();
+        let transport = e.dialog.peer.transport;
+        let mut response = self.response(&request, 200, "OK", Some(&tag));
+        if let Some(agreed) = agreed {
+            add_response_headers(&mut response.headers, agreed);
+        }
+        response.headers.push(self.contact(transport));
+        response.headers.push(Header::new("Allow", ALLOW));
+        if request.method == Method::Invite {
+            response
+                .headers
+                .push(Header::new("Content-Type", "application/sdp"));
+            response.body = local_sdp;
+        }
+        let bytes = sip_message::Message::Response(response.clone()).to_bytes();
+        self.respond(now, &key, response);
+        let t1 = self.config.timers.t1;
+        let give_up = now + self.config.timers.timeout();
+        let Some(CallState::Established(e)) = self.calls.get_mut(&call) else {
+            return;
+        };
+        restart_timer(&mut e.session, now, agreed.map(|a| (a, Refresher::Uas)));
+        if request.method == Method::Invite {
+            let cseq = request.headers.cseq().map(|c| c.seq).unwrap_or(0);
+            e.reoffer_ok = Some(crate::call::Retransmit2xx {
+                bytes,
+                cseq,
+                interval: t1,
+                next: now + t1,
+                give_up,
+            });
+        }
+    }
+
+    /// RFC 4028 §8.1: 422 Session Interval Too Small, with our Min-SE.
+    fn reject_interval(
+        &mut self,
+        now: Instant,
+        key: &ServerKey,
+        request: &Request,
+        min_se: u32,
+        tag: Option<&str>,
+    ) {
+        let mut response = self.response(request, 422, "Session Interval Too Small", tag);
+        response
+            .headers
+            .push(Header::new("Min-SE", min_se.to_string()));
+        self.respond(now, key, response);
     }
 
     /// RFC 3515 §2.4.2: accept with 202; the app reports progress.

@@ -11,7 +11,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use sip_message::{NameAddr, Uri};
-use sip_proto::{CallHandle, Endpoint, Event, Rejection, TransportKind};
+use sip_proto::{
+    CallHandle, Credentials, Endpoint, Event, InboundAuth, RegistrationHandle, Rejection, Secret,
+    SessionTimerConfig, TransportKind,
+};
 use util::{sdp, Pair, Side};
 
 /// The harness's seeded randomness (xorshift64*).
@@ -46,6 +49,8 @@ enum Op {
     TransferProgress(u16),
     Dtmf,
     TransportError,
+    Register(u32),
+    Unregister,
 }
 
 /// Real traffic to mutate: the wire of whole calls from the pair harness.
@@ -160,9 +165,11 @@ fn random_op(rng: &mut Rng, corpus: &[Vec<u8>]) -> Op {
         11 => Op::Hangup,
         12 => Op::Reoffer,
         13 => Op::AnswerReoffer,
-        14 => match rng.below(3) {
+        14 => match rng.below(5) {
             0 => Op::Refer,
             1 => Op::Dtmf,
+            2 => Op::Register([0, 30, 60, 3600][rng.below(4)]),
+            3 => Op::Unregister,
             _ => Op::TransportError,
         },
         _ => Op::TransferProgress([100, 180, 200, 486][rng.below(4)]),
@@ -177,8 +184,27 @@ fn random_operations_never_panic_and_timers_stay_ahead_of_the_clock() {
     assert!(corpus.len() > 10);
     for seed in 0..60u64 {
         let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-        let mut pair = Pair::new(seed);
+        // Session timers short enough to refresh and expire within a run;
+        // B challenges like a trunk, A has credentials.
+        let mut a = util::config(util::A);
+        a.session_timer = Some(SessionTimerConfig {
+            interval: 90,
+            ..SessionTimerConfig::default()
+        });
+        a.credentials = Some(Credentials {
+            username: "trunk".into(),
+            password: "pw".into(),
+        });
+        let mut b = util::config(util::B);
+        if seed % 2 == 0 {
+            let mut auth = InboundAuth::new("fuzz");
+            auth.users
+                .insert("trunk".into(), Secret::Password("pw".into()));
+            b.inbound_auth = Some(auth);
+        }
+        let mut pair = Pair::with_configs(a, b, seed);
         pair.link.loss = 0.1;
+        let mut registrations: Vec<RegistrationHandle> = Vec::new();
         let peer: SocketAddr = pair.b_addr;
         let mut handles: Vec<CallHandle> = Vec::new();
         for _ in 0..300 {
@@ -227,6 +253,27 @@ fn random_operations_never_panic_and_timers_stay_ahead_of_the_clock() {
                 Op::TransferProgress(s) => drop(call.map(|c| ep.transfer_progress(now, c, s))),
                 Op::Dtmf => drop(call.map(|c| ep.send_dtmf(now, c, '1', 100))),
                 Op::TransportError => ep.handle_transport_error(now, TransportKind::Udp, peer),
+                Op::Register(expires) => {
+                    // The other endpoint is no registrar: 405s and back-off.
+                    let registrar = if side == Side::A {
+                        "sip:10.0.0.2"
+                    } else {
+                        "sip:10.0.0.1"
+                    };
+                    if let Ok(r) = ep.register(
+                        now,
+                        Uri::parse(registrar).unwrap(),
+                        Uri::parse("sip:201@pbx").unwrap(),
+                        expires,
+                    ) {
+                        registrations.push(r);
+                    }
+                }
+                Op::Unregister => {
+                    if let Some(r) = registrations.get(rng.below(registrations.len().max(1))) {
+                        let _ = ep.unregister(now, *r);
+                    }
+                }
             }
             // Deliver traffic and fire everything due at this instant.
             drain_and_fire(&mut pair, &mut handles);

@@ -7,6 +7,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+pub mod registrar;
+
 use sip_proto::{Config, Endpoint, Event, Transmit, TransportKind};
 
 pub const A: &str = "10.0.0.1:5060";
