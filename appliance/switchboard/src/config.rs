@@ -34,6 +34,8 @@ pub struct Config {
     pub models: ModelsConfig,
     pub database: DatabaseConfig,
     pub log: LogConfig,
+    /// Agents declared as code: created or updated in the database at start.
+    pub agents: Vec<AgentConfig>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -110,6 +112,7 @@ impl Default for Config {
             models: ModelsConfig::default(),
             database: DatabaseConfig::default(),
             log: LogConfig::default(),
+            agents: Vec::new(),
         }
     }
 }
@@ -159,6 +162,65 @@ impl Config {
             )
         } else {
             self.database.url.clone()
+        }
+    }
+}
+
+/// One agent, as declared in `[[agents]]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    pub name: String,
+    /// Called user parts or DIDs routed to this agent (`sip:demo@host` → `demo`).
+    pub numbers: Vec<String>,
+    /// The first thing a caller hears.
+    pub greeting: String,
+    /// The system prompt, inline…
+    pub prompt: Option<String>,
+    /// …or from a file (relative to the working directory).
+    pub prompt_file: Option<PathBuf>,
+    /// Files or folders ingested into this agent's knowledge collection.
+    #[serde(default)]
+    pub knowledge: Vec<PathBuf>,
+    #[serde(default = "consent_off")]
+    pub consent: ConsentSetting,
+    /// Where a human takes over (`sip:…` or `sips:…`); no transfer when absent.
+    pub transfer_to: Option<String>,
+    #[serde(default = "english")]
+    pub language: String,
+    #[serde(default = "joe")]
+    pub voice: String,
+    /// Words that end a call, in addition to the built-in list.
+    #[serde(default)]
+    pub profanity_extra: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsentSetting {
+    /// Ask before recording; record only after a logged yes.
+    Required,
+    /// Never record, never ask.
+    Off,
+}
+
+fn consent_off() -> ConsentSetting {
+    ConsentSetting::Off
+}
+fn english() -> String {
+    "en".into()
+}
+fn joe() -> String {
+    "en_US-joe-medium".into()
+}
+
+impl AgentConfig {
+    /// The system prompt, read from `prompt_file` when that is how it is given.
+    pub fn prompt_text(&self) -> std::io::Result<String> {
+        match (&self.prompt, &self.prompt_file) {
+            (Some(p), _) => Ok(p.clone()),
+            (None, Some(f)) => std::fs::read_to_string(f),
+            (None, None) => Ok(String::new()),
         }
     }
 }
@@ -366,6 +428,67 @@ fn validate(c: &Config) -> Result<(), (String, String)> {
             format!("{:?} is not a log filter: {e}", c.log.filter),
         ));
     }
+    validate_agents(&c.agents)
+}
+
+fn validate_agents(agents: &[AgentConfig]) -> Result<(), (String, String)> {
+    let mut numbers = std::collections::HashMap::new();
+    for (i, a) in agents.iter().enumerate() {
+        let at = |field: &str| format!("agents[{i}].{field}");
+        if a.name.trim().is_empty() || a.name.contains(char::is_whitespace) {
+            return Err((
+                at("name"),
+                format!("{:?} is not an agent name (one word)", a.name),
+            ));
+        }
+        if agents[..i].iter().any(|b| b.name == a.name) {
+            return Err((at("name"), format!("agent {:?} is declared twice", a.name)));
+        }
+        match (&a.prompt, &a.prompt_file) {
+            (Some(_), Some(_)) => {
+                return Err((
+                    at("prompt_file"),
+                    "give prompt or prompt_file, not both".into(),
+                ))
+            }
+            (None, None) => {
+                return Err((at("prompt"), "an agent needs prompt or prompt_file".into()))
+            }
+            (None, Some(f)) if !f.is_file() => {
+                return Err((
+                    at("prompt_file"),
+                    format!("{} is not a readable file", f.display()),
+                ))
+            }
+            _ => {}
+        }
+        for n in &a.numbers {
+            if n.is_empty() || n.contains(|ch: char| ch.is_whitespace() || ch == '@' || ch == ':') {
+                return Err((at("numbers"), format!("{n:?} is not a user part or number")));
+            }
+            if let Some(other) = numbers.insert(n.clone(), a.name.clone()) {
+                return Err((
+                    at("numbers"),
+                    format!("{n:?} already routes to agent {other:?}"),
+                ));
+            }
+        }
+        if let Some(t) = &a.transfer_to {
+            if !(t.starts_with("sip:") || t.starts_with("sips:")) || t.contains(char::is_whitespace)
+            {
+                return Err((
+                    at("transfer_to"),
+                    format!("{t:?} is not a sip: or sips: URI"),
+                ));
+            }
+        }
+        if a.language.len() != 2 || !a.language.chars().all(|ch| ch.is_ascii_lowercase()) {
+            return Err((
+                at("language"),
+                format!("{:?} is not a two-letter language code", a.language),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -410,8 +533,16 @@ fn line_at(text: &str, at: usize) -> usize {
 fn line_of(text: &str, field: &str) -> Option<usize> {
     let doc = toml_edit::ImDocument::parse(text).ok()?;
     let mut item = doc.as_item();
+    // `agents[1].name`: a key, then an index into an array (of tables).
     for part in field.split('.') {
-        item = item.get(part)?;
+        let (key, index) = match part.split_once('[') {
+            Some((key, rest)) => (key, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (part, None),
+        };
+        item = item.get(key)?;
+        if let Some(i) = index {
+            item = item.get(i)?;
+        }
     }
     item.span().map(|s| line_at(text, s.start))
 }
@@ -444,6 +575,8 @@ mod tests {
         assert_eq!(c.sip.listen, "0.0.0.0:5060".parse().unwrap());
         assert_eq!(c.models.profile, Profile::Small);
         assert_eq!(c.database.url, "");
+        assert_eq!(c.agents[0].numbers, ["demo", "1000"]);
+        assert!(c.agents[0].prompt_text().unwrap().contains("Acme Dental"));
     }
 
     #[test]
@@ -486,6 +619,37 @@ mod tests {
             e.starts_with(": sip.listen: ") || e.contains("sip.listen"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn agents_are_checked_where_they_are_written() {
+        let agent = |name: &str, number: &str| {
+            format!("[[agents]]\nname = \"{name}\"\nnumbers = [\"{number}\"]\ngreeting = \"Hi\"\nprompt = \"Be nice\"\n")
+        };
+        let ok = format!("{}{}", agent("a", "1000"), agent("b", "2000"));
+        let f = file(&ok);
+        let c = load(Some(f.path()), []).unwrap();
+        assert_eq!(c.agents.len(), 2);
+        assert_eq!(c.agents[1].consent, ConsentSetting::Off);
+        assert_eq!(c.agents[1].voice, "en_US-joe-medium");
+
+        let e = error(&format!("{}{}", agent("a", "1000"), agent("b", "1000")));
+        assert!(
+            e.starts_with(":8: agents[1].numbers: \"1000\" already routes to agent \"a\""),
+            "{e}"
+        );
+        let e = error(&format!(
+            "{}transfer_to = \"frontdesk\"\n",
+            agent("a", "1000")
+        ));
+        assert!(e.starts_with(":6: agents[0].transfer_to: "), "{e}");
+        let e = error("[[agents]]\nname = \"a\"\nnumbers = []\ngreeting = \"Hi\"\n");
+        assert!(
+            e.contains("agents[0].prompt: an agent needs prompt or prompt_file"),
+            "{e}"
+        );
+        let e = error(&format!("{}consent = \"maybe\"\n", agent("a", "1000")));
+        assert!(e.starts_with(":6: agents[0].consent: "), "{e}");
     }
 
     #[test]

@@ -26,6 +26,11 @@ pub enum Error {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+    #[error("agent {agent}: cannot read prompt_file: {source}")]
+    AgentPrompt {
+        agent: String,
+        source: std::io::Error,
+    },
     #[error("HTTP server failed: {0}")]
     Http(std::io::Error),
 }
@@ -66,6 +71,7 @@ pub async fn run(
     let store = Store::open(&config.database_url()).await?;
     let schema = store.schema_versions().await?;
     tracing::info!(database = %switchboard_store::redact(&config.database_url()), ?schema, "database ready");
+    seed_agents(&config, &store).await?;
     let models = check_models(&config);
     if let Err(why) = &models {
         tracing::error!(dir = %config.models.dir.display(), "models not usable: {why}; /readyz stays not ready");
@@ -83,6 +89,33 @@ pub async fn run(
         .map_err(Error::Http)?;
     store.close().await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Creates or updates the agents declared in the configuration.
+async fn seed_agents(config: &Config, store: &Store) -> Result<(), Error> {
+    for a in &config.agents {
+        let prompt = a.prompt_text().map_err(|source| Error::AgentPrompt {
+            agent: a.name.clone(),
+            source,
+        })?;
+        let agent = switchboard_store::Agent {
+            id: switchboard_store::AgentId::new(),
+            name: a.name.clone(),
+            numbers: a.numbers.clone(),
+            greeting: a.greeting.clone(),
+            prompt,
+            consent: match a.consent {
+                config::ConsentSetting::Required => switchboard_store::Consent::Required,
+                config::ConsentSetting::Off => switchboard_store::Consent::Off,
+            },
+            transfer_to: a.transfer_to.clone(),
+            language: a.language.clone(),
+            voice: a.voice.clone(),
+        };
+        store.upsert_agent(&agent).await?;
+        tracing::info!(agent = %a.name, numbers = ?a.numbers, "agent ready");
+    }
     Ok(())
 }
 

@@ -185,3 +185,38 @@ fn models_verify_names_a_missing_file() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("missing  ggml-tiny.en.bin"), "{stdout}");
 }
+
+#[tokio::test]
+async fn agents_in_the_config_are_seeded_and_updated() {
+    let dir = tempfile::tempdir().unwrap();
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/switchboard.example.toml");
+    let mut config = config::load(Some(&example), []).unwrap();
+    config.data_dir = dir.path().join("data");
+    for greeting in ["first", "second"] {
+        config.agents[0].greeting = greeting.into();
+        let (addr, stop, task) = start(config.clone()).await;
+        // A request is answered only once start-up, seeding included, is done.
+        assert_eq!(get(addr, "/healthz").await.0, 200);
+        stop.send(()).unwrap();
+        task.await.unwrap();
+    }
+    let out = bin()
+        .args(["agent", "list"])
+        .env("SWITCHBOARD_DATA_DIR", dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "demo\t1000,demo\n");
+    let store = switchboard_store::Store::open_sqlite(&dir.path().join("data/switchboard.db"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .agent_for_number("demo")
+            .await
+            .unwrap()
+            .unwrap()
+            .greeting,
+        "second"
+    );
+}
