@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod config;
 pub mod http;
+pub mod pii;
 pub mod telemetry;
 
 use config::Config;
