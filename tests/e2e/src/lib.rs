@@ -28,6 +28,8 @@ pub const DEADLINE: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone, PartialEq)]
 pub enum UaEvent {
     Incoming(CallHandle),
+    /// We sent 200 OK to an inbound call.
+    Accepted(CallHandle),
     Provisional { call: CallHandle, status: u16 },
     Answered(CallHandle),
     Failed { call: CallHandle, status: u16 },
@@ -194,7 +196,11 @@ async fn handle_event(
             }
             match answer_offer(&incoming.offer, &caps, seed) {
                 Ok((sdp, config)) => {
-                    sip.answer(call, sdp).await.expect("answer");
+                    if let Err(error) = sip.answer(call, sdp).await {
+                        tracing::warn!(%error, "could not answer");
+                        return;
+                    }
+                    report(UaEvent::Accepted(call));
                     let media = start_media(call, sockets, config, options, events.clone());
                     calls.insert(call, Call { caps, our_offer: None, sockets: None, media: Some(media) });
                 }
