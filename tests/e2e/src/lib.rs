@@ -59,6 +59,8 @@ pub struct UaOptions {
     /// Audio queued on every call once media starts.
     pub play: Vec<i16>,
     pub rtp_ports: (u16, u16),
+    /// SIP port on 127.0.0.1; 0 picks one.
+    pub sip_port: u16,
 }
 
 impl Default for UaOptions {
@@ -67,6 +69,7 @@ impl Default for UaOptions {
             answer: AnswerMode::Auto,
             play: Vec::new(),
             rtp_ports: (30000, 39999),
+            sip_port: 0,
         }
     }
 }
@@ -96,7 +99,7 @@ struct Call {
 impl Ua {
     pub async fn start(options: UaOptions) -> Ua {
         init_tracing();
-        let mut config = SipConfig::new(SocketAddr::new(LOCALHOST, 0));
+        let mut config = SipConfig::new(SocketAddr::new(LOCALHOST, options.sip_port));
         config.seed = 0x5eed;
         let net = SipNet::bind(config).await.expect("bind SIP");
         let pool = PortPool::new(LOCALHOST, options.rtp_ports.0, options.rtp_ports.1, false)
@@ -121,6 +124,11 @@ impl Ua {
             reply,
         });
         rx.await.expect("the UA placed the call")
+    }
+
+    /// The next event (for long-running users such as the load UAS).
+    pub async fn next(&mut self) -> Option<UaEvent> {
+        self.events.recv().await
     }
 
     /// Waits for the first event `pick` accepts, failing the test after
@@ -263,23 +271,22 @@ fn start_media(
     sockets: media_net::RtpSockets,
     config: media_net::SessionConfig,
     options: &UaOptions,
-    events: mpsc::UnboundedSender<UaEvent>,
+    ua_events: mpsc::UnboundedSender<UaEvent>,
 ) -> RtpSessionHandle {
-    let mut session = RtpSession::spawn(sockets, config, 1000);
+    let RtpSession { handle, mut events, .. } = RtpSession::spawn(sockets, config, 1000);
     if !options.play.is_empty() {
-        let _ = session.handle.push_audio(options.play.clone());
+        let _ = handle.push_audio(options.play.clone());
     }
-    let handle = session.handle.clone();
+    // Only the call map holds the handle: when the call ends and its entry
+    // goes, the session ends and this forwarding task with it.
     tokio::spawn(async move {
-        // Holds a handle so the session lives until the call is gone from the map
-        // and this task ends with the session's events.
-        while let Some(event) = session.events.recv().await {
+        while let Some(event) = events.recv().await {
             let event = match event {
                 MediaEvent::Audio(frame) => UaEvent::Audio { call, frame },
                 MediaEvent::Digit(digit) => UaEvent::Digit { call, digit },
                 MediaEvent::Latched(_) => continue,
             };
-            if events.send(event).is_err() {
+            if ua_events.send(event).is_err() {
                 return;
             }
         }
@@ -336,6 +343,10 @@ impl Peer {
             String::from_utf8_lossy(&output.stderr)
         );
         (output.status.code().unwrap_or(-1), text)
+    }
+
+    pub fn pid(&mut self) -> Option<u32> {
+        self.child.id()
     }
 
     pub fn stdin(&mut self) -> Option<tokio::process::ChildStdin> {
