@@ -23,9 +23,16 @@ impl<T: AsRef<str>> fmt::Display for Pii<T> {
         }
         // Keep the last two digits of a number so operators can tell calls apart; hide text.
         let digits: Vec<char> = s.chars().filter(char::is_ascii_digit).collect();
-        let number_like = s.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c));
+        let number_like = s
+            .chars()
+            .all(|c| c.is_ascii_digit() || " +-().".contains(c));
         if number_like && digits.len() >= 6 {
-            write!(f, "…{}{}", digits[digits.len() - 2], digits[digits.len() - 1])
+            write!(
+                f,
+                "…{}{}",
+                digits[digits.len() - 2],
+                digits[digits.len() - 1]
+            )
         } else {
             write!(f, "[redacted {} chars]", s.chars().count())
         }

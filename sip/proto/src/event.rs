@@ -126,6 +126,8 @@ pub enum Rejection {
     Decline,
     /// 404 Not Found (no agent for the dialled number).
     NotFound,
+    /// 403 Forbidden (source not on the trunk allow-list).
+    Forbidden,
     /// 480 Temporarily Unavailable.
     TemporarilyUnavailable,
 }
@@ -137,6 +139,7 @@ impl Rejection {
             Rejection::Unavailable { .. } => (503, "Service Unavailable"),
             Rejection::Decline => (603, "Decline"),
             Rejection::NotFound => (404, "Not Found"),
+            Rejection::Forbidden => (403, "Forbidden"),
             Rejection::TemporarilyUnavailable => (480, "Temporarily Unavailable"),
         }
     }

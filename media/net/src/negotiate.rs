@@ -1,0 +1,116 @@
+//! SDP offer/answer glue: from bytes and our capabilities to the SDP to
+//! send and the [`SessionConfig`] to run (RFC 3264 via `media_rtp::sdp`).
+
+use std::net::IpAddr;
+
+use media_audio::g711::Law;
+use media_rtp::sdp::{
+    self, Codec, Direction, LocalCapabilities, NegotiatedMedia, SessionDescription,
+};
+use media_rtp::PayloadType;
+
+use crate::{Error, RtpSockets, SessionConfig};
+
+/// Our usual capabilities for a call on `sockets`: PCMU then PCMA,
+/// telephone-event 101, 20 ms, sendrecv. `address` is what peers must
+/// send to (the NAT's external address when there is one).
+pub fn local_capabilities(
+    address: IpAddr,
+    sockets: &RtpSockets,
+    session_id: u64,
+) -> LocalCapabilities {
+    LocalCapabilities {
+        codecs: vec![Codec::Pcmu, Codec::Pcma],
+        telephone_event: PayloadType::new(101).ok(),
+        address,
+        port: sockets.port(),
+        // RFC 3605 a=rtcp only when RTCP is not on port + 1.
+        rtcp_port: (sockets.rtcp_port() != sockets.port() + 1).then(|| sockets.rtcp_port()),
+        ptime_ms: 20,
+        direction: Direction::SendRecv,
+        username: "switchboard".to_owned(),
+        session_id,
+        session_version: 1,
+    }
+}
+
+/// Our offer's bytes.
+pub fn offer(caps: &LocalCapabilities) -> Vec<u8> {
+    sdp::offer(caps).to_bytes()
+}
+
+/// Answers the peer's offer (initial INVITE or re-INVITE): the SDP to send
+/// and the session configuration it agrees. For a re-offer, bump
+/// `caps.session_version` and pass the result to
+/// [`crate::RtpSessionHandle::update`].
+pub fn answer_offer(
+    offer: &[u8],
+    caps: &LocalCapabilities,
+    seed: u64,
+) -> Result<(Vec<u8>, SessionConfig), Error> {
+    let offer = SessionDescription::parse(offer)?;
+    let answer = sdp::answer(&offer, caps)?;
+    Ok((answer.sdp.to_bytes(), session_config(&answer.media, seed)))
+}
+
+/// Reads the peer's answer to our offer.
+pub fn accept_answer(our_offer: &[u8], answer: &[u8], seed: u64) -> Result<SessionConfig, Error> {
+    let offer = SessionDescription::parse(our_offer)?;
+    let answer = SessionDescription::parse(answer)?;
+    let media = sdp::negotiate_answer(&offer, &answer)?;
+    Ok(session_config(&media, seed))
+}
+
+/// The session configuration for a negotiated stream.
+pub fn session_config(media: &NegotiatedMedia, seed: u64) -> SessionConfig {
+    let law = match media.codec {
+        Codec::Pcmu => Law::Mu,
+        Codec::Pcma => Law::A,
+    };
+    let mut config = SessionConfig::new(law, media.remote_rtp, seed);
+    config.payload_type = media.payload_type;
+    config.telephone_event = media.telephone_event;
+    config.remote_rtcp = media.remote_rtcp;
+    config.direction = media.direction;
+    config
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::PortPool;
+
+    const SIPP_OFFER: &[u8] = b"v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=sendonly\r\n";
+
+    #[tokio::test]
+    async fn a_sendonly_offer_is_answered_recvonly() {
+        let pool = PortPool::new("127.0.0.1".parse().unwrap(), 47100, 47199, false).unwrap();
+        let sockets = pool.allocate().unwrap();
+        let caps = local_capabilities("127.0.0.1".parse().unwrap(), &sockets, 7);
+        let (answer, config) = answer_offer(SIPP_OFFER, &caps, 1).unwrap();
+        let answer = String::from_utf8(answer).unwrap();
+        assert!(answer.contains("a=recvonly"), "{answer}");
+        assert!(
+            answer.contains(&format!("m=audio {} RTP/AVP 8 101", sockets.port())),
+            "{answer}"
+        );
+        assert_eq!(config.law, Law::A);
+        assert_eq!(config.direction, Direction::RecvOnly);
+        assert_eq!(config.remote_rtp, Some("127.0.0.1:6000".parse().unwrap()));
+        assert_eq!(config.telephone_event, PayloadType::new(101).ok());
+    }
+
+    #[tokio::test]
+    async fn our_offer_and_their_answer_agree() {
+        let pool = PortPool::new("127.0.0.1".parse().unwrap(), 47200, 47299, true).unwrap();
+        let sockets = pool.allocate().unwrap();
+        let caps = local_capabilities("127.0.0.1".parse().unwrap(), &sockets, 7);
+        let ours = offer(&caps);
+        let theirs = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+        let config = accept_answer(&ours, theirs, 2).unwrap();
+        assert_eq!(config.law, Law::Mu);
+        assert_eq!(config.telephone_event, None);
+        assert_eq!(config.remote_rtp, Some("127.0.0.1:7000".parse().unwrap()));
+        assert!(accept_answer(&ours, b"garbage", 2).is_err());
+    }
+}

@@ -1,0 +1,365 @@
+//! The task that owns the endpoint: the run loop of the sans-IO contract.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use sip_message::Message;
+use sip_proto::{CallHandle, Endpoint, Event, Rejection, Transmit, TransportKind};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::mpsc;
+use tracing::{debug, info, info_span, trace, warn, Span};
+
+use crate::handle::{CallOp, Command};
+use crate::tcp::{self, Connection, Settings, TcpInput};
+use crate::{AllowList, SipConfig};
+
+pub(crate) struct Driver {
+    endpoint: Endpoint,
+    udp: UdpSocket,
+    listener: TcpListener,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::UnboundedSender<Event>,
+    tcp_inputs_tx: mpsc::Sender<TcpInput>,
+    tcp_inputs: mpsc::Receiver<TcpInput>,
+    connections: HashMap<SocketAddr, Connection>,
+    next_connection: u64,
+    tcp: Settings,
+    allow_list: AllowList,
+    /// One `call` span per live call, carrying our handle and the Call-ID.
+    spans: HashMap<CallHandle, Span>,
+    /// Transmits taken from the endpoint early (to read an INVITE's Call-ID).
+    pending: VecDeque<Transmit>,
+}
+
+impl Driver {
+    pub(crate) fn new(
+        config: SipConfig,
+        udp: UdpSocket,
+        listener: TcpListener,
+        commands: mpsc::Receiver<Command>,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> Driver {
+        let (tcp_inputs_tx, tcp_inputs) = mpsc::channel(1024);
+        let tcp = Settings {
+            idle: config.tcp_idle_timeout,
+            limits: config.endpoint.limits.clone(),
+            // Well inside Timer B/F (64*T1) so the transaction hears of it.
+            connect_timeout: Duration::from_secs(10),
+        };
+        Driver {
+            endpoint: Endpoint::new(config.endpoint, config.seed),
+            udp,
+            listener,
+            commands,
+            events,
+            tcp_inputs_tx,
+            tcp_inputs,
+            connections: HashMap::new(),
+            next_connection: 1,
+            tcp,
+            allow_list: config.allow_list,
+            spans: HashMap::new(),
+            pending: VecDeque::new(),
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        let mut buf = vec![0u8; 65_535];
+        loop {
+            let timeout = self.endpoint.poll_timeout();
+            let wake = timeout.map_or_else(
+                || tokio::time::Instant::now() + Duration::from_secs(3600),
+                tokio::time::Instant::from_std,
+            );
+            tokio::select! {
+                command = self.commands.recv() => match command {
+                    Some(command) => self.command(command),
+                    None => break,
+                },
+                received = self.udp.recv_from(&mut buf) => match received {
+                    Ok((len, from)) => self.input(TransportKind::Udp, from, &buf[..len]),
+                    // Linux reports an ICMP port unreachable for an earlier
+                    // send as an error on the next receive; the transaction's
+                    // own timers cover the loss.
+                    Err(error) => debug!(%error, "UDP receive error"),
+                },
+                Some(input) = self.tcp_inputs.recv() => self.tcp_input(input),
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        debug!(%peer, "TCP accepted");
+                        let id = self.connection_id();
+                        let connection = tcp::spawn_accepted(
+                            stream, peer, id, self.tcp.clone(), self.tcp_inputs_tx.clone(),
+                        );
+                        self.connections.insert(peer, connection);
+                    }
+                    Err(error) => warn!(%error, "TCP accept failed"),
+                },
+                () = tokio::time::sleep_until(wake), if timeout.is_some() => {
+                    self.endpoint.handle_timeout(Instant::now());
+                }
+            }
+            self.flush().await;
+        }
+        debug!("SIP driver stopped: every handle was dropped");
+    }
+
+    fn input(&mut self, transport: TransportKind, from: SocketAddr, bytes: &[u8]) {
+        trace!(%transport, %from, message = %String::from_utf8_lossy(bytes), "SIP in");
+        if let Err(error) = self
+            .endpoint
+            .handle_datagram(Instant::now(), transport, from, bytes)
+        {
+            debug!(%transport, %from, %error, "SIP input refused");
+        }
+    }
+
+    fn tcp_input(&mut self, input: TcpInput) {
+        match input {
+            TcpInput::Message { peer, bytes } => self.input(TransportKind::Tcp, peer, &bytes),
+            TcpInput::Closed { peer, id } => {
+                self.forget_connection(peer, id);
+            }
+            TcpInput::Failed { peer, id } => {
+                if self.forget_connection(peer, id) {
+                    self.endpoint
+                        .handle_transport_error(Instant::now(), TransportKind::Tcp, peer);
+                }
+            }
+        }
+    }
+
+    /// Removes the connection if it is still the current one for `peer`.
+    fn forget_connection(&mut self, peer: SocketAddr, id: u64) -> bool {
+        if self.connections.get(&peer).is_some_and(|c| c.id == id) {
+            self.connections.remove(&peer);
+            true
+        } else {
+            false
+        }
+    }
+
+    fn connection_id(&mut self) -> u64 {
+        let id = self.next_connection;
+        self.next_connection += 1;
+        id
+    }
+
+    fn command(&mut self, command: Command) {
+        let now = Instant::now();
+        match command {
+            Command::Invite {
+                target,
+                from,
+                offer,
+                reply,
+            } => {
+                let result = self.endpoint.invite(now, target, from, offer);
+                if let Ok(call) = result {
+                    while let Some(t) = self.endpoint.poll_transmit() {
+                        self.pending.push_back(t);
+                    }
+                    let call_id = self
+                        .pending
+                        .iter()
+                        .find_map(|t| Message::parse(&t.bytes).ok()?.headers().call_id().ok())
+                        .map(|c| c.to_string())
+                        .unwrap_or_default();
+                    let span = info_span!("call", %call, %call_id);
+                    span.in_scope(|| info!("outbound INVITE"));
+                    self.spans.insert(call, span);
+                }
+                let _ = reply.send(result);
+            }
+            Command::Call { call, op, reply } => {
+                let span = self.span(call);
+                let _entered = span.enter();
+                debug!(command = op.name());
+                let name = op.name();
+                let e = &mut self.endpoint;
+                let result = match op {
+                    CallOp::Ringing => e.ringing(now, call),
+                    CallOp::Answer(sdp) => e.answer(now, call, sdp),
+                    CallOp::Reject(rejection) => e.reject(now, call, rejection),
+                    CallOp::Hangup => e.hangup(now, call),
+                    CallOp::Reoffer(sdp) => e.reoffer(now, call, sdp),
+                    CallOp::AnswerReoffer(sdp) => e.answer_reoffer(now, call, sdp),
+                    CallOp::Refer(target) => e.refer(now, call, target),
+                    CallOp::TransferProgress(status) => e.transfer_progress(now, call, status),
+                    CallOp::Dtmf { digit, duration_ms } => {
+                        e.send_dtmf(now, call, digit, duration_ms)
+                    }
+                };
+                if let Err(error) = &result {
+                    warn!(command = name, %error, "command refused");
+                }
+                let _ = reply.send(result);
+            }
+            Command::Stats { reply } => {
+                let _ = reply.send((self.endpoint.stats(), self.endpoint.call_count()));
+            }
+        }
+    }
+
+    /// Drains the endpoint: sends every transmit, forwards every event,
+    /// until both queues are empty (an event may queue more transmits).
+    async fn flush(&mut self) {
+        loop {
+            let mut progressed = false;
+            while let Some(t) = self
+                .pending
+                .pop_front()
+                .or_else(|| self.endpoint.poll_transmit())
+            {
+                progressed = true;
+                self.transmit(t).await;
+            }
+            while let Some(event) = self.endpoint.poll_event() {
+                progressed = true;
+                self.event(event);
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    async fn transmit(&mut self, t: Transmit) {
+        trace!(transport = %t.transport, to = %t.destination,
+            message = %String::from_utf8_lossy(&t.bytes), "SIP out");
+        match t.transport {
+            TransportKind::Udp => {
+                if let Err(error) = self.udp.send_to(&t.bytes, t.destination).await {
+                    warn!(to = %t.destination, %error, "UDP send failed");
+                    self.endpoint.handle_transport_error(
+                        Instant::now(),
+                        TransportKind::Udp,
+                        t.destination,
+                    );
+                }
+            }
+            TransportKind::Tcp => {
+                if !self.connections.contains_key(&t.destination) {
+                    let id = self.connection_id();
+                    let connection = tcp::spawn_outgoing(
+                        t.destination,
+                        id,
+                        self.tcp.clone(),
+                        self.tcp_inputs_tx.clone(),
+                    );
+                    self.connections.insert(t.destination, connection);
+                }
+                let sent = self
+                    .connections
+                    .get(&t.destination)
+                    .is_some_and(|c| c.outbound.send(t.bytes).is_ok());
+                if !sent {
+                    self.connections.remove(&t.destination);
+                    self.endpoint.handle_transport_error(
+                        Instant::now(),
+                        TransportKind::Tcp,
+                        t.destination,
+                    );
+                }
+            }
+            TransportKind::Tls => {
+                warn!(to = %t.destination, "TLS is not implemented in sip-net yet");
+                self.endpoint.handle_transport_error(
+                    Instant::now(),
+                    TransportKind::Tls,
+                    t.destination,
+                );
+            }
+        }
+    }
+
+    fn event(&mut self, event: Event) {
+        if let Event::IncomingCall(incoming) = &event {
+            let span = info_span!("call", call = %incoming.call, call_id = %incoming.call_id);
+            if !self.allow_list.allows(incoming.source.ip()) {
+                span.in_scope(|| {
+                    warn!(source = %incoming.source, "INVITE from outside the trunk allow-list: 403")
+                });
+                if let Err(error) =
+                    self.endpoint
+                        .reject(Instant::now(), incoming.call, Rejection::Forbidden)
+                {
+                    span.in_scope(|| warn!(%error, "could not refuse the call"));
+                }
+                return;
+            }
+            self.spans.insert(incoming.call, span);
+        }
+        match call_of(&event) {
+            Some(call) => {
+                let span = self.span(call);
+                span.in_scope(|| info!(event = name_of(&event)));
+                if matches!(
+                    event,
+                    Event::CallEnded { .. } | Event::Failed { .. } | Event::CallCancelled { .. }
+                ) {
+                    self.spans.remove(&call);
+                }
+            }
+            None => info!(event = name_of(&event)),
+        }
+        // The application may have stopped listening; the endpoint keeps
+        // answering the network regardless.
+        let _ = self.events.send(event);
+    }
+
+    fn span(&self, call: CallHandle) -> Span {
+        self.spans
+            .get(&call)
+            .cloned()
+            .unwrap_or_else(|| info_span!("call", %call))
+    }
+}
+
+/// The call an event belongs to; registration events belong to none.
+fn call_of(event: &Event) -> Option<CallHandle> {
+    match event {
+        Event::IncomingCall(i) => Some(i.call),
+        Event::Provisional { call, .. }
+        | Event::Answered { call, .. }
+        | Event::Failed { call, .. }
+        | Event::CallCancelled { call }
+        | Event::CallEnded { call, .. }
+        | Event::Reoffer { call, .. }
+        | Event::ReofferAnswered { call, .. }
+        | Event::ReofferFailed { call, .. }
+        | Event::Dtmf { call, .. }
+        | Event::TransferRequested { call, .. }
+        | Event::TransferAccepted { call }
+        | Event::TransferProgress { call, .. }
+        | Event::TransferSucceeded { call }
+        | Event::TransferFailed { call, .. } => Some(*call),
+        Event::Registered { .. }
+        | Event::RegistrationFailed { .. }
+        | Event::Unregistered { .. } => None,
+    }
+}
+
+fn name_of(event: &Event) -> &'static str {
+    match event {
+        Event::IncomingCall(_) => "incoming_call",
+        Event::Provisional { .. } => "provisional",
+        Event::Answered { .. } => "answered",
+        Event::Failed { .. } => "failed",
+        Event::CallCancelled { .. } => "call_cancelled",
+        Event::CallEnded { .. } => "call_ended",
+        Event::Reoffer { .. } => "reoffer",
+        Event::ReofferAnswered { .. } => "reoffer_answered",
+        Event::ReofferFailed { .. } => "reoffer_failed",
+        Event::Dtmf { .. } => "dtmf",
+        Event::TransferRequested { .. } => "transfer_requested",
+        Event::TransferAccepted { .. } => "transfer_accepted",
+        Event::TransferProgress { .. } => "transfer_progress",
+        Event::TransferSucceeded { .. } => "transfer_succeeded",
+        Event::TransferFailed { .. } => "transfer_failed",
+        Event::Registered { .. } => "registered",
+        Event::RegistrationFailed { .. } => "registration_failed",
+        Event::Unregistered { .. } => "unregistered",
+    }
+}

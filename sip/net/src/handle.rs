@@ -1,0 +1,159 @@
+//! What the application holds: a cheap, clonable handle whose methods send
+//! a command to the driver task and await the endpoint's verdict.
+
+use sip_message::{NameAddr, Uri};
+use sip_proto::{CallHandle, Rejection, Stats};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::Error;
+
+/// A command for the endpoint on one call.
+#[derive(Debug)]
+pub(crate) enum CallOp {
+    Ringing,
+    Answer(Vec<u8>),
+    Reject(Rejection),
+    Hangup,
+    Reoffer(Vec<u8>),
+    AnswerReoffer(Vec<u8>),
+    Refer(Uri),
+    TransferProgress(u16),
+    Dtmf { digit: char, duration_ms: u32 },
+}
+
+impl CallOp {
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            CallOp::Ringing => "ringing",
+            CallOp::Answer(_) => "answer",
+            CallOp::Reject(_) => "reject",
+            CallOp::Hangup => "hangup",
+            CallOp::Reoffer(_) => "reoffer",
+            CallOp::AnswerReoffer(_) => "answer_reoffer",
+            CallOp::Refer(_) => "refer",
+            CallOp::TransferProgress(_) => "transfer_progress",
+            CallOp::Dtmf { .. } => "send_dtmf",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) enum Command {
+    Invite {
+        target: Uri,
+        from: NameAddr,
+        offer: Vec<u8>,
+        reply: oneshot::Sender<Result<CallHandle, sip_proto::Error>>,
+    },
+    Call {
+        call: CallHandle,
+        op: CallOp,
+        reply: oneshot::Sender<Result<(), sip_proto::Error>>,
+    },
+    Stats {
+        reply: oneshot::Sender<(Stats, usize)>,
+    },
+}
+
+/// The application's handle on the SIP driver. Clone freely; every method
+/// returns once the endpoint has accepted or refused the command (the
+/// outcome on the wire arrives later as an [`sip_proto::Event`]).
+#[derive(Debug, Clone)]
+pub struct SipHandle {
+    commands: mpsc::Sender<Command>,
+}
+
+impl SipHandle {
+    pub(crate) fn new(commands: mpsc::Sender<Command>) -> SipHandle {
+        SipHandle { commands }
+    }
+
+    /// UAC: INVITE `target` from `from` with the SDP `offer`. Outcome:
+    /// `Provisional`*, then `Answered` or `Failed`.
+    pub async fn invite(
+        &self,
+        target: Uri,
+        from: NameAddr,
+        offer: Vec<u8>,
+    ) -> Result<CallHandle, Error> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Invite {
+            target,
+            from,
+            offer,
+            reply,
+        })
+        .await?;
+        Ok(rx.await.map_err(|_| Error::Closed)??)
+    }
+
+    /// UAS: 180 Ringing.
+    pub async fn ringing(&self, call: CallHandle) -> Result<(), Error> {
+        self.call(call, CallOp::Ringing).await
+    }
+
+    /// UAS: 200 OK with our SDP answer.
+    pub async fn answer(&self, call: CallHandle, sdp: Vec<u8>) -> Result<(), Error> {
+        self.call(call, CallOp::Answer(sdp)).await
+    }
+
+    /// UAS: refuse the call.
+    pub async fn reject(&self, call: CallHandle, rejection: Rejection) -> Result<(), Error> {
+        self.call(call, CallOp::Reject(rejection)).await
+    }
+
+    /// BYE an established call, CANCEL an unanswered outbound one, 480 an
+    /// unanswered inbound one.
+    pub async fn hangup(&self, call: CallHandle) -> Result<(), Error> {
+        self.call(call, CallOp::Hangup).await
+    }
+
+    /// re-INVITE with a new offer (hold, resume). Outcome: `ReofferAnswered`
+    /// or `ReofferFailed`.
+    pub async fn reoffer(&self, call: CallHandle, sdp: Vec<u8>) -> Result<(), Error> {
+        self.call(call, CallOp::Reoffer(sdp)).await
+    }
+
+    /// Answer the peer's `Reoffer`.
+    pub async fn answer_reoffer(&self, call: CallHandle, sdp: Vec<u8>) -> Result<(), Error> {
+        self.call(call, CallOp::AnswerReoffer(sdp)).await
+    }
+
+    /// RFC 3515 blind transfer. Outcome: `TransferAccepted`,
+    /// `TransferProgress`*, then `TransferSucceeded` or `TransferFailed`.
+    pub async fn refer(&self, call: CallHandle, target: Uri) -> Result<(), Error> {
+        self.call(call, CallOp::Refer(target)).await
+    }
+
+    /// Transferee: report the transfer's progress in a NOTIFY.
+    pub async fn transfer_progress(&self, call: CallHandle, status: u16) -> Result<(), Error> {
+        self.call(call, CallOp::TransferProgress(status)).await
+    }
+
+    /// A DTMF digit by SIP INFO (in-band RTP digits go through media-net).
+    pub async fn send_dtmf(
+        &self,
+        call: CallHandle,
+        digit: char,
+        duration_ms: u32,
+    ) -> Result<(), Error> {
+        self.call(call, CallOp::Dtmf { digit, duration_ms }).await
+    }
+
+    /// The endpoint's counters and the number of calls alive (admission control).
+    pub async fn stats(&self) -> Result<(Stats, usize), Error> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Stats { reply }).await?;
+        rx.await.map_err(|_| Error::Closed)
+    }
+
+    async fn call(&self, call: CallHandle, op: CallOp) -> Result<(), Error> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Call { call, op, reply }).await?;
+        Ok(rx.await.map_err(|_| Error::Closed)??)
+    }
+
+    async fn send(&self, command: Command) -> Result<(), Error> {
+        self.commands.send(command).await.map_err(|_| Error::Closed)
+    }
+}

@@ -1,0 +1,179 @@
+//! The tokio driver for [`sip_proto::Endpoint`]: UDP and TCP sockets on one
+//! address, the timer, and a cheap handle for the application.
+//!
+//! # What it does
+//! [`SipNet::bind`] binds UDP and TCP on the same address and spawns one
+//! task that owns the endpoint. That task is the run loop of the sans-IO
+//! contract: each input — a datagram, a message framed off a TCP stream
+//! ([`sip_message::frame_stream`]), the timer
+//! (`sleep_until(poll_timeout)`), a command from a [`SipHandle`] — is
+//! followed by draining `poll_transmit` (sent on the socket or connection)
+//! and `poll_event` (forwarded on [`SipNet::events`]).
+//!
+//! TCP: accepted connections and connections we open are kept per peer
+//! address and reused for every message to that peer (responses and new
+//! requests alike); one task per connection frames inbound bytes and writes
+//! outbound ones, and closes the connection after
+//! [`SipConfig::tcp_idle_timeout`] without traffic. A failed connect or
+//! write is reported to the endpoint with `handle_transport_error`.
+//!
+//! Inbound INVITEs from sources outside [`SipConfig::allow_list`] are
+//! answered `403 Forbidden` here and never reach the application (see
+//! [`allow_list`] for why the driver owns this).
+//!
+//! # What it does not do
+//! TLS (next), DNS (targets are IP literals or go to the outbound proxy), and
+//! anything about SDP or media.
+//!
+//! # Observability
+//! Every event and command of a call is logged inside a `call` span carrying
+//! our handle and the SIP Call-ID.
+//!
+//! # Example
+//! ```no_run
+//! # async fn run() -> Result<(), sip_net::Error> {
+//! use sip_net::{SipConfig, SipNet};
+//! use sip_proto::Event;
+//! let mut sip = SipNet::bind(SipConfig::new("127.0.0.1:5060".parse().unwrap())).await?;
+//! while let Some(event) = sip.events.recv().await {
+//!     if let Event::IncomingCall(call) = event {
+//!         sip.handle.answer(call.call, b"v=0\r\n".to_vec()).await?;
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+
+#![forbid(unsafe_code)]
+
+pub mod allow_list;
+mod driver;
+mod handle;
+mod tcp;
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub use allow_list::{AllowList, Cidr, CidrError};
+pub use handle::SipHandle;
+pub use sip_proto::{CallHandle, EndReason, Event, IncomingCall, Rejection, Stats};
+
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// The driver's configuration.
+#[derive(Debug, Clone)]
+pub struct SipConfig {
+    /// The endpoint's configuration. `endpoint.local_addr` is the address
+    /// to bind; port 0 picks a free port (UDP and TCP get the same one) and
+    /// the endpoint is told the real one.
+    pub endpoint: sip_proto::Config,
+    /// Seed for tags, branches and Call-IDs.
+    pub seed: u64,
+    /// Who may send us INVITEs; others get 403.
+    pub allow_list: AllowList,
+    /// A TCP connection with no traffic for this long is closed.
+    pub tcp_idle_timeout: Duration,
+}
+
+impl SipConfig {
+    /// Defaults: everyone allowed, TCP idle close after 5 minutes, seed from
+    /// the clock (tests pass their own).
+    pub fn new(local_addr: SocketAddr) -> SipConfig {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        SipConfig {
+            endpoint: sip_proto::Config::new(local_addr),
+            seed,
+            allow_list: AllowList::any(),
+            tcp_idle_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Why the driver could not start or a command was not carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot bind {transport} on {addr}: {source}")]
+    Bind {
+        transport: &'static str,
+        addr: SocketAddr,
+        source: io::Error,
+    },
+    /// The endpoint refused the command (unknown call, wrong state, unroutable).
+    #[error(transparent)]
+    Proto(#[from] sip_proto::Error),
+    /// The driver task has stopped.
+    #[error("the SIP driver has stopped")]
+    Closed,
+}
+
+/// A running driver: its handle, its events, and where it listens.
+#[derive(Debug)]
+pub struct SipNet {
+    /// Clone freely; the driver stops when every handle is dropped.
+    pub handle: SipHandle,
+    /// Everything the endpoint reports, in order.
+    pub events: mpsc::UnboundedReceiver<Event>,
+    /// The bound address (UDP and TCP).
+    pub local_addr: SocketAddr,
+    /// The driver task; it ends when every handle is dropped.
+    pub task: JoinHandle<()>,
+}
+
+impl SipNet {
+    /// Binds the sockets and starts the driver task on the current runtime.
+    pub async fn bind(mut config: SipConfig) -> Result<SipNet, Error> {
+        let requested = config.endpoint.local_addr;
+        let (udp, listener) = bind_pair(requested).await?;
+        let local_addr = udp.local_addr().map_err(|source| Error::Bind {
+            transport: "UDP",
+            addr: requested,
+            source,
+        })?;
+        config.endpoint.local_addr = local_addr;
+        let (commands_tx, commands_rx) = mpsc::channel(256);
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let driver = driver::Driver::new(config, udp, listener, commands_rx, events_tx);
+        let task = tokio::spawn(driver.run());
+        tracing::info!(%local_addr, "SIP listening on UDP and TCP");
+        Ok(SipNet {
+            handle: SipHandle::new(commands_tx),
+            events: events_rx,
+            local_addr,
+            task,
+        })
+    }
+}
+
+/// UDP and TCP on the same port. With port 0 the UDP port is picked first
+/// and TCP follows it; if that TCP port is taken, try again.
+async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), Error> {
+    let attempts = if addr.port() == 0 { 16 } else { 1 };
+    let mut last = None;
+    for _ in 0..attempts {
+        let udp = UdpSocket::bind(addr).await.map_err(|source| Error::Bind {
+            transport: "UDP",
+            addr,
+            source,
+        })?;
+        let bound = udp.local_addr().map_err(|source| Error::Bind {
+            transport: "UDP",
+            addr,
+            source,
+        })?;
+        match TcpListener::bind(bound).await {
+            Ok(listener) => return Ok((udp, listener)),
+            Err(source) => {
+                last = Some(Error::Bind {
+                    transport: "TCP",
+                    addr: bound,
+                    source,
+                })
+            }
+        }
+    }
+    Err(last.unwrap_or(Error::Closed))
+}

@@ -1,0 +1,192 @@
+//! Our UA against baresip running headless: audio from a WAV file (aufile),
+//! what it receives dumped to WAV by the sndfile filter, no sound card
+//! (aubridge as the player).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use switchboard_e2e::{
+    free_port, goertzel, read_wav, rms, tone, write_wav, Peer, Ua, UaEvent, UaOptions, DEADLINE,
+};
+
+const OUR_TONE: f64 = 1000.0;
+const THEIR_TONE: f64 = 600.0;
+
+fn configure(dir: &Path, sip_port: u16) {
+    write_wav(
+        &dir.join("in.wav"),
+        &tone(THEIR_TONE, 8000.0, 8000 * 20),
+        8000,
+    );
+    let config = format!(
+        "poll_method epoll\n\
+         sip_listen 127.0.0.1:{sip_port}\n\
+         audio_player aubridge,nil\n\
+         audio_alert aubridge,nil\n\
+         audio_source aufile,{input}\n\
+         module_path /usr/lib/baresip/modules\n\
+         module g711.so\n\
+         module aufile.so\n\
+         module aubridge.so\n\
+         module sndfile.so\n\
+         snd_path {dir}\n\
+         module_tmp account.so\n\
+         module_app menu.so\n",
+        input = dir.join("in.wav").display(),
+        dir = dir.display(),
+    );
+    std::fs::write(dir.join("config"), config).unwrap();
+    std::fs::write(
+        dir.join("accounts"),
+        "<sip:baresip@127.0.0.1>;regint=0;answermode=auto\n",
+    )
+    .unwrap();
+}
+
+fn baresip(dir: &Path, extra: &[String]) -> Option<Peer> {
+    let mut args = vec![
+        "-f".to_owned(),
+        dir.display().to_string(),
+        "-t".into(),
+        "50".into(),
+    ];
+    args.extend(extra.iter().cloned());
+    Peer::spawn("baresip", &args, dir)
+}
+
+/// SIGTERM lets baresip close its WAV files; then wait for the exit.
+async fn stop(peer: Peer, pid: Option<u32>) -> String {
+    if let Some(pid) = pid {
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status();
+    }
+    peer.wait().await.1
+}
+
+fn decoded_dump(dir: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("dump-") && n.ends_with("-dec.wav"))
+        })
+}
+
+/// `freq` stands well above the noise floor of the other probe frequencies.
+fn assert_tone(samples: &[i16], freq: f64, rate: f64, what: &str) {
+    assert!(
+        rms(samples) > 1000.0,
+        "{what}: too quiet (rms {})",
+        rms(samples)
+    );
+    let at = goertzel(samples, freq, rate);
+    for other in [350.0, 450.0, 800.0, 1400.0, 2200.0] {
+        if (other - freq).abs() < 100.0 {
+            continue;
+        }
+        let off = goertzel(samples, other, rate);
+        assert!(
+            at > 100.0 * off,
+            "{what}: {freq} Hz power {at} vs {other} Hz {off}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baresip_calls_us_and_records_our_tone() {
+    let mut ua = Ua::start(UaOptions {
+        play: tone(OUR_TONE, 8000.0, 8000 * 30),
+        ..UaOptions::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    configure(dir.path(), free_port());
+    let dial = format!("/dial sip:agent@{}", ua.addr);
+    let Some(mut peer) = baresip(dir.path(), &["-e".into(), dial]) else {
+        return;
+    };
+    let pid = peer.pid();
+    let call = ua
+        .expect("baresip's call", |e| match e {
+            UaEvent::Accepted(c) => Some(*c),
+            _ => None,
+        })
+        .await;
+    // Let 3 s of our tone flow: count baresip's frames arriving here as the clock.
+    let mut frames = 0;
+    ua.expect("3 s of media", |e| match e {
+        UaEvent::Audio { .. } => {
+            frames += 1;
+            (frames >= 150).then_some(())
+        }
+        _ => None,
+    })
+    .await;
+    ua.sip.hangup(call).await.unwrap();
+    ua.expect("the call to end", |e| {
+        matches!(e, UaEvent::Ended { .. }).then_some(())
+    })
+    .await;
+    let output = stop(peer, pid).await;
+    let dump = decoded_dump(dir.path())
+        .unwrap_or_else(|| panic!("no sndfile dump; baresip said:\n{output}"));
+    let (samples, rate) = read_wav(&dump);
+    // Skip the first half second (jitter buffer start, decoder warm-up).
+    let skip = (rate / 2) as usize;
+    assert!(
+        samples.len() > skip + rate as usize,
+        "only {} samples recorded",
+        samples.len()
+    );
+    assert_tone(
+        &samples[skip..],
+        OUR_TONE,
+        rate as f64,
+        "baresip's recording",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn we_call_baresip_and_hear_its_file() {
+    let mut ua = Ua::start(UaOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    configure(dir.path(), port);
+    let Some(mut peer) = baresip(dir.path(), &[]) else {
+        return;
+    };
+    let pid = peer.pid();
+    // baresip may not listen yet: the INVITE is retransmitted (Timer A) until it does.
+    let call = ua.call(&format!("sip:baresip@127.0.0.1:{port}")).await;
+    ua.expect("the auto-answer", |e| {
+        (*e == UaEvent::Answered(call)).then_some(())
+    })
+    .await;
+    let mut heard = Vec::new();
+    ua.expect("2 s of audio", |e| match e {
+        UaEvent::Audio { frame, .. } => {
+            heard.extend_from_slice(frame);
+            (heard.len() >= 8000 * 3).then_some(())
+        }
+        _ => None,
+    })
+    .await;
+    ua.sip.hangup(call).await.unwrap();
+    ua.expect("the call to end", |e| {
+        matches!(e, UaEvent::Ended { .. }).then_some(())
+    })
+    .await;
+    let _ = tokio::time::timeout(DEADLINE, stop(peer, pid)).await;
+    let _ = Duration::ZERO;
+    assert_tone(
+        &heard[8000..],
+        THEIR_TONE,
+        8000.0,
+        "what we heard from baresip",
+    );
+}
