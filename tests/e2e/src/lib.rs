@@ -4,7 +4,7 @@
 //!
 //! Tests wait for conditions on [`Ua::expect`] with a deadline; they never
 //! sleep and hope. A peer binary that is not installed skips the test with
-//! a message, unless `SWITCHBOARD_E2E_REQUIRE=1` (CI) makes it a failure.
+//! a message, unless `SWITCHBOARD_REQUIRE_E2E=1` (CI) makes it a failure.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -359,7 +359,7 @@ pub struct Peer {
 
 impl Peer {
     /// Spawns `program` with `args`; `None` (test skipped) when it is not
-    /// installed and `SWITCHBOARD_E2E_REQUIRE` is not set.
+    /// installed and `SWITCHBOARD_REQUIRE_E2E` is not set.
     pub fn spawn(program: &'static str, args: &[String], dir: &Path) -> Option<Peer> {
         if !installed(program) {
             return None;
@@ -410,8 +410,8 @@ pub fn installed(program: &str) -> bool {
     let found = std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()));
     if !found {
-        if std::env::var_os("SWITCHBOARD_E2E_REQUIRE").is_some() {
-            panic!("{program} is required (SWITCHBOARD_E2E_REQUIRE) but not installed");
+        if std::env::var_os("SWITCHBOARD_REQUIRE_E2E").is_some() {
+            panic!("{program} is required (SWITCHBOARD_REQUIRE_E2E) but not installed");
         }
         eprintln!("SKIPPED: {program} is not installed");
     }
