@@ -201,6 +201,22 @@ impl Store {
         }))
     }
 
+    /// The ids of the newest `limit` calls, newest first.
+    pub async fn recent_call_ids(&self, limit: i64) -> Result<Vec<CallRecordId>> {
+        sqlx::query("SELECT id FROM calls ORDER BY started_at DESC, id DESC LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("list calls"))?
+            .iter()
+            .map(|r| {
+                r.try_get::<String, _>(0)
+                    .map(CallRecordId::from_string)
+                    .map_err(q("list calls"))
+            })
+            .collect()
+    }
+
     /// Appends a finished turn with its timings.
     pub async fn record_turn(&self, call: &CallRecordId, turn: &Turn) -> Result<()> {
         let t = &turn.timings;

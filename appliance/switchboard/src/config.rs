@@ -16,7 +16,7 @@ pub const LOCAL_PATH: &str = "switchboard.toml";
 const ENV_PREFIX: &str = "SWITCHBOARD_";
 /// The tables an environment variable can address; `SWITCHBOARD_SIP_EXTERNAL_ADDRESS` is
 /// `sip.external_address`, `SWITCHBOARD_DATA_DIR` (no table named `data`) is `data_dir`.
-const SECTIONS: &[&str] = &["http", "sip", "models", "database", "log"];
+const SECTIONS: &[&str] = &["http", "sip", "calls", "models", "database", "log"];
 /// Variables with this prefix that are not configuration (the CLI's own, the tests').
 const NOT_CONFIG: &[&str] = &[
     "SWITCHBOARD_CONFIG",
@@ -31,6 +31,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub http: HttpConfig,
     pub sip: SipConfig,
+    pub calls: CallsConfig,
     pub models: ModelsConfig,
     pub database: DatabaseConfig,
     pub log: LogConfig,
@@ -50,8 +51,36 @@ pub struct HttpConfig {
 pub struct SipConfig {
     /// SIP over UDP and TCP, both on this address.
     pub listen: SocketAddr,
-    /// The address peers must use to reach us (behind NAT): written into Via, Contact and SDP.
-    pub external_address: Option<String>,
+    /// The public IP peers must use to reach us (behind NAT): written into Via, Contact and SDP.
+    pub external_address: Option<std::net::IpAddr>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallsConfig {
+    /// Calls this box carries at once; more are answered 503 with Retry-After rather than
+    /// slowing every call down. Size it from `switchboard bench models`.
+    pub max_concurrent: u32,
+    /// UDP ports for RTP, as "FIRST-LAST" (even ports are used, RTCP on the next odd one).
+    pub rtp_ports: String,
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        CallsConfig {
+            max_concurrent: 2,
+            rtp_ports: "10000-20000".into(),
+        }
+    }
+}
+
+impl CallsConfig {
+    /// The RTP port range; checked at load, so well-formed here.
+    pub fn rtp_range(&self) -> Option<(u16, u16)> {
+        let (a, b) = self.rtp_ports.split_once('-')?;
+        let (a, b) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+        (a < b && a >= 1024).then_some((a, b))
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -109,6 +138,7 @@ impl Default for Config {
             data_dir: PathBuf::from("var"),
             http: HttpConfig::default(),
             sip: SipConfig::default(),
+            calls: CallsConfig::default(),
             models: ModelsConfig::default(),
             database: DatabaseConfig::default(),
             log: LogConfig::default(),
@@ -413,20 +443,23 @@ fn validate(c: &Config) -> Result<(), (String, String)> {
             format!("{} is already http.listen", c.sip.listen),
         ));
     }
-    if let Some(addr) = &c.sip.external_address {
-        if addr.is_empty() || addr.contains(|ch: char| ch.is_whitespace() || ch == '/' || ch == '@')
-        {
-            return Err((
-                "sip.external_address".into(),
-                format!("{addr:?} is not a host name or IP address"),
-            ));
-        }
-    }
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&c.log.filter) {
         return Err((
             "log.filter".into(),
             format!("{:?} is not a log filter: {e}", c.log.filter),
         ));
+    }
+    if c.calls.rtp_range().is_none() {
+        return Err((
+            "calls.rtp_ports".into(),
+            format!(
+                "{:?} is not a port range FIRST-LAST above 1023",
+                c.calls.rtp_ports
+            ),
+        ));
+    }
+    if c.calls.max_concurrent == 0 {
+        return Err(("calls.max_concurrent".into(), "must be at least 1".into()));
     }
     validate_agents(&c.agents)
 }
@@ -669,7 +702,10 @@ mod tests {
         let c = load(Some(f.path()), env).unwrap();
         assert_eq!(c.http.listen, "127.0.0.1:9100".parse().unwrap());
         assert_eq!(c.data_dir, PathBuf::from("/srv/sb"));
-        assert_eq!(c.sip.external_address.as_deref(), Some("198.51.100.7"));
+        assert_eq!(
+            c.sip.external_address,
+            Some("198.51.100.7".parse().unwrap())
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod config;
 pub mod http;
 pub mod pii;
 pub mod telemetry;
+pub mod telephony;
 
 use config::Config;
 use std::future::Future;
@@ -32,6 +33,8 @@ pub enum Error {
         agent: String,
         source: std::io::Error,
     },
+    #[error("SIP: {0}")]
+    Sip(sip_net::Error),
     #[error("HTTP server failed: {0}")]
     Http(std::io::Error),
 }
@@ -39,6 +42,8 @@ pub enum Error {
 /// Sockets bound before [`run`], so the caller picks the ports (tests bind port 0).
 pub struct Listeners {
     pub http: TcpListener,
+    /// SIP over UDP and TCP on one address, its driver already running.
+    pub sip: sip_net::SipNet,
 }
 
 impl Listeners {
@@ -52,8 +57,30 @@ impl Listeners {
                 addr,
                 source,
             })?;
-        Ok(Listeners { http })
+        let sip = bind_sip(config, config.sip.listen).await?;
+        Ok(Listeners { http, sip })
     }
+}
+
+/// Starts the SIP driver on `addr` (port 0: any free port) with the configured NAT address.
+pub async fn bind_sip(
+    config: &Config,
+    addr: std::net::SocketAddr,
+) -> Result<sip_net::SipNet, Error> {
+    let mut sip = sip_net::SipConfig::new(addr);
+    sip.endpoint.external_addr = config
+        .sip
+        .external_address
+        .map(|ip| std::net::SocketAddr::new(ip, addr.port()));
+    sip.endpoint.user_agent = Some(format!("Switchboard/{}", env!("CARGO_PKG_VERSION")));
+    sip_net::SipNet::bind(sip).await.map_err(|e| match e {
+        sip_net::Error::Bind { source, .. } => Error::Bind {
+            what: "SIP",
+            addr,
+            source,
+        },
+        other => Error::Sip(other),
+    })
 }
 
 /// Runs the daemon until `shutdown` resolves.
@@ -82,12 +109,25 @@ pub async fn run(
         models: Arc::new(models),
         metrics,
     };
+    let sip_addr = listeners.sip.local_addr;
+    let admission = telephony::Admission::new(store.clone(), config.calls.max_concurrent as usize);
+    let sip_task = tokio::spawn(telephony::serve(listeners.sip, admission, store.clone()));
+    let host = config
+        .sip
+        .external_address
+        .map_or_else(|| sip_addr.ip().to_string(), |ip| ip.to_string());
+    for a in &config.agents {
+        if let Some(n) = a.numbers.first() {
+            tracing::info!(agent = %a.name, "call sip:{n}@{host}:{}", sip_addr.port());
+        }
+    }
     let http_addr = listeners.http.local_addr().map_err(Error::Http)?;
     tracing::info!(%http_addr, "HTTP listening (/healthz, /readyz, /metrics)");
     axum::serve(listeners.http, http::router(state))
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(Error::Http)?;
+    sip_task.abort();
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -107,7 +107,10 @@ async fn start(
         let shutdown = async move {
             let _ = stopped.await;
         };
-        switchboard::run(config, switchboard::Listeners { http }, shutdown)
+        let sip = switchboard::bind_sip(&config, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        switchboard::run(config, switchboard::Listeners { http, sip }, shutdown)
             .await
             .unwrap();
     });

@@ -1,0 +1,275 @@
+//! The phone side of the daemon: admitting inbound calls.
+//!
+//! DESIGN "A call, step by step", 1: the trunk allow-list is enforced by the SIP driver; here a
+//! blacklisted caller gets `603 Decline`, a number no agent answers gets `404 Not Found`, and a
+//! box at capacity answers `503` with Retry-After instead of slowing every call down. Every
+//! INVITE leaves a call record, rejected ones included, so operators see who was turned away.
+
+use crate::pii::Pii;
+use sip_message::Uri;
+use sip_net::{CallHandle, Event, IncomingCall, Rejection, SipHandle, SipNet};
+use std::collections::HashMap;
+use std::sync::Arc;
+use switchboard_store::{
+    Agent, CallRecord, CallRecordId, Direction, EndOfCall, Store, StoreError, UnixMillis,
+};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument;
+
+/// Seconds a caller turned away at capacity is told to wait.
+const RETRY_AFTER_S: u32 = 30;
+
+/// What happens to an inbound call.
+#[derive(Debug)]
+pub enum Decision {
+    /// Take it: the agent that answers, and the capacity slot it holds until it ends.
+    Admit {
+        agent: Box<Agent>,
+        slot: OwnedSemaphorePermit,
+    },
+    Reject {
+        rejection: Rejection,
+        reason: &'static str,
+    },
+}
+
+/// Decides who gets in; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Admission {
+    store: Store,
+    capacity: Arc<Semaphore>,
+}
+
+impl Admission {
+    pub fn new(store: Store, max_concurrent: usize) -> Self {
+        Admission {
+            store,
+            capacity: Arc::new(Semaphore::new(max_concurrent)),
+        }
+    }
+
+    /// Blacklist first (a blocked caller learns nothing else), then routing, then capacity.
+    pub async fn decide(&self, caller: &str, called: &str) -> Result<Decision, StoreError> {
+        if self.store.blacklist_entry(caller).await?.is_some() {
+            return Ok(Decision::Reject {
+                rejection: Rejection::Decline,
+                reason: "blacklisted",
+            });
+        }
+        let Some(agent) = self.store.agent_for_number(called).await? else {
+            return Ok(Decision::Reject {
+                rejection: Rejection::NotFound,
+                reason: "unrouted",
+            });
+        };
+        match self.capacity.clone().try_acquire_owned() {
+            Ok(slot) => Ok(Decision::Admit {
+                agent: Box::new(agent),
+                slot,
+            }),
+            Err(_) => Ok(Decision::Reject {
+                rejection: Rejection::Unavailable {
+                    retry_after: Some(RETRY_AFTER_S),
+                },
+                reason: "at_capacity",
+            }),
+        }
+    }
+}
+
+/// The user part of a SIP URI, or the number of a tel: URI (parameters dropped).
+pub fn user_part(uri: &Uri) -> Option<String> {
+    let raw = match uri {
+        Uri::Sip(u) => u.user.clone()?,
+        Uri::Tel(t) => t.number.clone(),
+        Uri::Other(_) => return None,
+    };
+    let user = raw.split(';').next().unwrap_or_default().to_string();
+    (!user.is_empty()).then_some(user)
+}
+
+/// Serves SIP events until the driver stops. Admitted calls go to `on_admitted`; until the call
+/// runtime is wired in, that is the only place a call can be taken.
+pub async fn serve(mut sip: SipNet, admission: Admission, store: Store) {
+    let handle = sip.handle.clone();
+    let mut live: HashMap<CallHandle, Live> = HashMap::new();
+    while let Some(event) = sip.events.recv().await {
+        match event {
+            Event::IncomingCall(incoming) => {
+                let record = CallRecordId::new();
+                let span = tracing::info_span!("call", call = %record);
+                let admitted = incoming_call(&handle, &admission, &store, incoming, record)
+                    .instrument(span)
+                    .await;
+                if let Some((call, l)) = admitted {
+                    live.insert(call, l);
+                }
+            }
+            Event::CallEnded { call, .. }
+            | Event::CallCancelled { call }
+            | Event::Failed { call, .. } => {
+                if let Some(l) = live.remove(&call) {
+                    finish(&store, &l.record, "ended").await;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A call this box holds: its record, and its capacity slot (released on drop).
+struct Live {
+    record: CallRecordId,
+    _slot: OwnedSemaphorePermit,
+}
+
+async fn incoming_call(
+    sip: &SipHandle,
+    admission: &Admission,
+    store: &Store,
+    incoming: IncomingCall,
+    id: CallRecordId,
+) -> Option<(CallHandle, Live)> {
+    let caller = user_part(&incoming.from.uri).unwrap_or_else(|| "anonymous".into());
+    let called = user_part(&incoming.request_uri)
+        .or_else(|| user_part(&incoming.to.uri))
+        .unwrap_or_default();
+    let record = CallRecord {
+        id,
+        sip_call_id: incoming.call_id.to_string(),
+        direction: Direction::Inbound,
+        agent_id: None,
+        from_number: caller.clone(),
+        to_number: called.clone(),
+        started_at: UnixMillis::now(),
+        answered_at: None,
+        ended_at: None,
+        end_reason: None,
+        consent: None,
+    };
+    if let Err(e) = store.insert_call(&record).await {
+        // Without a record we must not take the call: nothing of it could be kept.
+        tracing::error!("cannot record the call: {e}; answering 503");
+        let _ = sip
+            .reject(
+                incoming.call,
+                Rejection::Unavailable {
+                    retry_after: Some(RETRY_AFTER_S),
+                },
+            )
+            .await;
+        return None;
+    }
+    let decision = match admission.decide(&caller, &called).await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!("admission failed: {e}; answering 503");
+            Decision::Reject {
+                rejection: Rejection::Unavailable {
+                    retry_after: Some(RETRY_AFTER_S),
+                },
+                reason: "store_error",
+            }
+        }
+    };
+    match decision {
+        Decision::Reject { rejection, reason } => {
+            tracing::info!(caller = %Pii(&caller), called = %called, reason, "call rejected");
+            metrics::counter!("switchboard_calls_rejected_total", "reason" => reason).increment(1);
+            let _ = sip.reject(incoming.call, rejection).await;
+            finish(store, &record.id, reason).await;
+            None
+        }
+        Decision::Admit { agent, slot } => {
+            tracing::info!(caller = %Pii(&caller), agent = %agent.name, "call admitted");
+            metrics::counter!("switchboard_calls_admitted_total").increment(1);
+            // The per-call runtime (engines, turn-taking) is not part of this build yet: say so
+            // on the wire with 480 rather than answering into silence.
+            let _ = sip
+                .reject(incoming.call, Rejection::TemporarilyUnavailable)
+                .await;
+            finish(store, &record.id, "runtime_unavailable").await;
+            drop(slot);
+            None
+        }
+    }
+}
+
+async fn finish(store: &Store, id: &CallRecordId, reason: &str) {
+    let end = EndOfCall {
+        end_reason: reason.to_string(),
+        ..Default::default()
+    };
+    if let Err(e) = store.finish_call(id, UnixMillis::now(), &end).await {
+        tracing::error!(call = %id, "cannot close the call record: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn capacity_blacklist_and_routing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("db")).await.unwrap();
+        store
+            .upsert_agent(&Agent {
+                id: switchboard_store::AgentId::new(),
+                name: "demo".into(),
+                numbers: vec!["1000".into()],
+                greeting: "Hello".into(),
+                prompt: "Be brief".into(),
+                consent: switchboard_store::Consent::Off,
+                transfer_to: None,
+                language: "en".into(),
+                voice: "en_US-joe-medium".into(),
+            })
+            .await
+            .unwrap();
+        let admission = Admission::new(store.clone(), 1);
+        let first = admission.decide("+15551230001", "1000").await.unwrap();
+        assert!(matches!(&first, Decision::Admit { agent, .. } if agent.name == "demo"));
+        // The one slot is taken: the next caller is told to come back.
+        let second = admission.decide("+15551230002", "1000").await.unwrap();
+        assert!(matches!(
+            second,
+            Decision::Reject {
+                rejection: Rejection::Unavailable {
+                    retry_after: Some(RETRY_AFTER_S)
+                },
+                ..
+            }
+        ));
+        drop(first);
+        assert!(matches!(
+            admission.decide("+15551230002", "1000").await.unwrap(),
+            Decision::Admit { .. }
+        ));
+        assert!(matches!(
+            admission.decide("+15551230002", "2000").await.unwrap(),
+            Decision::Reject {
+                rejection: Rejection::NotFound,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn user_parts() {
+        let uri = |s: &str| Uri::parse(s).unwrap();
+        assert_eq!(
+            user_part(&uri("sip:demo@10.0.0.1:5060")).as_deref(),
+            Some("demo")
+        );
+        assert_eq!(
+            user_part(&uri("sip:+15550001000;npdi@trunk.example")).as_deref(),
+            Some("+15550001000")
+        );
+        assert_eq!(
+            user_part(&uri("tel:+15550001000")).as_deref(),
+            Some("+15550001000")
+        );
+        assert_eq!(user_part(&uri("sip:10.0.0.1")), None);
+    }
+}

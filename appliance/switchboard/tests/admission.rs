@@ -1,0 +1,127 @@
+//! Inbound call admission against a real SIP peer (sipp): unrouted numbers get 404, blacklisted
+//! callers 603, and every INVITE leaves a call record saying why.
+#![allow(clippy::unwrap_used)] // reason: test code, where a panic is the failure report
+
+use std::net::SocketAddr;
+use std::path::Path;
+use switchboard::config;
+use switchboard_e2e::Peer;
+use switchboard_store::{BlacklistEntry, Store, UnixMillis};
+
+async fn daemon(
+    data: &Path,
+) -> (
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/switchboard.example.toml");
+    let mut config = config::load(Some(&example), []).unwrap();
+    config.data_dir = data.to_path_buf();
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sip = switchboard::bind_sip(&config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let sip_addr = sip.local_addr;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        switchboard::run(config, switchboard::Listeners { http, sip }, shutdown)
+            .await
+            .unwrap();
+    });
+    (sip_addr, stop, task)
+}
+
+/// Runs sipp calling `service` as `caller`, expecting `status`; true when sipp saw it.
+async fn call_expecting(sip: SocketAddr, service: &str, caller: &str, status: u16) -> Option<bool> {
+    let dir = tempfile::tempdir().unwrap();
+    let template =
+        std::fs::read_to_string(switchboard_e2e::scenario("uac_expect_final.xml")).unwrap();
+    let scenario = dir.path().join("expect.xml");
+    std::fs::write(
+        &scenario,
+        template
+            .replace("@CALLER@", caller)
+            .replace("@STATUS@", &status.to_string()),
+    )
+    .unwrap();
+    let args: Vec<String> = [
+        &format!("127.0.0.1:{}", sip.port()),
+        "-sf",
+        scenario.to_str().unwrap(),
+        "-s",
+        service,
+        "-i",
+        "127.0.0.1",
+        "-m",
+        "1",
+        "-timeout",
+        "30s",
+        "-timeout_error",
+        "-nostdin",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let peer = Peer::spawn("sipp", &args, dir.path())?;
+    let (code, output) = peer.wait().await;
+    if code != 0 {
+        eprintln!("sipp exited {code}:\n{output}");
+    }
+    Some(code == 0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unrouted_numbers_get_404_and_blacklisted_callers_603() {
+    let data = tempfile::tempdir().unwrap();
+    let (sip, stop, task) = daemon(data.path()).await;
+    let store = Store::open_sqlite(&data.path().join("switchboard.db"))
+        .await
+        .unwrap();
+    let blocked = "+15550009999";
+    store
+        .add_to_blacklist(&BlacklistEntry {
+            number: blocked.into(),
+            reason: "abusive language".into(),
+            source_call_id: None,
+            added_by: "system".into(),
+            added_at: UnixMillis::now(),
+        })
+        .await
+        .unwrap();
+
+    let Some(ok) = call_expecting(sip, "nobody-here", "+15550001111", 404).await else {
+        return;
+    };
+    assert!(ok, "an unrouted number is answered 404");
+    let ok = call_expecting(sip, "demo", blocked, 603).await.unwrap();
+    assert!(
+        ok,
+        "a blacklisted caller is declined with 603, even to a routed number"
+    );
+
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    let reasons = store_reasons(&store).await;
+    assert_eq!(
+        reasons,
+        [
+            ("+15550001111".into(), "unrouted".into()),
+            (blocked.into(), "blacklisted".into())
+        ]
+    );
+}
+
+async fn store_reasons(store: &Store) -> Vec<(String, String)> {
+    // Through the public API: the calls are ordered by start time.
+    let mut out = Vec::new();
+    for id in store.recent_call_ids(10).await.unwrap().into_iter().rev() {
+        let c = store.call(&id).await.unwrap().unwrap();
+        out.push((c.from_number, c.end_reason.unwrap_or_default()));
+    }
+    out
+}
