@@ -10,6 +10,7 @@
 //!
 //! Run: `cargo bench -p media-net --bench media_calls -- [calls] [seconds]`
 //! (defaults 50 calls, 10 s).
+#![allow(clippy::unwrap_used)] // reason: a bench binary; a panic is its error report
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

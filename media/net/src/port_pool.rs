@@ -68,7 +68,7 @@ impl PortPool {
             } else {
                 following as u16
             };
-            if port as u32 + span as u32 - 1 > inner.last as u32 || inner.in_use.contains(&port) {
+            if port as u32 + span - 1 > inner.last as u32 || inner.in_use.contains(&port) {
                 continue;
             }
             let Ok(rtp) = std::net::UdpSocket::bind(SocketAddr::new(inner.ip, port)) else {

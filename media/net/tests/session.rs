@@ -1,4 +1,5 @@
 //! Two sessions over real loopback sockets.
+#![allow(clippy::unwrap_used)] // reason: test code, where a panic is the failure report
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -43,7 +43,7 @@ impl Driver {
         let (tcp_inputs_tx, tcp_inputs) = mpsc::channel(1024);
         let tcp = Settings {
             idle: config.tcp_idle_timeout,
-            limits: config.endpoint.limits.clone(),
+            limits: config.endpoint.limits,
             // Well inside Timer B/F (64*T1) so the transaction hears of it.
             connect_timeout: Duration::from_secs(10),
         };

@@ -1,6 +1,7 @@
 //! Our UA against baresip running headless: audio from a WAV file (aufile),
 //! what it receives dumped to WAV by the sndfile filter, no sound card
 //! (aubridge as the player).
+#![allow(clippy::unwrap_used)] // reason: test code, where a panic is the failure report
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -1,4 +1,5 @@
 //! Our UA (sip-net + media-net) against sipp.
+#![allow(clippy::unwrap_used)] // reason: test code, where a panic is the failure report
 
 use std::net::SocketAddr;
 
