@@ -127,6 +127,13 @@ impl Store {
                 url: redact(url),
                 source,
             })?;
+        // PostgreSQL serialises concurrent migrators with an advisory lock; for SQLite sqlx does
+        // not, so two processes opening a new file at once (the daemon and `switchboard user
+        // add`, say) would both create the schema. A lock file beside the database serialises them.
+        let _guard = match backend {
+            Backend::Sqlite => Some(migration_lock(url).await?),
+            Backend::Postgres => None,
+        };
         MIGRATOR.run(&pool).await?;
         Ok(Store { pool, backend })
     }
@@ -159,6 +166,29 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Takes an exclusive lock on `<database>.migrate.lock` (released when the file is dropped).
+async fn migration_lock(url: &str) -> Result<std::fs::File> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or(path);
+    let lock_path = format!("{path}.migrate.lock");
+    let bad = |e: std::io::Error| StoreError::BadUrl {
+        url: url.to_string(),
+        reason: format!("cannot lock {lock_path} for migration: {e}"),
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(bad)?;
+    tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+        .await
+        .map_err(|e| bad(std::io::Error::other(e)))?
+        .map_err(bad)
 }
 
 /// Maps a sqlx error to [`StoreError::Query`] naming the operation.

@@ -511,3 +511,14 @@ async fn api_tokens_resolve_users(s: &Store) {
     );
     assert!(s.user_for_token("nope", now).await.unwrap().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_opens_of_one_sqlite_file_both_succeed() {
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("switchboard.db");
+        let (a, b) = tokio::join!(Store::open_sqlite(&path), Store::open_sqlite(&path));
+        assert_eq!(a.unwrap().schema_versions().await.unwrap(), vec![1]);
+        assert_eq!(b.unwrap().schema_versions().await.unwrap(), vec![1]);
+    }
+}
