@@ -37,7 +37,7 @@ impl Store {
     /// numbers. A number already routed to another agent is a conflict and changes nothing.
     pub async fn upsert_agent(&self, agent: &Agent) -> Result<AgentId> {
         let now = UnixMillis::now().0;
-        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        let mut tx = self.write_tx().await?;
         let existing: Option<String> = sqlx::query("SELECT id FROM agents WHERE name = $1")
             .bind(&agent.name)
             .fetch_optional(&mut *tx)

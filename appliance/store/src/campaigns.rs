@@ -122,7 +122,7 @@ impl Store {
     /// returns how many were added.
     pub async fn add_contacts(&self, list: &ContactListId, contacts: &[NewContact]) -> Result<u64> {
         let now = UnixMillis::now().0;
-        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        let mut tx = self.write_tx().await?;
         let mut added = 0;
         for c in contacts {
             added += sqlx::query(
@@ -208,7 +208,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(q("select contacts to queue"))?;
-        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        let mut tx = self.write_tx().await?;
         let now = UnixMillis::now().0;
         for r in &rows {
             let contact: String = r.try_get(0).map_err(q("select contacts to queue"))?;
@@ -282,7 +282,7 @@ impl Store {
         call: Option<&CallRecordId>,
         retry_at: Option<UnixMillis>,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        let mut tx = self.write_tx().await?;
         let row = sqlx::query(
             "UPDATE campaign_attempts SET status = $1, disposition = $2, call_id = $3 \
              WHERE id = $4 RETURNING campaign_id, contact_id, attempt_no",

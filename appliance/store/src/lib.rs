@@ -138,6 +138,17 @@ impl Store {
         Ok(Store { pool, backend })
     }
 
+    /// A transaction that will write. On SQLite it takes the write lock up front (`BEGIN
+    /// IMMEDIATE`): a deferred transaction that reads first and then writes fails at once with
+    /// "database is locked" when another writer got in between, instead of waiting.
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        let begin = match self.backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        self.pool.begin_with(begin).await.map_err(q("begin"))
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }

@@ -53,7 +53,7 @@ impl Store {
     /// Writes a consent decision to the log and to the call, in one transaction. Recording may only
     /// start after this returns `Ok` with [`ConsentDecision::Yes`].
     pub async fn record_consent(&self, rec: &ConsentRecord) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO consent_log (id, call_id, caller_number, question, answer_text, decision, \
              decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -165,7 +165,7 @@ impl Store {
 
     /// Removes a number from the blacklist; an operator action, audited in the same transaction.
     pub async fn remove_from_blacklist(&self, number: &str, actor: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query("DELETE FROM blacklist WHERE number = $1")
             .bind(number)
             .execute(&mut *tx)

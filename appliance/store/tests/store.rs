@@ -522,3 +522,26 @@ async fn concurrent_first_opens_of_one_sqlite_file_both_succeed() {
         assert_eq!(b.unwrap().schema_versions().await.unwrap(), vec![1]);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_wait_for_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchboard.db");
+    let (a, b) = (
+        Store::open_sqlite(&path).await.unwrap(),
+        Store::open_sqlite(&path).await.unwrap(),
+    );
+    let mut tasks = Vec::new();
+    for (i, s) in [a, b].into_iter().cycle().take(8).enumerate() {
+        tasks.push(tokio::spawn(async move {
+            let mut agent = acme(&[&format!("{i}000")]);
+            agent.name = format!("agent{i}");
+            s.upsert_agent(&agent).await
+        }));
+    }
+    for t in tasks {
+        t.await
+            .unwrap()
+            .expect("no \"database is locked\" between two writers");
+    }
+}
