@@ -10,7 +10,9 @@ use models_api::{i16_to_f32, CancelToken, Flow, Stt, SttOptions, Tts, TtsOptions
 use models_piper::{Piper, PiperConfig};
 use models_whisper::{Whisper, WhisperConfig};
 
-const SENTENCE: &str = "Hello, thank you for calling Acme Dental. I can book a cleaning appointment next Tuesday at three in the afternoon.";
+/// No brand name: tiny.en hears "Acme Dental" as "Nacnedental" or "that me dental" (MODELS.md saw
+/// the same); the appliance passes such names as `SttOptions::initial_prompt`.
+const SENTENCE: &str = "Hello, thank you for calling the dental office. I can book a cleaning appointment for next Tuesday afternoon.";
 
 fn engines() -> Option<&'static (Piper, Whisper)> {
     static ENGINES: OnceLock<Option<(Piper, Whisper)>> = OnceLock::new();
@@ -74,11 +76,11 @@ fn streams_sentence_by_sentence_and_honours_rate_volume_cancel() {
         })
         .unwrap();
     assert_eq!(n, 2);
-    assert_eq!(parts[0].text, "Hello, thank you for calling Acme Dental.");
+    assert_eq!(parts[0].text, "Hello, thank you for calling the dental office.");
     let first = parts[0].duration();
 
     let slow = TtsOptions { length_scale: 1.5, volume: 0.5, ..TtsOptions::default() };
-    let slow_audio = piper.say("Hello, thank you for calling Acme Dental.", &slow).unwrap();
+    let slow_audio = piper.say("Hello, thank you for calling the dental office.", &slow).unwrap();
     let slow_secs = Duration::from_secs_f64(slow_audio.len() as f64 / 22050.0);
     assert!(slow_secs > first + first / 4, "{slow_secs:?} vs {first:?}");
     let peak = slow_audio.iter().map(|s| s.unsigned_abs()).max().unwrap();
