@@ -1,0 +1,64 @@
+//! `cargo run --release --example bench -p models-llama`: prefill and generation speed, and the
+//! first token of a 40-token turn on a cached agent prefix.
+
+use std::time::Instant;
+
+use models_api::testing::model_file;
+use models_api::{CancelToken, ChatMessage, Flow, GenerateOptions, Llm, LlmSession};
+use models_llama::{Llama, LlamaConfig};
+
+const SYSTEM: &str = "You are the phone receptionist of Acme Dental, a family dental practice. \
+Speak briefly and politely; one or two short sentences per answer, no lists, no markdown. Facts: \
+we are open Monday to Friday from 9 am to 5 pm and Saturday from 9 am to noon; closed on public \
+holidays. Our address is 12 Main Street, second floor, above the pharmacy; parking is behind the \
+building. A cleaning costs 80 dollars, a check-up 60 dollars, whitening 250 dollars. We accept \
+Delta Dental, Cigna and Aetna insurance. Dr. Smith and Dr. Patel are the dentists; Dr. Patel sees \
+children. Emergencies during opening hours are seen the same day. To book, collect the caller's \
+name, phone number, preferred day and time. If the caller asks for a person, offer to transfer. \
+Never give medical advice beyond saying a dentist will check. If you do not know, say so and offer \
+a call back.";
+
+fn main() {
+    let Some(path) = model_file("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf") else { return };
+    let started = Instant::now();
+    let llm = Llama::load(&LlamaConfig::new(path)).expect("load");
+    println!("Qwen2.5-Coder-0.5B Q4_K_M load: {:?}, threads {}", started.elapsed(), llm.config().threads);
+    let cancel = CancelToken::new();
+
+    let t = Instant::now();
+    let prefix = llm.prefix(SYSTEM).expect("prefix");
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "prefill (agent prefix, cold): {} tokens in {:.0} ms = {:.0} tok/s",
+        prefix.token_count(),
+        secs * 1000.0,
+        prefix.token_count() as f64 / secs
+    );
+
+    let turn = "Hi, good morning, I am calling because my daughter has had a toothache since \
+                yesterday evening, and I wanted to know whether Dr. Patel could see her today.";
+    println!("turn: {} tokens of user text", llm.count_tokens(turn));
+    for round in 0..3 {
+        let t = Instant::now();
+        let mut s = llm.session(Some(&prefix)).expect("session");
+        let session_ms = t.elapsed().as_secs_f64() * 1000.0;
+        s.push(ChatMessage::user(turn));
+        let options = GenerateOptions { max_tokens: 64, ..Default::default() };
+        let g = s.generate(&options, &cancel, &mut |_| Flow::Continue).expect("generate");
+        let gen_secs = (g.elapsed - g.first_token.unwrap_or_default()).as_secs_f64();
+        println!(
+            "round {round}: session from prefix {session_ms:.0} ms; turn prefill {} tokens in {:.0} ms ({} cached); \
+             first token {:.0} ms; generation {} tokens at {:.1} tok/s; {:?}",
+            g.prefilled_tokens,
+            g.prefill.as_secs_f64() * 1000.0,
+            g.cached_tokens,
+            g.first_token.unwrap_or_default().as_secs_f64() * 1000.0,
+            g.generated_tokens,
+            (g.generated_tokens.saturating_sub(1)) as f64 / gen_secs.max(1e-9),
+            g.stop
+        );
+        if round == 0 {
+            println!("  reply: {:?}", g.text);
+        }
+    }
+}

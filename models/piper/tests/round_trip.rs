@@ -1,0 +1,106 @@
+//! Piper speech recognised by whisper: at 16 kHz, and after the phone path (8 kHz, G.711 µ-law).
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use media_audio::g711::Law;
+use media_audio::resample::{Resampler, SampleRate};
+use models_api::testing::{model_file, models_dir, word_error_rate};
+use models_api::{i16_to_f32, CancelToken, Flow, Stt, SttOptions, Tts, TtsOptions};
+use models_piper::{Piper, PiperConfig};
+use models_whisper::{Whisper, WhisperConfig};
+
+/// No brand name: tiny.en hears "Acme Dental" as "Nacnedental" or "that me dental" (MODELS.md saw
+/// the same); the appliance passes such names as `SttOptions::initial_prompt`.
+const SENTENCE: &str = "Hello, thank you for calling the dental office. I can book a cleaning appointment for next Tuesday afternoon.";
+
+fn engines() -> Option<&'static (Piper, Whisper)> {
+    static ENGINES: OnceLock<Option<(Piper, Whisper)>> = OnceLock::new();
+    ENGINES
+        .get_or_init(|| {
+            model_file("piper/en_US-joe-medium.onnx")?;
+            let w = model_file("ggml-tiny.en.bin")?;
+            let piper = Piper::load(&PiperConfig::in_model_dir(&models_dir(), "en_US-joe-medium")).expect("load Piper");
+            let whisper = Whisper::load(&WhisperConfig::new(w)).expect("load whisper");
+            Some((piper, whisper))
+        })
+        .as_ref()
+}
+
+fn resample(samples: &[i16], from: SampleRate, to: SampleRate) -> Vec<i16> {
+    let mut r = Resampler::new(from, to).unwrap();
+    let mut out = Vec::new();
+    r.process(samples, &mut out).unwrap();
+    r.flush(&mut out).unwrap();
+    out
+}
+
+fn transcribe(whisper: &Whisper, pcm16k: &[i16]) -> String {
+    let t = whisper.transcribe(&i16_to_f32(pcm16k), &SttOptions::default(), &CancelToken::new()).unwrap().unwrap();
+    t.text
+}
+
+#[test]
+fn say_then_transcribe_round_trips() {
+    let Some((piper, whisper)) = engines() else { return };
+    let audio = piper.say(SENTENCE, &TtsOptions::default()).unwrap();
+    assert_eq!(piper.sample_rate(), 22050);
+    let secs = audio.len() as f64 / 22050.0;
+    assert!((4.0..12.0).contains(&secs), "{secs} s");
+    let text = transcribe(whisper, &resample(&audio, SampleRate::Hz22050, SampleRate::Hz16000));
+    let wer = word_error_rate(SENTENCE, &text);
+    eprintln!("16 kHz: {text:?} WER {wer:.3}");
+    assert!(wer <= 0.10, "{text:?}");
+}
+
+#[test]
+fn round_trips_through_8k_ulaw() {
+    let Some((piper, whisper)) = engines() else { return };
+    let audio = piper.say(SENTENCE, &TtsOptions::default()).unwrap();
+    let phone = resample(&audio, SampleRate::Hz22050, SampleRate::Hz8000);
+    let decoded = Law::Mu.decode_vec(&Law::Mu.encode_vec(&phone));
+    let text = transcribe(whisper, &resample(&decoded, SampleRate::Hz8000, SampleRate::Hz16000));
+    let wer = word_error_rate(SENTENCE, &text);
+    eprintln!("8 kHz µ-law: {text:?} WER {wer:.3}");
+    assert!(wer <= 0.10, "{text:?}");
+}
+
+#[test]
+fn streams_sentence_by_sentence_and_honours_rate_volume_cancel() {
+    let Some((piper, _)) = engines() else { return };
+    let mut parts = Vec::new();
+    let n = piper
+        .synthesize(SENTENCE, &TtsOptions::default(), &CancelToken::new(), &mut |s| {
+            parts.push(s);
+            Flow::Continue
+        })
+        .unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(parts[0].text, "Hello, thank you for calling the dental office.");
+    let first = parts[0].duration();
+
+    let slow = TtsOptions { length_scale: 1.5, volume: 0.5, ..TtsOptions::default() };
+    let slow_audio = piper.say("Hello, thank you for calling the dental office.", &slow).unwrap();
+    let slow_secs = Duration::from_secs_f64(slow_audio.len() as f64 / 22050.0);
+    assert!(slow_secs > first + first / 4, "{slow_secs:?} vs {first:?}");
+    let peak = slow_audio.iter().map(|s| s.unsigned_abs()).max().unwrap();
+    assert!((16_000..=16_500).contains(&peak), "half volume peak {peak}");
+
+    let cancel = CancelToken::new();
+    let n = piper
+        .synthesize(SENTENCE, &TtsOptions::default(), &cancel, &mut |_| {
+            cancel.cancel();
+            Flow::Continue
+        })
+        .unwrap();
+    assert_eq!(n, 1, "cancel stops before the next sentence");
+}
+
+#[test]
+fn phonemes_keep_clause_punctuation() {
+    let Some((piper, _)) = engines() else { return };
+    let ipa = piper.phonemize("Hello, world. Ready?").unwrap();
+    eprintln!("{ipa}");
+    assert!(ipa.contains(',') && ipa.ends_with('?'), "{ipa}");
+    assert!(ipa.contains("həlˈoʊ"), "{ipa}");
+}

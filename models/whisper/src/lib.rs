@@ -1,0 +1,330 @@
+//! Speech-to-text with whisper.cpp (through `whisper-rs`, linked statically), behind
+//! [`models_api::Stt`].
+//!
+//! Latency rules applied on every call (DESIGN.md "Latency"): the encoder window is trimmed to
+//! the segment ([`models_api::audio_ctx_for`]), the language is fixed, decoding is greedy with no
+//! temperature fallback, and no text context is carried between calls (each call is one VAD-cut
+//! segment; carrying context would leak one caller's words into the next decode).
+//!
+//! Threading: [`Whisper`] is `Send + Sync`. The model weights are shared; each concurrent call
+//! takes a decoder state from an internal free list (created on first need, kept for reuse, so
+//! steady state allocates nothing). Calls block: run them on a [`models_api::pool::Pool`], never
+//! on an async runtime's workers. Cancellation is checked by whisper.cpp's abort callback between
+//! compute steps; a cancelled call returns `Ok(None)`.
+//!
+//! Not here: VAD and endpointing (`media`), resampling to 16 kHz (`media-audio`).
+//!
+//! ```no_run
+//! use models_api::{CancelToken, Stt, SttOptions};
+//! let stt = models_whisper::Whisper::load(&models_whisper::WhisperConfig::new("ggml-tiny.en.bin"))?;
+//! let audio = vec![0.0f32; 16_000];
+//! let t = stt.transcribe(&audio, &SttOptions::default(), &CancelToken::new())?;
+//! # Ok::<(), models_whisper::Error>(())
+//! ```
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use models_api::{
+    audio_ctx_for, AudioContext, CancelToken, Stt, SttOptions, Transcript, TranscriptSegment,
+    FULL_AUDIO_CTX, STT_SAMPLE_RATE,
+};
+use whisper_rs::{
+    FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
+};
+
+/// Errors of this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The model file does not exist or cannot be read.
+    #[error("whisper model {path}: {source}")]
+    ModelUnreadable {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not a whisper.cpp ggml model, or whisper.cpp refused it.
+    #[error("whisper model {path}: not a usable whisper.cpp ggml model: {reason}")]
+    ModelCorrupt {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
+    /// whisper.cpp could not allocate a decoder state (usually out of memory).
+    #[error("whisper: cannot create a decoder state: {0}")]
+    State(whisper_rs::WhisperError),
+    /// whisper.cpp failed while transcribing.
+    #[error("whisper: transcription failed: {0}")]
+    Inference(whisper_rs::WhisperError),
+    /// A language code whisper does not know.
+    #[error("whisper: unknown language {0:?}")]
+    UnknownLanguage(String),
+}
+
+/// How to load the model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WhisperConfig {
+    /// Path of the ggml model file (e.g. `ggml-tiny.en.bin`).
+    pub model: PathBuf,
+    /// CPU threads per call.
+    pub threads: u32,
+    /// Offload to the GPU when built with the `cuda` feature.
+    pub use_gpu: bool,
+    /// Re-decode at higher temperatures when the greedy result looks degenerate. Off by default:
+    /// it can multiply the decode time of a turn.
+    pub temperature_fallback: bool,
+}
+
+impl WhisperConfig {
+    /// Defaults for `model`: threads = available cores, CPU, no fallback.
+    pub fn new(model: impl Into<PathBuf>) -> Self {
+        WhisperConfig {
+            model: model.into(),
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get() as u32),
+            use_gpu: cfg!(feature = "cuda"),
+            temperature_fallback: false,
+        }
+    }
+}
+
+/// A loaded whisper model. See the crate docs for the threading contract.
+pub struct Whisper {
+    context: WhisperContext,
+    idle_states: Mutex<Vec<WhisperState>>,
+    config: WhisperConfig,
+    eot: i32,
+}
+
+impl std::fmt::Debug for Whisper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Whisper").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+/// whisper.cpp's file magic, 'ggml' as a little-endian u32.
+const GGML_MAGIC: [u8; 4] = 0x6767_6d6c_u32.to_le_bytes();
+
+impl Whisper {
+    /// Loads the model and checks it is a whisper.cpp ggml file first, so a wrong or truncated
+    /// file is reported by name instead of as a C++ log line.
+    pub fn load(config: &WhisperConfig) -> Result<Self, Error> {
+        let path = &config.model;
+        let unreadable = |source| Error::ModelUnreadable { path: path.clone(), source };
+        let mut magic = [0u8; 4];
+        File::open(path).and_then(|mut f| f.read_exact(&mut magic)).map_err(unreadable)?;
+        if magic != GGML_MAGIC {
+            return Err(Error::ModelCorrupt {
+                path: path.clone(),
+                reason: format!("magic {magic:02x?}, expected {GGML_MAGIC:02x?}"),
+            });
+        }
+        // Route whisper.cpp's and its ggml's logs to `tracing` instead of stderr.
+        whisper_rs::install_logging_hooks();
+        let mut params = WhisperContextParameters::default();
+        params.use_gpu(config.use_gpu);
+        let context = WhisperContext::new_with_params(path_str(path)?, params).map_err(|e| {
+            Error::ModelCorrupt { path: path.clone(), reason: e.to_string() }
+        })?;
+        let eot = context.token_eot();
+        let whisper = Whisper { context, idle_states: Mutex::new(Vec::new()), config: config.clone(), eot };
+        // One state up front: the first call should not pay for the allocation.
+        let state = whisper.take_state()?;
+        whisper.give_back(state);
+        Ok(whisper)
+    }
+
+    /// Whether the model is multilingual (tiny.en is not).
+    pub fn is_multilingual(&self) -> bool {
+        self.context.is_multilingual()
+    }
+
+    fn take_state(&self) -> Result<WhisperState, Error> {
+        let idle = self.idle_states.lock().ok().and_then(|mut v| v.pop());
+        match idle {
+            Some(state) => Ok(state),
+            None => self.context.create_state().map_err(Error::State),
+        }
+    }
+
+    fn give_back(&self, state: WhisperState) {
+        if let Ok(mut idle) = self.idle_states.lock() {
+            idle.push(state);
+        }
+    }
+
+    fn params<'a>(&self, options: &'a SttOptions, audio_ctx: u32, cancel: &'a CancelToken) -> FullParams<'a, 'a> {
+        let mut p = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        p.set_n_threads(self.config.threads as i32);
+        p.set_language(options.language.as_deref());
+        p.set_detect_language(false);
+        p.set_translate(false);
+        if audio_ctx < FULL_AUDIO_CTX {
+            p.set_audio_ctx(audio_ctx as i32);
+        }
+        p.set_no_context(true);
+        p.set_suppress_blank(true);
+        p.set_suppress_nst(true);
+        p.set_temperature(0.0);
+        if !self.config.temperature_fallback {
+            p.set_temperature_inc(0.0);
+        }
+        if options.max_tokens > 0 {
+            p.set_max_tokens(options.max_tokens as i32);
+        }
+        if let Some(prompt) = &options.initial_prompt {
+            p.set_initial_prompt(prompt);
+        }
+        p.set_print_progress(false);
+        p.set_print_realtime(false);
+        p.set_print_special(false);
+        p.set_print_timestamps(false);
+        // whisper-rs 0.16's `set_abort_callback_safe` casts its boxed `dyn FnMut` to the
+        // closure's own type in the trampoline (type confusion: the encoder then aborts at
+        // random), so the raw callback is used with the token as user data.
+        #[allow(unsafe_code)]
+        // SAFETY: `abort_if_cancelled` only reads a `CancelToken` through the pointer; the token
+        // is borrowed by `transcribe` for the whole `full` call these params are consumed by.
+        unsafe {
+            p.set_abort_callback(Some(abort_if_cancelled));
+            p.set_abort_callback_user_data(std::ptr::from_ref(cancel).cast_mut().cast());
+        }
+        p
+    }
+}
+
+impl Stt for Whisper {
+    type Error = Error;
+
+    fn transcribe(
+        &self,
+        audio: &[f32],
+        options: &SttOptions,
+        cancel: &CancelToken,
+    ) -> Result<Option<Transcript>, Error> {
+        let started = Instant::now();
+        let audio_len = Duration::from_secs_f64(audio.len() as f64 / f64::from(STT_SAMPLE_RATE));
+        if let Some(lang) = options.language.as_deref() {
+            if whisper_rs::get_lang_id(lang).is_none() {
+                return Err(Error::UnknownLanguage(lang.to_owned()));
+            }
+        }
+        let audio_ctx = match options.audio_context {
+            AudioContext::Fit => audio_ctx_for(audio.len()),
+            AudioContext::Full => FULL_AUDIO_CTX,
+            AudioContext::Fixed(n) => n.clamp(1, FULL_AUDIO_CTX),
+        };
+        if audio.is_empty() {
+            return Ok(Some(Transcript {
+                text: String::new(),
+                segments: Vec::new(),
+                confidence: 0.0,
+                audio: audio_len,
+                elapsed: started.elapsed(),
+                audio_ctx,
+            }));
+        }
+        if cancel.is_cancelled() {
+            return Ok(None);
+        }
+        let mut state = self.take_state()?;
+        let result = state.full(self.params(options, audio_ctx, cancel), audio);
+        if cancel.is_cancelled() {
+            // The state is reset by the next `full`; it is safe to reuse.
+            self.give_back(state);
+            return Ok(None);
+        }
+        if let Err(e) = result {
+            self.give_back(state);
+            return Err(Error::Inference(e));
+        }
+        let (segments, confidence) = self.collect(&state);
+        self.give_back(state);
+        let text = segments.iter().map(|s| s.text.as_str()).filter(|t| !t.is_empty()).collect::<Vec<_>>().join(" ");
+        Ok(Some(Transcript {
+            text,
+            segments,
+            confidence,
+            audio: audio_len,
+            elapsed: started.elapsed(),
+            audio_ctx,
+        }))
+    }
+}
+
+impl Whisper {
+    /// Segments with their own confidences, and the mean probability over all text tokens.
+    fn collect(&self, state: &WhisperState) -> (Vec<TranscriptSegment>, f32) {
+        let mut segments = Vec::new();
+        let (mut p_sum, mut p_count) = (0.0f32, 0usize);
+        for segment in state.as_iter() {
+            let (mut s_sum, mut s_count) = (0.0f32, 0usize);
+            for i in 0..segment.n_tokens() {
+                let Some(token) = segment.get_token(i) else { continue };
+                // Ids at or above end-of-text are special (timestamps, language, task).
+                if token.token_id() >= self.eot {
+                    continue;
+                }
+                s_sum += token.token_probability();
+                s_count += 1;
+            }
+            p_sum += s_sum;
+            p_count += s_count;
+            let text = segment.to_str_lossy().map(|t| t.trim().to_owned()).unwrap_or_default();
+            segments.push(TranscriptSegment {
+                // whisper.cpp timestamps are in centiseconds.
+                start: centis(segment.start_timestamp()),
+                end: centis(segment.end_timestamp()),
+                text,
+                confidence: if s_count == 0 { 0.0 } else { s_sum / s_count as f32 },
+            });
+        }
+        let confidence = if p_count == 0 { 0.0 } else { p_sum / p_count as f32 };
+        (segments, confidence)
+    }
+}
+
+/// whisper.cpp's abort callback: `user_data` is the call's `&CancelToken`.
+#[allow(unsafe_code)]
+unsafe extern "C" fn abort_if_cancelled(user_data: *mut std::ffi::c_void) -> bool {
+    // SAFETY: set in `params` from a `&CancelToken` that outlives the `full` call.
+    let token = unsafe { &*user_data.cast::<CancelToken>() };
+    token.is_cancelled()
+}
+
+fn centis(t: i64) -> Duration {
+    Duration::from_millis(u64::try_from(t).unwrap_or(0) * 10)
+}
+
+fn path_str(path: &Path) -> Result<&str, Error> {
+    path.to_str().ok_or_else(|| Error::ModelCorrupt {
+        path: path.to_owned(),
+        reason: "path is not UTF-8".to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_model_names_the_file() {
+        let err = Whisper::load(&WhisperConfig::new("/nonexistent/ggml-x.bin")).unwrap_err();
+        assert!(matches!(err, Error::ModelUnreadable { .. }));
+        assert!(err.to_string().contains("/nonexistent/ggml-x.bin"));
+    }
+
+    #[test]
+    fn wrong_magic_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("not-a-model.bin");
+        std::fs::write(&path, b"GGUFxxxxxxxx").unwrap();
+        let err = Whisper::load(&WhisperConfig::new(&path)).unwrap_err();
+        assert!(matches!(err, Error::ModelCorrupt { .. }), "{err}");
+        assert!(err.to_string().contains("not-a-model.bin"));
+    }
+}
