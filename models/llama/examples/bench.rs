@@ -21,7 +21,11 @@ a call back.";
 fn main() {
     let Some(path) = model_file("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf") else { return };
     let started = Instant::now();
-    let llm = Llama::load(&LlamaConfig::new(path)).expect("load");
+    let mut config = LlamaConfig::new(path);
+    if let Some(n) = std::env::var("BENCH_THREADS").ok().and_then(|v| v.parse().ok()) {
+        config.threads = n;
+    }
+    let llm = Llama::load(&config).expect("load");
     println!("Qwen2.5-Coder-0.5B Q4_K_M load: {:?}, threads {}", started.elapsed(), llm.config().threads);
     let cancel = CancelToken::new();
 

@@ -19,7 +19,11 @@ fn speech(text: &str) -> Vec<f32> {
 fn main() {
     let Some(path) = model_file("ggml-tiny.en.bin") else { return };
     let started = Instant::now();
-    let stt = Whisper::load(&WhisperConfig::new(path)).expect("load");
+    let mut config = WhisperConfig::new(path);
+    if let Some(n) = std::env::var("BENCH_THREADS").ok().and_then(|v| v.parse().ok()) {
+        config.threads = n;
+    }
+    let stt = Whisper::load(&config).expect("load");
     println!("whisper tiny.en load: {:?}", started.elapsed());
     let sentence = "I would like to book a cleaning appointment next Tuesday afternoon please. ";
     let long = speech(&sentence.repeat(4));
