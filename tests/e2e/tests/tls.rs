@@ -56,18 +56,20 @@ async fn we_call_ourselves_over_tls() {
         .expect("the answer", |e| (*e == UaEvent::Answered(call)).then_some(()))
         .await;
     caller.sip.hangup(call).await.unwrap();
-    caller
+    let by_peer = caller
         .expect("our BYE answered", |e| match e {
-            UaEvent::Ended { call: c, by_peer } if *c == call => Some(assert!(!by_peer)),
+            UaEvent::Ended { call: c, by_peer } if *c == call => Some(*by_peer),
             _ => None,
         })
         .await;
-    callee
+    assert!(!by_peer);
+    let by_peer = callee
         .expect("the BYE over TLS", |e| match e {
-            UaEvent::Ended { call: c, by_peer } if *c == incoming => Some(assert!(by_peer)),
+            UaEvent::Ended { call: c, by_peer } if *c == incoming => Some(*by_peer),
             _ => None,
         })
         .await;
+    assert!(by_peer);
     let (stats, calls) = caller.sip.stats().await.unwrap();
     assert_eq!(calls, 0, "{stats:?}");
 }
