@@ -92,7 +92,11 @@ pub(crate) fn spawn_accepted(
     inputs: mpsc::Sender<StreamInput>,
 ) -> Connection {
     let (outbound, rx) = mpsc::unbounded_channel();
-    let link = Link { transport, peer, id };
+    let link = Link {
+        transport,
+        peer,
+        id,
+    };
     tokio::spawn(async move {
         let _ = stream.set_nodelay(true);
         if transport != TransportKind::Tls {
@@ -130,7 +134,11 @@ pub(crate) fn spawn_outgoing(
     inputs: mpsc::Sender<StreamInput>,
 ) -> Connection {
     let (outbound, rx) = mpsc::unbounded_channel();
-    let link = Link { transport, peer, id };
+    let link = Link {
+        transport,
+        peer,
+        id,
+    };
     tokio::spawn(async move {
         let stream =
             match tokio::time::timeout(settings.connect_timeout, TcpStream::connect(peer)).await {

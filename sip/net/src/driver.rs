@@ -10,8 +10,8 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tracing::{debug, info, info_span, trace, warn, Span};
 
-use crate::handle::{CallOp, Command};
 use crate::connection::{self, Connection, Settings, StreamInput};
+use crate::handle::{CallOp, Command};
 use crate::{AllowList, SipConfig};
 
 pub(crate) struct Driver {
@@ -222,6 +222,7 @@ impl Driver {
                     CallOp::Reoffer(sdp) => e.reoffer(now, call, sdp),
                     CallOp::AnswerReoffer(sdp) => e.answer_reoffer(now, call, sdp),
                     CallOp::Refer(target) => e.refer(now, call, target),
+                    CallOp::ReferAttended(target_call) => e.refer_attended(now, call, target_call),
                     CallOp::TransferProgress(status) => e.transfer_progress(now, call, status),
                     CallOp::Dtmf { digit, duration_ms } => {
                         e.send_dtmf(now, call, digit, duration_ms)
@@ -337,6 +338,13 @@ impl Driver {
     }
 
     fn event(&mut self, event: Event) {
+        if let Event::CallReplaced { old, new, .. } = &event {
+            // The call carries on under the new handle: so does its span.
+            if let Some(span) = self.spans.remove(old) {
+                span.in_scope(|| info!(%new, "replaced"));
+                self.spans.insert(*new, span);
+            }
+        }
         if let Event::IncomingCall(incoming) = &event {
             let span = info_span!("call", call = %incoming.call, call_id = %incoming.call_id);
             if !self.allow_list.allows(incoming.source.ip()) {
@@ -415,6 +423,7 @@ fn call_of(event: &Event) -> Option<CallHandle> {
         | Event::TransferProgress { call, .. }
         | Event::TransferSucceeded { call }
         | Event::TransferFailed { call, .. } => Some(*call),
+        Event::CallReplaced { new, .. } => Some(*new),
         Event::Registered { .. }
         | Event::RegistrationFailed { .. }
         | Event::Unregistered { .. } => None,
@@ -438,6 +447,7 @@ fn name_of(event: &Event) -> &'static str {
         Event::TransferProgress { .. } => "transfer_progress",
         Event::TransferSucceeded { .. } => "transfer_succeeded",
         Event::TransferFailed { .. } => "transfer_failed",
+        Event::CallReplaced { .. } => "call_replaced",
         Event::Registered { .. } => "registered",
         Event::RegistrationFailed { .. } => "registration_failed",
         Event::Unregistered { .. } => "unregistered",

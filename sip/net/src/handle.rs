@@ -17,6 +17,7 @@ pub(crate) enum CallOp {
     Reoffer(Vec<u8>),
     AnswerReoffer(Vec<u8>),
     Refer(Uri),
+    ReferAttended(CallHandle),
     TransferProgress(u16),
     Dtmf { digit: char, duration_ms: u32 },
 }
@@ -31,6 +32,7 @@ impl CallOp {
             CallOp::Reoffer(_) => "reoffer",
             CallOp::AnswerReoffer(_) => "answer_reoffer",
             CallOp::Refer(_) => "refer",
+            CallOp::ReferAttended(_) => "refer_attended",
             CallOp::TransferProgress(_) => "transfer_progress",
             CallOp::Dtmf { .. } => "send_dtmf",
         }
@@ -133,6 +135,18 @@ impl SipHandle {
     /// `TransferProgress`*, then `TransferSucceeded` or `TransferFailed`.
     pub async fn refer(&self, call: CallHandle, target: Uri) -> Result<(), Error> {
         self.call(call, CallOp::Refer(target)).await
+    }
+
+    /// RFC 5589 §7 attended transfer: REFER the peer of `call` to the peer
+    /// of `target_call` with `Replaces` for our dialog with it. Outcome as
+    /// for [`SipHandle::refer`]; on success the target ends `target_call`
+    /// with a BYE (`CallEnded`).
+    pub async fn refer_attended(
+        &self,
+        call: CallHandle,
+        target_call: CallHandle,
+    ) -> Result<(), Error> {
+        self.call(call, CallOp::ReferAttended(target_call)).await
     }
 
     /// Transferee: report the transfer's progress in a NOTIFY.

@@ -67,10 +67,10 @@ use std::time::Duration;
 
 pub use allow_list::{AllowList, Cidr, CidrError};
 pub use handle::SipHandle;
-pub use tls::{TlsConfig, TlsListenerConfig, TlsRoots};
 pub use sip_proto::{
     CallHandle, Credentials, EndReason, Event, IncomingCall, RegistrationHandle, Rejection, Stats,
 };
+pub use tls::{TlsConfig, TlsListenerConfig, TlsRoots};
 
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;

@@ -80,12 +80,13 @@ impl Tls {
             None => None,
             Some(listener) => {
                 let chain = certificates(&listener.certificate_chain)?;
-                let key = PrivateKeyDer::from_pem_file(&listener.private_key).map_err(|source| {
-                    Error::TlsFile {
-                        path: listener.private_key.clone(),
-                        source,
-                    }
-                })?;
+                let key =
+                    PrivateKeyDer::from_pem_file(&listener.private_key).map_err(|source| {
+                        Error::TlsFile {
+                            path: listener.private_key.clone(),
+                            source,
+                        }
+                    })?;
                 let server = ServerConfig::builder_with_provider(provider)
                     .with_safe_default_protocol_versions()
                     .map_err(Error::Tls)?

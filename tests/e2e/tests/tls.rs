@@ -53,7 +53,9 @@ async fn we_call_ourselves_over_tls() {
         })
         .await;
     caller
-        .expect("the answer", |e| (*e == UaEvent::Answered(call)).then_some(()))
+        .expect("the answer", |e| {
+            (*e == UaEvent::Answered(call)).then_some(())
+        })
         .await;
     caller.sip.hangup(call).await.unwrap();
     let by_peer = caller
