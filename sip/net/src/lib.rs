@@ -17,6 +17,11 @@
 //! [`SipConfig::tcp_idle_timeout`] without traffic. A failed connect or
 //! write is reported to the endpoint with `handle_transport_error`.
 //!
+//! Registration: [`SipHandle::register`] binds us at a registrar (a PBX
+//! extension), answering digest challenges with
+//! `SipConfig::endpoint.credentials`; the endpoint refreshes the binding
+//! and reports `Registered` / `RegistrationFailed` / `Unregistered`.
+//!
 //! Inbound INVITEs from sources outside [`SipConfig::allow_list`] are
 //! answered `403 Forbidden` here and never reach the application (see
 //! [`allow_list`] for why the driver owns this).
