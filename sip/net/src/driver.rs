@@ -10,21 +10,25 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tracing::{debug, info, info_span, trace, warn, Span};
 
+use crate::connection::{self, Connection, Settings, StreamInput};
 use crate::handle::{CallOp, Command};
-use crate::tcp::{self, Connection, Settings, TcpInput};
 use crate::{AllowList, SipConfig};
 
 pub(crate) struct Driver {
     endpoint: Endpoint,
     udp: UdpSocket,
     listener: TcpListener,
+    /// The TLS listener, when TLS is configured with one.
+    tls_listener: Option<TcpListener>,
     commands: mpsc::Receiver<Command>,
     events: mpsc::UnboundedSender<Event>,
-    tcp_inputs_tx: mpsc::Sender<TcpInput>,
-    tcp_inputs: mpsc::Receiver<TcpInput>,
-    connections: HashMap<SocketAddr, Connection>,
+    stream_inputs_tx: mpsc::Sender<StreamInput>,
+    stream_inputs: mpsc::Receiver<StreamInput>,
+    /// TCP and TLS connections, one per transport and peer address, reused
+    /// for every message to that peer.
+    connections: HashMap<(TransportKind, SocketAddr), Connection>,
     next_connection: u64,
-    tcp: Settings,
+    streams: Settings,
     allow_list: AllowList,
     /// One `call` span per live call, carrying our handle and the Call-ID.
     spans: HashMap<CallHandle, Span>,
@@ -35,29 +39,30 @@ pub(crate) struct Driver {
 impl Driver {
     pub(crate) fn new(
         config: SipConfig,
-        udp: UdpSocket,
-        listener: TcpListener,
+        sockets: Sockets,
         commands: mpsc::Receiver<Command>,
         events: mpsc::UnboundedSender<Event>,
     ) -> Driver {
-        let (tcp_inputs_tx, tcp_inputs) = mpsc::channel(1024);
-        let tcp = Settings {
+        let (stream_inputs_tx, stream_inputs) = mpsc::channel(1024);
+        let streams = Settings {
             idle: config.tcp_idle_timeout,
             limits: config.endpoint.limits,
             // Well inside Timer B/F (64*T1) so the transaction hears of it.
             connect_timeout: Duration::from_secs(10),
+            tls: sockets.tls,
         };
         Driver {
             endpoint: Endpoint::new(config.endpoint, config.seed),
-            udp,
-            listener,
+            udp: sockets.udp,
+            listener: sockets.tcp,
+            tls_listener: sockets.tls_listener,
             commands,
             events,
-            tcp_inputs_tx,
-            tcp_inputs,
+            stream_inputs_tx,
+            stream_inputs,
             connections: HashMap::new(),
             next_connection: 1,
-            tcp,
+            streams,
             allow_list: config.allow_list,
             spans: HashMap::new(),
             pending: VecDeque::new(),
@@ -84,18 +89,13 @@ impl Driver {
                     // own timers cover the loss.
                     Err(error) => debug!(%error, "UDP receive error"),
                 },
-                Some(input) = self.tcp_inputs.recv() => self.tcp_input(input),
-                accepted = self.listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        debug!(%peer, "TCP accepted");
-                        let id = self.connection_id();
-                        let connection = tcp::spawn_accepted(
-                            stream, peer, id, self.tcp.clone(), self.tcp_inputs_tx.clone(),
-                        );
-                        self.connections.insert(peer, connection);
-                    }
-                    Err(error) => warn!(%error, "TCP accept failed"),
-                },
+                Some(input) = self.stream_inputs.recv() => self.stream_input(input),
+                accepted = self.listener.accept() => {
+                    self.accepted(TransportKind::Tcp, accepted);
+                }
+                accepted = accept(self.tls_listener.as_ref()) => {
+                    self.accepted(TransportKind::Tls, accepted);
+                }
                 () = tokio::time::sleep_until(wake), if timeout.is_some() => {
                     self.endpoint.handle_timeout(Instant::now());
                 }
@@ -115,25 +115,61 @@ impl Driver {
         }
     }
 
-    fn tcp_input(&mut self, input: TcpInput) {
-        match input {
-            TcpInput::Message { peer, bytes } => self.input(TransportKind::Tcp, peer, &bytes),
-            TcpInput::Closed { peer, id } => {
-                self.forget_connection(peer, id);
+    fn accepted(
+        &mut self,
+        transport: TransportKind,
+        accepted: std::io::Result<(tokio::net::TcpStream, SocketAddr)>,
+    ) {
+        match accepted {
+            Ok((stream, peer)) => {
+                debug!(%peer, %transport, "accepted");
+                let id = self.connection_id();
+                let connection = connection::spawn_accepted(
+                    stream,
+                    transport,
+                    peer,
+                    id,
+                    self.streams.clone(),
+                    self.stream_inputs_tx.clone(),
+                );
+                self.connections.insert((transport, peer), connection);
             }
-            TcpInput::Failed { peer, id } => {
-                if self.forget_connection(peer, id) {
+            Err(error) => warn!(%transport, %error, "accept failed"),
+        }
+    }
+
+    fn stream_input(&mut self, input: StreamInput) {
+        match input {
+            StreamInput::Message {
+                transport,
+                peer,
+                bytes,
+            } => self.input(transport, peer, &bytes),
+            StreamInput::Closed {
+                transport,
+                peer,
+                id,
+            } => {
+                self.forget_connection(transport, peer, id);
+            }
+            StreamInput::Failed {
+                transport,
+                peer,
+                id,
+            } => {
+                if self.forget_connection(transport, peer, id) {
                     self.endpoint
-                        .handle_transport_error(Instant::now(), TransportKind::Tcp, peer);
+                        .handle_transport_error(Instant::now(), transport, peer);
                 }
             }
         }
     }
 
     /// Removes the connection if it is still the current one for `peer`.
-    fn forget_connection(&mut self, peer: SocketAddr, id: u64) -> bool {
-        if self.connections.get(&peer).is_some_and(|c| c.id == id) {
-            self.connections.remove(&peer);
+    fn forget_connection(&mut self, transport: TransportKind, peer: SocketAddr, id: u64) -> bool {
+        let key = (transport, peer);
+        if self.connections.get(&key).is_some_and(|c| c.id == id) {
+            self.connections.remove(&key);
             true
         } else {
             false
@@ -186,6 +222,7 @@ impl Driver {
                     CallOp::Reoffer(sdp) => e.reoffer(now, call, sdp),
                     CallOp::AnswerReoffer(sdp) => e.answer_reoffer(now, call, sdp),
                     CallOp::Refer(target) => e.refer(now, call, target),
+                    CallOp::ReferAttended(target_call) => e.refer_attended(now, call, target_call),
                     CallOp::TransferProgress(status) => e.transfer_progress(now, call, status),
                     CallOp::Dtmf { digit, duration_ms } => {
                         e.send_dtmf(now, call, digit, duration_ms)
@@ -193,6 +230,29 @@ impl Driver {
                 };
                 if let Err(error) = &result {
                     warn!(command = name, %error, "command refused");
+                }
+                let _ = reply.send(result);
+            }
+            Command::Register {
+                registrar,
+                aor,
+                expires,
+                reply,
+            } => {
+                let result = self.endpoint.register(now, registrar, aor, expires);
+                match &result {
+                    Ok(registration) => info!(%registration, "REGISTER"),
+                    Err(error) => warn!(%error, "register refused"),
+                }
+                let _ = reply.send(result);
+            }
+            Command::Unregister {
+                registration,
+                reply,
+            } => {
+                let result = self.endpoint.unregister(now, registration);
+                if let Err(error) = &result {
+                    warn!(%registration, %error, "unregister refused");
                 }
                 let _ = reply.send(result);
             }
@@ -239,42 +299,52 @@ impl Driver {
                     );
                 }
             }
-            TransportKind::Tcp => {
-                if !self.connections.contains_key(&t.destination) {
+            TransportKind::Tcp | TransportKind::Tls => {
+                let key = (t.transport, t.destination);
+                if t.transport == TransportKind::Tls && self.streams.tls.is_none() {
+                    warn!(to = %t.destination, "TLS target, but TLS is not configured");
+                    self.endpoint.handle_transport_error(
+                        Instant::now(),
+                        t.transport,
+                        t.destination,
+                    );
+                    return;
+                }
+                if !self.connections.contains_key(&key) {
                     let id = self.connection_id();
-                    let connection = tcp::spawn_outgoing(
+                    let connection = connection::spawn_outgoing(
+                        t.transport,
                         t.destination,
                         id,
-                        self.tcp.clone(),
-                        self.tcp_inputs_tx.clone(),
+                        self.streams.clone(),
+                        self.stream_inputs_tx.clone(),
                     );
-                    self.connections.insert(t.destination, connection);
+                    self.connections.insert(key, connection);
                 }
                 let sent = self
                     .connections
-                    .get(&t.destination)
+                    .get(&key)
                     .is_some_and(|c| c.outbound.send(t.bytes).is_ok());
                 if !sent {
-                    self.connections.remove(&t.destination);
+                    self.connections.remove(&key);
                     self.endpoint.handle_transport_error(
                         Instant::now(),
-                        TransportKind::Tcp,
+                        t.transport,
                         t.destination,
                     );
                 }
-            }
-            TransportKind::Tls => {
-                warn!(to = %t.destination, "TLS is not implemented in sip-net yet");
-                self.endpoint.handle_transport_error(
-                    Instant::now(),
-                    TransportKind::Tls,
-                    t.destination,
-                );
             }
         }
     }
 
     fn event(&mut self, event: Event) {
+        if let Event::CallReplaced { old, new, .. } = &event {
+            // The call carries on under the new handle: so does its span.
+            if let Some(span) = self.spans.remove(old) {
+                span.in_scope(|| info!(%new, "replaced"));
+                self.spans.insert(*new, span);
+            }
+        }
         if let Event::IncomingCall(incoming) = &event {
             let span = info_span!("call", call = %incoming.call, call_id = %incoming.call_id);
             if !self.allow_list.allows(incoming.source.ip()) {
@@ -317,6 +387,24 @@ impl Driver {
     }
 }
 
+/// The driver's sockets, bound by [`crate::SipNet::bind`].
+pub(crate) struct Sockets {
+    pub udp: UdpSocket,
+    pub tcp: TcpListener,
+    pub tls_listener: Option<TcpListener>,
+    pub tls: Option<crate::tls::Tls>,
+}
+
+/// Accepts on `listener`, or never when there is none.
+async fn accept(
+    listener: Option<&TcpListener>,
+) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    match listener {
+        Some(listener) => listener.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The call an event belongs to; registration events belong to none.
 fn call_of(event: &Event) -> Option<CallHandle> {
     match event {
@@ -335,6 +423,7 @@ fn call_of(event: &Event) -> Option<CallHandle> {
         | Event::TransferProgress { call, .. }
         | Event::TransferSucceeded { call }
         | Event::TransferFailed { call, .. } => Some(*call),
+        Event::CallReplaced { new, .. } => Some(*new),
         Event::Registered { .. }
         | Event::RegistrationFailed { .. }
         | Event::Unregistered { .. } => None,
@@ -358,6 +447,7 @@ fn name_of(event: &Event) -> &'static str {
         Event::TransferProgress { .. } => "transfer_progress",
         Event::TransferSucceeded { .. } => "transfer_succeeded",
         Event::TransferFailed { .. } => "transfer_failed",
+        Event::CallReplaced { .. } => "call_replaced",
         Event::Registered { .. } => "registered",
         Event::RegistrationFailed { .. } => "registration_failed",
         Event::Unregistered { .. } => "unregistered",

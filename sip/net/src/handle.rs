@@ -2,7 +2,7 @@
 //! a command to the driver task and await the endpoint's verdict.
 
 use sip_message::{NameAddr, Uri};
-use sip_proto::{CallHandle, Rejection, Stats};
+use sip_proto::{CallHandle, RegistrationHandle, Rejection, Stats};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Error;
@@ -17,6 +17,7 @@ pub(crate) enum CallOp {
     Reoffer(Vec<u8>),
     AnswerReoffer(Vec<u8>),
     Refer(Uri),
+    ReferAttended(CallHandle),
     TransferProgress(u16),
     Dtmf { digit: char, duration_ms: u32 },
 }
@@ -31,6 +32,7 @@ impl CallOp {
             CallOp::Reoffer(_) => "reoffer",
             CallOp::AnswerReoffer(_) => "answer_reoffer",
             CallOp::Refer(_) => "refer",
+            CallOp::ReferAttended(_) => "refer_attended",
             CallOp::TransferProgress(_) => "transfer_progress",
             CallOp::Dtmf { .. } => "send_dtmf",
         }
@@ -48,6 +50,16 @@ pub(crate) enum Command {
     Call {
         call: CallHandle,
         op: CallOp,
+        reply: oneshot::Sender<Result<(), sip_proto::Error>>,
+    },
+    Register {
+        registrar: Uri,
+        aor: Uri,
+        expires: u32,
+        reply: oneshot::Sender<Result<RegistrationHandle, sip_proto::Error>>,
+    },
+    Unregister {
+        registration: RegistrationHandle,
         reply: oneshot::Sender<Result<(), sip_proto::Error>>,
     },
     Stats {
@@ -125,6 +137,18 @@ impl SipHandle {
         self.call(call, CallOp::Refer(target)).await
     }
 
+    /// RFC 5589 §7 attended transfer: REFER the peer of `call` to the peer
+    /// of `target_call` with `Replaces` for our dialog with it. Outcome as
+    /// for [`SipHandle::refer`]; on success the target ends `target_call`
+    /// with a BYE (`CallEnded`).
+    pub async fn refer_attended(
+        &self,
+        call: CallHandle,
+        target_call: CallHandle,
+    ) -> Result<(), Error> {
+        self.call(call, CallOp::ReferAttended(target_call)).await
+    }
+
     /// Transferee: report the transfer's progress in a NOTIFY.
     pub async fn transfer_progress(&self, call: CallHandle, status: u16) -> Result<(), Error> {
         self.call(call, CallOp::TransferProgress(status)).await
@@ -138,6 +162,39 @@ impl SipHandle {
         duration_ms: u32,
     ) -> Result<(), Error> {
         self.call(call, CallOp::Dtmf { digit, duration_ms }).await
+    }
+
+    /// RFC 3261 §10.2: bind our Contact to `aor` at `registrar` for
+    /// `expires` seconds, answering challenges with
+    /// `SipConfig::endpoint.credentials`, and keep the binding refreshed.
+    /// Outcome: `Registered` (again after every refresh) or
+    /// `RegistrationFailed` (retried with back-off).
+    pub async fn register(
+        &self,
+        registrar: Uri,
+        aor: Uri,
+        expires: u32,
+    ) -> Result<RegistrationHandle, Error> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Register {
+            registrar,
+            aor,
+            expires,
+            reply,
+        })
+        .await?;
+        Ok(rx.await.map_err(|_| Error::Closed)??)
+    }
+
+    /// Remove the binding (REGISTER with Expires: 0). Outcome: `Unregistered`.
+    pub async fn unregister(&self, registration: RegistrationHandle) -> Result<(), Error> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Unregister {
+            registration,
+            reply,
+        })
+        .await?;
+        Ok(rx.await.map_err(|_| Error::Closed)??)
     }
 
     /// The endpoint's counters and the number of calls alive (admission control).

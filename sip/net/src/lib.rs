@@ -17,13 +17,27 @@
 //! [`SipConfig::tcp_idle_timeout`] without traffic. A failed connect or
 //! write is reported to the endpoint with `handle_transport_error`.
 //!
+//! Registration: [`SipHandle::register`] binds us at a registrar (a PBX
+//! extension), answering digest challenges with
+//! `SipConfig::endpoint.credentials`; the endpoint refreshes the binding
+//! and reports `Registered` / `RegistrationFailed` / `Unregistered`.
+//!
 //! Inbound INVITEs from sources outside [`SipConfig::allow_list`] are
 //! answered `403 Forbidden` here and never reach the application (see
 //! [`allow_list`] for why the driver owns this).
 //!
+//! TLS ([`SipConfig::tls`], rustls): an optional listener on its own port
+//! (RFC 3261 §26.2 default 5061) presenting a configured certificate chain,
+//! and outbound connections for `sips:` and `;transport=tls` targets that
+//! trust the system store or a configured CA file ([`TlsRoots`]). TLS
+//! connections are kept and reused per peer like TCP ones; a failed
+//! handshake is a transport error (the call fails with 503), never a hang.
+//!
 //! # What it does not do
-//! TLS (next), DNS (targets are IP literals or go to the outbound proxy), and
-//! anything about SDP or media.
+//! DNS (targets are IP literals or go to the outbound proxy; so a TLS peer
+//! is verified against its IP address), client certificates (mutual TLS),
+//! RFC 5626/5923 connection reuse for requests towards us, and anything
+//! about SDP or media.
 //!
 //! # Observability
 //! Every event and command of a call is logged inside a `call` span carrying
@@ -46,17 +60,22 @@
 #![forbid(unsafe_code)]
 
 pub mod allow_list;
+mod connection;
 mod driver;
 mod handle;
-mod tcp;
+mod tls;
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 pub use allow_list::{AllowList, Cidr, CidrError};
 pub use handle::SipHandle;
-pub use sip_proto::{CallHandle, EndReason, Event, IncomingCall, Rejection, Stats};
+pub use sip_proto::{
+    CallHandle, Credentials, EndReason, Event, IncomingCall, RegistrationHandle, Rejection, Stats,
+};
+pub use tls::{TlsConfig, TlsListenerConfig, TlsRoots};
 
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
@@ -73,8 +92,10 @@ pub struct SipConfig {
     pub seed: u64,
     /// Who may send us INVITEs; others get 403.
     pub allow_list: AllowList,
-    /// A TCP connection with no traffic for this long is closed.
+    /// A TCP or TLS connection with no traffic for this long is closed.
     pub tcp_idle_timeout: Duration,
+    /// SIP over TLS; `None` refuses TLS targets with a transport error.
+    pub tls: Option<TlsConfig>,
 }
 
 impl SipConfig {
@@ -89,6 +110,7 @@ impl SipConfig {
             seed,
             allow_list: AllowList::any(),
             tcp_idle_timeout: Duration::from_secs(300),
+            tls: None,
         }
     }
 }
@@ -102,6 +124,22 @@ pub enum Error {
         addr: SocketAddr,
         source: io::Error,
     },
+    /// A certificate or key file could not be read or parsed.
+    #[error("TLS file {path}: {source}")]
+    TlsFile {
+        path: PathBuf,
+        source: rustls::pki_types::pem::Error,
+    },
+    /// A PEM file held no certificate.
+    #[error("TLS file {path}: no certificate in it")]
+    NoCertificates { path: PathBuf },
+    /// `TlsRoots::System` found no usable certificate in the system store.
+    #[error("no trusted certificates in the system store (install ca-certificates or configure a CA file)")]
+    NoSystemRoots,
+    /// rustls refused the configuration (a key that does not match the
+    /// certificate, an unsupported key type).
+    #[error("TLS configuration: {0}")]
+    Tls(rustls::Error),
     /// The endpoint refused the command (unknown call, wrong state, unroutable).
     #[error(transparent)]
     Proto(#[from] sip_proto::Error),
@@ -119,6 +157,8 @@ pub struct SipNet {
     pub events: mpsc::UnboundedReceiver<Event>,
     /// The bound address (UDP and TCP).
     pub local_addr: SocketAddr,
+    /// The bound TLS listener's address, when there is one.
+    pub tls_addr: Option<SocketAddr>,
     /// The driver task; it ends when every handle is dropped.
     pub task: JoinHandle<()>,
 }
@@ -134,15 +174,38 @@ impl SipNet {
             source,
         })?;
         config.endpoint.local_addr = local_addr;
+        let tls = config.tls.as_ref().map(tls::Tls::load).transpose()?;
+        let (tls_listener, tls_addr) = match config.tls.as_ref().and_then(|t| t.listener.as_ref()) {
+            Some(listener) => {
+                let bind_error = |source| Error::Bind {
+                    transport: "TLS",
+                    addr: listener.addr,
+                    source,
+                };
+                let socket = TcpListener::bind(listener.addr).await.map_err(bind_error)?;
+                let addr = socket.local_addr().map_err(bind_error)?;
+                config.endpoint.tls_port = Some(addr.port());
+                tracing::info!(%addr, "SIP listening on TLS");
+                (Some(socket), Some(addr))
+            }
+            None => (None, None),
+        };
         let (commands_tx, commands_rx) = mpsc::channel(256);
         let (events_tx, events_rx) = mpsc::unbounded_channel();
-        let driver = driver::Driver::new(config, udp, listener, commands_rx, events_tx);
+        let sockets = driver::Sockets {
+            udp,
+            tcp: listener,
+            tls_listener,
+            tls,
+        };
+        let driver = driver::Driver::new(config, sockets, commands_rx, events_tx);
         let task = tokio::spawn(driver.run());
         tracing::info!(%local_addr, "SIP listening on UDP and TCP");
         Ok(SipNet {
             handle: SipHandle::new(commands_tx),
             events: events_rx,
             local_addr,
+            tls_addr,
             task,
         })
     }

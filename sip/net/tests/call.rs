@@ -1,4 +1,5 @@
 //! Two drivers calling each other over real loopback sockets.
+#![allow(clippy::unwrap_used)] // reason: test code, where a panic is the failure report
 
 use std::time::Duration;
 

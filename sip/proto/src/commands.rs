@@ -25,6 +25,10 @@ impl Endpoint {
         offer: Vec<u8>,
     ) -> Result<CallHandle, Error> {
         let now = self.input_time(now);
+        let mut target = target;
+        // RFC 3261 §19.1.5: a Refer-To of an attended transfer carries
+        // `?Replaces=`; it becomes a header, and the URI is used without it.
+        let replaces = crate::replaces::take_uri_headers(&mut target);
         let peer = self.route_to(&target)?;
         let (via, key) = self.new_via(peer.transport, &Method::Invite);
         let tag = self.rng.tag();
@@ -43,6 +47,12 @@ impl Endpoint {
         h.push(Header::new("CSeq", "1 INVITE"));
         h.push(self.contact(peer.transport));
         h.push(Header::new("Allow", ALLOW));
+        if let Some(replaces) = replaces {
+            // RFC 3891 option tag: a UAS without Replaces refuses (420)
+            // rather than answering as a second, unrelated call.
+            h.push(Header::new("Require", "replaces"));
+            h.push(replaces);
+        }
         if let Some(st) = &self.config.session_timer {
             // RFC 4028 §7.1: ask; the UAS picks the refresher.
             session_timer::add_request_headers(h, st.interval, st.min_se, None);

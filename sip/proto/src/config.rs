@@ -20,6 +20,11 @@ pub struct Config {
     /// The address peers must use to reach us (behind NAT or a port
     /// forward); written into Via sent-by and Contact instead of `local_addr`.
     pub external_addr: Option<SocketAddr>,
+    /// The port of the driver's TLS listener, when it has one (TLS cannot
+    /// share the TCP port). Via sent-by and Contact of TLS messages carry
+    /// it instead of `local_addr`'s port, so peers open TLS connections to
+    /// the listener (RFC 3261 §18.2.1, §26.2: default 5061).
+    pub tls_port: Option<u16>,
     /// RFC 3261 T1/T2/T4.
     pub timers: TimerConfig,
     /// Transport for requests whose URI names none (`;transport=tcp`).
@@ -50,6 +55,7 @@ impl Config {
         Config {
             local_addr,
             external_addr: None,
+            tls_port: None,
             timers: TimerConfig::default(),
             default_transport: TransportKind::Udp,
             outbound_proxy: None,
@@ -66,5 +72,15 @@ impl Config {
     /// The address we advertise in Via and Contact.
     pub fn advertised_addr(&self) -> SocketAddr {
         self.external_addr.unwrap_or(self.local_addr)
+    }
+
+    /// The address we advertise for `transport`: for TLS, the advertised
+    /// address with the TLS listener's port.
+    pub fn advertised_addr_for(&self, transport: TransportKind) -> SocketAddr {
+        let mut addr = self.advertised_addr();
+        if let (TransportKind::Tls, Some(port)) = (transport, self.tls_port) {
+            addr.set_port(port);
+        }
+        addr
     }
 }

@@ -398,7 +398,7 @@ impl Endpoint {
         let via = format!(
             "SIP/2.0/{} {};branch={branch};rport",
             transport.via_token(),
-            self.config.advertised_addr()
+            self.config.advertised_addr_for(transport)
         );
         let method = match method {
             Method::Ack => Method::Invite,
@@ -423,7 +423,7 @@ impl Endpoint {
             format!(
                 "<sip:{}@{}{param}>",
                 self.config.contact_user,
-                self.config.advertised_addr()
+                self.config.advertised_addr_for(transport)
             ),
         )
     }

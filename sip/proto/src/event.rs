@@ -65,6 +65,16 @@ pub enum Event {
     TransferSucceeded { call: CallHandle },
     /// The REFER was refused, or a NOTIFY reported a final failure.
     TransferFailed { call: CallHandle, status: u16 },
+    /// RFC 3891: an INVITE with `Replaces` took over the established call
+    /// `old`. The endpoint answered it with `old`'s local SDP (so the
+    /// media session carries on) and sent BYE on `old`, whose handle is no
+    /// longer valid (no `CallEnded` follows for it). `offer` is the new
+    /// peer's SDP: point the media at it, or `reoffer` if it does not fit.
+    CallReplaced {
+        old: CallHandle,
+        new: CallHandle,
+        offer: Vec<u8>,
+    },
     /// The registrar accepted our binding for `expires` seconds (after
     /// `register` and after every refresh).
     Registered {

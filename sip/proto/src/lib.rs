@@ -1,7 +1,8 @@
 //! A sans-IO SIP user agent: RFC 3261 transactions (§17) with their timer
 //! table, dialogs (§12), the UAC and UAS cores (§8, §13, §15), CANCEL (§9),
 //! digest authentication (RFC 7616/8760), INFO DTMF, and blind transfer by
-//! REFER (RFC 3515), with RFC 3581 `rport`; registration with a registrar
+//! REFER (RFC 3515) and attended transfer (RFC 3891 Replaces), with RFC
+//! 3581 `rport`; registration with a registrar
 //! (§10.2) for running as a PBX extension; inbound digest authentication
 //! with a source allow-list for trunk mode; RFC 4028 session timers.
 //!
@@ -78,6 +79,7 @@
 //!   [`authenticator`]: trunk-mode 401/403 and the nonce table;
 //!   [`allow_list`]: CIDR source checks; `body`: DTMF and sipfrag bodies.
 //! - `registration`: the REGISTER client (§10.2) with refresh and back-off.
+//! - `replaces`: attended transfer (RFC 3891 Replaces, `refer_attended`).
 //! - [`session_timer`]: RFC 4028 negotiation and the refresh/expiry deadlines.
 
 #![forbid(unsafe_code)]
@@ -94,6 +96,7 @@ mod endpoint;
 pub mod error;
 pub mod event;
 mod registration;
+mod replaces;
 mod rng;
 pub mod session_timer;
 pub mod timer;

@@ -134,6 +134,11 @@ impl Endpoint {
             return;
         };
         dialog.peer = self.dialog_peer(&dialog.route_set, &dialog.remote_target, peer);
+        if let Some(replaces) = invite.headers.get("Replaces").and_then(|h| h.value_str()) {
+            let replaces = replaces.to_owned();
+            self.on_replacing_invite(now, key, invite, dialog, agreed, &replaces);
+            return;
+        }
         let call = self.new_call_handle();
         self.events.push_back(Event::IncomingCall(IncomingCall {
             call,

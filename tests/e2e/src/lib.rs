@@ -83,6 +83,8 @@ pub struct UaOptions {
     pub rtp_ports: (u16, u16),
     /// SIP port on 127.0.0.1; 0 picks one.
     pub sip_port: u16,
+    /// SIP over TLS (a listener and the roots we trust).
+    pub tls: Option<sip_net::TlsConfig>,
 }
 
 impl Default for UaOptions {
@@ -92,6 +94,7 @@ impl Default for UaOptions {
             play: Vec::new(),
             rtp_ports: (30000, 39999),
             sip_port: 0,
+            tls: None,
         }
     }
 }
@@ -107,6 +110,8 @@ enum UaCommand {
 pub struct Ua {
     pub sip: SipHandle,
     pub addr: SocketAddr,
+    /// The TLS listener, when `UaOptions::tls` has one.
+    pub tls_addr: Option<SocketAddr>,
     events: mpsc::UnboundedReceiver<UaEvent>,
     commands: mpsc::UnboundedSender<UaCommand>,
 }
@@ -123,6 +128,7 @@ impl Ua {
         init_tracing();
         let mut config = SipConfig::new(SocketAddr::new(LOCALHOST, options.sip_port));
         config.seed = 0x5eed;
+        config.tls = options.tls.clone();
         let net = SipNet::bind(config).await.expect("bind SIP");
         let pool = PortPool::new(LOCALHOST, options.rtp_ports.0, options.rtp_ports.1, false)
             .expect("RTP port range");
@@ -131,6 +137,7 @@ impl Ua {
         let ua = Ua {
             sip: net.handle.clone(),
             addr: net.local_addr,
+            tls_addr: net.tls_addr,
             events,
             commands,
         };
