@@ -17,6 +17,14 @@ use models_api::{Embedder, Embedding};
 const DIM: usize = 384;
 
 fn main() {
+    // KB_BENCH_COMPARE_ONLY=1 KB_BENCH_HNSW_SIZES=1000,10000 runs only the vector-index comparison.
+    let hnsw_sizes: Vec<usize> = std::env::var("KB_BENCH_HNSW_SIZES")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1_000, 100_000]);
+    if std::env::var_os("KB_BENCH_COMPARE_ONLY").is_some() {
+        return compare_vector_indexes(&hnsw_sizes);
+    }
     let Some(model_dir) = models_api::testing::model_file("all-MiniLM-L6-v2") else { return };
     let embedder = Arc::new(models_embed::MiniLm::load(&model_dir).expect("load all-MiniLM-L6-v2"));
     let work = tempfile::tempdir().expect("tempdir");
@@ -76,13 +84,13 @@ fn main() {
     drop(reopened);
     println!("peak RSS: {}", human(peak_rss()));
 
-    compare_vector_indexes();
+    compare_vector_indexes(&hnsw_sizes);
 }
 
 /// Exact flat scan vs HNSW on random unit vectors.
-fn compare_vector_indexes() {
+fn compare_vector_indexes(hnsw_sizes: &[usize]) {
     println!("\nvector index comparison, {DIM}-dim random unit vectors, k = 10:");
-    for n in [1_000usize, 100_000] {
+    for n in [1_000usize, 10_000, 100_000] {
         let mut rng = SplitMix(n as u64);
         let points: Vec<Vec<f32>> = (0..n).map(|_| rng.unit_vector()).collect();
         let queries: Vec<Vec<f32>> = (0..200).map(|_| rng.unit_vector()).collect();
@@ -104,6 +112,9 @@ fn compare_vector_indexes() {
             human((n * (DIM * 4 + 8)) as u64)
         );
         drop(flat);
+        if !hnsw_sizes.contains(&n) {
+            continue;
+        }
 
         let rss_before = current_rss();
         let started = Instant::now();
