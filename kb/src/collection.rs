@@ -297,12 +297,13 @@ impl<E: Embedder> Collection<E> {
     /// A file that fails is listed in the report and does not stop the others; `Err` means the
     /// collection itself failed (disk, index, embedder) and nothing of this call was applied
     /// unless the failure came while writing, which the next open repairs.
-    pub fn ingest(&mut self, inputs: &[PathBuf], progress: &mut dyn FnMut(&Progress)) -> Result<IngestReport> {
+    pub fn ingest(&mut self, inputs: &[impl AsRef<Path>], progress: &mut dyn FnMut(&Progress)) -> Result<IngestReport> {
         let mut report = IngestReport::default();
         let mut files = Vec::new();
         for input in inputs {
+            let input = input.as_ref();
             if let Err(e) = collect_files(input, &mut files) {
-                report.failed.push((input.clone(), e));
+                report.failed.push((input.to_owned(), e));
             }
         }
         let mut state = Progress { files_done: 0, files_total: files.len(), chunks: 0 };

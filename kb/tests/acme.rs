@@ -71,7 +71,7 @@ fn reingest_update_and_remove_touch_only_what_changed() {
     let (_tmp, docs) = acme_copy();
     let mut kb = Collection::open(data.path(), "acme", embedder).unwrap();
     let mut progress = Vec::new();
-    let first = kb.ingest(&[docs.clone()], &mut |p| progress.push(*p)).unwrap();
+    let first = kb.ingest(&[&docs], &mut |p| progress.push(*p)).unwrap();
     assert_eq!(progress.len(), FILES);
     assert_eq!(progress.last().map(|p| (p.files_done, p.files_total, p.chunks)), Some((FILES, FILES, first.chunks_added)));
     let total = kb.chunk_count();
@@ -80,7 +80,7 @@ fn reingest_update_and_remove_touch_only_what_changed() {
     };
 
     // Unchanged: nothing happens.
-    let again = kb.ingest(&[docs.clone()], &mut |_| {}).unwrap();
+    let again = kb.ingest(&[&docs], &mut |_| {}).unwrap();
     assert_eq!((again.unchanged.len(), again.chunks_added, again.chunks_removed), (FILES, 0, 0));
     assert_eq!(kb.chunk_count(), total);
 
@@ -89,7 +89,7 @@ fn reingest_update_and_remove_touch_only_what_changed() {
     let policies_before = ids_of(&kb, "policies.txt");
     let text = std::fs::read_to_string(docs.join("policies.txt")).unwrap();
     std::fs::write(docs.join("policies.txt"), text.replace("fee of $50", "fee of $75")).unwrap();
-    let changed = kb.ingest(&[docs.clone()], &mut |_| {}).unwrap();
+    let changed = kb.ingest(&[&docs], &mut |_| {}).unwrap();
     assert_eq!(changed.updated, vec!["policies.txt".to_string()]);
     assert_eq!(changed.unchanged.len(), FILES - 1);
     assert_eq!(changed.chunks_removed, policies_before.len());

@@ -38,16 +38,16 @@ fn bookkeeping_survives_reingest_update_remove_and_restart() {
     let (_tmp, docs) = acme_copy();
     let embedder = Arc::new(HashingEmbedder);
     let mut kb = Collection::open(data.path(), "acme", embedder.clone()).unwrap();
-    let first = kb.ingest(&[docs.clone()], &mut |_| {}).unwrap();
+    let first = kb.ingest(&[&docs], &mut |_| {}).unwrap();
     assert_eq!((first.added.len(), first.failed.len()), (5, 0));
     let total = kb.chunk_count();
     assert_eq!(first.chunks_added, total);
 
-    let again = kb.ingest(&[docs.clone()], &mut |_| {}).unwrap();
+    let again = kb.ingest(&[&docs], &mut |_| {}).unwrap();
     assert_eq!((again.unchanged.len(), again.chunks_added, kb.chunk_count()), (5, 0, total));
 
     std::fs::write(docs.join("faq.csv"), "question,answer\nDo you open on Sundays?,No.\n").unwrap();
-    let changed = kb.ingest(&[docs.clone()], &mut |_| {}).unwrap();
+    let changed = kb.ingest(&[&docs], &mut |_| {}).unwrap();
     assert_eq!((changed.updated.as_slice(), changed.chunks_removed, changed.chunks_added), (&["faq.csv".to_string()][..], 8, 1));
     assert_eq!(kb.chunk_count(), total - 7);
 
