@@ -11,10 +11,16 @@ impl instant_distance::Point for Point {
 
 fn main() {
     let dim = 384;
-    let points: Vec<Point> = (0..1000usize).map(|i| Point((0..dim).map(|j| ((i * 31 + j) % 17) as f32).collect())).collect();
+    let points: Vec<Point> = (0..1000usize)
+        .map(|i| Point((0..dim).map(|j| ((i * 31 + j) % 17) as f32).collect()))
+        .collect();
     let values: Vec<u64> = (0..1000).collect();
     let map = instant_distance::Builder::default().build(points, values);
     let mut search = instant_distance::Search::default();
-    let best: Vec<u64> = map.search(&Point(vec![1.0; dim]), &mut search).take(3).map(|item| *item.value).collect();
+    let best: Vec<u64> = map
+        .search(&Point(vec![1.0; dim]), &mut search)
+        .take(3)
+        .map(|item| *item.value)
+        .collect();
     println!("{best:?}");
 }

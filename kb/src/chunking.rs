@@ -40,7 +40,10 @@ pub fn chunk(blocks: &[Block]) -> Vec<Piece> {
                 text: format!("Q: {question}\nA: {answer}"),
                 fresh_from: 0,
             }),
-            Block::Section { heading_path, paragraphs } => {
+            Block::Section {
+                heading_path,
+                paragraphs,
+            } => {
                 let heading_path = heading_path.join(" > ");
                 pack(&heading_path, paragraphs, &mut pieces);
             }
@@ -68,7 +71,11 @@ fn pack(heading_path: &str, paragraphs: &[String], out: &mut Vec<Piece>) {
     for (joiner, unit) in units {
         let fresh_len = text.len() - fresh_from;
         if fresh_len > 0 && text.len() + joiner.len() + unit.len() > TARGET_CHARS {
-            out.push(Piece { heading_path: heading_path.to_owned(), text: text.clone(), fresh_from });
+            out.push(Piece {
+                heading_path: heading_path.to_owned(),
+                text: text.clone(),
+                fresh_from,
+            });
             text = overlap(&in_chunk);
             in_chunk.clear();
             fresh_from = text.len();
@@ -84,14 +91,20 @@ fn pack(heading_path: &str, paragraphs: &[String], out: &mut Vec<Piece>) {
         in_chunk.push(unit);
     }
     if text.len() > fresh_from {
-        out.push(Piece { heading_path: heading_path.to_owned(), text, fresh_from });
+        out.push(Piece {
+            heading_path: heading_path.to_owned(),
+            text,
+            fresh_from,
+        });
     }
 }
 
 /// The tail of the closed chunk to repeat: trailing whole sentences up to [`OVERLAP_CHARS`], or
 /// nothing when even the last sentence is longer (repeating half a sentence helps no one).
 fn overlap(units: &[&str]) -> String {
-    let Some(last) = units.last() else { return String::new() };
+    let Some(last) = units.last() else {
+        return String::new();
+    };
     let sentences = sentences(last);
     let mut taken = 0;
     let mut start = last.len();
@@ -167,31 +180,54 @@ mod tests {
     use super::*;
 
     fn section(paragraphs: Vec<String>) -> Block {
-        Block::Section { heading_path: vec!["Prices".into(), "Cleaning".into()], paragraphs }
+        Block::Section {
+            heading_path: vec!["Prices".into(), "Cleaning".into()],
+            paragraphs,
+        }
     }
 
     #[test]
     fn small_section_is_one_chunk() {
         let pieces = chunk(&[section(vec!["One.".into(), "Two.".into()])]);
-        assert_eq!(pieces, vec![Piece { heading_path: "Prices > Cleaning".into(), text: "One.\n\nTwo.".into(), fresh_from: 0 }]);
+        assert_eq!(
+            pieces,
+            vec![Piece {
+                heading_path: "Prices > Cleaning".into(),
+                text: "One.\n\nTwo.".into(),
+                fresh_from: 0
+            }]
+        );
     }
 
     #[test]
     fn long_sections_split_with_sentence_overlap_and_reassemble() {
         let paragraphs: Vec<String> = (0..30)
-            .map(|p| (0..4).map(|s| format!("Paragraph {p} sentence {s} says something useful.")).collect::<Vec<_>>().join(" "))
+            .map(|p| {
+                (0..4)
+                    .map(|s| format!("Paragraph {p} sentence {s} says something useful."))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
             .collect();
         let pieces = chunk(&[section(paragraphs.clone())]);
         assert!(pieces.len() > 3);
         for (i, piece) in pieces.iter().enumerate() {
-            assert!(piece.text.len() <= MAX_CHARS + OVERLAP_CHARS + 1, "{}", piece.text.len());
+            assert!(
+                piece.text.len() <= MAX_CHARS + OVERLAP_CHARS + 1,
+                "{}",
+                piece.text.len()
+            );
             if i > 0 {
                 assert!(piece.fresh_from > 0 && piece.fresh_from <= OVERLAP_CHARS + 1);
                 let repeated = piece.text[..piece.fresh_from].trim();
                 assert!(pieces[i - 1].text.ends_with(repeated), "{repeated:?}");
             }
         }
-        let fresh: String = pieces.iter().map(|p| p.text[p.fresh_from..].to_owned()).collect::<Vec<_>>().join("\n\n");
+        let fresh: String = pieces
+            .iter()
+            .map(|p| p.text[p.fresh_from..].to_owned())
+            .collect::<Vec<_>>()
+            .join("\n\n");
         assert_eq!(fresh, paragraphs.join("\n\n"));
     }
 
@@ -200,14 +236,19 @@ mod tests {
         let word_salad = "word ".repeat(1000);
         let pieces = chunk(&[section(vec![word_salad])]);
         assert!(pieces.len() >= 4);
-        assert!(pieces.iter().all(|p| p.text.len() <= MAX_CHARS + OVERLAP_CHARS + 1));
+        assert!(pieces
+            .iter()
+            .all(|p| p.text.len() <= MAX_CHARS + OVERLAP_CHARS + 1));
         let multibyte = "é".repeat(3000);
         assert!(!chunk(&[section(vec![multibyte])]).is_empty());
     }
 
     #[test]
     fn faq_rows_are_one_chunk_each() {
-        let pieces = chunk(&[Block::Faq { question: "Q1?".into(), answer: "A1.".into() }]);
+        let pieces = chunk(&[Block::Faq {
+            question: "Q1?".into(),
+            answer: "A1.".into(),
+        }]);
         assert_eq!(pieces[0].text, "Q: Q1?\nA: A1.");
     }
 }

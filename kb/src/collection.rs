@@ -134,9 +134,14 @@ pub fn collection_dir(data_dir: &Path, agent: &str) -> Result<PathBuf> {
     let ok = !agent.is_empty()
         && agent.len() <= 64
         && !agent.starts_with('.')
-        && agent.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        && agent
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if !ok {
-        return Err(Error::InvalidName { name: agent.to_owned(), reason: "agent names are 1-64 of [A-Za-z0-9._-], not starting with '.'" });
+        return Err(Error::InvalidName {
+            name: agent.to_owned(),
+            reason: "agent names are 1-64 of [A-Za-z0-9._-], not starting with '.'",
+        });
     }
     Ok(data_dir.join("kb").join(agent))
 }
@@ -147,7 +152,12 @@ pub fn agents(data_dir: &Path) -> Result<Vec<String>> {
     let entries = match std::fs::read_dir(&dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::Io { path: dir, source: e }),
+        Err(e) => {
+            return Err(Error::Io {
+                path: dir,
+                source: e,
+            })
+        }
     };
     let mut names = Vec::new();
     for entry in entries {
@@ -221,7 +231,11 @@ impl<E: Embedder> Collection<E> {
 
     /// Opens the collection in `dir` and rebuilds both indexes from the stored documents with
     /// `embedder`: the way to switch embedding models (another dimension) or repair by hand.
-    pub fn open_rebuilding(dir: &Path, embedder: Arc<E>, progress: &mut dyn FnMut(&Progress)) -> Result<(Self, IngestReport)> {
+    pub fn open_rebuilding(
+        dir: &Path,
+        embedder: Arc<E>,
+        progress: &mut dyn FnMut(&Progress),
+    ) -> Result<(Self, IngestReport)> {
         let mut collection = Self::load(dir, embedder)?;
         let report = collection.rebuild(progress)?;
         Ok((collection, report))
@@ -237,23 +251,45 @@ impl<E: Embedder> Collection<E> {
             if bm25_dir.exists() {
                 std::fs::remove_dir_all(&bm25_dir).map_err(io(&bm25_dir))?;
             }
-            Manifest { format_version: FORMAT_VERSION, dimension: embedder.dimension(), next_chunk_id: 0, documents: BTreeMap::new() }
+            Manifest {
+                format_version: FORMAT_VERSION,
+                dimension: embedder.dimension(),
+                next_chunk_id: 0,
+                documents: BTreeMap::new(),
+            }
         } else {
             let bytes = std::fs::read(&manifest_path).map_err(io(&manifest_path))?;
-            let manifest: Manifest = serde_json::from_slice(&bytes)
-                .map_err(|e| Error::Corrupt { path: manifest_path.clone(), reason: e.to_string() })?;
+            let manifest: Manifest =
+                serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+                    path: manifest_path.clone(),
+                    reason: e.to_string(),
+                })?;
             if manifest.format_version != FORMAT_VERSION {
-                return Err(Error::Corrupt { path: manifest_path, reason: format!("format version {}", manifest.format_version) });
+                return Err(Error::Corrupt {
+                    path: manifest_path,
+                    reason: format!("format version {}", manifest.format_version),
+                });
             }
             manifest
         };
-        let chunks = if fresh { BTreeMap::new() } else { load_chunks(&dir.join(CHUNKS)).unwrap_or_default() };
+        let chunks = if fresh {
+            BTreeMap::new()
+        } else {
+            load_chunks(&dir.join(CHUNKS)).unwrap_or_default()
+        };
         let vectors = match FlatIndex::load(&dir.join(VECTORS)) {
             Ok(v) if !fresh && v.dimension() == manifest.dimension => v,
             _ => FlatIndex::new(manifest.dimension),
         };
         let bm25 = Bm25::open(&dir.join(BM25_DIR))?;
-        let collection = Collection { dir: dir.to_owned(), embedder, manifest, chunks, vectors, bm25 };
+        let collection = Collection {
+            dir: dir.to_owned(),
+            embedder,
+            manifest,
+            chunks,
+            vectors,
+            bm25,
+        };
         if fresh {
             collection.save()?;
         }
@@ -262,7 +298,12 @@ impl<E: Embedder> Collection<E> {
 
     /// Whether manifest, chunk store, vector index and BM25 index hold the same chunk ids.
     fn consistent(&self) -> bool {
-        let expected: BTreeSet<ChunkId> = self.manifest.documents.values().flat_map(|d| d.chunk_ids.iter().copied()).collect();
+        let expected: BTreeSet<ChunkId> = self
+            .manifest
+            .documents
+            .values()
+            .flat_map(|d| d.chunk_ids.iter().copied())
+            .collect();
         let vector_ids: BTreeSet<ChunkId> = self.vectors.ids().iter().copied().collect();
         expected.len() == self.chunks.len()
             && expected.iter().eq(self.chunks.keys())
@@ -297,7 +338,11 @@ impl<E: Embedder> Collection<E> {
     /// A file that fails is listed in the report and does not stop the others; `Err` means the
     /// collection itself failed (disk, index, embedder) and nothing of this call was applied
     /// unless the failure came while writing, which the next open repairs.
-    pub fn ingest(&mut self, inputs: &[impl AsRef<Path>], progress: &mut dyn FnMut(&Progress)) -> Result<IngestReport> {
+    pub fn ingest(
+        &mut self,
+        inputs: &[impl AsRef<Path>],
+        progress: &mut dyn FnMut(&Progress),
+    ) -> Result<IngestReport> {
         let mut report = IngestReport::default();
         let mut files = Vec::new();
         for input in inputs {
@@ -306,7 +351,11 @@ impl<E: Embedder> Collection<E> {
                 report.failed.push((input.to_owned(), e));
             }
         }
-        let mut state = Progress { files_done: 0, files_total: files.len(), chunks: 0 };
+        let mut state = Progress {
+            files_done: 0,
+            files_total: files.len(),
+            chunks: 0,
+        };
         let mut staged = Vec::new();
         for (path, name) in files {
             match self.stage(&path, &name, &mut state) {
@@ -326,7 +375,9 @@ impl<E: Embedder> Collection<E> {
     /// Returns how many chunks were removed.
     pub fn remove(&mut self, name: &str) -> Result<usize> {
         let Some(info) = self.manifest.documents.remove(name) else {
-            return Err(Error::UnknownDocument { name: name.to_owned() });
+            return Err(Error::UnknownDocument {
+                name: name.to_owned(),
+            });
         };
         let writer = self.bm25.writer()?;
         for id in &info.chunk_ids {
@@ -339,7 +390,12 @@ impl<E: Embedder> Collection<E> {
         self.save()?;
         let stored = self.dir.join(DOCUMENTS_DIR).join(name);
         match std::fs::remove_file(&stored) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::Io { path: stored, source: e }),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::Io {
+                    path: stored,
+                    source: e,
+                })
+            }
             _ => {}
         }
         Ok(info.chunk_ids.len())
@@ -358,7 +414,11 @@ impl<E: Embedder> Collection<E> {
         let mut writer = self.bm25.writer()?;
         self.bm25.delete_all(&mut writer)?;
         self.bm25.commit(writer)?;
-        let mut state = Progress { files_done: 0, files_total: names.len(), chunks: 0 };
+        let mut state = Progress {
+            files_done: 0,
+            files_total: names.len(),
+            chunks: 0,
+        };
         let mut staged = Vec::new();
         for name in names {
             let path = self.dir.join(DOCUMENTS_DIR).join(&name);
@@ -422,7 +482,11 @@ impl<E: Embedder> Collection<E> {
     /// cache-augmented generation (prefilled once into the agent's prompt); `None` when it does
     /// not fit and the dialog must retrieve per turn. Overlaps between chunks are not repeated.
     pub fn fits_in_prompt(&self, token_budget: usize) -> Option<String> {
-        let fresh_chars: usize = self.chunks.values().map(|c| c.text.len() - c.fresh_from).sum();
+        let fresh_chars: usize = self
+            .chunks
+            .values()
+            .map(|c| c.text.len() - c.fresh_from)
+            .sum();
         if fresh_chars / 4 > token_budget {
             return None; // cheap early answer for large collections (bytes ≥ chars)
         }
@@ -430,7 +494,11 @@ impl<E: Embedder> Collection<E> {
         for document in self.manifest.documents.values() {
             out.push_str(&format!("# {}\n", document.name));
             let mut heading: Option<&str> = None;
-            for chunk in document.chunk_ids.iter().filter_map(|id| self.chunks.get(id)) {
+            for chunk in document
+                .chunk_ids
+                .iter()
+                .filter_map(|id| self.chunks.get(id))
+            {
                 if heading != Some(chunk.heading_path.as_str()) {
                     if !chunk.heading_path.is_empty() {
                         out.push_str(&format!("\n## {}\n", chunk.heading_path));
@@ -449,7 +517,9 @@ impl<E: Embedder> Collection<E> {
     }
 
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        let embeddings = self.embedder.embed(texts).map_err(|e| Error::Embed { source: Box::new(e) })?;
+        let embeddings = self.embedder.embed(texts).map_err(|e| Error::Embed {
+            source: Box::new(e),
+        })?;
         Ok(embeddings.into_iter().map(|e| e.0).collect())
     }
 
@@ -458,7 +528,12 @@ impl<E: Embedder> Collection<E> {
         let format = Format::of(path)?;
         let bytes = std::fs::read(path).map_err(io(path))?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
-        if self.manifest.documents.get(name).is_some_and(|d| d.sha256 == sha256) {
+        if self
+            .manifest
+            .documents
+            .get(name)
+            .is_some_and(|d| d.sha256 == sha256)
+        {
             return Ok(None);
         }
         let blocks = ingest::parse(path, format, &bytes)?;
@@ -482,8 +557,19 @@ impl<E: Embedder> Collection<E> {
             vectors.extend(self.embed(&refs)?);
             progress.chunks += batch.len();
         }
-        let info = DocumentInfo { name: name.to_owned(), format, sha256, bytes: bytes.len() as u64, chunk_ids: Vec::new() };
-        Ok(Some(Staged { info, bytes, chunks, vectors }))
+        let info = DocumentInfo {
+            name: name.to_owned(),
+            format,
+            sha256,
+            bytes: bytes.len() as u64,
+            chunk_ids: Vec::new(),
+        };
+        Ok(Some(Staged {
+            info,
+            bytes,
+            chunks,
+            vectors,
+        }))
     }
 
     /// Applies staged documents to memory and disk: stored copies, BM25 (one commit), vectors,
@@ -493,7 +579,13 @@ impl<E: Embedder> Collection<E> {
             return Ok(());
         }
         let writer = self.bm25.writer()?;
-        for Staged { mut info, bytes, chunks, vectors } in staged {
+        for Staged {
+            mut info,
+            bytes,
+            chunks,
+            vectors,
+        } in staged
+        {
             let stored = self.dir.join(DOCUMENTS_DIR).join(&info.name);
             if let Some(parent) = stored.parent() {
                 std::fs::create_dir_all(parent).map_err(io(parent))?;
@@ -516,7 +608,8 @@ impl<E: Embedder> Collection<E> {
             for (mut chunk, vector) in chunks.into_iter().zip(vectors) {
                 chunk.id = self.manifest.next_chunk_id;
                 self.manifest.next_chunk_id += 1;
-                self.bm25.add(&writer, chunk.id, &chunk.source, &indexed_text(&chunk))?;
+                self.bm25
+                    .add(&writer, chunk.id, &chunk.source, &indexed_text(&chunk))?;
                 self.vectors.insert(chunk.id, &vector);
                 info.chunk_ids.push(chunk.id);
                 self.chunks.insert(chunk.id, chunk);
@@ -532,12 +625,17 @@ impl<E: Embedder> Collection<E> {
         self.vectors.save(&self.dir.join(VECTORS))?;
         let mut lines = Vec::new();
         for chunk in self.chunks.values() {
-            serde_json::to_writer(&mut lines, chunk).map_err(|e| Error::Corrupt { path: self.dir.join(CHUNKS), reason: e.to_string() })?;
+            serde_json::to_writer(&mut lines, chunk).map_err(|e| Error::Corrupt {
+                path: self.dir.join(CHUNKS),
+                reason: e.to_string(),
+            })?;
             lines.push(b'\n');
         }
         write_atomically(&self.dir.join(CHUNKS), &lines)?;
-        let manifest = serde_json::to_vec_pretty(&self.manifest)
-            .map_err(|e| Error::Corrupt { path: self.dir.join(MANIFEST), reason: e.to_string() })?;
+        let manifest = serde_json::to_vec_pretty(&self.manifest).map_err(|e| Error::Corrupt {
+            path: self.dir.join(MANIFEST),
+            reason: e.to_string(),
+        })?;
         write_atomically(&self.dir.join(MANIFEST), &manifest)
     }
 }
@@ -559,7 +657,10 @@ fn load_chunks(path: &Path) -> Result<BTreeMap<ChunkId, Chunk>> {
     let text = std::fs::read_to_string(path).map_err(io(path))?;
     let mut chunks = BTreeMap::new();
     for line in text.lines().filter(|l| !l.is_empty()) {
-        let chunk: Chunk = serde_json::from_str(line).map_err(|e| Error::Corrupt { path: path.to_owned(), reason: e.to_string() })?;
+        let chunk: Chunk = serde_json::from_str(line).map_err(|e| Error::Corrupt {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
         chunks.insert(chunk.id, chunk);
     }
     Ok(chunks)
@@ -569,10 +670,14 @@ fn load_chunks(path: &Path) -> Result<BTreeMap<ChunkId, Chunk>> {
 fn collect_files(input: &Path, files: &mut Vec<(PathBuf, String)>) -> Result<()> {
     let meta = std::fs::metadata(input).map_err(io(input))?;
     if meta.is_file() {
-        let name = input.file_name().and_then(|n| n.to_str()).ok_or_else(|| Error::InvalidName {
-            name: input.display().to_string(),
-            reason: "file names must be UTF-8",
-        })?;
+        let name =
+            input
+                .file_name()
+                .and_then(|n| n.to_str())
+                .ok_or_else(|| Error::InvalidName {
+                    name: input.display().to_string(),
+                    reason: "file names must be UTF-8",
+                })?;
         files.push((input.to_owned(), name.to_owned()));
         return Ok(());
     }
@@ -581,7 +686,11 @@ fn collect_files(input: &Path, files: &mut Vec<(PathBuf, String)>) -> Result<()>
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).map_err(io(&dir))? {
             let path = entry.map_err(io(&dir))?.path();
-            if path.file_name().and_then(|n| n.to_str()).is_none_or(|n| n.starts_with('.')) {
+            if path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_none_or(|n| n.starts_with('.'))
+            {
                 continue;
             }
             if path.is_dir() {
@@ -601,17 +710,31 @@ fn cap_to_budget(hits: Vec<Hit>, budget: usize) -> Vec<Snippet> {
     let mut used = 0;
     let mut out = Vec::new();
     for hit in hits {
-        let cost = estimate_tokens(&hit.chunk.text) + estimate_tokens(&hit.chunk.heading_path) + estimate_tokens(&hit.chunk.source);
-        let snippet = |text: String| Snippet { text, source: hit.chunk.source.clone(), heading_path: hit.chunk.heading_path.clone(), score: hit.score };
+        let cost = estimate_tokens(&hit.chunk.text)
+            + estimate_tokens(&hit.chunk.heading_path)
+            + estimate_tokens(&hit.chunk.source);
+        let snippet = |text: String| Snippet {
+            text,
+            source: hit.chunk.source.clone(),
+            heading_path: hit.chunk.heading_path.clone(),
+            score: hit.score,
+        };
         if used + cost <= budget {
             used += cost;
             out.push(snippet(hit.chunk.text.clone()));
         } else if out.is_empty() {
             let overhead = cost - estimate_tokens(&hit.chunk.text);
             let chars = budget.saturating_sub(overhead) * 4;
-            let mut end = hit.chunk.text.char_indices().nth(chars).map_or(hit.chunk.text.len(), |(i, _)| i);
+            let mut end = hit
+                .chunk
+                .text
+                .char_indices()
+                .nth(chars)
+                .map_or(hit.chunk.text.len(), |(i, _)| i);
             if end < hit.chunk.text.len() {
-                end = hit.chunk.text[..end].rfind(char::is_whitespace).unwrap_or(end);
+                end = hit.chunk.text[..end]
+                    .rfind(char::is_whitespace)
+                    .unwrap_or(end);
             }
             let text = hit.chunk.text[..end].trim_end().to_owned();
             if !text.is_empty() {

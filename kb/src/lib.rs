@@ -42,8 +42,8 @@
 
 #![warn(missing_docs)]
 
-pub mod chunking;
 mod bm25;
+pub mod chunking;
 mod collection;
 mod error;
 pub mod ingest;
@@ -51,8 +51,8 @@ pub mod rank;
 pub mod vectors;
 
 pub use collection::{
-    agents, collection_dir, estimate_tokens, Chunk, ChunkId, Collection, DocumentInfo, Hit, IngestReport, Progress,
-    SearchOptions, Snippet,
+    agents, collection_dir, estimate_tokens, Chunk, ChunkId, Collection, DocumentInfo, Hit,
+    IngestReport, Progress, SearchOptions, Snippet,
 };
 pub use error::{Error, Result};
 pub use ingest::Format;

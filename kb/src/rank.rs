@@ -23,7 +23,11 @@ pub fn reciprocal_rank_fusion(lists: &[&[u64]]) -> Vec<Fused> {
     let mut by_id: HashMap<u64, Fused> = HashMap::new();
     for (list_index, list) in lists.iter().enumerate() {
         for (i, &id) in list.iter().enumerate() {
-            let entry = by_id.entry(id).or_insert_with(|| Fused { id, score: 0.0, ranks: vec![None; lists.len()] });
+            let entry = by_id.entry(id).or_insert_with(|| Fused {
+                id,
+                score: 0.0,
+                ranks: vec![None; lists.len()],
+            });
             if entry.ranks[list_index].is_none() {
                 entry.ranks[list_index] = Some(i + 1);
                 entry.score += 1.0 / (K + (i + 1) as f32);

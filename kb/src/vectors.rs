@@ -31,7 +31,11 @@ pub struct FlatIndex {
 impl FlatIndex {
     /// An empty index for vectors of `dimension`.
     pub fn new(dimension: usize) -> Self {
-        FlatIndex { dimension, ids: Vec::new(), matrix: Vec::new() }
+        FlatIndex {
+            dimension,
+            ids: Vec::new(),
+            matrix: Vec::new(),
+        }
     }
 
     /// Vector length.
@@ -70,7 +74,8 @@ impl FlatIndex {
             if keep(self.ids[read]) {
                 if write != read {
                     self.ids[write] = self.ids[read];
-                    self.matrix.copy_within(read * dimension..(read + 1) * dimension, write * dimension);
+                    self.matrix
+                        .copy_within(read * dimension..(read + 1) * dimension, write * dimension);
                 }
                 write += 1;
             }
@@ -81,7 +86,12 @@ impl FlatIndex {
 
     /// The `k` ids most similar to `query` (dot product = cosine for unit vectors), best first,
     /// among those `filter` accepts.
-    pub fn search(&self, query: &[f32], k: usize, mut filter: impl FnMut(u64) -> bool) -> Vec<(u64, f32)> {
+    pub fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        mut filter: impl FnMut(u64) -> bool,
+    ) -> Vec<(u64, f32)> {
         if k == 0 || query.len() != self.dimension {
             return Vec::new();
         }
@@ -112,7 +122,11 @@ impl FlatIndex {
         bytes.extend_from_slice(&VERSION.to_le_bytes());
         bytes.extend_from_slice(&(self.dimension as u32).to_le_bytes());
         bytes.extend_from_slice(&(self.ids.len() as u64).to_le_bytes());
-        for (row, id) in self.matrix.chunks_exact(self.dimension.max(1)).zip(&self.ids) {
+        for (row, id) in self
+            .matrix
+            .chunks_exact(self.dimension.max(1))
+            .zip(&self.ids)
+        {
             bytes.extend_from_slice(&id.to_le_bytes());
             for x in row {
                 bytes.extend_from_slice(&x.to_le_bytes());
@@ -124,11 +138,16 @@ impl FlatIndex {
     /// Reads an index written by [`save`](Self::save).
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(io(path))?;
-        let corrupt = |reason: &str| Error::Corrupt { path: path.to_owned(), reason: reason.to_owned() };
+        let corrupt = |reason: &str| Error::Corrupt {
+            path: path.to_owned(),
+            reason: reason.to_owned(),
+        };
         if bytes.len() < HEADER || &bytes[..4] != MAGIC {
             return Err(corrupt("not a vector index"));
         }
-        let u32_at = |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        let u32_at = |at: usize| {
+            u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+        };
         if u32_at(4) != VERSION {
             return Err(corrupt("unknown version"));
         }
@@ -137,15 +156,28 @@ impl FlatIndex {
         count_bytes.copy_from_slice(&bytes[12..20]);
         let count = u64::from_le_bytes(count_bytes) as usize;
         let record = 8 + 4 * dimension;
-        if dimension == 0 || count.checked_mul(record).and_then(|n| n.checked_add(HEADER)) != Some(bytes.len()) {
+        if dimension == 0
+            || count
+                .checked_mul(record)
+                .and_then(|n| n.checked_add(HEADER))
+                != Some(bytes.len())
+        {
             return Err(corrupt("length does not match header"));
         }
-        let mut index = FlatIndex { dimension, ids: Vec::with_capacity(count), matrix: Vec::with_capacity(count * dimension) };
+        let mut index = FlatIndex {
+            dimension,
+            ids: Vec::with_capacity(count),
+            matrix: Vec::with_capacity(count * dimension),
+        };
         for rec in bytes[HEADER..].chunks_exact(record) {
             let mut id = [0u8; 8];
             id.copy_from_slice(&rec[..8]);
             index.ids.push(u64::from_le_bytes(id));
-            index.matrix.extend(rec[8..].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+            index.matrix.extend(
+                rec[8..]
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            );
         }
         Ok(index)
     }
@@ -156,7 +188,9 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let tmp: PathBuf = path.with_extension("tmp");
     let mut file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(io(&tmp))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(io(&tmp))?;
     std::fs::rename(&tmp, path).map_err(io(path))
 }
 
@@ -165,7 +199,12 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
     let chunks_a = a.chunks_exact(8);
     let chunks_b = b.chunks_exact(8);
-    let tail: f32 = chunks_a.remainder().iter().zip(chunks_b.remainder()).map(|(x, y)| x * y).sum();
+    let tail: f32 = chunks_a
+        .remainder()
+        .iter()
+        .zip(chunks_b.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
     for (x, y) in chunks_a.zip(chunks_b) {
         for i in 0..8 {
             acc[i] += x[i] * y[i];
@@ -185,7 +224,10 @@ impl Eq for Scored {}
 impl Ord for Scored {
     fn cmp(&self, other: &Self) -> Ordering {
         // Reversed: BinaryHeap is a max-heap and we want the worst on top.
-        other.score.total_cmp(&self.score).then(self.id.cmp(&other.id))
+        other
+            .score
+            .total_cmp(&self.score)
+            .then(self.id.cmp(&other.id))
     }
 }
 
@@ -205,8 +247,22 @@ mod tests {
         index.insert(1, &[1.0, 0.0, 0.0]);
         index.insert(2, &[0.0, 1.0, 0.0]);
         index.insert(3, &[0.6, 0.8, 0.0]);
-        assert_eq!(index.search(&[1.0, 0.0, 0.0], 2, |_| true).iter().map(|h| h.0).collect::<Vec<_>>(), vec![1, 3]);
-        assert_eq!(index.search(&[1.0, 0.0, 0.0], 2, |id| id != 1).iter().map(|h| h.0).collect::<Vec<_>>(), vec![3, 2]);
+        assert_eq!(
+            index
+                .search(&[1.0, 0.0, 0.0], 2, |_| true)
+                .iter()
+                .map(|h| h.0)
+                .collect::<Vec<_>>(),
+            vec![1, 3]
+        );
+        assert_eq!(
+            index
+                .search(&[1.0, 0.0, 0.0], 2, |id| id != 1)
+                .iter()
+                .map(|h| h.0)
+                .collect::<Vec<_>>(),
+            vec![3, 2]
+        );
         index.retain(|id| id != 3);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v.f32");

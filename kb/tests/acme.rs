@@ -21,15 +21,30 @@ fn paraphrased_questions_find_the_right_chunk() {
 
     let mut found_at = Vec::new();
     for (question, source, phrase) in QUESTIONS {
-        let hits = kb.search_with(question, &SearchOptions { k: 5, source: None }).unwrap();
-        let rank = hits.iter().position(|h| h.chunk.source == *source && h.chunk.text.contains(phrase));
+        let hits = kb
+            .search_with(question, &SearchOptions { k: 5, source: None })
+            .unwrap();
+        let rank = hits
+            .iter()
+            .position(|h| h.chunk.source == *source && h.chunk.text.contains(phrase));
         if rank.is_none_or(|r| r >= 3) {
-            let top: Vec<String> = hits.iter().take(3).map(|h| format!("{} [{}] {:.40}", h.chunk.source, h.chunk.heading_path, h.chunk.text)).collect();
+            let top: Vec<String> = hits
+                .iter()
+                .take(3)
+                .map(|h| {
+                    format!(
+                        "{} [{}] {:.40}",
+                        h.chunk.source, h.chunk.heading_path, h.chunk.text
+                    )
+                })
+                .collect();
             eprintln!("MISS@3 {question:?} (want {source} {phrase:?}) got {top:#?}");
         }
         found_at.push(rank);
     }
-    let recall = |k: usize| found_at.iter().filter(|r| r.is_some_and(|r| r < k)).count() as f64 / found_at.len() as f64;
+    let recall = |k: usize| {
+        found_at.iter().filter(|r| r.is_some_and(|r| r < k)).count() as f64 / found_at.len() as f64
+    };
     println!(
         "retrieval over {} questions, {} chunks: recall@1 {:.2} recall@3 {:.2} recall@5 {:.2}",
         QUESTIONS.len(),
@@ -49,19 +64,40 @@ fn formats_keep_headings_and_positions() {
     kb.ingest(&[acme_dir()], &mut |_| {}).unwrap();
     let chunks = |source: &str| -> Vec<kb::Chunk> {
         let doc = kb.documents().find(|d| d.name == source).unwrap();
-        doc.chunk_ids.iter().map(|id| kb.chunk(*id).unwrap().clone()).collect()
+        doc.chunk_ids
+            .iter()
+            .map(|id| kb.chunk(*id).unwrap().clone())
+            .collect()
     };
     let about = chunks("about.md");
-    assert!(about.iter().any(|c| c.heading_path == "Acme Dental > Opening hours > Public holidays"));
-    assert!(about.iter().enumerate().all(|(i, c)| c.position as usize == i));
+    assert!(about
+        .iter()
+        .any(|c| c.heading_path == "Acme Dental > Opening hours > Public holidays"));
+    assert!(about
+        .iter()
+        .enumerate()
+        .all(|(i, c)| c.position as usize == i));
     let prices = chunks("prices.html");
-    assert!(prices.iter().any(|c| c.heading_path == "Prices > Check-ups and cleaning" && c.text.contains("$95")));
-    assert!(prices.iter().all(|c| !c.text.contains("dataLayer") && !c.text.contains("font-family") && !c.text.contains("Home |")));
-    assert!(chunks("policies.txt").iter().any(|c| c.heading_path == "Insurance" && c.text.contains("Aetna")));
+    assert!(prices
+        .iter()
+        .any(|c| c.heading_path == "Prices > Check-ups and cleaning" && c.text.contains("$95")));
+    assert!(prices.iter().all(|c| !c.text.contains("dataLayer")
+        && !c.text.contains("font-family")
+        && !c.text.contains("Home |")));
+    assert!(chunks("policies.txt")
+        .iter()
+        .any(|c| c.heading_path == "Insurance" && c.text.contains("Aetna")));
     assert_eq!(chunks("faq.csv").len(), 8);
-    assert!(chunks("faq.csv").iter().all(|c| c.heading_path == "FAQ" && c.text.starts_with("Q: ")));
+    assert!(chunks("faq.csv")
+        .iter()
+        .all(|c| c.heading_path == "FAQ" && c.text.starts_with("Q: ")));
     let pdf = chunks("new-patients.pdf");
-    assert!(pdf.iter().any(|c| c.heading_path == "What to bring to your first visit" && c.text.contains("photo ID")), "{pdf:#?}");
+    assert!(
+        pdf.iter()
+            .any(|c| c.heading_path == "What to bring to your first visit"
+                && c.text.contains("photo ID")),
+        "{pdf:#?}"
+    );
 }
 
 #[test]
@@ -73,22 +109,41 @@ fn reingest_update_and_remove_touch_only_what_changed() {
     let mut progress = Vec::new();
     let first = kb.ingest(&[&docs], &mut |p| progress.push(*p)).unwrap();
     assert_eq!(progress.len(), FILES);
-    assert_eq!(progress.last().map(|p| (p.files_done, p.files_total, p.chunks)), Some((FILES, FILES, first.chunks_added)));
+    assert_eq!(
+        progress
+            .last()
+            .map(|p| (p.files_done, p.files_total, p.chunks)),
+        Some((FILES, FILES, first.chunks_added))
+    );
     let total = kb.chunk_count();
     let ids_of = |kb: &Collection<_>, name: &str| -> BTreeSet<u64> {
-        kb.documents().find(|d| d.name == name).map(|d| d.chunk_ids.iter().copied().collect()).unwrap_or_default()
+        kb.documents()
+            .find(|d| d.name == name)
+            .map(|d| d.chunk_ids.iter().copied().collect())
+            .unwrap_or_default()
     };
 
     // Unchanged: nothing happens.
     let again = kb.ingest(&[&docs], &mut |_| {}).unwrap();
-    assert_eq!((again.unchanged.len(), again.chunks_added, again.chunks_removed), (FILES, 0, 0));
+    assert_eq!(
+        (
+            again.unchanged.len(),
+            again.chunks_added,
+            again.chunks_removed
+        ),
+        (FILES, 0, 0)
+    );
     assert_eq!(kb.chunk_count(), total);
 
     // Changed policies: only its chunks are replaced.
     let about_before = ids_of(&kb, "about.md");
     let policies_before = ids_of(&kb, "policies.txt");
     let text = std::fs::read_to_string(docs.join("policies.txt")).unwrap();
-    std::fs::write(docs.join("policies.txt"), text.replace("fee of $50", "fee of $75")).unwrap();
+    std::fs::write(
+        docs.join("policies.txt"),
+        text.replace("fee of $50", "fee of $75"),
+    )
+    .unwrap();
     let changed = kb.ingest(&[&docs], &mut |_| {}).unwrap();
     assert_eq!(changed.updated, vec!["policies.txt".to_string()]);
     assert_eq!(changed.unchanged.len(), FILES - 1);
@@ -104,9 +159,20 @@ fn reingest_update_and_remove_touch_only_what_changed() {
     assert_eq!(kb.remove("faq.csv").unwrap(), faq);
     assert_eq!(kb.chunk_count(), before - faq);
     assert!(!kb.dir().join("documents/faq.csv").exists());
-    let spanish = kb.search_with("Spanish", &SearchOptions { k: 20, source: None }).unwrap();
+    let spanish = kb
+        .search_with(
+            "Spanish",
+            &SearchOptions {
+                k: 20,
+                source: None,
+            },
+        )
+        .unwrap();
     assert!(spanish.iter().all(|h| h.chunk.source != "faq.csv"));
-    assert!(matches!(kb.remove("faq.csv"), Err(Error::UnknownDocument { .. })));
+    assert!(matches!(
+        kb.remove("faq.csv"),
+        Err(Error::UnknownDocument { .. })
+    ));
 }
 
 #[test]
@@ -114,19 +180,41 @@ fn a_broken_file_is_named_and_the_rest_ingest() {
     let Some(embedder) = embedder() else { return };
     let data = tempfile::tempdir().unwrap();
     let (tmp, docs) = acme_copy();
-    std::fs::write(docs.join("broken.pdf"), b"\xff\xfe not a pdf \x00\x01\x02 garbage").unwrap();
+    std::fs::write(
+        docs.join("broken.pdf"),
+        b"\xff\xfe not a pdf \x00\x01\x02 garbage",
+    )
+    .unwrap();
     std::fs::write(docs.join("latin1.txt"), b"caf\xe9 au lait").unwrap();
     std::fs::write(docs.join("photo.jpg"), b"\xff\xd8\xff").unwrap();
     let mut kb = Collection::open(data.path(), "acme", embedder).unwrap();
-    let report = kb.ingest(&[docs.clone(), tmp.path().join("missing.md")], &mut |_| {}).unwrap();
+    let report = kb
+        .ingest(&[docs.clone(), tmp.path().join("missing.md")], &mut |_| {})
+        .unwrap();
     assert_eq!(report.added.len(), FILES);
     let messages: Vec<String> = report.failed.iter().map(|(_, e)| e.to_string()).collect();
     assert_eq!(report.failed.len(), 4, "{messages:#?}");
-    let failed = |name: &str| report.failed.iter().find(|(p, _)| p.ends_with(name)).map(|(_, e)| e).unwrap();
-    assert!(matches!(failed("broken.pdf"), Error::Unreadable { format: "pdf", .. }));
+    let failed = |name: &str| {
+        report
+            .failed
+            .iter()
+            .find(|(p, _)| p.ends_with(name))
+            .map(|(_, e)| e)
+            .unwrap()
+    };
+    assert!(matches!(
+        failed("broken.pdf"),
+        Error::Unreadable { format: "pdf", .. }
+    ));
     assert!(failed("broken.pdf").to_string().contains("broken.pdf"));
-    assert!(matches!(failed("latin1.txt"), Error::Unreadable { format: "text", .. }));
-    assert!(matches!(failed("photo.jpg"), Error::UnsupportedFormat { .. }));
+    assert!(matches!(
+        failed("latin1.txt"),
+        Error::Unreadable { format: "text", .. }
+    ));
+    assert!(matches!(
+        failed("photo.jpg"),
+        Error::UnsupportedFormat { .. }
+    ));
     assert!(matches!(failed("missing.md"), Error::Io { .. }));
     println!("broken-file errors: {messages:#?}");
 }
@@ -139,7 +227,13 @@ fn reopen_gives_the_same_results_and_repairs_a_torn_write() {
     let results = |kb: &Collection<_>| -> Vec<Vec<(u64, u32)>> {
         queries
             .iter()
-            .map(|q| kb.search_with(q, &SearchOptions { k: 5, source: None }).unwrap().iter().map(|h| (h.chunk.id, (h.score * 1e6) as u32)).collect())
+            .map(|q| {
+                kb.search_with(q, &SearchOptions { k: 5, source: None })
+                    .unwrap()
+                    .iter()
+                    .map(|h| (h.chunk.id, (h.score * 1e6) as u32))
+                    .collect()
+            })
             .collect()
     };
     let before = {
@@ -170,25 +264,54 @@ fn rebuild_and_budgets() {
     kb.ingest(&[acme_dir()], &mut |_| {}).unwrap();
     let count = kb.chunk_count();
     let report = kb.rebuild(&mut |_| {}).unwrap();
-    assert_eq!((report.added.len(), report.chunks_added, kb.chunk_count()), (FILES, count, count));
+    assert_eq!(
+        (report.added.len(), report.chunks_added, kb.chunk_count()),
+        (FILES, count, count)
+    );
 
     // Small knowledge fits whole, without the overlaps repeated.
     let all = kb.fits_in_prompt(10_000).expect("Acme fits in 10k tokens");
-    for phrase in ["Harbor Street garage", "$95", "Delta Dental", "Q: Do you speak Spanish?", "photo ID", "## Prices > X-rays"] {
+    for phrase in [
+        "Harbor Street garage",
+        "$95",
+        "Delta Dental",
+        "Q: Do you speak Spanish?",
+        "photo ID",
+        "## Prices > X-rays",
+    ] {
         assert!(all.contains(phrase), "{phrase} missing from\n{all}");
     }
-    println!("whole knowledge: {} chars, ~{} tokens", all.len(), kb::estimate_tokens(&all));
+    println!(
+        "whole knowledge: {} chars, ~{} tokens",
+        all.len(),
+        kb::estimate_tokens(&all)
+    );
     assert!(kb.fits_in_prompt(100).is_none());
 
     // Search stays within the budget, and a tiny budget still returns the best, truncated.
     let snippets = kb.search("What are your prices?", 5, 200).unwrap();
-    let used: usize = snippets.iter().map(|s| kb::estimate_tokens(&s.text) + kb::estimate_tokens(&s.heading_path) + kb::estimate_tokens(&s.source)).sum();
+    let used: usize = snippets
+        .iter()
+        .map(|s| {
+            kb::estimate_tokens(&s.text)
+                + kb::estimate_tokens(&s.heading_path)
+                + kb::estimate_tokens(&s.source)
+        })
+        .sum();
     assert!(!snippets.is_empty() && used <= 200, "{used}");
     let tiny = kb.search("What are your prices?", 5, 20).unwrap();
     assert_eq!(tiny.len(), 1);
     assert!(tiny[0].text.len() < 80);
 
     // Source filter.
-    let only_faq = kb.search_with("prices parking insurance", &SearchOptions { k: 10, source: Some("faq.csv".into()) }).unwrap();
+    let only_faq = kb
+        .search_with(
+            "prices parking insurance",
+            &SearchOptions {
+                k: 10,
+                source: Some("faq.csv".into()),
+            },
+        )
+        .unwrap();
     assert!(!only_faq.is_empty() && only_faq.iter().all(|h| h.chunk.source == "faq.csv"));
 }

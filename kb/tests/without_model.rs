@@ -22,8 +22,14 @@ impl Embedder for HashingEmbedder {
             .iter()
             .map(|t| {
                 let mut v = vec![0f32; 64];
-                for word in t.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
-                    let h = word.to_lowercase().bytes().fold(5381u32, |h, b| h.wrapping_mul(33) ^ u32::from(b));
+                for word in t
+                    .split(|c: char| !c.is_alphanumeric())
+                    .filter(|w| !w.is_empty())
+                {
+                    let h = word
+                        .to_lowercase()
+                        .bytes()
+                        .fold(5381u32, |h, b| h.wrapping_mul(33) ^ u32::from(b));
                     v[(h % 64) as usize] += 1.0;
                 }
                 Embedding::normalized(v)
@@ -44,16 +50,38 @@ fn bookkeeping_survives_reingest_update_remove_and_restart() {
     assert_eq!(first.chunks_added, total);
 
     let again = kb.ingest(&[&docs], &mut |_| {}).unwrap();
-    assert_eq!((again.unchanged.len(), again.chunks_added, kb.chunk_count()), (5, 0, total));
+    assert_eq!(
+        (again.unchanged.len(), again.chunks_added, kb.chunk_count()),
+        (5, 0, total)
+    );
 
-    std::fs::write(docs.join("faq.csv"), "question,answer\nDo you open on Sundays?,No.\n").unwrap();
+    std::fs::write(
+        docs.join("faq.csv"),
+        "question,answer\nDo you open on Sundays?,No.\n",
+    )
+    .unwrap();
     let changed = kb.ingest(&[&docs], &mut |_| {}).unwrap();
-    assert_eq!((changed.updated.as_slice(), changed.chunks_removed, changed.chunks_added), (&["faq.csv".to_string()][..], 8, 1));
+    assert_eq!(
+        (
+            changed.updated.as_slice(),
+            changed.chunks_removed,
+            changed.chunks_added
+        ),
+        (&["faq.csv".to_string()][..], 8, 1)
+    );
     assert_eq!(kb.chunk_count(), total - 7);
 
     kb.remove("prices.html").unwrap();
     let left = kb.chunk_count();
-    let hits = kb.search_with("whitening price", &SearchOptions { k: 50, source: None }).unwrap();
+    let hits = kb
+        .search_with(
+            "whitening price",
+            &SearchOptions {
+                k: 50,
+                source: None,
+            },
+        )
+        .unwrap();
     assert!(hits.iter().all(|h| h.chunk.source != "prices.html"));
     drop(kb);
 
@@ -78,12 +106,23 @@ fn bookkeeping_survives_reingest_update_remove_and_restart() {
             8
         }
         fn embed(&self, texts: &[&str]) -> Result<Vec<Embedding>, Self::Error> {
-            Ok(texts.iter().map(|_| Embedding::normalized(vec![1.0; 8])).collect())
+            Ok(texts
+                .iter()
+                .map(|_| Embedding::normalized(vec![1.0; 8]))
+                .collect())
         }
     }
     drop(kb);
-    assert!(matches!(Collection::open(data.path(), "acme", Arc::new(Wider)), Err(kb::Error::DimensionMismatch { stored: 64, embedder: 8, .. })));
-    let (rebuilt, report) = Collection::open_rebuilding(&dir, Arc::new(Wider), &mut |_| {}).unwrap();
+    assert!(matches!(
+        Collection::open(data.path(), "acme", Arc::new(Wider)),
+        Err(kb::Error::DimensionMismatch {
+            stored: 64,
+            embedder: 8,
+            ..
+        })
+    ));
+    let (rebuilt, report) =
+        Collection::open_rebuilding(&dir, Arc::new(Wider), &mut |_| {}).unwrap();
     assert_eq!((rebuilt.chunk_count(), report.failed.len()), (left, 0));
 }
 
@@ -91,7 +130,13 @@ fn bookkeeping_survives_reingest_update_remove_and_restart() {
 fn agent_names_are_checked() {
     let data = tempfile::tempdir().unwrap();
     for bad in ["", "../x", "a/b", ".hidden"] {
-        assert!(matches!(Collection::open(data.path(), bad, Arc::new(HashingEmbedder)), Err(kb::Error::InvalidName { .. })), "{bad}");
+        assert!(
+            matches!(
+                Collection::open(data.path(), bad, Arc::new(HashingEmbedder)),
+                Err(kb::Error::InvalidName { .. })
+            ),
+            "{bad}"
+        );
     }
     assert!(kb::agents(data.path()).unwrap().is_empty());
     let _ = acme_dir();

@@ -25,49 +25,77 @@ use std::path::{Path, PathBuf};
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=DEP_LLAMA_GGML_CMAKE_DIR");
-    let rpath = "-Wl,--disable-new-dtags,-rpath,$ORIGIN:$ORIGIN/../lib/switchboard,--exclude-libs,ALL";
+    let rpath =
+        "-Wl,--disable-new-dtags,-rpath,$ORIGIN:$ORIGIN/../lib/switchboard,--exclude-libs,ALL";
     println!("cargo:rustc-link-arg-tests={rpath}");
     println!("cargo:rustc-link-arg-examples={rpath}");
 
     let Some(cmake_dir) = std::env::var_os("DEP_LLAMA_GGML_CMAKE_DIR") else {
-        println!("cargo:warning=llama-cpp-sys-2 reported no install dir; shared libraries not copied");
+        println!(
+            "cargo:warning=llama-cpp-sys-2 reported no install dir; shared libraries not copied"
+        );
         return;
     };
-    let lib_dir = PathBuf::from(cmake_dir).parent().map(Path::to_owned).expect("OUT_DIR/lib/cmake has a parent");
+    let lib_dir = PathBuf::from(cmake_dir)
+        .parent()
+        .map(Path::to_owned)
+        .expect("OUT_DIR/lib/cmake has a parent");
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     // OUT_DIR = target/<profile>/build/<pkg>-<hash>/out
-    let profile_dir = out_dir.ancestors().nth(3).expect("OUT_DIR is target/<profile>/build/<pkg>/out").to_owned();
+    let profile_dir = out_dir
+        .ancestors()
+        .nth(3)
+        .expect("OUT_DIR is target/<profile>/build/<pkg>/out")
+        .to_owned();
 
     let mut copied = Vec::new();
-    for entry in std::fs::read_dir(&lib_dir).expect("read llama-cpp-sys-2's lib dir").flatten() {
+    for entry in std::fs::read_dir(&lib_dir)
+        .expect("read llama-cpp-sys-2's lib dir")
+        .flatten()
+    {
         let name = entry.file_name().to_string_lossy().into_owned();
         if !is_soname(&name) {
             continue;
         }
         let real = std::fs::canonicalize(entry.path()).expect("resolve the SONAME link");
         println!("cargo:rerun-if-changed={}", real.display());
-        for dir in [profile_dir.clone(), profile_dir.join("deps"), profile_dir.join("examples")] {
+        for dir in [
+            profile_dir.clone(),
+            profile_dir.join("deps"),
+            profile_dir.join("examples"),
+        ] {
             std::fs::create_dir_all(&dir).expect("create target dir");
             copy_if_changed(&real, &dir.join(&name));
         }
         copied.push(name);
     }
-    assert!(copied.iter().any(|n| n.starts_with("libllama.so.")), "no libllama.so.N in {}", lib_dir.display());
+    assert!(
+        copied.iter().any(|n| n.starts_with("libllama.so.")),
+        "no libllama.so.N in {}",
+        lib_dir.display()
+    );
     copied.sort();
     // For packaging: the files to install into /usr/lib/switchboard.
-    std::fs::write(profile_dir.join("switchboard-shared-libs.txt"), copied.join("\n") + "\n")
-        .expect("write the shared library list");
+    std::fs::write(
+        profile_dir.join("switchboard-shared-libs.txt"),
+        copied.join("\n") + "\n",
+    )
+    .expect("write the shared library list");
 }
 
 /// `libfoo.so.0`: one numeric version after `.so` (the SONAME), not `libfoo.so` or `libfoo.so.0.6.0`.
 fn is_soname(name: &str) -> bool {
     name.starts_with("lib")
-        && name.split_once(".so.").is_some_and(|(_, v)| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        && name
+            .split_once(".so.")
+            .is_some_and(|(_, v)| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn copy_if_changed(from: &Path, to: &Path) {
     let same = match (std::fs::metadata(from), std::fs::symlink_metadata(to)) {
-        (Ok(a), Ok(b)) => b.is_file() && a.len() == b.len() && a.modified().ok() <= b.modified().ok(),
+        (Ok(a), Ok(b)) => {
+            b.is_file() && a.len() == b.len() && a.modified().ok() <= b.modified().ok()
+        }
         _ => false,
     };
     if same {
@@ -75,5 +103,6 @@ fn copy_if_changed(from: &Path, to: &Path) {
     }
     // Remove first: `to` may be a symlink or a hard link shared with another build's file.
     let _ = std::fs::remove_file(to);
-    std::fs::copy(from, to).unwrap_or_else(|e| panic!("copy {} to {}: {e}", from.display(), to.display()));
+    std::fs::copy(from, to)
+        .unwrap_or_else(|e| panic!("copy {} to {}: {e}", from.display(), to.display()));
 }

@@ -53,6 +53,9 @@ pub struct SipConfig {
     pub listen: SocketAddr,
     /// The public IP peers must use to reach us (behind NAT): written into Via, Contact and SDP.
     pub external_address: Option<std::net::IpAddr>,
+    /// Trunk mode: only these sources (CIDR blocks or addresses, e.g. a carrier's SBCs) may send
+    /// INVITEs; others get 403. Empty: anyone may call.
+    pub allow: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -160,6 +163,7 @@ impl Default for SipConfig {
         SipConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
             external_address: None,
+            allow: Vec::new(),
         }
     }
 }
@@ -449,6 +453,14 @@ fn validate(c: &Config) -> Result<(), (String, String)> {
             format!("{:?} is not a log filter: {e}", c.log.filter),
         ));
     }
+    for (i, block) in c.sip.allow.iter().enumerate() {
+        if let Err(e) = block.parse::<sip_net::Cidr>() {
+            return Err((
+                format!("sip.allow[{i}]"),
+                format!("{block:?} is not an address or CIDR block: {e}"),
+            ));
+        }
+    }
     if c.calls.rtp_range().is_none() {
         return Err((
             "calls.rtp_ports".into(),
@@ -683,6 +695,17 @@ mod tests {
         );
         let e = error(&format!("{}consent = \"maybe\"\n", agent("a", "1000")));
         assert!(e.starts_with(":6: agents[0].consent: "), "{e}");
+    }
+
+    #[test]
+    fn trunk_allow_list_entries_are_checked() {
+        let f = file("[sip]\nallow = [\"203.0.113.0/24\", \"2001:db8::1\"]\n");
+        assert_eq!(load(Some(f.path()), []).unwrap().sip.allow.len(), 2);
+        let e = error("[sip]\nallow = [\"203.0.113.0/24\",\n  \"carrier.example\"]\n");
+        assert!(
+            e.starts_with(":3: sip.allow[1]: \"carrier.example\" is not"),
+            "{e}"
+        );
     }
 
     #[test]

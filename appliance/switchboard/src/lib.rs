@@ -73,6 +73,11 @@ pub async fn bind_sip(
         .external_address
         .map(|ip| std::net::SocketAddr::new(ip, addr.port()));
     sip.endpoint.user_agent = Some(format!("Switchboard/{}", env!("CARGO_PKG_VERSION")));
+    if !config.sip.allow.is_empty() {
+        // Checked when the configuration was loaded.
+        sip.allow_list =
+            sip_net::AllowList::only(config.sip.allow.iter().filter_map(|b| b.parse().ok()));
+    }
     sip_net::SipNet::bind(sip).await.map_err(|e| match e {
         sip_net::Error::Bind { source, .. } => Error::Bind {
             what: "SIP",

@@ -8,11 +8,25 @@ use super::{collapse_whitespace, Block};
 use crate::error::{Error, Result};
 
 pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<Block>> {
-    let unreadable = |reason: String| Error::Unreadable { path: path.to_owned(), format: "csv", reason };
+    let unreadable = |reason: String| Error::Unreadable {
+        path: path.to_owned(),
+        format: "csv",
+        reason,
+    };
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
-    let headers = reader.headers().map_err(|e| unreadable(e.to_string()))?.clone();
-    let find = |names: &[&str]| headers.iter().position(|h| names.contains(&h.trim().to_lowercase().as_str()));
-    let (q, a, skip_header) = match (find(&["question", "q", "frage"]), find(&["answer", "a", "antwort"])) {
+    let headers = reader
+        .headers()
+        .map_err(|e| unreadable(e.to_string()))?
+        .clone();
+    let find = |names: &[&str]| {
+        headers
+            .iter()
+            .position(|h| names.contains(&h.trim().to_lowercase().as_str()))
+    };
+    let (q, a, skip_header) = match (
+        find(&["question", "q", "frage"]),
+        find(&["answer", "a", "antwort"]),
+    ) {
         (Some(q), Some(a)) => (q, a, true),
         _ if headers.len() >= 2 => (0, 1, false),
         _ => return Err(unreadable("needs a question and an answer column".into())),
@@ -46,7 +60,10 @@ mod tests {
         let csv = "Answer,Question\n\"Yes, we do.\",Do you take cards?\n,empty answer\n";
         assert_eq!(
             parse(Path::new("faq.csv"), csv.as_bytes()).unwrap(),
-            vec![Block::Faq { question: "Do you take cards?".into(), answer: "Yes, we do.".into() }]
+            vec![Block::Faq {
+                question: "Do you take cards?".into(),
+                answer: "Yes, we do.".into()
+            }]
         );
     }
 }

@@ -6,11 +6,34 @@
 use super::{collapse_whitespace, Block, SectionBuilder};
 
 /// Elements whose content is never text for a caller.
-const SKIPPED: &[&str] = &["script", "style", "noscript", "template", "svg", "head", "nav", "footer"];
+const SKIPPED: &[&str] = &[
+    "script", "style", "noscript", "template", "svg", "head", "nav", "footer",
+];
 /// Elements that end a paragraph.
 const BLOCK: &[&str] = &[
-    "p", "div", "br", "li", "ul", "ol", "tr", "table", "section", "article", "header", "main",
-    "blockquote", "dd", "dt", "dl", "pre", "hr", "form", "aside", "figure", "figcaption", "address",
+    "p",
+    "div",
+    "br",
+    "li",
+    "ul",
+    "ol",
+    "tr",
+    "table",
+    "section",
+    "article",
+    "header",
+    "main",
+    "blockquote",
+    "dd",
+    "dt",
+    "dl",
+    "pre",
+    "hr",
+    "form",
+    "aside",
+    "figure",
+    "figcaption",
+    "address",
 ];
 
 pub(super) fn parse(html: &str) -> Vec<Block> {
@@ -85,7 +108,11 @@ pub(super) fn parse(html: &str) -> Vec<Block> {
 }
 
 /// Moves accumulated text into the open heading, or into the builder as a paragraph.
-fn flush_text(builder: &mut SectionBuilder, text: &mut String, heading: &mut Option<(usize, String)>) {
+fn flush_text(
+    builder: &mut SectionBuilder,
+    text: &mut String,
+    heading: &mut Option<(usize, String)>,
+) {
     let decoded = collapse_whitespace(&decode_entities(text));
     text.clear();
     if decoded.is_empty() {
@@ -108,7 +135,8 @@ fn flush_text(builder: &mut SectionBuilder, text: &mut String, heading: &mut Opt
 fn find_ignore_case(haystack: &str, needle: &str) -> Option<usize> {
     let hay = haystack.as_bytes();
     let needle = needle.as_bytes();
-    (0..hay.len().saturating_sub(needle.len() - 1)).find(|&i| hay[i..i + needle.len()].eq_ignore_ascii_case(needle))
+    (0..hay.len().saturating_sub(needle.len() - 1))
+        .find(|&i| hay[i..i + needle.len()].eq_ignore_ascii_case(needle))
 }
 
 /// Decodes the named entities business pages use and all numeric ones; unknown ones stay as typed.
@@ -172,7 +200,10 @@ mod tests {
         assert_eq!(
             parse(html),
             vec![
-                Block::Section { heading_path: vec!["Acme Dental".into()], paragraphs: vec!["Fish & chips €5".into()] },
+                Block::Section {
+                    heading_path: vec!["Acme Dental".into()],
+                    paragraphs: vec!["Fish & chips €5".into()]
+                },
                 Block::Section {
                     heading_path: vec!["Acme Dental".into(), "Parking".into()],
                     paragraphs: vec!["- Lot B".into(), "- Street".into(), "Unclosed bold".into()]
@@ -183,7 +214,15 @@ mod tests {
 
     #[test]
     fn garbage_does_not_panic() {
-        for s in ["<", "<<>>", "&", "&#xFFFFFFFF;", "<script", "<h1>unterminated", "é<é>é&é;"] {
+        for s in [
+            "<",
+            "<<>>",
+            "&",
+            "&#xFFFFFFFF;",
+            "<script",
+            "<h1>unterminated",
+            "é<é>é&é;",
+        ] {
             let _ = parse(s);
         }
     }

@@ -28,7 +28,10 @@ pub(super) fn parse(text: &str) -> Vec<Block> {
         // Setext: a text line underlined by === (level 1) or --- (level 2).
         if let Some(next) = lines.get(i).map(|l| l.trim()) {
             let underline = |c: char| next.len() >= 2 && next.chars().all(|x| x == c);
-            if !trimmed.is_empty() && builder.current.is_empty() && (underline('=') || underline('-')) {
+            if !trimmed.is_empty()
+                && builder.current.is_empty()
+                && (underline('=') || underline('-'))
+            {
                 builder.heading(if underline('=') { 1 } else { 2 }, &inline(trimmed));
                 i += 1;
                 continue;
@@ -57,8 +60,12 @@ fn inline(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     let mut rest = line.as_str();
     while let Some(open) = rest.find('[') {
-        let Some(close) = rest[open..].find("](").map(|c| open + c) else { break };
-        let Some(end) = rest[close..].find(')').map(|e| close + e) else { break };
+        let Some(close) = rest[open..].find("](").map(|c| open + c) else {
+            break;
+        };
+        let Some(end) = rest[close..].find(')').map(|e| close + e) else {
+            break;
+        };
         out.push_str(&rest[..open]);
         out.push_str(&rest[open + 1..close]);
         rest = &rest[end + 1..];
@@ -82,7 +89,20 @@ mod tests {
                 Block::Faq { .. } => vec![],
             })
             .collect();
-        assert_eq!(paths, vec![vec!["Prices".to_string()], vec!["Prices".into(), "Cleaning".into()], vec!["Hours".into(), "Setext".into()]]);
-        assert_eq!(blocks[1], Block::Section { heading_path: vec!["Prices".into(), "Cleaning".into()], paragraphs: vec!["A cleaning is $95.\nSee our list.".into()] });
+        assert_eq!(
+            paths,
+            vec![
+                vec!["Prices".to_string()],
+                vec!["Prices".into(), "Cleaning".into()],
+                vec!["Hours".into(), "Setext".into()]
+            ]
+        );
+        assert_eq!(
+            blocks[1],
+            Block::Section {
+                heading_path: vec!["Prices".into(), "Cleaning".into()],
+                paragraphs: vec!["A cleaning is $95.\nSee our list.".into()]
+            }
+        );
     }
 }

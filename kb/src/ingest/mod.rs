@@ -33,14 +33,21 @@ pub enum Format {
 impl Format {
     /// The format for `path`'s extension.
     pub fn of(path: &Path) -> Result<Self> {
-        let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        let extension = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
         match extension.as_str() {
             "txt" | "text" => Ok(Format::Text),
             "md" | "markdown" => Ok(Format::Markdown),
             "html" | "htm" => Ok(Format::Html),
             "pdf" => Ok(Format::Pdf),
             "csv" => Ok(Format::Csv),
-            _ => Err(Error::UnsupportedFormat { path: path.to_owned(), extension }),
+            _ => Err(Error::UnsupportedFormat {
+                path: path.to_owned(),
+                extension,
+            }),
         }
     }
 
@@ -98,7 +105,9 @@ pub fn parse(path: &Path, format: Format, bytes: &[u8]) -> Result<Vec<Block>> {
     if has_text {
         Ok(blocks)
     } else {
-        Err(Error::NoText { path: path.to_owned() })
+        Err(Error::NoText {
+            path: path.to_owned(),
+        })
     }
 }
 

@@ -14,14 +14,19 @@ use lopdf::{Document, Encoding, Object};
 use crate::error::{Error, Result};
 
 pub(super) fn extract_text(path: &Path, bytes: &[u8]) -> Result<String> {
-    let unreadable = |reason: String| Error::Unreadable { path: path.to_owned(), format: "pdf", reason };
+    let unreadable = |reason: String| Error::Unreadable {
+        path: path.to_owned(),
+        format: "pdf",
+        reason,
+    };
     let document = Document::load_mem(bytes).map_err(|e| unreadable(e.to_string()))?;
     if document.is_encrypted() {
         return Err(unreadable("encrypted".into()));
     }
     let mut out = String::new();
     for (number, page_id) in document.get_pages() {
-        let lines = page_lines(&document, page_id).map_err(|e| unreadable(format!("page {number}: {e}")))?;
+        let lines = page_lines(&document, page_id)
+            .map_err(|e| unreadable(format!("page {number}: {e}")))?;
         out.push_str(&layout(&lines));
         out.push_str("\n\n");
     }
@@ -42,13 +47,19 @@ fn page_lines(document: &Document, page_id: lopdf::ObjectId) -> lopdf::Result<Ve
         .collect();
     let content = Content::decode(&document.get_page_content(page_id)?)?;
     let mut lines = Vec::new();
-    let mut current = Line { text: String::new(), size: 0.0 };
+    let mut current = Line {
+        text: String::new(),
+        size: 0.0,
+    };
     let mut encoding = None;
     let mut size = 0.0f32;
     let mut end_line = |current: &mut Line, size: f32| {
         let text = current.text.trim().to_owned();
         if !text.is_empty() {
-            lines.push(Line { text, size: current.size.max(size) });
+            lines.push(Line {
+                text,
+                size: current.size.max(size),
+            });
         }
         current.text.clear();
         current.size = 0.0;
@@ -56,8 +67,16 @@ fn page_lines(document: &Document, page_id: lopdf::ObjectId) -> lopdf::Result<Ve
     for operation in &content.operations {
         match operation.operator.as_str() {
             "Tf" => {
-                encoding = operation.operands.first().and_then(|o| o.as_name().ok()).and_then(|n| encodings.get(n));
-                size = operation.operands.get(1).and_then(|o| o.as_float().ok()).unwrap_or(size);
+                encoding = operation
+                    .operands
+                    .first()
+                    .and_then(|o| o.as_name().ok())
+                    .and_then(|n| encodings.get(n));
+                size = operation
+                    .operands
+                    .get(1)
+                    .and_then(|o| o.as_float().ok())
+                    .unwrap_or(size);
             }
             "Td" | "TD" | "T*" | "Tm" | "ET" => end_line(&mut current, size),
             "Tj" | "TJ" | "'" | "\"" => {
@@ -100,7 +119,10 @@ fn layout(lines: &[Line]) -> String {
     for line in lines {
         *counts.entry((line.size * 10.0) as u32).or_default() += line.text.len();
     }
-    let body = counts.iter().max_by_key(|(_, n)| **n).map_or(0.0, |(size, _)| *size as f32 / 10.0);
+    let body = counts
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map_or(0.0, |(size, _)| *size as f32 / 10.0);
     let mut out = String::new();
     for line in lines {
         if line.size > body + 0.5 {

@@ -40,12 +40,20 @@ mod tests {
 
     #[test]
     fn short_unpunctuated_lines_are_headings() {
-        let blocks = parse("Opening hours\n\nWe open at 8.\nWe close at 6.\n\nParking:\n\nBehind the building.");
+        let blocks = parse(
+            "Opening hours\n\nWe open at 8.\nWe close at 6.\n\nParking:\n\nBehind the building.",
+        );
         assert_eq!(
             blocks,
             vec![
-                Block::Section { heading_path: vec!["Opening hours".into()], paragraphs: vec!["We open at 8.\nWe close at 6.".into()] },
-                Block::Section { heading_path: vec!["Parking".into()], paragraphs: vec!["Behind the building.".into()] },
+                Block::Section {
+                    heading_path: vec!["Opening hours".into()],
+                    paragraphs: vec!["We open at 8.\nWe close at 6.".into()]
+                },
+                Block::Section {
+                    heading_path: vec!["Parking".into()],
+                    paragraphs: vec!["Behind the building.".into()]
+                },
             ]
         );
     }

@@ -30,8 +30,8 @@ mod cancel;
 mod embed;
 mod llm;
 pub mod pool;
-pub mod testing;
 mod stt;
+pub mod testing;
 mod tts;
 
 pub use cancel::CancelToken;

@@ -70,7 +70,11 @@ impl<E: Send + 'static> Pool<E> {
                 })?;
             threads.push(handle);
         }
-        Ok(Pool { name, queue: Some(tx), threads })
+        Ok(Pool {
+            name,
+            queue: Some(tx),
+            threads,
+        })
     }
 
     /// Queues `job`; fails fast with [`PoolError::Full`] instead of waiting for room.
@@ -91,7 +95,11 @@ impl<E: Send + 'static> Pool<E> {
             let _ = tx.send(job(state, &token));
         });
         match queue.try_send(task) {
-            Ok(()) => Ok(Job { name: self.name, result: rx, cancel }),
+            Ok(()) => Ok(Job {
+                name: self.name,
+                result: rx,
+                cancel,
+            }),
             Err(TrySendError::Full(_)) => Err(PoolError::Full(self.name)),
             Err(TrySendError::Disconnected(_)) => Err(PoolError::Gone(self.name)),
         }
@@ -207,7 +215,10 @@ mod tests {
                 spins
             })
             .unwrap();
-        assert_eq!(job.wait_timeout(Duration::from_millis(20)).unwrap(), Waited::Pending);
+        assert_eq!(
+            job.wait_timeout(Duration::from_millis(20)).unwrap(),
+            Waited::Pending
+        );
         job.cancel();
         assert!(job.wait().is_ok());
     }

@@ -181,7 +181,11 @@ impl PartialTranscriber {
             None => String::new(),
         };
         self.previous = Some(t.text.clone());
-        Ok(Some(Partial { text: t.text, stable, audio: t.audio }))
+        Ok(Some(Partial {
+            text: t.text,
+            stable,
+            audio: t.audio,
+        }))
     }
 
     /// The final transcript of the whole utterance; the transcriber is reset for the next one.
@@ -234,8 +238,14 @@ mod tests {
 
     #[test]
     fn stable_prefix_ignores_case_and_punctuation() {
-        assert_eq!(common_words("I would like", "I would like to book."), "I would like");
-        assert_eq!(common_words("Hello, there", "hello there friend"), "hello there");
+        assert_eq!(
+            common_words("I would like", "I would like to book."),
+            "I would like"
+        );
+        assert_eq!(
+            common_words("Hello, there", "hello there friend"),
+            "hello there"
+        );
         assert_eq!(common_words("book a", "look at"), "");
     }
 
@@ -270,7 +280,10 @@ mod tests {
         let (o, c) = (SttOptions::default(), CancelToken::new());
         p.push(&[0.0; 200]);
         let first = p.update(&Echo, &o, &c).unwrap().unwrap();
-        assert_eq!((first.text.as_str(), first.stable.as_str()), ("one two", ""));
+        assert_eq!(
+            (first.text.as_str(), first.stable.as_str()),
+            ("one two", "")
+        );
         assert!(p.update(&Echo, &o, &c).unwrap().is_none(), "nothing new");
         p.push(&[0.0; 100]);
         let second = p.update(&Echo, &o, &c).unwrap().unwrap();

@@ -23,8 +23,15 @@ pub fn model_file(relative: &str) -> Option<PathBuf> {
         return Some(path);
     }
     let required = std::env::var("SWITCHBOARD_REQUIRE_MODELS").is_ok_and(|v| v == "1");
-    assert!(!required, "model file {} missing and SWITCHBOARD_REQUIRE_MODELS=1", path.display());
-    eprintln!("SKIPPED: model file {} missing (set SWITCHBOARD_MODELS_DIR)", path.display());
+    assert!(
+        !required,
+        "model file {} missing and SWITCHBOARD_REQUIRE_MODELS=1",
+        path.display()
+    );
+    eprintln!(
+        "SKIPPED: model file {} missing (set SWITCHBOARD_MODELS_DIR)",
+        path.display()
+    );
     None
 }
 
@@ -33,7 +40,12 @@ pub fn model_file(relative: &str) -> Option<PathBuf> {
 pub fn word_error_rate(reference: &str, hypothesis: &str) -> f64 {
     let words = |s: &str| -> Vec<String> {
         s.split_whitespace()
-            .map(|w| w.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect::<String>())
+            .map(|w| {
+                w.chars()
+                    .filter(|c| c.is_alphanumeric())
+                    .flat_map(char::to_lowercase)
+                    .collect::<String>()
+            })
             .filter(|w| !w.is_empty())
             .collect()
     };

@@ -50,7 +50,11 @@ pub struct TtsOptions {
 
 impl Default for TtsOptions {
     fn default() -> Self {
-        TtsOptions { length_scale: 1.0, volume: 1.0, sentence_silence: Duration::from_millis(200) }
+        TtsOptions {
+            length_scale: 1.0,
+            volume: 1.0,
+            sentence_silence: Duration::from_millis(200),
+        }
     }
 }
 

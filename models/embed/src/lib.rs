@@ -57,34 +57,54 @@ pub struct MiniLm {
 
 impl std::fmt::Debug for MiniLm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MiniLm").field("dimension", &self.dimension).finish_non_exhaustive()
+        f.debug_struct("MiniLm")
+            .field("dimension", &self.dimension)
+            .finish_non_exhaustive()
     }
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(path).map_err(|source| Error::FileUnreadable { path: path.to_owned(), source })
+    std::fs::read(path).map_err(|source| Error::FileUnreadable {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 impl MiniLm {
     /// Loads the model from `dir` on the CPU.
     pub fn load(dir: &Path) -> Result<Self, Error> {
-        let corrupt = |path: &Path, reason: String| Error::ModelCorrupt { path: path.to_owned(), reason };
+        let corrupt = |path: &Path, reason: String| Error::ModelCorrupt {
+            path: path.to_owned(),
+            reason,
+        };
         let config_path = dir.join("config.json");
         let config: Config = serde_json::from_slice(&read(&config_path)?)
             .map_err(|e| corrupt(&config_path, e.to_string()))?;
         let tokenizer_path = dir.join("tokenizer.json");
         let mut tokenizer = Tokenizer::from_bytes(read(&tokenizer_path)?)
             .map_err(|e| corrupt(&tokenizer_path, e.to_string()))?;
-        tokenizer.with_padding(Some(PaddingParams { strategy: PaddingStrategy::BatchLongest, ..Default::default() }));
+        tokenizer.with_padding(Some(PaddingParams {
+            strategy: PaddingStrategy::BatchLongest,
+            ..Default::default()
+        }));
         tokenizer
-            .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..Default::default() }))
+            .with_truncation(Some(TruncationParams {
+                max_length: MAX_TOKENS,
+                ..Default::default()
+            }))
             .map_err(|e| corrupt(&tokenizer_path, e.to_string()))?;
         let weights_path = dir.join("model.safetensors");
         let device = Device::Cpu;
         let vb = VarBuilder::from_buffered_safetensors(read(&weights_path)?, DType::F32, &device)
             .map_err(|e| corrupt(&weights_path, e.to_string()))?;
-        let model = BertModel::load(vb, &config).map_err(|e| corrupt(&weights_path, e.to_string()))?;
-        Ok(MiniLm { model, tokenizer, device, dimension: config.hidden_size })
+        let model =
+            BertModel::load(vb, &config).map_err(|e| corrupt(&weights_path, e.to_string()))?;
+        Ok(MiniLm {
+            model,
+            tokenizer,
+            device,
+            dimension: config.hidden_size,
+        })
     }
 }
 
@@ -106,13 +126,16 @@ impl Embedder for MiniLm {
         let rows = encodings.len();
         let len = encodings.first().map_or(0, |e| e.get_ids().len());
         let flat = |f: &dyn Fn(&tokenizers::Encoding) -> &[u32]| -> Vec<u32> {
-            encodings.iter().flat_map(|e| f(e).iter().copied()).collect()
+            encodings
+                .iter()
+                .flat_map(|e| f(e).iter().copied())
+                .collect()
         };
         let ids = Tensor::from_vec(flat(&|e| e.get_ids()), (rows, len), &self.device)?;
         let types = Tensor::from_vec(flat(&|e| e.get_type_ids()), (rows, len), &self.device)?;
         let mask = Tensor::from_vec(flat(&|e| e.get_attention_mask()), (rows, len), &self.device)?;
         let hidden = self.model.forward(&ids, &types, Some(&mask))?; // [rows, len, dim]
-        // Mean over real tokens only: padding must not dilute short sentences in a batch.
+                                                                     // Mean over real tokens only: padding must not dilute short sentences in a batch.
         let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?; // [rows, len, 1]
         let summed = hidden.broadcast_mul(&mask)?.sum(1)?; // [rows, dim]
         let counts = mask.sum(1)?.clamp(1.0, f64::MAX)?; // [rows, 1]
@@ -129,6 +152,9 @@ mod tests {
     #[test]
     fn missing_dir_names_the_file() {
         let err = MiniLm::load(Path::new("/nonexistent/minilm")).unwrap_err();
-        assert!(err.to_string().contains("/nonexistent/minilm/config.json"), "{err}");
+        assert!(
+            err.to_string().contains("/nonexistent/minilm/config.json"),
+            "{err}"
+        );
     }
 }

@@ -6,7 +6,9 @@ use models_embed::MiniLm;
 
 #[test]
 fn paraphrases_score_higher_than_unrelated_pairs() {
-    let Some(dir) = model_file("all-MiniLM-L6-v2") else { return };
+    let Some(dir) = model_file("all-MiniLM-L6-v2") else {
+        return;
+    };
     let m = MiniLm::load(&dir).unwrap();
     assert_eq!(m.dimension(), 384);
     let e = m

@@ -22,7 +22,9 @@ pub enum Error {
         reason: String,
     },
     /// The GGUF has no chat template (a base model, not an instruct one).
-    #[error("LLM model {path}: no chat template ({reason}); an instruction-tuned model is required")]
+    #[error(
+        "LLM model {path}: no chat template ({reason}); an instruction-tuned model is required"
+    )]
     NoChatTemplate {
         /// The file.
         path: PathBuf,

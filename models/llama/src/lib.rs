@@ -111,7 +111,9 @@ pub struct Llama {
 
 impl std::fmt::Debug for Llama {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Llama").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Llama")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -153,7 +155,9 @@ pub(crate) fn render_with(
                 .map_err(|e| Error::Template(e.to_string()))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    model.apply_chat_template(template, &chat, add_assistant).map_err(|e| Error::Template(e.to_string()))
+    model
+        .apply_chat_template(template, &chat, add_assistant)
+        .map_err(|e| Error::Template(e.to_string()))
 }
 
 fn backend() -> Result<&'static LlamaBackend, Error> {
@@ -180,7 +184,10 @@ impl Llama {
         let mut magic = [0u8; 4];
         std::fs::File::open(path)
             .and_then(|mut f| f.read_exact(&mut magic))
-            .map_err(|source| Error::ModelUnreadable { path: path.clone(), source })?;
+            .map_err(|source| Error::ModelUnreadable {
+                path: path.clone(),
+                source,
+            })?;
         if &magic != GGUF_MAGIC {
             return Err(Error::ModelCorrupt {
                 path: path.clone(),
@@ -189,12 +196,24 @@ impl Llama {
         }
         let backend = backend()?;
         let params = LlamaModelParams::default().with_n_gpu_layers(config.gpu_layers);
-        let model = LlamaModel::load_from_file(backend, path, &params)
-            .map_err(|e| Error::ModelCorrupt { path: path.clone(), reason: e.to_string() })?;
+        let model = LlamaModel::load_from_file(backend, path, &params).map_err(|e| {
+            Error::ModelCorrupt {
+                path: path.clone(),
+                reason: e.to_string(),
+            }
+        })?;
         let template = model
             .chat_template(None)
-            .map_err(|e| Error::NoChatTemplate { path: path.clone(), reason: e.to_string() })?;
-        Ok(Llama { model: Arc::new(model), template, config: config.clone(), new_context: Mutex::new(()) })
+            .map_err(|e| Error::NoChatTemplate {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(Llama {
+            model: Arc::new(model),
+            template,
+            config: config.clone(),
+            new_context: Mutex::new(()),
+        })
     }
 
     /// The configuration it was loaded with.
@@ -204,7 +223,10 @@ impl Llama {
 
     /// Number of tokens `text` encodes to (no special tokens added), for prompt budgeting.
     pub fn count_tokens(&self, text: &str) -> usize {
-        self.model.vocab().tokenize(text.as_bytes(), false, false).len()
+        self.model
+            .vocab()
+            .tokenize(text.as_bytes(), false, false)
+            .len()
     }
 
     /// Renders `history` with the model's chat template; `add_assistant` leaves the prompt open
@@ -229,7 +251,10 @@ impl Llama {
             .with_n_seq_max(1)
             .with_n_threads(threads)
             .with_n_threads_batch(threads);
-        let _one_at_a_time = self.new_context.lock().map_err(|_| Error::Backend("context lock poisoned".into()))?;
+        let _one_at_a_time = self
+            .new_context
+            .lock()
+            .map_err(|_| Error::Backend("context lock poisoned".into()))?;
         let context = self
             .model
             .new_context(backend()?, params)
@@ -238,7 +263,8 @@ impl Llama {
         // `Session`, or `prefix` below) also holds an `Arc` of the model, declared after the
         // context field so it is dropped after it: the model outlives the context.
         #[allow(unsafe_code)]
-        let context = unsafe { std::mem::transmute::<LlamaContext<'_>, LlamaContext<'static>>(context) };
+        let context =
+            unsafe { std::mem::transmute::<LlamaContext<'_>, LlamaContext<'static>>(context) };
         Ok(context)
     }
 }
@@ -257,7 +283,11 @@ impl Llm for Llama {
             .context()
             .state_seq_get(session::SEQ, LlamaStateSeqFlags::empty())
             .map_err(|e| Error::State(e.to_string()))?;
-        Ok(AgentPrefix { system: system_prompt.to_owned(), tokens, state })
+        Ok(AgentPrefix {
+            system: system_prompt.to_owned(),
+            tokens,
+            state,
+        })
     }
 
     fn session(&self, prefix: Option<&AgentPrefix>) -> Result<Session, Error> {

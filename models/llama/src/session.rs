@@ -79,7 +79,9 @@ impl Session {
                 .state_seq_set(&prefix.state, SEQ)
                 .map_err(|e| Error::State(e.to_string()))?;
             session.cached = prefix.tokens.clone();
-            session.history.push(ChatMessage::system(prefix.system.clone()));
+            session
+                .history
+                .push(ChatMessage::system(prefix.system.clone()));
         }
         Ok(session)
     }
@@ -101,13 +103,34 @@ impl Session {
     /// Renders the history and brings the cache in line with it: keeps the longest common token
     /// prefix, drops the rest, decodes the remainder. Returns (cached, decoded, decode time), or
     /// `None` if cancelled (the cache then holds a consistent prefix of the prompt).
-    fn sync(&mut self, add_assistant: bool, cancel: &CancelToken) -> Result<Option<(usize, usize, Duration)>, Error> {
-        let prompt = crate::render_with(&self.llama.model, &self.llama.template, &self.history, add_assistant)?;
-        let target = self.llama.model.vocab().tokenize(prompt.as_bytes(), true, true);
+    fn sync(
+        &mut self,
+        add_assistant: bool,
+        cancel: &CancelToken,
+    ) -> Result<Option<(usize, usize, Duration)>, Error> {
+        let prompt = crate::render_with(
+            &self.llama.model,
+            &self.llama.template,
+            &self.history,
+            add_assistant,
+        )?;
+        let target = self
+            .llama
+            .model
+            .vocab()
+            .tokenize(prompt.as_bytes(), true, true);
         if target.len() >= self.llama.n_ctx as usize {
-            return Err(Error::PromptTooLong { tokens: target.len(), n_ctx: self.llama.n_ctx });
+            return Err(Error::PromptTooLong {
+                tokens: target.len(),
+                n_ctx: self.llama.n_ctx,
+            });
         }
-        let mut common = self.cached.iter().zip(&target).take_while(|(a, b)| a == b).count();
+        let mut common = self
+            .cached
+            .iter()
+            .zip(&target)
+            .take_while(|(a, b)| a == b)
+            .count();
         if common == target.len() && !(common == self.cached.len() && self.logits_fresh) {
             // Everything is cached but the last token's logits are gone: decode it again.
             common = common.saturating_sub(1);
@@ -139,7 +162,11 @@ impl Session {
 
     /// Decodes `tokens` after the cache in batches, logits for the last one only. Returns false
     /// if cancelled between batches; `cached` always lists what was decoded.
-    pub(crate) fn decode_tokens(&mut self, tokens: &[LlamaToken], cancel: &CancelToken) -> Result<bool, Error> {
+    pub(crate) fn decode_tokens(
+        &mut self,
+        tokens: &[LlamaToken],
+        cancel: &CancelToken,
+    ) -> Result<bool, Error> {
         let n_batch = self.llama.n_batch as usize;
         let chunks = tokens.chunks(n_batch);
         let n_chunks = chunks.len();
@@ -150,12 +177,17 @@ impl Session {
             let last_chunk = i + 1 == n_chunks;
             self.batch.clear();
             for (j, &token) in chunk.iter().enumerate() {
-                let pos = i32::try_from(self.cached.len() + j).map_err(|_| Error::State("position overflow".into()))?;
+                let pos = i32::try_from(self.cached.len() + j)
+                    .map_err(|_| Error::State("position overflow".into()))?;
                 let logits = last_chunk && j + 1 == chunk.len();
-                self.batch.add(token, pos, &[SEQ], logits).map_err(|e| Error::Decode(e.to_string()))?;
+                self.batch
+                    .add(token, pos, &[SEQ], logits)
+                    .map_err(|e| Error::Decode(e.to_string()))?;
             }
             self.logits_fresh = false;
-            self.context.decode(&mut self.batch).map_err(|e| Error::Decode(e.to_string()))?;
+            self.context
+                .decode(&mut self.batch)
+                .map_err(|e| Error::Decode(e.to_string()))?;
             self.cached.extend_from_slice(chunk);
             self.logits_fresh = last_chunk;
         }
@@ -171,9 +203,16 @@ impl Session {
         }
         match options.sampling {
             Sampling::Greedy => chain.push(LlamaSampler::greedy()),
-            Sampling::Seeded { seed, temperature, top_k, top_p } => {
+            Sampling::Seeded {
+                seed,
+                temperature,
+                top_k,
+                top_p,
+            } => {
                 if top_k > 0 {
-                    chain.push(LlamaSampler::top_k(i32::try_from(top_k).unwrap_or(i32::MAX)));
+                    chain.push(LlamaSampler::top_k(
+                        i32::try_from(top_k).unwrap_or(i32::MAX),
+                    ));
                 }
                 if top_p < 1.0 {
                     chain.push(LlamaSampler::top_p(top_p, 1));
@@ -186,7 +225,8 @@ impl Session {
     }
 
     fn grammar(&self, grammar: &str, root: &str) -> Result<LlamaSampler, Error> {
-        LlamaSampler::grammar(&self.llama.model, grammar, root).map_err(|e| Error::Grammar(e.to_string()))
+        LlamaSampler::grammar(&self.llama.model, grammar, root)
+            .map_err(|e| Error::Grammar(e.to_string()))
     }
 }
 
@@ -216,7 +256,9 @@ impl LlmSession for Session {
     }
 
     fn prefill(&mut self, cancel: &CancelToken) -> Result<u32, Error> {
-        Ok(self.sync(true, cancel)?.map_or(0, |(_, decoded, _)| decoded as u32))
+        Ok(self
+            .sync(true, cancel)?
+            .map_or(0, |(_, decoded, _)| decoded as u32))
     }
 
     fn generate(
@@ -279,7 +321,10 @@ impl LlmSession for Session {
                 break StopReason::Cancelled;
             }
         };
-        if matches!(stop, StopReason::EndOfTurn | StopReason::MaxTokens | StopReason::ContextFull) {
+        if matches!(
+            stop,
+            StopReason::EndOfTurn | StopReason::MaxTokens | StopReason::ContextFull
+        ) {
             let rest = stream.finish();
             if !rest.text.is_empty() {
                 first_token.get_or_insert_with(|| started.elapsed());

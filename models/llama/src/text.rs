@@ -24,7 +24,10 @@ pub(crate) struct Pushed {
 
 impl TextStream {
     pub(crate) fn new(stops: &[String]) -> Self {
-        TextStream { stops: stops.iter().filter(|s| !s.is_empty()).cloned().collect(), ..Self::default() }
+        TextStream {
+            stops: stops.iter().filter(|s| !s.is_empty()).cloned().collect(),
+            ..Self::default()
+        }
     }
 
     pub(crate) fn push(&mut self, piece: &[u8]) -> Pushed {
@@ -59,11 +62,19 @@ impl TextStream {
     }
 
     fn release(&mut self, all: bool) -> Pushed {
-        if let Some(at) = self.stops.iter().filter_map(|s| self.held.find(s.as_str())).min() {
+        if let Some(at) = self
+            .stops
+            .iter()
+            .filter_map(|s| self.held.find(s.as_str()))
+            .min()
+        {
             self.held.truncate(at);
             let text = std::mem::take(&mut self.held);
             self.released.push_str(&text);
-            return Pushed { text, stopped: true };
+            return Pushed {
+                text,
+                stopped: true,
+            };
         }
         // Hold back the longest suffix that is a proper prefix of some stop string.
         let keep = if all {
@@ -83,7 +94,10 @@ impl TextStream {
         let cut = self.held.len() - keep;
         let text: String = self.held.drain(..cut).collect();
         self.released.push_str(&text);
-        Pushed { text, stopped: false }
+        Pushed {
+            text,
+            stopped: false,
+        }
     }
 }
 
@@ -106,7 +120,13 @@ mod tests {
         assert_eq!(s.push(b"Hello").text, "Hello");
         assert_eq!(s.push(b"\nUs").text, "");
         let p = s.push(b"er: hi");
-        assert_eq!(p, Pushed { text: String::new(), stopped: true });
+        assert_eq!(
+            p,
+            Pushed {
+                text: String::new(),
+                stopped: true
+            }
+        );
         assert_eq!(s.released(), "Hello");
     }
 

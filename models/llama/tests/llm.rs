@@ -18,15 +18,23 @@ fn llama() -> Option<&'static Llama> {
     LLAMA
         .get_or_init(|| {
             let path = model_file("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")?;
-            let config = LlamaConfig { n_ctx: 2048, ..LlamaConfig::new(path) };
+            let config = LlamaConfig {
+                n_ctx: 2048,
+                ..LlamaConfig::new(path)
+            };
             Some(Llama::load(&config).expect("load the Qwen GGUF"))
         })
         .as_ref()
 }
 
 fn reply(session: &mut Session, max_tokens: u32) -> String {
-    let options = GenerateOptions { max_tokens, ..GenerateOptions::default() };
-    let g = session.generate(&options, &CancelToken::new(), &mut |_| Flow::Continue).unwrap();
+    let options = GenerateOptions {
+        max_tokens,
+        ..GenerateOptions::default()
+    };
+    let g = session
+        .generate(&options, &CancelToken::new(), &mut |_| Flow::Continue)
+        .unwrap();
     g.text
 }
 
@@ -38,18 +46,35 @@ fn answers_from_facts_in_its_prompt() {
     s.push(ChatMessage::user("What is your address?"));
     let mut streamed = String::new();
     let g = s
-        .generate(&GenerateOptions { max_tokens: 40, ..Default::default() }, &CancelToken::new(), &mut |t| {
-            streamed.push_str(t);
-            Flow::Continue
-        })
+        .generate(
+            &GenerateOptions {
+                max_tokens: 40,
+                ..Default::default()
+            },
+            &CancelToken::new(),
+            &mut |t| {
+                streamed.push_str(t);
+                Flow::Continue
+            },
+        )
         .unwrap();
     eprintln!("{:?} {g:?}", g.text);
     assert!(g.text.contains("12 Main"), "{:?}", g.text);
     assert_eq!(streamed, g.text, "the stream is the reply");
     assert_eq!(g.stop, StopReason::EndOfTurn);
-    assert!(g.cached_tokens as usize >= prefix.token_count(), "the prefix came from the snapshot");
-    assert!(g.prefilled_tokens < 20, "only the user's turn was prefilled: {}", g.prefilled_tokens);
-    assert_eq!(s.history().last(), Some(&ChatMessage::assistant(g.text.clone())));
+    assert!(
+        g.cached_tokens as usize >= prefix.token_count(),
+        "the prefix came from the snapshot"
+    );
+    assert!(
+        g.prefilled_tokens < 20,
+        "only the user's turn was prefilled: {}",
+        g.prefilled_tokens
+    );
+    assert_eq!(
+        s.history().last(),
+        Some(&ChatMessage::assistant(g.text.clone()))
+    );
 }
 
 #[test]
@@ -60,17 +85,30 @@ fn continuing_on_the_cache_matches_a_cold_prefill() {
     warm.push(ChatMessage::user("When are you open?"));
     let first = reply(&mut warm, 24);
     warm.push(ChatMessage::user("And how much is a cleaning?"));
-    let options = GenerateOptions { max_tokens: 24, ..Default::default() };
-    let second = warm.generate(&options, &CancelToken::new(), &mut |_| Flow::Continue).unwrap();
-    assert!(second.cached_tokens > second.prefilled_tokens * 4, "{second:?}");
+    let options = GenerateOptions {
+        max_tokens: 24,
+        ..Default::default()
+    };
+    let second = warm
+        .generate(&options, &CancelToken::new(), &mut |_| Flow::Continue)
+        .unwrap();
+    assert!(
+        second.cached_tokens > second.prefilled_tokens * 4,
+        "{second:?}"
+    );
 
     let mut cold = llm.session(None).unwrap();
     for m in &warm.history()[..warm.history().len() - 1] {
         cold.push(m.clone());
     }
     assert_eq!(cold.cached_tokens(), 0);
-    let again = cold.generate(&options, &CancelToken::new(), &mut |_| Flow::Continue).unwrap();
-    eprintln!("first {first:?}; warm {:?}; cold {:?}", second.text, again.text);
+    let again = cold
+        .generate(&options, &CancelToken::new(), &mut |_| Flow::Continue)
+        .unwrap();
+    eprintln!(
+        "first {first:?}; warm {:?}; cold {:?}",
+        second.text, again.text
+    );
     assert_eq!(again.cached_tokens, 0);
     assert_eq!(second.text, again.text);
 }
@@ -80,7 +118,9 @@ fn cancelling_mid_reply_leaves_a_usable_consistent_session() {
     let Some(llm) = llama() else { return };
     let prefix = llm.prefix(SYSTEM).unwrap();
     let mut s = llm.session(Some(&prefix)).unwrap();
-    s.push(ChatMessage::user("Tell me everything about your opening hours and address."));
+    s.push(ChatMessage::user(
+        "Tell me everything about your opening hours and address.",
+    ));
     let cancel = CancelToken::new();
     let mut pieces = 0;
     let g = s
@@ -96,21 +136,33 @@ fn cancelling_mid_reply_leaves_a_usable_consistent_session() {
     assert!(g.generated_tokens >= 3 && g.generated_tokens <= 4, "{g:?}");
     assert_eq!(s.history().last().unwrap().content, g.text);
     // The cache holds the prompt plus the decoded reply tokens, nothing after.
-    assert!(s.cached_tokens() <= (g.cached_tokens + g.prefilled_tokens + g.generated_tokens) as usize);
+    assert!(
+        s.cached_tokens() <= (g.cached_tokens + g.prefilled_tokens + g.generated_tokens) as usize
+    );
 
     // What the caller heard is less than what was generated.
     assert!(s.truncate_reply(g.text.split_whitespace().next().unwrap()));
     s.push(ChatMessage::user("What is your address?"));
-    let options = GenerateOptions { max_tokens: 30, ..Default::default() };
-    let next = s.generate(&options, &CancelToken::new(), &mut |_| Flow::Continue).unwrap();
+    let options = GenerateOptions {
+        max_tokens: 30,
+        ..Default::default()
+    };
+    let next = s
+        .generate(&options, &CancelToken::new(), &mut |_| Flow::Continue)
+        .unwrap();
     assert!(next.text.contains("12 Main"), "{:?}", next.text);
 
     let mut cold = llm.session(None).unwrap();
     for m in &s.history()[..s.history().len() - 1] {
         cold.push(m.clone());
     }
-    let again = cold.generate(&options, &CancelToken::new(), &mut |_| Flow::Continue).unwrap();
-    assert_eq!(next.text, again.text, "the cache after cancel + edit matches a cold prefill");
+    let again = cold
+        .generate(&options, &CancelToken::new(), &mut |_| Flow::Continue)
+        .unwrap();
+    assert_eq!(
+        next.text, again.text,
+        "the cache after cancel + edit matches a cold prefill"
+    );
 }
 
 #[test]
@@ -118,20 +170,40 @@ fn callback_stop_and_stop_strings_end_the_reply() {
     let Some(llm) = llama() else { return };
     let mut s = llm.session(None).unwrap();
     s.push(ChatMessage::system(SYSTEM));
-    s.push(ChatMessage::user("Count from one to ten in words, separated by commas."));
-    let options = GenerateOptions { stop: vec!["five".into()], max_tokens: 60, ..Default::default() };
-    let g = s.generate(&options, &CancelToken::new(), &mut |_| Flow::Continue).unwrap();
+    s.push(ChatMessage::user(
+        "Count from one to ten in words, separated by commas.",
+    ));
+    let options = GenerateOptions {
+        stop: vec!["five".into()],
+        max_tokens: 60,
+        ..Default::default()
+    };
+    let g = s
+        .generate(&options, &CancelToken::new(), &mut |_| Flow::Continue)
+        .unwrap();
     eprintln!("{g:?}");
     if g.stop == StopReason::StopSequence {
-        assert!(!g.text.contains("five") && g.text.contains("four"), "{:?}", g.text);
+        assert!(
+            !g.text.contains("five") && g.text.contains("four"),
+            "{:?}",
+            g.text
+        );
     }
     let mut n = 0;
     s.push(ChatMessage::user("Again please."));
     let g = s
-        .generate(&GenerateOptions::default(), &CancelToken::new(), &mut |_| {
-            n += 1;
-            if n == 2 { Flow::Stop } else { Flow::Continue }
-        })
+        .generate(
+            &GenerateOptions::default(),
+            &CancelToken::new(),
+            &mut |_| {
+                n += 1;
+                if n == 2 {
+                    Flow::Stop
+                } else {
+                    Flow::Continue
+                }
+            },
+        )
         .unwrap();
     assert_eq!(g.stop, StopReason::Callback);
     assert_eq!(g.generated_tokens, 2);
@@ -145,13 +217,29 @@ fn json_constraint_yields_parseable_json() {
         "Extract the caller's intent as JSON with keys \"intent\" (book, cancel or question), \
          \"day\" and \"time\".",
     ));
-    s.push(ChatMessage::user("Hi, I need to cancel my appointment on Thursday at ten thirty."));
-    let options = GenerateOptions { constraint: Constraint::JsonObject, max_tokens: 60, ..Default::default() };
-    let g = s.generate(&options, &CancelToken::new(), &mut |_| Flow::Continue).unwrap();
+    s.push(ChatMessage::user(
+        "Hi, I need to cancel my appointment on Thursday at ten thirty.",
+    ));
+    let options = GenerateOptions {
+        constraint: Constraint::JsonObject,
+        max_tokens: 60,
+        ..Default::default()
+    };
+    let g = s
+        .generate(&options, &CancelToken::new(), &mut |_| Flow::Continue)
+        .unwrap();
     eprintln!("{:?}", g.text);
-    let v: serde_json::Value = serde_json::from_str(&g.text).expect("grammar-constrained JSON parses");
+    let v: serde_json::Value =
+        serde_json::from_str(&g.text).expect("grammar-constrained JSON parses");
     assert_eq!(v["intent"], "cancel", "{v}");
-    assert!(v["day"].as_str().unwrap_or_default().to_lowercase().contains("thursday"), "{v}");
+    assert!(
+        v["day"]
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase()
+            .contains("thursday"),
+        "{v}"
+    );
 }
 
 #[test]
@@ -159,13 +247,33 @@ fn gbnf_constraint_restricts_the_answer() {
     let Some(llm) = llama() else { return };
     let mut s = llm.session(None).unwrap();
     s.push(ChatMessage::user("Is the sky blue? Answer yes or no."));
-    let grammar = Constraint::Gbnf { grammar: r#"root ::= "yes" | "no""#.into(), root: "root".into() };
+    let grammar = Constraint::Gbnf {
+        grammar: r#"root ::= "yes" | "no""#.into(),
+        root: "root".into(),
+    };
     let g = s
-        .generate(&GenerateOptions { constraint: grammar, ..Default::default() }, &CancelToken::new(), &mut |_| Flow::Continue)
+        .generate(
+            &GenerateOptions {
+                constraint: grammar,
+                ..Default::default()
+            },
+            &CancelToken::new(),
+            &mut |_| Flow::Continue,
+        )
         .unwrap();
     assert!(g.text == "yes" || g.text == "no", "{:?}", g.text);
-    let bad = Constraint::Gbnf { grammar: "root ::= (".into(), root: "root".into() };
-    let err = s.generate(&GenerateOptions { constraint: bad, ..Default::default() }, &CancelToken::new(), &mut |_| Flow::Continue);
+    let bad = Constraint::Gbnf {
+        grammar: "root ::= (".into(),
+        root: "root".into(),
+    };
+    let err = s.generate(
+        &GenerateOptions {
+            constraint: bad,
+            ..Default::default()
+        },
+        &CancelToken::new(),
+        &mut |_| Flow::Continue,
+    );
     assert!(matches!(err, Err(Error::Grammar(_))), "{err:?}");
 }
 
@@ -175,9 +283,20 @@ fn seeded_sampling_is_reproducible() {
     let run = |seed| {
         let mut s = llm.session(None).unwrap();
         s.push(ChatMessage::user("Suggest a name for a dental clinic."));
-        let sampling = Sampling::Seeded { seed, temperature: 0.9, top_k: 40, top_p: 0.95 };
-        let options = GenerateOptions { sampling, max_tokens: 16, ..Default::default() };
-        s.generate(&options, &CancelToken::new(), &mut |_| Flow::Continue).unwrap().text
+        let sampling = Sampling::Seeded {
+            seed,
+            temperature: 0.9,
+            top_k: 40,
+            top_p: 0.95,
+        };
+        let options = GenerateOptions {
+            sampling,
+            max_tokens: 16,
+            ..Default::default()
+        };
+        s.generate(&options, &CancelToken::new(), &mut |_| Flow::Continue)
+            .unwrap()
+            .text
     };
     assert_eq!(run(7), run(7));
 }
@@ -194,7 +313,14 @@ fn speculative_prefill_leaves_only_sampling_for_generate() {
     s.pop();
     s.push(ChatMessage::user("Where are you located?"));
     let g = s
-        .generate(&GenerateOptions { max_tokens: 30, ..Default::default() }, &CancelToken::new(), &mut |_| Flow::Continue)
+        .generate(
+            &GenerateOptions {
+                max_tokens: 30,
+                ..Default::default()
+            },
+            &CancelToken::new(),
+            &mut |_| Flow::Continue,
+        )
         .unwrap();
     assert!(g.prefilled_tokens <= 8, "{g:?}");
     assert!(g.text.contains("12 Main"), "{:?}", g.text);
@@ -203,7 +329,10 @@ fn speculative_prefill_leaves_only_sampling_for_generate() {
 #[test]
 fn bad_model_files_are_named() {
     let err = Llama::load(&LlamaConfig::new("/nonexistent/model.gguf")).unwrap_err();
-    assert!(matches!(err, Error::ModelUnreadable { .. }) && err.to_string().contains("/nonexistent/model.gguf"));
+    assert!(
+        matches!(err, Error::ModelUnreadable { .. })
+            && err.to_string().contains("/nonexistent/model.gguf")
+    );
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.gguf");
     std::fs::write(&path, b"lmgg-not-gguf").unwrap();
@@ -211,5 +340,8 @@ fn bad_model_files_are_named() {
     assert!(matches!(err, Error::ModelCorrupt { .. }), "{err}");
     std::fs::write(&path, b"GGUF\x03\0\0\0truncated").unwrap();
     let err = Llama::load(&LlamaConfig::new(&path)).unwrap_err();
-    assert!(matches!(err, Error::ModelCorrupt { .. }) && err.to_string().contains("bad.gguf"), "{err}");
+    assert!(
+        matches!(err, Error::ModelCorrupt { .. }) && err.to_string().contains("bad.gguf"),
+        "{err}"
+    );
 }

@@ -41,7 +41,10 @@ impl Espeak {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|source| Error::PhonemizerStart { program: program.to_owned(), source })?;
+            .map_err(|source| Error::PhonemizerStart {
+                program: program.to_owned(),
+                source,
+            })?;
         let broken = |what: &str| Error::Phonemizer(format!("espeak-ng child has no {what}"));
         let stdin = child.stdin.take().ok_or_else(|| broken("stdin"))?;
         let stdout = child.stdout.take().ok_or_else(|| broken("stdout"))?;
@@ -84,7 +87,11 @@ impl Espeak {
         match self.phonemize_once(clauses) {
             Ok(v) => Ok(v),
             Err(_) => {
-                *self = Espeak::start(&self.program.clone(), &self.data_dir.clone(), &self.voice.clone())?;
+                *self = Espeak::start(
+                    &self.program.clone(),
+                    &self.data_dir.clone(),
+                    &self.voice.clone(),
+                )?;
                 self.phonemize_once(clauses)
             }
         }
@@ -94,7 +101,10 @@ impl Espeak {
         let mut request = String::new();
         for clause in clauses {
             // Newlines are the protocol's delimiter; a clause must end so espeak flushes it.
-            let flat: String = clause.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+            let flat: String = clause
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
             request.push_str(flat.trim());
             request.push_str(".\n");
             request.push_str(MARKER);
@@ -131,8 +141,12 @@ impl Espeak {
     fn recv(&self) -> Result<String, Error> {
         match self.lines.recv_timeout(REPLY_TIMEOUT) {
             Ok(line) => Ok(line),
-            Err(RecvTimeoutError::Timeout) => Err(Error::Phonemizer("espeak-ng did not answer in 5 s".into())),
-            Err(RecvTimeoutError::Disconnected) => Err(Error::Phonemizer("espeak-ng exited".into())),
+            Err(RecvTimeoutError::Timeout) => {
+                Err(Error::Phonemizer("espeak-ng did not answer in 5 s".into()))
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                Err(Error::Phonemizer("espeak-ng exited".into()))
+            }
         }
     }
 }

@@ -113,7 +113,10 @@ impl PiperConfig {
 /// this function, as ONNX Runtime allows one environment per process.
 pub fn init_onnx_runtime(path: &Path) -> Result<&'static ort::environment::Environment, Error> {
     static ENV: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
-    let fail = |reason: String| Error::OnnxRuntime { path: path.to_owned(), reason };
+    let fail = |reason: String| Error::OnnxRuntime {
+        path: path.to_owned(),
+        reason,
+    };
     if ENV.get().is_none() && !path.is_file() {
         return Err(fail("no such file".into()));
     }
@@ -138,7 +141,10 @@ pub struct Piper {
 
 impl std::fmt::Debug for Piper {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Piper").field("model", &self.model).field("voice", &self.voice.espeak_voice).finish()
+        f.debug_struct("Piper")
+            .field("model", &self.model)
+            .field("voice", &self.voice.espeak_voice)
+            .finish()
     }
 }
 
@@ -148,9 +154,14 @@ impl Piper {
         let environment = init_onnx_runtime(&config.onnx_runtime)?;
         let json = PathBuf::from(format!("{}.json", config.model.display()));
         let voice = VoiceConfig::load(&json)?;
-        std::fs::metadata(&config.model)
-            .map_err(|source| Error::FileUnreadable { path: config.model.clone(), source })?;
-        let corrupt = |e: String| Error::ModelCorrupt { path: config.model.clone(), reason: e };
+        std::fs::metadata(&config.model).map_err(|source| Error::FileUnreadable {
+            path: config.model.clone(),
+            source,
+        })?;
+        let corrupt = |e: String| Error::ModelCorrupt {
+            path: config.model.clone(),
+            reason: e,
+        };
         let session = Session::builder(environment)
             .map_err(|e| corrupt(e.to_string()))?
             .with_intra_threads(config.threads.max(1))
@@ -158,10 +169,23 @@ impl Piper {
             .commit_from_file(&config.model)
             .map_err(|e| corrupt(e.to_string()))?;
         let espeak_data = config.espeak_data.join("espeak-ng-data");
-        std::fs::metadata(espeak_data.join("phondata"))
-            .map_err(|source| Error::FileUnreadable { path: espeak_data.join("phondata"), source })?;
-        let espeak = espeak::Espeak::start(&config.espeak_program, &config.espeak_data, &voice.espeak_voice)?;
-        Ok(Piper { voice, session: Mutex::new(session), espeak: Mutex::new(espeak), model: config.model.clone() })
+        std::fs::metadata(espeak_data.join("phondata")).map_err(|source| {
+            Error::FileUnreadable {
+                path: espeak_data.join("phondata"),
+                source,
+            }
+        })?;
+        let espeak = espeak::Espeak::start(
+            &config.espeak_program,
+            &config.espeak_data,
+            &voice.espeak_voice,
+        )?;
+        Ok(Piper {
+            voice,
+            session: Mutex::new(session),
+            espeak: Mutex::new(espeak),
+            model: config.model.clone(),
+        })
     }
 
     /// The voice's config.
@@ -201,10 +225,17 @@ impl Piper {
         let lengths = Tensor::from_array(([1usize], vec![n as i64])).map_err(infer)?;
         let scales = Tensor::from_array((
             [3usize],
-            vec![self.voice.noise_scale, self.voice.length_scale * options.length_scale, self.voice.noise_w],
+            vec![
+                self.voice.noise_scale,
+                self.voice.length_scale * options.length_scale,
+                self.voice.noise_w,
+            ],
         ))
         .map_err(infer)?;
-        let mut session = self.session.lock().map_err(|_| Error::Inference("lock poisoned".into()))?;
+        let mut session = self
+            .session
+            .lock()
+            .map_err(|_| Error::Inference("lock poisoned".into()))?;
         let outputs = session
             .run(ort::inputs!["input" => input, "input_lengths" => lengths, "scales" => scales])
             .map_err(infer)?;
@@ -220,7 +251,10 @@ fn to_i16(audio: &[f32], volume: f32) -> Vec<i16> {
         return vec![0; audio.len()];
     }
     let gain = volume / peak * 32767.0;
-    audio.iter().map(|x| (x * gain).clamp(-32768.0, 32767.0) as i16).collect()
+    audio
+        .iter()
+        .map(|x| (x * gain).clamp(-32768.0, 32767.0) as i16)
+        .collect()
 }
 
 impl Tts for Piper {
@@ -237,7 +271,8 @@ impl Tts for Piper {
         cancel: &CancelToken,
         on_audio: &mut dyn FnMut(Speech) -> Flow,
     ) -> Result<usize, Error> {
-        let silence = (options.sentence_silence.as_secs_f64() * f64::from(self.voice.sample_rate)) as usize;
+        let silence =
+            (options.sentence_silence.as_secs_f64() * f64::from(self.voice.sample_rate)) as usize;
         let mut delivered = 0;
         for sentence in text::sentences(text) {
             if cancel.is_cancelled() {
@@ -248,7 +283,12 @@ impl Tts for Piper {
             let mut samples = to_i16(&audio, options.volume);
             samples.resize(samples.len() + silence, 0);
             delivered += 1;
-            let speech = Speech { text: sentence, samples, sample_rate: self.voice.sample_rate, elapsed: started.elapsed() };
+            let speech = Speech {
+                text: sentence,
+                samples,
+                sample_rate: self.voice.sample_rate,
+                elapsed: started.elapsed(),
+            };
             if on_audio(speech) == Flow::Stop {
                 break;
             }

@@ -3,7 +3,8 @@
 
 /// Words after which a period does not end a sentence.
 const ABBREVIATIONS: &[&str] = &[
-    "mr", "mrs", "ms", "dr", "st", "prof", "sr", "jr", "vs", "etc", "e.g", "i.e", "no", "ave", "apt",
+    "mr", "mrs", "ms", "dr", "st", "prof", "sr", "jr", "vs", "etc", "e.g", "i.e", "no", "ave",
+    "apt",
 ];
 
 /// Splits `text` into trimmed, non-empty sentences, each keeping its terminator (`.`, `?`, `!`).
@@ -61,7 +62,10 @@ pub(crate) fn clauses(sentence: &str) -> Vec<Clause> {
             && chars.peek().is_none_or(|n| n.is_whitespace());
         if boundary {
             if current.chars().any(char::is_alphanumeric) {
-                out.push(Clause { text: current.trim().to_owned(), terminator: Some(c) });
+                out.push(Clause {
+                    text: current.trim().to_owned(),
+                    terminator: Some(c),
+                });
             }
             current.clear();
         } else {
@@ -69,7 +73,10 @@ pub(crate) fn clauses(sentence: &str) -> Vec<Clause> {
         }
     }
     if current.chars().any(char::is_alphanumeric) {
-        out.push(Clause { text: current.trim().to_owned(), terminator: None });
+        out.push(Clause {
+            text: current.trim().to_owned(),
+            terminator: None,
+        });
     }
     out
 }
@@ -82,10 +89,18 @@ mod tests {
     fn splits_sentences_but_not_numbers_or_abbreviations() {
         assert_eq!(
             sentences("Sure. Dr. Smith is in at 3.30 today! Is that OK?  Bye"),
-            vec!["Sure.", "Dr. Smith is in at 3.30 today!", "Is that OK?", "Bye"]
+            vec![
+                "Sure.",
+                "Dr. Smith is in at 3.30 today!",
+                "Is that OK?",
+                "Bye"
+            ]
         );
         assert_eq!(sentences("  "), Vec::<String>::new());
-        assert_eq!(sentences("J. R. Smith called."), vec!["J. R. Smith called."]);
+        assert_eq!(
+            sentences("J. R. Smith called."),
+            vec!["J. R. Smith called."]
+        );
     }
 
     #[test]
@@ -94,9 +109,18 @@ mod tests {
         assert_eq!(
             c,
             vec![
-                Clause { text: "Hello".into(), terminator: Some(',') },
-                Clause { text: "thank you for calling".into(), terminator: Some(':') },
-                Clause { text: "it's 3:30".into(), terminator: Some('.') },
+                Clause {
+                    text: "Hello".into(),
+                    terminator: Some(',')
+                },
+                Clause {
+                    text: "thank you for calling".into(),
+                    terminator: Some(':')
+                },
+                Clause {
+                    text: "it's 3:30".into(),
+                    terminator: Some('.')
+                },
             ]
         );
         assert_eq!(clauses("no stop")[0].terminator, None);

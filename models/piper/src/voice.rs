@@ -58,12 +58,20 @@ pub struct VoiceConfig {
 impl VoiceConfig {
     /// Reads and checks `path` (the `.onnx.json` next to the model).
     pub fn load(path: &Path) -> Result<Self, Error> {
-        let bad = |reason: String| Error::VoiceConfig { path: path.to_owned(), reason };
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| Error::FileUnreadable { path: path.to_owned(), source })?;
+        let bad = |reason: String| Error::VoiceConfig {
+            path: path.to_owned(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| Error::FileUnreadable {
+            path: path.to_owned(),
+            source,
+        })?;
         let raw: Raw = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
         if raw.phoneme_type != "espeak" {
-            return Err(bad(format!("phoneme_type {:?}; only \"espeak\" voices are supported", raw.phoneme_type)));
+            return Err(bad(format!(
+                "phoneme_type {:?}; only \"espeak\" voices are supported",
+                raw.phoneme_type
+            )));
         }
         let mut ids = HashMap::with_capacity(raw.phoneme_id_map.len());
         for (key, value) in raw.phoneme_id_map {
@@ -72,7 +80,11 @@ impl VoiceConfig {
                 (Some(c), None) => {
                     ids.insert(c, value);
                 }
-                _ => return Err(bad(format!("phoneme_id_map key {key:?} is not one character"))),
+                _ => {
+                    return Err(bad(format!(
+                        "phoneme_id_map key {key:?} is not one character"
+                    )))
+                }
             }
         }
         for special in [PAD, BOS, EOS] {
@@ -127,8 +139,15 @@ mod tests {
     #[test]
     fn ids_are_interspersed_with_padding() {
         let v = voice(MINIMAL).unwrap();
-        assert_eq!(v.phoneme_ids("hə h"), vec![1, 0, 20, 0, 59, 0, 3, 0, 20, 0, 2]);
-        assert_eq!(v.phoneme_ids("h?"), vec![1, 0, 20, 0, 2], "unknown symbols are skipped");
+        assert_eq!(
+            v.phoneme_ids("hə h"),
+            vec![1, 0, 20, 0, 59, 0, 3, 0, 20, 0, 2]
+        );
+        assert_eq!(
+            v.phoneme_ids("h?"),
+            vec![1, 0, 20, 0, 2],
+            "unknown symbols are skipped"
+        );
     }
 
     #[test]

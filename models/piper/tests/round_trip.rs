@@ -20,7 +20,11 @@ fn engines() -> Option<&'static (Piper, Whisper)> {
         .get_or_init(|| {
             model_file("piper/en_US-joe-medium.onnx")?;
             let w = model_file("ggml-tiny.en.bin")?;
-            let piper = Piper::load(&PiperConfig::in_model_dir(&models_dir(), "en_US-joe-medium")).expect("load Piper");
+            let piper = Piper::load(&PiperConfig::in_model_dir(
+                &models_dir(),
+                "en_US-joe-medium",
+            ))
+            .expect("load Piper");
             let whisper = Whisper::load(&WhisperConfig::new(w)).expect("load whisper");
             Some((piper, whisper))
         })
@@ -36,18 +40,30 @@ fn resample(samples: &[i16], from: SampleRate, to: SampleRate) -> Vec<i16> {
 }
 
 fn transcribe(whisper: &Whisper, pcm16k: &[i16]) -> String {
-    let t = whisper.transcribe(&i16_to_f32(pcm16k), &SttOptions::default(), &CancelToken::new()).unwrap().unwrap();
+    let t = whisper
+        .transcribe(
+            &i16_to_f32(pcm16k),
+            &SttOptions::default(),
+            &CancelToken::new(),
+        )
+        .unwrap()
+        .unwrap();
     t.text
 }
 
 #[test]
 fn say_then_transcribe_round_trips() {
-    let Some((piper, whisper)) = engines() else { return };
+    let Some((piper, whisper)) = engines() else {
+        return;
+    };
     let audio = piper.say(SENTENCE, &TtsOptions::default()).unwrap();
     assert_eq!(piper.sample_rate(), 22050);
     let secs = audio.len() as f64 / 22050.0;
     assert!((4.0..12.0).contains(&secs), "{secs} s");
-    let text = transcribe(whisper, &resample(&audio, SampleRate::Hz22050, SampleRate::Hz16000));
+    let text = transcribe(
+        whisper,
+        &resample(&audio, SampleRate::Hz22050, SampleRate::Hz16000),
+    );
     let wer = word_error_rate(SENTENCE, &text);
     eprintln!("16 kHz: {text:?} WER {wer:.3}");
     assert!(wer <= 0.10, "{text:?}");
@@ -55,11 +71,16 @@ fn say_then_transcribe_round_trips() {
 
 #[test]
 fn round_trips_through_8k_ulaw() {
-    let Some((piper, whisper)) = engines() else { return };
+    let Some((piper, whisper)) = engines() else {
+        return;
+    };
     let audio = piper.say(SENTENCE, &TtsOptions::default()).unwrap();
     let phone = resample(&audio, SampleRate::Hz22050, SampleRate::Hz8000);
     let decoded = Law::Mu.decode_vec(&Law::Mu.encode_vec(&phone));
-    let text = transcribe(whisper, &resample(&decoded, SampleRate::Hz8000, SampleRate::Hz16000));
+    let text = transcribe(
+        whisper,
+        &resample(&decoded, SampleRate::Hz8000, SampleRate::Hz16000),
+    );
     let wer = word_error_rate(SENTENCE, &text);
     eprintln!("8 kHz µ-law: {text:?} WER {wer:.3}");
     assert!(wer <= 0.10, "{text:?}");
@@ -70,17 +91,31 @@ fn streams_sentence_by_sentence_and_honours_rate_volume_cancel() {
     let Some((piper, _)) = engines() else { return };
     let mut parts = Vec::new();
     let n = piper
-        .synthesize(SENTENCE, &TtsOptions::default(), &CancelToken::new(), &mut |s| {
-            parts.push(s);
-            Flow::Continue
-        })
+        .synthesize(
+            SENTENCE,
+            &TtsOptions::default(),
+            &CancelToken::new(),
+            &mut |s| {
+                parts.push(s);
+                Flow::Continue
+            },
+        )
         .unwrap();
     assert_eq!(n, 2);
-    assert_eq!(parts[0].text, "Hello, thank you for calling the dental office.");
+    assert_eq!(
+        parts[0].text,
+        "Hello, thank you for calling the dental office."
+    );
     let first = parts[0].duration();
 
-    let slow = TtsOptions { length_scale: 1.5, volume: 0.5, ..TtsOptions::default() };
-    let slow_audio = piper.say("Hello, thank you for calling the dental office.", &slow).unwrap();
+    let slow = TtsOptions {
+        length_scale: 1.5,
+        volume: 0.5,
+        ..TtsOptions::default()
+    };
+    let slow_audio = piper
+        .say("Hello, thank you for calling the dental office.", &slow)
+        .unwrap();
     let slow_secs = Duration::from_secs_f64(slow_audio.len() as f64 / 22050.0);
     assert!(slow_secs > first + first / 4, "{slow_secs:?} vs {first:?}");
     let peak = slow_audio.iter().map(|s| s.unsigned_abs()).max().unwrap();

@@ -102,7 +102,9 @@ pub struct Whisper {
 
 impl std::fmt::Debug for Whisper {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Whisper").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Whisper")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -114,9 +116,14 @@ impl Whisper {
     /// file is reported by name instead of as a C++ log line.
     pub fn load(config: &WhisperConfig) -> Result<Self, Error> {
         let path = &config.model;
-        let unreadable = |source| Error::ModelUnreadable { path: path.clone(), source };
+        let unreadable = |source| Error::ModelUnreadable {
+            path: path.clone(),
+            source,
+        };
         let mut magic = [0u8; 4];
-        File::open(path).and_then(|mut f| f.read_exact(&mut magic)).map_err(unreadable)?;
+        File::open(path)
+            .and_then(|mut f| f.read_exact(&mut magic))
+            .map_err(unreadable)?;
         if magic != GGML_MAGIC {
             return Err(Error::ModelCorrupt {
                 path: path.clone(),
@@ -128,10 +135,18 @@ impl Whisper {
         let mut params = WhisperContextParameters::default();
         params.use_gpu(config.use_gpu);
         let context = WhisperContext::new_with_params(path_str(path)?, params).map_err(|e| {
-            Error::ModelCorrupt { path: path.clone(), reason: e.to_string() }
+            Error::ModelCorrupt {
+                path: path.clone(),
+                reason: e.to_string(),
+            }
         })?;
         let eot = context.token_eot();
-        let whisper = Whisper { context, idle_states: Mutex::new(Vec::new()), config: config.clone(), eot };
+        let whisper = Whisper {
+            context,
+            idle_states: Mutex::new(Vec::new()),
+            config: config.clone(),
+            eot,
+        };
         // One state up front: the first call should not pay for the allocation.
         let state = whisper.take_state()?;
         whisper.give_back(state);
@@ -157,7 +172,12 @@ impl Whisper {
         }
     }
 
-    fn params<'a>(&self, options: &'a SttOptions, audio_ctx: u32, cancel: &'a CancelToken) -> FullParams<'a, 'a> {
+    fn params<'a>(
+        &self,
+        options: &'a SttOptions,
+        audio_ctx: u32,
+        cancel: &'a CancelToken,
+    ) -> FullParams<'a, 'a> {
         let mut p = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
         p.set_n_threads(self.config.threads as i32);
         p.set_language(options.language.as_deref());
@@ -244,7 +264,12 @@ impl Stt for Whisper {
         }
         let (segments, confidence) = self.collect(&state);
         self.give_back(state);
-        let text = segments.iter().map(|s| s.text.as_str()).filter(|t| !t.is_empty()).collect::<Vec<_>>().join(" ");
+        let text = segments
+            .iter()
+            .map(|s| s.text.as_str())
+            .filter(|t| !t.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
         Ok(Some(Transcript {
             text,
             segments,
@@ -264,7 +289,9 @@ impl Whisper {
         for segment in state.as_iter() {
             let (mut s_sum, mut s_count) = (0.0f32, 0usize);
             for i in 0..segment.n_tokens() {
-                let Some(token) = segment.get_token(i) else { continue };
+                let Some(token) = segment.get_token(i) else {
+                    continue;
+                };
                 // Ids at or above end-of-text are special (timestamps, language, task).
                 if token.token_id() >= self.eot {
                     continue;
@@ -274,16 +301,27 @@ impl Whisper {
             }
             p_sum += s_sum;
             p_count += s_count;
-            let text = segment.to_str_lossy().map(|t| t.trim().to_owned()).unwrap_or_default();
+            let text = segment
+                .to_str_lossy()
+                .map(|t| t.trim().to_owned())
+                .unwrap_or_default();
             segments.push(TranscriptSegment {
                 // whisper.cpp timestamps are in centiseconds.
                 start: centis(segment.start_timestamp()),
                 end: centis(segment.end_timestamp()),
                 text,
-                confidence: if s_count == 0 { 0.0 } else { s_sum / s_count as f32 },
+                confidence: if s_count == 0 {
+                    0.0
+                } else {
+                    s_sum / s_count as f32
+                },
             });
         }
-        let confidence = if p_count == 0 { 0.0 } else { p_sum / p_count as f32 };
+        let confidence = if p_count == 0 {
+            0.0
+        } else {
+            p_sum / p_count as f32
+        };
         (segments, confidence)
     }
 }

@@ -44,11 +44,21 @@ const SENTENCE: &str = "I would like to book a cleaning appointment next Tuesday
 fn transcribes_a_sentence_with_fitted_window() {
     let Some(stt) = whisper() else { return };
     let audio = speech(SENTENCE);
-    let t = stt.transcribe(&audio, &SttOptions::default(), &CancelToken::new()).unwrap().unwrap();
+    let t = stt
+        .transcribe(&audio, &SttOptions::default(), &CancelToken::new())
+        .unwrap()
+        .unwrap();
     let wer = word_error_rate(SENTENCE, &t.text);
-    eprintln!("{:?} wer={wer:.2} conf={:.2} ctx={} in {:?}", t.text, t.confidence, t.audio_ctx, t.elapsed);
+    eprintln!(
+        "{:?} wer={wer:.2} conf={:.2} ctx={} in {:?}",
+        t.text, t.confidence, t.audio_ctx, t.elapsed
+    );
     assert!(wer <= 0.25, "{:?}", t.text);
-    assert!(t.audio_ctx < 1500, "window fitted to {:?} of audio", t.audio);
+    assert!(
+        t.audio_ctx < 1500,
+        "window fitted to {:?} of audio",
+        t.audio
+    );
     assert!(t.confidence > 0.5 && t.confidence <= 1.0);
     assert!(!t.segments.is_empty());
     let last = t.segments.last().unwrap();
@@ -61,11 +71,17 @@ fn fitted_window_is_faster_than_the_full_one() {
     let audio = speech("What time do you open on Monday?");
     let cancel = CancelToken::new();
     let fit = SttOptions::default();
-    let full = SttOptions { audio_context: AudioContext::Full, ..SttOptions::default() };
+    let full = SttOptions {
+        audio_context: AudioContext::Full,
+        ..SttOptions::default()
+    };
     stt.transcribe(&audio, &fit, &cancel).unwrap(); // warm-up
     let a = stt.transcribe(&audio, &fit, &cancel).unwrap().unwrap();
     let b = stt.transcribe(&audio, &full, &cancel).unwrap().unwrap();
-    eprintln!("fit {:?} ({}) vs full {:?}: {:?} / {:?}", a.elapsed, a.audio_ctx, b.elapsed, a.text, b.text);
+    eprintln!(
+        "fit {:?} ({}) vs full {:?}: {:?} / {:?}",
+        a.elapsed, a.audio_ctx, b.elapsed, a.text, b.text
+    );
     assert!(a.elapsed * 2 < b.elapsed);
     assert!(word_error_rate(&b.text, &a.text) <= 0.2);
 }
@@ -76,7 +92,10 @@ fn cancelled_call_returns_none_and_state_is_reusable() {
     let audio = speech(SENTENCE);
     let cancel = CancelToken::new();
     cancel.cancel();
-    assert!(stt.transcribe(&audio, &SttOptions::default(), &cancel).unwrap().is_none());
+    assert!(stt
+        .transcribe(&audio, &SttOptions::default(), &cancel)
+        .unwrap()
+        .is_none());
 
     // Cancel mid-decode from another thread, on the dedicated pool.
     let stt = Arc::new(stt);
@@ -89,8 +108,15 @@ fn cancelled_call_returns_none_and_state_is_reusable() {
     job.cancel();
     let result = job.wait().unwrap().unwrap();
     assert!(result.is_none(), "cancelled mid-decode: {result:?}");
-    let again = stt.transcribe(&audio, &SttOptions::default(), &CancelToken::new()).unwrap().unwrap();
-    assert!(word_error_rate(SENTENCE, &again.text) <= 0.25, "{:?}", again.text);
+    let again = stt
+        .transcribe(&audio, &SttOptions::default(), &CancelToken::new())
+        .unwrap()
+        .unwrap();
+    assert!(
+        word_error_rate(SENTENCE, &again.text) <= 0.25,
+        "{:?}",
+        again.text
+    );
 }
 
 #[test]
@@ -109,17 +135,36 @@ fn partial_mode_stabilises_words_of_a_growing_utterance() {
         }
     }
     let last = last.unwrap();
-    assert!(!last.stable.is_empty(), "later hypotheses agree on a prefix");
+    assert!(
+        !last.stable.is_empty(),
+        "later hypotheses agree on a prefix"
+    );
     let done = partial.finish(&stt, &options, &cancel).unwrap().unwrap();
-    assert!(word_error_rate(SENTENCE, &done.text) <= 0.25, "{:?}", done.text);
-    assert!(SENTENCE.to_lowercase().starts_with(&last.stable.to_lowercase().replace(',', "")[..3]));
+    assert!(
+        word_error_rate(SENTENCE, &done.text) <= 0.25,
+        "{:?}",
+        done.text
+    );
+    assert!(SENTENCE
+        .to_lowercase()
+        .starts_with(&last.stable.to_lowercase().replace(',', "")[..3]));
 }
 
 #[test]
 fn silence_and_empty_audio_give_no_words() {
     let Some(stt) = whisper() else { return };
-    let t = stt.transcribe(&[], &SttOptions::default(), &CancelToken::new()).unwrap().unwrap();
+    let t = stt
+        .transcribe(&[], &SttOptions::default(), &CancelToken::new())
+        .unwrap()
+        .unwrap();
     assert_eq!(t.text, "");
-    let t = stt.transcribe(&vec![0.0; 16_000], &SttOptions::default(), &CancelToken::new()).unwrap().unwrap();
+    let t = stt
+        .transcribe(
+            &vec![0.0; 16_000],
+            &SttOptions::default(),
+            &CancelToken::new(),
+        )
+        .unwrap()
+        .unwrap();
     assert!(t.text.split_whitespace().count() <= 2, "{:?}", t.text);
 }

@@ -1,4 +1,4 @@
-//! `cargo run --release --example bench -p models-embed`: embeddings per second.
+//! `cargo run --release --example embed_bench -p models-embed`: embeddings per second.
 
 use std::time::Instant;
 
@@ -7,7 +7,9 @@ use models_api::Embedder;
 use models_embed::MiniLm;
 
 fn main() {
-    let Some(dir) = model_file("all-MiniLM-L6-v2") else { return };
+    let Some(dir) = model_file("all-MiniLM-L6-v2") else {
+        return;
+    };
     let started = Instant::now();
     let model = MiniLm::load(&dir).expect("load");
     println!("all-MiniLM-L6-v2 load: {:?}", started.elapsed());
@@ -23,6 +25,10 @@ fn main() {
             n += model.embed(chunk).expect("embed").len();
         }
         let secs = t.elapsed().as_secs_f64();
-        println!("batch {batch:>2}: {:.0} embeddings/s ({:.1} ms per call)", n as f64 / secs, secs * 1000.0 / (n / batch) as f64);
+        println!(
+            "batch {batch:>2}: {:.0} embeddings/s ({:.1} ms per call)",
+            n as f64 / secs,
+            secs * 1000.0 / (n / batch) as f64
+        );
     }
 }

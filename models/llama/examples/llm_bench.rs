@@ -1,4 +1,4 @@
-//! `cargo run --release --example bench -p models-llama`: prefill and generation speed, and the
+//! `cargo run --release --example llm_bench -p models-llama`: prefill and generation speed, and the
 //! first token of a 40-token turn on a cached agent prefix.
 
 use std::time::Instant;
@@ -19,14 +19,23 @@ Never give medical advice beyond saying a dentist will check. If you do not know
 a call back.";
 
 fn main() {
-    let Some(path) = model_file("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf") else { return };
+    let Some(path) = model_file("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf") else {
+        return;
+    };
     let started = Instant::now();
     let mut config = LlamaConfig::new(path);
-    if let Some(n) = std::env::var("BENCH_THREADS").ok().and_then(|v| v.parse().ok()) {
+    if let Some(n) = std::env::var("BENCH_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         config.threads = n;
     }
     let llm = Llama::load(&config).expect("load");
-    println!("Qwen2.5-Coder-0.5B Q4_K_M load: {:?}, threads {}", started.elapsed(), llm.config().threads);
+    println!(
+        "Qwen2.5-Coder-0.5B Q4_K_M load: {:?}, threads {}",
+        started.elapsed(),
+        llm.config().threads
+    );
     let cancel = CancelToken::new();
 
     let t = Instant::now();
@@ -47,8 +56,13 @@ fn main() {
         let mut s = llm.session(Some(&prefix)).expect("session");
         let session_ms = t.elapsed().as_secs_f64() * 1000.0;
         s.push(ChatMessage::user(turn));
-        let options = GenerateOptions { max_tokens: 64, ..Default::default() };
-        let g = s.generate(&options, &cancel, &mut |_| Flow::Continue).expect("generate");
+        let options = GenerateOptions {
+            max_tokens: 64,
+            ..Default::default()
+        };
+        let g = s
+            .generate(&options, &cancel, &mut |_| Flow::Continue)
+            .expect("generate");
         let gen_secs = (g.elapsed - g.first_token.unwrap_or_default()).as_secs_f64();
         println!(
             "round {round}: session from prefix {session_ms:.0} ms; turn prefill {} tokens in {:.0} ms ({} cached); \

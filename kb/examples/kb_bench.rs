@@ -1,4 +1,4 @@
-//! `cargo run --release --example bench -p kb`: ingest rate with the real embedder, index size on
+//! `cargo run --release --example kb_bench -p kb`: ingest rate with the real embedder, index size on
 //! disk, hybrid query latency at ~1k and 100k chunks, peak RSS, and the vector-index comparison
 //! (exact flat scan vs HNSW from `instant-distance`) on random 384-dim unit vectors.
 //!
@@ -26,13 +26,18 @@ fn main() {
     if std::env::var_os("KB_BENCH_COMPARE_ONLY").is_some() {
         return compare_vector_indexes(&hnsw_sizes);
     }
-    let Some(model_dir) = models_api::testing::model_file("all-MiniLM-L6-v2") else { return };
+    let Some(model_dir) = models_api::testing::model_file("all-MiniLM-L6-v2") else {
+        return;
+    };
     let embedder = Arc::new(models_embed::MiniLm::load(&model_dir).expect("load all-MiniLM-L6-v2"));
     let work = tempfile::tempdir().expect("tempdir");
 
     // ~1k chunks of real text with the real embedder.
     let docs = work.path().join("docs");
-    let copies = std::env::var("KB_BENCH_COPIES").ok().and_then(|v| v.parse().ok()).unwrap_or(34);
+    let copies = std::env::var("KB_BENCH_COPIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(34);
     write_acme_copies(&docs, copies);
     let mut kb = Collection::open(work.path(), "real", embedder.clone()).expect("open");
     let started = Instant::now();
@@ -46,20 +51,44 @@ fn main() {
         took.as_secs_f64(),
         report.chunks_added as f64 / took.as_secs_f64()
     );
-    println!("index size on disk at {} chunks: {}", kb.chunk_count(), human(dir_size(kb.dir())));
-    let questions = ["What time do you close on Friday?", "Where can I park?", "How much is whitening?", "Do you take Delta Dental?", "cancel appointment fee"];
+    println!(
+        "index size on disk at {} chunks: {}",
+        kb.chunk_count(),
+        human(dir_size(kb.dir()))
+    );
+    let questions = [
+        "What time do you close on Friday?",
+        "Where can I park?",
+        "How much is whitening?",
+        "Do you take Delta Dental?",
+        "cancel appointment fee",
+    ];
     let hybrid = time_queries(60, |i| {
-        kb.search_with(questions[i % questions.len()], &SearchOptions { k: 5, source: None }).expect("search");
+        kb.search_with(
+            questions[i % questions.len()],
+            &SearchOptions { k: 5, source: None },
+        )
+        .expect("search");
     });
     let embed_only = time_queries(60, |i| {
-        embedder.embed(&[questions[i % questions.len()]]).expect("embed");
+        embedder
+            .embed(&[questions[i % questions.len()]])
+            .expect("embed");
     });
-    println!("hybrid query at {} chunks (real embedder): {}   of which query embedding: {}", kb.chunk_count(), hybrid, embed_only);
+    println!(
+        "hybrid query at {} chunks (real embedder): {}   of which query embedding: {}",
+        kb.chunk_count(),
+        hybrid,
+        embed_only
+    );
     println!("peak RSS so far: {}", human(peak_rss()));
     drop(kb);
 
     // 100k chunks with a fake embedder: index-side latency only.
-    let n: usize = std::env::var("KB_BENCH_CHUNKS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let n: usize = std::env::var("KB_BENCH_CHUNKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
     let synthetic = work.path().join("synthetic");
     let files = write_synthetic(&synthetic, n);
     let fake = Arc::new(FakeEmbedder);
@@ -72,16 +101,39 @@ fn main() {
         started.elapsed().as_secs_f64(),
         report.chunks_added as f64 / started.elapsed().as_secs_f64()
     );
-    println!("index size on disk at {} chunks: {}", big.chunk_count(), human(dir_size(big.dir())));
-    let words = ["cleaning price", "parking garage", "insurance claim", "cancel fee", "opening hours saturday"];
+    println!(
+        "index size on disk at {} chunks: {}",
+        big.chunk_count(),
+        human(dir_size(big.dir()))
+    );
+    let words = [
+        "cleaning price",
+        "parking garage",
+        "insurance claim",
+        "cancel fee",
+        "opening hours saturday",
+    ];
     let hybrid = time_queries(100, |i| {
-        big.search_with(words[i % words.len()], &SearchOptions { k: 5, source: None }).expect("search");
+        big.search_with(
+            words[i % words.len()],
+            &SearchOptions { k: 5, source: None },
+        )
+        .expect("search");
     });
-    println!("hybrid query at {} chunks (without query embedding): {}", big.chunk_count(), hybrid);
+    println!(
+        "hybrid query at {} chunks (without query embedding): {}",
+        big.chunk_count(),
+        hybrid
+    );
     let started = Instant::now();
     drop(big);
-    let reopened = Collection::open(work.path(), "synthetic", Arc::new(FakeEmbedder)).expect("reopen");
-    println!("reopen at {} chunks: {:.2} s", reopened.chunk_count(), started.elapsed().as_secs_f64());
+    let reopened =
+        Collection::open(work.path(), "synthetic", Arc::new(FakeEmbedder)).expect("reopen");
+    println!(
+        "reopen at {} chunks: {:.2} s",
+        reopened.chunk_count(),
+        started.elapsed().as_secs_f64()
+    );
     drop(reopened);
     println!("peak RSS: {}", human(peak_rss()));
 
@@ -102,7 +154,10 @@ fn compare_vector_indexes(hnsw_sizes: &[usize]) {
             flat.insert(i as u64, p);
         }
         let flat_build = started.elapsed();
-        let exact: Vec<Vec<u64>> = queries.iter().map(|q| flat.search(q, 10, |_| true).iter().map(|h| h.0).collect()).collect();
+        let exact: Vec<Vec<u64>> = queries
+            .iter()
+            .map(|q| flat.search(q, 10, |_| true).iter().map(|h| h.0).collect())
+            .collect();
         let flat_times = time_queries(queries.len(), |i| {
             flat.search(&queries[i], 10, |_| true);
         });
@@ -121,18 +176,27 @@ fn compare_vector_indexes(hnsw_sizes: &[usize]) {
         let started = Instant::now();
         let hnsw_points: Vec<Point> = points.iter().map(|p| Point(p.clone())).collect();
         let values: Vec<usize> = (0..n).collect();
-        let map = instant_distance::Builder::default().seed(7).build(hnsw_points, values);
+        let map = instant_distance::Builder::default()
+            .seed(7)
+            .build(hnsw_points, values);
         let hnsw_build = started.elapsed();
         let rss_after = current_rss();
         let mut found = 0usize;
         for (q, truth) in queries.iter().zip(&exact) {
             let mut search = instant_distance::Search::default();
-            let got: Vec<u64> = map.search(&Point(q.clone()), &mut search).take(10).map(|item| *item.value as u64).collect();
+            let got: Vec<u64> = map
+                .search(&Point(q.clone()), &mut search)
+                .take(10)
+                .map(|item| *item.value as u64)
+                .collect();
             found += got.iter().filter(|id| truth.contains(id)).count();
         }
         let hnsw_times = time_queries(queries.len(), |i| {
             let mut search = instant_distance::Search::default();
-            let _ = map.search(&Point(queries[i].clone()), &mut search).take(10).count();
+            let _ = map
+                .search(&Point(queries[i].clone()), &mut search)
+                .take(10)
+                .count();
         });
         println!(
             "  n={n:>6} hnsw:  build {:>8.2?}  query {}  memory ~{} (RSS delta)  recall@10 {:.3}",
@@ -165,7 +229,9 @@ impl Embedder for FakeEmbedder {
         Ok(texts
             .iter()
             .map(|t| {
-                let seed = t.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+                let seed = t.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                    (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+                });
                 Embedding(SplitMix(seed).unit_vector())
             })
             .collect())
@@ -183,7 +249,9 @@ impl SplitMix {
         z ^ (z >> 31)
     }
     fn unit_vector(&mut self) -> Vec<f32> {
-        let v: Vec<f32> = (0..DIM).map(|_| (self.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5).collect();
+        let v: Vec<f32> = (0..DIM)
+            .map(|_| (self.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5)
+            .collect();
         Embedding::normalized(v).0
     }
 }
@@ -209,7 +277,10 @@ fn time_queries(n: usize, mut run: impl FnMut(usize)) -> Latency {
         })
         .collect();
     times.sort();
-    Latency { p50: times[n / 2], p95: times[(n * 95 / 100).min(n - 1)] }
+    Latency {
+        p50: times[n / 2],
+        p95: times[(n * 95 / 100).min(n - 1)],
+    }
 }
 
 fn write_acme_copies(dir: &Path, copies: usize) {
@@ -225,7 +296,10 @@ fn write_acme_copies(dir: &Path, copies: usize) {
             let bytes = if path.extension().is_some_and(|e| e == "pdf") {
                 bytes
             } else {
-                String::from_utf8(bytes).expect("utf8").replace("Springfield", &format!("Springfield {i}")).into_bytes()
+                String::from_utf8(bytes)
+                    .expect("utf8")
+                    .replace("Springfield", &format!("Springfield {i}"))
+                    .into_bytes()
             };
             std::fs::write(sub.join(name), bytes).expect("write");
         }
@@ -235,9 +309,39 @@ fn write_acme_copies(dir: &Path, copies: usize) {
 /// `n` FAQ rows of synthetic text in CSV files of 1000 rows (one chunk per row).
 fn write_synthetic(dir: &Path, n: usize) -> Vec<PathBuf> {
     const VOCAB: &[&str] = &[
-        "appointment", "cleaning", "price", "insurance", "parking", "garage", "saturday", "opening", "hours", "cancel",
-        "fee", "crown", "filling", "whitening", "xray", "dentist", "hygienist", "emergency", "pain", "child", "claim",
-        "payment", "plan", "card", "cash", "reception", "phone", "email", "street", "bus", "floor", "lift", "records",
+        "appointment",
+        "cleaning",
+        "price",
+        "insurance",
+        "parking",
+        "garage",
+        "saturday",
+        "opening",
+        "hours",
+        "cancel",
+        "fee",
+        "crown",
+        "filling",
+        "whitening",
+        "xray",
+        "dentist",
+        "hygienist",
+        "emergency",
+        "pain",
+        "child",
+        "claim",
+        "payment",
+        "plan",
+        "card",
+        "cash",
+        "reception",
+        "phone",
+        "email",
+        "street",
+        "bus",
+        "floor",
+        "lift",
+        "records",
     ];
     std::fs::create_dir_all(dir).expect("mkdir");
     let mut rng = SplitMix(42);
@@ -247,8 +351,17 @@ fn write_synthetic(dir: &Path, n: usize) -> Vec<PathBuf> {
         let path = dir.join(format!("faq-{:04}.csv", files.len()));
         let mut csv = String::from("question,answer\n");
         for _ in 0..1000.min(n - row) {
-            let mut words = |count: usize| (0..count).map(|_| VOCAB[(rng.next() % VOCAB.len() as u64) as usize]).collect::<Vec<_>>().join(" ");
-            csv.push_str(&format!("question {row} {}?,{} {row}.\n", words(8), words(40)));
+            let mut words = |count: usize| {
+                (0..count)
+                    .map(|_| VOCAB[(rng.next() % VOCAB.len() as u64) as usize])
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            csv.push_str(&format!(
+                "question {row} {}?,{} {row}.\n",
+                words(8),
+                words(40)
+            ));
             row += 1;
         }
         std::fs::write(&path, csv).expect("write");
@@ -278,7 +391,11 @@ fn dir_size(dir: &Path) -> u64 {
 fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
         * 1024
 }
