@@ -78,22 +78,8 @@ impl Challenge {
     /// Parses one challenge. Refuses schemes other than Digest, unknown
     /// algorithms, and a qop list without `auth`.
     pub fn parse(value: &str) -> Result<Challenge, &'static str> {
-        let value = value.trim();
-        let (scheme, rest) = value.split_once([' ', '\t']).ok_or("no auth-params")?;
-        if !scheme.eq_ignore_ascii_case("Digest") {
-            return Err("not a Digest challenge");
-        }
-        let params = auth_params(rest)?;
-        let get = |name: &str| {
-            params
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.clone())
-        };
-        let algorithm = match get("algorithm") {
-            None => Algorithm::Md5,
-            Some(a) => Algorithm::parse(&a).ok_or("unsupported algorithm")?,
-        };
+        let (params, algorithm) = digest_params(value, "not a Digest challenge")?;
+        let get = |name: &str| param(&params, name);
         let qop_auth = match get("qop") {
             None => false,
             Some(q) if q.split(',').any(|o| o.trim().eq_ignore_ascii_case("auth")) => true,
@@ -166,22 +152,8 @@ impl Authorization {
     /// Parses one Digest credentials value; refuses other schemes,
     /// unknown algorithms and a qop other than `auth`.
     pub fn parse(value: &str) -> Result<Authorization, &'static str> {
-        let value = value.trim();
-        let (scheme, rest) = value.split_once([' ', '\t']).ok_or("no auth-params")?;
-        if !scheme.eq_ignore_ascii_case("Digest") {
-            return Err("not Digest credentials");
-        }
-        let params = auth_params(rest)?;
-        let get = |name: &str| {
-            params
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.clone())
-        };
-        let algorithm = match get("algorithm") {
-            None => Algorithm::Md5,
-            Some(a) => Algorithm::parse(&a).ok_or("unsupported algorithm")?,
-        };
+        let (params, algorithm) = digest_params(value, "not Digest credentials")?;
+        let get = |name: &str| param(&params, name);
         let qop_auth = match get("qop") {
             None => None,
             Some(q) if q.eq_ignore_ascii_case("auth") => Some((
@@ -256,6 +228,35 @@ pub fn response(
 
 /// `name=value` pairs separated by commas; values are tokens or quoted
 /// strings (quotes removed, quoted-pairs resolved).
+/// The auth-params of a `Digest …` header value, and its algorithm (MD5 when absent, RFC 7616
+/// §3.3). `not_digest` is the error for another scheme.
+fn digest_params(
+    value: &str,
+    not_digest: &'static str,
+) -> Result<(Vec<(String, String)>, Algorithm), &'static str> {
+    let (scheme, rest) = value
+        .trim()
+        .split_once([' ', '\t'])
+        .ok_or("no auth-params")?;
+    if !scheme.eq_ignore_ascii_case("Digest") {
+        return Err(not_digest);
+    }
+    let params = auth_params(rest)?;
+    let algorithm = match param(&params, "algorithm") {
+        None => Algorithm::Md5,
+        Some(a) => Algorithm::parse(&a).ok_or("unsupported algorithm")?,
+    };
+    Ok((params, algorithm))
+}
+
+/// A parameter's value; names are case-insensitive.
+fn param(params: &[(String, String)], name: &str) -> Option<String> {
+    params
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.clone())
+}
+
 pub(crate) fn auth_params(s: &str) -> Result<Vec<(String, String)>, &'static str> {
     let mut out = Vec::new();
     let mut rest = s.trim_start();
