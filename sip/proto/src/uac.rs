@@ -44,7 +44,7 @@ impl Endpoint {
                 if response.status >= 200 {
                     self.client_owners.remove(&key);
                 }
-                self.on_owned_response(now, call, purpose, &key, response);
+                self.on_owned_response(now, call, purpose, response);
             }
             TuEvent::Timeout { key } => {
                 self.challengeable.remove(&key);
@@ -86,19 +86,8 @@ impl Endpoint {
         match purpose {
             Purpose::Invite => {
                 let cancelled = matches!(self.calls.get(&call), Some(CallState::Outgoing(o)) if o.cancel != Cancel::NotRequested);
-                self.events.push_back(if cancelled {
-                    Event::CallEnded {
-                        call,
-                        by_peer: false,
-                        reason: EndReason::Cancelled,
-                    }
-                } else {
-                    Event::Failed {
-                        call,
-                        status,
-                        reason: reason.to_owned(),
-                    }
-                });
+                self.events
+                    .push_back(unanswered_invite_ended(call, cancelled, status, reason));
                 self.remove_call(call);
             }
             Purpose::Reinvite => {
@@ -148,11 +137,10 @@ impl Endpoint {
         now: Instant,
         call: CallHandle,
         purpose: Purpose,
-        key: &ClientKey,
         response: Response,
     ) {
         match purpose {
-            Purpose::Invite => self.on_invite_response(now, call, key, response),
+            Purpose::Invite => self.on_invite_response(now, call, response),
             Purpose::Reinvite => self.on_reinvite_response(now, call, response),
             Purpose::Refer => match response.status {
                 100..=199 => {}
@@ -171,13 +159,7 @@ impl Endpoint {
         }
     }
 
-    fn on_invite_response(
-        &mut self,
-        now: Instant,
-        call: CallHandle,
-        key: &ClientKey,
-        response: Response,
-    ) {
+    fn on_invite_response(&mut self, now: Instant, call: CallHandle, response: Response) {
         let Some(CallState::Outgoing(outgoing)) = self.calls.get_mut(&call) else {
             return;
         };
@@ -237,24 +219,16 @@ impl Endpoint {
                     o.key = new_key.clone();
                     o.auth_attempted = true;
                 }
-                let _ = key;
                 self.start_client(now, new_key, invite, peer, Some((call, Purpose::Invite)));
                 return;
             }
         }
-        self.events.push_back(if cancelled {
-            Event::CallEnded {
-                call,
-                by_peer: false,
-                reason: EndReason::Cancelled,
-            }
-        } else {
-            Event::Failed {
-                call,
-                status,
-                reason: response.reason.clone(),
-            }
-        });
+        self.events.push_back(unanswered_invite_ended(
+            call,
+            cancelled,
+            status,
+            &response.reason,
+        ));
         self.remove_call(call);
     }
 
@@ -678,4 +652,27 @@ const REFRESH_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
 /// Replaces every Via with `via` (a request we originate has one).
 pub(crate) fn set_via(request: &mut Request, via: Header) {
     request.headers.set("Via", via.value);
+}
+
+/// What the app hears when our INVITE ends without a 2xx: a cancel we asked for ends the call;
+/// anything else is a failure with the peer's status.
+fn unanswered_invite_ended(
+    call: crate::CallHandle,
+    cancelled: bool,
+    status: u16,
+    reason: &str,
+) -> Event {
+    if cancelled {
+        Event::CallEnded {
+            call,
+            by_peer: false,
+            reason: EndReason::Cancelled,
+        }
+    } else {
+        Event::Failed {
+            call,
+            status,
+            reason: reason.to_owned(),
+        }
+    }
 }
