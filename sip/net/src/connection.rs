@@ -105,20 +105,8 @@ pub(crate) fn spawn_accepted(
         let Some(acceptor) = settings.tls.as_ref().and_then(|t| t.acceptor.clone()) else {
             return;
         };
-        match tokio::time::timeout(settings.connect_timeout, acceptor.accept(stream)).await {
-            Ok(Ok(tls)) => {
-                tracing::debug!(%peer, "TLS accepted");
-                run(tls, link, rx, settings, inputs).await;
-            }
-            Ok(Err(error)) => {
-                tracing::warn!(%peer, %error, "TLS handshake with a client failed");
-                let _ = inputs.send(link.failed()).await;
-            }
-            Err(_) => {
-                tracing::warn!(%peer, "TLS handshake with a client timed out");
-                let _ = inputs.send(link.failed()).await;
-            }
-        }
+        let handshake = acceptor.accept(stream);
+        run_after_handshake(handshake, "accepted", link, rx, settings, inputs).await;
     });
     Connection { id, outbound }
 }
@@ -164,23 +152,39 @@ pub(crate) fn spawn_outgoing(
             return;
         };
         let name = ServerName::IpAddress(peer.ip().into());
-        match tokio::time::timeout(settings.connect_timeout, connector.connect(name, stream)).await
-        {
-            Ok(Ok(tls)) => {
-                tracing::debug!(%peer, "TLS established");
-                run(tls, link, rx, settings, inputs).await;
-            }
-            Ok(Err(error)) => {
-                tracing::warn!(%peer, %error, "TLS handshake failed");
-                let _ = inputs.send(link.failed()).await;
-            }
-            Err(_) => {
-                tracing::warn!(%peer, "TLS handshake timed out");
-                let _ = inputs.send(link.failed()).await;
-            }
-        }
+        let handshake = connector.connect(name, stream);
+        run_after_handshake(handshake, "connected", link, rx, settings, inputs).await;
     });
     Connection { id, outbound }
+}
+
+/// Serves the stream a TLS handshake yields; a handshake that fails or outlasts
+/// `connect_timeout` marks the link failed instead.
+async fn run_after_handshake<S>(
+    handshake: impl std::future::Future<Output = std::io::Result<S>>,
+    side: &'static str,
+    link: Link,
+    rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    settings: Settings,
+    inputs: mpsc::Sender<StreamInput>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let peer = link.peer;
+    match tokio::time::timeout(settings.connect_timeout, handshake).await {
+        Ok(Ok(tls)) => {
+            tracing::debug!(%peer, side, "TLS established");
+            run(tls, link, rx, settings, inputs).await;
+        }
+        Ok(Err(error)) => {
+            tracing::warn!(%peer, %error, side, "TLS handshake failed");
+            let _ = inputs.send(link.failed()).await;
+        }
+        Err(_) => {
+            tracing::warn!(%peer, side, "TLS handshake timed out");
+            let _ = inputs.send(link.failed()).await;
+        }
+    }
 }
 
 async fn run<S>(
