@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod engines;
 pub mod http;
 pub mod pii;
 pub mod telemetry;

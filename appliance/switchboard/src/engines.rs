@@ -1,0 +1,123 @@
+//! The local engines, loaded once when the daemon (or an operator command) starts.
+//!
+//! Which files to load comes from the model manifest: the installed profile's file for each role.
+//! Loading reads every weight file, so a missing or corrupt model is reported here, by path, at
+//! start — never discovered in the middle of a call.
+
+use models_bundle::{Manifest, Profile, Role};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+pub use models_embed::MiniLm;
+pub use models_llama::Llama;
+pub use models_piper::Piper;
+pub use models_whisper::Whisper;
+
+/// Why an engine could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("the {profile} model set has no {role} file in its manifest")]
+    NotInProfile {
+        profile: &'static str,
+        role: &'static str,
+    },
+    #[error("{what} ({path}): {reason}")]
+    Load {
+        what: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+}
+
+/// The loaded engines. Each is `Send + Sync`; share them behind the `Arc`s.
+pub struct Engines {
+    pub stt: Arc<Whisper>,
+    pub llm: Arc<Llama>,
+    pub embedder: Arc<MiniLm>,
+    dir: PathBuf,
+    voices: Mutex<HashMap<String, Arc<Piper>>>,
+}
+
+impl std::fmt::Debug for Engines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engines")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engines {
+    /// Loads speech-to-text, the LLM and the embedder of `profile` from `dir`.
+    /// Voices are loaded by [`Engines::voice`].
+    pub fn load(dir: &Path, profile: Profile) -> Result<Self, EngineError> {
+        let stt = file_for(dir, profile, Role::Stt, "speech-to-text")?;
+        let llm = file_for(dir, profile, Role::Llm, "LLM")?;
+        let started = std::time::Instant::now();
+        let stt = Whisper::load(&models_whisper::WhisperConfig::new(&stt)).map_err(|e| {
+            EngineError::Load {
+                what: "speech-to-text",
+                path: stt.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        let llm =
+            Llama::load(&models_llama::LlamaConfig::new(&llm)).map_err(|e| EngineError::Load {
+                what: "LLM",
+                path: llm.clone(),
+                reason: e.to_string(),
+            })?;
+        let embed_dir = dir.join("all-MiniLM-L6-v2");
+        let embedder = MiniLm::load(&embed_dir).map_err(|e| EngineError::Load {
+            what: "embedder",
+            path: embed_dir.clone(),
+            reason: e.to_string(),
+        })?;
+        tracing::info!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "engines loaded"
+        );
+        Ok(Engines {
+            stt: Arc::new(stt),
+            llm: Arc::new(llm),
+            embedder: Arc::new(embedder),
+            dir: dir.to_owned(),
+            voices: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The Piper voice `name` (e.g. `en_US-joe-medium`), loaded on first use and then shared.
+    pub fn voice(&self, name: &str) -> Result<Arc<Piper>, EngineError> {
+        let mut voices = self.voices.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(v) = voices.get(name) {
+            return Ok(Arc::clone(v));
+        }
+        let config = models_piper::PiperConfig::in_model_dir(&self.dir, name);
+        let voice = Piper::load(&config).map_err(|e| EngineError::Load {
+            what: "voice",
+            path: config.model.clone(),
+            reason: e.to_string(),
+        })?;
+        let voice = Arc::new(voice);
+        voices.insert(name.to_owned(), Arc::clone(&voice));
+        Ok(voice)
+    }
+}
+
+/// The path of `profile`'s file for `role`, from the built-in manifest.
+fn file_for(
+    dir: &Path,
+    profile: Profile,
+    role: Role,
+    what: &'static str,
+) -> Result<PathBuf, EngineError> {
+    Manifest::builtin()
+        .files_for(profile)
+        .into_iter()
+        .find(|f| f.role == role)
+        .map(|f| f.path.under(dir))
+        .ok_or(EngineError::NotInProfile {
+            profile: profile.as_str(),
+            role: what,
+        })
+}
