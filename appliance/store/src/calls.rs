@@ -201,6 +201,32 @@ impl Store {
         }))
     }
 
+    /// What was written when the call ended (`None` for an unknown call).
+    pub async fn end_of_call(&self, id: &CallRecordId) -> Result<Option<EndOfCall>> {
+        let Some(r) = sqlx::query(
+            "SELECT end_reason, transfer_outcome, recording_path, summary, outcome FROM calls \
+             WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(q("read end of call"))?
+        else {
+            return Ok(None);
+        };
+        let e = || q("read end of call");
+        Ok(Some(EndOfCall {
+            end_reason: r
+                .try_get::<Option<String>, _>(0)
+                .map_err(e())?
+                .unwrap_or_default(),
+            transfer_outcome: r.try_get(1).map_err(e())?,
+            recording_path: r.try_get(2).map_err(e())?,
+            summary: r.try_get(3).map_err(e())?,
+            outcome: r.try_get(4).map_err(e())?,
+        }))
+    }
+
     /// The ids of the newest `limit` calls, newest first.
     pub async fn recent_call_ids(&self, limit: i64) -> Result<Vec<CallRecordId>> {
         sqlx::query("SELECT id FROM calls ORDER BY started_at DESC, id DESC LIMIT $1")

@@ -66,6 +66,13 @@ pub struct CallsConfig {
     pub max_concurrent: u32,
     /// UDP ports for RTP, as "FIRST-LAST" (even ports are used, RTCP on the next odd one).
     pub rtp_ports: String,
+    /// A model that has not answered (transcript, first words of a reply) within this many
+    /// milliseconds has failed: the caller hears the fallback line instead of dead air.
+    pub engine_timeout_ms: u32,
+    /// Calls are ended politely after this many minutes.
+    pub max_duration_min: u32,
+    /// Seconds of caller silence before "are you still there?".
+    pub silence_timeout_s: u32,
 }
 
 impl Default for CallsConfig {
@@ -73,6 +80,9 @@ impl Default for CallsConfig {
         CallsConfig {
             max_concurrent: 2,
             rtp_ports: "10000-20000".into(),
+            engine_timeout_ms: 8000,
+            max_duration_min: 30,
+            silence_timeout_s: 8,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod engines;
 pub mod http;
 pub mod pii;
+pub mod runtime;
 pub mod telemetry;
 pub mod telephony;
 
@@ -110,6 +111,10 @@ pub async fn run(
     if let Err(why) = &models {
         tracing::error!(dir = %config.models.dir.display(), "models not usable: {why}; /readyz stays not ready");
     }
+    let runtime = match &models {
+        Ok(()) => start_runtime(&config, &store, listeners.sip.handle.clone()).await,
+        Err(_) => None,
+    };
     let state = http::AppState {
         store: store.clone(),
         models: Arc::new(models),
@@ -117,7 +122,12 @@ pub async fn run(
     };
     let sip_addr = listeners.sip.local_addr;
     let admission = telephony::Admission::new(store.clone(), config.calls.max_concurrent as usize);
-    let sip_task = tokio::spawn(telephony::serve(listeners.sip, admission, store.clone()));
+    let sip_task = tokio::spawn(telephony::serve(
+        listeners.sip,
+        admission,
+        store.clone(),
+        runtime,
+    ));
     let host = config
         .sip
         .external_address
@@ -164,6 +174,36 @@ async fn seed_agents(config: &Config, store: &Store) -> Result<(), Error> {
         tracing::info!(agent = %a.name, numbers = ?a.numbers, "agent ready");
     }
     Ok(())
+}
+
+/// Loads the engines and every agent. A failure is logged precisely and leaves the daemon up
+/// (health endpoints, admin) while calls are turned away with 480.
+async fn start_runtime(
+    config: &Config,
+    store: &Store,
+    sip: sip_net::SipHandle,
+) -> Option<Arc<runtime::Runtime>> {
+    let dir = config.models.dir.clone();
+    let profile = config.models.profile.into();
+    let engines = tokio::task::spawn_blocking(move || engines::Engines::load(&dir, profile)).await;
+    let engines = match engines {
+        Ok(Ok(e)) => Arc::new(e),
+        Ok(Err(e)) => {
+            tracing::error!("engines not loaded, calls will be turned away: {e}");
+            return None;
+        }
+        Err(e) => {
+            tracing::error!("engine loading crashed, calls will be turned away: {e}");
+            return None;
+        }
+    };
+    match runtime::Runtime::start(config, store.clone(), sip, engines).await {
+        Ok(r) => Some(Arc::new(r)),
+        Err(e) => {
+            tracing::error!("call runtime not started, calls will be turned away: {e}");
+            None
+        }
+    }
 }
 
 /// Whether the configured model set is installed.

@@ -6,6 +6,7 @@
 //! INVITE leaves a call record, rejected ones included, so operators see who was turned away.
 
 use crate::pii::Pii;
+use crate::runtime::{Runtime, SipSignal};
 use sip_message::Uri;
 use sip_net::{CallHandle, Event, IncomingCall, Rejection, SipHandle, SipNet};
 use std::collections::HashMap;
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use switchboard_store::{
     Agent, CallRecord, CallRecordId, Direction, EndOfCall, Store, StoreError, UnixMillis,
 };
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 
 /// Seconds a caller turned away at capacity is told to wait.
@@ -88,48 +89,65 @@ pub fn user_part(uri: &Uri) -> Option<String> {
     (!user.is_empty()).then_some(user)
 }
 
-/// Serves SIP events until the driver stops. Admitted calls go to `on_admitted`; until the call
-/// runtime is wired in, that is the only place a call can be taken.
-pub async fn serve(mut sip: SipNet, admission: Admission, store: Store) {
+/// Serves SIP events until the driver stops. Admitted calls are answered by `runtime`; without
+/// one (the model set is not usable) they are turned away with 480, never answered into silence.
+pub async fn serve(
+    mut sip: SipNet,
+    admission: Admission,
+    store: Store,
+    runtime: Option<Arc<Runtime>>,
+) {
     let handle = sip.handle.clone();
-    let mut live: HashMap<CallHandle, Live> = HashMap::new();
+    let mut live: HashMap<CallHandle, mpsc::UnboundedSender<SipSignal>> = HashMap::new();
     while let Some(event) = sip.events.recv().await {
-        match event {
+        let (call, signal) = match event {
             Event::IncomingCall(incoming) => {
                 let record = CallRecordId::new();
                 let span = tracing::info_span!("call", call = %record);
-                let admitted = incoming_call(&handle, &admission, &store, incoming, record)
-                    .instrument(span)
-                    .await;
-                if let Some((call, l)) = admitted {
-                    live.insert(call, l);
+                let call = incoming.call;
+                let taken = incoming_call(
+                    &handle,
+                    &admission,
+                    &store,
+                    runtime.as_deref(),
+                    incoming,
+                    record,
+                )
+                .instrument(span)
+                .await;
+                if let Some(signals) = taken {
+                    live.insert(call, signals);
                 }
+                continue;
             }
-            Event::CallEnded { call, .. }
-            | Event::CallCancelled { call }
-            | Event::Failed { call, .. } => {
-                if let Some(l) = live.remove(&call) {
-                    finish(&store, &l.record, "ended").await;
-                }
+            Event::CallEnded { call, by_peer, .. } => (call, SipSignal::Ended { by_peer }),
+            Event::CallCancelled { call } | Event::Failed { call, .. } => {
+                (call, SipSignal::Ended { by_peer: true })
             }
-            _ => {}
+            Event::Dtmf { call, digit, .. } => (call, SipSignal::Dtmf(digit)),
+            Event::Reoffer { call, sdp } => (call, SipSignal::Reoffer(sdp)),
+            Event::TransferSucceeded { call } => (call, SipSignal::TransferSucceeded),
+            Event::TransferFailed { call, status } => (call, SipSignal::TransferFailed(status)),
+            _ => continue,
+        };
+        let ended = matches!(signal, SipSignal::Ended { .. });
+        if let Some(signals) = live.get(&call) {
+            let _ = signals.send(signal);
+        }
+        if ended {
+            live.remove(&call);
         }
     }
-}
-
-/// A call this box holds: its record, and its capacity slot (released on drop).
-struct Live {
-    record: CallRecordId,
-    _slot: OwnedSemaphorePermit,
 }
 
 async fn incoming_call(
     sip: &SipHandle,
     admission: &Admission,
     store: &Store,
+    runtime: Option<&Runtime>,
     incoming: IncomingCall,
     id: CallRecordId,
-) -> Option<(CallHandle, Live)> {
+) -> Option<mpsc::UnboundedSender<SipSignal>> {
     let caller = user_part(&incoming.from.uri).unwrap_or_else(|| "anonymous".into());
     let called = user_part(&incoming.request_uri)
         .or_else(|| user_part(&incoming.to.uri))
@@ -183,14 +201,27 @@ async fn incoming_call(
         Decision::Admit { agent, slot } => {
             tracing::info!(caller = %Pii(&caller), agent = %agent.name, "call admitted");
             metrics::counter!("switchboard_calls_admitted_total").increment(1);
-            // The per-call runtime (engines, turn-taking) is not part of this build yet: say so
-            // on the wire with 480 rather than answering into silence.
-            let _ = sip
-                .reject(incoming.call, Rejection::TemporarilyUnavailable)
-                .await;
-            finish(store, &record.id, "runtime_unavailable").await;
-            drop(slot);
-            None
+            let answered = match runtime {
+                Some(runtime) => runtime
+                    .answer(&incoming, &agent.name, record.id.clone(), caller, slot)
+                    .await
+                    .map_err(|e| (e, "answer_failed")),
+                None => Err((
+                    "the model set is not usable (see /readyz)".to_owned(),
+                    "runtime_unavailable",
+                )),
+            };
+            match answered {
+                Ok(signals) => Some(signals),
+                Err((why, reason)) => {
+                    tracing::error!("cannot take the call: {why}; answering 480");
+                    let _ = sip
+                        .reject(incoming.call, Rejection::TemporarilyUnavailable)
+                        .await;
+                    finish(store, &record.id, reason).await;
+                    None
+                }
+            }
         }
     }
 }

@@ -58,6 +58,12 @@ pub enum UaEvent {
         call: CallHandle,
         digit: char,
     },
+    /// The peer asked us to transfer (REFER, answered 202); report with
+    /// `sip.transfer_progress`.
+    TransferRequested {
+        call: CallHandle,
+        target: String,
+    },
     TransferAccepted(CallHandle),
     TransferSucceeded(CallHandle),
     TransferFailed {
@@ -104,6 +110,10 @@ enum UaCommand {
         target: String,
         reply: oneshot::Sender<CallHandle>,
     },
+    /// Queue audio on an established call (after what is queued already).
+    Play { call: CallHandle, samples: Vec<i16> },
+    /// An RFC 4733 key press.
+    Digit { call: CallHandle, digit: char },
 }
 
 /// The test's user agent.
@@ -155,6 +165,16 @@ impl Ua {
         rx.await.expect("the UA placed the call")
     }
 
+    /// Queues 8 kHz audio on `call` (it starts at once when nothing else is queued).
+    pub fn play(&self, call: CallHandle, samples: Vec<i16>) {
+        let _ = self.commands.send(UaCommand::Play { call, samples });
+    }
+
+    /// Presses `digit` (RFC 4733 telephone-event, 100 ms).
+    pub fn press(&self, call: CallHandle, digit: char) {
+        let _ = self.commands.send(UaCommand::Digit { call, digit });
+    }
+
     /// The next event (for long-running users such as the load UAS).
     pub async fn next(&mut self) -> Option<UaEvent> {
         self.events.recv().await
@@ -193,7 +213,22 @@ async fn run_ua(
     loop {
         tokio::select! {
             command = commands.recv() => {
-                let Some(UaCommand::Call { target, reply }) = command else { return };
+                let (target, reply) = match command {
+                    None => return,
+                    Some(UaCommand::Call { target, reply }) => (target, reply),
+                    Some(UaCommand::Play { call, samples }) => {
+                        if let Some(media) = calls.get(&call).and_then(|c| c.media.as_ref()) {
+                            let _ = media.push_audio(samples);
+                        }
+                        continue;
+                    }
+                    Some(UaCommand::Digit { call, digit }) => {
+                        if let Some(media) = calls.get(&call).and_then(|c| c.media.as_ref()) {
+                            let _ = media.send_digit(digit, Duration::from_millis(100));
+                        }
+                        continue;
+                    }
+                };
                 let sockets = pool.allocate().expect("RTP port");
                 let caps = local_capabilities(LOCALHOST, &sockets, 1);
                 let sdp = offer(&caps);
@@ -311,6 +346,10 @@ async fn handle_event(
                 Err(error) => tracing::warn!(%error, "unusable re-offer"),
             }
         }
+        Event::TransferRequested { call, target } => report(UaEvent::TransferRequested {
+            call,
+            target: target.to_string(),
+        }),
         Event::TransferAccepted { call } => report(UaEvent::TransferAccepted(call)),
         Event::TransferSucceeded { call } => report(UaEvent::TransferSucceeded(call)),
         Event::TransferFailed { call, status } => report(UaEvent::TransferFailed { call, status }),

@@ -1,0 +1,865 @@
+//! One call, from answer to hang-up: the task that feeds the sans-IO [`Session`] with what the
+//! line and the engines report and carries out what it decides.
+//!
+//! ```text
+//! RTP frames ─► ear (VAD) ─► Session ─► Transcribe ─► STT ─► Session ─► Reply ─► LLM chunks
+//!                  ▲                                                          │
+//!                  └──────────── echo reference ◄── Outbound ◄── mouth (TTS) ◄┘
+//! ```
+//! Engines run on their own threads; this task only moves messages, so a slow model never
+//! stalls the 20 ms audio path and one call's failure stays in that call.
+
+use super::ear::{Ear, Heard};
+use super::mouth::{Mouth, Said};
+use super::playback::{Chunk, Outbound};
+use super::prompts;
+use super::recording::Recorder;
+use super::{AgentRuntime, Conversation, Shared, SipSignal};
+use crate::pii::Pii;
+use media_audio::resample::{Resampler, SampleRate};
+use media_net::{LocalCapabilities, MediaEvent, RtpSession};
+use models_api::{AudioContext, CancelToken, Flow, Stt, SttOptions};
+use sip_net::CallHandle;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use switchboard_call::{Action, Answer, EndReason, Input, Prompt, Session};
+use switchboard_store::{
+    BlacklistEntry, CallRecordId, ConsentDecision, ConsentRecord, EndOfCall, Speaker,
+    TranscriptLine, Turn, TurnTimings, UnixMillis,
+};
+use tokio::sync::mpsc;
+use tokio::time::sleep_until;
+
+/// Inbound audio kept for transcription.
+const KEEP_FRAMES: usize = 50 * 60;
+/// Audio before the first voiced frame that still belongs to the utterance (soft onsets).
+const PREROLL: Duration = Duration::from_millis(200);
+
+/// Everything one call needs; built by the runtime when it answers.
+pub struct CallTask {
+    pub id: CallRecordId,
+    pub caller: String,
+    pub call: CallHandle,
+    pub agent: Arc<AgentRuntime>,
+    pub shared: Arc<Shared>,
+    pub media: RtpSession,
+    pub caps: LocalCapabilities,
+    pub signals: mpsc::UnboundedReceiver<SipSignal>,
+}
+
+/// What the engine threads report back.
+enum Engine {
+    Transcript {
+        text: Result<Option<String>, String>,
+        elapsed: Duration,
+    },
+    Chunk {
+        reply: u64,
+        text: String,
+    },
+    ReplyDone {
+        reply: u64,
+        result: Result<switchboard_agent::Reply, String>,
+    },
+}
+
+/// The turn being answered, for its record.
+struct TurnInProgress {
+    reply: u64,
+    started_at: UnixMillis,
+    caller_text: String,
+    end_of_speech: Instant,
+    endpoint_ms: i64,
+    stt_ms: i64,
+    asked_llm: Instant,
+    first_chunk: Option<Instant>,
+    first_audio: Option<Instant>,
+    generating: bool,
+    /// Chunks sent to the mouth and not yet rendered.
+    rendering: usize,
+    cancel: CancelToken,
+}
+
+enum Playing {
+    Nothing,
+    Prompt,
+    Reply,
+}
+
+pub async fn run(task: CallTask) {
+    let CallTask {
+        id,
+        caller,
+        call,
+        agent,
+        shared,
+        mut media,
+        mut caps,
+        mut signals,
+    } = task;
+    let (engine_tx, mut engine_rx) = mpsc::unbounded_channel::<Engine>();
+    let (said_tx, mut said_rx) = mpsc::unbounded_channel::<Said>();
+    let started = match (
+        Ear::spawn(id.as_str()),
+        Mouth::spawn(id.as_str(), agent.voice.clone(), said_tx),
+    ) {
+        (Ok((ear, heard)), Ok(mouth)) => Some((ear, heard, mouth)),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!("cannot start the call's audio threads: {e}");
+            None
+        }
+    };
+    let Some((ear, mut heard_rx, mouth)) = started else {
+        let _ = shared.sip.hangup(call).await;
+        finish_record(&shared, &id, "engine_failure", None, None, None).await;
+        return;
+    };
+    let memory = shared.memory_of(&agent, &caller).await;
+    let conversation = match new_conversation(&agent, memory).await {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::error!("cannot start the conversation: {e}");
+            None
+        }
+    };
+    let mut c = Call {
+        id,
+        caller,
+        call,
+        agent,
+        shared,
+        session: Session::new(Default::default()),
+        out: Outbound::new(media.handle.clone()),
+        inbound: VecDeque::new(),
+        engine_tx,
+        mouth,
+        conversation,
+        pending_heard: None,
+        playing: Playing::Nothing,
+        turn: None,
+        replies: 0,
+        turns: 0,
+        lines: 0,
+        utterance: None,
+        recorder: None,
+        transfer_outcome: None,
+        end_reason: None,
+        inputs: VecDeque::new(),
+        voiced: false,
+    };
+    c.session = Session::new(c.agent.session.clone());
+    let answered = Instant::now();
+    if let Err(e) = c.shared.store.mark_answered(&c.id, UnixMillis::now()).await {
+        tracing::error!("cannot mark the call answered: {e}");
+    }
+    c.input(answered, Input::Answered);
+    if c.conversation.is_none() {
+        c.input(answered, Input::EngineFailed);
+    }
+    c.act().await;
+
+    while !c.session.is_ended() {
+        let wake = [
+            c.session.poll_timeout(),
+            c.playback_deadline(),
+            c.reply_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+        tokio::select! {
+            event = media.events.recv() => match event {
+                Some(MediaEvent::Audio(frame)) => c.caller_frame(&ear, frame),
+                Some(MediaEvent::Digit(digit)) => {
+                    tracing::info!(%digit, "DTMF");
+                    c.input(Instant::now(), Input::Dtmf { digit });
+                }
+                Some(MediaEvent::Latched(addr)) => tracing::debug!(%addr, "media latched"),
+                None => {
+                    tracing::warn!("the media session stopped");
+                    c.input(Instant::now(), Input::Hangup);
+                    c.end_reason.get_or_insert("media_lost");
+                }
+            },
+            Some(heard) = heard_rx.recv() => c.heard(heard),
+            signal = signals.recv() => match signal {
+                Some(SipSignal::Ended { by_peer }) => {
+                    c.end_reason.get_or_insert(if by_peer { "caller_hung_up" } else { "ended" });
+                    c.input(Instant::now(), Input::Hangup);
+                }
+                Some(SipSignal::Dtmf(digit)) => c.input(Instant::now(), Input::Dtmf { digit }),
+                Some(SipSignal::Reoffer(sdp)) => c.reoffer(&mut caps, &sdp).await,
+                Some(SipSignal::TransferSucceeded) => {
+                    c.transfer_outcome = Some("succeeded".into());
+                    c.input(Instant::now(), Input::TransferSucceeded);
+                }
+                Some(SipSignal::TransferFailed(status)) => {
+                    tracing::warn!(status, "transfer failed");
+                    c.transfer_outcome = Some(format!("failed ({status})"));
+                    c.input(Instant::now(), Input::TransferFailed);
+                }
+                None => {
+                    c.end_reason.get_or_insert("shutdown");
+                    c.input(Instant::now(), Input::Hangup);
+                }
+            },
+            Some(event) = engine_rx.recv() => c.engine(event),
+            Some(said) = said_rx.recv() => c.said(said),
+            () = sleep_until(wake.into()) => {
+                let now = Instant::now();
+                c.session.handle_timeout(now);
+                c.check_reply_timeout(now);
+            }
+        }
+        c.check_playback().await;
+        c.act().await;
+    }
+    c.finish(media).await;
+}
+
+async fn new_conversation(
+    agent: &Arc<AgentRuntime>,
+    memory: Option<String>,
+) -> Result<Arc<Mutex<Conversation>>, String> {
+    let agent = Arc::clone(agent);
+    tokio::task::spawn_blocking(move || agent.brain.conversation(memory.as_deref()))
+        .await
+        .map_err(|e| e.to_string())?
+        .map(|c| Arc::new(Mutex::new(c)))
+        .map_err(|e| e.to_string())
+}
+
+struct Call {
+    id: CallRecordId,
+    caller: String,
+    call: CallHandle,
+    agent: Arc<AgentRuntime>,
+    shared: Arc<Shared>,
+    session: Session,
+    out: Outbound,
+    inbound: VecDeque<(Instant, Vec<i16>)>,
+    engine_tx: mpsc::UnboundedSender<Engine>,
+    mouth: Mouth,
+    conversation: Option<Arc<Mutex<Conversation>>>,
+    /// What the caller heard of an interrupted reply, applied to the history before the next
+    /// use of the conversation (which may still be busy cancelling).
+    pending_heard: Option<String>,
+    playing: Playing,
+    turn: Option<TurnInProgress>,
+    replies: u64,
+    turns: i64,
+    lines: i64,
+    /// The utterance being transcribed (or last transcribed), for the turn's timings.
+    utterance: Option<Utterance>,
+    recorder: Option<Recorder>,
+    transfer_outcome: Option<String>,
+    end_reason: Option<&'static str>,
+    /// Inputs produced while carrying out actions, handled after them.
+    inputs: VecDeque<(Instant, Input)>,
+    /// The VAD's last verdict (for the trace log).
+    voiced: bool,
+}
+
+impl Call {
+    fn input(&mut self, now: Instant, input: Input) {
+        self.session.handle(now, input);
+    }
+
+    fn caller_frame(&mut self, ear: &Ear, frame: Vec<i16>) {
+        let now = Instant::now();
+        if let Some(rec) = self.recorder.as_mut() {
+            rec.caller(&frame);
+            if let Some(agent) = self.out.frame_at(now) {
+                rec.agent(agent);
+            }
+        }
+        ear.hear(now, frame.clone());
+        self.inbound.push_back((now, frame));
+        if self.inbound.len() > KEEP_FRAMES {
+            self.inbound.pop_front();
+        }
+    }
+
+    fn heard(&mut self, heard: Heard) {
+        if heard.voiced != self.voiced {
+            self.voiced = heard.voiced;
+            tracing::trace!(voiced = heard.voiced, energy_db = heard.energy_db, "VAD");
+        }
+        let agent_db = self
+            .out
+            .frame_at(heard.at)
+            .map_or(-96.0, switchboard_call::turn::echo_guard::energy_db);
+        self.input(
+            heard.at,
+            Input::AgentAudio {
+                energy_db: agent_db,
+            },
+        );
+        self.input(
+            heard.at,
+            Input::CallerAudio {
+                voiced: heard.voiced,
+                energy_db: heard.energy_db,
+            },
+        );
+    }
+
+    async fn reoffer(&mut self, caps: &mut LocalCapabilities, sdp: &[u8]) {
+        caps.session_version += 1;
+        match media_net::answer_offer(sdp, caps, rand_seed()) {
+            Ok((answer, config)) => {
+                tracing::info!(direction = ?config.direction, "re-offer (hold/resume/refresh)");
+                if let Err(e) = self.out.media().update(config) {
+                    tracing::warn!("cannot apply the re-offer to the media session: {e}");
+                }
+                if let Err(e) = self.shared.sip.answer_reoffer(self.call, answer).await {
+                    tracing::warn!("cannot answer the re-offer: {e}");
+                }
+            }
+            Err(e) => tracing::warn!("unusable re-offer, keeping the session: {e}"),
+        }
+    }
+
+    fn engine(&mut self, event: Engine) {
+        let now = Instant::now();
+        match event {
+            Engine::Transcript { text, elapsed } => match text {
+                Ok(Some(text)) => {
+                    tracing::info!(stt_ms = elapsed.as_millis() as u64, text = %Pii(&text), "caller said");
+                    if let Some(u) = self.utterance.as_mut() {
+                        u.stt_ms = elapsed.as_millis() as i64;
+                        u.deadline = None;
+                    }
+                    self.input(now, Input::Transcript { text });
+                }
+                Ok(None) => {
+                    if let Some(u) = self.utterance.as_mut() {
+                        u.deadline = None;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!("speech-to-text failed: {e}");
+                    self.input(now, Input::EngineFailed);
+                }
+            },
+            Engine::Chunk { reply, text } => {
+                let Some(turn) = self.turn.as_mut().filter(|t| t.reply == reply) else {
+                    return;
+                };
+                turn.first_chunk.get_or_insert(now);
+                turn.rendering += 1;
+                self.mouth.say(reply, text, turn.cancel.clone());
+            }
+            Engine::ReplyDone { reply, result } => {
+                let Some(turn) = self.turn.as_mut().filter(|t| t.reply == reply) else {
+                    return;
+                };
+                turn.generating = false;
+                match result {
+                    Ok(r) => tracing::info!(
+                        retrieval_ms = r.retrieval.as_millis() as u64,
+                        first_token_ms = r.first_token.as_millis() as u64,
+                        total_ms = r.total.as_millis() as u64,
+                        prompt_tokens = r.prompt_tokens,
+                        snippets = r.snippets,
+                        cancelled = r.cancelled,
+                        "reply generated"
+                    ),
+                    Err(e) => {
+                        tracing::error!("the LLM failed: {e}");
+                        self.input(now, Input::EngineFailed);
+                    }
+                }
+            }
+        }
+    }
+
+    fn said(&mut self, said: Said) {
+        let now = Instant::now();
+        let current = |t: &Option<TurnInProgress>, reply: u64| {
+            t.as_ref()
+                .is_some_and(|t| t.reply == reply && !t.cancel.is_cancelled())
+        };
+        match said {
+            Said::Audio {
+                reply,
+                text,
+                samples,
+            } => {
+                if !current(&self.turn, reply) {
+                    return;
+                }
+                if let Some(turn) = self.turn.as_mut() {
+                    if turn.first_audio.is_none() {
+                        turn.first_audio = Some(now);
+                        let v2v = now - turn.end_of_speech;
+                        metrics::histogram!("switchboard_voice_to_voice_seconds")
+                            .record(v2v.as_secs_f64());
+                    }
+                }
+                self.out.push(now, Chunk { text, samples });
+            }
+            Said::Done { reply } => {
+                if let Some(turn) = self.turn.as_mut().filter(|t| t.reply == reply) {
+                    turn.rendering = turn.rendering.saturating_sub(1);
+                }
+            }
+            Said::Failed { reply, error } => {
+                if let Some(turn) = self.turn.as_mut().filter(|t| t.reply == reply) {
+                    turn.rendering = turn.rendering.saturating_sub(1);
+                    tracing::error!("text-to-speech failed: {error}");
+                    self.input(now, Input::EngineFailed);
+                }
+            }
+        }
+    }
+}
+
+impl Call {
+    /// Carries out the session's actions, and the inputs they produce, until it has none left.
+    async fn act(&mut self) {
+        loop {
+            while let Some(action) = self.session.poll_action() {
+                self.action(action).await;
+            }
+            let Some((at, input)) = self.inputs.pop_front() else {
+                return;
+            };
+            self.input(at, input);
+        }
+    }
+
+    async fn action(&mut self, action: Action) {
+        let now = Instant::now();
+        tracing::debug!(?action);
+        match action {
+            Action::Play { prompt, .. } => {
+                let chunk = self.agent.prompts.get(prompt);
+                self.line(Speaker::Agent, &chunk.text).await;
+                self.out.push(now, chunk);
+                self.playing = Playing::Prompt;
+            }
+            Action::Transcribe { start, end } => self.transcribe(now, start, end),
+            Action::Reply { caller_text } => self.reply(now, caller_text).await,
+            Action::PausePlayback => self.out.pause().await,
+            Action::ResumePlayback => self.out.resume(now),
+            Action::StopPlayback => self.stop_playback().await,
+            Action::LogConsent {
+                answer_text,
+                decision,
+            } => self.log_consent(now, answer_text, decision).await,
+            Action::StartRecording => match Recorder::start() {
+                Ok(r) if self.shared.vault.is_some() => {
+                    tracing::info!("recording started");
+                    self.recorder = Some(r);
+                }
+                Ok(_) => tracing::error!("consent given but recordings are unavailable"),
+                Err(e) => tracing::error!("cannot start the recording: {e}"),
+            },
+            Action::Blacklist { reason } => self.blacklist(reason).await,
+            Action::Transfer => self.transfer(now).await,
+            Action::Hangup { reason } => {
+                self.end_reason.get_or_insert(end_reason(reason));
+                if let Err(e) = self.shared.sip.hangup(self.call).await {
+                    tracing::warn!("BYE failed: {e}");
+                }
+            }
+        }
+    }
+
+    fn transcribe(&mut self, now: Instant, start: Instant, end: Instant) {
+        let from = start.checked_sub(PREROLL).unwrap_or(start);
+        let frames: Vec<i16> = self
+            .inbound
+            .iter()
+            .filter(|(at, _)| *at >= from && *at <= end + Duration::from_millis(20))
+            .flat_map(|(_, f)| f.iter().copied())
+            .collect();
+        self.utterance = Some(Utterance {
+            end_of_speech: end,
+            endpoint_ms: (now - end).as_millis() as i64,
+            stt_ms: 0,
+            deadline: Some(now + self.shared.engine_timeout),
+        });
+        let stt = Arc::clone(&self.shared.engines.stt);
+        let options = SttOptions {
+            language: Some(self.agent.language.clone()),
+            audio_context: AudioContext::Fit,
+            ..SttOptions::default()
+        };
+        let tx = self.engine_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let text = to_16k(&frames).and_then(|audio| {
+                stt.transcribe(&audio, &options, &CancelToken::new())
+                    .map(|t| t.map(|t| t.text))
+                    .map_err(|e| e.to_string())
+            });
+            let _ = tx.send(Engine::Transcript {
+                text,
+                elapsed: started.elapsed(),
+            });
+        });
+    }
+
+    async fn reply(&mut self, now: Instant, caller_text: String) {
+        self.line(Speaker::Caller, &caller_text).await;
+        let Some(conversation) = self.conversation.clone() else {
+            return self.inputs.push_back((now, Input::EngineFailed));
+        };
+        self.replies += 1;
+        let reply = self.replies;
+        let cancel = CancelToken::new();
+        let utterance = self.utterance.take();
+        self.turn = Some(TurnInProgress {
+            reply,
+            started_at: UnixMillis::now(),
+            caller_text: caller_text.clone(),
+            end_of_speech: utterance.as_ref().map_or(now, |u| u.end_of_speech),
+            endpoint_ms: utterance.as_ref().map_or(0, |u| u.endpoint_ms),
+            stt_ms: utterance.as_ref().map_or(0, |u| u.stt_ms),
+            asked_llm: now,
+            first_chunk: None,
+            first_audio: None,
+            generating: true,
+            rendering: 0,
+            cancel: cancel.clone(),
+        });
+        self.playing = Playing::Reply;
+        let heard = self.pending_heard.take();
+        let tx = self.engine_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conversation = conversation.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(heard) = heard {
+                conversation.heard(&heard);
+            }
+            let result = conversation
+                .reply(&caller_text, &cancel, &mut |chunk| {
+                    let _ = tx.send(Engine::Chunk {
+                        reply,
+                        text: chunk.to_owned(),
+                    });
+                    Flow::Continue
+                })
+                .map_err(|e| e.to_string());
+            let _ = tx.send(Engine::ReplyDone { reply, result });
+        });
+    }
+
+    async fn stop_playback(&mut self) {
+        let heard = self.out.stop().await;
+        if let (Playing::Reply, Some(turn)) = (&self.playing, self.turn.take()) {
+            turn.cancel.cancel();
+            tracing::info!(heard = %Pii(&heard), "reply interrupted");
+            self.record_turn(turn, &heard, true).await;
+            self.pending_heard = Some(heard);
+        }
+        self.playing = Playing::Nothing;
+    }
+
+    /// Reports the end of playback once everything queued is on the wire and no more is coming.
+    async fn check_playback(&mut self) {
+        let now = Instant::now();
+        let done = match self.playing {
+            Playing::Nothing => false,
+            Playing::Prompt => self.out.is_idle(now),
+            Playing::Reply => {
+                self.turn
+                    .as_ref()
+                    .is_none_or(|t| !t.generating && t.rendering == 0)
+                    && self.out.is_idle(now)
+            }
+        };
+        if !done {
+            return;
+        }
+        let heard = self.out.stop().await;
+        if let (Playing::Reply, Some(turn)) = (&self.playing, self.turn.take()) {
+            self.record_turn(turn, &heard, false).await;
+        }
+        self.playing = Playing::Nothing;
+        self.inputs.push_back((now, Input::PlaybackFinished));
+        self.act().await;
+    }
+
+    fn playback_deadline(&self) -> Option<Instant> {
+        match self.playing {
+            Playing::Nothing => None,
+            _ => self.out.idle_at(),
+        }
+    }
+
+    /// When a model that should have answered by now has failed by its silence.
+    fn reply_deadline(&self) -> Option<Instant> {
+        let stt = self.utterance.as_ref().and_then(|u| u.deadline);
+        let llm = self
+            .turn
+            .as_ref()
+            .filter(|t| t.generating && t.first_chunk.is_none())
+            .map(|t| t.asked_llm + self.shared.engine_timeout);
+        stt.into_iter().chain(llm).min()
+    }
+
+    fn check_reply_timeout(&mut self, now: Instant) {
+        if self.reply_deadline().is_some_and(|d| now >= d) {
+            tracing::error!(
+                timeout_ms = self.shared.engine_timeout.as_millis() as u64,
+                "a model did not answer in time"
+            );
+            if let Some(u) = self.utterance.as_mut() {
+                u.deadline = None;
+            }
+            if let Some(turn) = self.turn.as_mut() {
+                turn.cancel.cancel();
+                turn.generating = false;
+            }
+            self.input(now, Input::EngineFailed);
+        }
+    }
+
+    async fn log_consent(&mut self, now: Instant, answer_text: String, decision: Answer) {
+        let record = ConsentRecord {
+            call_id: self.id.clone(),
+            caller_number: self.caller.clone(),
+            question: prompts::text(Prompt::ConsentQuestion, "").to_owned(),
+            answer_text,
+            decision: match decision {
+                Answer::Yes => ConsentDecision::Yes,
+                Answer::No => ConsentDecision::No,
+                Answer::Unclear => ConsentDecision::Unclear,
+            },
+            decided_at: UnixMillis::now(),
+        };
+        // The decision must be stored before the call moves on; a store that stays down
+        // ends the conversation with the fallback line rather than going on unlogged.
+        for attempt in 1..=3 {
+            match self.shared.store.record_consent(&record).await {
+                Ok(()) => {
+                    tracing::info!(decision = ?record.decision, "consent logged");
+                    return self.inputs.push_back((now, Input::ConsentLogged));
+                }
+                Err(e) => {
+                    tracing::error!(attempt, "cannot log the consent decision: {e}");
+                    tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                }
+            }
+        }
+        self.inputs.push_back((Instant::now(), Input::EngineFailed));
+    }
+
+    async fn blacklist(&mut self, reason: String) {
+        tracing::warn!(caller = %Pii(&self.caller), %reason, "blacklisting the caller");
+        let entry = BlacklistEntry {
+            number: self.caller.clone(),
+            reason,
+            source_call_id: Some(self.id.clone()),
+            added_by: format!("agent:{}", self.agent.name),
+            added_at: UnixMillis::now(),
+        };
+        if let Err(e) = self.shared.store.add_to_blacklist(&entry).await {
+            tracing::error!("cannot blacklist the caller: {e}");
+        }
+    }
+
+    async fn transfer(&mut self, now: Instant) {
+        let Some(target) = self.agent.transfer_to.clone() else {
+            return self.inputs.push_back((now, Input::TransferFailed));
+        };
+        tracing::info!(%target, "transferring (REFER)");
+        if let Err(e) = self.shared.sip.refer(self.call, target).await {
+            tracing::warn!("REFER could not be sent: {e}");
+            self.transfer_outcome = Some(format!("failed ({e})"));
+            self.inputs.push_back((now, Input::TransferFailed));
+        }
+    }
+
+    async fn line(&mut self, speaker: Speaker, text: &str) {
+        if text.trim().is_empty() {
+            return;
+        }
+        self.lines += 1;
+        let line = TranscriptLine {
+            seq: self.lines,
+            at_ms: UnixMillis::now().0,
+            speaker,
+            text: text.to_owned(),
+        };
+        if let Err(e) = self.shared.store.append_transcript(&self.id, &line).await {
+            tracing::error!("cannot store a transcript line: {e}");
+        }
+    }
+
+    async fn record_turn(&mut self, turn: TurnInProgress, heard: &str, interrupted: bool) {
+        self.line(Speaker::Agent, heard).await;
+        self.turns += 1;
+        let ms = |a: Option<Instant>, b: Instant| {
+            a.map(|a| a.saturating_duration_since(b).as_millis() as i64)
+        };
+        let timings = TurnTimings {
+            endpoint_ms: Some(turn.endpoint_ms),
+            stt_ms: Some(turn.stt_ms),
+            llm_first_token_ms: ms(turn.first_chunk, turn.asked_llm),
+            tts_first_audio_ms: turn.first_chunk.and_then(|c| ms(turn.first_audio, c)),
+            voice_to_voice_ms: ms(turn.first_audio, turn.end_of_speech),
+        };
+        tracing::info!(?timings, interrupted, "turn");
+        let record = Turn {
+            seq: self.turns,
+            started_at: turn.started_at,
+            caller_text: turn.caller_text,
+            agent_text: heard.to_owned(),
+            interrupted,
+            timings,
+        };
+        if let Err(e) = self.shared.store.record_turn(&self.id, &record).await {
+            tracing::error!("cannot store the turn: {e}");
+        }
+    }
+
+    /// After the last word: seal the recording, extract the outcome, close the record.
+    async fn finish(mut self, media: RtpSession) {
+        if let Some(turn) = self.turn.take() {
+            turn.cancel.cancel();
+        }
+        drop(media);
+        let recording = match (self.recorder.take(), self.shared.vault.clone()) {
+            (Some(rec), Some(vault)) => {
+                let id = self.id.as_str().to_owned();
+                let sealed = tokio::task::spawn_blocking(move || {
+                    rec.finish().and_then(|wav| vault.seal(&id, &wav))
+                })
+                .await;
+                match sealed {
+                    Ok(Ok(path)) => Some(path.display().to_string()),
+                    Ok(Err(e)) => {
+                        tracing::error!("cannot store the recording: {e}");
+                        None
+                    }
+                    Err(e) => {
+                        tracing::error!("recording task failed: {e}");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        let outcome = match (&self.conversation, self.turns) {
+            (Some(conversation), 1..) => self.outcome(Arc::clone(conversation)).await,
+            _ => None,
+        };
+        if let Some(o) = &outcome {
+            self.shared
+                .remember(&self.agent, &self.caller, &self.id, o)
+                .await;
+        }
+        let reason = self.end_reason.unwrap_or("ended");
+        tracing::info!(reason, turns = self.turns, "call ended");
+        finish_record(
+            &self.shared,
+            &self.id,
+            reason,
+            self.transfer_outcome.take(),
+            recording,
+            outcome,
+        )
+        .await;
+    }
+
+    async fn outcome(
+        &mut self,
+        conversation: Arc<Mutex<Conversation>>,
+    ) -> Option<switchboard_agent::Outcome> {
+        let heard = self.pending_heard.take();
+        let cancel = CancelToken::new();
+        let job = tokio::task::spawn_blocking({
+            let cancel = cancel.clone();
+            move || {
+                let mut conversation = conversation.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(heard) = heard {
+                    conversation.heard(&heard);
+                }
+                conversation.outcome(&cancel)
+            }
+        });
+        match tokio::time::timeout(OUTCOME_TIMEOUT, job).await {
+            Ok(Ok(Ok(outcome))) => Some(outcome),
+            Ok(Ok(Err(e))) => {
+                tracing::warn!("no outcome extracted: {e}");
+                None
+            }
+            Ok(Err(e)) => {
+                tracing::error!("outcome extraction crashed: {e}");
+                None
+            }
+            Err(_) => {
+                cancel.cancel();
+                tracing::warn!("outcome extraction timed out");
+                None
+            }
+        }
+    }
+}
+
+/// The LLM's end-of-call summary may take this long before the record is closed without it.
+const OUTCOME_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The utterance being transcribed.
+struct Utterance {
+    end_of_speech: Instant,
+    endpoint_ms: i64,
+    stt_ms: i64,
+    /// Until the transcript arrives.
+    deadline: Option<Instant>,
+}
+
+async fn finish_record(
+    shared: &Shared,
+    id: &CallRecordId,
+    reason: &str,
+    transfer_outcome: Option<String>,
+    recording_path: Option<String>,
+    outcome: Option<switchboard_agent::Outcome>,
+) {
+    let end = EndOfCall {
+        end_reason: reason.to_owned(),
+        transfer_outcome,
+        recording_path,
+        summary: outcome.as_ref().map(|o| o.summary.clone()),
+        outcome: outcome.and_then(|o| serde_json::to_string(&o).ok()),
+    };
+    if let Err(e) = shared.store.finish_call(id, UnixMillis::now(), &end).await {
+        tracing::error!("cannot close the call record: {e}");
+    }
+}
+
+fn end_reason(reason: EndReason) -> &'static str {
+    match reason {
+        EndReason::CallerHungUp => "caller_hung_up",
+        EndReason::Silence => "silence",
+        EndReason::MaxDuration => "max_duration",
+        EndReason::Abuse => "abuse",
+        EndReason::Transferred => "transferred",
+        EndReason::EngineFailure => "engine_failure",
+    }
+}
+
+/// 8 kHz line audio to whisper's 16 kHz floats.
+fn to_16k(samples: &[i16]) -> Result<Vec<f32>, String> {
+    let mut resampler =
+        Resampler::new(SampleRate::Hz8000, SampleRate::Hz16000).map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(samples.len() * 2 + 256);
+    resampler
+        .process(samples, &mut out)
+        .map_err(|e| e.to_string())?;
+    resampler.flush(&mut out).map_err(|e| e.to_string())?;
+    Ok(out.iter().map(|&s| f32::from(s) / 32768.0).collect())
+}
+
+/// Per-call randomness for SSRCs and sequence numbers.
+pub fn rand_seed() -> u64 {
+    let mut seed = [0u8; 8];
+    let _ = getrandom::fill(&mut seed);
+    u64::from_le_bytes(seed)
+}

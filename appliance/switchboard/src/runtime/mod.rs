@@ -1,0 +1,274 @@
+//! The call runtime: where the telephony stack and the local engines meet.
+//!
+//! At start each configured agent gets its [`AgentRuntime`]: the dialog brain (prompt prefix
+//! prefilled once, knowledge ingested), its voice and its fixed prompts rendered to 8 kHz.
+//! [`Runtime::answer`] takes an admitted INVITE: RTP ports, SDP answer, 200 OK, and a task per
+//! call ([`call::run`]) that lives until the call ends and its record is closed.
+
+mod call;
+mod ear;
+mod mouth;
+mod playback;
+pub mod prompts;
+pub mod recording;
+
+use crate::config::{AgentConfig, CallsConfig, Config, ConsentSetting};
+use crate::engines::{Engines, Llama, MiniLm, Piper};
+use media_net::PortPool;
+use prompts::Prompts;
+use recording::Vault;
+use sip_message::Uri;
+use sip_net::{IncomingCall, SipHandle};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard_agent::{AgentSpec, Brain};
+use switchboard_call::policy::profanity::ProfanityFilter;
+use switchboard_call::{ConsentMode, SessionConfig};
+use switchboard_store::{CallRecordId, Store};
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tracing::Instrument;
+
+pub type Conversation = switchboard_agent::Conversation<Llama, MiniLm>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("agent {agent}: {reason}")]
+    Agent { agent: String, reason: String },
+    #[error("RTP ports: {0}")]
+    Ports(media_net::Error),
+    #[error("recordings: {0}")]
+    Recording(#[from] recording::RecordingError),
+}
+
+/// What the SIP side reports about a running call.
+#[derive(Debug)]
+pub enum SipSignal {
+    Ended { by_peer: bool },
+    Dtmf(char),
+    Reoffer(Vec<u8>),
+    TransferSucceeded,
+    TransferFailed(u16),
+}
+
+/// One agent, ready to take calls.
+pub struct AgentRuntime {
+    pub name: String,
+    pub language: String,
+    pub brain: Brain<Llama, MiniLm>,
+    pub voice: Arc<Piper>,
+    pub prompts: Prompts,
+    pub session: SessionConfig,
+    pub transfer_to: Option<Uri>,
+}
+
+/// What every call shares.
+pub struct Shared {
+    pub store: Store,
+    pub sip: SipHandle,
+    pub engines: Arc<Engines>,
+    pub vault: Option<Vault>,
+    pub engine_timeout: Duration,
+}
+
+impl Shared {
+    /// The summary of this caller's earlier calls to this agent, if any.
+    async fn memory_of(&self, _agent: &AgentRuntime, _caller: &str) -> Option<String> {
+        None
+    }
+
+    /// Keeps what this call was about for the caller's next call.
+    async fn remember(
+        &self,
+        _agent: &AgentRuntime,
+        _caller: &str,
+        _call: &CallRecordId,
+        _outcome: &switchboard_agent::Outcome,
+    ) {
+    }
+}
+
+pub struct Runtime {
+    shared: Arc<Shared>,
+    agents: HashMap<String, Arc<AgentRuntime>>,
+    ports: PortPool,
+    /// The address written into our SDP; `None`: the local address facing each caller.
+    media_address: Option<IpAddr>,
+}
+
+impl Runtime {
+    /// Prepares every configured agent (seconds per agent: prefix prefill, prompt rendering).
+    pub async fn start(
+        config: &Config,
+        store: Store,
+        sip: SipHandle,
+        engines: Arc<Engines>,
+    ) -> Result<Runtime, RuntimeError> {
+        let vault = Vault::open(&config.data_dir)?;
+        let mut agents = HashMap::new();
+        for agent in &config.agents {
+            let loaded = {
+                let (engines, agent, calls, data_dir) = (
+                    Arc::clone(&engines),
+                    agent.clone(),
+                    config.calls.clone(),
+                    config.data_dir.clone(),
+                );
+                tokio::task::spawn_blocking(move || load_agent(&engines, &agent, &calls, &data_dir))
+                    .await
+            };
+            let loaded = loaded
+                .map_err(|e| e.to_string())
+                .and_then(|r| r)
+                .map_err(|reason| RuntimeError::Agent {
+                    agent: agent.name.clone(),
+                    reason,
+                })?;
+            agents.insert(agent.name.clone(), Arc::new(loaded));
+        }
+        let (first, last) = config.calls.rtp_range().unwrap_or((10000, 20000));
+        let listen = config.sip.listen.ip();
+        let ports = PortPool::new(listen, first, last, false).map_err(RuntimeError::Ports)?;
+        let media_address = config
+            .sip
+            .external_address
+            .or((!listen.is_unspecified()).then_some(listen));
+        Ok(Runtime {
+            shared: Arc::new(Shared {
+                store,
+                sip,
+                engines,
+                vault: Some(vault),
+                engine_timeout: Duration::from_millis(config.calls.engine_timeout_ms.into()),
+            }),
+            agents,
+            ports,
+            media_address,
+        })
+    }
+
+    /// Answers an admitted call and starts its task, which holds `slot` until the call's record
+    /// is closed. Returns where to send the call's SIP events.
+    pub async fn answer(
+        &self,
+        incoming: &IncomingCall,
+        agent: &str,
+        id: CallRecordId,
+        caller: String,
+        slot: OwnedSemaphorePermit,
+    ) -> Result<mpsc::UnboundedSender<SipSignal>, String> {
+        let agent = self
+            .agents
+            .get(agent)
+            .cloned()
+            .ok_or_else(|| format!("agent {agent} is not loaded (declare it in the config)"))?;
+        let sockets = self.ports.allocate().map_err(|e| e.to_string())?;
+        let address = self
+            .media_address
+            .unwrap_or_else(|| local_address_towards(incoming.source));
+        let caps = media_net::local_capabilities(address, &sockets, call::rand_seed() >> 1);
+        let (answer, media_config) =
+            media_net::answer_offer(&incoming.offer, &caps, call::rand_seed())
+                .map_err(|e| format!("SDP: {e}"))?;
+        let media = media_net::RtpSession::spawn(sockets, media_config, 250);
+        self.shared
+            .sip
+            .answer(incoming.call, answer)
+            .await
+            .map_err(|e| format!("cannot answer: {e}"))?;
+        let (signals_tx, signals) = mpsc::unbounded_channel();
+        let task = call::CallTask {
+            id: id.clone(),
+            caller,
+            call: incoming.call,
+            agent,
+            shared: Arc::clone(&self.shared),
+            media,
+            caps,
+            signals,
+        };
+        let span = tracing::info_span!("call", call = %id);
+        tokio::spawn(
+            async move {
+                call::run(task).await;
+                drop(slot);
+            }
+            .instrument(span),
+        );
+        Ok(signals_tx)
+    }
+}
+
+fn load_agent(
+    engines: &Engines,
+    agent: &AgentConfig,
+    calls: &CallsConfig,
+    data_dir: &Path,
+) -> Result<AgentRuntime, String> {
+    let started = std::time::Instant::now();
+    let prompt = agent
+        .prompt_text()
+        .map_err(|e| format!("prompt_file: {e}"))?;
+    let transfer_to = agent
+        .transfer_to
+        .as_deref()
+        .map(|t| Uri::parse(t).map_err(|e| format!("transfer_to {t:?}: {e}")))
+        .transpose()?;
+    let voice = engines.voice(&agent.voice).map_err(|e| e.to_string())?;
+    let prompts = Prompts::render(voice.as_ref(), &agent.greeting)?;
+    let spec = AgentSpec {
+        name: agent.name.clone(),
+        prompt,
+        greeting: agent.greeting.clone(),
+        knowledge: agent.knowledge.clone(),
+        language: agent.language.clone(),
+        can_transfer: transfer_to.is_some(),
+    };
+    let brain = Brain::load(
+        Arc::clone(&engines.llm),
+        Arc::clone(&engines.embedder),
+        &spec,
+        data_dir,
+    )
+    .map_err(|e| e.to_string())?;
+    let session = SessionConfig {
+        consent: match agent.consent {
+            ConsentSetting::Required => ConsentMode::Required,
+            ConsentSetting::Off => ConsentMode::Off,
+        },
+        can_transfer: transfer_to.is_some(),
+        profanity: ProfanityFilter::new(&agent.profanity_extra),
+        silence_timeout: Duration::from_secs(calls.silence_timeout_s.into()),
+        max_call: Duration::from_secs(u64::from(calls.max_duration_min) * 60),
+        ..SessionConfig::default()
+    };
+    tracing::info!(
+        agent = %agent.name,
+        knowledge = ?brain.knowledge_mode(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "agent loaded"
+    );
+    Ok(AgentRuntime {
+        name: agent.name.clone(),
+        language: agent.language.clone(),
+        brain,
+        voice,
+        prompts,
+        session,
+        transfer_to,
+    })
+}
+
+/// The local address the kernel would use to reach `peer` (no packet is sent).
+fn local_address_towards(peer: SocketAddr) -> IpAddr {
+    let any: SocketAddr = if peer.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    std::net::UdpSocket::bind(any)
+        .and_then(|s| s.connect(peer).and_then(|()| s.local_addr()))
+        .map_or(any.ip(), |a| a.ip())
+}

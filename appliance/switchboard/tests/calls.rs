@@ -1,0 +1,486 @@
+//! Callers talk to agents on the real small models: the daemon runs in-process on 127.0.0.1 with
+//! a real SQLite database, callers are our test UA (sip-net + media-net, scripted audio made with
+//! Piper) and baresip, and what the caller heard is transcribed with whisper and checked.
+#![allow(clippy::unwrap_used)] // reason: test code, where a panic is the failure report
+
+use models_api::testing::{model_file, models_dir};
+use models_api::{AudioContext, CancelToken, Stt, SttOptions, Tts, TtsOptions};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use switchboard::config::{self, AgentConfig, Config, ConsentSetting};
+use switchboard::runtime::prompts::to_8k;
+use switchboard_e2e::{rms, Ua, UaEvent, UaOptions};
+use switchboard_store::{CallRecordId, ConsentDecision, Store};
+
+/// One agent per behaviour under test; the numbers route to them.
+fn agents() -> Vec<AgentConfig> {
+    let knowledge =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/demo/acme-dental.md");
+    let example = config::load(
+        Some(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/switchboard.example.toml"),
+        ),
+        [],
+    )
+    .unwrap();
+    let base = example.agents[0].clone();
+    let agent = |name: &str, number: &str, consent, transfer: Option<&str>| AgentConfig {
+        name: name.into(),
+        numbers: vec![number.into()],
+        knowledge: vec![knowledge.clone()],
+        consent,
+        transfer_to: transfer.map(str::to_owned),
+        profanity_extra: vec!["muppet".into()],
+        ..base.clone()
+    };
+    vec![
+        agent(
+            "acme",
+            "1000",
+            ConsentSetting::Off,
+            Some("sip:frontdesk@127.0.0.1:5999"),
+        ),
+        agent("acme-recorded", "2000", ConsentSetting::Required, None),
+    ]
+}
+
+/// One daemon at a time: two would share the 2 cores of the reference box and time out.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+struct Daemon {
+    sip: SocketAddr,
+    data_dir: PathBuf,
+    store: Store,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    /// Starts the daemon; `None` (skip) when the models are not installed.
+    async fn start(tune: impl FnOnce(&mut Config)) -> Option<Daemon> {
+        model_file("ggml-tiny.en.bin")?;
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config::load(None, []).unwrap();
+        config.data_dir = dir.path().join("data");
+        config.models.dir = models_dir();
+        config.agents = agents();
+        config.calls.rtp_ports = "21000-21999".into();
+        // A loaded 2-core CI box may take a while to say the next line; no re-prompts meanwhile.
+        config.calls.silence_timeout_s = 30;
+        config.calls.engine_timeout_ms = 60_000;
+        tune(&mut config);
+        let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let http_addr = http.local_addr().unwrap();
+        let sip = switchboard::bind_sip(&config, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let sip_addr = sip.local_addr;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let data_dir = config.data_dir.clone();
+        let url = config.database_url();
+        let task = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            switchboard::run(config, switchboard::Listeners { http, sip }, shutdown)
+                .await
+                .unwrap();
+        });
+        // HTTP is served once the engines and agents are loaded.
+        let ready = async {
+            while tokio::net::TcpStream::connect(http_addr).await.is_err() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            loop {
+                if let Ok(mut s) = tokio::net::TcpStream::connect(http_addr).await {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let _ = s
+                        .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                        .await;
+                    let mut out = String::new();
+                    let _ = s.read_to_string(&mut out).await;
+                    if out.starts_with("HTTP/1.1 200") {
+                        return;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(300), ready)
+            .await
+            .expect("the daemon became ready");
+        let store = Store::open(&url).await.unwrap();
+        Some(Daemon {
+            sip: sip_addr,
+            data_dir,
+            store,
+            stop: Some(stop),
+            task,
+            _dir: dir,
+        })
+    }
+
+    fn uri(&self, number: &str) -> String {
+        format!("sip:{number}@{}", self.sip)
+    }
+
+    /// The newest call record, once the daemon has closed it.
+    async fn finished_call(&self) -> switchboard_store::CallRecord {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let id: CallRecordId = self.store.recent_call_ids(1).await.unwrap()[0].clone();
+            let call = self.store.call(&id).await.unwrap().unwrap();
+            if call.ended_at.is_some() {
+                return call;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the call record was never closed"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        let _ = tokio::time::timeout(Duration::from_secs(30), &mut self.task).await;
+    }
+}
+
+/// The caller's voice (Piper, 8 kHz) and ears (whisper), loaded once.
+struct Senses {
+    voice: models_piper::Piper,
+    stt: models_whisper::Whisper,
+}
+
+fn senses() -> &'static Senses {
+    static SENSES: OnceLock<Senses> = OnceLock::new();
+    SENSES.get_or_init(|| Senses {
+        voice: models_piper::Piper::load(&models_piper::PiperConfig::in_model_dir(
+            &models_dir(),
+            "en_US-joe-medium",
+        ))
+        .unwrap(),
+        stt: models_whisper::Whisper::load(&models_whisper::WhisperConfig::new(
+            models_dir().join("ggml-tiny.en.bin"),
+        ))
+        .unwrap(),
+    })
+}
+
+fn speak(text: &str) -> Vec<i16> {
+    let voice = &senses().voice;
+    let audio = voice.say(text, &TtsOptions::default()).unwrap();
+    to_8k(&audio, voice.sample_rate()).unwrap()
+}
+
+fn transcribe(samples: &[i16]) -> String {
+    let mut resampler = media_audio::resample::Resampler::new(
+        media_audio::resample::SampleRate::Hz8000,
+        media_audio::resample::SampleRate::Hz16000,
+    )
+    .unwrap();
+    let mut wide = Vec::new();
+    resampler.process(samples, &mut wide).unwrap();
+    resampler.flush(&mut wide).unwrap();
+    let audio: Vec<f32> = wide.iter().map(|&s| f32::from(s) / 32768.0).collect();
+    let options = SttOptions {
+        language: Some("en".into()),
+        audio_context: AudioContext::Fit,
+        ..SttOptions::default()
+    };
+    senses()
+        .stt
+        .transcribe(&audio, &options, &CancelToken::new())
+        .unwrap()
+        .map(|t| t.text.to_lowercase())
+        .unwrap_or_default()
+}
+
+/// What the caller heard of one stretch of the agent's speech.
+struct Heard {
+    audio: Vec<i16>,
+    ended: bool,
+}
+
+impl Heard {
+    fn text(&self) -> String {
+        transcribe(&self.audio)
+    }
+}
+
+/// Collects the agent's audio until it has said at least `speech` worth of sound and then been
+/// quiet for `quiet` (or the call ended).
+async fn hear(ua: &mut Ua, speech: Duration, quiet: Duration) -> Heard {
+    let (mut audio, mut voiced, mut silent) = (Vec::new(), 0usize, 0usize);
+    let need = (speech.as_millis() / 20) as usize;
+    let hush = (quiet.as_millis() / 20) as usize;
+    let ended = ua
+        .expect("the agent to speak and then pause", |e| match e {
+            UaEvent::Audio { frame, .. } => {
+                let loud = rms(frame) > 300.0;
+                if voiced > 0 || loud {
+                    audio.extend_from_slice(frame);
+                }
+                if loud {
+                    voiced += 1;
+                    silent = 0;
+                } else {
+                    silent += 1;
+                }
+                (voiced >= need && silent >= hush).then_some(false)
+            }
+            UaEvent::Ended { .. } => Some(true),
+            _ => None,
+        })
+        .await;
+    Heard { audio, ended }
+}
+
+async fn answered(ua: &mut Ua, target: &str) -> sip_net::CallHandle {
+    ua.call(target).await;
+    ua.expect("the agent to answer", |e| match e {
+        UaEvent::Answered(c) => Some(*c),
+        UaEvent::Failed { status, .. } => panic!("the call failed with {status}"),
+        _ => None,
+    })
+    .await
+}
+
+fn contains_any(text: &str, words: &[&str]) -> bool {
+    words.iter().any(|w| text.contains(w))
+}
+
+const GREETING: Duration = Duration::from_secs(2);
+const PAUSE: Duration = Duration::from_millis(1500);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_talks_to_the_agent() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(daemon) = Daemon::start(|_| {}).await else {
+        return;
+    };
+    // Everything the caller says is rendered before dialling: the caller must not compete with
+    // the agent for the CPU in the middle of a call.
+    let saturday = speak("What are your opening hours on Saturday?");
+    let everything = speak("Tell me everything about your prices and your policies.");
+    let cigna = speak("Sorry, stop. Do you take Cigna insurance?");
+    let yes = speak("Yes, that's fine.");
+    let no = speak("No, please don't.");
+    let parking = speak("Do you have free parking?");
+    let abuse = speak("You useless muppet, this is bullshit.");
+    let mut ua = Ua::start(UaOptions::default()).await;
+
+    // 1. A question from the knowledge, answered from it; the turn is recorded with timings.
+    let call = answered(&mut ua, &daemon.uri("1000")).await;
+    let greeting = hear(&mut ua, GREETING, PAUSE).await;
+    ua.play(call, saturday.clone());
+    let reply = hear(
+        &mut ua,
+        Duration::from_millis(600),
+        Duration::from_millis(2500),
+    )
+    .await;
+    ua.sip.hangup(call).await.unwrap();
+    assert!(
+        greeting.text().contains("dental"),
+        "greeting: {}",
+        greeting.text()
+    );
+    let text = reply.text();
+    assert!(
+        contains_any(&text, &["9", "nine", "1 p", "one p"]),
+        "reply: {text}"
+    );
+    let record = daemon.finished_call().await;
+    assert_eq!(record.end_reason.as_deref(), Some("caller_hung_up"));
+    let turns = daemon.store.turns(&record.id).await.unwrap();
+    assert_eq!(turns.len(), 1, "{turns:?}");
+    assert!(
+        turns[0].caller_text.to_lowercase().contains("saturday"),
+        "{turns:?}"
+    );
+    let timings = turns[0].timings;
+    assert!(
+        timings.stt_ms.is_some() && timings.voice_to_voice_ms.is_some(),
+        "{timings:?}"
+    );
+
+    // 2. Barge-in: talking over a reply stops it, and the turn is marked interrupted.
+    let call = answered(&mut ua, &daemon.uri("1000")).await;
+    hear(&mut ua, GREETING, PAUSE).await;
+    ua.play(
+        call,
+        speak("Tell me everything about your prices and your policies."),
+    );
+    hear(
+        &mut ua,
+        Duration::from_millis(1500),
+        Duration::from_millis(1),
+    )
+    .await;
+    ua.play(call, cigna.clone());
+    let after = hear(
+        &mut ua,
+        Duration::from_millis(600),
+        Duration::from_millis(2500),
+    )
+    .await;
+    ua.sip.hangup(call).await.unwrap();
+    let record = daemon.finished_call().await;
+    let turns = daemon.store.turns(&record.id).await.unwrap();
+    assert!(
+        turns.iter().any(|t| t.interrupted),
+        "no interrupted turn: {turns:?}"
+    );
+    assert!(
+        turns
+            .iter()
+            .any(|t| t.caller_text.to_lowercase().contains("cigna")),
+        "the interruption was not answered: {turns:?} (heard {})",
+        after.text()
+    );
+
+    // 3. DTMF 0 hands over to a human by REFER; a refused transfer is said out loud.
+    for (status, outcome) in [(200u16, "succeeded"), (503, "failed")] {
+        let call = answered(&mut ua, &daemon.uri("1000")).await;
+        hear(&mut ua, GREETING, PAUSE).await;
+        ua.press(call, '0');
+        let target = ua
+            .expect("a REFER", |e| match e {
+                UaEvent::TransferRequested { target, .. } => Some(target.clone()),
+                _ => None,
+            })
+            .await;
+        assert!(target.contains("frontdesk@127.0.0.1:5999"), "{target}");
+        ua.sip.transfer_progress(call, status).await.unwrap();
+        if status == 200 {
+            let end = hear(&mut ua, Duration::ZERO, Duration::from_secs(30)).await;
+            assert!(end.ended, "the agent did not hang up after the transfer");
+        } else {
+            let said = hear(&mut ua, Duration::from_millis(600), PAUSE).await;
+            assert!(
+                contains_any(
+                    &said.text(),
+                    &["couldn't reach", "could not reach", "call you back"]
+                ),
+                "failed transfer: {}",
+                said.text()
+            );
+            ua.sip.hangup(call).await.unwrap();
+        }
+        let record = daemon.finished_call().await;
+        let end = daemon.store.end_of_call(&record.id).await.unwrap().unwrap();
+        assert!(
+            end.transfer_outcome.as_deref().unwrap_or("").starts_with(outcome),
+            "{end:?}"
+        );
+    }
+
+    // 4. Consent yes: recorded from then on, encrypted on disk, logged as yes.
+    for (answer, decision) in [
+        (yes, ConsentDecision::Yes),
+        (no, ConsentDecision::No),
+    ] {
+        let call = answered(&mut ua, &daemon.uri("2000")).await;
+        let asked = hear(&mut ua, Duration::from_secs(5), PAUSE).await;
+        ua.play(call, answer);
+        let ack = hear(&mut ua, Duration::from_millis(600), PAUSE).await;
+        // The call goes on either way.
+        ua.play(call, parking.clone());
+        let reply = hear(
+            &mut ua,
+            Duration::from_millis(600),
+            Duration::from_millis(2500),
+        )
+        .await;
+        ua.sip.hangup(call).await.unwrap();
+        assert!(
+            asked.text().contains("record"),
+            "consent question: {}",
+            asked.text()
+        );
+        assert!(ack.text().contains("help"), "after consent: {}", ack.text());
+        assert!(!reply.text().is_empty());
+        let record = daemon.finished_call().await;
+        let end = daemon.store.end_of_call(&record.id).await.unwrap().unwrap();
+        let log = daemon.store.consent_log(&record.id).await.unwrap();
+        assert_eq!(log.len(), 1, "{log:?}");
+        assert_eq!(log[0].decision, decision, "{log:?}");
+        let file = daemon
+            .data_dir
+            .join("recordings")
+            .join(format!("{}.wav.sbrec", record.id.as_str()));
+        if decision == ConsentDecision::Yes {
+            let bytes = std::fs::read(&file).unwrap();
+            assert!(
+                !bytes.starts_with(b"RIFF"),
+                "the recording is plain WAV on disk"
+            );
+            assert!(hound::WavReader::new(std::io::Cursor::new(&bytes)).is_err());
+            let vault = switchboard::runtime::recording::Vault::open(&daemon.data_dir).unwrap();
+            let wav = vault.open_recording(record.id.as_str()).unwrap();
+            let reader = hound::WavReader::new(std::io::Cursor::new(wav)).unwrap();
+            assert_eq!(reader.spec().channels, 2);
+            assert!(
+                reader.duration() > 8000,
+                "recording too short: {}",
+                reader.duration()
+            );
+            assert_eq!(
+                end.recording_path.as_deref(),
+                Some(file.to_str().unwrap())
+            );
+        } else {
+            assert!(!file.exists(), "recorded after a no");
+            assert!(end.recording_path.is_none());
+        }
+    }
+
+    // 5. Abuse: one polite line, BYE, blacklisted, and the next INVITE gets 603.
+    let call = answered(&mut ua, &daemon.uri("1000")).await;
+    hear(&mut ua, GREETING, PAUSE).await;
+    ua.play(call, abuse.clone());
+    let bye = hear(&mut ua, Duration::ZERO, Duration::from_secs(30)).await;
+    assert!(bye.ended, "the agent did not hang up on abuse");
+    let record = daemon.finished_call().await;
+    assert_eq!(record.end_reason.as_deref(), Some("abuse"));
+    let entry = daemon.store.blacklist_entry("switchboard").await.unwrap();
+    assert!(entry.is_some_and(|e| e.source_call_id.as_ref() == Some(&record.id)));
+    ua.call(&daemon.uri("1000")).await;
+    let status = ua
+        .expect("the blacklisted caller's INVITE to fail", |e| match e {
+            UaEvent::Failed { status, .. } => Some(*status),
+            UaEvent::Answered(_) => Some(200),
+            _ => None,
+        })
+        .await;
+    assert_eq!(status, 603);
+    daemon.stop().await;
+}
+
+/// A model that does not answer in time: the caller hears the fallback line, not silence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_model_gives_the_fallback_line() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(daemon) = Daemon::start(|c| c.calls.engine_timeout_ms = 1).await else {
+        return;
+    };
+    let yes = speak("Yes.");
+    let mut ua = Ua::start(UaOptions::default()).await;
+    let call = answered(&mut ua, &daemon.uri("2000")).await;
+    hear(&mut ua, Duration::from_secs(5), PAUSE).await;
+    ua.play(call, yes);
+    let said = hear(&mut ua, Duration::from_millis(600), Duration::from_secs(3)).await;
+    assert!(
+        contains_any(&said.text(), &["technical", "trouble"]),
+        "fallback: {}",
+        said.text()
+    );
+    let record = daemon.finished_call().await;
+    assert_eq!(record.end_reason.as_deref(), Some("engine_failure"));
+    daemon.stop().await;
+}
