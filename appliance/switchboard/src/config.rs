@@ -219,6 +219,14 @@ impl Config {
         Some(blocks)
     }
 
+    /// The trunk an agent's outbound calls use: the one listing it in `agents`, else the first.
+    pub fn outbound_trunk(&self, agent: &str) -> Option<&TrunkConfig> {
+        self.trunks
+            .iter()
+            .find(|t| t.agents.iter().any(|a| a == agent))
+            .or_else(|| self.trunks.first())
+    }
+
     /// The database URL, with the embedded default filled in.
     pub fn database_url(&self) -> String {
         if self.database.url.is_empty() {
@@ -409,6 +417,11 @@ impl TrunkConfig {
             transport,
             uri: self.proxy.clone(),
         })
+    }
+
+    /// The user part of our From on outbound calls: `from_user`, else the username.
+    pub fn caller_id(&self) -> Option<&str> {
+        self.from_user.as_deref().or(self.username.as_deref())
     }
 
     /// The digest password, read from `password_file` when that is how it is given.
@@ -928,6 +941,9 @@ mod tests {
         let t = &c.trunks[0];
         assert_eq!(t.target().unwrap().transport, TrunkTransport::Udp);
         assert_eq!((t.options_interval, t.register), (30, false));
+        assert_eq!(t.caller_id(), Some("+15551230000"));
+        assert_eq!(c.outbound_trunk("demo").unwrap().name, "carrier");
+        assert_eq!(c.outbound_trunk("demo"), c.trunks.first());
     }
 
     #[test]
@@ -1039,6 +1055,9 @@ mod tests {
                 uri: "sip:203.0.113.5".into(),
             }
         );
+        assert_eq!(carrier.caller_id(), None);
+        assert_eq!(c.trunks[1].caller_id(), Some("2001"));
+        assert_eq!(c.outbound_trunk("anyone").unwrap().name, "carrier");
         let pbx = c.trunks[1].target().unwrap();
         assert_eq!(
             (pbx.host.as_str(), pbx.port),
