@@ -272,4 +272,56 @@ mod tests {
         assert!(passed.try_recv().is_err());
         drop(peer);
     }
+
+    /// PBX-extension mode end to end: the trunk's credentials reach the SIP endpoint through
+    /// `bind_sip`, the registration starts from `Trunks::start`, and sipp acting as a digest
+    /// registrar (user alice, password s3cret) accepts it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_registering_trunk_registers_with_its_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let port = switchboard_e2e::free_port();
+        let args: Vec<String> = [
+            "-sf",
+            &switchboard_e2e::scenario("registrar_digest.xml")
+                .display()
+                .to_string(),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-m",
+            "1",
+            "-nostdin",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        let Some(_sipp) = switchboard_e2e::Peer::spawn("sipp", &args, dir.path()) else {
+            return;
+        };
+        let config = Config {
+            trunks: vec![TrunkConfig {
+                username: Some("alice".into()),
+                password: Some("s3cret".into()),
+                register: true,
+                options_interval: 0,
+                ..trunk("pbx", format!("sip:127.0.0.1:{port}"))
+            }],
+            ..Config::default()
+        };
+        let sip = crate::bind_sip(&config, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let trunks = Trunks::start(&config, &sip.handle).await;
+        let mut events = trunks.tap(sip.events);
+        let event = tokio::time::timeout(switchboard_e2e::DEADLINE, events.recv())
+            .await
+            .expect("an answer from the registrar")
+            .unwrap();
+        // The registrar grants 4 s after checking the digest (403 otherwise).
+        assert!(
+            matches!(event, Event::Registered { expires: 4, .. }),
+            "{event:?}"
+        );
+    }
 }
