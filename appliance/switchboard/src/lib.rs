@@ -4,6 +4,7 @@
 //! signal, so tests start it on `127.0.0.1:0` exactly as `switchboard serve` does on its ports.
 
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod engines;
 pub mod http;
