@@ -37,6 +37,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Agents declared as code: created or updated in the database at start.
     pub agents: Vec<AgentConfig>,
+    /// SIP trunks and PBXs this box talks to (see `docs/trunks.md`).
+    pub trunks: Vec<TrunkConfig>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -54,7 +56,8 @@ pub struct SipConfig {
     /// The public IP peers must use to reach us (behind NAT): written into Via, Contact and SDP.
     pub external_address: Option<std::net::IpAddr>,
     /// Trunk mode: only these sources (CIDR blocks or addresses, e.g. a carrier's SBCs) may send
-    /// INVITEs; others get 403. Empty: anyone may call.
+    /// INVITEs; others get 403. Joined with every trunk's `allow` (see
+    /// [`Config::inbound_allow`]); when all are empty, anyone may call.
     pub allow: Vec<String>,
 }
 
@@ -156,6 +159,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             log: LogConfig::default(),
             agents: Vec::new(),
+            trunks: Vec::new(),
         }
     }
 }
@@ -197,6 +201,42 @@ impl Default for LogConfig {
 }
 
 impl Config {
+    /// Who may send INVITEs: `sip.allow` joined with every trunk's `allow`, plus the address of
+    /// each registering trunk whose proxy is an IP literal (the PBX calls us where we
+    /// registered). `None` when all of them are empty: anyone may call. Entries were checked at
+    /// load.
+    pub fn inbound_allow(&self) -> Option<Vec<sip_net::Cidr>> {
+        let mut blocks: Vec<sip_net::Cidr> = self
+            .sip
+            .allow
+            .iter()
+            .chain(self.trunks.iter().flat_map(|t| &t.allow))
+            .filter_map(|b| b.parse().ok())
+            .collect();
+        let any_list = !blocks.is_empty();
+        if !any_list {
+            return None;
+        }
+        for t in self.trunks.iter().filter(|t| t.register) {
+            let ip = t
+                .target()
+                .ok()
+                .and_then(|t| t.host.parse::<std::net::IpAddr>().ok());
+            if let Some(block) = ip.and_then(|ip| ip.to_string().parse().ok()) {
+                blocks.push(block);
+            }
+        }
+        Some(blocks)
+    }
+
+    /// The trunk an agent's outbound calls use: the one listing it in `agents`, else the first.
+    pub fn outbound_trunk(&self, agent: &str) -> Option<&TrunkConfig> {
+        self.trunks
+            .iter()
+            .find(|t| t.agents.iter().any(|a| a == agent))
+            .or_else(|| self.trunks.first())
+    }
+
     /// The database URL, with the embedded default filled in.
     pub fn database_url(&self) -> String {
         if self.database.url.is_empty() {
@@ -265,6 +305,144 @@ impl AgentConfig {
             (Some(p), _) => Ok(p.clone()),
             (None, Some(f)) => std::fs::read_to_string(f),
             (None, None) => Ok(String::new()),
+        }
+    }
+}
+
+/// One SIP trunk or PBX, as declared in `[[trunks]]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkConfig {
+    /// A one-word name, used in logs and as the `trunk` label of `switchboard_trunk_up`.
+    pub name: String,
+    /// Where requests to this trunk go: `sip:HOST[:PORT][;transport=udp|tcp|tls]` (`sips:` means
+    /// TLS). HOST may be a name (resolved at start) or an address.
+    pub proxy: String,
+    /// Digest username for outbound INVITEs and REGISTER (a Twilio credential list entry, the
+    /// PBX extension).
+    pub username: Option<String>,
+    /// The digest password, inline…
+    pub password: Option<String>,
+    /// …or from a file (first line; keep it readable by the service only).
+    pub password_file: Option<PathBuf>,
+    /// PBX-extension mode: REGISTER at `proxy` as `username` and keep the binding refreshed.
+    #[serde(default)]
+    pub register: bool,
+    /// The binding lifetime asked for when registering, in seconds.
+    #[serde(default = "register_expires")]
+    pub register_expires: u32,
+    /// Sources (CIDR blocks or addresses) that may send INVITEs through this trunk: the
+    /// carrier's signalling ranges. Joined with `sip.allow`.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// The user part of our From on outbound calls (caller id, e.g. `+15551230000`); the
+    /// username when absent.
+    pub from_user: Option<String>,
+    /// Seconds between OPTIONS keep-alives to `proxy`; 0 turns them off.
+    #[serde(default = "options_interval")]
+    pub options_interval: u32,
+    /// Agents whose outbound calls use this trunk (names from `[[agents]]`); informational for
+    /// inbound calls, which are routed by dialled number.
+    #[serde(default)]
+    pub agents: Vec<String>,
+}
+
+/// The transport a trunk is reached over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrunkTransport {
+    Udp,
+    Tcp,
+    Tls,
+}
+
+/// A trunk's `proxy`, parsed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrunkTarget {
+    /// The name or address to resolve.
+    pub host: String,
+    pub port: u16,
+    pub transport: TrunkTransport,
+    /// The URI as written, for Request-URIs (REGISTER, OPTIONS).
+    pub uri: String,
+}
+
+fn register_expires() -> u32 {
+    3600
+}
+fn options_interval() -> u32 {
+    30
+}
+
+impl TrunkConfig {
+    /// The parsed `proxy`; checked at load, so an error here is the load's error message.
+    pub fn target(&self) -> Result<TrunkTarget, String> {
+        let uri = sip_message::Uri::parse(&self.proxy)
+            .map_err(|e| format!("{:?} is not a SIP URI: {e}", self.proxy))?;
+        let Some(sip) = uri.as_sip() else {
+            return Err(format!("{:?} is not a sip: or sips: URI", self.proxy));
+        };
+        let transport = match sip.params.get("transport") {
+            None => {
+                if sip.secure {
+                    TrunkTransport::Tls
+                } else {
+                    TrunkTransport::Udp
+                }
+            }
+            Some(Some(t)) if t.eq_ignore_ascii_case("udp") && !sip.secure => TrunkTransport::Udp,
+            Some(Some(t)) if t.eq_ignore_ascii_case("tcp") && !sip.secure => TrunkTransport::Tcp,
+            Some(Some(t)) if t.eq_ignore_ascii_case("tls") => TrunkTransport::Tls,
+            Some(t) => {
+                return Err(format!(
+                    "{:?}: transport {:?} is not udp, tcp or tls{}",
+                    self.proxy,
+                    t.unwrap_or(""),
+                    if sip.secure { " (sips: means tls)" } else { "" }
+                ))
+            }
+        };
+        if let Some(other) = sip
+            .params
+            .iter()
+            .find(|p| !p.name.eq_ignore_ascii_case("transport"))
+        {
+            return Err(format!(
+                "{:?}: parameter {:?} is not supported (only transport)",
+                self.proxy, other.name
+            ));
+        }
+        let host = match &sip.host {
+            sip_message::Host::Domain(d) => d.clone(),
+            sip_message::Host::Ipv4(a) => a.to_string(),
+            sip_message::Host::Ipv6(a) => a.to_string(),
+        };
+        let default_port = if transport == TrunkTransport::Tls {
+            5061
+        } else {
+            5060
+        };
+        Ok(TrunkTarget {
+            host,
+            port: sip.port.unwrap_or(default_port),
+            transport,
+            uri: self.proxy.clone(),
+        })
+    }
+
+    /// The user part of our From on outbound calls: `from_user`, else the username.
+    pub fn caller_id(&self) -> Option<&str> {
+        self.from_user.as_deref().or(self.username.as_deref())
+    }
+
+    /// The digest password, read from `password_file` when that is how it is given.
+    pub fn password_text(&self) -> std::io::Result<Option<String>> {
+        match (&self.password, &self.password_file) {
+            (Some(p), _) => Ok(Some(p.clone())),
+            (None, Some(f)) => {
+                let text = std::fs::read_to_string(f)?;
+                Ok(Some(text.lines().next().unwrap_or_default().to_string()))
+            }
+            (None, None) => Ok(None),
         }
     }
 }
@@ -483,7 +661,127 @@ fn validate(c: &Config) -> Result<(), (String, String)> {
     if c.calls.max_concurrent == 0 {
         return Err(("calls.max_concurrent".into(), "must be at least 1".into()));
     }
-    validate_agents(&c.agents)
+    validate_agents(&c.agents)?;
+    validate_trunks(&c.trunks, &c.agents)
+}
+
+fn validate_trunks(trunks: &[TrunkConfig], agents: &[AgentConfig]) -> Result<(), (String, String)> {
+    for (i, t) in trunks.iter().enumerate() {
+        let at = |field: &str| format!("trunks[{i}].{field}");
+        if t.name.trim().is_empty()
+            || !t
+                .name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+        {
+            return Err((
+                at("name"),
+                format!("{:?} is not a trunk name (letters, digits, - _ .)", t.name),
+            ));
+        }
+        if trunks[..i].iter().any(|u| u.name == t.name) {
+            return Err((at("name"), format!("trunk {:?} is declared twice", t.name)));
+        }
+        t.target().map_err(|e| (at("proxy"), e))?;
+        match (&t.password, &t.password_file) {
+            (Some(_), Some(_)) => {
+                return Err((
+                    at("password_file"),
+                    "give password or password_file, not both".into(),
+                ))
+            }
+            (None, Some(f)) if !f.is_file() => {
+                return Err((
+                    at("password_file"),
+                    format!("{} is not a readable file", f.display()),
+                ))
+            }
+            _ => {}
+        }
+        let has_password = t.password.is_some() || t.password_file.is_some();
+        match (&t.username, has_password) {
+            (Some(u), _) if u.is_empty() || u.contains(char::is_whitespace) => {
+                return Err((at("username"), format!("{u:?} is not a username")))
+            }
+            (Some(_), false) => {
+                return Err((
+                    at("username"),
+                    "a username needs password or password_file".into(),
+                ))
+            }
+            (None, true) => {
+                let field = if t.password.is_some() {
+                    "password"
+                } else {
+                    "password_file"
+                };
+                return Err((at(field), "a password needs a username".into()));
+            }
+            _ => {}
+        }
+        // The SIP endpoint answers challenges with one set of credentials.
+        let credentials = |u: &TrunkConfig| {
+            (
+                u.username.clone(),
+                u.password.clone(),
+                u.password_file.clone(),
+            )
+        };
+        if let Some(first) = trunks[..i].iter().find(|u| {
+            u.username.is_some() && t.username.is_some() && credentials(u) != credentials(t)
+        }) {
+            return Err((
+                at("username"),
+                format!(
+                    "trunk {:?} already authenticates with other credentials; one username and password per box is supported",
+                    first.name
+                ),
+            ));
+        }
+        if t.register && t.username.is_none() {
+            return Err((
+                at("register"),
+                "registering needs username and password (the extension's credentials)".into(),
+            ));
+        }
+        if t.register && t.register_expires < 60 {
+            return Err((
+                at("register_expires"),
+                format!("{} s is too short: at least 60", t.register_expires),
+            ));
+        }
+        for (j, block) in t.allow.iter().enumerate() {
+            if let Err(e) = block.parse::<sip_net::Cidr>() {
+                return Err((
+                    format!("trunks[{i}].allow[{j}]"),
+                    format!("{block:?} is not an address or CIDR block: {e}"),
+                ));
+            }
+        }
+        if let Some(u) = &t.from_user {
+            if u.is_empty() || u.contains(|ch: char| ch.is_whitespace() || "@:;<>\"".contains(ch)) {
+                return Err((
+                    at("from_user"),
+                    format!("{u:?} is not a user part or number"),
+                ));
+            }
+        }
+        if t.options_interval > 3600 {
+            return Err((
+                at("options_interval"),
+                format!(
+                    "{} s is too long: at most 3600 (0 turns keep-alives off)",
+                    t.options_interval
+                ),
+            ));
+        }
+        for name in &t.agents {
+            if !agents.iter().any(|a| &a.name == name) {
+                return Err((at("agents"), format!("no agent is named {name:?}")));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn validate_agents(agents: &[AgentConfig]) -> Result<(), (String, String)> {
@@ -635,6 +933,30 @@ mod tests {
     }
 
     #[test]
+    fn the_example_trunk_block_loads_when_uncommented() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/switchboard.example.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let block: String = text
+            .lines()
+            .skip_while(|l| *l != "# [[trunks]]")
+            .take_while(|l| l.starts_with("# "))
+            .map(|l| format!("{}\n", &l[2..]))
+            .collect();
+        assert!(block.contains("proxy"), "no trunk block in the example");
+        // `agents` names the example's agent; the block goes after it.
+        let agents = &text[text.find("[[agents]]").unwrap()..];
+        let f = file(&format!("{agents}\n{block}"));
+        let c = load(Some(f.path()), []).unwrap();
+        let t = &c.trunks[0];
+        assert_eq!(t.target().unwrap().transport, TrunkTransport::Udp);
+        assert_eq!((t.options_interval, t.register), (30, false));
+        assert_eq!(t.caller_id(), Some("+15551230000"));
+        assert_eq!(c.outbound_trunk("demo").unwrap().name, "carrier");
+        assert_eq!(c.outbound_trunk("demo"), c.trunks.first());
+    }
+
+    #[test]
     fn no_file_means_defaults() {
         assert_eq!(load(None, []).unwrap(), Config::default());
         assert!(Config::default()
@@ -716,6 +1038,154 @@ mod tests {
             e.starts_with(":3: sip.allow[1]: \"carrier.example\" is not"),
             "{e}"
         );
+    }
+
+    fn trunk(extra: &str) -> String {
+        format!("[[trunks]]\nname = \"carrier\"\nproxy = \"sip:203.0.113.5\"\n{extra}")
+    }
+
+    #[test]
+    fn trunks_load_with_defaults_and_parsed_targets() {
+        let f = file(&format!(
+            "{}{}",
+            trunk("allow = [\"203.0.113.0/24\"]\n"),
+            "[[trunks]]\nname = \"pbx\"\nproxy = \"sip:pbx.example.internal:5070;transport=tcp\"\nusername = \"2001\"\npassword = \"s3cret\"\nregister = true\noptions_interval = 0\n"
+        ));
+        let c = load(Some(f.path()), []).unwrap();
+        assert_eq!(c.trunks.len(), 2);
+        let carrier = &c.trunks[0];
+        assert_eq!(carrier.options_interval, 30);
+        assert!(!carrier.register);
+        assert_eq!(
+            carrier.target().unwrap(),
+            TrunkTarget {
+                host: "203.0.113.5".into(),
+                port: 5060,
+                transport: TrunkTransport::Udp,
+                uri: "sip:203.0.113.5".into(),
+            }
+        );
+        assert_eq!(carrier.caller_id(), None);
+        assert_eq!(c.trunks[1].caller_id(), Some("2001"));
+        assert_eq!(c.outbound_trunk("anyone").unwrap().name, "carrier");
+        let pbx = c.trunks[1].target().unwrap();
+        assert_eq!(
+            (pbx.host.as_str(), pbx.port),
+            ("pbx.example.internal", 5070)
+        );
+        assert_eq!(pbx.transport, TrunkTransport::Tcp);
+        assert_eq!(
+            c.trunks[1].password_text().unwrap().as_deref(),
+            Some("s3cret")
+        );
+        let tls = TrunkConfig {
+            proxy: "sips:trunk.example.net".into(),
+            ..carrier.clone()
+        };
+        let tls = tls.target().unwrap();
+        assert_eq!((tls.port, tls.transport), (5061, TrunkTransport::Tls));
+    }
+
+    #[test]
+    fn trunk_mistakes_are_named_where_they_are_written() {
+        let e = error(&trunk("").replace("sip:203.0.113.5", "sip:203.0.113.5;transport=sctp"));
+        assert!(
+            e.starts_with(":3: trunks[0].proxy: \"sip:203.0.113.5;transport=sctp\": transport \"sctp\" is not udp, tcp or tls"),
+            "{e}"
+        );
+        let e = error(&trunk("").replace("sip:203.0.113.5", "http://example.com"));
+        assert!(e.starts_with(":3: trunks[0].proxy: "), "{e}");
+        let e = error(&trunk("allow = [\"203.0.113.0/24\",\n  \"10.0.0.0/33\"]\n"));
+        assert!(
+            e.starts_with(
+                ":5: trunks[0].allow[1]: \"10.0.0.0/33\" is not an address or CIDR block"
+            ),
+            "{e}"
+        );
+        let e = error(&trunk("register = true\n"));
+        assert!(
+            e.starts_with(":4: trunks[0].register: registering needs username and password"),
+            "{e}"
+        );
+        let e = error(&trunk("username = \"acme\"\n"));
+        assert!(
+            e.starts_with(":4: trunks[0].username: a username needs password or password_file"),
+            "{e}"
+        );
+        let e = error(&trunk("password = \"x\"\n"));
+        assert!(
+            e.starts_with(":4: trunks[0].password: a password needs a username"),
+            "{e}"
+        );
+        let e = error(&trunk(
+            "username = \"a\"\npassword_file = \"/nonexistent/trunk.pw\"\n",
+        ));
+        assert!(
+            e.starts_with(
+                ":5: trunks[0].password_file: /nonexistent/trunk.pw is not a readable file"
+            ),
+            "{e}"
+        );
+        let e = error(&trunk("agents = [\"nobody\"]\n"));
+        assert!(
+            e.starts_with(":4: trunks[0].agents: no agent is named \"nobody\""),
+            "{e}"
+        );
+        let e = error(&trunk("options_intervall = 10\n"));
+        assert!(e.contains("unknown field `options_intervall`"), "{e}");
+        let e = error(&format!(
+            "{}{}",
+            trunk("username = \"a\"\npassword = \"x\"\n"),
+            trunk("username = \"b\"\npassword = \"y\"\n").replace("carrier", "other")
+        ));
+        assert!(
+            e.starts_with(":9: trunks[1].username: trunk \"carrier\" already authenticates"),
+            "{e}"
+        );
+        let e = error(&format!("{}{}", trunk(""), trunk("")));
+        assert!(
+            e.starts_with(":5: trunks[1].name: trunk \"carrier\" is declared twice"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn trunk_password_comes_from_its_file() {
+        let pw = file("hunter2\n");
+        let f = file(&trunk(&format!(
+            "username = \"acme\"\npassword_file = \"{}\"\n",
+            pw.path().display()
+        )));
+        let c = load(Some(f.path()), []).unwrap();
+        assert_eq!(
+            c.trunks[0].password_text().unwrap().as_deref(),
+            Some("hunter2")
+        );
+    }
+
+    #[test]
+    fn inbound_allow_is_the_union_of_sip_and_trunk_lists() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let allows = |c: &Config, s: &str| {
+            c.inbound_allow()
+                .is_some_and(|blocks| blocks.iter().any(|b| b.contains(ip(s))))
+        };
+        // Nothing anywhere: anyone may call.
+        let c = load(Some(file(&trunk("")).path()), []).unwrap();
+        assert_eq!(c.inbound_allow(), None);
+        // sip.allow alone still works.
+        let c = load(Some(file("[sip]\nallow = [\"198.51.100.7\"]\n").path()), []).unwrap();
+        assert!(allows(&c, "198.51.100.7") && !allows(&c, "203.0.113.9"));
+        // Union; a registering trunk's literal address joins once a list exists.
+        let text = format!(
+            "[sip]\nallow = [\"198.51.100.7\"]\n{}[[trunks]]\nname = \"pbx\"\nproxy = \"sip:192.0.2.20\"\nusername = \"2001\"\npassword = \"x\"\nregister = true\n",
+            trunk("allow = [\"203.0.113.0/24\"]\n")
+        );
+        let c = load(Some(file(&text).path()), []).unwrap();
+        for yes in ["198.51.100.7", "203.0.113.9", "192.0.2.20"] {
+            assert!(allows(&c, yes), "{yes}");
+        }
+        assert!(!allows(&c, "192.0.2.21"));
     }
 
     #[test]

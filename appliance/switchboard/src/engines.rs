@@ -104,8 +104,9 @@ impl Engines {
     }
 }
 
-/// The path of `profile`'s file for `role`, from the built-in manifest.
-fn file_for(
+/// The path of `profile`'s file for `role`, from the built-in manifest (`what` names the role
+/// in the error).
+pub fn file_for(
     dir: &Path,
     profile: Profile,
     role: Role,

@@ -4,6 +4,7 @@
 //! signal, so tests start it on `127.0.0.1:0` exactly as `switchboard serve` does on its ports.
 
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod engines;
 pub mod http;
@@ -11,6 +12,7 @@ pub mod pii;
 pub mod runtime;
 pub mod telemetry;
 pub mod telephony;
+pub mod trunks;
 
 use config::Config;
 use std::future::Future;
@@ -37,6 +39,13 @@ pub enum Error {
     },
     #[error("SIP: {0}")]
     Sip(sip_net::Error),
+    #[error("trunk {trunk}: cannot read password_file: {source}")]
+    TrunkPassword {
+        trunk: String,
+        source: std::io::Error,
+    },
+    #[error("trunks {first} and {second} authenticate with different credentials; one set per box is supported")]
+    TrunkCredentials { first: String, second: String },
     #[error("HTTP server failed: {0}")]
     Http(std::io::Error),
 }
@@ -75,11 +84,10 @@ pub async fn bind_sip(
         .external_address
         .map(|ip| std::net::SocketAddr::new(ip, addr.port()));
     sip.endpoint.user_agent = Some(format!("Switchboard/{}", env!("CARGO_PKG_VERSION")));
-    if !config.sip.allow.is_empty() {
-        // Checked when the configuration was loaded.
-        sip.allow_list =
-            sip_net::AllowList::only(config.sip.allow.iter().filter_map(|b| b.parse().ok()));
+    if let Some(blocks) = config.inbound_allow() {
+        sip.allow_list = sip_net::AllowList::only(blocks);
     }
+    sip.endpoint.credentials = trunk_credentials(config)?;
     sip_net::SipNet::bind(sip).await.map_err(|e| match e {
         sip_net::Error::Bind { source, .. } => Error::Bind {
             what: "SIP",
@@ -88,6 +96,43 @@ pub async fn bind_sip(
         },
         other => Error::Sip(other),
     })
+}
+
+/// The digest credentials answering 401/407 from trunks (outbound INVITE, REGISTER). The
+/// endpoint holds one set, so trunks that authenticate must share it (checked here).
+fn trunk_credentials(config: &Config) -> Result<Option<sip_net::Credentials>, Error> {
+    let mut credentials: Option<(String, sip_net::Credentials)> = None;
+    for t in &config.trunks {
+        let Some(username) = &t.username else {
+            continue;
+        };
+        let password = t
+            .password_text()
+            .map_err(|source| Error::TrunkPassword {
+                trunk: t.name.clone(),
+                source,
+            })?
+            .unwrap_or_default();
+        match &credentials {
+            None => {
+                credentials = Some((
+                    t.name.clone(),
+                    sip_net::Credentials {
+                        username: username.clone(),
+                        password,
+                    },
+                ))
+            }
+            Some((first, c)) if c.username != *username || c.password != password => {
+                return Err(Error::TrunkCredentials {
+                    first: first.clone(),
+                    second: t.name.clone(),
+                })
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(credentials.map(|(_, c)| c))
 }
 
 /// Runs the daemon until `shutdown` resolves.
@@ -122,12 +167,11 @@ pub async fn run(
     };
     let sip_addr = listeners.sip.local_addr;
     let admission = telephony::Admission::new(store.clone(), config.calls.max_concurrent as usize);
-    let sip_task = tokio::spawn(telephony::serve(
-        listeners.sip,
-        admission,
-        store.clone(),
-        runtime,
-    ));
+    let mut sip = listeners.sip;
+    let trunks = trunks::Trunks::start(&config, &sip.handle).await;
+    sip.events = trunks.tap(sip.events);
+    let calls = admission.clone();
+    let sip_task = tokio::spawn(telephony::serve(sip, admission, store.clone(), runtime));
     let host = config
         .sip
         .external_address
@@ -144,6 +188,11 @@ pub async fn run(
         .await
         .map_err(Error::Http)?;
     sip_task.abort();
+    // Calls still up are hung up by their tasks (the SIP event stream just closed); their
+    // records are closed before the database is.
+    if !calls.drain(std::time::Duration::from_secs(20)).await {
+        tracing::warn!("calls still running at shutdown; their records stay open");
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())

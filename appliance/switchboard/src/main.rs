@@ -42,6 +42,13 @@ enum Command {
     /// Inspect agents (declared in the configuration or created in the admin UI).
     #[command(subcommand)]
     Agent(AgentCommand),
+    /// Transcribe a WAV file with the installed speech-to-text model.
+    Transcribe(switchboard::cli::tools::TranscribeArgs),
+    /// Speak text with a Piper voice into a WAV file.
+    Say(switchboard::cli::tools::SayArgs),
+    /// Measure this machine.
+    #[command(subcommand)]
+    Bench(switchboard::cli::bench::BenchCommand),
 }
 
 #[derive(Subcommand)]
@@ -146,6 +153,11 @@ fn main() -> ExitCode {
             block_on(user_add(config, username, role))
         }
         Command::Agent(AgentCommand::List) => block_on(agent_list(config)),
+        Command::Transcribe(args) => switchboard::cli::tools::transcribe(&config, args),
+        Command::Say(args) => switchboard::cli::tools::say(&config, args),
+        Command::Bench(switchboard::cli::bench::BenchCommand::Models(args)) => {
+            switchboard::cli::bench::models(&config, args)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 //! Fixed-ratio streaming resampling between the rates a call uses (8 kHz telephony, 16 kHz for
-//! speech recognition, 22.05 kHz from Piper TTS), on `rubato`'s synchronous FFT resampler.
+//! speech recognition, 22.05 kHz from Piper TTS) and the rates of audio files operators bring
+//! (44.1 and 48 kHz), on `rubato`'s synchronous FFT resampler.
 
 use rubato::{FftFixedInOut, Resampler as _};
 
@@ -14,6 +15,10 @@ pub enum SampleRate {
     Hz16000,
     /// 22.05 kHz, Piper output.
     Hz22050,
+    /// 44.1 kHz, CD-rate recordings.
+    Hz44100,
+    /// 48 kHz, most other recordings.
+    Hz48000,
 }
 
 impl SampleRate {
@@ -23,7 +28,22 @@ impl SampleRate {
             SampleRate::Hz8000 => 8000,
             SampleRate::Hz16000 => 16000,
             SampleRate::Hz22050 => 22050,
+            SampleRate::Hz44100 => 44100,
+            SampleRate::Hz48000 => 48000,
         }
+    }
+
+    /// The rate of `hz` hertz, if it is one of ours.
+    pub fn from_hz(hz: u32) -> Option<Self> {
+        [
+            SampleRate::Hz8000,
+            SampleRate::Hz16000,
+            SampleRate::Hz22050,
+            SampleRate::Hz44100,
+            SampleRate::Hz48000,
+        ]
+        .into_iter()
+        .find(|r| r.hz() == hz)
     }
 }
 
@@ -112,6 +132,8 @@ mod tests {
             (SampleRate::Hz22050, SampleRate::Hz16000),
             (SampleRate::Hz22050, SampleRate::Hz8000),
             (SampleRate::Hz8000, SampleRate::Hz22050),
+            (SampleRate::Hz44100, SampleRate::Hz16000),
+            (SampleRate::Hz48000, SampleRate::Hz16000),
         ] {
             let input = tone(from.hz(), 440.0, from.hz() as usize); // one second
             let mut r = Resampler::new(from, to).unwrap();
@@ -127,6 +149,14 @@ mod tests {
                 out.len()
             );
         }
+    }
+
+    #[test]
+    fn rates_round_trip_through_hertz() {
+        for hz in [8000, 16000, 22050, 44100, 48000] {
+            assert_eq!(SampleRate::from_hz(hz).map(SampleRate::hz), Some(hz));
+        }
+        assert_eq!(SampleRate::from_hz(11025), None);
     }
 
     #[test]

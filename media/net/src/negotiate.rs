@@ -72,6 +72,7 @@ pub fn session_config(media: &NegotiatedMedia, seed: u64) -> SessionConfig {
     config.telephone_event = media.telephone_event;
     config.remote_rtcp = media.remote_rtcp;
     config.direction = media.direction;
+    config.ptime_ms = media.ptime_ms;
     config
 }
 
@@ -98,6 +99,25 @@ mod tests {
         assert_eq!(config.direction, Direction::RecvOnly);
         assert_eq!(config.remote_rtp, Some("127.0.0.1:6000".parse().unwrap()));
         assert_eq!(config.telephone_event, PayloadType::new(101).ok());
+    }
+
+    #[tokio::test]
+    async fn an_offered_ptime_is_answered_and_used() {
+        let pool = PortPool::new("127.0.0.1".parse().unwrap(), 47300, 47399, false).unwrap();
+        let sockets = pool.allocate().unwrap();
+        let caps = local_capabilities("127.0.0.1".parse().unwrap(), &sockets, 7);
+        let offer = String::from_utf8(SIPP_OFFER.to_vec())
+            .unwrap()
+            .replace("a=sendonly", "a=ptime:30\r\na=sendrecv");
+        let (answer, config) = answer_offer(offer.as_bytes(), &caps, 1).unwrap();
+        let answer = String::from_utf8(answer).unwrap();
+        assert!(answer.contains("a=ptime:30\r\n"), "{answer}");
+        assert_eq!(config.ptime_ms, 30);
+        let (answer, config) = answer_offer(SIPP_OFFER, &caps, 1).unwrap();
+        assert!(String::from_utf8(answer)
+            .unwrap()
+            .contains("a=ptime:20\r\n"));
+        assert_eq!(config.ptime_ms, 20);
     }
 
     #[tokio::test]

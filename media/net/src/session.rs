@@ -3,17 +3,20 @@
 //! One task per call owns the sockets and the sans-IO pieces of
 //! `media-rtp`: inbound RTP goes through [`SourceState`] (RFC 3550 A.1
 //! validation, loss, jitter) into the [`JitterBuffer`] and out as decoded
-//! 20 ms frames (G.711, with PLC for lost frames); telephone-event packets go
-//! to the [`TelephoneEventReceiver`]. Outbound audio is queued by the
-//! application and paced by a [`Pacer`] anchored at the session's start
-//! (deadlines are `start + n·20 ms`, so wake-up jitter never accumulates).
+//! 20 ms frames (G.711, with PLC for lost frames) whatever the peer's
+//! packet size; telephone-event packets go to the [`TelephoneEventReceiver`].
+//! Outbound audio is queued by the application and sent in packets of the
+//! negotiated ptime ([`SessionConfig::ptime_ms`]: 10–40 ms), paced by a
+//! [`Pacer`] anchored at the session's start (deadlines are
+//! `start + n·ptime`, so wake-up jitter never accumulates); a second pacer
+//! plays inbound audio out every 20 ms.
 //!
 //! When the outbound queue is empty the session keeps sending G.711
 //! silence rather than stopping: peers' media-timeout detectors (Asterisk
 //! `rtptimeout`, FreeSWITCH `media_timeout`) hang up on a silent stream, an
 //! SBC doing symmetric RTP needs our packets to latch to us, NAT bindings
 //! stay open, and the peer's jitter buffer never rebuffers between our
-//! sentences. It costs 50 packets/s of 172 bytes per call.
+//! sentences. At 20 ms it costs 50 packets/s of 172 bytes per call.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -34,9 +37,11 @@ use tracing::{debug, info, trace, warn};
 
 use crate::{Error, RtpSockets};
 
-/// Samples per 20 ms frame at 8 kHz.
+/// Samples per 20 ms frame at 8 kHz: the size of every [`MediaEvent::Audio`].
 pub const FRAME_SAMPLES: usize = 160;
 const FRAME: Duration = Duration::from_millis(20);
+/// Samples of concealment for one lost packet, at most (a 40 ms packet).
+const MAX_CONCEALED: usize = 320;
 /// After a stall, send at most this many packets at once; the rest are skipped.
 const MAX_BURST: u32 = 3;
 
@@ -61,6 +66,9 @@ pub struct SessionConfig {
     pub initial_sequence: u16,
     pub initial_timestamp: u32,
     pub jitter: JitterConfig,
+    /// Milliseconds of audio per packet we send: the negotiated ptime (one of
+    /// `media_rtp::sdp::PTIMES_MS`). What we receive may be any size.
+    pub ptime_ms: u32,
     /// RTCP report interval (RFC 3550 §6.2: 5 s minimum).
     pub rtcp_interval: Duration,
     /// RTCP SDES CNAME.
@@ -85,7 +93,12 @@ impl SessionConfig {
             ssrc: Ssrc(rng.next() as u32),
             initial_sequence: rng.next() as u16,
             initial_timestamp: rng.next() as u32,
-            jitter: JitterConfig::default(),
+            // G.711: one byte per sample, so packets of any size play back to back.
+            jitter: JitterConfig {
+                timestamp_units_per_byte: 1,
+                ..JitterConfig::default()
+            },
+            ptime_ms: 20,
             rtcp_interval: Duration::from_secs(5),
             cname: format!("switchboard-{:08x}", rng.next() as u32),
         }
@@ -120,7 +133,9 @@ pub struct SessionStats {
     pub packets_received: u64,
     /// Datagrams that were not RTP/RTCP, or had an unexpected payload type.
     pub packets_ignored: u64,
+    /// Inbound packets decoded and played (one per 20 ms at ptime 20).
     pub frames_delivered: u64,
+    /// Lost inbound packets concealed.
     pub frames_concealed: u64,
     /// Frames the application did not take in time (its channel was full).
     pub frames_dropped: u64,
@@ -214,6 +229,15 @@ impl RtpSession {
     }
 }
 
+/// A packet time as a duration; 0 (never negotiated) means 20 ms.
+fn ptime(ms: u32) -> Duration {
+    if ms == 0 {
+        FRAME
+    } else {
+        Duration::from_millis(u64::from(ms))
+    }
+}
+
 struct Task {
     rtp: UdpSocket,
     rtcp: Option<UdpSocket>,
@@ -235,6 +259,12 @@ struct Task {
     stats: SessionStats,
     encoded: Vec<u8>,
     decoded: Vec<i16>,
+    /// Decoded inbound audio not yet played out in 20 ms frames.
+    inbound: VecDeque<i16>,
+    /// Outbound packets, every ptime.
+    send_pacer: Pacer,
+    /// Inbound frames, every 20 ms.
+    play_pacer: Pacer,
 }
 
 impl Task {
@@ -248,12 +278,16 @@ impl Task {
             ssrc: config.ssrc,
             payload_type: config.payload_type,
             clock_rate: 8000,
-            ptime_ms: 20,
+            ptime_ms: ptime(config.ptime_ms).as_millis() as u32,
             initial_sequence: config.initial_sequence,
             initial_timestamp: config.initial_timestamp,
         });
         let RtpSockets { rtp, rtcp, .. } = sockets;
+        let start = Instant::now();
         Task {
+            send_pacer: Pacer::new(start, ptime(config.ptime_ms)),
+            play_pacer: Pacer::new(start, FRAME),
+            inbound: VecDeque::with_capacity(2 * FRAME_SAMPLES),
             rtp,
             rtcp,
             jitter: JitterBuffer::new(config.jitter),
@@ -272,19 +306,22 @@ impl Task {
             latched_rtcp: None,
             sent_since_report: false,
             stats: SessionStats::default(),
-            encoded: Vec::with_capacity(FRAME_SAMPLES),
-            decoded: vec![0; FRAME_SAMPLES],
+            encoded: Vec::with_capacity(MAX_CONCEALED),
+            decoded: Vec::with_capacity(MAX_CONCEALED),
         }
     }
 
     async fn run(mut self) -> SessionStats {
         let start = Instant::now();
-        let mut pacer = Pacer::new(start, FRAME);
         let mut next_report = start + self.config.rtcp_interval;
         let mut rtp_buf = vec![0u8; 2048];
         let mut rtcp_buf = vec![0u8; 2048];
         loop {
-            let tick = tokio::time::Instant::from_std(pacer.poll_timeout());
+            let tick = tokio::time::Instant::from_std(
+                self.send_pacer
+                    .poll_timeout()
+                    .min(self.play_pacer.poll_timeout()),
+            );
             let report = tokio::time::Instant::from_std(next_report);
             tokio::select! {
                 biased;
@@ -294,8 +331,11 @@ impl Task {
                 },
                 () = tokio::time::sleep_until(tick) => {
                     let now = Instant::now();
-                    for _ in 0..pacer.handle_timeout(now, MAX_BURST) {
-                        self.tick(now).await;
+                    for _ in 0..self.send_pacer.handle_timeout(now, MAX_BURST) {
+                        self.send_one().await;
+                    }
+                    for _ in 0..self.play_pacer.handle_timeout(now, MAX_BURST) {
+                        self.play_one(now);
                     }
                 }
                 received = self.rtp.recv_from(&mut rtp_buf) => match received {
@@ -350,6 +390,12 @@ impl Task {
                 if config.payload_type != self.config.payload_type {
                     self.jitter = JitterBuffer::new(config.jitter);
                 }
+                if config.ptime_ms != self.config.ptime_ms {
+                    // A new packet time from a re-INVITE: the stream continues, the
+                    // packets change size from the next deadline on.
+                    self.sender.set_ptime(config.ptime_ms);
+                    self.send_pacer = Pacer::new(Instant::now(), ptime(config.ptime_ms));
+                }
                 info!(direction = config.direction.as_str(), remote = ?config.remote_rtp,
                     "RTP session updated");
                 // The sending stream continues: keep SSRC, sequence and timestamps.
@@ -398,12 +444,6 @@ impl Task {
         })
     }
 
-    /// One 20 ms tick: send one packet, play out one frame.
-    async fn tick(&mut self, now: Instant) {
-        self.send_one().await;
-        self.play_one(now);
-    }
-
     async fn send_one(&mut self) {
         let remote = self.remote_rtp();
         if !self.config.direction.sends() || remote.is_none() {
@@ -436,11 +476,12 @@ impl Task {
             self.digit_now = None;
         }
         let law = self.config.law;
+        let samples = self.packet_samples();
         self.encoded.clear();
-        let queued = self.outbound.len().min(FRAME_SAMPLES);
+        let queued = self.outbound.len().min(samples);
         self.encoded
             .extend(self.outbound.drain(..queued).map(|s| law.encode(s)));
-        self.encoded.resize(FRAME_SAMPLES, law.silence());
+        self.encoded.resize(samples, law.silence());
         self.sent_since_clear += queued as u64;
         self.stats.samples_played += queued as u64;
         let payload = std::mem::take(&mut self.encoded);
@@ -464,8 +505,13 @@ impl Task {
             10,
             self.sender.timestamp(),
             units,
-            FRAME_SAMPLES as u16,
+            self.packet_samples() as u16,
         ))
+    }
+
+    /// Samples in one outbound packet (ptime at 8 kHz).
+    fn packet_samples(&self) -> usize {
+        self.sender.samples_per_packet() as usize
     }
 
     async fn send_rtp(&mut self, remote: SocketAddr, wire: &[u8]) {
@@ -478,27 +524,38 @@ impl Task {
         }
     }
 
+    /// One 20 ms frame out: packets are taken from the jitter buffer until
+    /// there is a frame's worth (one 40 ms packet lasts two frames, two 10 ms
+    /// packets make one).
     fn play_one(&mut self, now: Instant) {
-        let frame = match self.jitter.pop(now) {
-            Playout::Buffering => return,
-            Playout::Frame(frame) => {
-                let n = self
-                    .config
-                    .law
-                    .decode_into(&frame.payload, &mut self.decoded);
-                let mut samples = self.decoded[..n.min(FRAME_SAMPLES)].to_vec();
-                samples.resize(FRAME_SAMPLES, 0);
-                self.concealer.good_frame(&mut samples);
-                self.stats.frames_delivered += 1;
-                samples
+        while self.inbound.len() < FRAME_SAMPLES {
+            match self.jitter.pop(now) {
+                Playout::Buffering => break,
+                Playout::Frame(frame) => {
+                    self.decoded.resize(frame.payload.len(), 0);
+                    let n = self
+                        .config
+                        .law
+                        .decode_into(&frame.payload, &mut self.decoded);
+                    self.decoded.truncate(n);
+                    self.concealer.good_frame(&mut self.decoded);
+                    self.inbound.extend(&self.decoded);
+                    self.stats.frames_delivered += 1;
+                }
+                Playout::Lost { duration, .. } => {
+                    let n = (duration as usize).clamp(1, MAX_CONCEALED);
+                    self.decoded.clear();
+                    self.decoded.resize(n, 0);
+                    self.concealer.conceal(&mut self.decoded);
+                    self.inbound.extend(&self.decoded);
+                    self.stats.frames_concealed += 1;
+                }
             }
-            Playout::Lost { .. } => {
-                let mut samples = vec![0; FRAME_SAMPLES];
-                self.concealer.conceal(&mut samples);
-                self.stats.frames_concealed += 1;
-                samples
-            }
-        };
+        }
+        if self.inbound.len() < FRAME_SAMPLES {
+            return;
+        }
+        let frame: Vec<i16> = self.inbound.drain(..FRAME_SAMPLES).collect();
         self.emit(MediaEvent::Audio(frame));
     }
 

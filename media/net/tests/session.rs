@@ -40,12 +40,9 @@ async fn audio_and_digits_cross_and_barge_in_reports_what_was_sent() {
     let mut loud = 0;
     timeout(LIMIT, async {
         while loud < 10 {
-            match b.events.recv().await.unwrap() {
-                MediaEvent::Audio(frame) => {
-                    assert_eq!(frame.len(), FRAME_SAMPLES);
-                    loud = if rms(&frame) > 2000.0 { loud + 1 } else { 0 };
-                }
-                _ => {}
+            if let MediaEvent::Audio(frame) = b.events.recv().await.unwrap() {
+                assert_eq!(frame.len(), FRAME_SAMPLES);
+                loud = if rms(&frame) > 2000.0 { loud + 1 } else { 0 };
             }
         }
     })
@@ -124,4 +121,118 @@ async fn symmetric_rtp_latches_to_the_real_source() {
     .expect("a hears b after the latch");
     let stats = b.handle.stats().await.unwrap();
     assert!(stats.latched);
+}
+
+/// The receiving side of a raw socket: (payload sizes, timestamp steps, arrival gaps) of the
+/// first `n` audio packets.
+async fn capture(
+    socket: &tokio::net::UdpSocket,
+    n: usize,
+) -> (Vec<usize>, Vec<u32>, Vec<Duration>) {
+    let mut buf = [0u8; 2048];
+    let (mut sizes, mut steps, mut gaps) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut last_ts, mut last_at) = (None, None);
+    while sizes.len() < n {
+        let (len, _) = socket.recv_from(&mut buf).await.unwrap();
+        let packet = media_rtp::RtpPacket::parse(&buf[..len]).unwrap();
+        if packet.payload_type != media_rtp::PayloadType::PCMU {
+            continue;
+        }
+        let now = std::time::Instant::now();
+        sizes.push(packet.payload.len());
+        if let (Some(ts), Some(at)) = (last_ts, last_at) {
+            steps.push(packet.timestamp.wrapping_sub(ts));
+            gaps.push(now - at);
+        }
+        last_ts = Some(packet.timestamp);
+        last_at = Some(now);
+    }
+    (sizes, steps, gaps)
+}
+
+#[tokio::test]
+async fn outbound_packets_follow_the_negotiated_ptime() {
+    let pool = PortPool::new("127.0.0.1".parse().unwrap(), 46200, 46299, false).unwrap();
+    for ptime in [10u32, 30, 40] {
+        let ours = pool.allocate().unwrap();
+        let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let mut config = SessionConfig::new(Law::Mu, Some(peer.local_addr().unwrap()), 3);
+        config.ptime_ms = ptime;
+        let session = RtpSession::spawn(ours, config, 500);
+        let n = (1000 / ptime) as usize; // one second of packets
+        let started = std::time::Instant::now();
+        let (sizes, steps, _) = timeout(LIMIT, capture(&peer, n)).await.unwrap();
+        let took = started.elapsed();
+        let samples = (ptime * 8) as usize;
+        assert!(
+            sizes.iter().all(|&s| s == samples),
+            "ptime {ptime}: {sizes:?}"
+        );
+        assert!(
+            steps.iter().all(|&s| s == samples as u32),
+            "ptime {ptime}: {steps:?}"
+        );
+        // Paced at ptime: n packets span (n - 1)·ptime, give or take a loaded machine.
+        let expected = Duration::from_millis(u64::from(ptime) * (n as u64 - 1));
+        assert!(
+            took + Duration::from_millis(60) >= expected
+                && took < expected * 2 + Duration::from_millis(500),
+            "ptime {ptime}: {n} packets in {took:?}, expected about {expected:?}"
+        );
+        drop(session);
+    }
+}
+
+#[tokio::test]
+async fn inbound_packets_of_any_size_become_continuous_20ms_frames() {
+    let pool = PortPool::new("127.0.0.1".parse().unwrap(), 46300, 46399, false).unwrap();
+    for ptime in [10u32, 30, 40] {
+        let ours = pool.allocate().unwrap();
+        let our_port = ours.port();
+        let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let config = SessionConfig::new(Law::Mu, Some(peer.local_addr().unwrap()), 4);
+        let mut session = RtpSession::spawn(ours, config, 1000);
+        // A 1 kHz tone in `ptime` packets, paced in real time for 1.2 s.
+        let samples = (ptime * 8) as usize;
+        let audio = tone(1000.0, 8000 * 2);
+        let sender = tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(Duration::from_millis(u64::from(ptime)));
+            for i in 0..(1200 / ptime) as usize {
+                ticker.tick().await;
+                let payload: Vec<u8> = audio[i * samples..(i + 1) * samples]
+                    .iter()
+                    .map(|&s| Law::Mu.encode(s))
+                    .collect();
+                let packet = media_rtp::RtpPacket::new(
+                    media_rtp::PayloadType::PCMU,
+                    i as u16,
+                    (i * samples) as u32,
+                    media_rtp::Ssrc(77),
+                    &payload,
+                );
+                peer.send_to(&packet.to_vec(), ("127.0.0.1", our_port))
+                    .await
+                    .unwrap();
+            }
+        });
+        // 40 frames (800 ms) of loud 20 ms frames in a row: no gaps, no concealment.
+        let mut loud = 0;
+        timeout(LIMIT, async {
+            while loud < 40 {
+                if let MediaEvent::Audio(frame) = session.events.recv().await.unwrap() {
+                    assert_eq!(frame.len(), FRAME_SAMPLES);
+                    loud = if rms(&frame) > 2000.0 { loud + 1 } else { 0 };
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("ptime {ptime}: no continuous tone"));
+        sender.await.unwrap();
+        let stats = session.handle.stats().await.unwrap();
+        assert_eq!(stats.frames_concealed, 0, "ptime {ptime}: {stats:?}");
+        assert!(
+            stats.frames_delivered >= u64::from(800 / ptime),
+            "ptime {ptime}: {stats:?}"
+        );
+    }
 }

@@ -1,6 +1,11 @@
 //! Adaptive jitter buffer (sans-IO): [`JitterBuffer::push`] packets with their arrival time,
 //! [`JitterBuffer::pop`] one frame per 20 ms playout tick.
 //!
+//! Packets need not be 20 ms: with [`JitterConfig::timestamp_units_per_byte`] set (1 for G.711),
+//! a popped packet moves playout on by its own duration, so a caller that pops until it has a
+//! frame's worth of samples plays 10, 30 or 40 ms packets without gaps; a tick with nothing due
+//! is one frame lost.
+//!
 //! Playout starts when the first packet has waited the target delay. From then on each `pop`
 //! plays the frame whose timestamp is next, reports it [`Playout::Lost`] when a later one is
 //! already here (the caller conceals it), and after a few empty ticks goes back to buffering; the
@@ -33,6 +38,9 @@ pub struct JitterConfig {
     pub max_concealed: u32,
     /// Timestamp distance, in ms, beyond which a packet is a stream jump and resets the buffer.
     pub max_jump_ms: u32,
+    /// RTP timestamp units per payload byte (1 for G.711 at 8 kHz): a packet then lasts its
+    /// payload length. 0: every packet lasts one `frame`.
+    pub timestamp_units_per_byte: u32,
 }
 
 impl Default for JitterConfig {
@@ -46,6 +54,7 @@ impl Default for JitterConfig {
             capacity: 50,
             max_concealed: 5,
             max_jump_ms: 10_000,
+            timestamp_units_per_byte: 0,
         }
     }
 }
@@ -75,6 +84,9 @@ pub enum Playout {
     Lost {
         /// The missing frame's RTP timestamp.
         timestamp: u32,
+        /// How much to conceal, in timestamp units: the length of the packet played before
+        /// (one `frame` unless `timestamp_units_per_byte` is set).
+        duration: u32,
     },
 }
 
@@ -116,8 +128,13 @@ pub struct JitterStats {
 enum State {
     /// Waiting for the first packet to age by the target delay.
     Buffering { first_arrival: Option<Instant> },
-    /// Playing; `next` is the extended timestamp of the next frame.
-    Playing { next: i64, empty_ticks: u32 },
+    /// Playing; `next` is the extended timestamp of the next frame, `packet` the length of the
+    /// last one played (what the next is expected to last).
+    Playing {
+        next: i64,
+        packet: i64,
+        empty_ticks: u32,
+    },
 }
 
 /// The buffer.
@@ -174,6 +191,24 @@ impl JitterBuffer {
 
     fn frame_ts(&self) -> i64 {
         (self.config.clock_rate as u128 * self.config.frame.as_micros() / 1_000_000) as i64
+    }
+
+    /// How long `frame` plays, in timestamp units.
+    fn duration_ts(&self, frame: &Frame) -> i64 {
+        match self.config.timestamp_units_per_byte {
+            0 => self.frame_ts(),
+            _ if frame.payload.is_empty() => self.frame_ts(),
+            units => frame.payload.len() as i64 * i64::from(units),
+        }
+    }
+
+    /// Audio held from `next` to the end of the last queued packet.
+    fn held(&self, next: i64) -> Duration {
+        let Some((&last, frame)) = self.frames.last_key_value() else {
+            return Duration::ZERO;
+        };
+        let span = (last + self.duration_ts(frame) - next).max(0) as u64;
+        Duration::from_micros(span * 1_000_000 / u64::from(self.config.clock_rate.max(1)))
     }
 
     /// Adds a packet that arrived at `arrival`.
@@ -254,22 +289,29 @@ impl JitterBuffer {
                 };
                 self.state = State::Playing {
                     next: start,
+                    packet: frame_ts,
                     empty_ticks: 0,
                 };
                 self.pop(now)
             }
-            State::Playing { next, empty_ticks } => {
-                // The frame whose timestamp falls in [next, next + frame).
+            State::Playing {
+                next,
+                packet,
+                empty_ticks,
+            } => {
+                // The packet whose timestamp falls in [next, next + packet length).
                 let hit = self
                     .frames
-                    .range(next..next + frame_ts)
+                    .range(next..next + packet.max(1))
                     .next()
                     .map(|(&k, _)| k);
                 let out = if let Some(key) = hit {
                     // Invariant: `key` was just found in the map.
                     let frame = self.frames.remove(&key);
+                    let length = frame.as_ref().map_or(packet, |f| self.duration_ts(f));
                     self.state = State::Playing {
-                        next: next + frame_ts,
+                        next: key + length,
+                        packet: length,
                         empty_ticks: 0,
                     };
                     self.stats.played += 1;
@@ -282,7 +324,8 @@ impl JitterBuffer {
                     return Playout::Buffering;
                 } else {
                     self.state = State::Playing {
-                        next: next + frame_ts,
+                        next: next + packet,
+                        packet,
                         empty_ticks: if self.frames.is_empty() {
                             empty_ticks + 1
                         } else {
@@ -292,14 +335,23 @@ impl JitterBuffer {
                     self.stats.lost += 1;
                     Playout::Lost {
                         timestamp: next as u32,
+                        duration: packet as u32,
                     }
                 };
-                // Latency trim: far above target, skip one queued frame (counted as overflow).
-                let held = self.frames.len() as u32 * self.config.frame;
-                if held > self.stats.target_delay + 3 * self.config.frame {
-                    if let State::Playing { next, .. } = &mut self.state {
-                        if self.frames.pop_first().is_some() {
-                            *next += frame_ts;
+                // Latency trim: far above target, skip one queued packet (counted as overflow).
+                if let State::Playing {
+                    next,
+                    packet,
+                    empty_ticks,
+                } = self.state
+                {
+                    if self.held(next) > self.stats.target_delay + 3 * self.config.frame {
+                        if let Some((key, frame)) = self.frames.pop_first() {
+                            self.state = State::Playing {
+                                next: next.max(key + self.duration_ts(&frame)),
+                                packet,
+                                empty_ticks,
+                            };
                             self.stats.overflow += 1;
                         }
                     }

@@ -1,5 +1,5 @@
 //! The sending side of one RTP stream: SSRC, sequence and timestamp continuity, the talkspurt
-//! marker, sender-report counters, and 20 ms pacing deadlines.
+//! marker, sender-report counters, and pacing deadlines (one per packet time: 10–40 ms).
 
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ pub struct SenderConfig {
     pub payload_type: PayloadType,
     /// RTP clock rate (8000 for G.711).
     pub clock_rate: u32,
-    /// Packet duration in milliseconds (20).
+    /// Packet duration in milliseconds (the negotiated ptime: 10, 20, 30 or 40).
     pub ptime_ms: u32,
     /// First sequence number.
     pub initial_sequence: u16,
@@ -109,6 +109,12 @@ impl RtpSender {
             .timestamp
             .wrapping_add(self.samples_per_packet().wrapping_mul(packets));
         self.talkspurt_start = true;
+    }
+
+    /// Changes the packet time (a re-INVITE negotiated another): later packets carry
+    /// `ptime_ms` of audio; sequence and timestamp continue.
+    pub fn set_ptime(&mut self, ptime_ms: u32) {
+        self.config.ptime_ms = ptime_ms;
     }
 
     /// Marks the next audio packet as the start of a talkspurt.

@@ -50,7 +50,13 @@ fn reorders_drops_duplicates_and_reports_loss() {
         outs.iter().map(played).collect::<Vec<_>>(),
         vec![Some(0), Some(1), Some(2), None, Some(4)]
     );
-    assert_eq!(outs[3], Playout::Lost { timestamp: 480 });
+    assert_eq!(
+        outs[3],
+        Playout::Lost {
+            timestamp: 480,
+            duration: 160
+        }
+    );
     // Packet 3 arrives after its tick: too late.
     assert_eq!(
         jb.push(&pkt(3, 480, 1, &data), start + ms(100)),
@@ -162,4 +168,83 @@ fn capacity_bounds_memory() {
     }
     assert_eq!(jb.len(), 10);
     assert_eq!(jb.stats().overflow, 20);
+}
+
+/// Plays a stream of `ptime`-ms G.711 packets (every `lose`-th missing) the way the session
+/// does: per 20 ms tick, pop until 160 samples are had. Returns (samples played, ticks lost).
+fn play_stream(ptime: u32, lose: Option<u32>) -> (usize, u64, JitterBuffer) {
+    let t0 = Instant::now();
+    let mut jb = JitterBuffer::new(JitterConfig {
+        timestamp_units_per_byte: 1,
+        ..JitterConfig::default()
+    });
+    let samples = (ptime * 8) as usize;
+    let data = vec![0u8; samples];
+    let packets = 2000 / ptime; // two seconds
+    let mut pending = 0usize; // samples decoded but not yet played
+    let mut played_samples = 0usize;
+    let mut next_packet = 0u32;
+    // Until the last packet has been played (after it the buffer would conceal a few empty
+    // ticks, as at the end of any talkspurt).
+    for tick in 0..200u64 {
+        if jb.stats().played + jb.stats().lost >= u64::from(packets) && next_packet == packets {
+            break;
+        }
+        let now = t0 + ms(20 * tick);
+        // Everything sent up to now has arrived.
+        while next_packet < packets && u64::from(next_packet * ptime) <= 20 * tick {
+            let i = next_packet;
+            next_packet += 1;
+            if lose.is_some_and(|n| i % n == n - 1) {
+                continue;
+            }
+            jb.push(&pkt(i as u16, i * ptime * 8, 1, &data), now);
+        }
+        while pending < 160 {
+            match jb.pop(now) {
+                Playout::Frame(f) => pending += f.payload.len(),
+                Playout::Lost { duration, .. } => pending += duration as usize,
+                Playout::Buffering => break,
+            }
+        }
+        if pending >= 160 {
+            pending -= 160;
+            played_samples += 160;
+        }
+    }
+    (played_samples, jb.stats().lost, jb)
+}
+
+#[test]
+fn packets_of_any_ptime_play_without_gaps() {
+    for ptime in [10, 20, 30, 40] {
+        let (played, lost, jb) = play_stream(ptime, None);
+        let stats = jb.stats();
+        assert_eq!(lost, 0, "ptime {ptime}: {stats:?}");
+        assert_eq!(stats.late + stats.overflow, 0, "ptime {ptime}: {stats:?}");
+        // Two seconds sent; playout started after the target delay and ran to the end.
+        assert!(played >= 15_000, "ptime {ptime}: {played} samples played");
+        assert_eq!(
+            stats.played,
+            u64::from(2000 / ptime),
+            "ptime {ptime}: all packets played"
+        );
+    }
+}
+
+#[test]
+fn a_lost_packet_of_any_ptime_is_concealed_and_playout_carries_on() {
+    for ptime in [10, 30, 40] {
+        let (played, lost, jb) = play_stream(ptime, Some(7));
+        let stats = jb.stats();
+        assert!(lost >= 1, "ptime {ptime}: {stats:?}");
+        assert_eq!(stats.late, 0, "ptime {ptime}: {stats:?}");
+        assert!(played >= 15_000, "ptime {ptime}: {played} samples played");
+        let sent = 2000 / ptime;
+        assert_eq!(
+            stats.played,
+            u64::from(sent - sent / 7),
+            "ptime {ptime}: {stats:?}"
+        );
+    }
 }

@@ -350,3 +350,70 @@ fn nat_external_address_rewrite() {
     o.set_connection_address("2001:db8::1".parse().unwrap());
     assert!(o.to_string().contains("c=IN IP6 2001:db8::1\r\n"));
 }
+
+/// The offer's `a=ptime` line replaced by `attrs` (none when empty).
+fn offer_with_ptime(attrs: &str) -> SessionDescription {
+    let text = carrier_offer("", "203.0.113.5").replace("a=ptime:20\r\n", attrs);
+    SessionDescription::parse(text.as_bytes()).unwrap()
+}
+
+#[test]
+fn answer_honours_offered_ptime_and_maxptime() {
+    let ours = caps(vec![Codec::Pcmu]);
+    // (offered attributes, ptime we send and state in the answer)
+    let cases = [
+        ("a=ptime:10\r\n", 10),
+        ("a=ptime:20\r\n", 20),
+        ("a=ptime:30\r\n", 30),
+        ("a=ptime:40\r\n", 40),
+        // Above what we send: the largest we do.
+        ("a=ptime:60\r\n", 40),
+        // Not a multiple of 10: round down.
+        ("a=ptime:25\r\n", 20),
+        // Below 10 ms: our smallest.
+        ("a=ptime:5\r\n", 10),
+        // No ptime: ours (20), unless maxptime forbids it.
+        ("", 20),
+        ("a=maxptime:10\r\n", 10),
+        ("a=maxptime:40\r\n", 20),
+        ("a=ptime:40\r\na=maxptime:30\r\n", 30),
+        ("a=ptime:junk\r\n", 20),
+    ];
+    for (attrs, expected) in cases {
+        let a = answer(&offer_with_ptime(attrs), &ours).unwrap();
+        assert_eq!(a.media.ptime_ms, expected, "offer {attrs:?}");
+        let m = &a.sdp.media[0];
+        assert_eq!(
+            m.ptime(),
+            Some(expected),
+            "answer states it, offer {attrs:?}"
+        );
+        let text = String::from_utf8(a.sdp.to_bytes()).unwrap();
+        assert_eq!(text.matches("a=ptime:").count(), 1, "{text}");
+    }
+}
+
+#[test]
+fn our_offer_then_the_answer_ptime_decides_what_we_send() {
+    let mut ours = caps(vec![Codec::Pcmu]);
+    ours.ptime_ms = 30;
+    let o = offer(&ours);
+    assert_eq!(o.media[0].ptime(), Some(30));
+    let answer_text = |attrs: &str| {
+        format!(
+            "v=0\r\no=- 1 1 IN IP4 192.0.2.9\r\ns=-\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\n\
+m=audio 5004 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n{attrs}"
+        )
+    };
+    let negotiated = |attrs: &str| {
+        let a = SessionDescription::parse(answer_text(attrs).as_bytes()).unwrap();
+        negotiate_answer(&o, &a).unwrap().ptime_ms
+    };
+    assert_eq!(negotiated("a=ptime:20\r\n"), 20);
+    assert_eq!(
+        negotiated(""),
+        30,
+        "no ptime in the answer: what we offered"
+    );
+    assert_eq!(negotiated("a=maxptime:20\r\n"), 20);
+}

@@ -256,6 +256,24 @@ impl Driver {
                 }
                 let _ = reply.send(result);
             }
+            Command::Keepalive {
+                target,
+                destination,
+                interval,
+                reply,
+            } => {
+                let result = self
+                    .endpoint
+                    .keepalive(now, target.clone(), destination, interval);
+                match &result {
+                    Ok(keepalive) => info!(%keepalive, %target, ?interval, "OPTIONS keep-alive"),
+                    Err(error) => warn!(%target, %error, "keep-alive refused"),
+                }
+                let _ = reply.send(result);
+            }
+            Command::StopKeepalive { keepalive, reply } => {
+                let _ = reply.send(self.endpoint.stop_keepalive(keepalive));
+            }
             Command::Stats { reply } => {
                 let _ = reply.send((self.endpoint.stats(), self.endpoint.call_count()));
             }
@@ -405,7 +423,7 @@ async fn accept(
     }
 }
 
-/// The call an event belongs to; registration events belong to none.
+/// The call an event belongs to; registration and keep-alive events belong to none.
 fn call_of(event: &Event) -> Option<CallHandle> {
     match event {
         Event::IncomingCall(i) => Some(i.call),
@@ -426,7 +444,9 @@ fn call_of(event: &Event) -> Option<CallHandle> {
         Event::CallReplaced { new, .. } => Some(*new),
         Event::Registered { .. }
         | Event::RegistrationFailed { .. }
-        | Event::Unregistered { .. } => None,
+        | Event::Unregistered { .. }
+        | Event::PeerUp { .. }
+        | Event::PeerDown { .. } => None,
     }
 }
 
@@ -451,5 +471,7 @@ fn name_of(event: &Event) -> &'static str {
         Event::Registered { .. } => "registered",
         Event::RegistrationFailed { .. } => "registration_failed",
         Event::Unregistered { .. } => "unregistered",
+        Event::PeerUp { .. } => "peer_up",
+        Event::PeerDown { .. } => "peer_down",
     }
 }

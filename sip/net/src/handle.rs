@@ -2,7 +2,10 @@
 //! a command to the driver task and await the endpoint's verdict.
 
 use sip_message::{NameAddr, Uri};
-use sip_proto::{CallHandle, RegistrationHandle, Rejection, Stats};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use sip_proto::{CallHandle, KeepaliveHandle, RegistrationHandle, Rejection, Stats};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Error;
@@ -60,6 +63,16 @@ pub(crate) enum Command {
     },
     Unregister {
         registration: RegistrationHandle,
+        reply: oneshot::Sender<Result<(), sip_proto::Error>>,
+    },
+    Keepalive {
+        target: Uri,
+        destination: Option<SocketAddr>,
+        interval: Duration,
+        reply: oneshot::Sender<Result<KeepaliveHandle, sip_proto::Error>>,
+    },
+    StopKeepalive {
+        keepalive: KeepaliveHandle,
         reply: oneshot::Sender<Result<(), sip_proto::Error>>,
     },
     Stats {
@@ -194,6 +207,35 @@ impl SipHandle {
             reply,
         })
         .await?;
+        Ok(rx.await.map_err(|_| Error::Closed)??)
+    }
+
+    /// OPTIONS to `target` now and every `interval` (a trunk keep-alive),
+    /// sent to `destination` when given (the address the application
+    /// resolved `target`'s host to). Outcome: `PeerUp` / `PeerDown` events
+    /// whenever the peer's state changes.
+    pub async fn keepalive(
+        &self,
+        target: Uri,
+        destination: Option<SocketAddr>,
+        interval: Duration,
+    ) -> Result<KeepaliveHandle, Error> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Keepalive {
+            target,
+            destination,
+            interval,
+            reply,
+        })
+        .await?;
+        Ok(rx.await.map_err(|_| Error::Closed)??)
+    }
+
+    /// Stops a keep-alive.
+    pub async fn stop_keepalive(&self, keepalive: KeepaliveHandle) -> Result<(), Error> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::StopKeepalive { keepalive, reply })
+            .await?;
         Ok(rx.await.map_err(|_| Error::Closed)??)
     }
 

@@ -22,6 +22,10 @@
 //! `SipConfig::endpoint.credentials`; the endpoint refreshes the binding
 //! and reports `Registered` / `RegistrationFailed` / `Unregistered`.
 //!
+//! Keep-alives: [`SipHandle::keepalive`] sends OPTIONS to a trunk every
+//! interval; the endpoint reports `PeerUp` / `PeerDown` when it starts or
+//! stops answering.
+//!
 //! Inbound INVITEs from sources outside [`SipConfig::allow_list`] are
 //! answered `403 Forbidden` here and never reach the application (see
 //! [`allow_list`] for why the driver owns this).
@@ -73,7 +77,8 @@ use std::time::Duration;
 pub use allow_list::{AllowList, Cidr, CidrError};
 pub use handle::SipHandle;
 pub use sip_proto::{
-    CallHandle, Credentials, EndReason, Event, IncomingCall, RegistrationHandle, Rejection, Stats,
+    CallHandle, Credentials, EndReason, Event, IncomingCall, KeepaliveHandle, RegistrationHandle,
+    Rejection, Stats,
 };
 pub use tls::{TlsConfig, TlsListenerConfig, TlsRoots};
 

@@ -13,11 +13,12 @@ use crate::config::Config;
 use crate::dialog::DialogId;
 use crate::error::Error;
 use crate::event::Event;
+use crate::keepalive::Keepalive;
 use crate::registration::Registration;
 use crate::rng::IdRng;
 use crate::transaction::{ClientKey, Ctx, Outbox, Peer, ServerKey, Transactions};
 use crate::transport::{Transmit, TransportKind};
-use crate::{CallHandle, RegistrationHandle};
+use crate::{CallHandle, KeepaliveHandle, RegistrationHandle};
 
 /// Methods we accept (RFC 3261 §20.5 Allow).
 pub(crate) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY";
@@ -62,6 +63,11 @@ pub struct Endpoint {
     /// Which registration each REGISTER client transaction serves.
     pub(crate) registration_owners: HashMap<ClientKey, RegistrationHandle>,
     pub(crate) next_registration: u64,
+    /// OPTIONS keep-alives to trunks.
+    pub(crate) keepalives: HashMap<KeepaliveHandle, Keepalive>,
+    /// Which keep-alive each OPTIONS client transaction serves.
+    pub(crate) keepalive_owners: HashMap<ClientKey, KeepaliveHandle>,
+    pub(crate) next_keepalive: u64,
     /// In-dialog requests (BYE, REFER) that may be answered 401/407 and
     /// resent once with credentials (§22.2), with their owner.
     pub(crate) challengeable: HashMap<ClientKey, Challengeable>,
@@ -101,6 +107,9 @@ impl Endpoint {
             registrations: HashMap::new(),
             registration_owners: HashMap::new(),
             next_registration: 1,
+            keepalives: HashMap::new(),
+            keepalive_owners: HashMap::new(),
+            next_keepalive: 1,
             challengeable: HashMap::new(),
             nonces: Nonces::default(),
             stats: Stats::default(),
@@ -183,6 +192,8 @@ impl Endpoint {
         self.dispatch(now);
         self.registration_timeouts(now);
         self.dispatch(now);
+        self.keepalive_timeouts(now);
+        self.dispatch(now);
     }
 
     /// The driver could not send to `destination` (ICMP unreachable, TCP
@@ -222,8 +233,10 @@ impl Endpoint {
             .registrations
             .values()
             .filter_map(Registration::next_timeout);
+        let keepalives = self.keepalives.values().filter_map(Keepalive::next_timeout);
         calls
             .chain(registrations)
+            .chain(keepalives)
             .chain(self.transactions.next_timeout())
             .min()
     }
@@ -435,13 +448,7 @@ impl Endpoint {
             uri: uri.to_string(),
         };
         let sip = uri.as_sip().ok_or_else(unroutable)?;
-        let transport = match sip.params.get("transport").flatten() {
-            Some(t) if t.eq_ignore_ascii_case("tcp") => TransportKind::Tcp,
-            Some(t) if t.eq_ignore_ascii_case("tls") => TransportKind::Tls,
-            Some(t) if t.eq_ignore_ascii_case("udp") => TransportKind::Udp,
-            _ if sip.secure => TransportKind::Tls,
-            _ => self.config.default_transport,
-        };
+        let transport = self.route_transport(uri);
         if let Some(proxy) = self.config.outbound_proxy {
             return Ok(Peer {
                 transport,
@@ -462,6 +469,20 @@ impl Endpoint {
             transport,
             address: SocketAddr::new(ip, sip.port.unwrap_or(default_port)),
         })
+    }
+
+    /// The transport `uri` asks for (§19.1.1 `transport`, `sips:`), else the default.
+    pub(crate) fn route_transport(&self, uri: &Uri) -> TransportKind {
+        let Some(sip) = uri.as_sip() else {
+            return self.config.default_transport;
+        };
+        match sip.params.get("transport").flatten() {
+            Some(t) if t.eq_ignore_ascii_case("tcp") => TransportKind::Tcp,
+            Some(t) if t.eq_ignore_ascii_case("tls") => TransportKind::Tls,
+            Some(t) if t.eq_ignore_ascii_case("udp") => TransportKind::Udp,
+            _ if sip.secure => TransportKind::Tls,
+            _ => self.config.default_transport,
+        }
     }
 
     /// Where to send to `uri` directly: its host when an IP literal.

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use sip_message::ParseError;
 use thiserror::Error;
 
-use crate::{CallHandle, RegistrationHandle};
+use crate::{CallHandle, KeepaliveHandle, RegistrationHandle};
 
 /// Why an input or a command was not acted on. The endpoint's state is
 /// intact after any error: errors from [`crate::Endpoint::handle_datagram`]
@@ -18,6 +18,9 @@ pub enum Error {
     /// A command named a registration the endpoint does not know.
     #[error("no registration {0}")]
     UnknownRegistration(RegistrationHandle),
+    /// A command named a keep-alive the endpoint does not know.
+    #[error("no keep-alive {0}")]
+    UnknownKeepalive(KeepaliveHandle),
     /// The command does not apply to the call's current state (answering
     /// an answered call, REFER before the dialog is confirmed, …).
     #[error("call {call} cannot {command} while {state}")]

@@ -6,7 +6,7 @@ use sip_message::{CallId, NameAddr, Uri};
 
 use std::time::Duration;
 
-use crate::{CallHandle, RegistrationHandle};
+use crate::{CallHandle, KeepaliveHandle, RegistrationHandle};
 
 /// One application-level happening. SDP travels as opaque bytes: this
 /// crate never reads it.
@@ -90,6 +90,18 @@ pub enum Event {
     },
     /// `unregister` finished; the handle is no longer valid.
     Unregistered { registration: RegistrationHandle },
+    /// A keep-alive's peer answered OPTIONS (`status`: its final response,
+    /// any of which proves it is there) after being down or unknown.
+    PeerUp {
+        keepalive: KeepaliveHandle,
+        status: u16,
+    },
+    /// A keep-alive's OPTIONS got no answer (`status`: 408 on Timer F, 503
+    /// on a transport error) after the peer was up or unknown.
+    PeerDown {
+        keepalive: KeepaliveHandle,
+        status: u16,
+    },
 }
 
 /// A new inbound call.

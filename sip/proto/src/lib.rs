@@ -4,7 +4,8 @@
 //! REFER (RFC 3515) and attended transfer (RFC 3891 Replaces), with RFC
 //! 3581 `rport`; registration with a registrar
 //! (§10.2) for running as a PBX extension; inbound digest authentication
-//! with a source allow-list for trunk mode; RFC 4028 session timers.
+//! with a source allow-list for trunk mode; OPTIONS keep-alives to trunks;
+//! RFC 4028 session timers.
 //!
 //! # What it does not do
 //! It owns no socket, task or clock, resolves no names (targets are IP
@@ -79,6 +80,7 @@
 //!   [`authenticator`]: trunk-mode 401/403 and the nonce table;
 //!   [`allow_list`]: CIDR source checks; `body`: DTMF and sipfrag bodies.
 //! - `registration`: the REGISTER client (§10.2) with refresh and back-off.
+//! - `keepalive`: OPTIONS keep-alives to trunks, reporting the peer up or down.
 //! - `replaces`: attended transfer (RFC 3891 Replaces, `refer_attended`).
 //! - [`session_timer`]: RFC 4028 negotiation and the refresh/expiry deadlines.
 
@@ -95,6 +97,7 @@ pub mod digest;
 mod endpoint;
 pub mod error;
 pub mod event;
+mod keepalive;
 mod registration;
 mod replaces;
 mod rng;
@@ -122,6 +125,16 @@ pub use transport::{Transmit, TransportKind};
 /// Our handle on one call (one INVITE dialog); not the SIP Call-ID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CallHandle(u64);
+
+/// Our handle on one OPTIONS keep-alive (a trunk we watch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeepaliveHandle(u64);
+
+impl fmt::Display for KeepaliveHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "keepalive#{}", self.0)
+    }
+}
 
 /// Our handle on one registration (a REGISTER binding we keep alive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

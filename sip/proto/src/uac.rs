@@ -21,6 +21,13 @@ impl Endpoint {
     pub(crate) fn on_tu_event(&mut self, now: Instant, event: TuEvent) {
         match event {
             TuEvent::Response { key, response } => {
+                if let Some(&handle) = self.keepalive_owners.get(&key) {
+                    if response.status >= 200 {
+                        self.keepalive_owners.remove(&key);
+                        self.on_keepalive_outcome(now, handle, true, response.status);
+                    }
+                    return;
+                }
                 if let Some(&handle) = self.registration_owners.get(&key) {
                     if response.status >= 200 {
                         self.registration_owners.remove(&key);
@@ -48,6 +55,9 @@ impl Endpoint {
             }
             TuEvent::Timeout { key } => {
                 self.challengeable.remove(&key);
+                if let Some(handle) = self.keepalive_owners.remove(&key) {
+                    return self.on_keepalive_outcome(now, handle, false, 408);
+                }
                 if let Some(handle) = self.registration_owners.remove(&key) {
                     return self.on_register_failure(now, handle, 408);
                 }
@@ -55,6 +65,9 @@ impl Endpoint {
             }
             TuEvent::TransportError { key } => {
                 self.challengeable.remove(&key);
+                if let Some(handle) = self.keepalive_owners.remove(&key) {
+                    return self.on_keepalive_outcome(now, handle, false, 503);
+                }
                 if let Some(handle) = self.registration_owners.remove(&key) {
                     return self.on_register_failure(now, handle, 503);
                 }

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use sip_message::{NameAddr, Uri};
 use sip_proto::{
-    CallHandle, Credentials, Endpoint, Event, InboundAuth, RegistrationHandle, Rejection, Secret,
-    SessionTimerConfig, TransportKind,
+    CallHandle, Credentials, Endpoint, Event, InboundAuth, KeepaliveHandle, RegistrationHandle,
+    Rejection, Secret, SessionTimerConfig, TransportKind,
 };
 use util::{sdp, Pair, Side};
 
@@ -51,6 +51,8 @@ enum Op {
     TransportError,
     Register(u32),
     Unregister,
+    Keepalive(u64),
+    StopKeepalive,
 }
 
 /// Real traffic to mutate: the wire of whole calls from the pair harness.
@@ -165,11 +167,13 @@ fn random_op(rng: &mut Rng, corpus: &[Vec<u8>]) -> Op {
         11 => Op::Hangup,
         12 => Op::Reoffer,
         13 => Op::AnswerReoffer,
-        14 => match rng.below(5) {
+        14 => match rng.below(7) {
             0 => Op::Refer,
             1 => Op::Dtmf,
             2 => Op::Register([0, 30, 60, 3600][rng.below(4)]),
             3 => Op::Unregister,
+            4 => Op::Keepalive([0, 1, 30][rng.below(3)]),
+            5 => Op::StopKeepalive,
             _ => Op::TransportError,
         },
         _ => Op::TransferProgress([100, 180, 200, 486][rng.below(4)]),
@@ -205,6 +209,7 @@ fn random_operations_never_panic_and_timers_stay_ahead_of_the_clock() {
         let mut pair = Pair::with_configs(a, b, seed);
         pair.link.loss = 0.1;
         let mut registrations: Vec<RegistrationHandle> = Vec::new();
+        let mut keepalives: Vec<KeepaliveHandle> = Vec::new();
         let peer: SocketAddr = pair.b_addr;
         let mut handles: Vec<CallHandle> = Vec::new();
         for _ in 0..300 {
@@ -272,6 +277,26 @@ fn random_operations_never_panic_and_timers_stay_ahead_of_the_clock() {
                 Op::Unregister => {
                     if let Some(r) = registrations.get(rng.below(registrations.len().max(1))) {
                         let _ = ep.unregister(now, *r);
+                    }
+                }
+                Op::Keepalive(seconds) => {
+                    let target = if side == Side::A {
+                        "sip:10.0.0.2"
+                    } else {
+                        "sip:10.0.0.1"
+                    };
+                    if let Ok(k) = ep.keepalive(
+                        now,
+                        Uri::parse(target).unwrap(),
+                        None,
+                        Duration::from_secs(seconds),
+                    ) {
+                        keepalives.push(k);
+                    }
+                }
+                Op::StopKeepalive => {
+                    if let Some(k) = keepalives.get(rng.below(keepalives.len().max(1))) {
+                        let _ = ep.stop_keepalive(*k);
                     }
                 }
             }

@@ -11,7 +11,8 @@ use std::fmt::{self, Write as _};
 use std::net::IpAddr;
 
 pub use offer_answer::{
-    answer, negotiate_answer, offer, Answer, Codec, LocalCapabilities, NegotiatedMedia,
+    answer, choose_ptime, negotiate_answer, offer, Answer, Codec, LocalCapabilities,
+    NegotiatedMedia, PTIMES_MS,
 };
 
 use crate::{Error, PayloadType, SdpErrorKind};
@@ -291,6 +292,11 @@ impl MediaDescription {
     /// `a=ptime` in milliseconds.
     pub fn ptime(&self) -> Option<u32> {
         self.attribute("ptime")?.trim().parse().ok()
+    }
+
+    /// `a=maxptime` in milliseconds (RFC 4566 §6).
+    pub fn maxptime(&self) -> Option<u32> {
+        self.attribute("maxptime")?.trim().parse().ok()
     }
 
     /// Media-level direction attribute, if any.

@@ -5,6 +5,10 @@ use std::net::{IpAddr, SocketAddr};
 use super::{Address, Attribute, Connection, Direction, MediaDescription, SessionDescription};
 use crate::{AnswerMismatch, Error, PayloadType};
 
+/// Packet times we send, in ms: whole multiples of 10 ms up to 40 (the sizes G.711 peers use;
+/// RFC 3551 §4.5 packs G.711 in any multiple of a sample, but 10 ms frames are the common unit).
+pub const PTIMES_MS: [u32; 4] = [10, 20, 30, 40];
+
 /// Audio codecs we negotiate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Codec {
@@ -51,7 +55,7 @@ pub struct LocalCapabilities {
     pub port: u16,
     /// Our RTCP port, advertised with `a=rtcp` (RFC 3605) when not `port + 1`.
     pub rtcp_port: Option<u16>,
-    /// Packet time we send, in ms.
+    /// Packet time we offer and send when the peer states none, in ms (one of [`PTIMES_MS`]).
     pub ptime_ms: u32,
     /// The direction we want (sendrecv normally; sendonly/inactive to put the peer on hold).
     pub direction: Direction,
@@ -83,6 +87,10 @@ pub struct NegotiatedMedia {
     pub direction: Direction,
     /// The peer's `a=ptime`, if given.
     pub remote_ptime_ms: Option<u32>,
+    /// The packet time we send (one of [`PTIMES_MS`]): the peer's `a=ptime` when we support
+    /// it, else the largest we do that is not above its `a=ptime` or `a=maxptime`, else ours.
+    /// What we receive may be any size.
+    pub ptime_ms: u32,
 }
 
 /// An answer and what it agreed.
@@ -113,7 +121,7 @@ pub fn offer(caps: &LocalCapabilities) -> SessionDescription {
     if let Some(te) = caps.telephone_event {
         add_telephone_event(&mut media, te);
     }
-    add_common(&mut media, caps, caps.direction);
+    add_common(&mut media, caps, caps.direction, caps.ptime_ms);
     session.media.push(media);
     session
 }
@@ -150,7 +158,9 @@ pub fn answer(offer: &SessionDescription, caps: &LocalCapabilities) -> Result<An
         if let Some(te) = telephone_event {
             add_telephone_event(&mut media, te);
         }
-        add_common(&mut media, caps, direction);
+        // RFC 3264 §6.1: the answer states the packet time we will send.
+        let ptime_ms = choose_ptime(m, caps.ptime_ms);
+        add_common(&mut media, caps, direction, ptime_ms);
         session.media.push(media);
         negotiated = Some(negotiated_media(
             offer,
@@ -159,6 +169,7 @@ pub fn answer(offer: &SessionDescription, caps: &LocalCapabilities) -> Result<An
             payload_type,
             telephone_event,
             direction,
+            ptime_ms,
         ));
     }
     let media = negotiated.ok_or(Error::NoAcceptableMedia)?;
@@ -203,6 +214,8 @@ pub fn negotiate_answer(
     if answer.media_connection(index).is_none() {
         return Err(Error::AnswerMismatch(AnswerMismatch::NoConnection));
     }
+    let ours = offer.media[index].ptime().unwrap_or(20);
+    let ptime_ms = choose_ptime(m, ours);
     Ok(negotiated_media(
         answer,
         index,
@@ -210,7 +223,22 @@ pub fn negotiate_answer(
         payload_type,
         telephone_event,
         direction,
+        ptime_ms,
     ))
+}
+
+/// The packet time to send to a peer whose media description is `m`: its `a=ptime` (else
+/// `ours`), capped by its `a=maxptime`, rounded down to one we send (RFC 4566 §6: ptime is a
+/// preference, maxptime a limit).
+pub fn choose_ptime(m: &MediaDescription, ours: u32) -> u32 {
+    let limit = m.maxptime().unwrap_or(u32::MAX);
+    let wanted = m.ptime().unwrap_or(ours).min(limit);
+    PTIMES_MS
+        .iter()
+        .rev()
+        .copied()
+        .find(|&p| p <= wanted)
+        .unwrap_or(PTIMES_MS[0])
 }
 
 fn base_session(caps: &LocalCapabilities) -> SessionDescription {
@@ -288,6 +316,7 @@ fn negotiated_media(
     payload_type: PayloadType,
     telephone_event: Option<PayloadType>,
     direction: Direction,
+    ptime_ms: u32,
 ) -> NegotiatedMedia {
     let m = &remote.media[index];
     let ip = remote
@@ -312,6 +341,7 @@ fn negotiated_media(
         remote_rtcp,
         direction,
         remote_ptime_ms: m.ptime(),
+        ptime_ms,
     }
 }
 
@@ -348,10 +378,15 @@ fn add_telephone_event(media: &mut MediaDescription, pt: PayloadType) {
         .push(Attribute::value("fmtp", format!("{pt} 0-15")));
 }
 
-fn add_common(media: &mut MediaDescription, caps: &LocalCapabilities, direction: Direction) {
+fn add_common(
+    media: &mut MediaDescription,
+    caps: &LocalCapabilities,
+    direction: Direction,
+    ptime_ms: u32,
+) {
     media
         .attributes
-        .push(Attribute::value("ptime", caps.ptime_ms.to_string()));
+        .push(Attribute::value("ptime", ptime_ms.to_string()));
     if let Some(rtcp) = caps.rtcp_port {
         if rtcp != caps.port.wrapping_add(1) {
             media

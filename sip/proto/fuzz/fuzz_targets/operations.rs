@@ -11,17 +11,23 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use sip_message::{NameAddr, Uri};
 use sip_proto::{
-    CallHandle, Config, Credentials, Endpoint, Event, InboundAuth, RegistrationHandle, Secret,
-    SessionTimerConfig, TransportKind,
+    CallHandle, Config, Credentials, Endpoint, Event, InboundAuth, KeepaliveHandle,
+    RegistrationHandle, Secret, SessionTimerConfig, TransportKind,
 };
 
 #[derive(Arbitrary, Debug)]
 enum Op {
     /// Raw bytes to A (`to_b` false) or B, as if from the other.
-    Datagram { to_b: bool, bytes: Vec<u8> },
+    Datagram {
+        to_b: bool,
+        bytes: Vec<u8>,
+    },
     /// Milliseconds of virtual time.
     Advance(u32),
-    Command { on_b: bool, command: Command },
+    Command {
+        on_b: bool,
+        command: Command,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -37,6 +43,8 @@ enum Command {
     Register { expires: u16 },
     Unregister(u8),
     TransportError,
+    Keepalive { interval_s: u8 },
+    StopKeepalive(u8),
 }
 
 struct World {
@@ -45,6 +53,7 @@ struct World {
     now: Instant,
     calls: Vec<CallHandle>,
     registrations: Vec<RegistrationHandle>,
+    keepalives: Vec<KeepaliveHandle>,
 }
 
 const A: &str = "10.0.0.1:5060";
@@ -67,7 +76,8 @@ impl World {
         });
         let mut b = Config::new(addr(B));
         let mut auth = InboundAuth::new("fuzz");
-        auth.users.insert("trunk".into(), Secret::Password("pw".into()));
+        auth.users
+            .insert("trunk".into(), Secret::Password("pw".into()));
         b.inbound_auth = Some(auth);
         World {
             a: Endpoint::new(a, 1),
@@ -75,6 +85,7 @@ impl World {
             now: Instant::now(),
             calls: Vec::new(),
             registrations: Vec::new(),
+            keepalives: Vec::new(),
         }
     }
 
@@ -154,6 +165,16 @@ impl World {
                 let peer = if on_b { addr(A) } else { addr(B) };
                 ep.handle_transport_error(now, TransportKind::Udp, peer)
             }
+            Command::Keepalive { interval_s } => {
+                let target = if on_b { "sip:10.0.0.1" } else { "sip:10.0.0.2" };
+                let interval = Duration::from_secs(u64::from(interval_s));
+                if let Ok(k) = ep.keepalive(now, uri(target), None, interval) {
+                    self.keepalives.push(k);
+                }
+            }
+            Command::StopKeepalive(i) => {
+                drop(World::pick(&self.keepalives, i).map(|k| ep.stop_keepalive(k)))
+            }
         }
     }
 }
@@ -165,9 +186,13 @@ fuzz_target!(|ops: Vec<Op>| {
             Op::Datagram { to_b, bytes } => {
                 let now = world.now;
                 let _ = if to_b {
-                    world.b.handle_datagram(now, TransportKind::Udp, addr(A), &bytes)
+                    world
+                        .b
+                        .handle_datagram(now, TransportKind::Udp, addr(A), &bytes)
                 } else {
-                    world.a.handle_datagram(now, TransportKind::Udp, addr(B), &bytes)
+                    world
+                        .a
+                        .handle_datagram(now, TransportKind::Udp, addr(B), &bytes)
                 };
             }
             Op::Advance(ms) => world.now += Duration::from_millis(u64::from(ms % 600_000)),
