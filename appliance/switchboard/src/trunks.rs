@@ -72,6 +72,10 @@ impl Trunks {
                     host: target.host.clone(),
                     reason,
                 })?;
+        if target.transport == crate::config::TrunkTransport::Tls {
+            // bind_sip does not configure TLS yet; the driver refuses TLS targets.
+            tracing::warn!(trunk = %trunk.name, "SIP over TLS is not configured on this box: the trunk will be reported down");
+        }
         let sip_error = |source| TrunkError::Sip {
             trunk: trunk.name.clone(),
             source,
