@@ -61,12 +61,16 @@ impl Engines {
                 reason: e.to_string(),
             }
         })?;
-        let llm =
-            Llama::load(&models_llama::LlamaConfig::new(&llm)).map_err(|e| EngineError::Load {
-                what: "LLM",
-                path: llm.clone(),
-                reason: e.to_string(),
-            })?;
+        // A reply's LLM decoding and the TTS of its first sentence run at the same time; both
+        // engines spin-wait between steps, and more threads than cores slows both badly. So the
+        // LLM leaves one core to the voice (which runs on one thread).
+        let mut llm_config = models_llama::LlamaConfig::new(&llm);
+        llm_config.threads = cores().saturating_sub(1).max(1);
+        let llm = Llama::load(&llm_config).map_err(|e| EngineError::Load {
+            what: "LLM",
+            path: llm.clone(),
+            reason: e.to_string(),
+        })?;
         let embed_dir = dir.join("all-MiniLM-L6-v2");
         let embedder = MiniLm::load(&embed_dir).map_err(|e| EngineError::Load {
             what: "embedder",
@@ -92,7 +96,8 @@ impl Engines {
         if let Some(v) = voices.get(name) {
             return Ok(Arc::clone(v));
         }
-        let config = models_piper::PiperConfig::in_model_dir(&self.dir, name);
+        let mut config = models_piper::PiperConfig::in_model_dir(&self.dir, name);
+        config.threads = 1;
         let voice = Piper::load(&config).map_err(|e| EngineError::Load {
             what: "voice",
             path: config.model.clone(),
@@ -102,6 +107,10 @@ impl Engines {
         voices.insert(name.to_owned(), Arc::clone(&voice));
         Ok(voice)
     }
+}
+
+fn cores() -> u32 {
+    std::thread::available_parallelism().map_or(2, |n| n.get() as u32)
 }
 
 /// The path of `profile`'s file for `role`, from the built-in manifest (`what` names the role

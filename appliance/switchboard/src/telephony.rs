@@ -39,6 +39,7 @@ pub enum Decision {
 pub struct Admission {
     store: Store,
     capacity: Arc<Semaphore>,
+    slots: usize,
 }
 
 impl Admission {
@@ -46,7 +47,17 @@ impl Admission {
         Admission {
             store,
             capacity: Arc::new(Semaphore::new(max_concurrent)),
+            slots: max_concurrent,
         }
+    }
+
+    /// Waits until every admitted call has released its slot (its record closed), up to
+    /// `timeout`. Returns whether they all did.
+    pub async fn drain(&self, timeout: std::time::Duration) -> bool {
+        let all = u32::try_from(self.slots).unwrap_or(u32::MAX);
+        tokio::time::timeout(timeout, self.capacity.acquire_many(all))
+            .await
+            .is_ok_and(|permit| permit.is_ok())
     }
 
     /// Blacklist first (a blocked caller learns nothing else), then routing, then capacity.

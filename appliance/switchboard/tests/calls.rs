@@ -51,6 +51,7 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 struct Daemon {
     sip: SocketAddr,
+    http: SocketAddr,
     data_dir: PathBuf,
     store: Store,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -115,6 +116,7 @@ impl Daemon {
         let store = Store::open(&url).await.unwrap();
         Some(Daemon {
             sip: sip_addr,
+            http: http_addr,
             data_dir,
             store,
             stop: Some(stop),
@@ -129,6 +131,7 @@ impl Daemon {
 
     /// The newest call record, once the daemon has closed it.
     async fn finished_call(&self) -> switchboard_store::CallRecord {
+        self.idle().await;
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let id: CallRecordId = self.store.recent_call_ids(1).await.unwrap()[0].clone();
@@ -141,6 +144,26 @@ impl Daemon {
                 "the call record was never closed"
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Waits until no call is running (the last one's summary included), so the next call does
+    /// not share the CPU with it.
+    async fn idle(&self) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let mut s = tokio::net::TcpStream::connect(self.http).await.unwrap();
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).await.unwrap();
+            if out.lines().any(|l| l == "switchboard_calls_active 0") {
+                return;
+            }
+            assert!(Instant::now() < deadline, "calls still active");
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
 
@@ -178,15 +201,7 @@ fn speak(text: &str) -> Vec<i16> {
 }
 
 fn transcribe(samples: &[i16]) -> String {
-    let mut resampler = media_audio::resample::Resampler::new(
-        media_audio::resample::SampleRate::Hz8000,
-        media_audio::resample::SampleRate::Hz16000,
-    )
-    .unwrap();
-    let mut wide = Vec::new();
-    resampler.process(samples, &mut wide).unwrap();
-    resampler.flush(&mut wide).unwrap();
-    let audio: Vec<f32> = wide.iter().map(|&s| f32::from(s) / 32768.0).collect();
+    let audio = switchboard::runtime::to_16k(samples).unwrap();
     let options = SttOptions {
         language: Some("en".into()),
         audio_context: AudioContext::Fit,
@@ -240,6 +255,20 @@ async fn hear(ua: &mut Ua, speech: Duration, quiet: Duration) -> Heard {
     Heard { audio, ended }
 }
 
+/// Waits until the agent has been quiet for `quiet`.
+async fn quiet(ua: &mut Ua, quiet: Duration) {
+    let hush = (quiet.as_millis() / 20) as usize;
+    let mut silent = 0;
+    ua.expect("the agent to stop talking", |e| match e {
+        UaEvent::Audio { frame, .. } => {
+            silent = if rms(frame) > 300.0 { 0 } else { silent + 1 };
+            (silent >= hush).then_some(())
+        }
+        _ => None,
+    })
+    .await;
+}
+
 async fn answered(ua: &mut Ua, target: &str) -> sip_net::CallHandle {
     ua.call(target).await;
     ua.expect("the agent to answer", |e| match e {
@@ -267,7 +296,7 @@ async fn a_caller_talks_to_the_agent() {
     // the agent for the CPU in the middle of a call.
     let saturday = speak("What are your opening hours on Saturday?");
     let everything = speak("Tell me everything about your prices and your policies.");
-    let cigna = speak("Sorry, stop. Do you take Cigna insurance?");
+    let interruption = speak("Sorry, stop. Is there free parking?");
     let yes = speak("Yes, that's fine.");
     let no = speak("No, please don't.");
     let parking = speak("Do you have free parking?");
@@ -285,6 +314,7 @@ async fn a_caller_talks_to_the_agent() {
     )
     .await;
     ua.sip.hangup(call).await.unwrap();
+    let record = daemon.finished_call().await;
     assert!(
         greeting.text().contains("dental"),
         "greeting: {}",
@@ -295,7 +325,6 @@ async fn a_caller_talks_to_the_agent() {
         contains_any(&text, &["9", "nine", "1 p", "one p"]),
         "reply: {text}"
     );
-    let record = daemon.finished_call().await;
     assert_eq!(record.end_reason.as_deref(), Some("caller_hung_up"));
     let turns = daemon.store.turns(&record.id).await.unwrap();
     assert_eq!(turns.len(), 1, "{turns:?}");
@@ -312,17 +341,16 @@ async fn a_caller_talks_to_the_agent() {
     // 2. Barge-in: talking over a reply stops it, and the turn is marked interrupted.
     let call = answered(&mut ua, &daemon.uri("1000")).await;
     hear(&mut ua, GREETING, PAUSE).await;
-    ua.play(
-        call,
-        speak("Tell me everything about your prices and your policies."),
-    );
+    ua.play(call, everything.clone());
     hear(
         &mut ua,
         Duration::from_millis(1500),
         Duration::from_millis(1),
     )
     .await;
-    ua.play(call, cigna.clone());
+    ua.play(call, interruption.clone());
+    // The agent stops talking when the caller does, then answers the interruption.
+    quiet(&mut ua, Duration::from_millis(400)).await;
     let after = hear(
         &mut ua,
         Duration::from_millis(600),
@@ -339,7 +367,7 @@ async fn a_caller_talks_to_the_agent() {
     assert!(
         turns
             .iter()
-            .any(|t| t.caller_text.to_lowercase().contains("cigna")),
+            .any(|t| !t.interrupted && t.caller_text.to_lowercase().contains("parking")),
         "the interruption was not answered: {turns:?} (heard {})",
         after.text()
     );
@@ -375,16 +403,16 @@ async fn a_caller_talks_to_the_agent() {
         let record = daemon.finished_call().await;
         let end = daemon.store.end_of_call(&record.id).await.unwrap().unwrap();
         assert!(
-            end.transfer_outcome.as_deref().unwrap_or("").starts_with(outcome),
+            end.transfer_outcome
+                .as_deref()
+                .unwrap_or("")
+                .starts_with(outcome),
             "{end:?}"
         );
     }
 
     // 4. Consent yes: recorded from then on, encrypted on disk, logged as yes.
-    for (answer, decision) in [
-        (yes, ConsentDecision::Yes),
-        (no, ConsentDecision::No),
-    ] {
+    for (answer, decision) in [(yes, ConsentDecision::Yes), (no, ConsentDecision::No)] {
         let call = answered(&mut ua, &daemon.uri("2000")).await;
         let asked = hear(&mut ua, Duration::from_secs(5), PAUSE).await;
         ua.play(call, answer);
@@ -398,6 +426,7 @@ async fn a_caller_talks_to_the_agent() {
         )
         .await;
         ua.sip.hangup(call).await.unwrap();
+        let record = daemon.finished_call().await;
         assert!(
             asked.text().contains("record"),
             "consent question: {}",
@@ -405,7 +434,6 @@ async fn a_caller_talks_to_the_agent() {
         );
         assert!(ack.text().contains("help"), "after consent: {}", ack.text());
         assert!(!reply.text().is_empty());
-        let record = daemon.finished_call().await;
         let end = daemon.store.end_of_call(&record.id).await.unwrap().unwrap();
         let log = daemon.store.consent_log(&record.id).await.unwrap();
         assert_eq!(log.len(), 1, "{log:?}");
@@ -430,10 +458,7 @@ async fn a_caller_talks_to_the_agent() {
                 "recording too short: {}",
                 reader.duration()
             );
-            assert_eq!(
-                end.recording_path.as_deref(),
-                Some(file.to_str().unwrap())
-            );
+            assert_eq!(end.recording_path.as_deref(), Some(file.to_str().unwrap()));
         } else {
             assert!(!file.exists(), "recorded after a no");
             assert!(end.recording_path.is_none());
@@ -482,5 +507,92 @@ async fn a_failing_model_gives_the_fallback_line() {
     );
     let record = daemon.finished_call().await;
     assert_eq!(record.end_reason.as_deref(), Some("engine_failure"));
+    daemon.stop().await;
+}
+
+/// baresip, a real softphone, asks a question from a WAV file; what it heard back answers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baresip_asks_and_hears_the_answer() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !switchboard_e2e::installed("baresip") {
+        return;
+    }
+    let Some(daemon) = Daemon::start(|_| {}).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Silence through the greeting, the question, then silence while the agent answers.
+    let mut input = vec![0i16; 8000 * 7];
+    input.extend(speak("How much is teeth whitening?"));
+    input.extend(vec![0i16; 8000 * 40]);
+    switchboard_e2e::write_wav(&dir.path().join("in.wav"), &input, 8000);
+    let port = switchboard_e2e::free_port();
+    std::fs::write(
+        dir.path().join("config"),
+        format!(
+            "poll_method epoll\nsip_listen 127.0.0.1:{port}\naudio_player aubridge,nil\n\
+             audio_alert aubridge,nil\naudio_source aufile,{input}\n\
+             module_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\n\
+             module aubridge.so\nmodule sndfile.so\nsnd_path {dir}\nmodule_tmp account.so\n\
+             module_app menu.so\n",
+            input = dir.path().join("in.wav").display(),
+            dir = dir.path().display(),
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("accounts"),
+        "<sip:caller@127.0.0.1>;regint=0\n",
+    )
+    .unwrap();
+    let args = [
+        "-f".to_owned(),
+        dir.path().display().to_string(),
+        "-e".into(),
+        format!("/dial {}", daemon.uri("1000")),
+    ];
+    let mut peer = switchboard_e2e::Peer::spawn("baresip", &args, dir.path()).unwrap();
+    let pid = peer.pid();
+    // The agent's answer is on record once its turn is stored.
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let turn = loop {
+        assert!(Instant::now() < deadline, "no answered turn");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let Some(id) = daemon
+            .store
+            .recent_call_ids(1)
+            .await
+            .unwrap()
+            .first()
+            .cloned()
+        else {
+            continue;
+        };
+        if let Some(t) = daemon.store.turns(&id).await.unwrap().into_iter().next() {
+            break t;
+        }
+    };
+    // Let the last words reach baresip, then SIGTERM so it closes its recording.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.unwrap().to_string())
+        .status();
+    let output = peer.wait().await.1;
+    let dump = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+        .unwrap_or_else(|| panic!("baresip wrote no recording:\n{output}"));
+    let (heard, rate) = switchboard_e2e::read_wav(&dump);
+    assert_eq!(rate, 8000);
+    // Only what came after the greeting: the last 15 s hold the answer.
+    let tail = &heard[heard.len().saturating_sub(8000 * 15)..];
+    let text = transcribe(tail);
+    assert!(
+        contains_any(&text, &["350", "three hundred"]),
+        "baresip heard: {text} (turn: {turn:?})"
+    );
     daemon.stop().await;
 }

@@ -47,6 +47,24 @@ impl SampleRate {
     }
 }
 
+/// Resamples a whole mono buffer from `from` to `to` with the filter's delay removed, so sample
+/// `i` of the output is at the time of sample `i * from / to` of the input.
+pub fn resample(samples: &[i16], from: SampleRate, to: SampleRate) -> Result<Vec<i16>, Error> {
+    if from == to {
+        return Ok(samples.to_vec());
+    }
+    let mut r = Resampler::new(from, to)?;
+    let delay = r.delay();
+    let wanted = (samples.len() as u64 * u64::from(to.hz()) / u64::from(from.hz())) as usize;
+    let mut out = Vec::with_capacity(wanted + delay);
+    r.process(samples, &mut out)?;
+    // Push silence through until the tail of the input has come out past the delay.
+    let tail = (delay as u64 * u64::from(from.hz()) / u64::from(to.hz())) as usize + 1;
+    r.process(&vec![0; tail], &mut out)?;
+    r.flush(&mut out)?;
+    Ok(out.into_iter().skip(delay).take(wanted).collect())
+}
+
 /// A mono streaming resampler: feed any number of samples, get whatever is ready.
 pub struct Resampler {
     inner: FftFixedInOut<f32>,

@@ -185,6 +185,9 @@ impl Whisper {
         p.set_translate(false);
         if audio_ctx < FULL_AUDIO_CTX {
             p.set_audio_ctx(audio_ctx as i32);
+            // A fitted window holds one utterance; letting whisper start further segments in
+            // it makes it repeat the utterance ("… Saturday? What are … Saturday?").
+            p.set_single_segment(true);
         }
         p.set_no_context(true);
         p.set_suppress_blank(true);

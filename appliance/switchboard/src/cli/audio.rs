@@ -7,7 +7,7 @@
 
 use anyhow::{bail, ensure, Context};
 use media_audio::g711::Law;
-use media_audio::resample::{Resampler, SampleRate};
+use media_audio::resample::SampleRate;
 use std::path::Path;
 
 /// A decoded file: mono samples at the file's own rate, and what the file was.
@@ -122,22 +122,9 @@ pub fn decode_wav(bytes: &[u8], channel: Channel) -> anyhow::Result<Audio> {
     })
 }
 
-/// Resamples mono audio from `from` to `to` with the delay of the filter removed, so sample `i`
-/// of the output is at the time of sample `i * from / to` of the input.
+/// Resamples mono audio from `from` to `to` (see [`media_audio::resample::resample`]).
 pub fn resample(samples: &[i16], from: SampleRate, to: SampleRate) -> anyhow::Result<Vec<i16>> {
-    if from == to {
-        return Ok(samples.to_vec());
-    }
-    let mut r = Resampler::new(from, to).context("resampler")?;
-    let delay = r.delay();
-    let wanted = (samples.len() as u64 * u64::from(to.hz()) / u64::from(from.hz())) as usize;
-    let mut out = Vec::with_capacity(wanted + delay);
-    r.process(samples, &mut out).context("resampling")?;
-    // Push silence through until the tail of the input has come out past the delay.
-    let tail = (delay as u64 * u64::from(from.hz()) / u64::from(to.hz())) as usize + 1;
-    r.process(&vec![0; tail], &mut out).context("resampling")?;
-    r.flush(&mut out).context("resampling")?;
-    Ok(out.into_iter().skip(delay).take(wanted).collect())
+    media_audio::resample::resample(samples, from, to).context("resampling")
 }
 
 /// Writes mono 16-bit PCM.

@@ -16,7 +16,7 @@ use super::prompts;
 use super::recording::Recorder;
 use super::{AgentRuntime, Conversation, Shared, SipSignal};
 use crate::pii::Pii;
-use media_audio::resample::{Resampler, SampleRate};
+use media_audio::resample::{resample, SampleRate};
 use media_net::{LocalCapabilities, MediaEvent, RtpSession};
 use models_api::{AudioContext, CancelToken, Flow, Stt, SttOptions};
 use sip_net::CallHandle;
@@ -123,13 +123,14 @@ pub async fn run(task: CallTask) {
             None
         }
     };
+    let session = Session::new(agent.session.clone());
     let mut c = Call {
         id,
         caller,
         call,
         agent,
         shared,
-        session: Session::new(Default::default()),
+        session,
         out: Outbound::new(media.handle.clone()),
         inbound: VecDeque::new(),
         engine_tx,
@@ -148,7 +149,6 @@ pub async fn run(task: CallTask) {
         inputs: VecDeque::new(),
         voiced: false,
     };
-    c.session = Session::new(c.agent.session.clone());
     let answered = Instant::now();
     if let Err(e) = c.shared.store.mark_answered(&c.id, UnixMillis::now()).await {
         tracing::error!("cannot mark the call answered: {e}");
@@ -201,7 +201,9 @@ pub async fn run(task: CallTask) {
                     c.input(Instant::now(), Input::TransferFailed);
                 }
                 None => {
+                    // The daemon is stopping: say goodbye on the wire, then close the record.
                     c.end_reason.get_or_insert("shutdown");
+                    let _ = c.shared.sip.hangup(c.call).await;
                     c.input(Instant::now(), Input::Hangup);
                 }
             },
@@ -484,9 +486,13 @@ impl Call {
             deadline: Some(now + self.shared.engine_timeout),
         });
         let stt = Arc::clone(&self.shared.engines.stt);
+        // Speech runs at about 7 tokens a second; a bound well above that stops whisper's
+        // repetition loops on short phone turns, which otherwise cost seconds and garble the text.
+        let seconds = frames.len() / 8000;
         let options = SttOptions {
             language: Some(self.agent.language.clone()),
             audio_context: AudioContext::Fit,
+            max_tokens: 24 + 12 * seconds as u32,
             ..SttOptions::default()
         };
         let tx = self.engine_tx.clone();
@@ -494,7 +500,7 @@ impl Call {
             let started = Instant::now();
             let text = to_16k(&frames).and_then(|audio| {
                 stt.transcribe(&audio, &options, &CancelToken::new())
-                    .map(|t| t.map(|t| t.text))
+                    .map(|t| t.map(|t| without_repeats(&t.text)))
                     .map_err(|e| e.to_string())
             });
             let _ = tx.send(Engine::Transcript {
@@ -581,7 +587,6 @@ impl Call {
         }
         self.playing = Playing::Nothing;
         self.inputs.push_back((now, Input::PlaybackFinished));
-        self.act().await;
     }
 
     fn playback_deadline(&self) -> Option<Instant> {
@@ -745,26 +750,22 @@ impl Call {
             }
             _ => None,
         };
+        let reason = self.end_reason.unwrap_or("ended");
+        tracing::info!(reason, turns = self.turns, "call ended");
+        let transfer = self.transfer_outcome.take();
+        finish_record(&self.shared, &self.id, reason, transfer, recording, None).await;
+        // The summary comes after the record is closed: it takes seconds of LLM time, and the
+        // call's slot stays taken meanwhile because that time is this call's.
         let outcome = match (&self.conversation, self.turns) {
             (Some(conversation), 1..) => self.outcome(Arc::clone(conversation)).await,
             _ => None,
         };
-        if let Some(o) = &outcome {
+        if let Some(o) = outcome {
             self.shared
-                .remember(&self.agent, &self.caller, &self.id, o)
+                .remember(&self.agent, &self.caller, &self.id, &o)
                 .await;
+            finish_record(&self.shared, &self.id, reason, None, None, Some(o)).await;
         }
-        let reason = self.end_reason.unwrap_or("ended");
-        tracing::info!(reason, turns = self.turns, "call ended");
-        finish_record(
-            &self.shared,
-            &self.id,
-            reason,
-            self.transfer_outcome.take(),
-            recording,
-            outcome,
-        )
-        .await;
     }
 
     async fn outcome(
@@ -846,15 +847,32 @@ fn end_reason(reason: EndReason) -> &'static str {
 }
 
 /// 8 kHz line audio to whisper's 16 kHz floats.
-fn to_16k(samples: &[i16]) -> Result<Vec<f32>, String> {
-    let mut resampler =
-        Resampler::new(SampleRate::Hz8000, SampleRate::Hz16000).map_err(|e| e.to_string())?;
-    let mut out = Vec::with_capacity(samples.len() * 2 + 256);
-    resampler
-        .process(samples, &mut out)
-        .map_err(|e| e.to_string())?;
-    resampler.flush(&mut out).map_err(|e| e.to_string())?;
-    Ok(out.iter().map(|&s| f32::from(s) / 32768.0).collect())
+pub fn to_16k(samples: &[i16]) -> Result<Vec<f32>, String> {
+    let wide =
+        resample(samples, SampleRate::Hz8000, SampleRate::Hz16000).map_err(|e| e.to_string())?;
+    Ok(wide.iter().map(|&s| f32::from(s) / 32768.0).collect())
+}
+
+/// The transcript with a repetition of its own beginning cut off ("Tell me about prices. Tell
+/// me about"): a whisper failure mode on short segments that would otherwise reach the LLM as
+/// the caller's words.
+fn without_repeats(text: &str) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let key = |w: &str| {
+        w.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect::<String>()
+    };
+    let keys: Vec<String> = words.iter().map(|w| key(w)).collect();
+    let n = keys.len();
+    for start in 3..n {
+        let tail = &keys[start..];
+        if tail.len() >= 3 && tail == &keys[..tail.len()] {
+            return words[..start].join(" ");
+        }
+    }
+    words.join(" ")
 }
 
 /// Per-call randomness for SSRCs and sequence numbers.
@@ -862,4 +880,23 @@ pub fn rand_seed() -> u64 {
     let mut seed = [0u8; 8];
     let _ = getrandom::fill(&mut seed);
     u64::from_le_bytes(seed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_sentences_are_said_once() {
+        assert_eq!(
+            without_repeats("What time do you open? What time do you open? What time"),
+            "What time do you open?"
+        );
+        assert_eq!(
+            without_repeats("Tell me about prices. Tell me about"),
+            "Tell me about prices."
+        );
+        assert_eq!(without_repeats("No. No, really."), "No. No, really.");
+        assert_eq!(without_repeats("one two three"), "one two three");
+    }
 }

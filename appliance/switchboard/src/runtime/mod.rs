@@ -12,6 +12,8 @@ mod playback;
 pub mod prompts;
 pub mod recording;
 
+pub use call::to_16k;
+
 use crate::config::{AgentConfig, CallsConfig, Config, ConsentSetting};
 use crate::engines::{Engines, Llama, MiniLm, Piper};
 use media_net::PortPool;
@@ -190,9 +192,11 @@ impl Runtime {
             signals,
         };
         let span = tracing::info_span!("call", call = %id);
+        metrics::gauge!("switchboard_calls_active").increment(1.0);
         tokio::spawn(
             async move {
                 call::run(task).await;
+                metrics::gauge!("switchboard_calls_active").decrement(1.0);
                 drop(slot);
             }
             .instrument(span),

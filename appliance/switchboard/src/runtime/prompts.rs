@@ -2,7 +2,7 @@
 //! and still play when TTS is the thing that failed.
 
 use super::playback::Chunk;
-use media_audio::resample::{Resampler, SampleRate};
+use media_audio::resample::{resample, SampleRate};
 use models_api::{Tts, TtsOptions};
 use std::collections::HashMap;
 use switchboard_call::Prompt;
@@ -86,17 +86,7 @@ impl Prompts {
 
 /// Resamples TTS output to the line's 8 kHz.
 pub fn to_8k(samples: &[i16], rate: u32) -> Result<Vec<i16>, String> {
-    let from = match rate {
-        8000 => return Ok(samples.to_vec()),
-        16000 => SampleRate::Hz16000,
-        22050 => SampleRate::Hz22050,
-        other => return Err(format!("unsupported TTS sample rate {other} Hz")),
-    };
-    let mut resampler = Resampler::new(from, SampleRate::Hz8000).map_err(|e| e.to_string())?;
-    let mut out = Vec::with_capacity(samples.len() * 8000 / rate as usize + 256);
-    resampler
-        .process(samples, &mut out)
-        .map_err(|e| e.to_string())?;
-    resampler.flush(&mut out).map_err(|e| e.to_string())?;
-    Ok(out)
+    let from = SampleRate::from_hz(rate)
+        .ok_or_else(|| format!("unsupported TTS sample rate {rate} Hz"))?;
+    resample(samples, from, SampleRate::Hz8000).map_err(|e| e.to_string())
 }
