@@ -245,7 +245,20 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
         }
         self.session.pop();
         let generated = generated.map_err(llm)?;
-        outcome::parse(&generated.text)
+        let mut outcome = outcome::parse(&generated.text)?;
+        // A small model fills a required name slot with an invented one ("John Doe"): keep a
+        // name only if the caller said it.
+        let said = |name: &str| {
+            let name = name.to_lowercase();
+            self.session
+                .history()
+                .iter()
+                .any(|m| m.role == Role::User && m.content.to_lowercase().contains(&name))
+        };
+        if outcome.caller_name.as_deref().is_some_and(|n| !said(n)) {
+            outcome.caller_name = None;
+        }
+        Ok(outcome)
     }
 
     /// The conversation so far (system prompt, notes, turns).

@@ -1,5 +1,7 @@
 //! The `switchboard` command line.
 
+mod cli;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -42,6 +44,24 @@ enum Command {
     /// Inspect agents (declared in the configuration or created in the admin UI).
     #[command(subcommand)]
     Agent(AgentCommand),
+    /// Talk to an agent in the terminal (one turn per line on standard input), with the same
+    /// prompt, knowledge and dialog as on a call.
+    Chat {
+        #[arg(long)]
+        agent: String,
+        /// What the agent remembers from this caller's earlier calls (a summary).
+        #[arg(long)]
+        memory: Option<String>,
+        /// Print each turn's timings to standard error.
+        #[arg(long)]
+        stats: bool,
+        /// At the end of input, print the extracted call outcome as JSON.
+        #[arg(long)]
+        outcome: bool,
+    },
+    /// Manage an agent's knowledge documents.
+    #[command(subcommand)]
+    Kb(cli::kb::KbCommand),
 }
 
 #[derive(Subcommand)]
@@ -146,6 +166,13 @@ fn main() -> ExitCode {
             block_on(user_add(config, username, role))
         }
         Command::Agent(AgentCommand::List) => block_on(agent_list(config)),
+        Command::Chat {
+            agent,
+            memory,
+            stats,
+            outcome,
+        } => cli::chat::run(&config, &agent, memory, stats, outcome),
+        Command::Kb(cmd) => cli::kb::run(&config, cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

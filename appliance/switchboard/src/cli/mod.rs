@@ -1,0 +1,53 @@
+//! Operator commands that live outside `main.rs`: `chat` and `kb`.
+
+pub mod chat;
+pub mod kb;
+
+use anyhow::Context;
+use switchboard::config::Config;
+use switchboard_agent::AgentSpec;
+
+/// The agent `name` as a call would see it: declared in the configuration (with its knowledge
+/// paths), else created in the admin UI (knowledge managed with `switchboard kb`).
+pub fn agent_spec(config: &Config, name: &str) -> anyhow::Result<AgentSpec> {
+    if let Some(a) = config.agents.iter().find(|a| a.name == name) {
+        let prompt = a
+            .prompt_text()
+            .with_context(|| format!("cannot read the prompt file of agent {name:?}"))?;
+        return Ok(AgentSpec {
+            name: a.name.clone(),
+            prompt,
+            greeting: a.greeting.clone(),
+            knowledge: a.knowledge.clone(),
+            language: a.language.clone(),
+            can_transfer: a.transfer_to.is_some(),
+        });
+    }
+    let stored = stored_agent(config, name)?
+        .with_context(|| format!("no agent named {name:?} in the configuration or the database"))?;
+    Ok(AgentSpec {
+        name: stored.name,
+        prompt: stored.prompt,
+        greeting: stored.greeting,
+        knowledge: Vec::new(),
+        language: stored.language,
+        can_transfer: stored.transfer_to.is_some(),
+    })
+}
+
+fn stored_agent(config: &Config, name: &str) -> anyhow::Result<Option<switchboard_store::Agent>> {
+    let db = config.data_dir.join("switchboard.db");
+    if config.database.url.is_empty() && !db.exists() {
+        return Ok(None); // no database yet: do not create one just to look
+    }
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(async {
+            let store = switchboard_store::Store::open(&config.database_url()).await?;
+            let agent = store.agent_by_name(name).await?;
+            store.close().await;
+            Ok(agent)
+        })
+}
