@@ -1,7 +1,7 @@
 //! A per-agent collection: stored documents, chunks, the BM25 index and the vector index, kept
 //! consistent on disk under `<data_dir>/kb/<agent>/`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -99,6 +99,9 @@ pub struct Hit {
     pub bm25_rank: Option<usize>,
     /// 1-based rank in the vector list, if it was in it.
     pub vector_rank: Option<usize>,
+    /// Cosine similarity of the chunk's embedding to the query's, if it was in the vector list.
+    /// Unlike the fusion score (ranks only) it says how relevant the best hit actually is.
+    pub similarity: Option<f32>,
 }
 
 /// A search result ready for a prompt.
@@ -112,6 +115,10 @@ pub struct Snippet {
     pub heading_path: String,
     /// Fusion score, higher is better.
     pub score: f32,
+    /// Cosine similarity to the query ([`Hit::similarity`]); `None` if only BM25 found it.
+    pub similarity: Option<f32>,
+    /// Whether BM25 found it (the query shares a stemmed word with it).
+    pub keyword_match: bool,
 }
 
 /// Options of [`Collection::search_with`].
@@ -454,6 +461,7 @@ impl<E: Embedder> Collection<E> {
             None => Vec::new(),
         };
         let keyword: Vec<ChunkId> = keyword.into_iter().map(|(id, _)| id).collect();
+        let similarity: HashMap<ChunkId, f32> = semantic.iter().copied().collect();
         let semantic: Vec<ChunkId> = semantic.into_iter().map(|(id, _)| id).collect();
         let fused = rank::reciprocal_rank_fusion(&[&keyword, &semantic]);
         Ok(fused
@@ -464,6 +472,7 @@ impl<E: Embedder> Collection<E> {
                     score: f.score,
                     bm25_rank: f.ranks[0],
                     vector_rank: f.ranks[1],
+                    similarity: similarity.get(&f.id).copied(),
                 })
             })
             .take(options.k)
@@ -718,6 +727,8 @@ fn cap_to_budget(hits: Vec<Hit>, budget: usize) -> Vec<Snippet> {
             source: hit.chunk.source.clone(),
             heading_path: hit.chunk.heading_path.clone(),
             score: hit.score,
+            similarity: hit.similarity,
+            keyword_match: hit.bm25_rank.is_some(),
         };
         if used + cost <= budget {
             used += cost;

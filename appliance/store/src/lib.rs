@@ -14,6 +14,7 @@ mod audit;
 mod calls;
 mod campaigns;
 mod ids;
+mod memory;
 mod policy;
 mod users;
 
@@ -25,6 +26,7 @@ pub use ids::{
     AgentId, ApiTokenId, AttemptId, CallRecordId, CampaignId, ContactId, ContactListId, UnixMillis,
     UserId,
 };
+pub use memory::CallerMemory;
 pub use policy::{BlacklistEntry, ConsentDecision, ConsentRecord};
 pub use users::{Role, User};
 

@@ -110,10 +110,11 @@ both!(
     contacts_import_and_campaign_claims,
     concurrent_claims_never_share_an_attempt,
     api_tokens_resolve_users,
+    caller_memory_is_kept_replaced_and_forgotten,
 );
 
 async fn migrations_applied_once(s: &Store) {
-    assert_eq!(s.schema_versions().await.unwrap(), vec![1]);
+    assert_eq!(s.schema_versions().await.unwrap(), vec![1, 2]);
     s.ping().await.unwrap();
 }
 
@@ -518,8 +519,8 @@ async fn concurrent_first_opens_of_one_sqlite_file_both_succeed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("switchboard.db");
         let (a, b) = tokio::join!(Store::open_sqlite(&path), Store::open_sqlite(&path));
-        assert_eq!(a.unwrap().schema_versions().await.unwrap(), vec![1]);
-        assert_eq!(b.unwrap().schema_versions().await.unwrap(), vec![1]);
+        assert_eq!(a.unwrap().schema_versions().await.unwrap(), vec![1, 2]);
+        assert_eq!(b.unwrap().schema_versions().await.unwrap(), vec![1, 2]);
     }
 }
 
@@ -544,4 +545,65 @@ async fn concurrent_writers_wait_for_each_other() {
             .unwrap()
             .expect("no \"database is locked\" between two writers");
     }
+}
+
+async fn caller_memory_is_kept_replaced_and_forgotten(s: &Store) {
+    let agent = s.upsert_agent(&acme(&["1000"])).await.unwrap();
+    let number = "+15551230009";
+    assert_eq!(s.caller_memory(&agent, number).await.unwrap(), None);
+
+    let first = new_call(number);
+    s.insert_call(&first).await.unwrap();
+    let memory = CallerMemory {
+        agent_id: agent.clone(),
+        caller_number: number.into(),
+        summary: "The caller asked what a porcelain crown costs.".into(),
+        updated_at: UnixMillis(1_700_000_010_000),
+        last_call_id: Some(first.id.clone()),
+    };
+    s.remember_caller(&memory).await.unwrap();
+    assert_eq!(
+        s.caller_memory(&agent, number).await.unwrap(),
+        Some(memory.clone())
+    );
+    assert_eq!(
+        s.caller_memory(&agent, "+15550000000").await.unwrap(),
+        None,
+        "memory is per number"
+    );
+
+    // The next call from the number replaces the summary.
+    let second = new_call(number);
+    s.insert_call(&second).await.unwrap();
+    let newer = CallerMemory {
+        summary: "The caller booked a crown for Tuesday and asked for a callback.".into(),
+        updated_at: UnixMillis(1_700_000_020_000),
+        last_call_id: Some(second.id.clone()),
+        ..memory.clone()
+    };
+    s.remember_caller(&newer).await.unwrap();
+    assert_eq!(
+        s.caller_memories(&agent).await.unwrap(),
+        vec![newer.clone()]
+    );
+
+    s.forget_caller(&agent, number, "alice").await.unwrap();
+    assert_eq!(s.caller_memory(&agent, number).await.unwrap(), None);
+    let audit = s.audit_entries(10).await.unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(
+        (
+            audit[0].actor.as_str(),
+            audit[0].action.as_str(),
+            audit[0].target.as_str()
+        ),
+        ("alice", "caller_memory.forget", number)
+    );
+    assert!(
+        !audit[0].detail.contains("crown"),
+        "the forgotten summary does not live on in the audit log"
+    );
+    let err = s.forget_caller(&agent, number, "alice").await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }));
+    assert_eq!(s.audit_entries(10).await.unwrap().len(), 1);
 }

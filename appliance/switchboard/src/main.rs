@@ -1,5 +1,6 @@
 //! The `switchboard` command line.
 
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -49,6 +50,24 @@ enum Command {
     /// Measure this machine.
     #[command(subcommand)]
     Bench(switchboard::cli::bench::BenchCommand),
+    /// Talk to an agent in the terminal (one turn per line on standard input), with the same
+    /// prompt, knowledge and dialog as on a call.
+    Chat {
+        #[arg(long)]
+        agent: String,
+        /// What the agent remembers from this caller's earlier calls (a summary).
+        #[arg(long)]
+        memory: Option<String>,
+        /// Print each turn's timings to standard error.
+        #[arg(long)]
+        stats: bool,
+        /// At the end of input, print the extracted call outcome as JSON.
+        #[arg(long)]
+        outcome: bool,
+    },
+    /// Manage an agent's knowledge documents.
+    #[command(subcommand)]
+    Kb(switchboard::cli::kb::KbCommand),
 }
 
 #[derive(Subcommand)]
@@ -158,6 +177,13 @@ fn main() -> ExitCode {
         Command::Bench(switchboard::cli::bench::BenchCommand::Models(args)) => {
             switchboard::cli::bench::models(&config, args)
         }
+        Command::Chat {
+            agent,
+            memory,
+            stats,
+            outcome,
+        } => switchboard::cli::chat::run(&config, &agent, memory, stats, outcome),
+        Command::Kb(cmd) => switchboard::cli::kb::run(&config, cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,18 +1,69 @@
-//! Operator commands that run the engines in the foreground: `transcribe`, `say` and
-//! `bench models`. They load only the engines they need, straight from the model directory.
+//! Operator commands that run the engines in the foreground: `transcribe`, `say`,
+//! `bench models`, `chat` and `kb`. They load only the engines they need, straight from the
+//! model directory.
 
 pub mod audio;
 pub mod bench;
+pub mod chat;
+pub mod kb;
 pub mod tools;
+
+use crate::config::Config;
+use anyhow::Context;
+use switchboard_agent::AgentSpec;
 
 /// Writes `text` and a newline to standard output. A closed pipe (`… | head`) ends the output
 /// quietly, as for any Unix tool, instead of panicking like `println!`.
 pub(crate) fn emit(text: &str) -> anyhow::Result<()> {
-    use anyhow::Context;
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     match writeln!(out, "{text}").and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         r => r.context("cannot write to standard output"),
     }
+}
+
+/// The agent `name` as a call would see it: declared in the configuration (with its knowledge
+/// paths), else created in the admin UI (knowledge managed with `switchboard kb`).
+pub fn agent_spec(config: &Config, name: &str) -> anyhow::Result<AgentSpec> {
+    if let Some(a) = config.agents.iter().find(|a| a.name == name) {
+        let prompt = a
+            .prompt_text()
+            .with_context(|| format!("cannot read the prompt file of agent {name:?}"))?;
+        return Ok(AgentSpec {
+            name: a.name.clone(),
+            prompt,
+            greeting: a.greeting.clone(),
+            knowledge: a.knowledge.clone(),
+            language: a.language.clone(),
+            can_transfer: a.transfer_to.is_some(),
+        });
+    }
+    let stored = stored_agent(config, name)?
+        .with_context(|| format!("no agent named {name:?} in the configuration or the database"))?;
+    Ok(AgentSpec {
+        name: stored.name,
+        prompt: stored.prompt,
+        greeting: stored.greeting,
+        knowledge: Vec::new(),
+        language: stored.language,
+        can_transfer: stored.transfer_to.is_some(),
+    })
+}
+
+fn stored_agent(config: &Config, name: &str) -> anyhow::Result<Option<switchboard_store::Agent>> {
+    let db = config.data_dir.join("switchboard.db");
+    if config.database.url.is_empty() && !db.exists() {
+        return Ok(None); // no database yet: do not create one just to look
+    }
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(async {
+            let store = switchboard_store::Store::open(&config.database_url()).await?;
+            let agent = store.agent_by_name(name).await?;
+            store.close().await;
+            Ok(agent)
+        })
 }

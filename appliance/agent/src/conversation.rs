@@ -1,0 +1,437 @@
+//! One call's dialog: retrieval, the streamed reply in speakable chunks, barge-in, speculative
+//! prefill and the end-of-call outcome.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use models_api::{
+    CancelToken, ChatMessage, Constraint, Embedder, Flow, GenerateOptions, Llm, LlmSession, Role,
+    Sampling, StopReason,
+};
+
+use crate::brain::{KnowledgeMode, Shared};
+use crate::error::{llm, Error};
+use crate::outcome::{self, Outcome};
+use crate::prompt;
+use crate::speech::SpeechChunker;
+
+/// One reply and what it cost.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    /// The reply as produced (cut short if cancelled); what history holds until [`Conversation::heard`].
+    pub text: String,
+    /// Time to retrieve snippets (with cached knowledge: the relevance check, if on).
+    pub retrieval: Duration,
+    /// From the call to the first streamed chunk's first text (retrieval included).
+    pub first_token: Duration,
+    /// Wall time of the call.
+    pub total: Duration,
+    /// Prompt tokens decoded for this turn (not found in the KV cache).
+    pub prompt_tokens: u32,
+    /// Prompt tokens reused from the KV cache.
+    pub cached_tokens: u32,
+    /// Snippets inserted for this turn (0 with cached knowledge: they are in the prefix).
+    pub snippets: usize,
+    /// Retrieval found nothing relevant, so the model was told it has no facts for this turn.
+    pub no_relevant_facts: bool,
+    /// The cancel token fired or the chunk callback returned [`Flow::Stop`].
+    pub cancelled: bool,
+    /// Why generation ended.
+    pub stop: StopReason,
+}
+
+/// What retrieval gave one turn.
+#[derive(Default, Clone)]
+struct TurnFacts {
+    note: Option<String>,
+    /// The best snippet's line, to compare a final transcript's retrieval with a partial's.
+    top: Option<String>,
+    snippets: usize,
+    elapsed: Duration,
+    none_relevant: bool,
+}
+
+/// A call's conversation (`Send`, driven by one thread at a time).
+pub struct Conversation<L: Llm, E: Embedder> {
+    shared: Arc<Shared<L, E>>,
+    session: L::Session,
+    /// Messages that are never dropped: the system prompt, the memory note, the greeting.
+    base: usize,
+    /// Messages pushed by [`Conversation::prefill_partial`] and not yet replaced by a turn.
+    speculative: usize,
+    /// What retrieval gave the speculative partial.
+    speculative_facts: Option<TurnFacts>,
+    /// The conversation started with a memory note.
+    has_memory: bool,
+}
+
+impl<L: Llm, E: Embedder> std::fmt::Debug for Conversation<L, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conversation")
+            .field("agent", &self.shared.spec.name)
+            .field("messages", &self.session.history().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<L: Llm, E: Embedder> Conversation<L, E> {
+    pub(crate) fn new(
+        shared: Arc<Shared<L, E>>,
+        session: L::Session,
+        base: usize,
+        has_memory: bool,
+    ) -> Self {
+        Conversation {
+            has_memory,
+            shared,
+            session,
+            base,
+            speculative: 0,
+            speculative_facts: None,
+        }
+    }
+
+    /// Answers the caller's turn, streaming speakable chunks to `on_chunk`: the first chunk cut
+    /// early at a clause boundary so TTS can start, later chunks whole sentences, never mid-word.
+    /// Unless cancelled, the chunks concatenate to [`Reply::text`]. Cancellation (the token or
+    /// [`Flow::Stop`]) is a normal outcome: `cancelled` is set, nothing more is streamed, and
+    /// the text produced so far stays in history until [`Conversation::heard`] corrects it.
+    pub fn reply(
+        &mut self,
+        caller_text: &str,
+        cancel: &CancelToken,
+        on_chunk: &mut dyn FnMut(&str) -> Flow,
+    ) -> Result<Reply, Error> {
+        let started = Instant::now();
+        let partial = self.speculative_facts.take();
+        self.drop_speculative();
+        let mut facts = self.retrieve(caller_text)?;
+        if let Some(partial) = partial {
+            // The partial's note is already in the KV cache. Keep it when it holds the final
+            // transcript's best snippet too (or both found nothing): a different note would
+            // re-prefill every token after it.
+            let covers = match (&facts.top, &partial.note) {
+                (Some(top), Some(note)) => note.contains(top.as_str()),
+                (None, _) => facts.none_relevant == partial.none_relevant,
+                _ => false,
+            };
+            if covers {
+                facts = TurnFacts {
+                    elapsed: facts.elapsed,
+                    ..partial
+                };
+            }
+        }
+        self.compact();
+        self.push_turn(caller_text, &facts);
+
+        let options = GenerateOptions {
+            max_tokens: self.shared.options.max_reply_tokens,
+            sampling: self.shared.options.sampling,
+            constraint: Constraint::None,
+            // A spoken reply is one paragraph; a blank line starts a list or an essay.
+            stop: vec!["\n\n".into()],
+        };
+        let mut chunker = SpeechChunker::new();
+        let mut first: Option<Duration> = None;
+        let mut stopped = false;
+        let generation = self
+            .session
+            .generate(&options, cancel, &mut |text| {
+                if first.is_none() && !text.is_empty() {
+                    first = Some(started.elapsed());
+                }
+                for chunk in chunker.push(text) {
+                    if on_chunk(&chunk) == Flow::Stop {
+                        stopped = true;
+                        return Flow::Stop;
+                    }
+                }
+                Flow::Continue
+            })
+            .map_err(llm)?;
+        let cancelled = stopped || generation.stop == StopReason::Cancelled;
+        if !cancelled {
+            if let Some(rest) = chunker.finish() {
+                on_chunk(&rest);
+            }
+        }
+        Ok(Reply {
+            text: generation.text,
+            retrieval: facts.elapsed,
+            first_token: first.unwrap_or_else(|| started.elapsed()),
+            total: started.elapsed(),
+            prompt_tokens: generation.prefilled_tokens,
+            cached_tokens: generation.cached_tokens,
+            snippets: facts.snippets,
+            no_relevant_facts: facts.none_relevant,
+            cancelled,
+            stop: generation.stop,
+        })
+    }
+
+    /// Barge-in: the last reply in history becomes only what the caller heard (nothing heard
+    /// removes it), so the next turn answers from what was actually said.
+    pub fn heard(&mut self, played_text: &str) {
+        let last_is_reply = self
+            .session
+            .history()
+            .last()
+            .is_some_and(|m| m.role == Role::Assistant)
+            && self.session.history().len() > self.base;
+        if !last_is_reply {
+            return;
+        }
+        if played_text.trim().is_empty() {
+            self.session.pop();
+        } else {
+            self.session.truncate_reply(played_text.trim_end());
+        }
+    }
+
+    /// Speculative prefill on a stable partial transcript: retrieves for it and prefills the
+    /// prompt, so that when the final transcript extends the partial, [`Conversation::reply`]
+    /// decodes only the difference. Cancellation stops it quietly.
+    pub fn prefill_partial(&mut self, partial: &str, cancel: &CancelToken) -> Result<(), Error> {
+        self.drop_speculative();
+        if partial.trim().is_empty() {
+            return Ok(());
+        }
+        let facts = self.retrieve(partial)?;
+        self.compact();
+        if let Some(note) = &facts.note {
+            self.session.push(ChatMessage::system(note.clone()));
+            self.speculative += 1;
+        }
+        self.speculative_facts = Some(facts);
+        self.session.push(ChatMessage::user(partial.trim()));
+        self.speculative += 1;
+        self.session.prefill(cancel).map_err(llm)?;
+        Ok(())
+    }
+
+    /// Prefills what the conversation starts with (memory note, greeting) while the greeting
+    /// plays, so the first turn decodes only the caller's words.
+    pub fn prepare(&mut self, cancel: &CancelToken) -> Result<(), Error> {
+        if self.session.history().len() > 1 {
+            self.session.prefill(cancel).map_err(llm)?;
+        }
+        Ok(())
+    }
+
+    /// End of call: the outcome extracted from the conversation under a JSON grammar, greedy.
+    /// The conversation's history is left as it was.
+    pub fn outcome(&mut self, cancel: &CancelToken) -> Result<Outcome, Error> {
+        self.drop_speculative();
+        self.session
+            .push(ChatMessage::user(prompt::OUTCOME_REQUEST));
+        let options = GenerateOptions {
+            max_tokens: 220,
+            sampling: Sampling::Greedy,
+            constraint: outcome::constraint(),
+            stop: Vec::new(),
+        };
+        let generated = self
+            .session
+            .generate(&options, cancel, &mut |_| Flow::Continue);
+        // Leave history as the call left it, whatever the extraction did.
+        if self
+            .session
+            .history()
+            .last()
+            .is_some_and(|m| m.role == Role::Assistant)
+        {
+            self.session.pop();
+        }
+        self.session.pop();
+        let generated = generated.map_err(llm)?;
+        let mut outcome = outcome::parse(&generated.text)?;
+        // A small model fills a required name slot with an invented one ("John Doe"): keep a
+        // name only if the caller said it.
+        let said = |name: &str| {
+            let name = name.to_lowercase();
+            self.session
+                .history()
+                .iter()
+                .any(|m| m.role == Role::User && m.content.to_lowercase().contains(&name))
+        };
+        if outcome.caller_name.as_deref().is_some_and(|n| !said(n)) {
+            outcome.caller_name = None;
+        }
+        Ok(outcome)
+    }
+
+    /// The conversation so far (system prompt, notes, turns).
+    pub fn history(&self) -> &[ChatMessage] {
+        self.session.history()
+    }
+
+    /// Pushes the caller's words with the turn's note; returns the messages pushed. Facts go
+    /// before the words; "no facts" goes after them, right before the reply, where a small model
+    /// heeds it (placed before the question it was ignored).
+    fn push_turn(&mut self, text: &str, facts: &TurnFacts) -> usize {
+        let note = facts.note.clone().map(ChatMessage::system);
+        let words = ChatMessage::user(text.trim());
+        let messages = match note {
+            Some(note) if facts.none_relevant => vec![words, note],
+            Some(note) => vec![note, words],
+            None => vec![words],
+        };
+        let pushed = messages.len();
+        for m in messages {
+            self.session.push(m);
+        }
+        pushed
+    }
+
+    fn drop_speculative(&mut self) {
+        self.speculative_facts = None;
+        for _ in 0..std::mem::take(&mut self.speculative) {
+            self.session.pop();
+        }
+    }
+
+    /// The note for this turn: retrieved facts, a "no facts" note, or nothing when the knowledge
+    /// is cached in the prefix (or absent).
+    fn retrieve(&self, question: &str) -> Result<TurnFacts, Error> {
+        let Some(collection) = &self.shared.collection else {
+            return Ok(TurnFacts::default());
+        };
+        let cached = matches!(self.shared.mode, KnowledgeMode::Cached { .. });
+        let started = Instant::now();
+        let o = &self.shared.options;
+        let (k, budget) = if cached {
+            // Only the best hit's relevance matters (its text is in the prefix); a budget this
+            // large never truncates it.
+            (1, usize::MAX / 2)
+        } else {
+            (o.snippets, o.snippet_budget_tokens)
+        };
+        let snippets =
+            collection
+                .search(question, k, budget)
+                .map_err(|source| Error::Knowledge {
+                    agent: self.shared.spec.name.clone(),
+                    source: Box::new(source),
+                })?;
+        let relevant: Vec<kb::Snippet> = snippets
+            .into_iter()
+            .filter(|s| {
+                let similarity = s.similarity.unwrap_or(0.0);
+                similarity >= o.min_similarity
+                    || (s.keyword_match && similarity >= o.keyword_similarity)
+            })
+            .collect();
+        let elapsed = started.elapsed();
+        let gated = relevant.is_empty()
+            && asks_for_information(question)
+            && !(self.has_memory && refers_to_earlier_call(question));
+        if gated {
+            return Ok(TurnFacts {
+                note: Some(prompt::no_facts_note(&self.shared.spec)),
+                elapsed,
+                none_relevant: true,
+                ..TurnFacts::default()
+            });
+        }
+        if cached || relevant.is_empty() {
+            return Ok(TurnFacts {
+                elapsed,
+                ..TurnFacts::default()
+            });
+        }
+        Ok(TurnFacts {
+            note: Some(prompt::facts_note(&relevant)),
+            top: relevant.first().map(prompt::fact_line),
+            snippets: relevant.len(),
+            elapsed,
+            none_relevant: false,
+        })
+    }
+
+    /// Keeps the history under its budget: first drops facts notes of earlier turns, then the
+    /// oldest turns. Each drop re-prefills what follows it, so it happens rarely (long calls).
+    fn compact(&mut self) {
+        let budget = self.shared.options.history_budget_tokens;
+        let size = |h: &[ChatMessage]| -> usize {
+            h.iter().map(|m| kb::estimate_tokens(&m.content) + 4).sum()
+        };
+        if size(self.session.history()) <= budget {
+            return;
+        }
+        let mut tail: Vec<ChatMessage> = Vec::new();
+        while self.session.history().len() > self.base {
+            if let Some(m) = self.session.pop() {
+                tail.push(m);
+            }
+        }
+        tail.reverse();
+        tail.retain(|m| m.role != Role::System);
+        let fixed = size(self.session.history());
+        while !tail.is_empty() && fixed + size(&tail) > budget {
+            // Drop a whole exchange: the caller's turn and the replies after it.
+            let next_user = tail
+                .iter()
+                .skip(1)
+                .position(|m| m.role == Role::User)
+                .map_or(tail.len(), |p| p + 1);
+            tail.drain(..next_user);
+        }
+        for m in tail {
+            self.session.push(m);
+        }
+    }
+}
+
+/// Whether the caller's words ask for information (the only turns the "no facts" note is for:
+/// "please call me back tomorrow" must get a normal reply). Transcripts carry `?` for questions;
+/// the leading word catches those that lost it.
+fn asks_for_information(text: &str) -> bool {
+    const QUESTION_WORDS: &[&str] = &[
+        "what", "when", "where", "which", "who", "whom", "whose", "why", "how", "do", "does",
+        "did", "is", "are", "can", "could", "would", "will", "should", "may", "tell",
+    ];
+    let text = text.trim();
+    text.contains('?')
+        || text
+            .split(|c: char| !c.is_alphanumeric() && c != '\'')
+            .find(|w| !w.is_empty())
+            .is_some_and(|w| QUESTION_WORDS.contains(&w.to_lowercase().as_str()))
+}
+
+/// Whether the caller asks about an earlier call, which the memory note (not the business's
+/// documents) answers.
+fn refers_to_earlier_call(text: &str) -> bool {
+    const PHRASES: &[&str] = &[
+        "last time",
+        "last call",
+        "previous call",
+        "earlier call",
+        "called before",
+        "called earlier",
+        "i called",
+        "my call",
+        "we spoke",
+        "we talked",
+        "last week",
+    ];
+    let text = text.to_lowercase();
+    PHRASES.iter().any(|p| text.contains(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn questions_and_references_to_earlier_calls() {
+        assert!(asks_for_information("What's the weather on Mars?"));
+        assert!(asks_for_information("how late are you open"));
+        assert!(!asks_for_information(
+            "Please call me back tomorrow morning."
+        ));
+        assert!(!asks_for_information("Thanks, bye."));
+        assert!(refers_to_earlier_call("What did I call about last time?"));
+        assert!(!refers_to_earlier_call("What does a crown cost?"));
+    }
+}

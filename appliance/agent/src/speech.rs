@@ -1,0 +1,150 @@
+//! Cutting a streamed reply into speakable chunks for text-to-speech.
+//!
+//! TTS needs whole words and, for natural prosody, whole clauses; the caller needs the first audio
+//! soon. So the first chunk ends at the first clause boundary (a comma after at least
+//! [`FIRST_CHUNK_MIN_WORDS`] words) or sentence end, and later chunks are whole sentences. A chunk
+//! ends after the boundary's punctuation and the one whitespace character that follows it, so the
+//! chunks concatenate back to exactly the streamed text.
+
+/// Words the first chunk needs before a comma may end it ("Sure, …" alone sounds clipped).
+pub const FIRST_CHUNK_MIN_WORDS: usize = 4;
+
+/// Abbreviations whose period does not end a sentence ("Dr. Lopez").
+const ABBREVIATIONS: &[&str] = &[
+    "dr", "mr", "mrs", "ms", "st", "prof", "jr", "sr", "no", "vs", "etc", "approx", "e.g", "i.e",
+];
+
+/// Accumulates streamed text and yields speakable chunks.
+#[derive(Debug, Default)]
+pub struct SpeechChunker {
+    pending: String,
+    chunks_out: usize,
+}
+
+impl SpeechChunker {
+    /// A chunker for one reply.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds streamed text; returns the chunks that became complete, in order.
+    pub fn push(&mut self, text: &str) -> Vec<String> {
+        self.pending.push_str(text);
+        let mut out = Vec::new();
+        while let Some(end) = self.boundary() {
+            let rest = self.pending.split_off(end);
+            out.push(std::mem::replace(&mut self.pending, rest));
+            self.chunks_out += 1;
+        }
+        out
+    }
+
+    /// The rest of the reply (the model stopped mid-sentence or without final punctuation).
+    pub fn finish(&mut self) -> Option<String> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        self.chunks_out += 1;
+        Some(std::mem::take(&mut self.pending))
+    }
+
+    /// Byte offset just after the first boundary in `pending`, if one is complete: the
+    /// punctuation must be followed by a whitespace character, which is included.
+    fn boundary(&self) -> Option<usize> {
+        let text = &self.pending;
+        let mut chars = text.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            let &(j, next) = chars.peek()?;
+            if !next.is_whitespace() {
+                continue;
+            }
+            let end = j + next.len_utf8();
+            let sentence_end = matches!(c, '.' | '!' | '?' | ';' | ':' | '…')
+                && !(c == '.' && ends_with_abbreviation(&text[..i]));
+            if sentence_end {
+                return Some(end);
+            }
+            if c == ',' && self.chunks_out == 0 && words(&text[..i]) >= FIRST_CHUNK_MIN_WORDS {
+                return Some(end);
+            }
+        }
+        None
+    }
+}
+
+fn words(text: &str) -> usize {
+    text.split_whitespace().count()
+}
+
+fn ends_with_abbreviation(before_period: &str) -> bool {
+    let word = before_period
+        .rsplit(|c: char| c.is_whitespace() || c == '(')
+        .next()
+        .unwrap_or("");
+    // A single capital ("J. Smith") is an initial.
+    (word.len() == 1 && word.chars().all(|c| c.is_ascii_uppercase()))
+        || ABBREVIATIONS.contains(&word.to_ascii_lowercase().as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(pieces: &[&str]) -> Vec<String> {
+        let mut c = SpeechChunker::new();
+        let mut out: Vec<String> = pieces.iter().flat_map(|p| c.push(p)).collect();
+        out.extend(c.finish());
+        out
+    }
+
+    #[test]
+    fn first_chunk_ends_at_a_clause_later_ones_at_sentences() {
+        let text = "Yes, we are open on Saturdays, from 9 am to 1 pm. Check-ups cost $65, \
+                    cleanings $95. Anything else?";
+        // Token-sized pieces, as the model streams them.
+        let pieces: Vec<String> = text
+            .split_inclusive(' ')
+            .flat_map(|w| {
+                let (a, b) = w.split_at(w.len() / 2);
+                [a.to_owned(), b.to_owned()]
+            })
+            .collect();
+        let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
+        let chunks = chunk(&refs);
+        assert_eq!(
+            chunks,
+            [
+                "Yes, we are open on Saturdays, ",
+                "from 9 am to 1 pm. ",
+                "Check-ups cost $65, cleanings $95. ",
+                "Anything else?"
+            ]
+        );
+        assert_eq!(chunks.concat(), text);
+    }
+
+    #[test]
+    fn no_cut_inside_numbers_abbreviations_or_words() {
+        let chunks = chunk(&["Dr. Lopez charges $4.50 for it. St. Mary's is next door."]);
+        assert_eq!(
+            chunks,
+            [
+                "Dr. Lopez charges $4.50 for it. ",
+                "St. Mary's is next door."
+            ]
+        );
+        // A short opener is not cut at its comma.
+        assert_eq!(chunk(&["Sure, ", "it is."]), ["Sure, it is."]);
+        // Without final punctuation the rest still comes out.
+        assert_eq!(chunk(&["We open at 8"]), ["We open at 8"]);
+        assert!(chunk(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_sentence_end_waits_for_the_following_space() {
+        let mut c = SpeechChunker::new();
+        assert!(c.push("It costs $4.").is_empty(), "could be $4.50");
+        assert_eq!(c.push("50. Ok"), ["It costs $4.50. "]);
+        assert_eq!(c.finish().as_deref(), Some("Ok"));
+    }
+}

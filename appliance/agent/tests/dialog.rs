@@ -1,0 +1,371 @@
+#![allow(clippy::unwrap_used)]
+//! The dialog brain with the real small models (Qwen2.5-Coder 0.5B Q4_K_M, all-MiniLM-L6-v2),
+//! greedy, against the Acme Dental documents of `kb/tests/data/acme`.
+//!
+//! Two brains are loaded once per test binary: one whose knowledge (about.md + prices.html) is
+//! small enough to be cached in the prefix, and one over the whole set, which is not and so
+//! retrieves per turn. Model work is serialised: the box has two cores.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use models_api::testing::model_file;
+use models_api::{CancelToken, Flow, Role};
+use models_embed::MiniLm;
+use models_llama::{Llama, LlamaConfig};
+use switchboard_agent::{AgentSpec, Brain, KnowledgeMode, Reply};
+
+type AcmeBrain = Brain<Llama, MiniLm>;
+
+const PROMPT: &str = "You are Sam, the receptionist of Acme Dental, a family dental practice. \
+You help callers with questions about the practice.";
+
+fn acme() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../kb/tests/data/acme")
+}
+
+fn spec(name: &str, knowledge: Vec<PathBuf>) -> AgentSpec {
+    AgentSpec {
+        name: name.into(),
+        prompt: PROMPT.into(),
+        greeting: "Hello, Acme Dental, this is Sam. How can I help you?".into(),
+        knowledge,
+        language: "en".into(),
+        can_transfer: true,
+    }
+}
+
+fn engines() -> Option<(Arc<Llama>, Arc<MiniLm>)> {
+    static ENGINES: OnceLock<Option<(Arc<Llama>, Arc<MiniLm>)>> = OnceLock::new();
+    ENGINES
+        .get_or_init(|| {
+            let gguf = model_file("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")?;
+            let minilm = model_file("all-MiniLM-L6-v2")?;
+            // One thread: the box's two cores are shared with other builds, and ggml's spinning
+            // thread pool collapses under contention (models/README.md).
+            let config = LlamaConfig {
+                threads: 1,
+                ..LlamaConfig::new(gguf)
+            };
+            Some((
+                Arc::new(Llama::load(&config).unwrap()),
+                Arc::new(MiniLm::load(&minilm).unwrap()),
+            ))
+        })
+        .clone()
+}
+
+/// Serialises model work across the tests of this binary.
+fn exclusive() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn brain(
+    cell: &'static OnceLock<(AcmeBrain, tempfile::TempDir)>,
+    spec: AgentSpec,
+) -> Option<&'static AcmeBrain> {
+    let (llm, embedder) = engines()?;
+    Some(
+        &cell
+            .get_or_init(|| {
+                let data = tempfile::tempdir().unwrap();
+                let started = std::time::Instant::now();
+                let brain = Brain::load(llm, embedder, &spec, data.path()).unwrap();
+                eprintln!(
+                    "{}: {:?}, loaded in {:?}",
+                    spec.name,
+                    brain.knowledge_mode(),
+                    started.elapsed()
+                );
+                (brain, data)
+            })
+            .0,
+    )
+}
+
+/// Knowledge small enough for the prefix.
+fn cached() -> Option<&'static AcmeBrain> {
+    static CELL: OnceLock<(AcmeBrain, tempfile::TempDir)> = OnceLock::new();
+    brain(
+        &CELL,
+        spec(
+            "cached",
+            vec![acme().join("about.md"), acme().join("prices.html")],
+        ),
+    )
+}
+
+/// The whole set: over the cache budget, so retrieved per turn.
+fn retrieving() -> Option<&'static AcmeBrain> {
+    static CELL: OnceLock<(AcmeBrain, tempfile::TempDir)> = OnceLock::new();
+    brain(&CELL, spec("retrieving", vec![acme()]))
+}
+
+fn ask(
+    call: &mut switchboard_agent::Conversation<Llama, MiniLm>,
+    question: &str,
+) -> (Reply, Vec<String>) {
+    let mut chunks = Vec::new();
+    let reply = call
+        .reply(question, &CancelToken::new(), &mut |c| {
+            chunks.push(c.to_owned());
+            Flow::Continue
+        })
+        .unwrap();
+    eprintln!("Q: {question}\nA: {:?}\n   {reply:?}", reply.text);
+    (reply, chunks)
+}
+
+fn says_it_does_not_know(text: &str) -> bool {
+    let t = text.to_lowercase().replace('’', "'");
+    [
+        "don't know",
+        "do not know",
+        "don't have",
+        "do not have",
+        "not sure",
+        "unable",
+        "can't",
+        "cannot",
+    ]
+    .iter()
+    .any(|p| t.contains(p))
+}
+
+#[test]
+fn brain_and_conversation_can_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<AcmeBrain>();
+    send::<switchboard_agent::Conversation<Llama, MiniLm>>();
+}
+
+#[test]
+fn small_knowledge_is_cached_and_answers_from_it() {
+    let Some(brain) = cached() else { return };
+    let _one = exclusive();
+    assert!(
+        matches!(brain.knowledge_mode(), KnowledgeMode::Cached { tokens } if tokens > 500),
+        "{:?}",
+        brain.knowledge_mode()
+    );
+    assert!(
+        brain.system_prompt().contains("$95"),
+        "the prices are in the prefix"
+    );
+    let mut call = brain.conversation(None).unwrap();
+    let (reply, chunks) = ask(&mut call, "How much does a cleaning cost?");
+    assert!(reply.text.contains("95"), "{:?}", reply.text);
+    assert_eq!(reply.snippets, 0);
+    assert_eq!(chunks.concat(), reply.text);
+    assert!(
+        reply.prompt_tokens < 60,
+        "only the greeting and the question were prefilled: {}",
+        reply.prompt_tokens
+    );
+}
+
+#[test]
+fn large_knowledge_is_retrieved_per_turn_and_answers_from_it() {
+    let Some(brain) = retrieving() else { return };
+    let _one = exclusive();
+    assert!(
+        matches!(brain.knowledge_mode(), KnowledgeMode::Retrieval { chunks } if chunks > 10),
+        "{:?}",
+        brain.knowledge_mode()
+    );
+    let mut call = brain.conversation(None).unwrap();
+    let (reply, _) = ask(&mut call, "Which insurance plans are you in network with?");
+    assert!(reply.snippets > 0 && !reply.no_relevant_facts);
+    let text = reply.text.to_lowercase();
+    assert!(
+        ["delta", "cigna", "metlife", "aetna"]
+            .iter()
+            .any(|p| text.contains(p)),
+        "{:?}",
+        reply.text
+    );
+    let (reply, _) = ask(
+        &mut call,
+        "And how much do you charge if I miss an appointment?",
+    );
+    assert!(reply.text.contains("50"), "{:?}", reply.text);
+}
+
+#[test]
+fn out_of_scope_questions_get_no_invention() {
+    for brain in [cached(), retrieving()] {
+        let Some(brain) = brain else { return };
+        let _one = exclusive();
+        let mut call = brain.conversation(None).unwrap();
+        let (reply, _) = ask(&mut call, "What's the weather like on Mars today?");
+        assert!(
+            reply.no_relevant_facts,
+            "nothing in a dental practice's documents is relevant"
+        );
+        assert!(says_it_does_not_know(&reply.text), "{:?}", reply.text);
+        assert!(
+            !reply.text.chars().any(|c| c.is_ascii_digit()),
+            "no invented temperatures: {:?}",
+            reply.text
+        );
+    }
+}
+
+#[test]
+fn the_reply_streams_in_speakable_chunks() {
+    let Some(brain) = cached() else { return };
+    let _one = exclusive();
+    let mut call = brain.conversation(None).unwrap();
+    let (reply, chunks) = ask(
+        &mut call,
+        "Tell me your opening hours from Monday to Saturday, please.",
+    );
+    eprintln!("chunks: {chunks:?}");
+    assert!(!reply.cancelled);
+    assert_eq!(chunks.concat(), reply.text, "chunks partition the reply");
+    assert!(chunks.len() >= 2, "{chunks:?}");
+    for c in &chunks[..chunks.len() - 1] {
+        assert!(
+            c.ends_with(". ")
+                || c.ends_with(", ")
+                || c.ends_with("! ")
+                || c.ends_with("? ")
+                || c.ends_with(": ")
+                || c.ends_with("; "),
+            "a chunk ends at a boundary: {c:?}"
+        );
+    }
+    assert!(chunks[0].len() < reply.text.len());
+    assert!(reply.first_token <= reply.total);
+}
+
+#[test]
+fn barge_in_keeps_what_was_heard_and_the_call_goes_on() {
+    let Some(brain) = cached() else { return };
+    let _one = exclusive();
+    let mut call = brain.conversation(None).unwrap();
+    let mut first = None;
+    let reply = call
+        .reply(
+            "Where are you located and where can I park?",
+            &CancelToken::new(),
+            &mut |c| {
+                first = Some(c.to_owned());
+                Flow::Stop // the caller talks over the first chunk
+            },
+        )
+        .unwrap();
+    let first = first.expect("a chunk was streamed");
+    assert!(reply.cancelled, "{reply:?}");
+    call.heard(&first);
+    let last = call.history().last().unwrap();
+    assert_eq!(last.role, Role::Assistant);
+    assert_eq!(last.content, first.trim_end());
+
+    let (reply, _) = ask(&mut call, "Sorry, what does a check-up cost?");
+    assert!(reply.text.contains("65"), "{:?}", reply.text);
+    assert!(
+        reply.cached_tokens > 200,
+        "the prefix and the earlier turn stayed cached: {}",
+        reply.cached_tokens
+    );
+
+    // A cancelled token stops the reply the same way.
+    let cancel = CancelToken::new();
+    cancel.cancel();
+    let reply = call
+        .reply("And a filling?", &cancel, &mut |_| Flow::Continue)
+        .unwrap();
+    assert!(reply.cancelled);
+    call.heard("");
+    assert_eq!(
+        call.history().last().unwrap().role,
+        Role::User,
+        "nothing heard, nothing kept"
+    );
+}
+
+#[test]
+fn outcome_and_memory_carry_over_to_the_next_call() {
+    let Some(brain) = cached() else { return };
+    let _one = exclusive();
+    let mut call = brain.conversation(None).unwrap();
+    ask(
+        &mut call,
+        "Hi, this is John Miller. I broke a tooth and I want to know what a porcelain crown costs.",
+    );
+    ask(
+        &mut call,
+        "Okay. Please call me back tomorrow morning to book it.",
+    );
+    let outcome = call.outcome(&CancelToken::new()).unwrap();
+    eprintln!("{outcome:?}");
+    assert!(outcome.summary.len() > 10, "{outcome:?}");
+    assert!(
+        switchboard_agent::DISPOSITIONS.contains(&outcome.disposition.as_str()),
+        "{outcome:?}"
+    );
+    assert!(
+        outcome.summary.to_lowercase().contains("crown")
+            || outcome.intent.to_lowercase().contains("crown"),
+        "{outcome:?}"
+    );
+    assert!(
+        outcome
+            .caller_name
+            .as_deref()
+            .is_some_and(|n| n.contains("John")),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        call.history().last().unwrap().role,
+        Role::Assistant,
+        "extraction leaves the conversation as it was"
+    );
+
+    let mut next = brain.conversation(Some(&outcome.summary)).unwrap();
+    let (reply, _) = ask(&mut next, "What did I call about last time?");
+    let text = reply.text.to_lowercase();
+    assert!(
+        text.contains("crown") || text.contains("tooth"),
+        "{:?}",
+        reply.text
+    );
+}
+
+#[test]
+fn speculative_prefill_is_reused_by_the_final_turn() {
+    let Some(brain) = retrieving() else { return };
+    let _one = exclusive();
+    let mut call = brain.conversation(None).unwrap();
+    call.prefill_partial("Do you see patients who are afraid", &CancelToken::new())
+        .unwrap();
+    let (reply, _) = ask(
+        &mut call,
+        "Do you see patients who are afraid of the dentist?",
+    );
+    assert!(
+        reply.prompt_tokens < 20,
+        "the partial's prompt was already decoded: {}",
+        reply.prompt_tokens
+    );
+    assert_eq!(
+        call.history()
+            .iter()
+            .filter(|m| m.role == Role::User)
+            .count(),
+        1,
+        "the partial was replaced, not kept"
+    );
+    let text = reply.text.to_lowercase();
+    assert!(
+        text.contains("yes")
+            || text.contains("anxious")
+            || text.contains("nitrous")
+            || text.contains("longer"),
+        "{:?}",
+        reply.text
+    );
+}

@@ -1,0 +1,106 @@
+//! Caller memory: what an agent keeps from one call to the next call from the same number.
+
+use crate::{audit, q, AgentId, CallRecordId, Result, Store, StoreError, UnixMillis};
+use sqlx::Row;
+
+/// What an agent remembers about one caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallerMemory {
+    pub agent_id: AgentId,
+    pub caller_number: String,
+    /// The end-of-call summary of the last call (it reaches the next call's prompt).
+    pub summary: String,
+    pub updated_at: UnixMillis,
+    /// The call that left this summary; `None` once that call record is deleted.
+    pub last_call_id: Option<CallRecordId>,
+}
+
+impl Store {
+    /// Stores (or replaces) what `memory.agent_id` remembers about `memory.caller_number`.
+    pub async fn remember_caller(&self, memory: &CallerMemory) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO caller_memory (agent_id, caller_number, summary, updated_at, last_call_id) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (agent_id, caller_number) DO UPDATE SET summary = excluded.summary, \
+             updated_at = excluded.updated_at, last_call_id = excluded.last_call_id",
+        )
+        .bind(memory.agent_id.as_str())
+        .bind(&memory.caller_number)
+        .bind(&memory.summary)
+        .bind(memory.updated_at.0)
+        .bind(memory.last_call_id.as_ref().map(|c| c.as_str().to_string()))
+        .execute(&self.pool)
+        .await
+        .map_err(q("remember caller"))?;
+        Ok(())
+    }
+
+    /// What `agent` remembers about `number`, if anything.
+    pub async fn caller_memory(
+        &self,
+        agent: &AgentId,
+        number: &str,
+    ) -> Result<Option<CallerMemory>> {
+        let row = sqlx::query(
+            "SELECT agent_id, caller_number, summary, updated_at, last_call_id FROM caller_memory \
+             WHERE agent_id = $1 AND caller_number = $2",
+        )
+        .bind(agent.as_str())
+        .bind(number)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(q("read caller memory"))?;
+        row.as_ref().map(memory_from_row).transpose()
+    }
+
+    /// Everything `agent` remembers, most recently updated first (the operator's view).
+    pub async fn caller_memories(&self, agent: &AgentId) -> Result<Vec<CallerMemory>> {
+        let rows = sqlx::query(
+            "SELECT agent_id, caller_number, summary, updated_at, last_call_id FROM caller_memory \
+             WHERE agent_id = $1 ORDER BY updated_at DESC, caller_number",
+        )
+        .bind(agent.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("read caller memory"))?;
+        rows.iter().map(memory_from_row).collect()
+    }
+
+    /// Deletes what `agent` remembers about `number`; an operator action (privacy request),
+    /// audited in the same transaction. The summary itself is not copied into the audit log.
+    pub async fn forget_caller(&self, agent: &AgentId, number: &str, actor: &str) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        let done =
+            sqlx::query("DELETE FROM caller_memory WHERE agent_id = $1 AND caller_number = $2")
+                .bind(agent.as_str())
+                .bind(number)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("forget caller"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: "caller memory",
+                key: number.to_string(),
+            });
+        }
+        let detail = serde_json::json!({ "agent_id": agent.as_str() }).to_string();
+        audit::append(&mut tx, actor, "caller_memory.forget", number, &detail).await?;
+        tx.commit()
+            .await
+            .map_err(q("commit caller memory deletion"))
+    }
+}
+
+fn memory_from_row(r: &sqlx::any::AnyRow) -> Result<CallerMemory> {
+    let e = || q("read caller memory");
+    Ok(CallerMemory {
+        agent_id: AgentId::from_string(r.try_get(0).map_err(e())?),
+        caller_number: r.try_get(1).map_err(e())?,
+        summary: r.try_get(2).map_err(e())?,
+        updated_at: UnixMillis(r.try_get(3).map_err(e())?),
+        last_call_id: r
+            .try_get::<Option<String>, _>(4)
+            .map_err(e())?
+            .map(CallRecordId::from_string),
+    })
+}
