@@ -29,7 +29,7 @@ use std::time::Duration;
 use switchboard_agent::{AgentSpec, Brain};
 use switchboard_call::policy::profanity::ProfanityFilter;
 use switchboard_call::{ConsentMode, SessionConfig};
-use switchboard_store::{CallRecordId, Store};
+use switchboard_store::{AgentId, CallRecordId, CallerMemory, Store, UnixMillis};
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tracing::Instrument;
 
@@ -57,6 +57,8 @@ pub enum SipSignal {
 
 /// One agent, ready to take calls.
 pub struct AgentRuntime {
+    /// The agent's id in the store (caller memory is kept per agent).
+    pub id: AgentId,
     pub name: String,
     pub language: String,
     pub brain: Brain<Llama, MiniLm>,
@@ -77,18 +79,40 @@ pub struct Shared {
 
 impl Shared {
     /// The summary of this caller's earlier calls to this agent, if any.
-    async fn memory_of(&self, _agent: &AgentRuntime, _caller: &str) -> Option<String> {
-        None
+    async fn memory_of(&self, agent: &AgentRuntime, caller: &str) -> Option<String> {
+        if !is_identified(caller) {
+            return None;
+        }
+        match self.store.caller_memory(&agent.id, caller).await {
+            Ok(m) => m.map(|m| m.summary),
+            Err(e) => {
+                tracing::warn!("caller memory unavailable: {e}");
+                None
+            }
+        }
     }
 
     /// Keeps what this call was about for the caller's next call.
     async fn remember(
         &self,
-        _agent: &AgentRuntime,
-        _caller: &str,
-        _call: &CallRecordId,
-        _outcome: &switchboard_agent::Outcome,
+        agent: &AgentRuntime,
+        caller: &str,
+        call: &CallRecordId,
+        outcome: &switchboard_agent::Outcome,
     ) {
+        if !is_identified(caller) || outcome.summary.trim().is_empty() {
+            return;
+        }
+        let memory = CallerMemory {
+            agent_id: agent.id.clone(),
+            caller_number: caller.to_owned(),
+            summary: outcome.summary.clone(),
+            updated_at: UnixMillis::now(),
+            last_call_id: Some(call.clone()),
+        };
+        if let Err(e) = self.store.remember_caller(&memory).await {
+            tracing::error!("cannot store the caller's memory: {e}");
+        }
     }
 }
 
@@ -111,6 +135,16 @@ impl Runtime {
         let vault = Vault::open(&config.data_dir)?;
         let mut agents = HashMap::new();
         for agent in &config.agents {
+            let id = store
+                .agent_by_name(&agent.name)
+                .await
+                .ok()
+                .flatten()
+                .map(|a| a.id)
+                .ok_or_else(|| RuntimeError::Agent {
+                    agent: agent.name.clone(),
+                    reason: "not in the database (seeding failed)".into(),
+                })?;
             let loaded = {
                 let (engines, agent, calls, data_dir) = (
                     Arc::clone(&engines),
@@ -118,8 +152,10 @@ impl Runtime {
                     config.calls.clone(),
                     config.data_dir.clone(),
                 );
-                tokio::task::spawn_blocking(move || load_agent(&engines, &agent, &calls, &data_dir))
-                    .await
+                tokio::task::spawn_blocking(move || {
+                    load_agent(id, &engines, &agent, &calls, &data_dir)
+                })
+                .await
             };
             let loaded = loaded
                 .map_err(|e| e.to_string())
@@ -206,6 +242,7 @@ impl Runtime {
 }
 
 fn load_agent(
+    id: AgentId,
     engines: &Engines,
     agent: &AgentConfig,
     calls: &CallsConfig,
@@ -255,6 +292,7 @@ fn load_agent(
         "agent loaded"
     );
     Ok(AgentRuntime {
+        id,
         name: agent.name.clone(),
         language: agent.language.clone(),
         brain,
@@ -263,6 +301,11 @@ fn load_agent(
         session,
         transfer_to,
     })
+}
+
+/// Whether the caller's number says who they are (withheld numbers share one name).
+fn is_identified(caller: &str) -> bool {
+    !caller.is_empty() && !caller.eq_ignore_ascii_case("anonymous")
 }
 
 /// The local address the kernel would use to reach `peer` (no packet is sent).
