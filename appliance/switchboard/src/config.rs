@@ -105,6 +105,33 @@ pub struct ModelsConfig {
     /// The installed model set (see `switchboard models install`).
     pub dir: PathBuf,
     pub profile: Profile,
+    /// Where the language model runs: `"local"` (the profile's GGUF on this box) or
+    /// `{ openai = { url, model, api_key_file } }`, an OpenAI-compatible server (e.g. vLLM on
+    /// the LAN).
+    pub llm: LlmBackend,
+}
+
+/// `models.llm`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LlmBackend {
+    #[default]
+    Local,
+    OpenAi(OpenAiBackend),
+}
+
+/// `models.llm.openai`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct OpenAiBackend {
+    /// Base URL up to and including `/v1`, e.g. `http://10.0.0.5:8000/v1` (plain HTTP: the
+    /// client is built without TLS).
+    pub url: String,
+    /// The served model's name.
+    pub model: String,
+    /// A file holding the API key, so the key stays out of this file; none for a server
+    /// without authentication.
+    pub api_key_file: Option<PathBuf>,
 }
 
 /// Which model set to run: `small` for 2–4 cores (and the tests), `standard` for 8+ cores or a GPU.
@@ -187,6 +214,7 @@ impl Default for ModelsConfig {
         ModelsConfig {
             dir: PathBuf::from("var/models"),
             profile: Profile::Small,
+            llm: LlmBackend::Local,
         }
     }
 }
@@ -629,6 +657,22 @@ fn validate(c: &Config) -> Result<(), (String, String)> {
             ),
         ));
     }
+    if let LlmBackend::OpenAi(o) = &c.models.llm {
+        let host = o.url.strip_prefix("http://").unwrap_or_default();
+        if host.is_empty() || host.starts_with('/') {
+            return Err((
+                "models.llm.openai.url".into(),
+                format!(
+                    "{:?} is not an http:// URL (e.g. http://10.0.0.5:8000/v1; no TLS in this \
+                     client)",
+                    o.url
+                ),
+            ));
+        }
+        if o.model.trim().is_empty() {
+            return Err(("models.llm.openai.model".into(), "must not be empty".into()));
+        }
+    }
     if c.http.listen == c.sip.listen {
         return Err((
             "sip.listen".into(),
@@ -979,6 +1023,43 @@ mod tests {
         let e = error("[models]\nprofile = \"huge\"\n");
         assert!(e.starts_with(":2: models.profile: "), "{e}");
         assert!(e.contains("small") && e.contains("standard"), "{e}");
+    }
+
+    #[test]
+    fn llm_is_local_or_an_openai_endpoint() {
+        assert_eq!(Config::default().models.llm, LlmBackend::Local);
+        let f = file("[models]\nllm = \"local\"\n");
+        assert_eq!(
+            load(Some(f.path()), []).unwrap().models.llm,
+            LlmBackend::Local
+        );
+        let f = file(
+            "[models]\nllm = { openai = { url = \"http://10.0.0.5:8000/v1\", model = \"qwen\", \
+             api_key_file = \"/etc/switchboard/openai.key\" } }\n",
+        );
+        assert_eq!(
+            load(Some(f.path()), []).unwrap().models.llm,
+            LlmBackend::OpenAi(OpenAiBackend {
+                url: "http://10.0.0.5:8000/v1".into(),
+                model: "qwen".into(),
+                api_key_file: Some("/etc/switchboard/openai.key".into()),
+            })
+        );
+        let e = error("[models]\nllm = \"remote\"\n");
+        assert!(e.starts_with(":2: models.llm: "), "{e}");
+        assert!(e.contains("local") && e.contains("openai"), "{e}");
+        let e = error(
+            "[models]\nllm = { openai = { url = \"http://h/v1\", model = \"m\", key = \"x\" } }\n",
+        );
+        assert!(e.starts_with(":2: models.llm"), "{e}");
+        assert!(e.contains("unknown field `key`"), "{e}");
+        let e = error("[models.llm.openai]\nmodel = \"m\"\nurl = \"https://api.example.com/v1\"\n");
+        assert!(
+            e.starts_with(
+                ":3: models.llm.openai.url: \"https://api.example.com/v1\" is not an http:// URL"
+            ),
+            "{e}"
+        );
     }
 
     #[test]
