@@ -123,6 +123,9 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
             }
         }
         self.compact();
+        if facts.none_relevant {
+            return Ok(self.not_known(caller_text, facts, started, cancel, on_chunk));
+        }
         self.push_turn(caller_text, &facts);
 
         let options = GenerateOptions {
@@ -168,6 +171,34 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
             cancelled,
             stop: generation.stop,
         })
+    }
+
+    /// A question the knowledge does not cover gets the fixed "I don't know" line, decided in
+    /// code: a small model given that instruction sometimes reads the instruction out instead.
+    fn not_known(
+        &mut self,
+        caller_text: &str,
+        facts: TurnFacts,
+        started: Instant,
+        cancel: &CancelToken,
+        on_chunk: &mut dyn FnMut(&str) -> Flow,
+    ) -> Reply {
+        let line = prompt::dont_know_line(&self.shared.spec);
+        self.session.push(ChatMessage::user(caller_text.trim()));
+        self.session.push(ChatMessage::assistant(line.clone()));
+        let cancelled = cancel.is_cancelled() || on_chunk(&line) == Flow::Stop;
+        Reply {
+            text: line,
+            retrieval: facts.elapsed,
+            first_token: started.elapsed(),
+            total: started.elapsed(),
+            prompt_tokens: 0,
+            cached_tokens: 0,
+            snippets: 0,
+            no_relevant_facts: true,
+            cancelled,
+            stop: StopReason::EndOfTurn,
+        }
     }
 
     /// Barge-in: the last reply in history becomes only what the caller heard (nothing heard

@@ -72,19 +72,22 @@ pub(crate) fn fact_line(s: &kb::Snippet) -> String {
     line
 }
 
-/// The note when retrieval found nothing relevant: the model still answers small talk, but is
-/// given the exact words for a question, since a small model asked about the weather on Mars
-/// otherwise describes it.
-pub(crate) fn no_facts_note(spec: &AgentSpec) -> String {
+/// What the agent says to a question its knowledge does not cover.
+pub(crate) fn dont_know_line(spec: &AgentSpec) -> String {
     let offer = if spec.can_transfer {
         "Shall I transfer you to a colleague?"
     } else {
         "Shall I ask a colleague to call you back?"
     };
+    format!("I'm sorry, I don't know that. {offer}")
+}
+
+/// The note when retrieval found nothing relevant (a speculative prefill's turn).
+pub(crate) fn no_facts_note(spec: &AgentSpec) -> String {
     format!(
         "The business facts say nothing about what the caller just said. If the caller asked a \
-         question, reply only: \"I'm sorry, I don't know that. {offer}\" Otherwise reply \
-         normally."
+         question, reply only: \"{}\" Otherwise reply normally.",
+        dont_know_line(spec)
     )
 }
 
