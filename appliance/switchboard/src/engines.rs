@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use crate::config::LlmBackend;
+pub use crate::language_model::LanguageModel;
 pub use models_embed::MiniLm;
 pub use models_llama::Llama;
 pub use models_piper::Piper;
@@ -33,7 +35,7 @@ pub enum EngineError {
 /// The loaded engines. Each is `Send + Sync`; share them behind the `Arc`s.
 pub struct Engines {
     pub stt: Arc<Whisper>,
-    pub llm: Arc<Llama>,
+    pub llm: Arc<LanguageModel>,
     pub embedder: Arc<MiniLm>,
     dir: PathBuf,
     voices: Mutex<HashMap<String, Arc<Piper>>>,
@@ -50,7 +52,7 @@ impl std::fmt::Debug for Engines {
 impl Engines {
     /// Loads speech-to-text, the LLM and the embedder of `profile` from `dir`.
     /// Voices are loaded by [`Engines::voice`].
-    pub fn load(dir: &Path, profile: Profile) -> Result<Self, EngineError> {
+    pub fn load(dir: &Path, profile: Profile, backend: &LlmBackend) -> Result<Self, EngineError> {
         let stt = file_for(dir, profile, Role::Stt, "speech-to-text")?;
         let llm = file_for(dir, profile, Role::Llm, "LLM")?;
         let started = std::time::Instant::now();
@@ -64,9 +66,8 @@ impl Engines {
         // A reply's LLM decoding and the TTS of its first sentence run at the same time; both
         // engines spin-wait between steps, and more threads than cores slows both badly. So the
         // LLM leaves one core to the voice (which runs on one thread).
-        let mut llm_config = models_llama::LlamaConfig::new(&llm);
-        llm_config.threads = cores().saturating_sub(1).max(1);
-        let llm = Llama::load(&llm_config).map_err(|e| EngineError::Load {
+        let threads = cores().saturating_sub(1).max(1);
+        let llm = LanguageModel::open(backend, &llm, threads).map_err(|e| EngineError::Load {
             what: "LLM",
             path: llm.clone(),
             reason: e.to_string(),

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod engines;
 pub mod http;
+pub mod language_model;
 pub mod pii;
 pub mod runtime;
 pub mod telemetry;
@@ -234,7 +235,9 @@ async fn start_runtime(
 ) -> Option<Arc<runtime::Runtime>> {
     let dir = config.models.dir.clone();
     let profile = config.models.profile.into();
-    let engines = tokio::task::spawn_blocking(move || engines::Engines::load(&dir, profile)).await;
+    let backend = config.models.llm.clone();
+    let engines =
+        tokio::task::spawn_blocking(move || engines::Engines::load(&dir, profile, &backend)).await;
     let engines = match engines {
         Ok(Ok(e)) => Arc::new(e),
         Ok(Err(e)) => {

@@ -1,6 +1,5 @@
 //! The `switchboard` command line.
 
-
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};

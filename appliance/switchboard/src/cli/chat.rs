@@ -4,10 +4,10 @@
 
 use std::io::{BufRead, Write};
 
-use anyhow::Context;
-use models_api::{CancelToken, Flow};
 use crate::config::Config;
 use crate::engines::Engines;
+use anyhow::Context;
+use models_api::{CancelToken, Flow};
 use switchboard_agent::{Brain, KnowledgeMode};
 
 pub fn run(
@@ -18,7 +18,11 @@ pub fn run(
     outcome: bool,
 ) -> anyhow::Result<()> {
     let spec = super::agent_spec(config, agent)?;
-    let engines = Engines::load(&config.models.dir, config.models.profile.into())?;
+    let engines = Engines::load(
+        &config.models.dir,
+        config.models.profile.into(),
+        &config.models.llm,
+    )?;
     let brain = Brain::load(engines.llm, engines.embedder, &spec, &config.data_dir)
         .with_context(|| format!("cannot load agent {agent:?}"))?;
     for (path, why) in brain.knowledge_failures() {

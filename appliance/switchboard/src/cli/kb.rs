@@ -4,11 +4,11 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::config::Config;
+use crate::engines::MiniLm;
 use anyhow::Context;
 use clap::Subcommand;
 use kb::Collection;
-use crate::config::Config;
-use crate::engines::MiniLm;
 
 #[derive(Subcommand)]
 pub enum KbCommand {

@@ -15,7 +15,7 @@ pub mod recording;
 pub use call::to_16k;
 
 use crate::config::{AgentConfig, CallsConfig, Config, ConsentSetting};
-use crate::engines::{Engines, Llama, MiniLm, Piper};
+use crate::engines::{Engines, LanguageModel, MiniLm, Piper};
 use media_net::PortPool;
 use prompts::Prompts;
 use recording::Vault;
@@ -33,7 +33,7 @@ use switchboard_store::{AgentId, CallRecordId, CallerMemory, Store, UnixMillis};
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tracing::Instrument;
 
-pub type Conversation = switchboard_agent::Conversation<Llama, MiniLm>;
+pub type Conversation = switchboard_agent::Conversation<LanguageModel, MiniLm>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -61,7 +61,7 @@ pub struct AgentRuntime {
     pub id: AgentId,
     pub name: String,
     pub language: String,
-    pub brain: Brain<Llama, MiniLm>,
+    pub brain: Brain<LanguageModel, MiniLm>,
     pub voice: Arc<Piper>,
     pub prompts: Prompts,
     pub session: SessionConfig,
