@@ -265,8 +265,13 @@ impl Stt for Whisper {
             self.give_back(state);
             return Err(Error::Inference(e));
         }
-        let (segments, confidence) = self.collect(&state);
+        let (mut segments, confidence) = self.collect(&state);
         self.give_back(state);
+        // A single segment over a fitted window ends where the window does, past the audio.
+        for s in &mut segments {
+            s.end = s.end.min(audio_len);
+            s.start = s.start.min(s.end);
+        }
         let text = segments
             .iter()
             .map(|s| s.text.as_str())
