@@ -255,6 +255,12 @@ async fn hear(ua: &mut Ua, speech: Duration, quiet: Duration) -> Heard {
     Heard { audio, ended }
 }
 
+/// The agent's answer to what the caller just said: some speech, then a pause long enough to
+/// be the end of the reply rather than a gap between sentences.
+async fn answer(ua: &mut Ua) -> Heard {
+    hear(ua, Duration::from_millis(600), Duration::from_millis(2500)).await
+}
+
 /// Waits until the agent has been quiet for `quiet`.
 async fn quiet(ua: &mut Ua, quiet: Duration) {
     let hush = (quiet.as_millis() / 20) as usize;
@@ -307,12 +313,7 @@ async fn a_caller_talks_to_the_agent() {
     let call = answered(&mut ua, &daemon.uri("1000")).await;
     let greeting = hear(&mut ua, GREETING, PAUSE).await;
     ua.play(call, saturday.clone());
-    let reply = hear(
-        &mut ua,
-        Duration::from_millis(600),
-        Duration::from_millis(2500),
-    )
-    .await;
+    let reply = answer(&mut ua).await;
     ua.sip.hangup(call).await.unwrap();
     let record = daemon.finished_call().await;
     assert!(
@@ -351,12 +352,7 @@ async fn a_caller_talks_to_the_agent() {
     ua.play(call, interruption.clone());
     // The agent stops talking when the caller does, then answers the interruption.
     quiet(&mut ua, Duration::from_millis(400)).await;
-    let after = hear(
-        &mut ua,
-        Duration::from_millis(600),
-        Duration::from_millis(2500),
-    )
-    .await;
+    let after = answer(&mut ua).await;
     ua.sip.hangup(call).await.unwrap();
     let record = daemon.finished_call().await;
     let turns = daemon.store.turns(&record.id).await.unwrap();
@@ -419,12 +415,7 @@ async fn a_caller_talks_to_the_agent() {
         let ack = hear(&mut ua, Duration::from_millis(600), PAUSE).await;
         // The call goes on either way.
         ua.play(call, parking.clone());
-        let reply = hear(
-            &mut ua,
-            Duration::from_millis(600),
-            Duration::from_millis(2500),
-        )
-        .await;
+        let reply = answer(&mut ua).await;
         ua.sip.hangup(call).await.unwrap();
         let record = daemon.finished_call().await;
         assert!(

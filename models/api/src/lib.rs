@@ -37,8 +37,8 @@ mod tts;
 pub use cancel::CancelToken;
 pub use embed::{cosine, Embedder, Embedding};
 pub use llm::{
-    ChatMessage, Constraint, Flow, GenerateOptions, Generation, Llm, LlmSession, Role, Sampling,
-    StopReason,
+    truncate_last_reply, ChatMessage, Constraint, Flow, GenerateOptions, Generation, Llm,
+    LlmSession, Role, Sampling, StopReason,
 };
 pub use stt::{
     audio_ctx_for, i16_to_f32, AudioContext, Partial, PartialTranscriber, Stt, SttOptions,

@@ -97,6 +97,18 @@ pub struct ChatMessage {
     pub content: String,
 }
 
+/// [`LlmSession::truncate_reply`] over a plain history: the last message, if it is the
+/// assistant's, becomes `heard`.
+pub fn truncate_last_reply(history: &mut [ChatMessage], heard: &str) -> bool {
+    match history.last_mut() {
+        Some(m) if m.role == Role::Assistant => {
+            m.content = heard.to_owned();
+            true
+        }
+        _ => false,
+    }
+}
+
 impl ChatMessage {
     /// A system message.
     pub fn system(content: impl Into<String>) -> Self {

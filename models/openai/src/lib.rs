@@ -233,13 +233,7 @@ impl LlmSession for Session {
     }
 
     fn truncate_reply(&mut self, heard: &str) -> bool {
-        match self.history.last_mut() {
-            Some(m) if m.role == Role::Assistant => {
-                m.content = heard.to_owned();
-                true
-            }
-            _ => false,
-        }
+        models_api::truncate_last_reply(&mut self.history, heard)
     }
 
     fn prefill(&mut self, _cancel: &CancelToken) -> Result<u32, Error> {
