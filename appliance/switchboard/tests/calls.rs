@@ -408,10 +408,10 @@ async fn a_caller_talks_to_the_agent() {
     }
 
     // 4. Consent yes: recorded from then on, encrypted on disk, logged as yes.
-    for (answer, decision) in [(yes, ConsentDecision::Yes), (no, ConsentDecision::No)] {
+    for (said, decision) in [(yes, ConsentDecision::Yes), (no, ConsentDecision::No)] {
         let call = answered(&mut ua, &daemon.uri("2000")).await;
         let asked = hear(&mut ua, Duration::from_secs(5), PAUSE).await;
-        ua.play(call, answer);
+        ua.play(call, said);
         let ack = hear(&mut ua, Duration::from_millis(600), PAUSE).await;
         // The call goes on either way.
         ua.play(call, parking.clone());

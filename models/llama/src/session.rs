@@ -9,8 +9,8 @@ use llama_cpp_2::model::{LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use models_api::{
-    CancelToken, ChatMessage, Constraint, Flow, GenerateOptions, Generation, LlmSession, Role,
-    Sampling, StopReason,
+    CancelToken, ChatMessage, Constraint, Flow, GenerateOptions, Generation, LlmSession, Sampling,
+    StopReason,
 };
 
 use crate::text::TextStream;

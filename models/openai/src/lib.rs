@@ -36,7 +36,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use models_api::{
-    CancelToken, ChatMessage, Constraint, Flow, GenerateOptions, Generation, Llm, LlmSession, Role,
+    CancelToken, ChatMessage, Constraint, Flow, GenerateOptions, Generation, Llm, LlmSession,
     Sampling, StopReason,
 };
 use serde_json::{json, Value};
