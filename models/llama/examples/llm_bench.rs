@@ -7,16 +7,7 @@ use models_api::testing::model_file;
 use models_api::{CancelToken, ChatMessage, Flow, GenerateOptions, Llm, LlmSession};
 use models_llama::{Llama, LlamaConfig};
 
-const SYSTEM: &str = "You are the phone receptionist of Acme Dental, a family dental practice. \
-Speak briefly and politely; one or two short sentences per answer, no lists, no markdown. Facts: \
-we are open Monday to Friday from 9 am to 5 pm and Saturday from 9 am to noon; closed on public \
-holidays. Our address is 12 Main Street, second floor, above the pharmacy; parking is behind the \
-building. A cleaning costs 80 dollars, a check-up 60 dollars, whitening 250 dollars. We accept \
-Delta Dental, Cigna and Aetna insurance. Dr. Smith and Dr. Patel are the dentists; Dr. Patel sees \
-children. Emergencies during opening hours are seen the same day. To book, collect the caller's \
-name, phone number, preferred day and time. If the caller asks for a person, offer to transfer. \
-Never give medical advice beyond saying a dentist will check. If you do not know, say so and offer \
-a call back.";
+const SYSTEM: &str = models_api::testing::BENCH_AGENT_PROMPT;
 
 fn main() {
     let Some(path) = model_file("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf") else {

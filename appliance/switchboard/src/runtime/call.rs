@@ -277,35 +277,36 @@ impl Call {
                 rec.agent(agent);
             }
         }
-        ear.hear(now, frame.clone());
-        self.inbound.push_back((now, frame));
-        if self.inbound.len() > KEEP_FRAMES {
-            self.inbound.pop_front();
-        }
+        // The frame travels to the VAD thread and comes back with its verdict (`heard`).
+        ear.hear(now, frame);
     }
 
     fn heard(&mut self, heard: Heard) {
-        if heard.voiced != self.voiced {
-            self.voiced = heard.voiced;
-            tracing::trace!(voiced = heard.voiced, energy_db = heard.energy_db, "VAD");
+        let Heard {
+            at,
+            voiced,
+            energy_db,
+            frame,
+        } = heard;
+        self.inbound.push_back((at, frame));
+        if self.inbound.len() > KEEP_FRAMES {
+            self.inbound.pop_front();
+        }
+        if voiced != self.voiced {
+            self.voiced = voiced;
+            tracing::trace!(voiced = voiced, energy_db = energy_db, "VAD");
         }
         let agent_db = self
             .out
-            .frame_at(heard.at)
+            .frame_at(at)
             .map_or(-96.0, switchboard_call::turn::echo_guard::energy_db);
         self.input(
-            heard.at,
+            at,
             Input::AgentAudio {
                 energy_db: agent_db,
             },
         );
-        self.input(
-            heard.at,
-            Input::CallerAudio {
-                voiced: heard.voiced,
-                energy_db: heard.energy_db,
-            },
-        );
+        self.input(at, Input::CallerAudio { voiced, energy_db });
     }
 
     async fn reoffer(&mut self, caps: &mut LocalCapabilities, sdp: &[u8]) {

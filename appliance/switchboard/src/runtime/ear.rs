@@ -7,12 +7,13 @@ use std::time::Instant;
 use switchboard_call::turn::echo_guard::energy_db;
 use tokio::sync::mpsc;
 
-/// One frame's verdict.
-#[derive(Clone, Copy, Debug)]
+/// One frame's verdict, with the frame itself handed back.
+#[derive(Clone, Debug)]
 pub struct Heard {
     pub at: Instant,
     pub voiced: bool,
     pub energy_db: f32,
+    pub frame: Vec<i16>,
 }
 
 pub struct Ear {
@@ -45,6 +46,7 @@ impl Ear {
                         at,
                         voiced,
                         energy_db,
+                        frame,
                     };
                     if tx.send(heard).is_err() {
                         return;
