@@ -1,13 +1,27 @@
 //! Cutting a streamed reply into speakable chunks for text-to-speech.
 //!
-//! TTS needs whole words and, for natural prosody, whole clauses; the caller needs the first audio
+//! TTS needs whole words and, for natural prosody, whole phrases; the caller needs the first audio
 //! soon. So the first chunk ends at the first clause boundary (a comma after at least
-//! [`FIRST_CHUNK_MIN_WORDS`] words) or sentence end, and later chunks are whole sentences. A chunk
-//! ends after the boundary's punctuation and the one whitespace character that follows it, so the
-//! chunks concatenate back to exactly the streamed text.
+//! [`FIRST_CHUNK_MIN_WORDS`] words), the first phrase boundary (before "for", "from", "and" …
+//! after at least [`FIRST_PHRASE_MIN_WORDS`] words) or sentence end, whichever comes first; later
+//! chunks are whole sentences. A chunk ends after the boundary's punctuation and the one
+//! whitespace character that follows it (or just before the word that opens the next phrase), so
+//! the chunks concatenate back to exactly the streamed text.
 
 /// Words the first chunk needs before a comma may end it ("Sure, …" alone sounds clipped).
 pub const FIRST_CHUNK_MIN_WORDS: usize = 4;
+
+/// Words the first chunk needs before it may end without punctuation, at a phrase boundary: a
+/// one-sentence reply at ~20 tokens a second would otherwise keep the caller waiting for all of
+/// it before the first sound.
+pub const FIRST_PHRASE_MIN_WORDS: usize = 5;
+
+/// Words that open a phrase, before which the first chunk may end ("We offer whitening | for
+/// $350."). Never after a number: "$4 | to $5" would break the amount.
+const PHRASE_STARTS: &[&str] = &[
+    "and", "but", "or", "so", "because", "which", "who", "where", "when", "while", "if", "for",
+    "from", "at", "on", "in", "with", "to", "by", "until", "between", "after", "before", "during",
+];
 
 /// Abbreviations whose period does not end a sentence ("Dr. Lopez").
 const ABBREVIATIONS: &[&str] = &[
@@ -51,6 +65,17 @@ impl SpeechChunker {
     /// Byte offset just after the first boundary in `pending`, if one is complete: the
     /// punctuation must be followed by a whitespace character, which is included.
     fn boundary(&self) -> Option<usize> {
+        let punctuation = self.punctuation_boundary();
+        if self.chunks_out > 0 {
+            return punctuation;
+        }
+        match (punctuation, phrase_boundary(&self.pending)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn punctuation_boundary(&self) -> Option<usize> {
         let text = &self.pending;
         let mut chars = text.char_indices().peekable();
         while let Some((i, c)) = chars.next() {
@@ -70,6 +95,30 @@ impl SpeechChunker {
         }
         None
     }
+}
+
+/// Byte offset of the first word (complete: followed by whitespace) that opens a phrase after at
+/// least [`FIRST_PHRASE_MIN_WORDS`] words ending in a letter.
+fn phrase_boundary(text: &str) -> Option<usize> {
+    let mut words: Vec<(usize, usize)> = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices() {
+        match (c.is_whitespace(), start) {
+            (true, Some(s)) => {
+                words.push((s, i));
+                start = None;
+            }
+            (false, None) => start = Some(i),
+            _ => {}
+        }
+    }
+    words.windows(2).enumerate().find_map(|(k, pair)| {
+        let (prev, next) = (&text[pair[0].0..pair[0].1], &text[pair[1].0..pair[1].1]);
+        let opens = PHRASE_STARTS.contains(&next.to_lowercase().as_str());
+        let after_word = prev.chars().last().is_some_and(char::is_alphabetic)
+            && !prev.chars().any(|c| c.is_ascii_digit());
+        (k + 1 >= FIRST_PHRASE_MIN_WORDS && opens && after_word).then_some(pair[1].0)
+    })
 }
 
 fn words(text: &str) -> usize {
@@ -138,6 +187,33 @@ mod tests {
         // Without final punctuation the rest still comes out.
         assert_eq!(chunk(&["We open at 8"]), ["We open at 8"]);
         assert!(chunk(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_long_first_sentence_is_cut_before_a_phrase() {
+        let pieces = ["Yes", ",", " we", " offer", " teeth", " whit", "ening", " for", " $", "350", "."];
+        assert_eq!(
+            chunk(&pieces),
+            ["Yes, we offer teeth whitening ", "for $350."]
+        );
+        assert_eq!(
+            chunk(&["We are open Monday to Friday from 8 to 5. Call us at 555."]),
+            ["We are open Monday to Friday ", "from 8 to 5. ", "Call us at 555."]
+        );
+        // Not after a number, not before five words, and only the first chunk.
+        assert_eq!(
+            chunk(&["It costs between 100 and 200 dollars."]),
+            ["It costs between 100 and 200 dollars."]
+        );
+        assert_eq!(chunk(&["Call us at noon."]), ["Call us at noon."]);
+        assert_eq!(
+            chunk(&["Sure. We can book you in for a cleaning on Monday."]),
+            ["Sure. ", "We can book you in for a cleaning on Monday."]
+        );
+        // "whitening" is not known complete until the next piece starts with a space.
+        let mut c = SpeechChunker::new();
+        assert!(c.push("We offer teeth whitening kits for").is_empty());
+        assert_eq!(c.push(" $350."), ["We offer teeth whitening kits "]);
     }
 
     #[test]

@@ -140,6 +140,12 @@ pub enum Action {
         prompt: Prompt,
         interruptible: bool,
     },
+    /// The caller paused: transcribe the utterance so far and report it as [`Input::Partial`].
+    /// If the turn then ends at this pause, [`Action::Transcribe`] asks for the same segment.
+    Peek {
+        start: Instant,
+        end: Instant,
+    },
     /// Transcribe the inbound audio between these instants.
     Transcribe {
         start: Instant,
@@ -254,6 +260,8 @@ pub struct Session {
     deadline: Option<Instant>,
     /// Text of an utterance the caller went on with after the endpointer closed it.
     carried: String,
+    /// The end of the segment last peeked at (one peek per pause).
+    peeked: Option<Instant>,
 }
 
 impl Session {
@@ -267,6 +275,7 @@ impl Session {
             actions: VecDeque::new(),
             deadline: None,
             carried: String::new(),
+            peeked: None,
         }
     }
 
@@ -332,7 +341,11 @@ impl Session {
             Input::Answered => self.answered(now),
             Input::AgentAudio { energy_db } => self.echo.sent(now, energy_db),
             Input::CallerAudio { voiced, energy_db } => self.caller_audio(now, voiced, energy_db),
-            Input::Partial { text } => self.endpointer.set_partial(&text),
+            // A partial of an utterance already closed says nothing about the next one.
+            Input::Partial { text } if self.endpointer.in_speech() => {
+                self.endpointer.set_partial(&text)
+            }
+            Input::Partial { .. } => {}
             Input::Transcript { text } => self.transcript(now, text),
             Input::PlaybackFinished => self.playback_finished(now),
             Input::ConsentLogged => {
@@ -468,7 +481,20 @@ impl Session {
                 }
                 _ => {}
             },
-            Some(EndpointEvent::SpeechStarted { .. }) | None => {}
+            Some(EndpointEvent::SpeechStarted { .. }) | None => self.peek(now),
+        }
+    }
+
+    /// While listening, a pause in the caller's speech gets the utterance so far transcribed.
+    fn peek(&mut self, now: Instant) {
+        if !matches!(self.state, State::Listening { .. }) {
+            return;
+        }
+        if let Some((start, end)) = self.endpointer.pause(now) {
+            if self.peeked != Some(end) {
+                self.peeked = Some(end);
+                self.push(Action::Peek { start, end });
+            }
         }
     }
 

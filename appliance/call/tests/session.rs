@@ -10,6 +10,8 @@ struct Call {
     s: Session,
     now: Instant,
     log: Vec<Action>,
+    /// Early transcriptions asked for at pauses, kept apart: most scenarios do not answer them.
+    peeks: Vec<Action>,
 }
 
 impl Call {
@@ -18,6 +20,7 @@ impl Call {
             s: Session::new(config),
             now: Instant::now(),
             log: Vec::new(),
+            peeks: Vec::new(),
         };
         c.input(Input::Answered);
         c
@@ -31,7 +34,10 @@ impl Call {
     fn drain(&mut self) -> Vec<Action> {
         let mut out = Vec::new();
         while let Some(a) = self.s.poll_action() {
-            out.push(a);
+            match a {
+                Action::Peek { .. } => self.peeks.push(a),
+                a => out.push(a),
+            }
         }
         self.log.extend(out.iter().cloned());
         out
@@ -448,4 +454,92 @@ fn a_caller_who_goes_on_talking_is_heard_as_one_turn() {
             caller_text: "I'd like to book a cleaning on Tuesday.".into()
         }]
     );
+}
+
+/// Frames of silence until the session asks for something; how long that took.
+fn silence_until_action(c: &mut Call, limit_ms: u64) -> (u64, Vec<Action>) {
+    for ms in (20..=limit_ms).step_by(20) {
+        let acts = c.audio(20, false, -70.0, None);
+        if !acts.is_empty() {
+            return (ms, acts);
+        }
+    }
+    (limit_ms, Vec::new())
+}
+
+#[test]
+fn a_pause_is_transcribed_early_and_a_complete_sentence_ends_the_turn_sooner() {
+    // Without a partial, the default hangover (500 ms) ends the turn.
+    let mut c = listening_call(SessionConfig::default());
+    c.audio(800, true, -20.0, None);
+    let (waited, acts) = silence_until_action(&mut c, 2000);
+    assert!(matches!(&acts[..], [Action::Transcribe { .. }]), "{acts:?}");
+    assert_eq!(waited, 500);
+    assert_eq!(c.peeks.len(), 1, "one peek for one pause: {:?}", c.peeks);
+
+    // With the peek's text ending a sentence, 250 ms of silence is enough.
+    let mut c = listening_call(SessionConfig::default());
+    let spoke_from = c.now;
+    c.audio(800, true, -20.0, None);
+    let last_voiced = c.now;
+    let mut waited = 0;
+    while c.peeks.is_empty() {
+        assert!(c.audio(20, false, -70.0, None).is_empty());
+        waited += 20;
+    }
+    assert_eq!(waited, 100, "the peek comes 100 ms into the pause");
+    let Action::Peek { start, end } = c.peeks[0] else {
+        unreachable!()
+    };
+    assert_eq!(end, last_voiced);
+    assert_eq!(start, spoke_from, "from the start of the first voiced frame");
+    c.input(Input::Partial {
+        text: "How much is a cleaning?".into(),
+    });
+    let (more, acts) = silence_until_action(&mut c, 2000);
+    assert_eq!(
+        acts,
+        [Action::Transcribe {
+            start,
+            end: last_voiced
+        }],
+        "the turn ends on the peeked segment, so its transcript can be reused"
+    );
+    assert_eq!(waited + more, 260);
+}
+
+#[test]
+fn a_trailing_number_holds_the_turn_open_and_each_pause_is_peeked_once() {
+    let mut c = listening_call(SessionConfig::default());
+    c.audio(800, true, -20.0, None);
+    c.audio(120, false, -70.0, None);
+    assert_eq!(c.peeks.len(), 1);
+    c.input(Input::Partial {
+        text: "My number is five five five".into(),
+    });
+    // 600 ms of silence would have ended it by default; mid-number it waits for more.
+    assert!(c.audio(600, false, -70.0, None).is_empty());
+    c.audio(600, true, -20.0, None);
+    let (_, acts) = silence_until_action(&mut c, 2000);
+    assert!(matches!(&acts[..], [Action::Transcribe { .. }]), "{acts:?}");
+    assert_eq!(c.peeks.len(), 2, "{:?}", c.peeks);
+}
+
+#[test]
+fn no_peeks_while_a_prompt_plays_and_late_partials_do_not_leak_into_the_next_turn() {
+    let mut c = consent_call();
+    assert!(c.peeks.is_empty(), "talking over the consent question");
+    c.say_turn("Yes.");
+    c.input(Input::ConsentLogged);
+    c.input(Input::PlaybackFinished);
+    let peeks = c.peeks.len();
+    // A partial arriving after its utterance ended must not shorten the next one.
+    c.input(Input::Partial {
+        text: "Thanks.".into(),
+    });
+    c.audio(800, true, -20.0, None);
+    let (waited, acts) = silence_until_action(&mut c, 2000);
+    assert!(matches!(&acts[..], [Action::Transcribe { .. }]), "{acts:?}");
+    assert_eq!(waited, 500);
+    assert_eq!(c.peeks.len(), peeks + 1);
 }

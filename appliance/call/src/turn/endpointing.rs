@@ -18,6 +18,10 @@ pub struct EndpointConfig {
     pub incomplete_hangover: Duration,
     /// A turn is cut here even if the caller keeps talking.
     pub max_utterance: Duration,
+    /// Silence after which the utterance so far is transcribed early (`None`: never). Its text
+    /// sets the hangover, and when the turn ends at that pause it is the turn's transcript, so
+    /// speech-to-text overlaps the hangover instead of following it.
+    pub peek: Option<Duration>,
 }
 
 impl Default for EndpointConfig {
@@ -29,6 +33,7 @@ impl Default for EndpointConfig {
             default_hangover: Duration::from_millis(500),
             incomplete_hangover: Duration::from_millis(1000),
             max_utterance: Duration::from_secs(30),
+            peek: Some(Duration::from_millis(100)),
         }
     }
 }
@@ -97,6 +102,22 @@ impl Endpointer {
             Completeness::Unknown => self.config.default_hangover,
             Completeness::Incomplete => self.config.incomplete_hangover,
         };
+    }
+
+    /// The utterance so far (`start`, last voiced frame) once the caller has paused for the
+    /// configured peek time; the same pause gives the same pair.
+    pub fn pause(&self, now: Instant) -> Option<(Instant, Instant)> {
+        let peek = self.config.peek?;
+        match self.state {
+            State::Speech {
+                start,
+                last_voiced,
+                voiced,
+            } if voiced >= self.config.min_speech && now.duration_since(last_voiced) >= peek => {
+                Some((start, last_voiced))
+            }
+            _ => None,
+        }
     }
 
     /// The current pause that would end the turn.
