@@ -65,9 +65,10 @@ impl Engines {
         })?;
         // A reply's LLM decoding and the TTS of its first sentence run at the same time; both
         // engines spin-wait between steps, and more threads than cores slows both badly. So the
-        // LLM leaves one core to the voice (which runs on one thread).
+        // LLM generates on all cores but one, leaving that one to the voice (which runs on one
+        // thread). Prefill runs before any of the reply is spoken, so it takes every core.
         let threads = cores().saturating_sub(1).max(1);
-        let llm = LanguageModel::open(backend, &llm, threads).map_err(|e| EngineError::Load {
+        let llm = LanguageModel::open(backend, &llm, threads, cores()).map_err(|e| EngineError::Load {
             what: "LLM",
             path: llm.clone(),
             reason: e.to_string(),

@@ -35,11 +35,18 @@ pub enum LlmError {
 
 impl LanguageModel {
     /// The backend `models.llm` names; `local` loads the GGUF at `model`.
-    pub fn open(backend: &LlmBackend, model: &Path, threads: u32) -> Result<Self, LlmError> {
+    /// `threads` generate token by token; `batch_threads` prefill prompts.
+    pub fn open(
+        backend: &LlmBackend,
+        model: &Path,
+        threads: u32,
+        batch_threads: u32,
+    ) -> Result<Self, LlmError> {
         Ok(match backend {
             LlmBackend::Local => {
                 let mut config = models_llama::LlamaConfig::new(model);
                 config.threads = threads;
+                config.batch_threads = batch_threads;
                 LanguageModel::Local(Llama::load(&config)?)
             }
             LlmBackend::OpenAi(o) => {

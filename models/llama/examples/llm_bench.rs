@@ -20,6 +20,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
     {
         config.threads = n;
+        config.batch_threads = n;
     }
     let llm = Llama::load(&config).expect("load");
     println!(

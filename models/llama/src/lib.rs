@@ -79,21 +79,26 @@ pub struct LlamaConfig {
     pub n_ctx: u32,
     /// Tokens decoded per batch during prefill.
     pub n_batch: u32,
-    /// CPU threads for decoding.
+    /// CPU threads for decoding one token at a time (generation).
     pub threads: u32,
+    /// CPU threads for multi-token batches (prefill): generation may leave a core to another
+    /// engine, while a prompt's prefill is on the critical path with nothing else running.
+    pub batch_threads: u32,
     /// Layers offloaded to the GPU (with the `cuda` feature); 0 = CPU only.
     pub gpu_layers: u32,
 }
 
 impl LlamaConfig {
-    /// Defaults for `model`: 4096-token sessions, 512-token batches, threads = cores, and all
-    /// layers on the GPU when built with `cuda`.
+    /// Defaults for `model`: 4096-token sessions, 512-token batches, threads = cores for both
+    /// generation and prefill, and all layers on the GPU when built with `cuda`.
     pub fn new(model: impl Into<PathBuf>) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
         LlamaConfig {
             model: model.into(),
             n_ctx: 4096,
             n_batch: 512,
-            threads: std::thread::available_parallelism().map_or(2, |n| n.get() as u32),
+            threads: cores,
+            batch_threads: cores,
             gpu_layers: if cfg!(feature = "cuda") { 999 } else { 0 },
         }
     }
@@ -244,13 +249,14 @@ impl Llama {
     fn new_context(&self) -> Result<LlamaContext<'static>, Error> {
         let n_ctx = NonZeroU32::new(self.config.n_ctx).ok_or(Error::Config("n_ctx must be > 0"))?;
         let threads = i32::try_from(self.config.threads.max(1)).unwrap_or(1);
+        let batch_threads = i32::try_from(self.config.batch_threads.max(1)).unwrap_or(1);
         let params = LlamaContextParams::default()
             .with_n_ctx(Some(n_ctx))
             .with_n_batch(self.config.n_batch.max(1))
             .with_n_ubatch(self.config.n_batch.max(1))
             .with_n_seq_max(1)
             .with_n_threads(threads)
-            .with_n_threads_batch(threads);
+            .with_n_threads_batch(batch_threads);
         let _one_at_a_time = self
             .new_context
             .lock()

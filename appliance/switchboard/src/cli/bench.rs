@@ -204,6 +204,7 @@ pub fn run(config: &Config, args: &BenchModelsArgs) -> anyhow::Result<BenchRepor
     let mut llm_config = models_llama::LlamaConfig::new(&llm_path);
     if let Some(n) = threads {
         llm_config.threads = n;
+        llm_config.batch_threads = n;
     }
     let llm =
         models_llama::Llama::load(&llm_config).with_context(|| tools::not_installed(config))?;

@@ -50,8 +50,10 @@ pub struct CallTask {
 
 /// What the engine threads report back.
 enum Engine {
+    /// The transcript of the segment that ended at `end`.
     Transcript {
-        text: Result<Option<String>, String>,
+        end: Instant,
+        text: SttResult,
         elapsed: Duration,
     },
     Chunk {
@@ -62,6 +64,16 @@ enum Engine {
         reply: u64,
         result: Result<switchboard_agent::Reply, String>,
     },
+}
+
+type SttResult = Result<Option<String>, String>;
+
+/// An early transcription of the utterance so far, taken at a pause ([`Action::Peek`]).
+struct Peek {
+    start: Instant,
+    end: Instant,
+    /// `None` while whisper works on it.
+    text: Option<SttResult>,
 }
 
 /// The turn being answered, for its record.
@@ -143,6 +155,7 @@ pub async fn run(task: CallTask) {
         turns: 0,
         lines: 0,
         utterance: None,
+        peek: None,
         recorder: None,
         transfer_outcome: None,
         end_reason: None,
@@ -255,6 +268,8 @@ struct Call {
     lines: i64,
     /// The utterance being transcribed (or last transcribed), for the turn's timings.
     utterance: Option<Utterance>,
+    /// The last pause's early transcription; reused when the turn ends at that pause.
+    peek: Option<Peek>,
     recorder: Option<Recorder>,
     transfer_outcome: Option<String>,
     end_reason: Option<&'static str>,
@@ -328,25 +343,21 @@ impl Call {
     fn engine(&mut self, event: Engine) {
         let now = Instant::now();
         match event {
-            Engine::Transcript { text, elapsed } => match text {
-                Ok(Some(text)) => {
-                    tracing::info!(stt_ms = elapsed.as_millis() as u64, text = %Pii(&text), "caller said");
-                    if let Some(u) = self.utterance.as_mut() {
-                        u.stt_ms = elapsed.as_millis() as i64;
-                        u.deadline = None;
-                    }
-                    self.input(now, Input::Transcript { text });
-                }
-                Ok(None) => {
-                    if let Some(u) = self.utterance.as_mut() {
-                        u.deadline = None;
+            Engine::Transcript { end, text, elapsed } => {
+                if let Some(peek) = self.peek.as_mut().filter(|p| p.end == end) {
+                    peek.text = Some(text.clone());
+                    if let Ok(Some(partial)) = &text {
+                        self.input(now, Input::Partial { text: partial.clone() });
                     }
                 }
-                Err(e) => {
-                    tracing::error!("speech-to-text failed: {e}");
-                    self.input(now, Input::EngineFailed);
+                let wanted = self
+                    .utterance
+                    .as_ref()
+                    .is_some_and(|u| u.end_of_speech == end && u.deadline.is_some());
+                if wanted {
+                    self.transcribed(now, text, elapsed);
                 }
-            },
+            }
             Engine::Chunk { reply, text } => {
                 let Some(turn) = self.turn.as_mut().filter(|t| t.reply == reply) else {
                     return;
@@ -375,6 +386,26 @@ impl Call {
                         self.input(now, Input::EngineFailed);
                     }
                 }
+            }
+        }
+    }
+
+    /// The turn's transcript is in (fresh, or the peek's when the turn ended at that pause).
+    fn transcribed(&mut self, now: Instant, text: SttResult, elapsed: Duration) {
+        if let Some(u) = self.utterance.as_mut() {
+            u.stt_ms = (now - u.asked).as_millis() as i64;
+            u.deadline = None;
+        }
+        match text {
+            Ok(Some(text)) => {
+                tracing::info!(stt_ms = elapsed.as_millis() as u64, text = %Pii(&text), "caller said");
+                self.inputs.push_back((now, Input::Transcript { text }));
+            }
+            // Nothing intelligible: the session goes back to listening (or re-asks consent).
+            Ok(None) => self.inputs.push_back((now, Input::Transcript { text: String::new() })),
+            Err(e) => {
+                tracing::error!("speech-to-text failed: {e}");
+                self.inputs.push_back((now, Input::EngineFailed));
             }
         }
     }
@@ -444,6 +475,7 @@ impl Call {
                 self.out.push(now, chunk);
                 self.playing = Playing::Prompt;
             }
+            Action::Peek { start, end } => self.peek(start, end),
             Action::Transcribe { start, end } => self.transcribe(now, start, end),
             Action::Reply { caller_text } => self.reply(now, caller_text).await,
             Action::PausePlayback => self.out.pause().await,
@@ -472,7 +504,42 @@ impl Call {
         }
     }
 
+    /// A pause: whisper starts on the utterance so far while the endpointer still waits, unless
+    /// an earlier peek is still running (two would only compete for the same cores).
+    fn peek(&mut self, start: Instant, end: Instant) {
+        if self.peek.as_ref().is_some_and(|p| p.text.is_none()) {
+            return;
+        }
+        self.peek = Some(Peek {
+            start,
+            end,
+            text: None,
+        });
+        self.spawn_stt(start, end);
+    }
+
     fn transcribe(&mut self, now: Instant, start: Instant, end: Instant) {
+        self.utterance = Some(Utterance {
+            end_of_speech: end,
+            endpoint_ms: (now - end).as_millis() as i64,
+            asked: now,
+            stt_ms: 0,
+            deadline: Some(now + self.shared.engine_timeout),
+        });
+        match self.peek.as_ref().filter(|p| p.start == start && p.end == end) {
+            // The same audio was transcribed at the pause: reuse it, or wait for it.
+            Some(Peek { text: Some(text), .. }) => {
+                tracing::debug!("the turn ended at the peeked pause");
+                self.transcribed(now, text.clone(), Duration::ZERO);
+            }
+            Some(Peek { text: None, .. }) => {}
+            None => self.spawn_stt(start, end),
+        }
+    }
+
+    /// Whisper on the inbound audio from `start` (less the pre-roll) to `end`, on a blocking
+    /// thread; the result comes back as [`Engine::Transcript`] for `end`.
+    fn spawn_stt(&self, start: Instant, end: Instant) {
         let from = start.checked_sub(PREROLL).unwrap_or(start);
         let frames: Vec<i16> = self
             .inbound
@@ -480,12 +547,6 @@ impl Call {
             .filter(|(at, _)| *at >= from && *at <= end + Duration::from_millis(20))
             .flat_map(|(_, f)| f.iter().copied())
             .collect();
-        self.utterance = Some(Utterance {
-            end_of_speech: end,
-            endpoint_ms: (now - end).as_millis() as i64,
-            stt_ms: 0,
-            deadline: Some(now + self.shared.engine_timeout),
-        });
         let stt = Arc::clone(&self.shared.engines.stt);
         // Speech runs at about 7 tokens a second; a bound well above that stops whisper's
         // repetition loops on short phone turns, which otherwise cost seconds and garble the text.
@@ -505,6 +566,7 @@ impl Call {
                     .map_err(|e| e.to_string())
             });
             let _ = tx.send(Engine::Transcript {
+                end,
                 text,
                 elapsed: started.elapsed(),
             });
@@ -811,6 +873,9 @@ const OUTCOME_TIMEOUT: Duration = Duration::from_secs(60);
 struct Utterance {
     end_of_speech: Instant,
     endpoint_ms: i64,
+    /// When the session asked for the transcript (the endpoint).
+    asked: Instant,
+    /// From the endpoint to the transcript: zero when the pause's peek had it already.
     stt_ms: i64,
     /// Until the transcript arrives.
     deadline: Option<Instant>,
