@@ -344,10 +344,11 @@ pub struct TrunkConfig {
     /// A one-word name, used in logs and as the `trunk` label of `switchboard_trunk_up`.
     pub name: String,
     /// Where requests to this trunk go: `sip:HOST[:PORT][;transport=udp|tcp|tls]` (`sips:` means
-    /// TLS). HOST may be a name (resolved at start) or an address.
+    /// TLS). HOST may be a name (resolved at start to all its addresses, tried in turn) or an
+    /// address.
     pub proxy: String,
     /// Digest username for outbound INVITEs and REGISTER (a Twilio credential list entry, the
-    /// PBX extension).
+    /// PBX extension). Each trunk has its own; they answer only this trunk's challenges.
     pub username: Option<String>,
     /// The digest password, inline…
     pub password: Option<String>,
@@ -369,6 +370,9 @@ pub struct TrunkConfig {
     /// Seconds between OPTIONS keep-alives to `proxy`; 0 turns them off.
     #[serde(default = "options_interval")]
     pub options_interval: u32,
+    /// TLS trunks: the PEM file of the CA (or the self-signed certificate) that vouches for the
+    /// trunk's certificate, which must name the host in `proxy`; the system store when absent.
+    pub ca_file: Option<PathBuf>,
     /// Agents whose outbound calls use this trunk (names from `[[agents]]`); informational for
     /// inbound calls, which are routed by dialled number.
     #[serde(default)]
@@ -763,24 +767,19 @@ fn validate_trunks(trunks: &[TrunkConfig], agents: &[AgentConfig]) -> Result<(),
             }
             _ => {}
         }
-        // The SIP endpoint answers challenges with one set of credentials.
-        let credentials = |u: &TrunkConfig| {
-            (
-                u.username.clone(),
-                u.password.clone(),
-                u.password_file.clone(),
-            )
-        };
-        if let Some(first) = trunks[..i].iter().find(|u| {
-            u.username.is_some() && t.username.is_some() && credentials(u) != credentials(t)
-        }) {
-            return Err((
-                at("username"),
-                format!(
-                    "trunk {:?} already authenticates with other credentials; one username and password per box is supported",
-                    first.name
-                ),
-            ));
+        if let Some(f) = &t.ca_file {
+            if t.target().map(|x| x.transport) != Ok(TrunkTransport::Tls) {
+                return Err((
+                    at("ca_file"),
+                    "applies to TLS trunks only (sips: or transport=tls in proxy)".into(),
+                ));
+            }
+            if !f.is_file() {
+                return Err((
+                    at("ca_file"),
+                    format!("{} is not a readable file", f.display()),
+                ));
+            }
         }
         if t.register && t.username.is_none() {
             return Err((
@@ -1214,13 +1213,17 @@ mod tests {
         );
         let e = error(&trunk("options_intervall = 10\n"));
         assert!(e.contains("unknown field `options_intervall`"), "{e}");
-        let e = error(&format!(
-            "{}{}",
-            trunk("username = \"a\"\npassword = \"x\"\n"),
-            trunk("username = \"b\"\npassword = \"y\"\n").replace("carrier", "other")
-        ));
+        let e = error(&trunk("ca_file = \"/etc/ssl/certs/ca.pem\"\n"));
         assert!(
-            e.starts_with(":9: trunks[1].username: trunk \"carrier\" already authenticates"),
+            e.starts_with(":4: trunks[0].ca_file: applies to TLS trunks only"),
+            "{e}"
+        );
+        let e = error(
+            &trunk("ca_file = \"/nonexistent/ca.pem\"\n")
+                .replace("sip:203.0.113.5", "sips:sbc.example"),
+        );
+        assert!(
+            e.starts_with(":4: trunks[0].ca_file: /nonexistent/ca.pem is not a readable file"),
             "{e}"
         );
         let e = error(&format!("{}{}", trunk(""), trunk("")));
@@ -1228,6 +1231,19 @@ mod tests {
             e.starts_with(":5: trunks[1].name: trunk \"carrier\" is declared twice"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn trunks_authenticate_each_with_its_own_credentials() {
+        let f = file(&format!(
+            "{}{}",
+            trunk("username = \"acme\"\npassword = \"x\"\n"),
+            trunk("username = \"2001\"\npassword = \"y\"\nregister = true\n")
+                .replace("carrier", "pbx")
+        ));
+        let c = load(Some(f.path()), []).unwrap();
+        assert_eq!(c.trunks[0].username.as_deref(), Some("acme"));
+        assert_eq!(c.trunks[1].password_text().unwrap().as_deref(), Some("y"));
     }
 
     #[test]

@@ -40,13 +40,6 @@ pub enum Error {
     },
     #[error("SIP: {0}")]
     Sip(sip_net::Error),
-    #[error("trunk {trunk}: cannot read password_file: {source}")]
-    TrunkPassword {
-        trunk: String,
-        source: std::io::Error,
-    },
-    #[error("trunks {first} and {second} authenticate with different credentials; one set per box is supported")]
-    TrunkCredentials { first: String, second: String },
     #[error("HTTP server failed: {0}")]
     Http(std::io::Error),
 }
@@ -88,7 +81,6 @@ pub async fn bind_sip(
     if let Some(blocks) = config.inbound_allow() {
         sip.allow_list = sip_net::AllowList::only(blocks);
     }
-    sip.endpoint.credentials = trunk_credentials(config)?;
     sip_net::SipNet::bind(sip).await.map_err(|e| match e {
         sip_net::Error::Bind { source, .. } => Error::Bind {
             what: "SIP",
@@ -97,43 +89,6 @@ pub async fn bind_sip(
         },
         other => Error::Sip(other),
     })
-}
-
-/// The digest credentials answering 401/407 from trunks (outbound INVITE, REGISTER). The
-/// endpoint holds one set, so trunks that authenticate must share it (checked here).
-fn trunk_credentials(config: &Config) -> Result<Option<sip_net::Credentials>, Error> {
-    let mut credentials: Option<(String, sip_net::Credentials)> = None;
-    for t in &config.trunks {
-        let Some(username) = &t.username else {
-            continue;
-        };
-        let password = t
-            .password_text()
-            .map_err(|source| Error::TrunkPassword {
-                trunk: t.name.clone(),
-                source,
-            })?
-            .unwrap_or_default();
-        match &credentials {
-            None => {
-                credentials = Some((
-                    t.name.clone(),
-                    sip_net::Credentials {
-                        username: username.clone(),
-                        password,
-                    },
-                ))
-            }
-            Some((first, c)) if c.username != *username || c.password != password => {
-                return Err(Error::TrunkCredentials {
-                    first: first.clone(),
-                    second: t.name.clone(),
-                })
-            }
-            Some(_) => {}
-        }
-    }
-    Ok(credentials.map(|(_, c)| c))
 }
 
 /// Runs the daemon until `shutdown` resolves.

@@ -14,7 +14,7 @@ use sip_message::Uri;
 use sip_net::{Event, KeepaliveHandle, RegistrationHandle, SipHandle};
 use tokio::sync::mpsc;
 
-use crate::config::{Config, TrunkConfig};
+use crate::config::{Config, TrunkConfig, TrunkTransport};
 
 /// The trunks being watched, by the handles the SIP endpoint reports them under.
 #[derive(Debug, Default)]
@@ -31,6 +31,11 @@ pub enum TrunkError {
         trunk: String,
         host: String,
         reason: String,
+    },
+    #[error("trunk {trunk}: cannot read password_file: {source}")]
+    Password {
+        trunk: String,
+        source: std::io::Error,
     },
     #[error("trunk {trunk}: {source}")]
     Sip {
@@ -64,7 +69,7 @@ impl Trunks {
             host: trunk.proxy.clone(),
             reason,
         })?;
-        let address =
+        let addresses =
             resolve(&target.host, target.port)
                 .await
                 .map_err(|reason| TrunkError::Resolve {
@@ -72,59 +77,70 @@ impl Trunks {
                     host: target.host.clone(),
                     reason,
                 })?;
-        if target.transport == crate::config::TrunkTransport::Tls {
-            // bind_sip does not configure TLS yet; the driver refuses TLS targets.
-            tracing::warn!(trunk = %trunk.name, "SIP over TLS is not configured on this box: the trunk will be reported down");
-        }
         let sip_error = |source| TrunkError::Sip {
             trunk: trunk.name.clone(),
             source,
         };
-        if trunk.options_interval > 0 {
-            let uri = Uri::parse(&target.uri).map_err(|reason| TrunkError::Resolve {
+        if target.transport == TrunkTransport::Tls {
+            // RFC 5922 §7: the certificate must name the host written in `proxy`, which is
+            // also the SNI; the address it resolved to proves nothing.
+            let roots = trunk
+                .ca_file
+                .clone()
+                .map_or(sip_net::TlsRoots::System, sip_net::TlsRoots::CaFile);
+            let peer = sip_net::TlsPeer {
+                server_name: target.host.clone(),
+                roots,
+            };
+            for address in &addresses {
+                sip.tls_peer(*address, peer.clone())
+                    .await
+                    .map_err(sip_error)?;
+            }
+        }
+        // Every address the name has, in the resolver's order: the SIP endpoint moves on to
+        // the next after a timeout, a refused connection or a 503 (RFC 3263 §4.3).
+        let route = sip_net::Trunk {
+            destinations: addresses
+                .iter()
+                .map(|address| sip_net::Destination {
+                    transport: transport_kind(target.transport),
+                    address: *address,
+                })
+                .collect(),
+            credentials: credentials(trunk)?,
+        };
+        let parse = |s: &str| {
+            Uri::parse(s).map_err(|reason| TrunkError::Resolve {
                 trunk: trunk.name.clone(),
-                host: target.uri.clone(),
+                host: s.to_owned(),
                 reason: reason.to_string(),
-            })?;
+            })
+        };
+        // Request-URIs name the trunk as configured (its domain, for a carrier that tells its
+        // customers apart by it); the requests go to the resolved address.
+        let uri = parse(&target.uri)?;
+        if trunk.options_interval > 0 {
             let interval = Duration::from_secs(u64::from(trunk.options_interval));
             let handle = sip
-                .keepalive(uri, Some(address), interval)
+                .keepalive(route.clone(), uri.clone(), interval)
                 .await
                 .map_err(sip_error)?;
             self.keepalives.insert(handle, trunk.name.clone());
-            tracing::info!(trunk = %trunk.name, %address, ?interval, "trunk keep-alive started");
+            tracing::info!(trunk = %trunk.name, ?addresses, ?interval, "trunk keep-alive started");
         }
         if trunk.register {
             // Checked at load: a registering trunk has a username.
             let Some(user) = &trunk.username else {
                 return Ok(());
             };
-            // The core does no DNS: the registrar is addressed by what the name resolved to;
-            // the address-of-record keeps the name the PBX knows itself by.
-            let transport = match target.transport {
-                crate::config::TrunkTransport::Udp => "",
-                crate::config::TrunkTransport::Tcp => ";transport=tcp",
-                crate::config::TrunkTransport::Tls => ";transport=tls",
-            };
-            let host = match address {
-                SocketAddr::V4(a) => a.to_string(),
-                SocketAddr::V6(a) => a.to_string(),
-            };
-            let parse = |s: String| {
-                Uri::parse(&s).map_err(|reason| TrunkError::Resolve {
-                    trunk: trunk.name.clone(),
-                    host: s.clone(),
-                    reason: reason.to_string(),
-                })
-            };
-            let registrar = parse(format!("sip:{host}{transport}"))?;
-            let aor = parse(format!("sip:{user}@{}", target.host))?;
+            let aor = parse(&format!("sip:{user}@{}", target.host))?;
             let handle = sip
-                .register(registrar, aor, trunk.register_expires)
+                .register(route, uri, aor, trunk.register_expires)
                 .await
                 .map_err(sip_error)?;
             self.registrations.insert(handle, trunk.name.clone());
-            tracing::info!(trunk = %trunk.name, %address, "registering");
+            tracing::info!(trunk = %trunk.name, ?addresses, "registering");
         }
         Ok(())
     }
@@ -141,7 +157,12 @@ impl Trunks {
             }
             Event::PeerDown { keepalive, status } => {
                 if let Some(name) = self.keepalives.get(keepalive) {
-                    tracing::warn!(trunk = %name, status, "trunk down: no answer to OPTIONS");
+                    // 408 is Timer F; 503 a transport error, whose cause the SIP driver logged.
+                    let why = match status {
+                        408 => "no answer to OPTIONS",
+                        _ => "cannot reach it (connection refused, or TLS failed: see the TLS warning)",
+                    };
+                    tracing::warn!(trunk = %name, status, "trunk down: {why}");
                     gauge(name, false);
                 }
                 None
@@ -186,6 +207,29 @@ impl Trunks {
     }
 }
 
+/// The trunk's digest credentials: they answer its challenges and nobody else's.
+fn credentials(trunk: &TrunkConfig) -> Result<Option<sip_net::Credentials>, TrunkError> {
+    let Some(username) = &trunk.username else {
+        return Ok(None);
+    };
+    let password = trunk
+        .password_text()
+        .map_err(|source| TrunkError::Password {
+            trunk: trunk.name.clone(),
+            source,
+        })?
+        .unwrap_or_default();
+    Ok(Some(sip_net::Credentials::new(username.clone(), password)))
+}
+
+fn transport_kind(transport: TrunkTransport) -> sip_net::TransportKind {
+    match transport {
+        TrunkTransport::Udp => sip_net::TransportKind::Udp,
+        TrunkTransport::Tcp => sip_net::TransportKind::Tcp,
+        TrunkTransport::Tls => sip_net::TransportKind::Tls,
+    }
+}
+
 fn gauge(trunk: &str, up: bool) {
     metrics::gauge!("switchboard_trunk_up", "trunk" => trunk.to_owned()).set(if up {
         1.0
@@ -194,14 +238,22 @@ fn gauge(trunk: &str, up: bool) {
     });
 }
 
-/// The first address `host:port` resolves to (an IP literal resolves to itself).
-async fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
-    let mut addresses = tokio::net::lookup_host((host, port))
+/// The addresses `host:port` resolves to (A/AAAA, in the system resolver's order; an IP
+/// literal resolves to itself).
+async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+    let mut addresses: Vec<SocketAddr> = Vec::new();
+    for address in tokio::net::lookup_host((host, port))
         .await
-        .map_err(|e| e.to_string())?;
-    addresses
-        .next()
-        .ok_or_else(|| "no address for the name".to_string())
+        .map_err(|e| e.to_string())?
+    {
+        if !addresses.contains(&address) {
+            addresses.push(address);
+        }
+    }
+    if addresses.is_empty() {
+        return Err("no address for the name".to_string());
+    }
+    Ok(addresses)
 }
 
 #[cfg(test)]
@@ -211,6 +263,7 @@ mod tests {
     use super::*;
     use crate::config::TrunkConfig;
     use std::net::{IpAddr, Ipv4Addr};
+    use std::path::PathBuf;
 
     fn trunk(name: &str, proxy: String) -> TrunkConfig {
         TrunkConfig {
@@ -225,6 +278,7 @@ mod tests {
             from_user: None,
             options_interval: 1,
             agents: Vec::new(),
+            ca_file: None,
         }
     }
 
@@ -277,18 +331,12 @@ mod tests {
         drop(peer);
     }
 
-    /// PBX-extension mode end to end: the trunk's credentials reach the SIP endpoint through
-    /// `bind_sip`, the registration starts from `Trunks::start`, and sipp acting as a digest
-    /// registrar (user alice, password s3cret) accepts it.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_registering_trunk_registers_with_its_credentials() {
-        let dir = tempfile::tempdir().unwrap();
+    /// sipp as a digest registrar on a free loopback port, running `scenario`.
+    fn registrar(scenario: &str, dir: &std::path::Path) -> Option<(switchboard_e2e::Peer, u16)> {
         let port = switchboard_e2e::free_port();
         let args: Vec<String> = [
             "-sf",
-            &switchboard_e2e::scenario("registrar_digest.xml")
-                .display()
-                .to_string(),
+            &switchboard_e2e::scenario(scenario).display().to_string(),
             "-i",
             "127.0.0.1",
             "-p",
@@ -300,32 +348,174 @@ mod tests {
         .into_iter()
         .map(String::from)
         .collect();
-        let Some(_sipp) = switchboard_e2e::Peer::spawn("sipp", &args, dir.path()) else {
+        switchboard_e2e::Peer::spawn("sipp", &args, dir).map(|peer| (peer, port))
+    }
+
+    /// PBX-extension mode end to end, two trunks on one box: a PBX (sipp as a digest registrar
+    /// for alice / s3cret) and a carrier (another sipp for acme / carrier-pw, another realm).
+    /// Each registrar checks the digest with its own account and answers 403 to anything else,
+    /// so both registering means each got its own trunk's username and a correct response.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_registering_trunk_answers_with_its_own_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let Some((_pbx, pbx_port)) = registrar("registrar_digest.xml", dir.path()) else {
+            return;
+        };
+        let Some((_carrier, carrier_port)) = registrar("registrar_digest_carrier.xml", dir.path())
+        else {
             return;
         };
         let config = Config {
-            trunks: vec![TrunkConfig {
-                username: Some("alice".into()),
-                password: Some("s3cret".into()),
-                register: true,
-                options_interval: 0,
-                ..trunk("pbx", format!("sip:127.0.0.1:{port}"))
-            }],
+            trunks: vec![
+                TrunkConfig {
+                    username: Some("alice".into()),
+                    password: Some("s3cret".into()),
+                    register: true,
+                    options_interval: 0,
+                    ..trunk("pbx", format!("sip:127.0.0.1:{pbx_port}"))
+                },
+                TrunkConfig {
+                    username: Some("acme".into()),
+                    password: Some("carrier-pw".into()),
+                    register: true,
+                    options_interval: 0,
+                    ..trunk("carrier", format!("sip:127.0.0.1:{carrier_port}"))
+                },
+            ],
             ..Config::default()
         };
         let sip = crate::bind_sip(&config, "127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
         let trunks = Trunks::start(&config, &sip.handle).await;
+        let names = trunks.registrations.clone();
         let mut events = trunks.tap(sip.events);
-        let event = tokio::time::timeout(switchboard_e2e::DEADLINE, events.recv())
-            .await
-            .expect("an answer from the registrar")
+        let mut granted = HashMap::new();
+        while granted.len() < 2 {
+            let event = tokio::time::timeout(switchboard_e2e::DEADLINE, events.recv())
+                .await
+                .expect("answers from both registrars")
+                .unwrap();
+            match event {
+                // The PBX grants 4 s, the carrier 300 s, after checking the digest.
+                Event::Registered {
+                    registration,
+                    expires,
+                } => {
+                    granted.insert(names[&registration].clone(), expires);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(granted["pbx"], 4);
+        assert_eq!(granted["carrier"], 300);
+    }
+
+    /// Writes a test CA and a certificate it signs for `name`; returns (ca, cert, key) paths.
+    fn test_pki(dir: &std::path::Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = ca.self_signed(&ca_key).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec![name.to_owned()])
+            .unwrap()
+            .signed_by(&key, &ca, &ca_key)
             .unwrap();
-        // The registrar grants 4 s after checking the digest (403 otherwise).
-        assert!(
-            matches!(event, Event::Registered { expires: 4, .. }),
-            "{event:?}"
+        let paths = (
+            dir.join(format!("{name}-ca.pem")),
+            dir.join(format!("{name}.crt")),
+            dir.join(format!("{name}.key")),
         );
+        std::fs::write(&paths.0, ca.pem()).unwrap();
+        std::fs::write(&paths.1, cert.pem()).unwrap();
+        std::fs::write(&paths.2, key.serialize_pem()).unwrap();
+        paths
+    }
+
+    /// Log lines, captured for one test (the runtime is the test's thread).
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// SIP over TLS to a trunk: a TLS SIP server on loopback presents a certificate for
+    /// "localhost" from a test CA. The trunk trusting that CA (its `ca_file`) connects with
+    /// "localhost" as SNI, its OPTIONS go over TLS and it is up; a trunk trusting another CA is
+    /// down, and the log says the certificate is not trusted.
+    #[tokio::test]
+    async fn a_tls_trunk_is_up_when_its_certificate_is_trusted() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _logs = tracing::subscriber::set_default(subscriber);
+        let metrics = crate::telemetry::metrics();
+        let dir = tempfile::tempdir().unwrap();
+        let (ca, cert, key) = test_pki(dir.path(), "localhost");
+        let (other_ca, _, _) = test_pki(dir.path(), "other.test");
+        // The server listens where "localhost" resolves first, as the trunk will.
+        let loopback = resolve("localhost", 0).await.unwrap()[0];
+        let mut server = sip_net::SipConfig::new(SocketAddr::new(loopback.ip(), 0));
+        server.tls = Some(sip_net::TlsConfig {
+            listener: Some(sip_net::TlsListenerConfig {
+                addr: SocketAddr::new(loopback.ip(), 0),
+                certificate_chain: cert,
+                private_key: key,
+            }),
+            roots: sip_net::TlsRoots::CaFile(ca.clone()),
+        });
+        let server = sip_net::SipNet::bind(server).await.unwrap();
+        let port = server.tls_addr.unwrap().port();
+        let config = Config {
+            trunks: vec![
+                TrunkConfig {
+                    ca_file: Some(ca),
+                    ..trunk("tls-trusted", format!("sips:localhost:{port}"))
+                },
+                TrunkConfig {
+                    ca_file: Some(other_ca),
+                    ..trunk(
+                        "tls-untrusted",
+                        format!("sip:localhost:{port};transport=tls"),
+                    )
+                },
+            ],
+            ..Config::default()
+        };
+        let ours = sip(Duration::from_millis(500)).await;
+        let trunks = Trunks::start(&config, &ours.handle).await;
+        let _passed = trunks.tap(ours.events);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = metrics.render();
+            if text.contains("switchboard_trunk_up{trunk=\"tls-trusted\"} 1")
+                && text.contains("switchboard_trunk_up{trunk=\"tls-untrusted\"} 0")
+            {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "gauges never settled:\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            logs.contains("TLS handshake failed: certificate not trusted"),
+            "{logs}"
+        );
+        assert!(logs.contains("trunk down"), "{logs}");
+        drop(server);
     }
 }

@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::tls::Tls;
+use crate::tls::{describe_handshake_error, OutboundTls, Tls};
 
 /// What a connection task tells the driver.
 #[derive(Debug)]
@@ -106,19 +106,20 @@ pub(crate) fn spawn_accepted(
             return;
         };
         let handshake = acceptor.accept(stream);
-        run_after_handshake(handshake, "accepted", link, rx, settings, inputs).await;
+        run_after_handshake(handshake, None, link, rx, settings, inputs).await;
     });
     Connection { id, outbound }
 }
 
-/// Opens a TCP (or TLS over TCP) connection to `peer`; messages queued
-/// meanwhile are written once it is up. A TLS peer must present a
-/// certificate for its IP address that the configured roots trust.
+/// Opens a TCP (or, with `tls`, TLS over TCP) connection to `peer`;
+/// messages queued meanwhile are written once it is up. A TLS peer must
+/// present a certificate for `tls.name` that `tls.connector`'s roots trust.
 pub(crate) fn spawn_outgoing(
     transport: TransportKind,
     peer: SocketAddr,
     id: u64,
     settings: Settings,
+    tls: Option<OutboundTls>,
     inputs: mpsc::Sender<StreamInput>,
 ) -> Connection {
     let (outbound, rx) = mpsc::unbounded_channel();
@@ -147,22 +148,22 @@ pub(crate) fn spawn_outgoing(
         if transport != TransportKind::Tls {
             return run(stream, link, rx, settings, inputs).await;
         }
-        let Some(connector) = settings.tls.as_ref().map(|t| t.connector.clone()) else {
+        let Some(OutboundTls { connector, name }) = tls else {
             let _ = inputs.send(link.failed()).await;
             return;
         };
-        let name = ServerName::IpAddress(peer.ip().into());
-        let handshake = connector.connect(name, stream);
-        run_after_handshake(handshake, "connected", link, rx, settings, inputs).await;
+        let handshake = connector.connect(name.clone(), stream);
+        run_after_handshake(handshake, Some(name), link, rx, settings, inputs).await;
     });
     Connection { id, outbound }
 }
 
 /// Serves the stream a TLS handshake yields; a handshake that fails or outlasts
-/// `connect_timeout` marks the link failed instead.
+/// `connect_timeout` marks the link failed instead. `server` is the name we
+/// expect when we connected, `None` when we accepted.
 async fn run_after_handshake<S>(
     handshake: impl std::future::Future<Output = std::io::Result<S>>,
-    side: &'static str,
+    server: Option<ServerName<'static>>,
     link: Link,
     rx: mpsc::UnboundedReceiver<Vec<u8>>,
     settings: Settings,
@@ -171,13 +172,24 @@ async fn run_after_handshake<S>(
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let peer = link.peer;
+    let side = if server.is_some() {
+        "connected"
+    } else {
+        "accepted"
+    };
     match tokio::time::timeout(settings.connect_timeout, handshake).await {
         Ok(Ok(tls)) => {
             tracing::debug!(%peer, side, "TLS established");
             run(tls, link, rx, settings, inputs).await;
         }
         Ok(Err(error)) => {
-            tracing::warn!(%peer, %error, side, "TLS handshake failed");
+            match &server {
+                Some(name) => {
+                    let cause = describe_handshake_error(&error, name);
+                    tracing::warn!(%peer, side, "TLS handshake failed: {cause}");
+                }
+                None => tracing::warn!(%peer, %error, side, "TLS handshake failed"),
+            }
             let _ = inputs.send(link.failed()).await;
         }
         Err(_) => {

@@ -4,6 +4,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use rustls::pki_types::ServerName;
 use sip_message::Message;
 use sip_proto::{CallHandle, Endpoint, Event, Rejection, Transmit, TransportKind};
 use tokio::net::{TcpListener, UdpSocket};
@@ -12,6 +13,7 @@ use tracing::{debug, info, info_span, trace, warn, Span};
 
 use crate::connection::{self, Connection, Settings, StreamInput};
 use crate::handle::{CallOp, Command};
+use crate::tls::OutboundTls;
 use crate::{AllowList, SipConfig};
 
 pub(crate) struct Driver {
@@ -34,6 +36,9 @@ pub(crate) struct Driver {
     spans: HashMap<CallHandle, Span>,
     /// Transmits taken from the endpoint early (to read an INVITE's Call-ID).
     pending: VecDeque<Transmit>,
+    /// Outbound TLS by destination: the name and roots a trunk's
+    /// certificate is checked against.
+    tls_peers: HashMap<SocketAddr, OutboundTls>,
 }
 
 impl Driver {
@@ -66,6 +71,7 @@ impl Driver {
             allow_list: config.allow_list,
             spans: HashMap::new(),
             pending: VecDeque::new(),
+            tls_peers: HashMap::new(),
         }
     }
 
@@ -186,12 +192,13 @@ impl Driver {
         let now = Instant::now();
         match command {
             Command::Invite {
+                trunk,
                 target,
                 from,
                 offer,
                 reply,
             } => {
-                let result = self.endpoint.invite(now, target, from, offer);
+                let result = self.endpoint.invite_via(now, &trunk, target, from, offer);
                 if let Ok(call) = result {
                     while let Some(t) = self.endpoint.poll_transmit() {
                         self.pending.push_back(t);
@@ -234,12 +241,13 @@ impl Driver {
                 let _ = reply.send(result);
             }
             Command::Register {
+                trunk,
                 registrar,
                 aor,
                 expires,
                 reply,
             } => {
-                let result = self.endpoint.register(now, registrar, aor, expires);
+                let result = self.endpoint.register(now, &trunk, registrar, aor, expires);
                 match &result {
                     Ok(registration) => info!(%registration, "REGISTER"),
                     Err(error) => warn!(%error, "register refused"),
@@ -257,14 +265,14 @@ impl Driver {
                 let _ = reply.send(result);
             }
             Command::Keepalive {
+                trunk,
                 target,
-                destination,
                 interval,
                 reply,
             } => {
                 let result = self
                     .endpoint
-                    .keepalive(now, target.clone(), destination, interval);
+                    .keepalive(now, &trunk, target.clone(), interval);
                 match &result {
                     Ok(keepalive) => info!(%keepalive, %target, ?interval, "OPTIONS keep-alive"),
                     Err(error) => warn!(%target, %error, "keep-alive refused"),
@@ -273,6 +281,15 @@ impl Driver {
             }
             Command::StopKeepalive { keepalive, reply } => {
                 let _ = reply.send(self.endpoint.stop_keepalive(keepalive));
+            }
+            Command::TlsPeer {
+                address,
+                tls,
+                reply,
+            } => {
+                info!(%address, name = %tls.name.to_str(), "TLS peer");
+                self.tls_peers.insert(address, tls);
+                let _ = reply.send(());
             }
             Command::Stats { reply } => {
                 let _ = reply.send((self.endpoint.stats(), self.endpoint.call_count()));
@@ -319,22 +336,29 @@ impl Driver {
             }
             TransportKind::Tcp | TransportKind::Tls => {
                 let key = (t.transport, t.destination);
-                if t.transport == TransportKind::Tls && self.streams.tls.is_none() {
-                    warn!(to = %t.destination, "TLS target, but TLS is not configured");
-                    self.endpoint.handle_transport_error(
-                        Instant::now(),
-                        t.transport,
-                        t.destination,
-                    );
-                    return;
-                }
                 if !self.connections.contains_key(&key) {
+                    let tls = match t.transport {
+                        TransportKind::Tls => match self.outbound_tls(t.destination) {
+                            Some(tls) => Some(tls),
+                            None => {
+                                warn!(to = %t.destination, "TLS target, but TLS is not configured");
+                                self.endpoint.handle_transport_error(
+                                    Instant::now(),
+                                    t.transport,
+                                    t.destination,
+                                );
+                                return;
+                            }
+                        },
+                        _ => None,
+                    };
                     let id = self.connection_id();
                     let connection = connection::spawn_outgoing(
                         t.transport,
                         t.destination,
                         id,
                         self.streams.clone(),
+                        tls,
                         self.stream_inputs_tx.clone(),
                     );
                     self.connections.insert(key, connection);
@@ -353,6 +377,19 @@ impl Driver {
                 }
             }
         }
+    }
+
+    /// How a TLS connection to `destination` is made: as registered for it
+    /// (a trunk's name and roots), else with the driver's roots against the
+    /// IP address; `None` when neither exists.
+    fn outbound_tls(&self, destination: SocketAddr) -> Option<OutboundTls> {
+        if let Some(tls) = self.tls_peers.get(&destination) {
+            return Some(tls.clone());
+        }
+        self.streams.tls.as_ref().map(|t| OutboundTls {
+            connector: t.connector.clone(),
+            name: ServerName::IpAddress(destination.ip().into()),
+        })
     }
 
     fn event(&mut self, event: Event) {

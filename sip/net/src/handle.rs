@@ -2,13 +2,14 @@
 //! a command to the driver task and await the endpoint's verdict.
 
 use sip_message::{NameAddr, Uri};
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use sip_proto::{CallHandle, KeepaliveHandle, RegistrationHandle, Rejection, Stats};
+use sip_proto::{CallHandle, KeepaliveHandle, RegistrationHandle, Rejection, Stats, Trunk};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::tls::{OutboundTls, TlsPeer};
 use crate::Error;
+use std::net::SocketAddr;
 
 /// A command for the endpoint on one call.
 #[derive(Debug)]
@@ -45,6 +46,7 @@ impl CallOp {
 #[derive(Debug)]
 pub(crate) enum Command {
     Invite {
+        trunk: Trunk,
         target: Uri,
         from: NameAddr,
         offer: Vec<u8>,
@@ -56,6 +58,7 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Result<(), sip_proto::Error>>,
     },
     Register {
+        trunk: Trunk,
         registrar: Uri,
         aor: Uri,
         expires: u32,
@@ -66,14 +69,19 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Result<(), sip_proto::Error>>,
     },
     Keepalive {
+        trunk: Trunk,
         target: Uri,
-        destination: Option<SocketAddr>,
         interval: Duration,
         reply: oneshot::Sender<Result<KeepaliveHandle, sip_proto::Error>>,
     },
     StopKeepalive {
         keepalive: KeepaliveHandle,
         reply: oneshot::Sender<Result<(), sip_proto::Error>>,
+    },
+    TlsPeer {
+        address: SocketAddr,
+        tls: OutboundTls,
+        reply: oneshot::Sender<()>,
     },
     Stats {
         reply: oneshot::Sender<(Stats, usize)>,
@@ -93,16 +101,29 @@ impl SipHandle {
         SipHandle { commands }
     }
 
-    /// UAC: INVITE `target` from `from` with the SDP `offer`. Outcome:
-    /// `Provisional`*, then `Answered` or `Failed`.
+    /// UAC: INVITE `target` from `from` with the SDP `offer`, where
+    /// `target` routes. Outcome: `Provisional`*, then `Answered` or `Failed`.
     pub async fn invite(
         &self,
         target: Uri,
         from: NameAddr,
         offer: Vec<u8>,
     ) -> Result<CallHandle, Error> {
+        self.invite_via(Trunk::default(), target, from, offer).await
+    }
+
+    /// UAC: [`SipHandle::invite`] through `trunk`: to its destinations,
+    /// answering its challenges with its credentials.
+    pub async fn invite_via(
+        &self,
+        trunk: Trunk,
+        target: Uri,
+        from: NameAddr,
+        offer: Vec<u8>,
+    ) -> Result<CallHandle, Error> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Invite {
+            trunk,
             target,
             from,
             offer,
@@ -177,19 +198,21 @@ impl SipHandle {
         self.call(call, CallOp::Dtmf { digit, duration_ms }).await
     }
 
-    /// RFC 3261 §10.2: bind our Contact to `aor` at `registrar` for
-    /// `expires` seconds, answering challenges with
-    /// `SipConfig::endpoint.credentials`, and keep the binding refreshed.
-    /// Outcome: `Registered` (again after every refresh) or
+    /// RFC 3261 §10.2: bind our Contact to `aor` at `registrar` (the
+    /// Request-URI) through `trunk` for `expires` seconds, answering
+    /// challenges with the trunk's credentials, and keep the binding
+    /// refreshed. Outcome: `Registered` (again after every refresh) or
     /// `RegistrationFailed` (retried with back-off).
     pub async fn register(
         &self,
+        trunk: Trunk,
         registrar: Uri,
         aor: Uri,
         expires: u32,
     ) -> Result<RegistrationHandle, Error> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Register {
+            trunk,
             registrar,
             aor,
             expires,
@@ -211,19 +234,19 @@ impl SipHandle {
     }
 
     /// OPTIONS to `target` now and every `interval` (a trunk keep-alive),
-    /// sent to `destination` when given (the address the application
-    /// resolved `target`'s host to). Outcome: `PeerUp` / `PeerDown` events
-    /// whenever the peer's state changes.
+    /// sent to `trunk`'s destinations (where the application resolved
+    /// `target`'s host to), else where `target` routes. Outcome: `PeerUp` /
+    /// `PeerDown` events whenever the peer's state changes.
     pub async fn keepalive(
         &self,
+        trunk: Trunk,
         target: Uri,
-        destination: Option<SocketAddr>,
         interval: Duration,
     ) -> Result<KeepaliveHandle, Error> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Keepalive {
+            trunk,
             target,
-            destination,
             interval,
             reply,
         })
@@ -237,6 +260,24 @@ impl SipHandle {
         self.send(Command::StopKeepalive { keepalive, reply })
             .await?;
         Ok(rx.await.map_err(|_| Error::Closed)??)
+    }
+
+    /// TLS connections to `address` (a trunk's resolved address) send
+    /// `peer.server_name` as SNI and accept only a certificate for that
+    /// name from `peer.roots`. Call before the first request to it; the
+    /// roots are read here, so a missing CA file is this call's error.
+    pub async fn tls_peer(&self, address: SocketAddr, peer: TlsPeer) -> Result<(), Error> {
+        let tls = tokio::task::spawn_blocking(move || OutboundTls::load(&peer))
+            .await
+            .map_err(|_| Error::Closed)??;
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::TlsPeer {
+            address,
+            tls,
+            reply,
+        })
+        .await?;
+        rx.await.map_err(|_| Error::Closed)
     }
 
     /// The endpoint's counters and the number of calls alive (admission control).

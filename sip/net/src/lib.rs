@@ -17,10 +17,12 @@
 //! [`SipConfig::tcp_idle_timeout`] without traffic. A failed connect or
 //! write is reported to the endpoint with `handle_transport_error`.
 //!
-//! Registration: [`SipHandle::register`] binds us at a registrar (a PBX
-//! extension), answering digest challenges with
-//! `SipConfig::endpoint.credentials`; the endpoint refreshes the binding
-//! and reports `Registered` / `RegistrationFailed` / `Unregistered`.
+//! Trunks: [`SipHandle::register`] binds us at a registrar (a PBX
+//! extension) and [`SipHandle::invite_via`] calls out through a carrier,
+//! each answering digest challenges with the credentials of the
+//! [`Trunk`] it names (one set per trunk, never another trunk's); the
+//! endpoint refreshes bindings and reports `Registered` /
+//! `RegistrationFailed` / `Unregistered`.
 //!
 //! Keep-alives: [`SipHandle::keepalive`] sends OPTIONS to a trunk every
 //! interval; the endpoint reports `PeerUp` / `PeerDown` when it starts or
@@ -33,13 +35,19 @@
 //! TLS ([`SipConfig::tls`], rustls): an optional listener on its own port
 //! (RFC 3261 §26.2 default 5061) presenting a configured certificate chain,
 //! and outbound connections for `sips:` and `;transport=tls` targets that
-//! trust the system store or a configured CA file ([`TlsRoots`]). TLS
-//! connections are kept and reused per peer like TCP ones; a failed
-//! handshake is a transport error (the call fails with 503), never a hang.
+//! trust the system store or a configured CA file ([`TlsRoots`]). A trunk
+//! reached over TLS is registered with [`SipHandle::tls_peer`]: connections
+//! to its addresses send its host name as SNI and check the certificate
+//! against that name and the trunk's own roots (this works without
+//! [`SipConfig::tls`]). TLS connections are kept and reused per peer like
+//! TCP ones; a failed handshake is a transport error (the call fails with
+//! 503, the keep-alive reports the peer down) logged with its cause
+//! ("certificate not trusted", "not valid for NAME"), never a hang.
 //!
 //! # What it does not do
-//! DNS (targets are IP literals or go to the outbound proxy; so a TLS peer
-//! is verified against its IP address), client certificates (mutual TLS),
+//! DNS (targets are IP literals or go to the outbound proxy; the
+//! application resolves trunk names and hands the core addresses), client
+//! certificates (mutual TLS),
 //! RFC 5626/5923 connection reuse for requests towards us, and anything
 //! about SDP or media.
 //!
@@ -77,10 +85,10 @@ use std::time::Duration;
 pub use allow_list::{AllowList, Cidr, CidrError};
 pub use handle::SipHandle;
 pub use sip_proto::{
-    CallHandle, Credentials, EndReason, Event, IncomingCall, KeepaliveHandle, RegistrationHandle,
-    Rejection, Stats,
+    CallHandle, Credentials, Destination, EndReason, Event, IncomingCall, KeepaliveHandle,
+    RegistrationHandle, Rejection, Stats, TransportKind, Trunk,
 };
-pub use tls::{TlsConfig, TlsListenerConfig, TlsRoots};
+pub use tls::{TlsConfig, TlsListenerConfig, TlsPeer, TlsRoots};
 
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
@@ -141,6 +149,9 @@ pub enum Error {
     /// `TlsRoots::System` found no usable certificate in the system store.
     #[error("no trusted certificates in the system store (install ca-certificates or configure a CA file)")]
     NoSystemRoots,
+    /// A TLS peer's name is neither a DNS name nor an IP address.
+    #[error("{name:?} is not a DNS name or IP address to check a TLS certificate against")]
+    TlsServerName { name: String },
     /// rustls refused the configuration (a key that does not match the
     /// certificate, an unsupported key type).
     #[error("TLS configuration: {0}")]

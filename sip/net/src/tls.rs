@@ -5,15 +5,16 @@
 //! `rustls-native-certs`) or a CA file, never a bundled web PKI list, since
 //! an on-prem PBX usually presents a certificate from the company's own CA.
 //!
-//! Targets are IP literals (the core does no DNS), so an outbound
-//! connection verifies the peer's certificate against the IP address it
-//! connects to: the certificate needs an IP subjectAltName.
+//! An outbound connection verifies the peer's certificate against the name
+//! registered for its address with [`crate::SipHandle::tls_peer`] (a
+//! trunk's host name, sent as SNI), else against the IP address it connects
+//! to (the certificate then needs an IP subjectAltName).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
@@ -50,6 +51,79 @@ pub enum TlsRoots {
     /// Only the certificates in this PEM file (the company CA, or a peer's
     /// self-signed certificate).
     CaFile(PathBuf),
+}
+
+/// Who a TLS peer we connect to must prove to be: a trunk's host name from
+/// its proxy URI (RFC 5922 §7.1: the domain, also when SRV named another
+/// target) and the roots that vouch for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsPeer {
+    /// Sent as SNI and checked against the certificate's subjectAltNames;
+    /// a name or an IP address.
+    pub server_name: String,
+    pub roots: TlsRoots,
+}
+
+/// What an outbound TLS connection uses: the connector (roots) and the
+/// name the certificate must carry.
+#[derive(Clone)]
+pub(crate) struct OutboundTls {
+    pub connector: TlsConnector,
+    pub name: ServerName<'static>,
+}
+
+impl std::fmt::Debug for OutboundTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboundTls")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OutboundTls {
+    /// Loads `peer`'s roots (file reads: call off the driver's loop).
+    pub(crate) fn load(peer: &TlsPeer) -> Result<OutboundTls, Error> {
+        let name =
+            ServerName::try_from(peer.server_name.clone()).map_err(|_| Error::TlsServerName {
+                name: peer.server_name.clone(),
+            })?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let client = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(Error::Tls)?
+            .with_root_certificates(root_store(&peer.roots)?)
+            .with_no_client_auth();
+        Ok(OutboundTls {
+            connector: TlsConnector::from(Arc::new(client)),
+            name,
+        })
+    }
+}
+
+/// Why a handshake failed, in the words an administrator acts on: an
+/// untrusted or misnamed certificate says which, with the roots to check.
+pub(crate) fn describe_handshake_error(error: &std::io::Error, name: &ServerName<'_>) -> String {
+    use rustls::CertificateError as C;
+    let tls = error
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>());
+    let name = name.to_str();
+    match tls {
+        Some(rustls::Error::InvalidCertificate(c)) => match c {
+            C::UnknownIssuer | C::BadSignature => format!(
+                "certificate not trusted: its issuer is not among the trusted roots (the trunk's ca_file, else the system store); expected {name}"
+            ),
+            C::NotValidForName | C::NotValidForNameContext { .. } => {
+                format!("certificate not valid for {name}")
+            }
+            C::Expired | C::ExpiredContext { .. } => {
+                format!("certificate of {name} has expired")
+            }
+            other => format!("certificate of {name} refused: {other:?}"),
+        },
+        Some(other) => format!("TLS handshake with {name} failed: {other}"),
+        None => format!("TLS handshake with {name} failed: {error}"),
+    }
 }
 
 /// The rustls side of a [`TlsConfig`], built once at bind.

@@ -60,3 +60,87 @@ async fn bad_tls_files_fail_the_bind() {
         Err(Error::Tls(_))
     ));
 }
+
+/// A test CA and a certificate it signs for `name`: (ca, cert, key) paths.
+fn test_pki(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec![name.to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    let paths = (
+        dir.join(format!("{name}-ca.pem")),
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    std::fs::write(&paths.0, ca.pem()).unwrap();
+    std::fs::write(&paths.1, cert.pem()).unwrap();
+    std::fs::write(&paths.2, key.serialize_pem()).unwrap();
+    paths
+}
+
+/// A trunk over TLS: connections to its address check the certificate
+/// against its host name (sent as SNI) and its own CA, without any TLS in
+/// the driver's configuration. The right CA: OPTIONS over TLS, peer up. A
+/// wrong CA, or a name the certificate does not carry: peer down (503).
+#[tokio::test]
+async fn tls_peers_are_checked_against_their_name_and_roots() {
+    use sip_net::{Destination, Event, TlsPeer, TransportKind, Trunk};
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = test_pki(dir.path(), "pbx.test");
+    let (other_ca, _, _) = test_pki(dir.path(), "other.test");
+    let server = bind(&cert, &key, &ca).await.unwrap();
+    let address = server.tls_addr.unwrap();
+    let target = sip_message::Uri::parse(&format!("sips:pbx.test:{}", address.port())).unwrap();
+    let trunk = Trunk {
+        destinations: vec![Destination {
+            transport: TransportKind::Tls,
+            address,
+        }],
+        credentials: None,
+    };
+    for (name, roots, up) in [
+        ("pbx.test", TlsRoots::CaFile(ca.clone()), true),
+        ("pbx.test", TlsRoots::CaFile(other_ca.clone()), false),
+        ("wrong.test", TlsRoots::CaFile(ca.clone()), false),
+    ] {
+        let mut ours = SipNet::bind(SipConfig::new("127.0.0.1:0".parse().unwrap()))
+            .await
+            .unwrap();
+        let peer = TlsPeer {
+            server_name: name.into(),
+            roots,
+        };
+        ours.handle.tls_peer(address, peer).await.unwrap();
+        ours.handle
+            .keepalive(trunk.clone(), target.clone(), Duration::from_secs(30))
+            .await
+            .unwrap();
+        let event = tokio::time::timeout(Duration::from_secs(20), ours.events.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        match (up, &event) {
+            (true, Event::PeerUp { status: 200, .. }) => {}
+            (false, Event::PeerDown { status: 503, .. }) => {}
+            _ => panic!("{name}: {event:?}"),
+        }
+    }
+    // A CA file that is not there is the registration's error.
+    let missing = TlsPeer {
+        server_name: "pbx.test".into(),
+        roots: TlsRoots::CaFile(dir.path().join("missing.pem")),
+    };
+    let ours = SipNet::bind(SipConfig::new("127.0.0.1:0".parse().unwrap()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        ours.handle.tls_peer(address, missing).await,
+        Err(Error::TlsFile { .. })
+    ));
+}

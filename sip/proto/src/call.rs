@@ -6,8 +6,10 @@ use std::time::{Duration, Instant};
 use sip_message::{Request, Uri};
 
 use crate::dialog::Dialog;
+use crate::digest::Credentials;
 use crate::session_timer::{Agreed, SessionTimer};
 use crate::transaction::{ClientKey, Peer, ServerKey};
+use crate::trunk::HostCredentials;
 
 #[allow(clippy::large_enum_variant)] // reason: one per call, moved rarely; boxing buys nothing
 pub(crate) enum CallState {
@@ -54,6 +56,11 @@ pub(crate) struct Outgoing {
     pub invite: Request,
     pub key: ClientKey,
     pub peer: Peer,
+    /// The trunk's credentials, answering a challenge to this INVITE.
+    pub credentials: Option<Credentials>,
+    /// The trunk's other destinations, tried in turn after a timeout,
+    /// transport error or 503 (RFC 3263 §4.3).
+    pub alternatives: Vec<Peer>,
     pub auth_attempted: bool,
     /// §9.1: CANCEL only after a provisional response.
     pub provisional_seen: bool,
@@ -126,6 +133,9 @@ pub(crate) struct Established {
     /// We are the transferee of a REFER: the NOTIFY subscription (RFC 3515 §2.4.4).
     pub transferee: Option<Uri>,
     pub session: Session,
+    /// UAC through a trunk: its credentials, for in-dialog requests to the
+    /// host the INVITE went to.
+    pub credentials: Option<HostCredentials>,
 }
 
 pub(crate) struct ReofferIn {
@@ -145,6 +155,7 @@ impl Established {
             reoffer_ok: None,
             reoffer_out: None,
             transferee: None,
+            credentials: None,
         }
     }
 }

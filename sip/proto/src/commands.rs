@@ -8,18 +8,34 @@ use sip_message::{Header, Message, Method, NameAddr, Request, Response, Uri};
 use sip_message::Refresher;
 
 use crate::call::{Accepting, CallState, Cancel, Outgoing, Purpose, Retransmit2xx, Session};
-use crate::endpoint::{Endpoint, ALLOW};
+use crate::endpoint::{Challengeable, Endpoint, ALLOW};
 use crate::error::Error;
 use crate::event::Rejection;
 use crate::session_timer::{self, Agreed, SessionTimer};
+use crate::trunk::Trunk;
 use crate::CallHandle;
 
 impl Endpoint {
     /// UAC: sends an INVITE to `target` from `from` (whose tag we set) with
-    /// the SDP `offer`. Outcome: `Provisional`*, then `Answered` or `Failed`.
+    /// the SDP `offer`, where `target` routes; challenges are not answered.
+    /// Outcome: `Provisional`*, then `Answered` or `Failed`.
     pub fn invite(
         &mut self,
         now: Instant,
+        target: Uri,
+        from: NameAddr,
+        offer: Vec<u8>,
+    ) -> Result<CallHandle, Error> {
+        self.invite_via(now, &Trunk::default(), target, from, offer)
+    }
+
+    /// UAC: [`Endpoint::invite`] through `trunk`: the INVITE goes to the
+    /// trunk's destinations, and a 401/407 from it (or, later, from the
+    /// same host on an in-dialog request) is answered with its credentials.
+    pub fn invite_via(
+        &mut self,
+        now: Instant,
+        trunk: &Trunk,
         target: Uri,
         from: NameAddr,
         offer: Vec<u8>,
@@ -29,7 +45,8 @@ impl Endpoint {
         // RFC 3261 §19.1.5: a Refer-To of an attended transfer carries
         // `?Replaces=`; it becomes a header, and the URI is used without it.
         let replaces = crate::replaces::take_uri_headers(&mut target);
-        let peer = self.route_to(&target)?;
+        let mut peers = self.trunk_peers(trunk, &target)?;
+        let peer = peers.remove(0);
         let (via, key) = self.new_via(peer.transport, &Method::Invite);
         let tag = self.rng.tag();
         let call_id = self.rng.call_id();
@@ -45,7 +62,7 @@ impl Endpoint {
         h.push(Header::new("To", format!("<{target}>")));
         h.push(Header::new("Call-ID", call_id.to_string()));
         h.push(Header::new("CSeq", "1 INVITE"));
-        h.push(self.contact(peer.transport));
+        h.push(self.contact_for(peer.transport, &target));
         h.push(Header::new("Allow", ALLOW));
         if let Some(replaces) = replaces {
             // RFC 3891 option tag: a UAS without Replaces refuses (420)
@@ -71,6 +88,8 @@ impl Endpoint {
                 invite: invite.clone(),
                 key: key.clone(),
                 peer,
+                credentials: trunk.credentials.clone(),
+                alternatives: peers,
                 auth_attempted: false,
                 provisional_seen: false,
                 cancel: Cancel::NotRequested,
@@ -329,10 +348,7 @@ impl Endpoint {
             }
             h.push(contact);
         })?;
-        self.challengeable.insert(
-            key.clone(),
-            (request.clone(), peer, Some((call, Purpose::Refer))),
-        );
+        self.keep_challengeable(call, &key, &request, peer, Some((call, Purpose::Refer)));
         self.start_client(now, key, request, peer, Some((call, Purpose::Refer)));
         Ok(())
     }
@@ -448,11 +464,36 @@ impl Endpoint {
         Ok((key, request, dialog.peer))
     }
 
+    /// Keeps an in-dialog request of `call` that may be challenged (§22.2)
+    /// until its final response, with the call's credentials when it goes
+    /// to the host they were given for; without those it is not kept.
+    pub(crate) fn keep_challengeable(
+        &mut self,
+        call: CallHandle,
+        key: &crate::transaction::ClientKey,
+        request: &Request,
+        peer: crate::transaction::Peer,
+        owner: Option<(CallHandle, Purpose)>,
+    ) {
+        let credentials = match self.calls.get(&call) {
+            Some(CallState::Established(e)) => e.credentials.as_ref(),
+            _ => None,
+        };
+        if let Some(credentials) = credentials.and_then(|c| c.for_peer(peer)) {
+            let kept = Challengeable {
+                request: request.clone(),
+                peer,
+                owner,
+                credentials: credentials.clone(),
+            };
+            self.challengeable.insert(key.clone(), kept);
+        }
+    }
+
     pub(crate) fn send_bye(&mut self, now: Instant, call: CallHandle) {
         if let Ok((key, request, peer)) = self.in_dialog_request(call, Method::Bye, |_| {}) {
             // Kept past the call's end: the BYE may be challenged (§22.2).
-            self.challengeable
-                .insert(key.clone(), (request.clone(), peer, None));
+            self.keep_challengeable(call, &key, &request, peer, None);
             self.start_client(now, key, request, peer, Some((call, Purpose::Bye)));
         }
     }

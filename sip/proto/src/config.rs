@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use sip_message::Limits;
 
 use crate::authenticator::InboundAuth;
-use crate::digest::Credentials;
 use crate::registration::RegistrationConfig;
 use crate::session_timer::SessionTimerConfig;
 use crate::timer::TimerConfig;
@@ -36,8 +35,6 @@ pub struct Config {
     pub contact_user: String,
     /// `User-Agent` / `Server` header value; none when `None`.
     pub user_agent: Option<String>,
-    /// Used to answer 401/407 challenges (once per request).
-    pub credentials: Option<Credentials>,
     /// Trunk mode: challenge out-of-dialog requests (OPTIONS excepted)
     /// from sources outside its allow-list; `None` accepts everyone.
     pub inbound_auth: Option<InboundAuth>,
@@ -61,7 +58,6 @@ impl Config {
             outbound_proxy: None,
             contact_user: "switchboard".to_owned(),
             user_agent: Some("switchboard".to_owned()),
-            credentials: None,
             inbound_auth: None,
             session_timer: Some(SessionTimerConfig::default()),
             limits: Limits::default(),

@@ -9,11 +9,20 @@ use std::fmt;
 use md5::Md5;
 use sha2::{Digest as _, Sha256};
 
-/// Username and password for a realm (or every realm).
+/// A username and password answering a trunk's challenges (see [`crate::Trunk`]).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     pub username: String,
     pub password: String,
+}
+
+impl Credentials {
+    pub fn new(username: impl Into<String>, password: impl Into<String>) -> Credentials {
+        Credentials {
+            username: username.into(),
+            password: password.into(),
+        }
+    }
 }
 
 impl fmt::Debug for Credentials {

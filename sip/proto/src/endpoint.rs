@@ -76,8 +76,14 @@ pub struct Endpoint {
     pub(crate) stats: Stats,
 }
 
-/// An in-dialog request kept until its final response, for §22.2.
-pub(crate) type Challengeable = (Request, Peer, Option<(CallHandle, Purpose)>);
+/// An in-dialog request kept until its final response, for §22.2, with the
+/// credentials that may answer a challenge to it.
+pub(crate) struct Challengeable {
+    pub request: Request,
+    pub peer: Peer,
+    pub owner: Option<(CallHandle, Purpose)>,
+    pub credentials: crate::digest::Credentials,
+}
 
 impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -424,6 +430,23 @@ impl Endpoint {
         (Header::new("Via", via), key)
     }
 
+    /// Our Contact in a request to `uri`: RFC 3261 §8.1.1.8, a SIPS
+    /// Request-URI needs a SIPS Contact (RFC 5630 §3.1.3: and then no
+    /// `transport=tls`, which `sips:` implies).
+    pub(crate) fn contact_for(&self, transport: TransportKind, uri: &Uri) -> Header {
+        if !uri.as_sip().is_some_and(|s| s.secure) {
+            return self.contact(transport);
+        }
+        Header::new(
+            "Contact",
+            format!(
+                "<sips:{}@{}>",
+                self.config.contact_user,
+                self.config.advertised_addr_for(TransportKind::Tls)
+            ),
+        )
+    }
+
     /// Our Contact (RFC 3261 §8.1.1.8).
     pub(crate) fn contact(&self, transport: TransportKind) -> Header {
         let param = match transport {
@@ -469,6 +492,15 @@ impl Endpoint {
             transport,
             address: SocketAddr::new(ip, sip.port.unwrap_or(default_port)),
         })
+    }
+
+    /// Where requests to `trunk` for `uri` may go, best first: its
+    /// destinations, else where `uri` routes. Never empty.
+    pub(crate) fn trunk_peers(&self, trunk: &crate::Trunk, uri: &Uri) -> Result<Vec<Peer>, Error> {
+        if trunk.destinations.is_empty() {
+            return Ok(vec![self.route_to(uri)?]);
+        }
+        Ok(trunk.destinations.iter().map(|d| Peer::from(*d)).collect())
     }
 
     /// The transport `uri` asks for (§19.1.1 `transport`, `sips:`), else the default.

@@ -12,7 +12,6 @@
 //! never while one is in flight: a dead peer is probed once per Timer F
 //! (64*T1) when that is longer than the interval.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use sip_message::{Header, Method, Request, Uri};
@@ -21,36 +20,34 @@ use crate::endpoint::{Endpoint, ALLOW};
 use crate::error::Error;
 use crate::event::Event;
 use crate::transaction::{ClientKey, Peer};
+use crate::trunk::Trunk;
 use crate::KeepaliveHandle;
 
 impl Endpoint {
     /// Sends OPTIONS to `target` now and then every `interval`, reporting
     /// `PeerUp` / `PeerDown` when the peer's state changes. The Request-URI
-    /// is `target`; the request goes to `destination` when given (a name
-    /// the driver resolved), else where `target` routes (an IP literal or
-    /// the outbound proxy). `interval` is at least one second.
+    /// is `target`; the request goes to `trunk`'s destinations, else where
+    /// `target` routes (an IP literal or the outbound proxy). Challenges
+    /// are not answered: any final response means up. `interval` is at
+    /// least one second.
     pub fn keepalive(
         &mut self,
         now: Instant,
+        trunk: &Trunk,
         target: Uri,
-        destination: Option<SocketAddr>,
         interval: Duration,
     ) -> Result<KeepaliveHandle, Error> {
         let now = self.input_time(now);
-        let peer = match destination {
-            Some(address) if target.as_sip().is_some() => Peer {
-                transport: self.route_transport(&target),
-                address,
-            },
-            _ => self.route_to(&target)?,
-        };
+        let destinations = self.trunk_peers(trunk, &target)?;
         let handle = KeepaliveHandle(self.next_keepalive);
         self.next_keepalive += 1;
         self.keepalives.insert(
             handle,
             Keepalive {
                 target,
-                peer,
+                destinations,
+                current: 0,
+                failed: 0,
                 interval: interval.max(Duration::from_secs(1)),
                 up: None,
                 state: State::Waiting { send_at: now },
@@ -82,7 +79,12 @@ impl Endpoint {
 /// What the endpoint keeps per keep-alive.
 pub(crate) struct Keepalive {
     target: Uri,
-    peer: Peer,
+    /// Where OPTIONS may go, best first (RFC 3263 §4.3); never empty.
+    destinations: Vec<Peer>,
+    /// The destination in use: the last that answered.
+    current: usize,
+    /// Destinations that failed since the last answer, this round.
+    failed: usize,
     interval: Duration,
     /// The last outcome; `None` until the first.
     up: Option<bool>,
@@ -106,11 +108,12 @@ impl Keepalive {
 
 impl Endpoint {
     fn send_options(&mut self, now: Instant, handle: KeepaliveHandle) {
-        let Some((target, peer)) = self
-            .keepalives
-            .get(&handle)
-            .map(|k| (k.target.clone(), k.peer))
-        else {
+        let Some((target, peer)) = self.keepalives.get(&handle).map(|k| {
+            (
+                k.target.clone(),
+                k.destinations[k.current % k.destinations.len()],
+            )
+        }) else {
             return;
         };
         let (via, key) = self.new_via(peer.transport, &Method::Options);
@@ -130,7 +133,7 @@ impl Endpoint {
         h.push(Header::new("To", format!("<{target}>")));
         h.push(Header::new("Call-ID", self.rng.call_id().to_string()));
         h.push(Header::new("CSeq", "1 OPTIONS"));
-        h.push(self.contact(peer.transport));
+        h.push(self.contact_for(peer.transport, &target));
         h.push(Header::new("Accept", "application/sdp"));
         h.push(Header::new("Allow", ALLOW));
         if let Some(ua) = &self.config.user_agent {
@@ -160,6 +163,18 @@ impl Endpoint {
         let State::Probing { sent_at, .. } = k.state else {
             return;
         };
+        // RFC 3263 §4.3: a timeout or transport error moves on to the next
+        // destination at once; the peer is down only when none answers.
+        if !up && k.failed + 1 < k.destinations.len() {
+            k.failed += 1;
+            k.current = (k.current + 1) % k.destinations.len();
+            k.state = State::Waiting { send_at: now };
+            return self.send_options(now, handle);
+        }
+        if !up {
+            k.current = 0; // the next round starts with the best again
+        }
+        k.failed = 0;
         k.state = State::Waiting {
             send_at: (sent_at + k.interval).max(now),
         };

@@ -8,8 +8,9 @@
 //! RFC 4028 session timers.
 //!
 //! # What it does not do
-//! It owns no socket, task or clock, resolves no names (targets are IP
-//! literals or go to the configured outbound proxy), and never reads SDP:
+//! It owns no socket, task or clock, queries no DNS (targets are IP
+//! literals, a trunk's destinations the driver resolved with [`locate`], or
+//! the configured outbound proxy), and never reads SDP:
 //! offers and answers travel as opaque bytes. Messages are parsed and
 //! written by `sip-message`.
 //!
@@ -76,11 +77,15 @@
 //! - `transaction/`: `invite_client`, `non_invite_client`, `invite_server`,
 //!   `non_invite_server`, and matching (§17.1.3, §17.2.3); [`timer`]: the
 //!   deadline table citing each §17 clause.
+//! - `trunk`: where requests to a trunk go and the credentials that answer
+//!   its challenges (per trunk, bound to the host they were sent to).
 //! - [`digest`]: challenges and responses (client and server side);
 //!   [`authenticator`]: trunk-mode 401/403 and the nonce table;
 //!   [`allow_list`]: CIDR source checks; `body`: DTMF and sipfrag bodies.
 //! - `registration`: the REGISTER client (§10.2) with refresh and back-off.
 //! - `keepalive`: OPTIONS keep-alives to trunks, reporting the peer up or down.
+//! - [`locate`]: RFC 3263 server location: what to ask DNS for a trunk's
+//!   URI, and NAPTR/SRV answers ordered into destinations (RFC 2782).
 //! - `replaces`: attended transfer (RFC 3891 Replaces, `refer_attended`).
 //! - [`session_timer`]: RFC 4028 negotiation and the refresh/expiry deadlines.
 
@@ -98,6 +103,7 @@ mod endpoint;
 pub mod error;
 pub mod event;
 mod keepalive;
+pub mod locate;
 mod registration;
 mod replaces;
 mod rng;
@@ -105,6 +111,7 @@ pub mod session_timer;
 pub mod timer;
 mod transaction;
 pub mod transport;
+mod trunk;
 mod uac;
 mod uas;
 
@@ -121,6 +128,7 @@ pub use registration::RegistrationConfig;
 pub use session_timer::{RefreshMethod, SessionTimerConfig};
 pub use timer::{Timer, TimerConfig};
 pub use transport::{Transmit, TransportKind};
+pub use trunk::{Destination, Trunk};
 
 /// Our handle on one call (one INVITE dialog); not the SIP Call-ID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -12,10 +12,12 @@ use std::time::{Duration, Instant};
 
 use sip_message::{Contact, Header, Method, Request, Response, Uri};
 
+use crate::digest::Credentials;
 use crate::endpoint::{Endpoint, ALLOW};
 use crate::error::Error;
 use crate::event::Event;
 use crate::transaction::{ClientKey, Peer};
+use crate::trunk::Trunk;
 use crate::RegistrationHandle;
 
 /// How registrations retry and refresh. Defaults suit a PBX extension.
@@ -37,25 +39,32 @@ impl Default for RegistrationConfig {
 }
 
 impl Endpoint {
-    /// Registers our Contact for `aor` at `registrar` (a `sip:` URI whose
-    /// host is an IP literal, or any host with an outbound proxy), asking
-    /// for a binding of `expires` seconds. Outcome: `Registered` (again at
-    /// every refresh) or `RegistrationFailed` (retried with back-off).
+    /// Registers our Contact for `aor` at `registrar` (the Request-URI)
+    /// through `trunk` (its destinations, else where `registrar` routes: an
+    /// IP literal, or any host with an outbound proxy), asking for a
+    /// binding of `expires` seconds and answering challenges with the
+    /// trunk's credentials. Outcome: `Registered` (again at every refresh)
+    /// or `RegistrationFailed` (retried with back-off).
     pub fn register(
         &mut self,
         now: Instant,
+        trunk: &Trunk,
         registrar: Uri,
         aor: Uri,
         expires: u32,
     ) -> Result<RegistrationHandle, Error> {
         let now = self.input_time(now);
-        let peer = self.route_to(&registrar)?;
+        let destinations = self.trunk_peers(trunk, &registrar)?;
+        let peer = destinations[0];
         let handle = RegistrationHandle(self.next_registration);
         self.next_registration += 1;
         let registration = Registration {
             registrar,
             aor,
             peer,
+            destinations,
+            failed: 0,
+            credentials: trunk.credentials.clone(),
             call_id: self.rng.call_id().to_string(),
             from_tag: self.rng.tag().to_string(),
             cseq: 0,
@@ -101,7 +110,15 @@ impl Endpoint {
 pub(crate) struct Registration {
     registrar: Uri,
     aor: Uri,
+    /// The destination in use (the last that answered).
     peer: Peer,
+    /// Where REGISTERs may go, best first (RFC 3263 §4.3); never empty.
+    destinations: Vec<Peer>,
+    /// Destinations that failed in a row, this round.
+    failed: usize,
+    /// The trunk's; a REGISTER goes only to the trunk, so any challenge to
+    /// it is the trunk's.
+    credentials: Option<Credentials>,
     call_id: String,
     from_tag: String,
     /// The last CSeq number used (§10.2.4: incremented per REGISTER).
@@ -156,10 +173,13 @@ impl Registration {
 // The state machine.
 impl Endpoint {
     fn send_register(&mut self, now: Instant, handle: RegistrationHandle, attempt: Attempt) {
-        let Some(transport) = self.registrations.get(&handle).map(|r| r.peer.transport) else {
+        let Some(contact) = self
+            .registrations
+            .get(&handle)
+            .map(|r| self.contact_for(r.peer.transport, &r.registrar))
+        else {
             return;
         };
-        let contact = self.contact(transport);
         let user_agent = self.config.user_agent.clone();
         let Some(r) = self.registrations.get_mut(&handle) else {
             return;
@@ -303,7 +323,14 @@ impl Endpoint {
         if attempt.auth >= 2 {
             return false;
         }
-        let Some(stale) = self.authorize(request, response) else {
+        let Some(credentials) = self
+            .registrations
+            .get(&handle)
+            .and_then(|r| r.credentials.clone())
+        else {
+            return false;
+        };
+        let Some(stale) = self.authorize(request, response, &credentials) else {
             return false;
         };
         if attempt.auth == 1 && !stale {
@@ -328,7 +355,7 @@ impl Endpoint {
         let Some(r) = self.registrations.get(&handle) else {
             return 0;
         };
-        let ours = self.contact(r.peer.transport);
+        let ours = self.contact_for(r.peer.transport, &r.registrar);
         let ours = ours
             .value_str()
             .and_then(|v| sip_message::NameAddr::parse(v).ok())
@@ -360,6 +387,7 @@ impl Endpoint {
             return;
         };
         r.failures = 0;
+        r.failed = 0;
         r.state = State::Registered {
             refresh_at: now + refresh_in,
         };
@@ -382,14 +410,31 @@ impl Endpoint {
         let Some(r) = self.registrations.get_mut(&handle) else {
             return;
         };
-        if let State::Requesting(req) = &r.state {
-            if req.attempt.unregister {
-                self.registrations.remove(&handle);
-                self.events.push_back(Event::Unregistered {
-                    registration: handle,
-                });
-                return;
-            }
+        let unregister = matches!(&r.state, State::Requesting(req) if req.attempt.unregister);
+        // RFC 3263 §4.3: a timeout, transport error or 503 moves on to the
+        // next destination at once, with a new transaction.
+        if matches!(status, 408 | 503) && r.failed + 1 < r.destinations.len() {
+            r.failed += 1;
+            let next = r
+                .destinations
+                .iter()
+                .position(|d| *d == r.peer)
+                .map_or(0, |i| (i + 1) % r.destinations.len());
+            r.peer = r.destinations[next];
+            let attempt = Attempt {
+                unregister,
+                ..Attempt::default()
+            };
+            return self.send_register(now, handle, attempt);
+        }
+        r.failed = 0;
+        r.peer = r.destinations[0]; // the next round starts with the best again
+        if unregister {
+            self.registrations.remove(&handle);
+            self.events.push_back(Event::Unregistered {
+                registration: handle,
+            });
+            return;
         }
         let doubling = 2u32.saturating_pow(r.failures.min(20));
         r.failures = r.failures.saturating_add(1);

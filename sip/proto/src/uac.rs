@@ -10,11 +10,13 @@ use sip_message::Refresher;
 use crate::call::{CallState, Cancel, Established, Outgoing, Purpose, Session};
 use crate::commands::restart_timer;
 use crate::dialog::{Dialog, DialogId};
-use crate::digest::Challenge;
+use crate::digest::{Challenge, Credentials};
+use crate::endpoint::Challengeable;
 use crate::endpoint::Endpoint;
 use crate::event::{EndReason, Event};
 use crate::session_timer::{agreed_by_response, SessionTimer};
 use crate::transaction::{ClientKey, TuEvent};
+use crate::trunk::HostCredentials;
 use crate::CallHandle;
 
 impl Endpoint {
@@ -36,9 +38,9 @@ impl Endpoint {
                     return;
                 }
                 if response.status >= 200 {
-                    if let Some((request, peer, owner)) = self.challengeable.remove(&key) {
+                    if let Some(kept) = self.challengeable.remove(&key) {
                         if matches!(response.status, 401 | 407)
-                            && self.retry_in_dialog(now, request, peer, owner, &response)
+                            && self.retry_in_dialog(now, kept, &response)
                         {
                             self.client_owners.remove(&key);
                             return;
@@ -97,6 +99,7 @@ impl Endpoint {
             return;
         };
         match purpose {
+            Purpose::Invite if self.invite_elsewhere(now, call) => {}
             Purpose::Invite => {
                 let cancelled = matches!(self.calls.get(&call), Some(CallState::Outgoing(o)) if o.cancel != Cancel::NotRequested);
                 self.events
@@ -220,6 +223,10 @@ impl Endpoint {
                 return;
             }
         }
+        // RFC 3263 §4.3: a 503 sends the INVITE to the trunk's next destination.
+        if status == 503 && self.invite_elsewhere(now, call) {
+            return;
+        }
         // §22.2: answer one challenge per request with credentials.
         if matches!(status, 401 | 407) && !auth_attempted && !cancelled {
             if let Some(retry) = self.authenticated_retry(call, &response) {
@@ -245,6 +252,38 @@ impl Endpoint {
         self.remove_call(call);
     }
 
+    /// RFC 3263 §4.3: resends our unanswered INVITE to the trunk's next
+    /// destination in a new transaction (CSeq+1, a fresh challenge round);
+    /// false when none is left or the call is being cancelled.
+    fn invite_elsewhere(&mut self, now: Instant, call: CallHandle) -> bool {
+        let Some(CallState::Outgoing(o)) = self.calls.get_mut(&call) else {
+            return false;
+        };
+        if o.cancel != Cancel::NotRequested || o.alternatives.is_empty() {
+            return false;
+        }
+        let peer = o.alternatives.remove(0);
+        let mut invite = o.invite.clone();
+        let seq = invite.headers.cseq().map_or(1, |c| c.seq.wrapping_add(1));
+        invite.headers.set("CSeq", format!("{seq} INVITE"));
+        // Another server's nonce means nothing to this one.
+        invite.headers.remove_all("Authorization");
+        invite.headers.remove_all("Proxy-Authorization");
+        let contact = self.contact_for(peer.transport, &invite.uri);
+        invite.headers.set("Contact", contact.value);
+        let (via, key) = self.new_via(peer.transport, &Method::Invite);
+        set_via(&mut invite, via);
+        if let Some(CallState::Outgoing(o)) = self.calls.get_mut(&call) {
+            o.invite = invite.clone();
+            o.key = key.clone();
+            o.peer = peer;
+            o.auth_attempted = false;
+            o.provisional_seen = false;
+        }
+        self.start_client(now, key, invite, peer, Some((call, Purpose::Invite)));
+        true
+    }
+
     /// The INVITE with CSeq+1 and an Authorization (401) or
     /// Proxy-Authorization (407) header (§22.2, RFC 7616 §3.4).
     fn authenticated_retry(
@@ -255,24 +294,24 @@ impl Endpoint {
         let Some(CallState::Outgoing(outgoing)) = self.calls.get(&call) else {
             return None;
         };
+        let credentials = outgoing.credentials.clone()?;
         let mut invite = outgoing.invite.clone();
         let peer = outgoing.peer;
         let seq = invite.headers.cseq().ok()?.seq.wrapping_add(1);
         invite.headers.set("CSeq", format!("{seq} INVITE"));
-        self.authorize(&mut invite, response)?;
+        self.authorize(&mut invite, response, &credentials)?;
         Some((invite, peer))
     }
 
     /// §22.2: resends a challenged in-dialog request (BYE, REFER) once with
     /// credentials, a new branch and CSeq+1 (the dialog's CSeq follows).
-    fn retry_in_dialog(
-        &mut self,
-        now: Instant,
-        mut request: Request,
-        peer: crate::transaction::Peer,
-        owner: Option<(CallHandle, Purpose)>,
-        response: &Response,
-    ) -> bool {
+    fn retry_in_dialog(&mut self, now: Instant, kept: Challengeable, response: &Response) -> bool {
+        let Challengeable {
+            mut request,
+            peer,
+            owner,
+            credentials,
+        } = kept;
         let Ok(cseq) = request.headers.cseq() else {
             return false;
         };
@@ -280,7 +319,10 @@ impl Endpoint {
         request
             .headers
             .set("CSeq", format!("{seq} {}", request.method));
-        if self.authorize(&mut request, response).is_none() {
+        if self
+            .authorize(&mut request, response, &credentials)
+            .is_none()
+        {
             return false;
         }
         if let Some((call, _)) = owner {
@@ -296,10 +338,15 @@ impl Endpoint {
 
     /// Adds an Authorization (401) or Proxy-Authorization (407) header to
     /// `request` answering `response`'s challenge (§22.2, RFC 7616 §3.4),
-    /// preferring SHA-256 when offered (RFC 8760 §2.4). `None` without
-    /// credentials or a usable challenge; else whether it was `stale`.
-    pub(crate) fn authorize(&mut self, request: &mut Request, response: &Response) -> Option<bool> {
-        let credentials = self.config.credentials.clone()?;
+    /// preferring SHA-256 when offered (RFC 8760 §2.4). `None` without a
+    /// usable challenge; else whether it was `stale`. The caller picks
+    /// `credentials` by where the request went, never by the realm.
+    pub(crate) fn authorize(
+        &mut self,
+        request: &mut Request,
+        response: &Response,
+        credentials: &Credentials,
+    ) -> Option<bool> {
         let (challenge_name, answer_name) = if response.status == 401 {
             ("WWW-Authenticate", "Authorization")
         } else {
@@ -316,7 +363,7 @@ impl Endpoint {
         let cnonce = self.rng.hex(8);
         let uri = request.uri.to_string();
         let method = request.method.to_string();
-        let value = challenge.authorization(&credentials, &method, &uri, 1, &cnonce);
+        let value = challenge.authorization(credentials, &method, &uri, 1, &cnonce);
         request.headers.remove_all(answer_name);
         request.headers.push(Header::new(answer_name, value));
         Some(challenge.stale)
@@ -331,6 +378,7 @@ impl Endpoint {
             invite,
             peer,
             cancel,
+            credentials,
             ..
         } = outgoing;
         let Some(mut dialog) = Dialog::as_uac(&invite, &response, peer) else {
@@ -363,6 +411,7 @@ impl Endpoint {
         };
         let mut established = Established::new(dialog, session);
         established.ack = Some((seq, ack));
+        established.credentials = credentials.map(|c| HostCredentials::new(c, peer));
         self.calls.insert(call, CallState::Established(established));
         if cancel != Cancel::NotRequested {
             // §15: a 2xx that crossed our CANCEL: ACK, then BYE.

@@ -619,17 +619,14 @@ fn parse_request(bytes: &[u8]) -> sip_message::Request {
 
 #[test]
 fn digest_challenge_answered_once_with_rfc7616_response() {
-    let mut config = util::config(util::A);
-    config.credentials = Some(sip_proto::Credentials {
-        username: "Mufasa".into(),
-        password: "Circle of Life".into(),
-    });
-    let mut a = sip_proto::Endpoint::new(config, 42);
+    let mut a = sip_proto::Endpoint::new(util::config(util::A), 42);
     let now = Instant::now();
+    let mufasa = sip_proto::Credentials::new("Mufasa", "Circle of Life");
     let trunk: std::net::SocketAddr = "10.0.0.2:5060".parse().unwrap();
     let call = a
-        .invite(
+        .invite_via(
             now,
+            &sip_proto::Trunk::with_credentials(mufasa),
             uri("sip:+15551234@10.0.0.2"),
             name("<sip:agent@example.com>"),
             sdp("sendrecv"),

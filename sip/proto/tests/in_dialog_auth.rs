@@ -8,15 +8,16 @@ mod util;
 use std::time::Duration;
 
 use sip_message::{Header, Message, NameAddr, Tag, Uri};
-use sip_proto::{Credentials, Event, TransportKind};
+use sip_proto::{Credentials, Event, TransportKind, Trunk};
 use util::{config, sdp, Pair, Side, A, B};
 
 fn established(pair: &mut Pair) -> (sip_proto::CallHandle, sip_proto::CallHandle) {
     let now = pair.now;
     let a_call = pair
         .a
-        .invite(
+        .invite_via(
             now,
+            &Trunk::with_credentials(Credentials::new("201", "pw")),
             Uri::parse("sip:agent@10.0.0.2").unwrap(),
             NameAddr::parse("<sip:a@example.com>").unwrap(),
             sdp("sendrecv"),
@@ -78,12 +79,7 @@ fn challenge_first(pair: &mut Pair, method: &'static str) -> String {
 }
 
 fn with_credentials() -> Pair {
-    let mut a = config(A);
-    a.credentials = Some(Credentials {
-        username: "201".into(),
-        password: "pw".into(),
-    });
-    Pair::with_configs(a, config(B), 41)
+    Pair::with_configs(config(A), config(B), 41)
 }
 
 #[test]

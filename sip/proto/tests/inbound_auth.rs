@@ -8,7 +8,7 @@ mod util;
 use std::time::Duration;
 
 use sip_message::{NameAddr, Uri};
-use sip_proto::{Credentials, Event, InboundAuth, Secret};
+use sip_proto::{Credentials, Event, InboundAuth, Secret, Trunk};
 use util::{config, sdp, Pair, Side, A, B};
 
 fn trunk_auth(allow: &[&str]) -> InboundAuth {
@@ -19,23 +19,21 @@ fn trunk_auth(allow: &[&str]) -> InboundAuth {
     auth
 }
 
-fn pair(password: &str, allow: &[&str]) -> Pair {
-    let mut a = config(A);
-    a.credentials = Some(Credentials {
-        username: "carrier".into(),
-        password: password.into(),
-    });
+/// A dials B through a trunk whose credentials carry `password`.
+fn pair(password: &str, allow: &[&str]) -> (Pair, Trunk) {
     let mut b = config(B);
     b.inbound_auth = Some(trunk_auth(allow));
-    Pair::with_configs(a, b, 21)
+    let trunk = Trunk::with_credentials(Credentials::new("carrier", password));
+    (Pair::with_configs(config(A), b, 21), trunk)
 }
 
-fn call(pair: &mut Pair) -> sip_proto::CallHandle {
+fn call(pair: &mut Pair, trunk: &Trunk) -> sip_proto::CallHandle {
     let now = pair.now;
     let call = pair
         .a
-        .invite(
+        .invite_via(
             now,
+            trunk,
             Uri::parse("sip:agent@10.0.0.2").unwrap(),
             NameAddr::parse("<sip:+15550001@carrier.example>").unwrap(),
             sdp("sendrecv"),
@@ -47,8 +45,8 @@ fn call(pair: &mut Pair) -> sip_proto::CallHandle {
 
 #[test]
 fn challenged_invite_answered_correctly_proceeds_to_a_call() {
-    let mut pair = pair("pa55", &[]);
-    let a_call = call(&mut pair);
+    let (mut pair, trunk) = pair("pa55", &[]);
+    let a_call = call(&mut pair, &trunk);
     assert_eq!(pair.sent(Side::B, "SIP/2.0 401"), 1);
     assert_eq!(pair.sent(Side::A, "INVITE "), 2);
     assert_eq!(pair.sent(Side::A, "ACK "), 1, "the 401 was ACKed");
@@ -85,8 +83,8 @@ fn challenged_invite_answered_correctly_proceeds_to_a_call() {
 
 #[test]
 fn wrong_password_gets_403_and_no_call() {
-    let mut pair = pair("wrong", &[]);
-    let a_call = call(&mut pair);
+    let (mut pair, trunk) = pair("wrong", &[]);
+    let a_call = call(&mut pair, &trunk);
     assert_eq!(pair.sent(Side::B, "SIP/2.0 401"), 1);
     assert_eq!(pair.sent(Side::B, "SIP/2.0 403"), 1);
     assert!(pair
@@ -102,7 +100,7 @@ fn no_credentials_at_all_ends_at_the_401() {
     let mut b = config(B);
     b.inbound_auth = Some(trunk_auth(&[]));
     let mut pair = Pair::with_configs(config(A), b, 22);
-    let a_call = call(&mut pair);
+    let a_call = call(&mut pair, &Trunk::default());
     assert!(pair
         .a_events
         .iter()
@@ -112,8 +110,8 @@ fn no_credentials_at_all_ends_at_the_401() {
 
 #[test]
 fn allow_listed_source_is_not_challenged() {
-    let mut pair = pair("irrelevant", &["10.0.0.0/24", "2001:db8::/32"]);
-    call(&mut pair);
+    let (mut pair, trunk) = pair("irrelevant", &["10.0.0.0/24", "2001:db8::/32"]);
+    call(&mut pair, &trunk);
     assert_eq!(pair.sent(Side::B, "SIP/2.0 401"), 0);
     let incoming = pair
         .b_events
@@ -128,7 +126,7 @@ fn allow_listed_source_is_not_challenged() {
 
 #[test]
 fn options_keepalives_pass_without_challenge() {
-    let mut pair = pair("pa55", &[]);
+    let (mut pair, _) = pair("pa55", &[]);
     let options = format!(
         "OPTIONS sip:10.0.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP {A};branch=z9hG4bKopt1\r\nFrom: <sip:ping@x>;tag=p\r\nTo: <sip:10.0.0.2>\r\nCall-ID: ping1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
     );

@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use sip_message::Uri;
-use sip_proto::{Event, KeepaliveHandle};
+use sip_proto::{Destination, Event, KeepaliveHandle, Trunk};
 use util::{Pair, Side};
 
 fn peer_events(pair: &Pair) -> Vec<(bool, u16)> {
@@ -27,7 +27,9 @@ fn peer_events(pair: &Pair) -> Vec<(bool, u16)> {
 fn start(pair: &mut Pair, interval: Duration) -> KeepaliveHandle {
     let now = pair.now;
     let target = Uri::parse(&format!("sip:{}", util::B)).unwrap();
-    pair.a.keepalive(now, target, None, interval).unwrap()
+    pair.a
+        .keepalive(now, &Trunk::default(), target, interval)
+        .unwrap()
 }
 
 #[test]
@@ -100,7 +102,7 @@ fn any_final_response_counts_as_up() {
     let now = pair.now;
     let target = Uri::parse(&format!("sip:nobody@{}", util::B)).unwrap();
     pair.a
-        .keepalive(now, target, None, Duration::from_secs(30))
+        .keepalive(now, &Trunk::default(), target, Duration::from_secs(30))
         .unwrap();
     let options = pair.a.poll_transmit().unwrap();
     let Ok(sip_message::Message::Request(request)) = sip_message::Message::parse(&options.bytes)
@@ -128,14 +130,44 @@ fn a_named_target_needs_a_destination() {
     let named = Uri::parse("sip:trunk.example.net;transport=tcp").unwrap();
     assert!(pair
         .a
-        .keepalive(now, named.clone(), None, Duration::from_secs(30))
+        .keepalive(
+            now,
+            &Trunk::default(),
+            named.clone(),
+            Duration::from_secs(30)
+        )
         .is_err());
+    let trunk = Trunk {
+        destinations: vec![Destination {
+            transport: sip_proto::TransportKind::Tcp,
+            address: pair.b_addr,
+        }],
+        credentials: None,
+    };
     pair.a
-        .keepalive(now, named, Some(pair.b_addr), Duration::from_secs(30))
+        .keepalive(now, &trunk, named, Duration::from_secs(30))
         .unwrap();
     let t = pair.a.poll_transmit().unwrap();
     assert_eq!(t.destination, pair.b_addr);
     assert_eq!(t.transport, sip_proto::TransportKind::Tcp);
     assert!(String::from_utf8_lossy(&t.bytes)
         .starts_with("OPTIONS sip:trunk.example.net;transport=tcp SIP/2.0"));
+}
+
+/// RFC 3261 §8.1.1.8, §26.2: OPTIONS to a `sips:` trunk go over TLS with a
+/// TLS Via and a SIPS Contact; with no port in the URI, to 5061.
+#[test]
+fn a_sips_target_gets_a_tls_via_and_a_sips_contact() {
+    let mut pair = Pair::new(7);
+    let now = pair.now;
+    let target = Uri::parse("sips:10.0.0.2").unwrap();
+    pair.a
+        .keepalive(now, &Trunk::default(), target, Duration::from_secs(30))
+        .unwrap();
+    let t = pair.a.poll_transmit().unwrap();
+    assert_eq!(t.transport, sip_proto::TransportKind::Tls);
+    assert_eq!(t.destination, "10.0.0.2:5061".parse().unwrap());
+    let text = String::from_utf8_lossy(&t.bytes);
+    assert!(text.contains("\r\nVia: SIP/2.0/TLS "), "{text}");
+    assert!(text.contains("\r\nContact: <sips:"), "{text}");
 }

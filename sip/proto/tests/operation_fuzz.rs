@@ -13,7 +13,7 @@ use std::time::Duration;
 use sip_message::{NameAddr, Uri};
 use sip_proto::{
     CallHandle, Credentials, Endpoint, Event, InboundAuth, KeepaliveHandle, RegistrationHandle,
-    Rejection, Secret, SessionTimerConfig, TransportKind,
+    Rejection, Secret, SessionTimerConfig, TransportKind, Trunk,
 };
 use util::{sdp, Pair, Side};
 
@@ -195,10 +195,6 @@ fn random_operations_never_panic_and_timers_stay_ahead_of_the_clock() {
             interval: 90,
             ..SessionTimerConfig::default()
         });
-        a.credentials = Some(Credentials {
-            username: "trunk".into(),
-            password: "pw".into(),
-        });
         let mut b = util::config(util::B);
         if seed % 2 == 0 {
             let mut auth = InboundAuth::new("fuzz");
@@ -208,6 +204,7 @@ fn random_operations_never_panic_and_timers_stay_ahead_of_the_clock() {
         }
         let mut pair = Pair::with_configs(a, b, seed);
         pair.link.loss = 0.1;
+        let trunk = Trunk::with_credentials(Credentials::new("trunk", "pw"));
         let mut registrations: Vec<RegistrationHandle> = Vec::new();
         let mut keepalives: Vec<KeepaliveHandle> = Vec::new();
         let peer: SocketAddr = pair.b_addr;
@@ -229,8 +226,9 @@ fn random_operations_never_panic_and_timers_stay_ahead_of_the_clock() {
                     } else {
                         "sip:x@10.0.0.1"
                     };
-                    if let Ok(c) = ep.invite(
+                    if let Ok(c) = ep.invite_via(
                         now,
+                        &trunk,
                         Uri::parse(target).unwrap(),
                         NameAddr::parse("<sip:f@example.com>").unwrap(),
                         sdp("sendrecv"),
@@ -267,6 +265,7 @@ fn random_operations_never_panic_and_timers_stay_ahead_of_the_clock() {
                     };
                     if let Ok(r) = ep.register(
                         now,
+                        &trunk,
                         Uri::parse(registrar).unwrap(),
                         Uri::parse("sip:201@pbx").unwrap(),
                         expires,
@@ -287,8 +286,8 @@ fn random_operations_never_panic_and_timers_stay_ahead_of_the_clock() {
                     };
                     if let Ok(k) = ep.keepalive(
                         now,
+                        &Trunk::default(),
                         Uri::parse(target).unwrap(),
-                        None,
                         Duration::from_secs(seconds),
                     ) {
                         keepalives.push(k);

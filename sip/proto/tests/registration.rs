@@ -9,17 +9,22 @@ use std::time::Duration;
 
 use sip_message::Uri;
 use sip_proto::{Event, RegistrationHandle};
-use util::registrar::{ua_config, RegistrarPair};
+use util::registrar::{pbx, ua_config, RegistrarPair};
 
 fn uri(s: &str) -> Uri {
     Uri::parse(s).unwrap()
 }
 
 fn register(pair: &mut RegistrarPair, expires: u32) -> RegistrationHandle {
+    register_with(pair, "s3cret", expires)
+}
+
+fn register_with(pair: &mut RegistrarPair, password: &str, expires: u32) -> RegistrationHandle {
     let now = pair.now;
     pair.ua
         .register(
             now,
+            &pbx(password),
             uri("sip:10.0.0.5"),
             uri("sip:201@pbx.example.com"),
             expires,
@@ -206,13 +211,8 @@ fn interval_too_brief_retries_with_min_expires() {
 
 #[test]
 fn wrong_password_is_reported_and_retried_later() {
-    let mut config = ua_config();
-    config.credentials = Some(sip_proto::Credentials {
-        username: "201".into(),
-        password: "wrong".into(),
-    });
-    let mut pair = RegistrarPair::new(config, 16);
-    register(&mut pair, 600);
+    let mut pair = RegistrarPair::new(ua_config(), 16);
+    register_with(&mut pair, "wrong", 600);
     pair.drive_for(Duration::from_secs(1));
     assert_eq!(failures(&pair), vec![(403, Duration::from_secs(30))]);
     pair.drive_for(Duration::from_secs(30));

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use sip_message::Uri;
-use sip_net::{Event, SipConfig, SipNet};
+use sip_net::{Event, SipConfig, SipNet, Trunk};
 use switchboard_e2e::{free_port, scenario, Peer, DEADLINE, LOCALHOST};
 
 async fn driver(t1: Duration) -> SipNet {
@@ -60,7 +60,7 @@ async fn trunk_answering_options_is_up_and_probed_again() {
     let target = Uri::parse(&format!("sip:127.0.0.1:{port}")).unwrap();
     // sipp may still be binding: the first probe's retransmissions cover it.
     net.handle
-        .keepalive(target, None, Duration::from_secs(1))
+        .keepalive(Trunk::default(), target, Duration::from_secs(1))
         .await
         .unwrap();
     assert_eq!(next_peer_event(&mut net).await, (true, 200));
@@ -76,7 +76,7 @@ async fn silent_trunk_is_down_after_timer_f() {
     let target = Uri::parse(&format!("sip:127.0.0.1:{nobody}")).unwrap();
     let started = Instant::now();
     net.handle
-        .keepalive(target, None, Duration::from_secs(1))
+        .keepalive(Trunk::default(), target, Duration::from_secs(1))
         .await
         .unwrap();
     assert_eq!(next_peer_event(&mut net).await, (false, 408));

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 
 use sip_message::Uri;
-use sip_net::{Credentials, Event, SipConfig, SipNet};
+use sip_net::{Credentials, Event, SipConfig, SipNet, Trunk};
 use switchboard_e2e::{free_port, scenario, Peer, DEADLINE, LOCALHOST};
 
 /// sipp as the registrar on a free port; `None` when sipp is not installed.
@@ -32,14 +32,15 @@ fn registrar(dir: &std::path::Path) -> Option<(Peer, u16)> {
     Peer::spawn("sipp", &args, dir).map(|peer| (peer, port))
 }
 
-async fn extension(password: &str) -> SipNet {
+async fn extension() -> SipNet {
     let mut config = SipConfig::new(SocketAddr::new(LOCALHOST, 0));
     config.seed = 0x5eed;
-    config.endpoint.credentials = Some(Credentials {
-        username: "alice".into(),
-        password: password.into(),
-    });
     SipNet::bind(config).await.unwrap()
+}
+
+/// The PBX as a trunk with extension alice's credentials.
+fn pbx(password: &str) -> Trunk {
+    Trunk::with_credentials(Credentials::new("alice", password))
 }
 
 async fn next(net: &mut SipNet, what: &str) -> Event {
@@ -55,10 +56,14 @@ async fn registers_refreshes_and_unregisters_with_digest() {
     let Some((sipp, port)) = registrar(dir.path()) else {
         return;
     };
-    let mut net = extension("s3cret").await;
+    let mut net = extension().await;
     let registrar = Uri::parse(&format!("sip:127.0.0.1:{port}")).unwrap();
     let aor = Uri::parse("sip:alice@switchboard.test").unwrap();
-    let registration = net.handle.register(registrar, aor, 3600).await.unwrap();
+    let registration = net
+        .handle
+        .register(pbx("s3cret"), registrar, aor, 3600)
+        .await
+        .unwrap();
 
     // The first binding, then the refresh at 50–80 % of the granted 4 s.
     for round in ["the registration", "the refresh"] {
@@ -88,10 +93,14 @@ async fn wrong_password_is_forbidden() {
     let Some((sipp, port)) = registrar(dir.path()) else {
         return;
     };
-    let mut net = extension("not-the-password").await;
+    let mut net = extension().await;
     let registrar = Uri::parse(&format!("sip:127.0.0.1:{port}")).unwrap();
     let aor = Uri::parse("sip:alice@switchboard.test").unwrap();
-    let registration = net.handle.register(registrar, aor, 3600).await.unwrap();
+    let registration = net
+        .handle
+        .register(pbx("not-the-password"), registrar, aor, 3600)
+        .await
+        .unwrap();
     match next(&mut net, "the refusal").await {
         Event::RegistrationFailed {
             registration: r,

@@ -12,7 +12,7 @@ use libfuzzer_sys::fuzz_target;
 use sip_message::{NameAddr, Uri};
 use sip_proto::{
     CallHandle, Config, Credentials, Endpoint, Event, InboundAuth, KeepaliveHandle,
-    RegistrationHandle, Secret, SessionTimerConfig, TransportKind,
+    RegistrationHandle, Secret, SessionTimerConfig, TransportKind, Trunk,
 };
 
 #[derive(Arbitrary, Debug)]
@@ -66,10 +66,6 @@ fn addr(s: &str) -> SocketAddr {
 impl World {
     fn new() -> World {
         let mut a = Config::new(addr(A));
-        a.credentials = Some(Credentials {
-            username: "trunk".into(),
-            password: "pw".into(),
-        });
         a.session_timer = Some(SessionTimerConfig {
             interval: 90,
             ..SessionTimerConfig::default()
@@ -135,10 +131,11 @@ impl World {
         };
         let call = |i| World::pick(&self.calls, i);
         let uri = |s: &str| Uri::parse(s).expect("literal uri");
+        let trunk = Trunk::with_credentials(Credentials::new("trunk", "pw"));
         match command {
             Command::Invite => {
                 let from = NameAddr::parse("<sip:f@example.com>").expect("literal");
-                if let Ok(c) = ep.invite(now, uri(target), from, b"v=0\r\n".to_vec()) {
+                if let Ok(c) = ep.invite_via(now, &trunk, uri(target), from, b"v=0\r\n".to_vec()) {
                     self.calls.push(c);
                 }
             }
@@ -153,8 +150,13 @@ impl World {
             Command::Dtmf(i) => drop(call(i).map(|c| ep.send_dtmf(now, c, '5', 100))),
             Command::Register { expires } => {
                 let registrar = if on_b { "sip:10.0.0.1" } else { "sip:10.0.0.2" };
-                if let Ok(r) = ep.register(now, uri(registrar), uri("sip:201@pbx"), expires.into())
-                {
+                if let Ok(r) = ep.register(
+                    now,
+                    &trunk,
+                    uri(registrar),
+                    uri("sip:201@pbx"),
+                    expires.into(),
+                ) {
                     self.registrations.push(r);
                 }
             }
@@ -168,7 +170,7 @@ impl World {
             Command::Keepalive { interval_s } => {
                 let target = if on_b { "sip:10.0.0.1" } else { "sip:10.0.0.2" };
                 let interval = Duration::from_secs(u64::from(interval_s));
-                if let Ok(k) = ep.keepalive(now, uri(target), None, interval) {
+                if let Ok(k) = ep.keepalive(now, &Trunk::default(), uri(target), interval) {
                     self.keepalives.push(k);
                 }
             }

@@ -172,11 +172,12 @@ pub struct RegistrarPair {
 pub fn ua_config() -> Config {
     let mut config = Config::new(UA.parse().expect("address"));
     config.contact_user = "201".into();
-    config.credentials = Some(sip_proto::Credentials {
-        username: "201".into(),
-        password: "s3cret".into(),
-    });
     config
+}
+
+/// The PBX as a trunk: extension 201's credentials, reached where the registrar URI routes.
+pub fn pbx(password: &str) -> sip_proto::Trunk {
+    sip_proto::Trunk::with_credentials(sip_proto::Credentials::new("201", password))
 }
 
 impl RegistrarPair {
