@@ -466,17 +466,23 @@ mod tests {
         let (other_ca, _, _) = test_pki(dir.path(), "other.test");
         // The server listens where "localhost" resolves first, as the trunk will.
         let loopback = resolve("localhost", 0).await.unwrap()[0];
-        let mut server = sip_net::SipConfig::new(SocketAddr::new(loopback.ip(), 0));
-        server.tls = Some(sip_net::TlsConfig {
-            listener: Some(sip_net::TlsListenerConfig {
-                addr: SocketAddr::new(loopback.ip(), 0),
-                certificate_chain: cert,
-                private_key: key,
-            }),
-            roots: sip_net::TlsRoots::CaFile(ca.clone()),
-        });
-        let server = sip_net::SipNet::bind(server).await.unwrap();
+        // Two servers: TLS connections are pooled per address, so trunks that share one would
+        // share its connection too.
+        let listen = || {
+            let mut server = sip_net::SipConfig::new(SocketAddr::new(loopback.ip(), 0));
+            server.tls = Some(sip_net::TlsConfig {
+                listener: Some(sip_net::TlsListenerConfig {
+                    addr: SocketAddr::new(loopback.ip(), 0),
+                    certificate_chain: cert.clone(),
+                    private_key: key.clone(),
+                }),
+                roots: sip_net::TlsRoots::CaFile(ca.clone()),
+            });
+            sip_net::SipNet::bind(server)
+        };
+        let (server, other_server) = (listen().await.unwrap(), listen().await.unwrap());
         let port = server.tls_addr.unwrap().port();
+        let other_port = other_server.tls_addr.unwrap().port();
         let config = Config {
             trunks: vec![
                 TrunkConfig {
@@ -487,7 +493,7 @@ mod tests {
                     ca_file: Some(other_ca),
                     ..trunk(
                         "tls-untrusted",
-                        format!("sip:localhost:{port};transport=tls"),
+                        format!("sip:localhost:{other_port};transport=tls"),
                     )
                 },
             ],
@@ -516,6 +522,6 @@ mod tests {
             "{logs}"
         );
         assert!(logs.contains("trunk down"), "{logs}");
-        drop(server);
+        drop((server, other_server));
     }
 }
