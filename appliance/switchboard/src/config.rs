@@ -64,9 +64,14 @@ pub struct SipConfig {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct CallsConfig {
-    /// Calls this box carries at once; more are answered 503 with Retry-After rather than
-    /// slowing every call down. Size it from `switchboard bench models`.
+    /// The most calls this box carries at once; more are answered 503 with Retry-After rather
+    /// than slowing every call down. Below it the box learns its own limit (`target_p95_ms`).
     pub max_concurrent: u32,
+    /// Voice-to-voice latency (end of the caller's speech to the first sound of the reply) that
+    /// 95 % of turns should beat: turns answered at the current call limit that miss it lower
+    /// the limit by one call, turns well under it raise it again, up to `max_concurrent`.
+    /// 0 turns the learning off (`max_concurrent` is then the limit).
+    pub target_p95_ms: u32,
     /// UDP ports for RTP, as "FIRST-LAST" (even ports are used, RTCP on the next odd one).
     pub rtp_ports: String,
     /// A model that has not answered (transcript, first words of a reply) within this many
@@ -82,6 +87,7 @@ impl Default for CallsConfig {
     fn default() -> Self {
         CallsConfig {
             max_concurrent: 2,
+            target_p95_ms: 1200,
             rtp_ports: "10000-20000".into(),
             engine_timeout_ms: 8000,
             max_duration_min: 30,
@@ -91,6 +97,11 @@ impl Default for CallsConfig {
 }
 
 impl CallsConfig {
+    /// The latency target the call limit is learnt from, if learning is on.
+    pub fn latency_target(&self) -> Option<std::time::Duration> {
+        (self.target_p95_ms > 0).then(|| std::time::Duration::from_millis(self.target_p95_ms.into()))
+    }
+
     /// The RTP port range; checked at load, so well-formed here.
     pub fn rtp_range(&self) -> Option<(u16, u16)> {
         let (a, b) = self.rtp_ports.split_once('-')?;

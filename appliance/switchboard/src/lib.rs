@@ -4,6 +4,7 @@
 //! signal, so tests start it on `127.0.0.1:0` exactly as `switchboard serve` does on its ports.
 
 pub mod auth;
+pub mod capacity;
 pub mod cli;
 pub mod config;
 pub mod engines;
@@ -112,8 +113,15 @@ pub async fn run(
     if let Err(why) = &models {
         tracing::error!(dir = %config.models.dir.display(), "models not usable: {why}; /readyz stays not ready");
     }
+    let capacity = capacity::Capacity::new(
+        config.calls.max_concurrent as usize,
+        config.calls.latency_target(),
+    );
     let runtime = match &models {
-        Ok(()) => start_runtime(&config, &store, listeners.sip.handle.clone()).await,
+        Ok(()) => {
+            let sip = listeners.sip.handle.clone();
+            start_runtime(&config, &store, sip, capacity.clone()).await
+        }
         Err(_) => None,
     };
     let state = http::AppState {
@@ -122,7 +130,7 @@ pub async fn run(
         metrics,
     };
     let sip_addr = listeners.sip.local_addr;
-    let admission = telephony::Admission::new(store.clone(), config.calls.max_concurrent as usize);
+    let admission = telephony::Admission::new(store.clone(), capacity);
     let mut sip = listeners.sip;
     let trunks = trunks::Trunks::start(&config, &sip.handle).await;
     sip.events = trunks.tap(sip.events);
@@ -187,6 +195,7 @@ async fn start_runtime(
     config: &Config,
     store: &Store,
     sip: sip_net::SipHandle,
+    capacity: Arc<capacity::Capacity>,
 ) -> Option<Arc<runtime::Runtime>> {
     let dir = config.models.dir.clone();
     let profile = config.models.profile.into();
@@ -204,7 +213,7 @@ async fn start_runtime(
             return None;
         }
     };
-    match runtime::Runtime::start(config, store.clone(), sip, engines).await {
+    match runtime::Runtime::start(config, store.clone(), sip, engines, capacity).await {
         Ok(r) => Some(Arc::new(r)),
         Err(e) => {
             tracing::error!("call runtime not started, calls will be turned away: {e}");

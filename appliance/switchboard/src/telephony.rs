@@ -5,6 +5,7 @@
 //! box at capacity answers `503` with Retry-After instead of slowing every call down. Every
 //! INVITE leaves a call record, rejected ones included, so operators see who was turned away.
 
+use crate::capacity::Capacity;
 use crate::pii::Pii;
 use crate::runtime::{Runtime, SipSignal};
 use sip_message::Uri;
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use switchboard_store::{
     Agent, CallRecord, CallRecordId, Direction, EndOfCall, Store, StoreError, UnixMillis,
 };
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tracing::Instrument;
 
 /// Seconds a caller turned away at capacity is told to wait.
@@ -38,26 +39,18 @@ pub enum Decision {
 #[derive(Clone, Debug)]
 pub struct Admission {
     store: Store,
-    capacity: Arc<Semaphore>,
-    slots: usize,
+    capacity: Arc<Capacity>,
 }
 
 impl Admission {
-    pub fn new(store: Store, max_concurrent: usize) -> Self {
-        Admission {
-            store,
-            capacity: Arc::new(Semaphore::new(max_concurrent)),
-            slots: max_concurrent,
-        }
+    pub fn new(store: Store, capacity: Arc<Capacity>) -> Self {
+        Admission { store, capacity }
     }
 
     /// Waits until every admitted call has released its slot (its record closed), up to
     /// `timeout`. Returns whether they all did.
     pub async fn drain(&self, timeout: std::time::Duration) -> bool {
-        let all = u32::try_from(self.slots).unwrap_or(u32::MAX);
-        tokio::time::timeout(timeout, self.capacity.acquire_many(all))
-            .await
-            .is_ok_and(|permit| permit.is_ok())
+        self.capacity.drain(timeout).await
     }
 
     /// Blacklist first (a blocked caller learns nothing else), then routing, then capacity.
@@ -74,12 +67,12 @@ impl Admission {
                 reason: "unrouted",
             });
         };
-        match self.capacity.clone().try_acquire_owned() {
-            Ok(slot) => Ok(Decision::Admit {
+        match self.capacity.try_admit() {
+            Some(slot) => Ok(Decision::Admit {
                 agent: Box::new(agent),
                 slot,
             }),
-            Err(_) => Ok(Decision::Reject {
+            None => Ok(Decision::Reject {
                 rejection: Rejection::Unavailable {
                     retry_after: Some(RETRY_AFTER_S),
                 },
@@ -269,7 +262,7 @@ mod tests {
             })
             .await
             .unwrap();
-        let admission = Admission::new(store.clone(), 1);
+        let admission = Admission::new(store.clone(), Capacity::new(1, None));
         let first = admission.decide("+15551230001", "1000").await.unwrap();
         assert!(matches!(&first, Decision::Admit { agent, .. } if agent.name == "demo"));
         // The one slot is taken: the next caller is told to come back.

@@ -431,6 +431,7 @@ impl Call {
                         let v2v = now - turn.end_of_speech;
                         metrics::histogram!("switchboard_voice_to_voice_seconds")
                             .record(v2v.as_secs_f64());
+                        self.shared.capacity.turn_answered(v2v);
                     }
                 }
                 self.out.push(now, Chunk { text, samples });

@@ -14,6 +14,7 @@ pub mod recording;
 
 pub use call::to_16k;
 
+use crate::capacity::Capacity;
 use crate::config::{AgentConfig, CallsConfig, Config, ConsentSetting};
 use crate::engines::{Engines, LanguageModel, MiniLm, Piper};
 use media_net::PortPool;
@@ -74,6 +75,8 @@ pub struct Shared {
     pub sip: SipHandle,
     pub engines: Arc<Engines>,
     pub vault: Option<Vault>,
+    /// Told each turn's voice-to-voice latency, from which the call limit is learnt.
+    pub capacity: Arc<Capacity>,
     pub engine_timeout: Duration,
 }
 
@@ -131,6 +134,7 @@ impl Runtime {
         store: Store,
         sip: SipHandle,
         engines: Arc<Engines>,
+        capacity: Arc<Capacity>,
     ) -> Result<Runtime, RuntimeError> {
         let vault = Vault::open(&config.data_dir)?;
         let mut agents = HashMap::new();
@@ -179,6 +183,7 @@ impl Runtime {
                 sip,
                 engines,
                 vault: Some(vault),
+                capacity,
                 engine_timeout: Duration::from_millis(config.calls.engine_timeout_ms.into()),
             }),
             agents,
