@@ -146,6 +146,11 @@ pub enum Action {
         start: Instant,
         end: Instant,
     },
+    /// The caller is mid-turn and has said this so far: retrieval and LLM prefill may start on
+    /// it, so that the reply decodes only what the final transcript adds.
+    Prepare {
+        text: String,
+    },
     /// Transcribe the inbound audio between these instants.
     Transcribe {
         start: Instant,
@@ -343,7 +348,17 @@ impl Session {
             Input::CallerAudio { voiced, energy_db } => self.caller_audio(now, voiced, energy_db),
             // A partial of an utterance already closed says nothing about the next one.
             Input::Partial { text } if self.endpointer.in_speech() => {
-                self.endpointer.set_partial(&text)
+                self.endpointer.set_partial(&text);
+                if matches!(
+                    self.state,
+                    State::Listening {
+                        purpose: Purpose::Turn,
+                        ..
+                    }
+                ) && !text.trim().is_empty()
+                {
+                    self.push(Action::Prepare { text });
+                }
             }
             Input::Partial { .. } => {}
             Input::Transcript { text } => self.transcript(now, text),

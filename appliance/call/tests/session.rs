@@ -493,9 +493,15 @@ fn a_pause_is_transcribed_early_and_a_complete_sentence_ends_the_turn_sooner() {
     };
     assert_eq!(end, last_voiced);
     assert_eq!(start, spoke_from, "from the start of the first voiced frame");
-    c.input(Input::Partial {
-        text: "How much is a cleaning?".into(),
-    });
+    assert_eq!(
+        c.input(Input::Partial {
+            text: "How much is a cleaning?".into(),
+        }),
+        [Action::Prepare {
+            text: "How much is a cleaning?".into()
+        }],
+        "the reply can be prepared while the turn may still go on"
+    );
     let (more, acts) = silence_until_action(&mut c, 2000);
     assert_eq!(
         acts,
@@ -529,7 +535,17 @@ fn a_trailing_number_holds_the_turn_open_and_each_pause_is_peeked_once() {
 fn no_peeks_while_a_prompt_plays_and_late_partials_do_not_leak_into_the_next_turn() {
     let mut c = consent_call();
     assert!(c.peeks.is_empty(), "talking over the consent question");
-    c.say_turn("Yes.");
+    // The consent answer is policy's, not the LLM's: nothing to prepare.
+    c.audio(600, true, -20.0, None);
+    c.audio(120, false, -70.0, None);
+    assert_eq!(c.peeks.len(), 1);
+    assert!(c
+        .input(Input::Partial { text: "Yes".into() })
+        .is_empty());
+    let acts = c.audio(600, false, -70.0, None);
+    assert!(matches!(&acts[..], [Action::Transcribe { .. }]), "{acts:?}");
+    let acts = c.input(Input::Transcript { text: "Yes.".into() });
+    assert!(matches!(&acts[..], [Action::LogConsent { .. }]), "{acts:?}");
     c.input(Input::ConsentLogged);
     c.input(Input::PlaybackFinished);
     let peeks = c.peeks.len();

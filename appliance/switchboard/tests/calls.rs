@@ -215,6 +215,37 @@ fn transcribe(samples: &[i16]) -> String {
         .unwrap_or_default()
 }
 
+/// The last stretch of speech in `audio` (8 kHz): from the first voiced 20 ms frame after the
+/// last second-long silence to the last voiced frame, with 200 ms either side.
+fn last_speech(audio: &[i16]) -> &[i16] {
+    let voiced: Vec<bool> = audio
+        .chunks(160)
+        .map(|f| {
+            let power = f.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / f.len() as f64;
+            power.sqrt() > 300.0
+        })
+        .collect();
+    let Some(last) = voiced.iter().rposition(|&v| v) else {
+        return audio;
+    };
+    let mut first = last;
+    let mut gap = 0;
+    for i in (0..last).rev() {
+        if voiced[i] {
+            first = i;
+            gap = 0;
+        } else {
+            gap += 1;
+            if gap >= 50 {
+                break;
+            }
+        }
+    }
+    let start = first.saturating_sub(10) * 160;
+    let end = ((last + 11) * 160).min(audio.len());
+    &audio[start..end]
+}
+
 /// What the caller heard of one stretch of the agent's speech.
 struct Heard {
     audio: Vec<i16>,
@@ -578,9 +609,9 @@ async fn baresip_asks_and_hears_the_answer() {
         .unwrap_or_else(|| panic!("baresip wrote no recording:\n{output}"));
     let (heard, rate) = switchboard_e2e::read_wav(&dump);
     assert_eq!(rate, 8000);
-    // Only what came after the greeting: the last 15 s hold the answer.
-    let tail = &heard[heard.len().saturating_sub(8000 * 15)..];
-    let text = transcribe(tail);
+    // The answer is the last stretch of speech; whisper on the seconds of silence before it
+    // (after the greeting) can loop and swallow it.
+    let text = transcribe(last_speech(&heard));
     assert!(
         contains_any(&text, &["350", "three hundred"]),
         "baresip heard: {text} (turn: {turn:?})"

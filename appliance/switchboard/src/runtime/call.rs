@@ -64,6 +64,10 @@ enum Engine {
         reply: u64,
         result: Result<switchboard_agent::Reply, String>,
     },
+    /// A speculative prefill on a partial transcript finished (or failed: it was only a guess).
+    Prepared {
+        result: Result<Duration, String>,
+    },
 }
 
 type SttResult = Result<Option<String>, String>;
@@ -156,6 +160,7 @@ pub async fn run(task: CallTask) {
         lines: 0,
         utterance: None,
         peek: None,
+        preparing: false,
         recorder: None,
         transfer_outcome: None,
         end_reason: None,
@@ -270,6 +275,8 @@ struct Call {
     utterance: Option<Utterance>,
     /// The last pause's early transcription; reused when the turn ends at that pause.
     peek: Option<Peek>,
+    /// A speculative prefill is running on the conversation.
+    preparing: bool,
     recorder: Option<Recorder>,
     transfer_outcome: Option<String>,
     end_reason: Option<&'static str>,
@@ -356,6 +363,13 @@ impl Call {
                     .is_some_and(|u| u.end_of_speech == end && u.deadline.is_some());
                 if wanted {
                     self.transcribed(now, text, elapsed);
+                }
+            }
+            Engine::Prepared { result } => {
+                self.preparing = false;
+                match result {
+                    Ok(took) => tracing::debug!(prefill_ms = took.as_millis() as u64, "reply prepared on the partial"),
+                    Err(e) => tracing::warn!("speculative prefill failed (the reply will do it): {e}"),
                 }
             }
             Engine::Chunk { reply, text } => {
@@ -477,6 +491,7 @@ impl Call {
                 self.playing = Playing::Prompt;
             }
             Action::Peek { start, end } => self.peek(start, end),
+            Action::Prepare { text } => self.prepare(text),
             Action::Transcribe { start, end } => self.transcribe(now, start, end),
             Action::Reply { caller_text } => self.reply(now, caller_text).await,
             Action::PausePlayback => self.out.pause().await,
@@ -517,6 +532,33 @@ impl Call {
             text: None,
         });
         self.spawn_stt(start, end);
+    }
+
+    /// Retrieval and LLM prefill on what the caller has said so far, while they may still be
+    /// talking; the reply then prefills only what the final transcript adds. One at a time:
+    /// a second would queue on the conversation behind the first.
+    fn prepare(&mut self, partial: String) {
+        let Some(conversation) = self.conversation.clone() else {
+            return;
+        };
+        if self.preparing {
+            return;
+        }
+        self.preparing = true;
+        let heard = self.pending_heard.take();
+        let tx = self.engine_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let mut conversation = conversation.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(heard) = heard {
+                conversation.heard(&heard);
+            }
+            let result = conversation
+                .prefill_partial(&partial, &CancelToken::new())
+                .map(|()| started.elapsed())
+                .map_err(|e| e.to_string());
+            let _ = tx.send(Engine::Prepared { result });
+        });
     }
 
     fn transcribe(&mut self, now: Instant, start: Instant, end: Instant) {
