@@ -487,6 +487,30 @@ impl<E: Embedder> Collection<E> {
         Ok(cap_to_budget(hits, token_budget))
     }
 
+    /// The highest cosine similarity between `query` and one line or sentence of `text`. A
+    /// chunk holding a list of unrelated facts (hours, parking, insurance) sits far from a
+    /// question about one of them; the fact's own line does not.
+    pub fn best_line_similarity(&self, query: &str, text: &str) -> Result<f32> {
+        let lines: Vec<&str> = text
+            .split(['\n', ';'])
+            .flat_map(|l| l.split(". "))
+            .map(|l| l.trim().trim_start_matches(['-', '*', '#']).trim())
+            .filter(|l| l.split_whitespace().count() >= 2)
+            .collect();
+        if lines.is_empty() {
+            return Ok(0.0);
+        }
+        let mut texts = Vec::with_capacity(lines.len() + 1);
+        texts.push(query);
+        texts.extend(lines);
+        let embedded = self.embed(&texts)?;
+        let (q, lines) = embedded.split_first().expect("the query was embedded");
+        Ok(lines
+            .iter()
+            .map(|l| models_api::cosine(q, l))
+            .fold(0.0, f32::max))
+    }
+
     /// The whole knowledge as one text block when its estimated size fits `token_budget`, for
     /// cache-augmented generation (prefilled once into the agent's prompt); `None` when it does
     /// not fit and the dialog must retrieve per turn. Overlaps between chunks are not repeated.

@@ -315,3 +315,37 @@ fn rebuild_and_budgets() {
         .unwrap();
     assert!(!only_faq.is_empty() && only_faq.iter().all(|h| h.chunk.source == "faq.csv"));
 }
+
+/// A chunk that lists unrelated facts is far from a question about one of them; that fact's own
+/// line is close, and a question the list does not answer stays far from every line.
+#[test]
+fn a_fact_in_a_list_is_found_by_its_line() {
+    let Some(embedder) = embedder() else { return };
+    let docs = tempfile::tempdir().unwrap();
+    std::fs::write(
+        docs.path().join("practice.md"),
+        "# Policies\n\
+         - Cancellations: please cancel at least 24 hours ahead; late cancellations cost $40.\n\
+         - Insurance: we accept Delta Dental, Cigna and Aetna, and bill them directly.\n\
+         - New patients: arrive 15 minutes early and bring a photo ID and your insurance card.\n\
+         - Parking: free parking behind the building; the entrance is on Oak Lane.\n",
+    )
+    .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut kb = Collection::open(data.path(), "practice", embedder).unwrap();
+    kb.ingest(&[docs.path().to_path_buf()], &mut |_| {}).unwrap();
+    let measure = |question: &str| {
+        let hit = kb.search(question, 1, 1000).unwrap().remove(0);
+        let line = kb.best_line_similarity(question, &hit.text).unwrap();
+        (hit.similarity.unwrap_or(0.0), hit.keyword_match, line)
+    };
+    let (chunk, keyword, line) = measure("Where can I park?");
+    assert!(keyword && line > 0.5 && chunk < 0.25, "{chunk} {line}");
+    let (_, keyword, line) = measure("Do you take Cigna?");
+    assert!(keyword && line > 0.3, "{line}");
+    // "bring" is in the list, a dog is not.
+    let (_, _, line) = measure("Can I bring my dog?");
+    assert!(line < 0.3, "{line}");
+    let (_, keyword, line) = measure("What's the weather on Mars?");
+    assert!(!keyword && line < 0.3, "{line}");
+}

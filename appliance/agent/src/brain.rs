@@ -61,6 +61,9 @@ pub struct BrainOptions {
     pub min_similarity: f32,
     /// The lower similarity bar for chunks that share a word with the question.
     pub keyword_similarity: f32,
+    /// Or, for such a chunk, the bar for its best line ([`kb::Collection::best_line_similarity`]):
+    /// a list of unrelated facts is far from a question about one of them as a whole.
+    pub keyword_line_similarity: f32,
     /// Upper bound on a reply's tokens (a spoken answer is one or two sentences).
     pub max_reply_tokens: u32,
     /// History (estimated tokens) above which old facts notes, then old turns, are dropped.
@@ -81,6 +84,7 @@ impl Default for BrainOptions {
             snippet_budget_tokens: 350,
             min_similarity: 0.45,
             keyword_similarity: 0.25,
+            keyword_line_similarity: 0.3,
             max_reply_tokens: 80,
             history_budget_tokens: 2500,
             sampling: Sampling::Greedy,

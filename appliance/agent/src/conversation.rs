@@ -338,21 +338,27 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
         } else {
             (o.snippets, o.snippet_budget_tokens)
         };
-        let snippets =
-            collection
-                .search(question, k, budget)
-                .map_err(|source| Error::Knowledge {
-                    agent: self.shared.spec.name.clone(),
-                    source: Box::new(source),
-                })?;
-        let relevant: Vec<kb::Snippet> = snippets
-            .into_iter()
-            .filter(|s| {
-                let similarity = s.similarity.unwrap_or(0.0);
-                similarity >= o.min_similarity
-                    || (s.keyword_match && similarity >= o.keyword_similarity)
-            })
-            .collect();
+        let knowledge = |source| Error::Knowledge {
+            agent: self.shared.spec.name.clone(),
+            source: Box::new(source),
+        };
+        let snippets = collection
+            .search(question, k, budget)
+            .map_err(knowledge)?;
+        let mut relevant = Vec::with_capacity(snippets.len());
+        for s in snippets {
+            let similarity = s.similarity.unwrap_or(0.0);
+            let close = similarity >= o.min_similarity
+                || (s.keyword_match
+                    && (similarity >= o.keyword_similarity
+                        || collection
+                            .best_line_similarity(question, &s.text)
+                            .map_err(knowledge)?
+                            >= o.keyword_line_similarity));
+            if close {
+                relevant.push(s);
+            }
+        }
         let elapsed = started.elapsed();
         let gated = relevant.is_empty()
             && asks_for_information(question)

@@ -96,6 +96,13 @@ fn cached() -> Option<&'static AcmeBrain> {
     )
 }
 
+/// The demo agent's one-page knowledge, whose sections are lists of unrelated facts.
+fn demo() -> Option<&'static AcmeBrain> {
+    static CELL: OnceLock<(AcmeBrain, tempfile::TempDir)> = OnceLock::new();
+    let page = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/demo/acme-dental.md");
+    brain(&CELL, spec("demo", vec![page]))
+}
+
 /// The whole set: over the cache budget, so retrieved per turn.
 fn retrieving() -> Option<&'static AcmeBrain> {
     static CELL: OnceLock<(AcmeBrain, tempfile::TempDir)> = OnceLock::new();
@@ -368,4 +375,19 @@ fn speculative_prefill_is_reused_by_the_final_turn() {
         "{:?}",
         reply.text
     );
+}
+
+/// One line of a list section (parking, insurance) answers the question about it: the chunk
+/// as a whole is far from the question, its line is not, so it is not "I don't know".
+#[test]
+fn a_fact_from_a_list_is_answered_not_refused() {
+    let Some(brain) = demo() else { return };
+    let _one = exclusive();
+    let mut call = brain.conversation(None).unwrap();
+    let (reply, _) = ask(&mut call, "Where can I park?");
+    assert!(!reply.no_relevant_facts, "{reply:?}");
+    let text = reply.text.to_lowercase();
+    assert!(text.contains("oak lane") || text.contains("behind"), "{text}");
+    let (reply, _) = ask(&mut call, "Can I bring my dog?");
+    assert!(reply.no_relevant_facts, "not in the knowledge: {reply:?}");
 }
