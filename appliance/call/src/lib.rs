@@ -69,6 +69,10 @@ pub struct SessionConfig {
     pub consent: ConsentMode,
     /// Whether a human transfer target exists.
     pub can_transfer: bool,
+    /// Topics (words or phrases) a caller is put through to a human for, whatever they ask.
+    pub transfer_topics: Vec<String>,
+    /// Unintelligible turns in a row after which the caller is put through to a human.
+    pub max_not_understood: u8,
     pub profanity: ProfanityFilter,
     /// Silence in a listening turn before a re-prompt.
     pub silence_timeout: Duration,
@@ -85,6 +89,8 @@ impl Default for SessionConfig {
         SessionConfig {
             consent: ConsentMode::Off,
             can_transfer: false,
+            transfer_topics: Vec::new(),
+            max_not_understood: 2,
             profanity: ProfanityFilter::default(),
             silence_timeout: Duration::from_secs(8),
             max_reprompts: 2,
@@ -127,6 +133,8 @@ pub enum Input {
     },
     TransferSucceeded,
     TransferFailed,
+    /// The reply said the agent does not know, and offered a colleague.
+    CouldNotHelp,
     /// STT, LLM or TTS failed or timed out.
     EngineFailed,
     /// The caller hung up.
@@ -267,6 +275,10 @@ pub struct Session {
     carried: String,
     /// The end of the segment last peeked at (one peek per pause).
     peeked: Option<Instant>,
+    /// Unintelligible turns in a row.
+    not_understood: u8,
+    /// The last reply offered a colleague: a short yes now means transfer.
+    offered_human: bool,
 }
 
 impl Session {
@@ -281,6 +293,8 @@ impl Session {
             deadline: None,
             carried: String::new(),
             peeked: None,
+            not_understood: 0,
+            offered_human: false,
         }
     }
 
@@ -382,6 +396,7 @@ impl Session {
                     self.prompt(Prompt::TransferFailed, true, LISTEN);
                 }
             }
+            Input::CouldNotHelp => self.offered_human = self.config.can_transfer,
             Input::EngineFailed => {
                 self.stop_playback();
                 let then = if self.config.can_transfer {
@@ -563,19 +578,36 @@ impl Session {
                 }
                 decision => self.decide_consent(text, decision),
             },
-            Purpose::Turn if text.trim().is_empty() => {
-                self.state = State::Listening {
-                    purpose,
-                    since: now,
-                    reprompts: 0,
-                };
-            }
-            Purpose::Turn if policy::transfer::wants_human(&text) => self.transfer_to_human(),
-            Purpose::Turn => {
-                self.push(Action::Reply { caller_text: text });
-                self.state = State::Replying { barge: Barge::None };
-            }
+            Purpose::Turn => self.turn(now, text),
         }
+    }
+
+    /// A conversational turn: the transfer rules first (asked for a person, a transfer topic, a
+    /// yes to the offer of a colleague, or not understood again), then the LLM.
+    fn turn(&mut self, now: Instant, text: String) {
+        use policy::transfer;
+        let offered = std::mem::take(&mut self.offered_human);
+        if text.trim().is_empty() {
+            self.not_understood += 1;
+            if self.not_understood >= self.config.max_not_understood && self.config.can_transfer {
+                return self.transfer_to_human();
+            }
+            self.state = State::Listening {
+                purpose: Purpose::Turn,
+                since: now,
+                reprompts: 0,
+            };
+            return;
+        }
+        self.not_understood = 0;
+        if transfer::wants_human(&text)
+            || transfer::mentions(&text, &self.config.transfer_topics)
+            || (offered && transfer::accepts(&text))
+        {
+            return self.transfer_to_human();
+        }
+        self.push(Action::Reply { caller_text: text });
+        self.state = State::Replying { barge: Barge::None };
     }
 
     fn decide_consent(&mut self, answer_text: String, decision: Answer) {

@@ -559,3 +559,66 @@ fn no_peeks_while_a_prompt_plays_and_late_partials_do_not_leak_into_the_next_tur
     assert_eq!(waited, 500);
     assert_eq!(c.peeks.len(), peeks + 1);
 }
+
+fn reply(text: &str) -> Action {
+    Action::Reply {
+        caller_text: text.into(),
+    }
+}
+
+#[test]
+fn transfer_rules_topics_an_accepted_offer_and_repeated_misunderstanding() {
+    let config = SessionConfig {
+        can_transfer: true,
+        transfer_topics: vec!["billing dispute".into()],
+        ..Default::default()
+    };
+    // A configured topic goes to a person, whatever else is said.
+    let mut c = listening_call(config.clone());
+    assert_eq!(
+        c.say_turn("Hi, I have a billing dispute about my last visit."),
+        [play(Prompt::Handoff, false)]
+    );
+    assert_eq!(c.input(Input::PlaybackFinished), [Action::Transfer]);
+
+    // "I don't know, shall I transfer you?" answered with a short yes.
+    let mut c = listening_call(config.clone());
+    assert_eq!(c.say_turn("Do you do implants?"), [reply("Do you do implants?")]);
+    c.input(Input::CouldNotHelp);
+    c.input(Input::PlaybackFinished);
+    assert_eq!(c.say_turn("Yes, please."), [play(Prompt::Handoff, false)]);
+
+    // The offer holds for one turn only, and a new question is not a yes.
+    let mut c = listening_call(config.clone());
+    c.say_turn("Do you do implants?");
+    c.input(Input::CouldNotHelp);
+    c.input(Input::PlaybackFinished);
+    assert_eq!(
+        c.say_turn("Yes, and how much is a filling?"),
+        [reply("Yes, and how much is a filling?")]
+    );
+    c.input(Input::PlaybackFinished);
+    assert_eq!(c.say_turn("Sure."), [reply("Sure.")]);
+
+    // Two unintelligible turns in a row: a person takes over.
+    let mut c = listening_call(config);
+    assert!(c.say_turn("").is_empty());
+    assert_eq!(c.say_turn(""), [play(Prompt::Handoff, false)]);
+
+    // Without anyone to transfer to, the offer and the rules change nothing.
+    let mut c = listening_call(SessionConfig {
+        transfer_topics: vec!["billing dispute".into()],
+        ..Default::default()
+    });
+    c.say_turn("Do you do implants?");
+    c.input(Input::CouldNotHelp);
+    c.input(Input::PlaybackFinished);
+    assert_eq!(c.say_turn("Yes."), [reply("Yes.")]);
+    c.input(Input::PlaybackFinished);
+    assert!(c.say_turn("").is_empty());
+    assert!(c.say_turn("").is_empty());
+    assert_eq!(
+        c.say_turn("A billing dispute."),
+        [play(Prompt::NoHuman, true)]
+    );
+}

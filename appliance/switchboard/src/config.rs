@@ -316,6 +316,10 @@ pub struct AgentConfig {
     /// Words that end a call, in addition to the built-in list.
     #[serde(default)]
     pub profanity_extra: Vec<String>,
+    /// Topics (words or phrases, matched as whole words) that go straight to `transfer_to`,
+    /// e.g. `["billing dispute", "complaint"]`.
+    #[serde(default)]
+    pub transfer_topics: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]

@@ -385,6 +385,9 @@ impl Call {
                     return;
                 };
                 turn.generating = false;
+                if result.as_ref().is_ok_and(|r| r.no_relevant_facts) {
+                    self.input(now, Input::CouldNotHelp);
+                }
                 match result {
                     Ok(r) => tracing::info!(
                         retrieval_ms = r.retrieval.as_millis() as u64,

@@ -285,6 +285,7 @@ fn load_agent(
             ConsentSetting::Off => ConsentMode::Off,
         },
         can_transfer: transfer_to.is_some(),
+        transfer_topics: agent.transfer_topics.clone(),
         profanity: ProfanityFilter::new(&agent.profanity_extra),
         silence_timeout: Duration::from_secs(calls.silence_timeout_s.into()),
         max_call: Duration::from_secs(u64::from(calls.max_duration_min) * 60),
