@@ -1,14 +1,29 @@
-//! The HTTP listener: health, readiness and metrics (the admin API and UI join it later).
+//! The HTTP listener: health, readiness and metrics (open to all), and the admin API under
+//! `/api`, where every route needs a login and a role (see [`access`] and `docs/api.md`).
 
-use axum::extract::State;
+pub mod access;
+mod agents;
+mod calls;
+mod error;
+mod memory;
+mod session;
+
+pub use error::ApiError;
+
+use crate::auth::LoginThrottle;
+use crate::knowledge::Knowledge;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::routing::{get, post};
+use axum::{middleware, Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use switchboard_store::Store;
+use tokio::net::TcpListener;
 
 /// What the HTTP handlers reach.
 #[derive(Clone)]
@@ -17,6 +32,40 @@ pub struct AppState {
     /// `Ok` when the installed model set checked out at start, else why not.
     pub models: Arc<Result<(), String>>,
     pub metrics: PrometheusHandle,
+    /// Agents' knowledge, or why it cannot be managed here (no embedder loaded).
+    pub knowledge: Result<Arc<Knowledge>, String>,
+    pub throttle: Arc<LoginThrottle>,
+}
+
+impl AppState {
+    pub fn new(
+        store: Store,
+        models: Result<(), String>,
+        knowledge: Result<Arc<Knowledge>, String>,
+    ) -> Self {
+        AppState {
+            store,
+            models: Arc::new(models),
+            metrics: crate::telemetry::metrics(),
+            knowledge,
+            throttle: Arc::default(),
+        }
+    }
+}
+
+/// Serves [`router`] on `listener` until `shutdown` resolves. Handlers see the client's address
+/// (for the login backoff).
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 pub fn router(state: AppState) -> Router {
@@ -24,7 +73,37 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .merge(api(state.clone()))
         .with_state(state)
+}
+
+/// The admin API. Every route here must have its line in [`access::ROUTES`]; one without is
+/// refused to everyone.
+fn api(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/api/login", post(session::login))
+        .route("/api/logout", post(session::logout))
+        .route("/api/me", get(session::me))
+        .route("/api/agents", get(agents::list))
+        .route(
+            "/api/agents/{name}/knowledge",
+            get(agents::documents)
+                .post(agents::upload)
+                .layer(DefaultBodyLimit::max(agents::MAX_UPLOAD)),
+        )
+        .route("/api/agents/{name}/knowledge/search", get(agents::search))
+        .route(
+            "/api/agents/{name}/knowledge/{*document}",
+            axum::routing::delete(agents::remove),
+        )
+        .route("/api/agents/{name}/memory", get(memory::of_agent))
+        .route(
+            "/api/callers/{number}/memory",
+            get(memory::of_caller).delete(memory::forget),
+        )
+        .route("/api/calls", get(calls::list))
+        .route("/api/calls/{id}", get(calls::show))
+        .route_layer(middleware::from_fn_with_state(state, access::authorize))
 }
 
 /// Alive: the process answers. Says nothing about dependencies (that is `/readyz`).
@@ -67,6 +146,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+/// Counts a request by route pattern (never the concrete path: it may hold a phone number).
 fn count(route: &'static str, status: u16) {
     metrics::counter!("switchboard_http_requests_total", "route" => route, "status" => status.to_string())
         .increment(1);
