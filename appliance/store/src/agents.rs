@@ -11,7 +11,7 @@ pub enum Consent {
 }
 
 impl Consent {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Consent::Required => "required",
             Consent::Off => "off",
@@ -184,6 +184,22 @@ impl Store {
             .map_err(q("list agents"))?
             .iter()
             .map(|r| r.try_get(0).map_err(q("list agents")))
+            .collect()
+    }
+
+    /// Every agent's id and name, sorted by name (to show names where rows hold ids).
+    pub async fn agent_ids(&self) -> Result<Vec<(AgentId, String)>> {
+        sqlx::query("SELECT id, name FROM agents ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("list agents"))?
+            .iter()
+            .map(|r| {
+                Ok((
+                    AgentId::from_string(r.try_get(0).map_err(q("list agents"))?),
+                    r.try_get(1).map_err(q("list agents"))?,
+                ))
+            })
             .collect()
     }
 }

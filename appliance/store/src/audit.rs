@@ -14,6 +14,13 @@ pub struct AuditEntry {
 }
 
 impl Store {
+    /// Appends an entry on its own, for events that change nothing else (a failed login).
+    pub async fn audit(&self, actor: &str, action: &str, target: &str, detail: &str) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        append(&mut tx, actor, action, target, detail).await?;
+        tx.commit().await.map_err(q("commit audit"))
+    }
+
     /// The newest `limit` entries, newest first.
     pub async fn audit_entries(&self, limit: i64) -> Result<Vec<AuditEntry>> {
         let rows = sqlx::query(

@@ -10,7 +10,7 @@ pub enum Direction {
 }
 
 impl Direction {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Direction::Inbound => "inbound",
             Direction::Outbound => "outbound",
@@ -75,7 +75,7 @@ pub enum Speaker {
 }
 
 impl Speaker {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Speaker::Caller => "caller",
             Speaker::Agent => "agent",
@@ -161,44 +161,27 @@ impl Store {
     }
 
     pub async fn call(&self, id: &CallRecordId) -> Result<Option<CallRecord>> {
-        let Some(r) = sqlx::query(
-            "SELECT id, sip_call_id, direction, agent_id, from_number, to_number, started_at, \
-             answered_at, ended_at, end_reason, consent FROM calls WHERE id = $1",
-        )
-        .bind(id.as_str())
-        .fetch_optional(&self.pool)
+        let row = sqlx::query(&format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = $1"))
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("read call"))?;
+        row.as_ref().map(call_from_row).transpose()
+    }
+
+    /// Up to `limit` calls that started before `before` (all when `None`), newest first: a page
+    /// of the call history; the next page starts before the last one's `started_at`.
+    pub async fn calls(&self, before: Option<UnixMillis>, limit: i64) -> Result<Vec<CallRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CALL_COLUMNS} FROM calls WHERE started_at < $1 \
+             ORDER BY started_at DESC, id DESC LIMIT $2"
+        ))
+        .bind(before.map_or(i64::MAX, |t| t.0))
+        .bind(limit)
+        .fetch_all(&self.pool)
         .await
-        .map_err(q("read call"))?
-        else {
-            return Ok(None);
-        };
-        let e = || q("read call");
-        let direction: String = r.try_get(2).map_err(e())?;
-        Ok(Some(CallRecord {
-            id: CallRecordId::from_string(r.try_get(0).map_err(e())?),
-            sip_call_id: r.try_get(1).map_err(e())?,
-            direction: match direction.as_str() {
-                "inbound" => Direction::Inbound,
-                "outbound" => Direction::Outbound,
-                _ => {
-                    return Err(StoreError::Corrupt {
-                        what: "call direction",
-                        value: direction,
-                    })
-                }
-            },
-            agent_id: r
-                .try_get::<Option<String>, _>(3)
-                .map_err(e())?
-                .map(AgentId::from_string),
-            from_number: r.try_get(4).map_err(e())?,
-            to_number: r.try_get(5).map_err(e())?,
-            started_at: UnixMillis(r.try_get(6).map_err(e())?),
-            answered_at: r.try_get::<Option<i64>, _>(7).map_err(e())?.map(UnixMillis),
-            ended_at: r.try_get::<Option<i64>, _>(8).map_err(e())?.map(UnixMillis),
-            end_reason: r.try_get(9).map_err(e())?,
-            consent: r.try_get(10).map_err(e())?,
-        }))
+        .map_err(q("list calls"))?;
+        rows.iter().map(call_from_row).collect()
     }
 
     /// What was written when the call ended (`None` for an unknown call).
@@ -358,4 +341,37 @@ impl Store {
         }
         Ok(())
     }
+}
+
+const CALL_COLUMNS: &str = "id, sip_call_id, direction, agent_id, from_number, to_number, \
+    started_at, answered_at, ended_at, end_reason, consent";
+
+fn call_from_row(r: &sqlx::any::AnyRow) -> Result<CallRecord> {
+    let e = || q("read call");
+    let direction: String = r.try_get(2).map_err(e())?;
+    Ok(CallRecord {
+        id: CallRecordId::from_string(r.try_get(0).map_err(e())?),
+        sip_call_id: r.try_get(1).map_err(e())?,
+        direction: match direction.as_str() {
+            "inbound" => Direction::Inbound,
+            "outbound" => Direction::Outbound,
+            _ => {
+                return Err(StoreError::Corrupt {
+                    what: "call direction",
+                    value: direction,
+                })
+            }
+        },
+        agent_id: r
+            .try_get::<Option<String>, _>(3)
+            .map_err(e())?
+            .map(AgentId::from_string),
+        from_number: r.try_get(4).map_err(e())?,
+        to_number: r.try_get(5).map_err(e())?,
+        started_at: UnixMillis(r.try_get(6).map_err(e())?),
+        answered_at: r.try_get::<Option<i64>, _>(7).map_err(e())?.map(UnixMillis),
+        ended_at: r.try_get::<Option<i64>, _>(8).map_err(e())?.map(UnixMillis),
+        end_reason: r.try_get(9).map_err(e())?,
+        consent: r.try_get(10).map_err(e())?,
+    })
 }

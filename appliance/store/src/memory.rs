@@ -66,28 +66,71 @@ impl Store {
         rows.iter().map(memory_from_row).collect()
     }
 
+    /// What every agent remembers about `number` (the operator's view of one caller).
+    pub async fn memories_of_caller(&self, number: &str) -> Result<Vec<CallerMemory>> {
+        let rows = sqlx::query(
+            "SELECT agent_id, caller_number, summary, updated_at, last_call_id FROM caller_memory \
+             WHERE caller_number = $1 ORDER BY updated_at DESC, agent_id",
+        )
+        .bind(number)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("read caller memory"))?;
+        rows.iter().map(memory_from_row).collect()
+    }
+
     /// Deletes what `agent` remembers about `number`; an operator action (privacy request),
     /// audited in the same transaction. The summary itself is not copied into the audit log.
     pub async fn forget_caller(&self, agent: &AgentId, number: &str, actor: &str) -> Result<()> {
+        self.forget(Some(agent), number, actor).await.map(drop)
+    }
+
+    /// Deletes what every agent remembers about `number` (a caller's "forget me"), audited as
+    /// [`Store::forget_caller`] is. Returns how many agents forgot.
+    pub async fn forget_caller_everywhere(&self, number: &str, actor: &str) -> Result<u64> {
+        self.forget(None, number, actor).await
+    }
+
+    async fn forget(&self, agent: Option<&AgentId>, number: &str, actor: &str) -> Result<u64> {
         let mut tx = self.write_tx().await?;
-        let done =
-            sqlx::query("DELETE FROM caller_memory WHERE agent_id = $1 AND caller_number = $2")
-                .bind(agent.as_str())
-                .bind(number)
-                .execute(&mut *tx)
-                .await
-                .map_err(q("forget caller"))?;
+        let done = match agent {
+            Some(agent) => {
+                sqlx::query("DELETE FROM caller_memory WHERE agent_id = $1 AND caller_number = $2")
+                    .bind(agent.as_str())
+                    .bind(number)
+                    .execute(&mut *tx)
+                    .await
+            }
+            None => {
+                sqlx::query("DELETE FROM caller_memory WHERE caller_number = $1")
+                    .bind(number)
+                    .execute(&mut *tx)
+                    .await
+            }
+        }
+        .map_err(q("forget caller"))?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound {
                 what: "caller memory",
                 key: number.to_string(),
             });
         }
-        let detail = serde_json::json!({ "agent_id": agent.as_str() }).to_string();
-        audit::append(&mut tx, actor, "caller_memory.forget", number, &detail).await?;
+        let detail = match agent {
+            Some(agent) => serde_json::json!({ "agent_id": agent.as_str() }),
+            None => serde_json::json!({ "agents": done.rows_affected() }),
+        };
+        audit::append(
+            &mut tx,
+            actor,
+            "caller_memory.forget",
+            number,
+            &detail.to_string(),
+        )
+        .await?;
         tx.commit()
             .await
-            .map_err(q("commit caller memory deletion"))
+            .map_err(q("commit caller memory deletion"))?;
+        Ok(done.rows_affected())
     }
 }
 

@@ -1,7 +1,9 @@
-//! Admin UI users and their API tokens. Password hashing lives above this crate; only PHC strings
-//! and token digests are stored here.
+//! Admin UI users, their browser sessions and their API tokens. Password hashing and token
+//! generation live above this crate; only PHC strings and token digests are stored here.
 
-use crate::{is_unique_violation, q, ApiTokenId, Result, Store, StoreError, UnixMillis, UserId};
+use crate::{
+    audit, is_unique_violation, q, ApiTokenId, Result, Store, StoreError, UnixMillis, UserId,
+};
 use sqlx::Row;
 
 /// What a user may do; enforced on every route of the HTTP API.
@@ -18,6 +20,19 @@ impl Role {
             Role::Admin => "admin",
             Role::Operator => "operator",
             Role::Agent => "agent",
+        }
+    }
+
+    /// Whether this role may do what `min` may: admin > operator > agent.
+    pub fn at_least(self, min: Role) -> bool {
+        self.rank() >= min.rank()
+    }
+
+    fn rank(self) -> u8 {
+        match self {
+            Role::Agent => 0,
+            Role::Operator => 1,
+            Role::Admin => 2,
         }
     }
 
@@ -91,6 +106,102 @@ impl Store {
         .await
         .map_err(q("read user"))?;
         row.map(|r| user_from_row(&r)).transpose()
+    }
+
+    /// Enables or disables `username`, audited as done by `actor`. A disabled user's sessions and
+    /// tokens stop working at once (every lookup checks the flag).
+    pub async fn set_user_disabled(
+        &self,
+        username: &str,
+        disabled: bool,
+        actor: &str,
+    ) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query("UPDATE users SET disabled = $1 WHERE username = $2")
+            .bind(i64::from(disabled))
+            .bind(username)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("disable user"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: "user",
+                key: username.to_string(),
+            });
+        }
+        let action = if disabled {
+            "user.disable"
+        } else {
+            "user.enable"
+        };
+        audit::append(&mut tx, actor, action, username, "{}").await?;
+        tx.commit().await.map_err(q("commit user change"))
+    }
+
+    /// Opens a session for `user` under the digest of its cookie token, audited as a login with
+    /// `detail` (JSON). Expired sessions of every user are cleared on the way.
+    pub async fn create_session(
+        &self,
+        user: &User,
+        token_hash: &str,
+        expires_at: UnixMillis,
+        detail: &str,
+    ) -> Result<()> {
+        let now = UnixMillis::now();
+        let mut tx = self.write_tx().await?;
+        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+            .bind(now.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("clear expired sessions"))?;
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash)
+        .bind(user.id.as_str())
+        .bind(now.0)
+        .bind(expires_at.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(q("create session"))?;
+        audit::append(
+            &mut tx,
+            &user.username,
+            "user.login",
+            &user.username,
+            detail,
+        )
+        .await?;
+        tx.commit().await.map_err(q("commit session"))
+    }
+
+    /// The enabled user of an unexpired session with this digest.
+    pub async fn user_for_session(
+        &self,
+        token_hash: &str,
+        now: UnixMillis,
+    ) -> Result<Option<User>> {
+        let row = sqlx::query(
+            "SELECT u.id, u.username, u.password_hash, u.role, u.disabled, u.created_at \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled = 0",
+        )
+        .bind(token_hash)
+        .bind(now.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(q("look up session"))?;
+        row.map(|r| user_from_row(&r)).transpose()
+    }
+
+    /// Ends the session with this digest; false when there was none.
+    pub async fn delete_session(&self, token_hash: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(q("delete session"))?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// Stores the digest of a new API token for `user`.

@@ -110,11 +110,14 @@ both!(
     contacts_import_and_campaign_claims,
     concurrent_claims_never_share_an_attempt,
     api_tokens_resolve_users,
+    sessions_resolve_enabled_users_until_they_expire,
     caller_memory_is_kept_replaced_and_forgotten,
+    a_caller_is_forgotten_by_every_agent,
+    calls_are_listed_newest_first_in_pages,
 );
 
 async fn migrations_applied_once(s: &Store) {
-    assert_eq!(s.schema_versions().await.unwrap(), vec![1, 2]);
+    assert_eq!(s.schema_versions().await.unwrap(), vec![1, 2, 3]);
     s.ping().await.unwrap();
 }
 
@@ -513,14 +516,90 @@ async fn api_tokens_resolve_users(s: &Store) {
     assert!(s.user_for_token("nope", now).await.unwrap().is_none());
 }
 
+async fn sessions_resolve_enabled_users_until_they_expire(s: &Store) {
+    let bob = s
+        .create_user("bob", "$argon2id$v=19$stub", Role::Agent)
+        .await
+        .unwrap();
+    let now = UnixMillis::now();
+    let later = UnixMillis(now.0 + 3_600_000);
+    s.create_session(&bob, "session-1", later, r#"{"ip":"192.0.2.7"}"#)
+        .await
+        .unwrap();
+    s.create_api_token(&bob.id, "script", "token-1", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.user_for_session("session-1", now)
+            .await
+            .unwrap()
+            .unwrap()
+            .username,
+        "bob"
+    );
+    assert!(
+        s.user_for_session("session-1", later)
+            .await
+            .unwrap()
+            .is_none(),
+        "expired at expires_at"
+    );
+    assert!(
+        s.user_for_session("token-1", now).await.unwrap().is_none(),
+        "an API token is not a session"
+    );
+    let audit = s.audit_entries(10).await.unwrap();
+    assert_eq!(
+        (audit[0].action.as_str(), audit[0].actor.as_str()),
+        ("user.login", "bob")
+    );
+
+    // Disabling ends the session and the token at once; enabling brings them back.
+    s.set_user_disabled("bob", true, "root").await.unwrap();
+    assert!(s
+        .user_for_session("session-1", now)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s.user_for_token("token-1", now).await.unwrap().is_none());
+    s.set_user_disabled("bob", false, "root").await.unwrap();
+    assert!(s
+        .user_for_session("session-1", now)
+        .await
+        .unwrap()
+        .is_some());
+    let err = s
+        .set_user_disabled("nobody", true, "root")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { what: "user", .. }));
+
+    assert!(s.delete_session("session-1").await.unwrap());
+    assert!(!s.delete_session("session-1").await.unwrap());
+    assert!(s
+        .user_for_session("session-1", now)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        s.audit_entries(10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.action.as_str())
+            .collect::<Vec<_>>(),
+        ["user.enable", "user.disable", "user.login"]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_first_opens_of_one_sqlite_file_both_succeed() {
     for _ in 0..5 {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("switchboard.db");
         let (a, b) = tokio::join!(Store::open_sqlite(&path), Store::open_sqlite(&path));
-        assert_eq!(a.unwrap().schema_versions().await.unwrap(), vec![1, 2]);
-        assert_eq!(b.unwrap().schema_versions().await.unwrap(), vec![1, 2]);
+        assert_eq!(a.unwrap().schema_versions().await.unwrap(), vec![1, 2, 3]);
+        assert_eq!(b.unwrap().schema_versions().await.unwrap(), vec![1, 2, 3]);
     }
 }
 
@@ -606,4 +685,76 @@ async fn caller_memory_is_kept_replaced_and_forgotten(s: &Store) {
     let err = s.forget_caller(&agent, number, "alice").await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }));
     assert_eq!(s.audit_entries(10).await.unwrap().len(), 1);
+}
+
+async fn a_caller_is_forgotten_by_every_agent(s: &Store) {
+    let front = s.upsert_agent(&acme(&["1000"])).await.unwrap();
+    let mut sales = acme(&["2000"]);
+    sales.name = "sales".into();
+    let sales = s.upsert_agent(&sales).await.unwrap();
+    let number = "+15551230042";
+    for (agent, summary) in [(&front, "Asked about crowns."), (&sales, "Wants a quote.")] {
+        s.remember_caller(&CallerMemory {
+            agent_id: agent.clone(),
+            caller_number: number.into(),
+            summary: summary.into(),
+            updated_at: UnixMillis::now(),
+            last_call_id: None,
+        })
+        .await
+        .unwrap();
+    }
+    s.remember_caller(&CallerMemory {
+        agent_id: front.clone(),
+        caller_number: "+15550000001".into(),
+        summary: "Someone else.".into(),
+        updated_at: UnixMillis::now(),
+        last_call_id: None,
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.memories_of_caller(number).await.unwrap().len(), 2);
+
+    assert_eq!(s.forget_caller_everywhere(number, "olga").await.unwrap(), 2);
+    assert!(s.memories_of_caller(number).await.unwrap().is_empty());
+    assert_eq!(
+        s.memories_of_caller("+15550000001").await.unwrap().len(),
+        1,
+        "other callers are kept"
+    );
+    let audit = s.audit_entries(10).await.unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(
+        (
+            audit[0].actor.as_str(),
+            audit[0].action.as_str(),
+            audit[0].target.as_str()
+        ),
+        ("olga", "caller_memory.forget", number)
+    );
+    let err = s
+        .forget_caller_everywhere(number, "olga")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }));
+}
+
+async fn calls_are_listed_newest_first_in_pages(s: &Store) {
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let mut call = new_call("+15551230001");
+        call.started_at = UnixMillis(1_700_000_000_000 + i * 1000);
+        s.insert_call(&call).await.unwrap();
+        ids.push(call.id);
+    }
+    let first = s.calls(None, 2).await.unwrap();
+    assert_eq!(
+        first.iter().map(|c| &c.id).collect::<Vec<_>>(),
+        [&ids[4], &ids[3]]
+    );
+    let next = s.calls(Some(first[1].started_at), 10).await.unwrap();
+    assert_eq!(
+        next.iter().map(|c| &c.id).collect::<Vec<_>>(),
+        [&ids[2], &ids[1], &ids[0]]
+    );
 }

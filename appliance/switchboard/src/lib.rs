@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod engines;
 pub mod http;
+pub mod knowledge;
 pub mod language_model;
 pub mod pii;
 pub mod runtime;
@@ -98,7 +99,8 @@ pub async fn run(
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let metrics = telemetry::metrics();
+    // The recorder first, so that nothing counted while starting is lost.
+    telemetry::metrics();
     std::fs::create_dir_all(&config.data_dir).map_err(|source| {
         Error::Store(StoreError::BadUrl {
             url: config.data_dir.display().to_string(),
@@ -113,22 +115,26 @@ pub async fn run(
     if let Err(why) = &models {
         tracing::error!(dir = %config.models.dir.display(), "models not usable: {why}; /readyz stays not ready");
     }
+    let engines = match &models {
+        Ok(()) => load_engines(&config).await,
+        Err(why) => Err(why.clone()),
+    };
+    let knowledge = open_knowledge(&config, &engines).await;
+    if let Err(why) = &knowledge {
+        tracing::error!("knowledge cannot be managed over the API: {why}");
+    }
     let capacity = capacity::Capacity::new(
         config.calls.max_concurrent as usize,
         config.calls.latency_target(),
     );
-    let runtime = match &models {
-        Ok(()) => {
+    let runtime = match engines {
+        Ok(engines) => {
             let sip = listeners.sip.handle.clone();
-            start_runtime(&config, &store, sip, capacity.clone()).await
+            start_runtime(&config, &store, sip, engines, capacity.clone()).await
         }
         Err(_) => None,
     };
-    let state = http::AppState {
-        store: store.clone(),
-        models: Arc::new(models),
-        metrics,
-    };
+    let state = http::AppState::new(store.clone(), models, knowledge);
     let sip_addr = listeners.sip.local_addr;
     let admission = telephony::Admission::new(store.clone(), capacity);
     let mut sip = listeners.sip;
@@ -146,9 +152,8 @@ pub async fn run(
         }
     }
     let http_addr = listeners.http.local_addr().map_err(Error::Http)?;
-    tracing::info!(%http_addr, "HTTP listening (/healthz, /readyz, /metrics)");
-    axum::serve(listeners.http, http::router(state))
-        .with_graceful_shutdown(shutdown)
+    tracing::info!(%http_addr, "HTTP listening (/healthz, /readyz, /metrics, /api)");
+    http::serve(listeners.http, state, shutdown)
         .await
         .map_err(Error::Http)?;
     sip_task.abort();
@@ -189,30 +194,57 @@ async fn seed_agents(config: &Config, store: &Store) -> Result<(), Error> {
     Ok(())
 }
 
-/// Loads the engines and every agent. A failure is logged precisely and leaves the daemon up
-/// (health endpoints, admin) while calls are turned away with 480.
+/// Loads the engines; a failure is logged precisely and leaves the daemon up (health, admin)
+/// while calls are turned away with 480.
+async fn load_engines(config: &Config) -> Result<Arc<engines::Engines>, String> {
+    let dir = config.models.dir.clone();
+    let profile = config.models.profile.into();
+    let backend = config.models.llm.clone();
+    let loaded =
+        tokio::task::spawn_blocking(move || engines::Engines::load(&dir, profile, &backend)).await;
+    match loaded {
+        Ok(Ok(e)) => Ok(Arc::new(e)),
+        Ok(Err(e)) => {
+            tracing::error!("engines not loaded, calls will be turned away: {e}");
+            Err(e.to_string())
+        }
+        Err(e) => {
+            tracing::error!("engine loading crashed, calls will be turned away: {e}");
+            Err(format!("engine loading crashed: {e}"))
+        }
+    }
+}
+
+/// The agents' knowledge for the API, sharing the engines' embedder; without engines, the
+/// embedder alone may still load (a broken LLM should not stop knowledge management).
+async fn open_knowledge(
+    config: &Config,
+    engines: &Result<Arc<engines::Engines>, String>,
+) -> Result<Arc<knowledge::Knowledge>, String> {
+    if let Ok(e) = engines {
+        let embedder = Arc::clone(&e.embedder);
+        return Ok(Arc::new(knowledge::Knowledge::new(
+            &config.data_dir,
+            embedder,
+        )));
+    }
+    let (data, models) = (config.data_dir.clone(), config.models.dir.clone());
+    tokio::task::spawn_blocking(move || knowledge::Knowledge::load(&data, &models))
+        .await
+        .map_err(|e| format!("embedder loading crashed: {e}"))?
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
+}
+
+/// Prepares every agent on the loaded engines. A failure is logged precisely and leaves the
+/// daemon up (health endpoints, admin) while calls are turned away with 480.
 async fn start_runtime(
     config: &Config,
     store: &Store,
     sip: sip_net::SipHandle,
+    engines: Arc<engines::Engines>,
     capacity: Arc<capacity::Capacity>,
 ) -> Option<Arc<runtime::Runtime>> {
-    let dir = config.models.dir.clone();
-    let profile = config.models.profile.into();
-    let backend = config.models.llm.clone();
-    let engines =
-        tokio::task::spawn_blocking(move || engines::Engines::load(&dir, profile, &backend)).await;
-    let engines = match engines {
-        Ok(Ok(e)) => Arc::new(e),
-        Ok(Err(e)) => {
-            tracing::error!("engines not loaded, calls will be turned away: {e}");
-            return None;
-        }
-        Err(e) => {
-            tracing::error!("engine loading crashed, calls will be turned away: {e}");
-            return None;
-        }
-    };
     match runtime::Runtime::start(config, store.clone(), sip, engines, capacity).await {
         Ok(r) => Some(Arc::new(r)),
         Err(e) => {

@@ -67,6 +67,9 @@ enum Command {
     /// Manage an agent's knowledge documents.
     #[command(subcommand)]
     Kb(switchboard::cli::kb::KbCommand),
+    /// Review and delete what agents remember about callers.
+    #[command(subcommand)]
+    Memory(switchboard::cli::memory::MemoryCommand),
 }
 
 #[derive(Subcommand)]
@@ -126,6 +129,21 @@ enum UserCommand {
         #[arg(long, default_value = "operator")]
         role: String,
     },
+    /// Create an API token for scripts (`Authorization: Bearer TOKEN`) and print it. It is
+    /// shown only this once; the database keeps its digest.
+    Token {
+        username: String,
+        /// What the token is for.
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// Days until it stops working [default: never].
+        #[arg(long)]
+        expires_days: Option<u32>,
+    },
+    /// Stop a user from logging in; their sessions and tokens stop working at once.
+    Disable { username: String },
+    /// Let a disabled user log in again.
+    Enable { username: String },
 }
 
 #[derive(Subcommand)]
@@ -170,6 +188,17 @@ fn main() -> ExitCode {
         Command::User(UserCommand::Add { username, role }) => {
             block_on(user_add(config, username, role))
         }
+        Command::User(UserCommand::Token {
+            username,
+            name,
+            expires_days,
+        }) => block_on(user_token(config, username, name, expires_days)),
+        Command::User(UserCommand::Disable { username }) => {
+            block_on(user_disable(config, username, true))
+        }
+        Command::User(UserCommand::Enable { username }) => {
+            block_on(user_disable(config, username, false))
+        }
         Command::Agent(AgentCommand::List) => block_on(agent_list(config)),
         Command::Transcribe(args) => switchboard::cli::tools::transcribe(&config, args),
         Command::Say(args) => switchboard::cli::tools::say(&config, args),
@@ -183,6 +212,10 @@ fn main() -> ExitCode {
             outcome,
         } => switchboard::cli::chat::run(&config, &agent, memory, stats, outcome),
         Command::Kb(cmd) => switchboard::cli::kb::run(&config, cmd),
+        Command::Memory(cmd) => block_on(async {
+            let store = open_store(&config).await?;
+            switchboard::cli::memory::run(&store, cmd).await
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -250,6 +283,56 @@ async fn user_add(config: Config, username: String, role: String) -> anyhow::Res
     let store = open_store(&config).await?;
     store.create_user(&username, &hash, role).await?;
     println!("user {username} created ({})", role.as_str());
+    Ok(())
+}
+
+async fn user_token(
+    config: Config,
+    username: String,
+    name: String,
+    expires_days: Option<u32>,
+) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let user = store.user_by_name(&username).await?.with_context(|| {
+        format!("no user named {username:?} (create one with `switchboard user add`)")
+    })?;
+    let token = switchboard::auth::new_token("sbt_")?;
+    let expires_at = expires_days.map(|d| {
+        switchboard_store::UnixMillis(
+            switchboard_store::UnixMillis::now().0 + i64::from(d) * 86_400_000,
+        )
+    });
+    store
+        .create_api_token(
+            &user.id,
+            &name,
+            &switchboard::auth::token_digest(&token),
+            expires_at,
+        )
+        .await?;
+    let detail = serde_json::json!({ "name": name }).to_string();
+    store
+        .audit(
+            &switchboard::cli::actor(),
+            "api_token.create",
+            &username,
+            &detail,
+        )
+        .await?;
+    println!("{token}");
+    eprintln!("API token {name:?} for {username}: shown only now, keep it secret");
+    Ok(())
+}
+
+async fn user_disable(config: Config, username: String, disabled: bool) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    store
+        .set_user_disabled(&username, disabled, &switchboard::cli::actor())
+        .await?;
+    println!(
+        "user {username} {}",
+        if disabled { "disabled" } else { "enabled" }
+    );
     Ok(())
 }
 

@@ -2,13 +2,10 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use crate::config::Config;
-use crate::engines::MiniLm;
-use anyhow::Context;
+use crate::knowledge::Knowledge;
 use clap::Subcommand;
-use kb::Collection;
 
 #[derive(Subcommand)]
 pub enum KbCommand {
@@ -46,21 +43,11 @@ pub enum KbCommand {
 }
 
 pub fn run(config: &Config, cmd: KbCommand) -> anyhow::Result<()> {
-    let agent = match &cmd {
-        KbCommand::Ingest { agent, .. }
-        | KbCommand::List { agent }
-        | KbCommand::Remove { agent, .. }
-        | KbCommand::Search { agent, .. } => agent.clone(),
-    };
-    let embed_dir = config.models.dir.join("all-MiniLM-L6-v2");
-    let embedder = MiniLm::load(&embed_dir)
-        .with_context(|| format!("cannot load the embedder from {}", embed_dir.display()))?;
-    let mut collection = Collection::open(&config.data_dir, &agent, Arc::new(embedder))
-        .with_context(|| format!("cannot open the knowledge of agent {agent:?}"))?;
+    let knowledge = Knowledge::load(&config.data_dir, &config.models.dir)?;
     match cmd {
-        KbCommand::Ingest { paths, .. } => {
+        KbCommand::Ingest { agent, paths } => {
             let mut err = std::io::stderr();
-            let report = collection.ingest(&paths, &mut |p| {
+            let report = knowledge.ingest(&agent, &paths, &mut |p| {
                 let _ = write!(
                     err,
                     "\r{}/{} files, {} chunks",
@@ -79,7 +66,7 @@ pub fn run(config: &Config, cmd: KbCommand) -> anyhow::Result<()> {
                 report.failed.len(),
                 report.chunks_added,
                 report.chunks_removed,
-                collection.chunk_count()
+                knowledge.chunk_count(&agent)?
             );
             anyhow::ensure!(
                 report.failed.is_empty(),
@@ -87,60 +74,45 @@ pub fn run(config: &Config, cmd: KbCommand) -> anyhow::Result<()> {
                 report.failed.len()
             );
         }
-        KbCommand::List { .. } => {
-            for d in collection.documents() {
+        KbCommand::List { agent } => {
+            for d in knowledge.documents(&agent)? {
                 println!(
                     "{:<40} {:<9} {:>8} bytes {:>4} chunks  sha256 {}",
                     d.name,
                     format!("{:?}", d.format).to_lowercase(),
                     d.bytes,
-                    d.chunk_ids.len(),
+                    d.chunks,
                     &d.sha256[..12.min(d.sha256.len())]
                 );
             }
         }
-        KbCommand::Remove { document, .. } => {
-            anyhow::ensure!(
-                collection.documents().any(|d| d.name == document),
-                "agent {agent:?} has no document {document:?} (see `switchboard kb list --agent {agent}`)"
-            );
-            let chunks = collection.remove(&document)?;
+        KbCommand::Remove { agent, document } => {
+            let chunks = knowledge.remove(&agent, &document).map_err(|e| match e {
+                kb::Error::UnknownDocument { .. } => anyhow::anyhow!(
+                    "agent {agent:?} has no document {document:?} (see `switchboard kb list --agent {agent}`)"
+                ),
+                e => e.into(),
+            })?;
             println!("removed {document} ({chunks} chunks)");
         }
         KbCommand::Search {
-            question, k, json, ..
+            agent,
+            question,
+            k,
+            json,
         } => {
-            let hits = collection.search_with(&question, &kb::SearchOptions { k, source: None })?;
-            for h in hits {
+            for h in knowledge.search(&agent, &question, k)? {
                 if json {
-                    let line = serde_json::json!({
-                        "score": h.score,
-                        "similarity": h.similarity,
-                        "source": h.chunk.source,
-                        "heading": h.chunk.heading_path,
-                        "bm25_rank": h.bm25_rank,
-                        "vector_rank": h.vector_rank,
-                        "text": h.chunk.text,
-                    });
-                    println!("{line}");
+                    println!("{}", serde_json::to_string(&h)?);
                 } else {
-                    let text: String = h
-                        .chunk
-                        .text
-                        .split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" ");
+                    let text: String = h.text.split_whitespace().collect::<Vec<_>>().join(" ");
                     let short: String = text.chars().take(100).collect();
                     println!(
                         "{:.4}  {}{}{}  {short}",
                         h.score,
-                        h.chunk.source,
-                        if h.chunk.heading_path.is_empty() {
-                            ""
-                        } else {
-                            " > "
-                        },
-                        h.chunk.heading_path
+                        h.source,
+                        if h.heading.is_empty() { "" } else { " > " },
+                        h.heading
                     );
                 }
             }

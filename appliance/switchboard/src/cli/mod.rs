@@ -1,11 +1,12 @@
-//! Operator commands that run the engines in the foreground: `transcribe`, `say`,
-//! `bench models`, `chat` and `kb`. They load only the engines they need, straight from the
-//! model directory.
+//! Operator commands: those that run the engines in the foreground (`transcribe`, `say`,
+//! `bench models`, `chat` and `kb`, loading only the engines they need, straight from the
+//! model directory), and `memory`, on the database.
 
 pub mod audio;
 pub mod bench;
 pub mod chat;
 pub mod kb;
+pub mod memory;
 pub mod tools;
 
 use crate::config::Config;
@@ -21,6 +22,14 @@ pub(crate) fn emit(text: &str) -> anyhow::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         r => r.context("cannot write to standard output"),
     }
+}
+
+/// Who did it, for the audit log: `cli:` and the operating-system user running the command.
+pub fn actor() -> String {
+    format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    )
 }
 
 /// The agent `name` as a call would see it: declared in the configuration (with its knowledge

@@ -1,0 +1,106 @@
+//! `/api/calls`: the call history, and one call with its transcript and per-turn timings.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use switchboard_store::{AgentId, CallRecord, CallRecordId, UnixMillis};
+
+use super::{ApiError, AppState};
+
+const DEFAULT_LIMIT: i64 = 50;
+const MAX_LIMIT: i64 = 500;
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    limit: Option<i64>,
+    /// Unix milliseconds: only calls that started before (the previous page's last `started_at`).
+    before: Option<i64>,
+}
+
+/// Calls, newest first, a page at a time.
+pub async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "limit: between 1 and {MAX_LIMIT}"
+        )));
+    }
+    let calls = state
+        .store
+        .calls(query.before.map(UnixMillis), limit)
+        .await?;
+    let names: HashMap<AgentId, String> = state.store.agent_ids().await?.into_iter().collect();
+    Ok(Json(calls.iter().map(|c| record(c, &names)).collect()))
+}
+
+/// One call: its record, how it ended, its transcript and its turns with their timings.
+pub async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = CallRecordId::from_string(id);
+    let store = &state.store;
+    let call = store.call(&id).await?.ok_or_else(|| ApiError::NotFound {
+        what: "call",
+        key: id.to_string(),
+    })?;
+    let names: HashMap<AgentId, String> = store.agent_ids().await?.into_iter().collect();
+    let mut body = record(&call, &names);
+    if let Some(end) = store.end_of_call(&id).await? {
+        body["summary"] = json!(end.summary);
+        body["transfer_outcome"] = json!(end.transfer_outcome);
+        body["recorded"] = json!(end.recording_path.is_some());
+        // Stored as the JSON the LLM extracted; shown as JSON, or as text if it is not.
+        body["outcome"] = end
+            .outcome
+            .map(|o| serde_json::from_str(&o).unwrap_or(Value::String(o)))
+            .unwrap_or(Value::Null);
+    }
+    body["transcript"] = store
+        .transcript(&id)
+        .await?
+        .into_iter()
+        .map(|l| json!({ "seq": l.seq, "at_ms": l.at_ms, "speaker": l.speaker.as_str(), "text": l.text }))
+        .collect();
+    body["turns"] = store
+        .turns(&id)
+        .await?
+        .into_iter()
+        .map(|t| {
+            json!({
+                "seq": t.seq,
+                "started_at": t.started_at.0,
+                "caller_text": t.caller_text,
+                "agent_text": t.agent_text,
+                "interrupted": t.interrupted,
+                "endpoint_ms": t.timings.endpoint_ms,
+                "stt_ms": t.timings.stt_ms,
+                "llm_first_token_ms": t.timings.llm_first_token_ms,
+                "tts_first_audio_ms": t.timings.tts_first_audio_ms,
+                "voice_to_voice_ms": t.timings.voice_to_voice_ms,
+            })
+        })
+        .collect();
+    Ok(Json(body))
+}
+
+fn record(c: &CallRecord, names: &HashMap<AgentId, String>) -> Value {
+    json!({
+        "id": c.id.to_string(),
+        "direction": c.direction.as_str(),
+        "agent": c.agent_id.as_ref().and_then(|a| names.get(a)),
+        "from": c.from_number,
+        "to": c.to_number,
+        "started_at": c.started_at.0,
+        "answered_at": c.answered_at.map(|t| t.0),
+        "ended_at": c.ended_at.map(|t| t.0),
+        "end_reason": c.end_reason,
+        "consent": c.consent,
+    })
+}

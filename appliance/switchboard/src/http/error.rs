@@ -1,0 +1,80 @@
+//! The API's one error type and how each case reaches the wire: a status and `{"error": why}`.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use switchboard_store::{Role, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("log in first: a session cookie from POST /api/login, or Authorization: Bearer TOKEN")]
+    Unauthenticated,
+    #[error("this needs the {} role or higher; you are {}", .need.as_str(), .have.as_str())]
+    Forbidden { need: Role, have: Role },
+    /// The same answer for an unknown user, a wrong password and a disabled user.
+    #[error("unknown username or wrong password")]
+    BadLogin,
+    #[error("too many failed logins; try again in {retry_after_s} s")]
+    Throttled { retry_after_s: u64 },
+    #[error("{what} {key:?} does not exist")]
+    NotFound { what: &'static str, key: String },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("knowledge cannot be managed now: {0}")]
+    KnowledgeUnavailable(String),
+    #[error(transparent)]
+    Knowledge(#[from] kb::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A route that is not in the access table: served to nobody (see `access::ROUTES`).
+    #[error("route {0} has no access rule")]
+    NoAccessRule(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthenticated | ApiError::BadLogin => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } | ApiError::NoAccessRule(_) => StatusCode::FORBIDDEN,
+            ApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::KnowledgeUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Knowledge(e) => match e {
+                kb::Error::InvalidName { .. } => StatusCode::BAD_REQUEST,
+                kb::Error::UnknownDocument { .. } => StatusCode::NOT_FOUND,
+                kb::Error::UnsupportedFormat { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                kb::Error::Unreadable { .. } | kb::Error::NoText { .. } => {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            ApiError::Store(StoreError::NotFound { .. }) => StatusCode::NOT_FOUND,
+            ApiError::Store(StoreError::Conflict { .. }) => StatusCode::CONFLICT,
+            ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        // Server-side failures are logged in full; the client learns only that one happened
+        // (a database error can quote SQL, a disk error a path).
+        let message = if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+            tracing::error!("API request failed: {self}");
+            "internal error; the service log has the details".to_string()
+        } else {
+            self.to_string()
+        };
+        let mut response = (status, Json(serde_json::json!({ "error": message }))).into_response();
+        if let ApiError::Throttled { retry_after_s } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, retry_after_s.into());
+        }
+        response
+    }
+}

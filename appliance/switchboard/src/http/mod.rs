@@ -1,0 +1,153 @@
+//! The HTTP listener: health, readiness and metrics (open to all), and the admin API under
+//! `/api`, where every route needs a login and a role (see [`access`] and `docs/api.md`).
+
+pub mod access;
+mod agents;
+mod calls;
+mod error;
+mod memory;
+mod session;
+
+pub use error::ApiError;
+
+use crate::auth::LoginThrottle;
+use crate::knowledge::Knowledge;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{middleware, Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::json;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use switchboard_store::Store;
+use tokio::net::TcpListener;
+
+/// What the HTTP handlers reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    /// `Ok` when the installed model set checked out at start, else why not.
+    pub models: Arc<Result<(), String>>,
+    pub metrics: PrometheusHandle,
+    /// Agents' knowledge, or why it cannot be managed here (no embedder loaded).
+    pub knowledge: Result<Arc<Knowledge>, String>,
+    pub throttle: Arc<LoginThrottle>,
+}
+
+impl AppState {
+    pub fn new(
+        store: Store,
+        models: Result<(), String>,
+        knowledge: Result<Arc<Knowledge>, String>,
+    ) -> Self {
+        AppState {
+            store,
+            models: Arc::new(models),
+            metrics: crate::telemetry::metrics(),
+            knowledge,
+            throttle: Arc::default(),
+        }
+    }
+}
+
+/// Serves [`router`] on `listener` until `shutdown` resolves. Handlers see the client's address
+/// (for the login backoff).
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .merge(api(state.clone()))
+        .with_state(state)
+}
+
+/// The admin API. Every route here must have its line in [`access::ROUTES`]; one without is
+/// refused to everyone.
+fn api(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/api/login", post(session::login))
+        .route("/api/logout", post(session::logout))
+        .route("/api/me", get(session::me))
+        .route("/api/agents", get(agents::list))
+        .route(
+            "/api/agents/{name}/knowledge",
+            get(agents::documents)
+                .post(agents::upload)
+                .layer(DefaultBodyLimit::max(agents::MAX_UPLOAD)),
+        )
+        .route("/api/agents/{name}/knowledge/search", get(agents::search))
+        .route(
+            "/api/agents/{name}/knowledge/{*document}",
+            axum::routing::delete(agents::remove),
+        )
+        .route("/api/agents/{name}/memory", get(memory::of_agent))
+        .route(
+            "/api/callers/{number}/memory",
+            get(memory::of_caller).delete(memory::forget),
+        )
+        .route("/api/calls", get(calls::list))
+        .route("/api/calls/{id}", get(calls::show))
+        .route_layer(middleware::from_fn_with_state(state, access::authorize))
+}
+
+/// Alive: the process answers. Says nothing about dependencies (that is `/readyz`).
+async fn healthz() -> impl IntoResponse {
+    count("healthz", 200);
+    Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+/// Ready to take calls: the database answers and the models checked out.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let database = state.store.ping().await.map_err(|e| e.to_string());
+    let ready = database.is_ok() && state.models.is_ok();
+    metrics::gauge!("switchboard_ready").set(if ready { 1.0 } else { 0.0 });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    count("readyz", status.as_u16());
+    let show = |r: &Result<(), String>| match r {
+        Ok(()) => "ok".to_string(),
+        Err(e) => e.clone(),
+    };
+    let body = json!({
+        "ready": ready,
+        "checks": { "database": show(&database), "models": show(&state.models) },
+    });
+    (status, Json(body)).into_response()
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    count("metrics", 200);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Counts a request by route pattern (never the concrete path: it may hold a phone number).
+fn count(route: &'static str, status: u16) {
+    metrics::counter!("switchboard_http_requests_total", "route" => route, "status" => status.to_string())
+        .increment(1);
+}

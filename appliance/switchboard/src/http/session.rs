@@ -1,0 +1,139 @@
+//! `POST /api/login`, `POST /api/logout` and `GET /api/me`: browser sessions of the admin UI.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+use switchboard_store::UnixMillis;
+
+use super::access::{session_token, Caller, SESSION_COOKIE};
+use super::{ApiError, AppState};
+use crate::auth::{self, LoginFailure};
+
+/// How long a session lasts after its login (a working day and a half); then log in again.
+const SESSION_HOURS: i64 = 12;
+
+#[derive(Deserialize)]
+pub struct Login {
+    username: String,
+    password: String,
+}
+
+/// Checks the password and opens a session: the cookie holds a random token, the database its
+/// digest. Failures get one answer whatever went wrong, are audited with the reason, and slow
+/// down repeated guessing from one address ([`auth::LoginThrottle`]).
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Json(login): Json<Login>,
+) -> Result<Response, ApiError> {
+    let ip = peer.ip();
+    if let Some(wait) = state.throttle.wait(ip, &login.username, Instant::now()) {
+        return Err(ApiError::Throttled {
+            retry_after_s: wait.as_secs().max(1),
+        });
+    }
+    let user = state.store.user_by_name(&login.username).await?;
+    let password = login.password;
+    // argon2 takes tens of milliseconds of CPU: off the async workers.
+    let checked = tokio::task::spawn_blocking(move || auth::check_login(user, &password))
+        .await
+        .map_err(|e| ApiError::Internal(format!("password check crashed: {e}")))?;
+    let user = match checked {
+        Ok(user) => user,
+        Err(why) => {
+            state.throttle.failed(ip, &login.username, Instant::now());
+            let detail = json!({ "ip": ip.to_string(), "reason": why.as_str() });
+            state
+                .store
+                .audit(
+                    &login.username,
+                    "user.login_failed",
+                    &login.username,
+                    &detail.to_string(),
+                )
+                .await?;
+            if why == LoginFailure::UnknownUser {
+                tracing::info!(%ip, "failed login for an unknown user");
+            } else {
+                tracing::info!(%ip, user = %login.username, "failed login: {}", why.as_str());
+            }
+            return Err(ApiError::BadLogin);
+        }
+    };
+    state.throttle.succeeded(ip, &user.username);
+    let token = auth::new_token("sbs_").map_err(|e| ApiError::Internal(e.to_string()))?;
+    let expires_at = UnixMillis(UnixMillis::now().0 + SESSION_HOURS * 3_600_000);
+    let detail = json!({ "ip": ip.to_string() }).to_string();
+    state
+        .store
+        .create_session(&user, &auth::token_digest(&token), expires_at, &detail)
+        .await?;
+    tracing::info!(%ip, user = %user.username, "logged in");
+    let cookie = format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        SESSION_HOURS * 3600,
+        secure(&headers)
+    );
+    let body = json!({
+        "username": user.username,
+        "role": user.role.as_str(),
+        "expires_at": expires_at.0,
+    });
+    Ok(with_cookie(Json(body).into_response(), &cookie))
+}
+
+/// Ends the request's session, if any, and clears the cookie. Always 204: logging out twice,
+/// or with an expired session, is not an error.
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(token) = session_token(&headers) {
+        state
+            .store
+            .delete_session(&auth::token_digest(token))
+            .await?;
+    }
+    let cookie = format!(
+        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}",
+        secure(&headers)
+    );
+    Ok(with_cookie(StatusCode::NO_CONTENT.into_response(), &cookie))
+}
+
+/// Who the caller is, and how they authenticated.
+pub async fn me(caller: Caller) -> Json<serde_json::Value> {
+    Json(json!({
+        "username": caller.user.username,
+        "role": caller.user.role.as_str(),
+        "via": caller.via,
+    }))
+}
+
+/// `; Secure` when the browser reached us over HTTPS. The daemon speaks plain HTTP, so HTTPS
+/// means a TLS-terminating reverse proxy in front, which says so in `X-Forwarded-Proto`.
+fn secure(headers: &HeaderMap) -> &'static str {
+    let https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    if https {
+        "; Secure"
+    } else {
+        ""
+    }
+}
+
+fn with_cookie(mut response: Response, cookie: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}

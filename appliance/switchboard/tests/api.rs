@@ -1,0 +1,813 @@
+//! The admin API as a client meets it: the router served on 127.0.0.1 over a real SQLite store
+//! (and, for knowledge, the installed MiniLM embedder), spoken to with a real HTTP client; the
+//! `switchboard` binary where a command belongs to the story (tokens, disabling, memory).
+#![allow(clippy::unwrap_used)] // reason: test helpers, where a panic is the failure report
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use models_api::testing::{model_file, models_dir};
+use serde_json::{json, Value};
+use switchboard::http::access::ROUTES;
+use switchboard::http::AppState;
+use switchboard::knowledge::Knowledge;
+use switchboard_store::*;
+
+const PASSWORD: &str = "correct horse battery";
+
+/// One user per role, plus a disabled operator.
+const USERS: [(&str, Role); 3] = [
+    ("root", Role::Admin),
+    ("olga", Role::Operator),
+    ("andy", Role::Agent),
+];
+
+struct Server {
+    rt: tokio::runtime::Runtime,
+    store: Store,
+    base: String,
+    dir: tempfile::TempDir,
+}
+
+#[derive(Clone)]
+enum Auth {
+    Nobody,
+    Cookie(String),
+    Bearer(String),
+}
+
+struct Reply {
+    status: u16,
+    body: Value,
+    set_cookie: Option<String>,
+    retry_after: Option<String>,
+}
+
+impl Server {
+    /// The API on a fresh database with the users, agents `front` and `sales`, and knowledge
+    /// backed by the installed embedder when `with_knowledge`.
+    fn start(with_knowledge: bool) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let store = rt
+            .block_on(Store::open_sqlite(&data.join("switchboard.db")))
+            .unwrap();
+        let hash = switchboard::auth::hash_password(PASSWORD).unwrap();
+        rt.block_on(async {
+            for (name, role) in USERS {
+                store.create_user(name, &hash, role).await.unwrap();
+            }
+            store
+                .create_user("dora", &hash, Role::Operator)
+                .await
+                .unwrap();
+            store.set_user_disabled("dora", true, "test").await.unwrap();
+            for (name, number) in [("front", "1000"), ("sales", "2000")] {
+                store.upsert_agent(&agent(name, number)).await.unwrap();
+            }
+        });
+        let knowledge = if with_knowledge {
+            Knowledge::load(&data, &models_dir())
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        } else {
+            Err("no embedder in this test".to_string())
+        };
+        let state = AppState::new(store.clone(), Ok(()), knowledge);
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        rt.spawn(switchboard::http::serve(
+            listener,
+            state,
+            std::future::pending(),
+        ));
+        Server {
+            rt,
+            store,
+            base,
+            dir,
+        }
+    }
+
+    fn send(&self, method: &str, path: &str, auth: &Auth, body: Option<&[u8]>) -> Reply {
+        let mut request = ureq::request(method, &format!("{}{path}", self.base));
+        match auth {
+            Auth::Nobody => {}
+            Auth::Cookie(c) => request = request.set("Cookie", c),
+            Auth::Bearer(t) => request = request.set("Authorization", &format!("Bearer {t}")),
+        }
+        let result = match body {
+            Some(b) => request.send_bytes(b),
+            None => request.call(),
+        };
+        let response = match result {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: {e}"),
+        };
+        let status = response.status();
+        let set_cookie = response.header("set-cookie").map(str::to_owned);
+        let retry_after = response.header("retry-after").map(str::to_owned);
+        let text = response.into_string().unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply {
+            status,
+            body,
+            set_cookie,
+            retry_after,
+        }
+    }
+
+    fn get(&self, path: &str, auth: &Auth) -> Reply {
+        self.send("GET", path, auth, None)
+    }
+
+    fn login_reply(&self, username: &str, password: &str, https: bool) -> Reply {
+        let mut request =
+            ureq::post(&format!("{}/api/login", self.base)).set("Content-Type", "application/json");
+        if https {
+            request = request.set("X-Forwarded-Proto", "https");
+        }
+        let body = json!({ "username": username, "password": password }).to_string();
+        let response = match request.send_string(&body) {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("login: {e}"),
+        };
+        Reply {
+            status: response.status(),
+            set_cookie: response.header("set-cookie").map(str::to_owned),
+            retry_after: response.header("retry-after").map(str::to_owned),
+            body: serde_json::from_str(&response.into_string().unwrap()).unwrap(),
+        }
+    }
+
+    /// Logs in and returns the session cookie to send back.
+    fn login(&self, username: &str) -> Auth {
+        let reply = self.login_reply(username, PASSWORD, false);
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let cookie = reply.set_cookie.unwrap();
+        Auth::Cookie(cookie.split(';').next().unwrap().to_owned())
+    }
+
+    /// The `switchboard` binary on this server's database.
+    fn cli(&self, args: &[&str]) -> (bool, String, String) {
+        let config = self.dir.path().join("switchboard.toml");
+        std::fs::write(
+            &config,
+            format!("data_dir = {:?}\n", self.dir.path().join("data")),
+        )
+        .unwrap();
+        let mut c = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SWITCHBOARD_")) {
+            c.env_remove(k);
+        }
+        let out = c
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env("USER", "tester")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn audit(&self) -> Vec<AuditEntry> {
+        self.rt.block_on(self.store.audit_entries(100)).unwrap()
+    }
+}
+
+fn agent(name: &str, number: &str) -> Agent {
+    Agent {
+        id: AgentId::new(),
+        name: name.into(),
+        numbers: vec![number.into()],
+        greeting: "Hello, Acme Dental.".into(),
+        prompt: "You are the receptionist of Acme Dental.".into(),
+        consent: Consent::Off,
+        transfer_to: None,
+        language: "en".into(),
+        voice: "en_US-joe-medium".into(),
+    }
+}
+
+fn error(reply: &Reply) -> &str {
+    reply.body["error"].as_str().unwrap_or_default()
+}
+
+#[test]
+fn login_sessions_and_logout() {
+    let s = Server::start(false);
+
+    let ok = s.login_reply("olga", PASSWORD, false);
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.body["role"], "operator");
+    let cookie = ok.set_cookie.unwrap();
+    for attribute in [
+        "switchboard_session=sbs_",
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/",
+    ] {
+        assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
+    let behind_tls = s.login_reply("olga", PASSWORD, true).set_cookie.unwrap();
+    assert!(behind_tls.contains("; Secure"), "{behind_tls}");
+
+    let session = Auth::Cookie(cookie.split(';').next().unwrap().to_owned());
+    let me = s.get("/api/me", &session);
+    assert_eq!(me.status, 200);
+    assert_eq!(
+        (&me.body["username"], &me.body["role"], &me.body["via"]),
+        (&json!("olga"), &json!("operator"), &json!("session"))
+    );
+
+    // The same answer whatever was wrong, so it tells a guesser nothing.
+    let wrong = s.login_reply("olga", "not the password", false);
+    let unknown = s.login_reply("nobody", PASSWORD, false);
+    let disabled = s.login_reply("dora", PASSWORD, false);
+    for reply in [&wrong, &unknown, &disabled] {
+        assert_eq!(reply.status, 401, "{}", reply.body);
+        assert_eq!(error(reply), "unknown username or wrong password");
+        assert!(reply.set_cookie.is_none());
+    }
+
+    let anonymous = s.get("/api/me", &Auth::Nobody);
+    assert_eq!(anonymous.status, 401);
+    assert!(error(&anonymous).contains("log in"), "{}", anonymous.body);
+    let forged = s.get(
+        "/api/me",
+        &Auth::Cookie("switchboard_session=sbs_0000".into()),
+    );
+    assert_eq!(forged.status, 401);
+
+    // The audit log has each login and each failure with its reason (never the password).
+    let audit = s.audit();
+    let failures: Vec<(&str, &str)> = audit
+        .iter()
+        .filter(|e| e.action == "user.login_failed")
+        .map(|e| (e.target.as_str(), e.detail.as_str()))
+        .collect();
+    assert_eq!(failures.len(), 3);
+    assert!(failures
+        .iter()
+        .any(|(who, d)| *who == "dora" && d.contains("disabled user")));
+    assert!(failures
+        .iter()
+        .any(|(who, d)| *who == "nobody" && d.contains("unknown user")));
+    assert!(audit.iter().all(|e| !e.detail.contains("not the password")));
+    assert_eq!(audit.iter().filter(|e| e.action == "user.login").count(), 2);
+
+    let out = s.send("POST", "/api/logout", &session, Some(b""));
+    assert_eq!(out.status, 204);
+    assert!(out.set_cookie.unwrap().contains("Max-Age=0"));
+    assert_eq!(
+        s.get("/api/me", &session).status,
+        401,
+        "the session is gone"
+    );
+}
+
+#[test]
+fn bearer_tokens_from_the_cli_and_disabled_users() {
+    let s = Server::start(false);
+    let (ok, token, stderr) = s.cli(&["user", "token", "andy", "--name", "wallboard"]);
+    assert!(ok, "{stderr}");
+    let token = token.trim().to_owned();
+    assert!(token.starts_with("sbt_"), "{token}");
+    assert!(stderr.contains("shown only now"), "{stderr}");
+
+    let bearer = Auth::Bearer(token.clone());
+    let me = s.get("/api/me", &bearer);
+    assert_eq!(me.status, 200, "{}", me.body);
+    assert_eq!(
+        (&me.body["username"], &me.body["via"]),
+        (&json!("andy"), &json!("token"))
+    );
+    assert_eq!(
+        s.get("/api/me", &Auth::Bearer(format!("{token}x"))).status,
+        401
+    );
+    let (ok, _, stderr) = s.cli(&["user", "token", "nobody"]);
+    assert!(
+        !ok && stderr.contains("no user named \"nobody\""),
+        "{stderr}"
+    );
+
+    // Disabling a user ends their sessions and tokens at once; enabling restores them.
+    let session = s.login("andy");
+    assert!(s.cli(&["user", "disable", "andy"]).0);
+    assert_eq!(s.get("/api/me", &bearer).status, 401);
+    assert_eq!(s.get("/api/me", &session).status, 401);
+    assert_eq!(s.login_reply("andy", PASSWORD, false).status, 401);
+    assert!(s.cli(&["user", "enable", "andy"]).0);
+    assert_eq!(s.get("/api/me", &bearer).status, 200);
+
+    let audit = s.audit();
+    for action in ["api_token.create", "user.disable", "user.enable"] {
+        assert!(
+            audit
+                .iter()
+                .any(|e| e.action == action && e.actor == "cli:tester" && e.target == "andy"),
+            "{action} audited"
+        );
+    }
+}
+
+#[test]
+fn repeated_failed_logins_back_off() {
+    let s = Server::start(false);
+    for _ in 0..=switchboard::auth::FREE_FAILURES {
+        assert_eq!(s.login_reply("olga", "guess", false).status, 401);
+    }
+    let throttled = s.login_reply("olga", PASSWORD, false);
+    assert_eq!(throttled.status, 429, "even the right password waits");
+    assert_eq!(throttled.retry_after.as_deref(), Some("1"));
+    assert!(error(&throttled).contains("too many failed logins"));
+    // Another user from the same address is not held up.
+    assert_eq!(s.login_reply("root", PASSWORD, false).status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(s.login_reply("olga", PASSWORD, false).status, 200);
+}
+
+/// A concrete path for a route pattern.
+fn concrete(pattern: &str) -> String {
+    pattern
+        .replace("{name}", "front")
+        .replace("{*document}", "nothing.md")
+        .replace("{number}", "+15550100")
+        .replace("{id}", "no-such-call")
+        + if pattern.ends_with("/search") {
+            "?q=hours"
+        } else {
+            ""
+        }
+}
+
+#[test]
+fn every_route_enforces_its_role() {
+    let s = Server::start(false);
+    let sessions: Vec<(Role, Auth)> = USERS.iter().map(|(n, r)| (*r, s.login(n))).collect();
+    assert!(ROUTES.len() >= 13);
+    for route in ROUTES {
+        let (method, path) = (route.method.as_str(), concrete(route.path));
+        let body: Option<&[u8]> = (method == "POST").then_some(b"");
+        let anonymous = s.send(method, &path, &Auth::Nobody, body);
+        let Some(min) = route.min else {
+            assert!(
+                ![401, 403].contains(&anonymous.status),
+                "{method} {path} is open: {}",
+                anonymous.status
+            );
+            continue;
+        };
+        assert_eq!(anonymous.status, 401, "{method} {path} without login");
+        assert!(error(&anonymous).contains("log in"));
+        for (role, auth) in &sessions {
+            let reply = s.send(method, &path, auth, body);
+            if role.at_least(min) {
+                assert!(
+                    ![401, 403].contains(&reply.status),
+                    "{method} {path} as {}: {} {}",
+                    role.as_str(),
+                    reply.status,
+                    reply.body
+                );
+                // Routed to a handler: a miss is our JSON 404, not the router's empty one.
+                if reply.status == 404 {
+                    assert!(!error(&reply).is_empty(), "{method} {path} is not routed");
+                }
+            } else {
+                assert_eq!(reply.status, 403, "{method} {path} as {}", role.as_str());
+                assert!(error(&reply).contains(min.as_str()), "{}", reply.body);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_documented_route_table_is_the_enforced_one() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/api.md"))
+            .unwrap();
+    // Rows of the table in docs/api.md: | `METHOD /path` | role | what |
+    let documented: Vec<(String, String)> = doc
+        .lines()
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            let route = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+            let (method, path) = route.split_once(' ')?;
+            let role = cells.get(2)?;
+            path.starts_with("/api/")
+                .then(|| (format!("{method} {path}"), role.to_string()))
+        })
+        .collect();
+    let enforced: Vec<(String, String)> = ROUTES
+        .iter()
+        .map(|r| {
+            (
+                format!("{} {}", r.method, r.path),
+                r.min.map_or("anyone".into(), |m| m.as_str().to_string()),
+            )
+        })
+        .collect();
+    assert_eq!(documented, enforced);
+}
+
+#[test]
+fn knowledge_upload_search_and_remove() {
+    if model_file("all-MiniLM-L6-v2").is_none() {
+        return;
+    }
+    let s = Server::start(true);
+    let (olga, andy) = (s.login("olga"), s.login("andy"));
+    let hours =
+        b"# Opening hours\n\nThe Zanzibar branch opens at 7:15 on Sundays and closes at noon.\n\n\
+# Parking\n\nThere are four parking spaces behind the building, free for patients.\n";
+    let path = "/api/agents/front/knowledge";
+
+    let up = s.send(
+        "POST",
+        &format!("{path}?filename=hours.md"),
+        &olga,
+        Some(hours),
+    );
+    assert_eq!(up.status, 201, "{}", up.body);
+    assert_eq!(
+        up.body,
+        json!({ "document": "hours.md", "status": "added" })
+    );
+    let again = s.send(
+        "POST",
+        &format!("{path}?filename=hours.md"),
+        &olga,
+        Some(hours),
+    );
+    assert_eq!(
+        (again.status, &again.body["status"]),
+        (200, &json!("unchanged"))
+    );
+    let refused = s.send("POST", &format!("{path}?filename=x.md"), &andy, Some(hours));
+    assert_eq!(refused.status, 403, "agents do not change knowledge");
+
+    // Each bad file gets its own status and a reason naming it (not where it was staged).
+    for (name, content, status, reason) in [
+        (
+            "notes.docx",
+            &b"PK\x03\x04"[..],
+            415,
+            "notes.docx: unsupported format \"docx\"",
+        ),
+        (
+            "scan.pdf",
+            b"not a pdf at all",
+            422,
+            "scan.pdf: cannot read as pdf",
+        ),
+        ("empty.md", b"   \n", 422, "empty.md: no text found"),
+        (
+            "..%2Fescape.md",
+            b"# Hi\n\nthere",
+            400,
+            "invalid name \"../escape.md\"",
+        ),
+        (".hidden.md", b"# Hi\n\nthere", 400, "invalid name"),
+    ] {
+        let r = s.send(
+            "POST",
+            &format!("{path}?filename={name}"),
+            &olga,
+            Some(content),
+        );
+        assert_eq!(r.status, status, "{name}: {}", r.body);
+        assert!(error(&r).starts_with(reason), "{name}: {}", r.body);
+        assert!(!error(&r).contains(".upload-"), "{}", r.body);
+    }
+    let missing = s.send("POST", path, &olga, Some(hours));
+    assert_eq!(missing.status, 400, "no filename");
+
+    let list = s.get(path, &andy);
+    assert_eq!(list.status, 200);
+    let docs = list.body.as_array().unwrap();
+    assert_eq!(
+        docs.len(),
+        1,
+        "refused files left nothing behind: {}",
+        list.body
+    );
+    assert_eq!(
+        (&docs[0]["name"], &docs[0]["format"]),
+        (&json!("hours.md"), &json!("markdown"))
+    );
+    assert!(docs[0]["chunks"].as_u64().unwrap() >= 1);
+
+    let question = "/search?q=When%20does%20the%20Zanzibar%20branch%20open%20on%20Sunday%3F&k=3";
+    let found = s.get(&format!("{path}{question}"), &andy);
+    assert_eq!(found.status, 200, "{}", found.body);
+    let best = &found.body[0];
+    assert_eq!(best["source"], "hours.md");
+    assert_eq!(best["heading"], "Opening hours");
+    assert!(best["text"].as_str().unwrap().contains("7:15"), "{best}");
+    assert!(best["score"].is_number() && best["similarity"].is_number());
+    assert_eq!(s.get(&format!("{path}/search?q=%20"), &andy).status, 400);
+    assert_eq!(
+        s.get("/api/agents/ghost/knowledge/search?q=hours", &andy)
+            .status,
+        404
+    );
+
+    let removed = s.send("DELETE", &format!("{path}/hours.md"), &olga, None);
+    assert_eq!(removed.status, 200, "{}", removed.body);
+    let found = s.get(&format!("{path}{question}"), &andy);
+    assert_eq!(found.body, json!([]), "the fact is gone");
+    assert_eq!(s.get(path, &andy).body, json!([]));
+    let again = s.send("DELETE", &format!("{path}/hours.md"), &olga, None);
+    assert_eq!(again.status, 404);
+    assert!(error(&again).contains("hours.md"));
+}
+
+#[test]
+fn knowledge_without_an_embedder_says_why() {
+    let s = Server::start(false);
+    let andy = s.login("andy");
+    let r = s.get("/api/agents/front/knowledge", &andy);
+    assert_eq!(r.status, 503);
+    assert_eq!(
+        error(&r),
+        "knowledge cannot be managed now: no embedder in this test"
+    );
+    assert_eq!(s.get("/api/agents/ghost/knowledge", &andy).status, 404);
+}
+
+#[test]
+fn caller_memory_is_shown_and_forgotten_with_an_audit_trail() {
+    let s = Server::start(false);
+    let (olga, andy) = (s.login("olga"), s.login("andy"));
+    let number = "+15551230042";
+    s.rt.block_on(async {
+        for (agent, summary) in [
+            ("front", "Asked what a crown costs."),
+            ("sales", "Wants a quote."),
+        ] {
+            let id = s.store.agent_by_name(agent).await.unwrap().unwrap().id;
+            s.store
+                .remember_caller(&CallerMemory {
+                    agent_id: id,
+                    caller_number: number.into(),
+                    summary: summary.into(),
+                    updated_at: UnixMillis::now(),
+                    last_call_id: None,
+                })
+                .await
+                .unwrap();
+        }
+    });
+    let path = format!("/api/callers/{number}/memory");
+
+    let shown = s.get(&path, &olga);
+    assert_eq!(shown.status, 200);
+    let mut agents: Vec<&str> = shown
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["agent"].as_str().unwrap())
+        .collect();
+    agents.sort();
+    assert_eq!(agents, ["front", "sales"]);
+    assert!(shown.body.to_string().contains("Asked what a crown costs."));
+    assert_eq!(s.get(&path, &andy).status, 403, "memory is for operators");
+    let by_agent = s.get("/api/agents/sales/memory", &olga);
+    assert_eq!(by_agent.body[0]["summary"], "Wants a quote.");
+
+    // The CLI sees the same.
+    let (ok, out, _) = s.cli(&["memory", "show", number]);
+    assert!(ok && out.contains("Wants a quote."), "{out}");
+
+    let one = s.send("DELETE", &format!("{path}?agent=sales"), &olga, None);
+    assert_eq!(one.status, 200, "{}", one.body);
+    assert_eq!(one.body["agents_forgotten"], 1);
+    assert_eq!(s.get(&path, &olga).body.as_array().unwrap().len(), 1);
+    let rest = s.send("DELETE", &path, &olga, None);
+    assert_eq!(rest.body["agents_forgotten"], 1);
+    assert_eq!(s.get(&path, &olga).body, json!([]));
+    assert_eq!(s.send("DELETE", &path, &olga, None).status, 404);
+
+    let forgets: Vec<AuditEntry> = s
+        .audit()
+        .into_iter()
+        .filter(|e| e.action == "caller_memory.forget")
+        .collect();
+    assert_eq!(forgets.len(), 2);
+    assert!(forgets
+        .iter()
+        .all(|e| e.actor == "olga" && e.target == number));
+    assert!(
+        forgets.iter().all(|e| !e.detail.contains("quote")),
+        "summaries stay forgotten"
+    );
+
+    // And from the command line, audited as its operating-system user.
+    s.rt.block_on(
+        s.store.remember_caller(&CallerMemory {
+            agent_id: s
+                .rt
+                .block_on(s.store.agent_by_name("front"))
+                .unwrap()
+                .unwrap()
+                .id,
+            caller_number: number.into(),
+            summary: "Called back.".into(),
+            updated_at: UnixMillis::now(),
+            last_call_id: None,
+        }),
+    )
+    .unwrap();
+    let (ok, out, _) = s.cli(&["memory", "list", "--agent", "front"]);
+    assert!(ok && out.contains("Called back."), "{out}");
+    let (ok, out, _) = s.cli(&["memory", "forget", number]);
+    assert!(ok && out.contains("forgotten by 1 agent"), "{out}");
+    assert_eq!(s.audit()[0].actor, "cli:tester");
+}
+
+#[test]
+fn calls_are_listed_and_shown_with_transcript_and_timings() {
+    let s = Server::start(false);
+    let andy = s.login("andy");
+    let front =
+        s.rt.block_on(s.store.agent_by_name("front"))
+            .unwrap()
+            .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let call = CallRecord {
+            id: CallRecordId::new(),
+            sip_call_id: format!("c{i}@test"),
+            direction: Direction::Inbound,
+            agent_id: Some(front.id.clone()),
+            from_number: "+15551230001".into(),
+            to_number: "1000".into(),
+            started_at: UnixMillis(1_700_000_000_000 + i * 60_000),
+            answered_at: None,
+            ended_at: None,
+            end_reason: None,
+            consent: None,
+        };
+        s.rt.block_on(s.store.insert_call(&call)).unwrap();
+        ids.push(call.id);
+    }
+    let last = &ids[2];
+    s.rt.block_on(async {
+        s.store
+            .record_turn(
+                last,
+                &Turn {
+                    seq: 1,
+                    started_at: UnixMillis(1_700_000_121_000),
+                    caller_text: "When are you open?".into(),
+                    agent_text: "Monday to Friday, eight to six.".into(),
+                    interrupted: false,
+                    timings: TurnTimings {
+                        stt_ms: Some(140),
+                        voice_to_voice_ms: Some(900),
+                        ..Default::default()
+                    },
+                },
+            )
+            .await
+            .unwrap();
+        s.store
+            .append_transcript(
+                last,
+                &TranscriptLine {
+                    seq: 1,
+                    at_ms: 1000,
+                    speaker: Speaker::Caller,
+                    text: "When are you open?".into(),
+                },
+            )
+            .await
+            .unwrap();
+        s.store
+            .finish_call(
+                last,
+                UnixMillis(1_700_000_130_000),
+                &EndOfCall {
+                    end_reason: "caller_bye".into(),
+                    summary: Some("Asked for the opening hours.".into()),
+                    outcome: Some(r#"{"intent":"hours"}"#.into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+    });
+
+    let page = s.get("/api/calls?limit=2", &andy);
+    assert_eq!(page.status, 200, "{}", page.body);
+    let page = page.body.as_array().unwrap().clone();
+    assert_eq!(page.len(), 2);
+    assert_eq!(page[0]["id"], last.to_string(), "newest first");
+    assert_eq!(page[0]["agent"], "front");
+    let before = page[1]["started_at"].as_i64().unwrap();
+    let next = s.get(&format!("/api/calls?limit=2&before={before}"), &andy);
+    assert_eq!(next.body[0]["id"], ids[0].to_string());
+    assert_eq!(next.body.as_array().unwrap().len(), 1);
+    assert_eq!(s.get("/api/calls?limit=0", &andy).status, 400);
+
+    let call = s.get(&format!("/api/calls/{last}"), &andy);
+    assert_eq!(call.status, 200);
+    let c = &call.body;
+    assert_eq!(c["end_reason"], "caller_bye");
+    assert_eq!(c["summary"], "Asked for the opening hours.");
+    assert_eq!(c["outcome"]["intent"], "hours");
+    assert_eq!(c["transcript"][0]["speaker"], "caller");
+    assert_eq!(
+        c["turns"][0]["agent_text"],
+        "Monday to Friday, eight to six."
+    );
+    assert_eq!(c["turns"][0]["voice_to_voice_ms"], 900);
+    assert_eq!(c["turns"][0]["endpoint_ms"], Value::Null);
+    assert_eq!(s.get("/api/calls/nope", &andy).status, 404);
+}
+
+/// The daemon itself serves the API, and without models says why knowledge is unavailable.
+#[test]
+fn the_daemon_serves_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = switchboard::config::load(None, []).unwrap();
+    config.data_dir = dir.path().join("data");
+    config.models.dir = dir.path().join("no-models-here");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (addr, task) = rt.block_on(async {
+        let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = http.local_addr().unwrap();
+        let sip = switchboard::bind_sip(&config, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let listeners = switchboard::Listeners { http, sip };
+        let task = tokio::spawn(switchboard::run(config, listeners, async {
+            let _ = stopped.await;
+        }));
+        (addr, task)
+    });
+    let base = format!("http://{addr}");
+    // The database exists once /healthz answers.
+    assert_eq!(
+        ureq::get(&format!("{base}/healthz"))
+            .call()
+            .unwrap()
+            .status(),
+        200
+    );
+    let store = rt
+        .block_on(Store::open_sqlite(&dir.path().join("data/switchboard.db")))
+        .unwrap();
+    let hash = switchboard::auth::hash_password(PASSWORD).unwrap();
+    rt.block_on(async {
+        store.create_user("root", &hash, Role::Admin).await.unwrap();
+        store.upsert_agent(&agent("front", "1000")).await.unwrap();
+    });
+    let login = ureq::post(&format!("{base}/api/login"))
+        .set("Content-Type", "application/json")
+        .send_string(&json!({ "username": "root", "password": PASSWORD }).to_string())
+        .unwrap();
+    let cookie = login
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let agents = ureq::get(&format!("{base}/api/agents"))
+        .set("Cookie", &cookie)
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    let agents: Value = serde_json::from_str(&agents).unwrap();
+    assert_eq!(agents[0]["name"], "front");
+    let Err(ureq::Error::Status(503, r)) = ureq::get(&format!("{base}/api/agents/front/knowledge"))
+        .set("Cookie", &cookie)
+        .call()
+    else {
+        panic!("knowledge without models is 503");
+    };
+    let why = r.into_string().unwrap();
+    assert!(why.contains("no-models-here"), "{why}");
+
+    stop.send(()).unwrap();
+    rt.block_on(task).unwrap().unwrap();
+}
