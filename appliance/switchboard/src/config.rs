@@ -1151,7 +1151,9 @@ mod tests {
 
     #[test]
     fn dns_servers_are_addresses_with_an_optional_port() {
-        let f = file("[sip]\ndns_servers = [\"10.0.0.53\", \"10.0.0.54:5353\", \"[2001:db8::53]:53\"]\n");
+        let f = file(
+            "[sip]\ndns_servers = [\"10.0.0.53\", \"10.0.0.54:5353\", \"[2001:db8::53]:53\"]\n",
+        );
         let sip = load(Some(f.path()), []).unwrap().sip;
         assert_eq!(
             sip.dns_servers(),

@@ -75,7 +75,7 @@ pub enum TrunkError {
     Locate {
         trunk: String,
         proxy: String,
-        source: sip_net::Error,
+        source: Box<sip_net::Error>,
     },
     #[error("trunk {trunk}: cannot read password_file: {source}")]
     Password {
@@ -85,7 +85,7 @@ pub enum TrunkError {
     #[error("trunk {trunk}: {source}")]
     Sip {
         trunk: String,
-        source: sip_net::Error,
+        source: Box<sip_net::Error>,
     },
 }
 
@@ -293,7 +293,7 @@ impl Runner {
             .map_err(|source| TrunkError::Locate {
                 trunk: self.trunk.name.clone(),
                 proxy: self.trunk.proxy.clone(),
-                source,
+                source: Box::new(source),
             })
     }
 
@@ -303,7 +303,7 @@ impl Runner {
         let route = self.route(located);
         let sip_error = |source| TrunkError::Sip {
             trunk: self.trunk.name.clone(),
-            source,
+            source: Box::new(source),
         };
         let destinations = &located.destinations;
         // Held while starting, so an answer cannot be tapped before its handle is known.
@@ -349,7 +349,7 @@ impl Runner {
         let route = self.route(located);
         let sip_error = |source| TrunkError::Sip {
             trunk: self.trunk.name.clone(),
-            source,
+            source: Box::new(source),
         };
         if let Some(keepalive) = self.keepalive {
             self.sip
@@ -394,7 +394,7 @@ impl Runner {
                     .await
                     .map_err(|source| TrunkError::Sip {
                         trunk: self.trunk.name.clone(),
-                        source,
+                        source: Box::new(source),
                     })?;
             }
         }
@@ -447,8 +447,8 @@ mod tests {
     use super::*;
     use crate::config::TrunkConfig;
     use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-    use switchboard_e2e::dns;
     use std::path::PathBuf;
+    use switchboard_e2e::dns;
 
     fn trunk(name: &str, proxy: String) -> TrunkConfig {
         TrunkConfig {
@@ -722,7 +722,9 @@ mod tests {
         loop {
             let text = metrics.render();
             if want.iter().all(|(name, value)| {
-                text.contains(&format!("switchboard_trunk_up{{trunk=\"{name}\"}} {value}\n"))
+                text.contains(&format!(
+                    "switchboard_trunk_up{{trunk=\"{name}\"}} {value}\n"
+                ))
             }) {
                 return;
             }
@@ -786,7 +788,13 @@ mod tests {
             dns::srv("_sip._udp.naptr.test", 0, 0, port, "sbc.naptr.test"),
             dns::a("sbc.naptr.test", Ipv4Addr::LOCALHOST),
             dns::srv("_sip._udp.failover.test", 10, 0, dead, "dead.failover.test"),
-            dns::srv("_sip._udp.failover.test", 20, 0, port, "backup.failover.test"),
+            dns::srv(
+                "_sip._udp.failover.test",
+                20,
+                0,
+                port,
+                "backup.failover.test",
+            ),
             dns::a("dead.failover.test", Ipv4Addr::LOCALHOST),
             dns::a("backup.failover.test", Ipv4Addr::LOCALHOST),
         ])
@@ -876,8 +884,12 @@ mod tests {
             ..Config::default()
         };
         let ours = sip(Duration::from_millis(500)).await;
-        let trunks =
-            Trunks::start_with(&config, &ours.handle, locating(silent.local_addr().unwrap())).await;
+        let trunks = Trunks::start_with(
+            &config,
+            &ours.handle,
+            locating(silent.local_addr().unwrap()),
+        )
+        .await;
         let _passed = trunks.tap(ours.events);
         gauges_settle(&[("dns-silent", 0), ("dns-literal", 1)]).await;
         let deadline = tokio::time::Instant::now() + switchboard_e2e::DEADLINE;

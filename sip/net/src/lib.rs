@@ -166,14 +166,14 @@ pub enum Error {
     Tls(rustls::Error),
     /// The system DNS configuration (`/etc/resolv.conf`) could not be read.
     #[error("cannot read the DNS configuration (/etc/resolv.conf): {0}")]
-    DnsConfig(hickory_resolver::net::NetError),
+    DnsConfig(Box<hickory_resolver::net::NetError>),
     /// A DNS query found no answer: no nameserver answered in time, one
     /// answered SERVFAIL or REFUSED, or its answer was malformed.
     #[error("DNS {query} query for {name} failed: {source}")]
     Dns {
         name: String,
         query: &'static str,
-        source: hickory_resolver::net::NetError,
+        source: Box<hickory_resolver::net::NetError>,
     },
     /// The system resolver (`getaddrinfo`) could not resolve a host.
     #[error("cannot resolve {host}: {source}")]

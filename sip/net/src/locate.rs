@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hickory_resolver::config::{LookupIpStrategy, NameServerConfig, ResolverConfig};
-use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::NetError;
 use hickory_resolver::proto::rr::{RData, RecordType};
 use hickory_resolver::TokioResolver;
 use sip_message::Uri;
@@ -184,7 +184,7 @@ impl Resolver {
     fn dns(&self) -> Result<&TokioResolver, Error> {
         self.dns
             .as_ref()
-            .map_err(|e| Error::DnsConfig(NetError::clone(e)))
+            .map_err(|e| Error::DnsConfig(Box::new(NetError::clone(e))))
     }
 
     /// The NAPTR records of `domain`; none when it has none.
@@ -267,7 +267,7 @@ impl Resolver {
                 return Err(Error::Dns {
                     name: host.to_owned(),
                     query: "A/AAAA",
-                    source,
+                    source: Box::new(source),
                 })
             }
         };
@@ -305,7 +305,7 @@ impl Resolver {
             Err(source) => Err(Error::Dns {
                 name: name.to_owned(),
                 query: query_name(record_type),
-                source,
+                source: Box::new(source),
             }),
         }
     }

@@ -230,8 +230,12 @@ fn a_retargeted_trunk_is_probed_and_registered_at_its_new_addresses() {
     ep.retarget_registration(registration, &moved).unwrap();
     // The next probe and the refresh (at most 80 % of 600 s) go to the new address.
     let sent = run_until(&mut ep, t0 + Duration::from_secs(481));
-    assert!(sent.iter().any(|t| request(t).method == sip_message::Method::Options));
-    assert!(sent.iter().any(|t| request(t).method == sip_message::Method::Register));
+    assert!(sent
+        .iter()
+        .any(|t| request(t).method == sip_message::Method::Options));
+    assert!(sent
+        .iter()
+        .any(|t| request(t).method == sip_message::Method::Register));
     assert!(
         sent.iter().all(|t| t.destination == addr(THIRD)),
         "{:?}",

@@ -58,11 +58,7 @@ impl Drop for DnsServer {
     }
 }
 
-async fn serve(
-    socket: UdpSocket,
-    zone: Arc<Mutex<Vec<Record>>>,
-    queries: Arc<Mutex<Vec<String>>>,
-) {
+async fn serve(socket: UdpSocket, zone: Arc<Mutex<Vec<Record>>>, queries: Arc<Mutex<Vec<String>>>) {
     let mut buf = vec![0u8; 4096];
     loop {
         let Ok((len, from)) = socket.recv_from(&mut buf).await else {
@@ -84,10 +80,8 @@ async fn serve(
                     question.query_type(),
                     question.name()
                 ));
-                let held: Vec<&Record> = zone
-                    .iter()
-                    .filter(|r| r.name == *question.name())
-                    .collect();
+                let held: Vec<&Record> =
+                    zone.iter().filter(|r| r.name == *question.name()).collect();
                 if held.is_empty() {
                     response.metadata.response_code = ResponseCode::NXDomain;
                 }

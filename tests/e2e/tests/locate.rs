@@ -48,7 +48,9 @@ async fn naptr_then_srv_then_addresses_best_first() {
         dns::a("b.example.test", ip(2)),
     ])
     .await;
-    let located = locate(&resolver(server.addr), "sip:example.test").await.unwrap();
+    let located = locate(&resolver(server.addr), "sip:example.test")
+        .await
+        .unwrap();
     assert_eq!(
         located.destinations,
         [
@@ -166,7 +168,10 @@ async fn unknown_names_and_dangling_targets() {
     .await;
     let dns = resolver(server.addr);
     let error = locate(&dns, "sip:nowhere.test").await.unwrap_err();
-    assert!(matches!(&error, Error::NoAddress { uri } if uri == "sip:nowhere.test"), "{error}");
+    assert!(
+        matches!(&error, Error::NoAddress { uri } if uri == "sip:nowhere.test"),
+        "{error}"
+    );
     let located = locate(&dns, "sip:half.test;transport=udp").await.unwrap();
     assert_eq!(
         located.destinations,
