@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 /// Where an installed appliance keeps its configuration.
@@ -59,6 +59,9 @@ pub struct SipConfig {
     /// INVITEs; others get 403. Joined with every trunk's `allow` (see
     /// [`Config::inbound_allow`]); when all are empty, anyone may call.
     pub allow: Vec<String>,
+    /// Nameservers that locate trunks (NAPTR, SRV, A/AAAA), as "IP" or "IP:PORT" (port 53
+    /// unless given), asked in this order. Empty: the system's, from `/etc/resolv.conf`.
+    pub dns_servers: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -216,8 +219,26 @@ impl Default for SipConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
             external_address: None,
             allow: Vec::new(),
+            dns_servers: Vec::new(),
         }
     }
+}
+
+impl SipConfig {
+    /// `dns_servers` as socket addresses (checked at load; an unparsable entry is skipped).
+    pub fn dns_servers(&self) -> Vec<SocketAddr> {
+        self.dns_servers
+            .iter()
+            .filter_map(|s| dns_server(s))
+            .collect()
+    }
+}
+
+/// "IP" (port 53) or "IP:PORT" ("[IPv6]:PORT").
+fn dns_server(s: &str) -> Option<SocketAddr> {
+    s.parse::<SocketAddr>()
+        .ok()
+        .or_else(|| s.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)))
 }
 
 impl Default for ModelsConfig {
@@ -712,6 +733,14 @@ fn validate(c: &Config) -> Result<(), (String, String)> {
             ));
         }
     }
+    for (i, server) in c.sip.dns_servers.iter().enumerate() {
+        if dns_server(server).is_none() {
+            return Err((
+                format!("sip.dns_servers[{i}]"),
+                format!("{server:?} is not an address or address:port (e.g. \"10.0.0.53\")"),
+            ));
+        }
+    }
     if c.calls.rtp_range().is_none() {
         return Err((
             "calls.rtp_ports".into(),
@@ -1131,6 +1160,27 @@ mod tests {
         let e = error("[sip]\nallow = [\"203.0.113.0/24\",\n  \"carrier.example\"]\n");
         assert!(
             e.starts_with(":3: sip.allow[1]: \"carrier.example\" is not"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn dns_servers_are_addresses_with_an_optional_port() {
+        let f = file(
+            "[sip]\ndns_servers = [\"10.0.0.53\", \"10.0.0.54:5353\", \"[2001:db8::53]:53\"]\n",
+        );
+        let sip = load(Some(f.path()), []).unwrap().sip;
+        assert_eq!(
+            sip.dns_servers(),
+            [
+                "10.0.0.53:53".parse::<SocketAddr>().unwrap(),
+                "10.0.0.54:5353".parse().unwrap(),
+                "[2001:db8::53]:53".parse().unwrap(),
+            ]
+        );
+        let e = error("[sip]\ndns_servers = [\"10.0.0.53\",\n  \"ns1.example.com\"]\n");
+        assert!(
+            e.starts_with(":3: sip.dns_servers[1]: \"ns1.example.com\" is not an address"),
             "{e}"
         );
     }

@@ -282,6 +282,28 @@ impl Driver {
             Command::StopKeepalive { keepalive, reply } => {
                 let _ = reply.send(self.endpoint.stop_keepalive(keepalive));
             }
+            Command::RetargetKeepalive {
+                keepalive,
+                trunk,
+                reply,
+            } => {
+                let result = self.endpoint.retarget_keepalive(keepalive, &trunk);
+                if result.is_ok() {
+                    info!(%keepalive, destinations = ?trunk.destinations, "keep-alive retargeted");
+                }
+                let _ = reply.send(result);
+            }
+            Command::RetargetRegistration {
+                registration,
+                trunk,
+                reply,
+            } => {
+                let result = self.endpoint.retarget_registration(registration, &trunk);
+                if result.is_ok() {
+                    info!(%registration, destinations = ?trunk.destinations, "registration retargeted");
+                }
+                let _ = reply.send(result);
+            }
             Command::TlsPeer {
                 address,
                 tls,

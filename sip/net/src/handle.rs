@@ -78,6 +78,16 @@ pub(crate) enum Command {
         keepalive: KeepaliveHandle,
         reply: oneshot::Sender<Result<(), sip_proto::Error>>,
     },
+    RetargetKeepalive {
+        keepalive: KeepaliveHandle,
+        trunk: Trunk,
+        reply: oneshot::Sender<Result<(), sip_proto::Error>>,
+    },
+    RetargetRegistration {
+        registration: RegistrationHandle,
+        trunk: Trunk,
+        reply: oneshot::Sender<Result<(), sip_proto::Error>>,
+    },
     TlsPeer {
         address: SocketAddr,
         tls: OutboundTls,
@@ -259,6 +269,41 @@ impl SipHandle {
         let (reply, rx) = oneshot::channel();
         self.send(Command::StopKeepalive { keepalive, reply })
             .await?;
+        Ok(rx.await.map_err(|_| Error::Closed)??)
+    }
+
+    /// From the next OPTIONS on, a keep-alive goes to `trunk`'s
+    /// destinations (the trunk's name resolved anew); the one in use stays
+    /// in use when it is still listed.
+    pub async fn retarget_keepalive(
+        &self,
+        keepalive: KeepaliveHandle,
+        trunk: Trunk,
+    ) -> Result<(), Error> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::RetargetKeepalive {
+            keepalive,
+            trunk,
+            reply,
+        })
+        .await?;
+        Ok(rx.await.map_err(|_| Error::Closed)??)
+    }
+
+    /// From the next REGISTER on, a registration goes to `trunk`'s
+    /// destinations, as [`SipHandle::retarget_keepalive`].
+    pub async fn retarget_registration(
+        &self,
+        registration: RegistrationHandle,
+        trunk: Trunk,
+    ) -> Result<(), Error> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::RetargetRegistration {
+            registration,
+            trunk,
+            reply,
+        })
+        .await?;
         Ok(rx.await.map_err(|_| Error::Closed)??)
     }
 

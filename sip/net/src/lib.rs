@@ -44,10 +44,16 @@
 //! 503, the keep-alive reports the peer down) logged with its cause
 //! ("certificate not trusted", "not valid for NAME"), never a hang.
 //!
+//! Server location ([`Resolver`], [`locate`]): RFC 3263 §4 over DNS —
+//! NAPTR, SRV (RFC 2782 order), A/AAAA — for a trunk's URI, giving the
+//! destinations of a [`Trunk`] and when its records expire. The endpoint
+//! never resolves: the application locates a trunk and hands the core its
+//! addresses ([`SipHandle::retarget_keepalive`] and
+//! [`SipHandle::retarget_registration`] when they change).
+//!
 //! # What it does not do
-//! DNS (targets are IP literals or go to the outbound proxy; the
-//! application resolves trunk names and hands the core addresses), client
-//! certificates (mutual TLS),
+//! DNS for in-dialog or Request-URI hosts (those are IP literals or go to
+//! the outbound proxy), client certificates (mutual TLS),
 //! RFC 5626/5923 connection reuse for requests towards us, and anything
 //! about SDP or media.
 //!
@@ -75,6 +81,7 @@ pub mod allow_list;
 mod connection;
 mod driver;
 mod handle;
+pub mod locate;
 mod tls;
 
 use std::io;
@@ -84,6 +91,7 @@ use std::time::Duration;
 
 pub use allow_list::{AllowList, Cidr, CidrError};
 pub use handle::SipHandle;
+pub use locate::{DnsConfig, Located, Resolver};
 pub use sip_proto::{
     CallHandle, Credentials, Destination, EndReason, Event, IncomingCall, KeepaliveHandle,
     RegistrationHandle, Rejection, Stats, TransportKind, Trunk,
@@ -156,6 +164,27 @@ pub enum Error {
     /// certificate, an unsupported key type).
     #[error("TLS configuration: {0}")]
     Tls(rustls::Error),
+    /// The system DNS configuration (`/etc/resolv.conf`) could not be read.
+    #[error("cannot read the DNS configuration (/etc/resolv.conf): {0}")]
+    DnsConfig(Box<hickory_resolver::net::NetError>),
+    /// A DNS query found no answer: no nameserver answered in time, one
+    /// answered SERVFAIL or REFUSED, or its answer was malformed.
+    #[error("DNS {query} query for {name} failed: {source}")]
+    Dns {
+        name: String,
+        query: &'static str,
+        source: Box<hickory_resolver::net::NetError>,
+    },
+    /// The system resolver (`getaddrinfo`) could not resolve a host.
+    #[error("cannot resolve {host}: {source}")]
+    Resolve { host: String, source: io::Error },
+    /// DNS answered, but published no address for the name (no NAPTR, SRV,
+    /// A or AAAA record that leads to one).
+    #[error("{uri}: no address (no usable NAPTR, SRV, A or AAAA record)")]
+    NoAddress { uri: String },
+    /// Only `sip:` and `sips:` URIs can be located.
+    #[error("{uri} is not a sip: or sips: URI")]
+    NotSip { uri: String },
     /// The endpoint refused the command (unknown call, wrong state, unroutable).
     #[error(transparent)]
     Proto(#[from] sip_proto::Error),

@@ -70,6 +70,28 @@ impl Endpoint {
         }
     }
 
+    /// Replaces where the OPTIONS go (a trunk re-resolved after its DNS
+    /// records expired): `trunk`'s destinations, else where the target
+    /// routes. The destination in use stays in use when it is still listed;
+    /// an OPTIONS in flight finishes where it went.
+    pub fn retarget_keepalive(
+        &mut self,
+        keepalive: KeepaliveHandle,
+        trunk: &Trunk,
+    ) -> Result<(), Error> {
+        let Some(target) = self.keepalives.get(&keepalive).map(|k| k.target.clone()) else {
+            return Err(Error::UnknownKeepalive(keepalive));
+        };
+        let destinations = self.trunk_peers(trunk, &target)?;
+        if let Some(k) = self.keepalives.get_mut(&keepalive) {
+            let current = k.destinations[k.current % k.destinations.len()];
+            k.current = destinations.iter().position(|d| *d == current).unwrap_or(0);
+            k.failed = 0;
+            k.destinations = destinations;
+        }
+        Ok(())
+    }
+
     /// Whether the peer answered the last OPTIONS; `None` before the first outcome.
     pub fn keepalive_up(&self, keepalive: KeepaliveHandle) -> Option<bool> {
         self.keepalives.get(&keepalive).and_then(|k| k.up)

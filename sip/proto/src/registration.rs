@@ -100,6 +100,33 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Replaces where REGISTERs go (a registrar re-resolved after its DNS
+    /// records expired): `trunk`'s destinations, else where the registrar
+    /// routes. The destination in use stays in use when it is still listed;
+    /// a REGISTER in flight finishes where it went.
+    pub fn retarget_registration(
+        &mut self,
+        registration: RegistrationHandle,
+        trunk: &Trunk,
+    ) -> Result<(), Error> {
+        let Some(registrar) = self
+            .registrations
+            .get(&registration)
+            .map(|r| r.registrar.clone())
+        else {
+            return Err(Error::UnknownRegistration(registration));
+        };
+        let destinations = self.trunk_peers(trunk, &registrar)?;
+        if let Some(r) = self.registrations.get_mut(&registration) {
+            if !destinations.contains(&r.peer) {
+                r.peer = destinations[0];
+            }
+            r.failed = 0;
+            r.destinations = destinations;
+        }
+        Ok(())
+    }
+
     /// Registrations alive.
     pub fn registration_count(&self) -> usize {
         self.registrations.len()

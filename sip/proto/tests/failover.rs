@@ -191,3 +191,59 @@ fn an_invite_times_out_then_goes_to_the_next_destination() {
         matches!(events(&mut ep)[..], [Event::Failed { call: c, status: 503, .. }] if c == call)
     );
 }
+
+/// A trunk re-resolved after its DNS records expired: the keep-alive and
+/// the registration go to the new addresses from their next request on.
+#[test]
+fn a_retargeted_trunk_is_probed_and_registered_at_its_new_addresses() {
+    const THIRD: &str = "10.0.0.7:5060";
+    let mut ep = Endpoint::new(util::config(util::A), 5);
+    let t0 = Instant::now();
+    let interval = Duration::from_secs(30);
+    let uri = |s: &str| Uri::parse(s).unwrap();
+    let keepalive = ep
+        .keepalive(t0, &trunk(), uri("sip:sbc.example.com"), interval)
+        .unwrap();
+    let probe = transmits(&mut ep).remove(0);
+    answer(&mut ep, t0, &probe, 200);
+    let registration = ep
+        .register(
+            t0,
+            &trunk(),
+            uri("sip:sbc.example.com"),
+            uri("sip:2001@sbc.example.com"),
+            600,
+        )
+        .unwrap();
+    let register = transmits(&mut ep).remove(0);
+    answer(&mut ep, t0, &register, 200);
+    events(&mut ep);
+
+    let moved = Trunk {
+        destinations: vec![Destination {
+            transport: TransportKind::Udp,
+            address: addr(THIRD),
+        }],
+        credentials: None,
+    };
+    ep.retarget_keepalive(keepalive, &moved).unwrap();
+    ep.retarget_registration(registration, &moved).unwrap();
+    // The next probe and the refresh (at most 80 % of 600 s) go to the new address.
+    let sent = run_until(&mut ep, t0 + Duration::from_secs(481));
+    assert!(sent
+        .iter()
+        .any(|t| request(t).method == sip_message::Method::Options));
+    assert!(sent
+        .iter()
+        .any(|t| request(t).method == sip_message::Method::Register));
+    assert!(
+        sent.iter().all(|t| t.destination == addr(THIRD)),
+        "{:?}",
+        sent.iter().map(|t| t.destination).collect::<Vec<_>>()
+    );
+    ep.stop_keepalive(keepalive).unwrap();
+    assert!(matches!(
+        ep.retarget_keepalive(keepalive, &moved),
+        Err(sip_proto::Error::UnknownKeepalive(_))
+    ));
+}

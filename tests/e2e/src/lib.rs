@@ -6,6 +6,8 @@
 //! sleep and hope. A peer binary that is not installed skips the test with
 //! a message, unless `SWITCHBOARD_REQUIRE_E2E=1` (CI) makes it a failure.
 
+pub mod dns;
+
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
