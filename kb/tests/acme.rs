@@ -333,7 +333,8 @@ fn a_fact_in_a_list_is_found_by_its_line() {
     .unwrap();
     let data = tempfile::tempdir().unwrap();
     let mut kb = Collection::open(data.path(), "practice", embedder).unwrap();
-    kb.ingest(&[docs.path().to_path_buf()], &mut |_| {}).unwrap();
+    kb.ingest(&[docs.path().to_path_buf()], &mut |_| {})
+        .unwrap();
     let measure = |question: &str| {
         let hit = kb.search(question, 1, 1000).unwrap().remove(0);
         let line = kb.best_line_similarity(question, &hit.text).unwrap();

@@ -342,9 +342,7 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
             agent: self.shared.spec.name.clone(),
             source: Box::new(source),
         };
-        let snippets = collection
-            .search(question, k, budget)
-            .map_err(knowledge)?;
+        let snippets = collection.search(question, k, budget).map_err(knowledge)?;
         let mut relevant = Vec::with_capacity(snippets.len());
         for s in snippets {
             let similarity = s.similarity.unwrap_or(0.0);

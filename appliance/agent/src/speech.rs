@@ -191,14 +191,20 @@ mod tests {
 
     #[test]
     fn a_long_first_sentence_is_cut_before_a_phrase() {
-        let pieces = ["Yes", ",", " we", " offer", " teeth", " whit", "ening", " for", " $", "350", "."];
+        let pieces = [
+            "Yes", ",", " we", " offer", " teeth", " whit", "ening", " for", " $", "350", ".",
+        ];
         assert_eq!(
             chunk(&pieces),
             ["Yes, we offer teeth whitening ", "for $350."]
         );
         assert_eq!(
             chunk(&["We are open Monday to Friday from 8 to 5. Call us at 555."]),
-            ["We are open Monday to Friday ", "from 8 to 5. ", "Call us at 555."]
+            [
+                "We are open Monday to Friday ",
+                "from 8 to 5. ",
+                "Call us at 555."
+            ]
         );
         // Not after a number, not before five words, and only the first chunk.
         assert_eq!(

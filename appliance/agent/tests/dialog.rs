@@ -387,7 +387,10 @@ fn a_fact_from_a_list_is_answered_not_refused() {
     let (reply, _) = ask(&mut call, "Where can I park?");
     assert!(!reply.no_relevant_facts, "{reply:?}");
     let text = reply.text.to_lowercase();
-    assert!(text.contains("oak lane") || text.contains("behind"), "{text}");
+    assert!(
+        text.contains("oak lane") || text.contains("behind"),
+        "{text}"
+    );
     let (reply, _) = ask(&mut call, "Can I bring my dog?");
     assert!(reply.no_relevant_facts, "not in the knowledge: {reply:?}");
 }

@@ -492,7 +492,10 @@ fn a_pause_is_transcribed_early_and_a_complete_sentence_ends_the_turn_sooner() {
         unreachable!()
     };
     assert_eq!(end, last_voiced);
-    assert_eq!(start, spoke_from, "from the start of the first voiced frame");
+    assert_eq!(
+        start, spoke_from,
+        "from the start of the first voiced frame"
+    );
     assert_eq!(
         c.input(Input::Partial {
             text: "How much is a cleaning?".into(),
@@ -539,12 +542,12 @@ fn no_peeks_while_a_prompt_plays_and_late_partials_do_not_leak_into_the_next_tur
     c.audio(600, true, -20.0, None);
     c.audio(120, false, -70.0, None);
     assert_eq!(c.peeks.len(), 1);
-    assert!(c
-        .input(Input::Partial { text: "Yes".into() })
-        .is_empty());
+    assert!(c.input(Input::Partial { text: "Yes".into() }).is_empty());
     let acts = c.audio(600, false, -70.0, None);
     assert!(matches!(&acts[..], [Action::Transcribe { .. }]), "{acts:?}");
-    let acts = c.input(Input::Transcript { text: "Yes.".into() });
+    let acts = c.input(Input::Transcript {
+        text: "Yes.".into(),
+    });
     assert!(matches!(&acts[..], [Action::LogConsent { .. }]), "{acts:?}");
     c.input(Input::ConsentLogged);
     c.input(Input::PlaybackFinished);
@@ -583,7 +586,10 @@ fn transfer_rules_topics_an_accepted_offer_and_repeated_misunderstanding() {
 
     // "I don't know, shall I transfer you?" answered with a short yes.
     let mut c = listening_call(config.clone());
-    assert_eq!(c.say_turn("Do you do implants?"), [reply("Do you do implants?")]);
+    assert_eq!(
+        c.say_turn("Do you do implants?"),
+        [reply("Do you do implants?")]
+    );
     c.input(Input::CouldNotHelp);
     c.input(Input::PlaybackFinished);
     assert_eq!(c.say_turn("Yes, please."), [play(Prompt::Handoff, false)]);

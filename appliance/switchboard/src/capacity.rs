@@ -143,8 +143,17 @@ mod tests {
     }
 
     /// Feeds `n` turns of `turn` at `active` calls; the last answer.
-    fn feed(l: &mut Learner, n: usize, turn: Duration, active: usize, limit: usize) -> Option<Step> {
-        (0..n).map(|_| l.record(turn, active, limit, 4)).last().flatten()
+    fn feed(
+        l: &mut Learner,
+        n: usize,
+        turn: Duration,
+        active: usize,
+        limit: usize,
+    ) -> Option<Step> {
+        (0..n)
+            .map(|_| l.record(turn, active, limit, 4))
+            .last()
+            .flatten()
     }
 
     #[test]

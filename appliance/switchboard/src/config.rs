@@ -102,7 +102,8 @@ impl Default for CallsConfig {
 impl CallsConfig {
     /// The latency target the call limit is learnt from, if learning is on.
     pub fn latency_target(&self) -> Option<std::time::Duration> {
-        (self.target_p95_ms > 0).then(|| std::time::Duration::from_millis(self.target_p95_ms.into()))
+        (self.target_p95_ms > 0)
+            .then(|| std::time::Duration::from_millis(self.target_p95_ms.into()))
     }
 
     /// The RTP port range; checked at load, so well-formed here.

@@ -68,10 +68,12 @@ impl Engines {
         // LLM generates on all cores but one, leaving that one to the voice (which runs on one
         // thread). Prefill runs before any of the reply is spoken, so it takes every core.
         let threads = cores().saturating_sub(1).max(1);
-        let llm = LanguageModel::open(backend, &llm, threads, cores()).map_err(|e| EngineError::Load {
-            what: "LLM",
-            path: llm.clone(),
-            reason: e.to_string(),
+        let llm = LanguageModel::open(backend, &llm, threads, cores()).map_err(|e| {
+            EngineError::Load {
+                what: "LLM",
+                path: llm.clone(),
+                reason: e.to_string(),
+            }
         })?;
         let embed_dir = dir.join("all-MiniLM-L6-v2");
         let embedder = MiniLm::load(&embed_dir).map_err(|e| EngineError::Load {

@@ -40,7 +40,8 @@ pub fn mentions<S: AsRef<str>>(transcript: &str, phrases: &[S]) -> bool {
 /// A short yes ("yes please", "sure"): the answer to "shall I transfer you?", not a new question
 /// that happens to start with "yes".
 pub fn accepts(transcript: &str) -> bool {
-    words(transcript).len() <= 4 && super::consent::classify(transcript) == super::consent::Answer::Yes
+    words(transcript).len() <= 4
+        && super::consent::classify(transcript) == super::consent::Answer::Yes
 }
 
 #[cfg(test)]

@@ -354,7 +354,12 @@ impl Call {
                 if let Some(peek) = self.peek.as_mut().filter(|p| p.end == end) {
                     peek.text = Some(text.clone());
                     if let Ok(Some(partial)) = &text {
-                        self.input(now, Input::Partial { text: partial.clone() });
+                        self.input(
+                            now,
+                            Input::Partial {
+                                text: partial.clone(),
+                            },
+                        );
                     }
                 }
                 let wanted = self
@@ -368,8 +373,13 @@ impl Call {
             Engine::Prepared { result } => {
                 self.preparing = false;
                 match result {
-                    Ok(took) => tracing::debug!(prefill_ms = took.as_millis() as u64, "reply prepared on the partial"),
-                    Err(e) => tracing::warn!("speculative prefill failed (the reply will do it): {e}"),
+                    Ok(took) => tracing::debug!(
+                        prefill_ms = took.as_millis() as u64,
+                        "reply prepared on the partial"
+                    ),
+                    Err(e) => {
+                        tracing::warn!("speculative prefill failed (the reply will do it): {e}")
+                    }
                 }
             }
             Engine::Chunk { reply, text } => {
@@ -419,7 +429,12 @@ impl Call {
                 self.inputs.push_back((now, Input::Transcript { text }));
             }
             // Nothing intelligible: the session goes back to listening (or re-asks consent).
-            Ok(None) => self.inputs.push_back((now, Input::Transcript { text: String::new() })),
+            Ok(None) => self.inputs.push_back((
+                now,
+                Input::Transcript {
+                    text: String::new(),
+                },
+            )),
             Err(e) => {
                 tracing::error!("speech-to-text failed: {e}");
                 self.inputs.push_back((now, Input::EngineFailed));
@@ -572,9 +587,15 @@ impl Call {
             stt_ms: 0,
             deadline: Some(now + self.shared.engine_timeout),
         });
-        match self.peek.as_ref().filter(|p| p.start == start && p.end == end) {
+        match self
+            .peek
+            .as_ref()
+            .filter(|p| p.start == start && p.end == end)
+        {
             // The same audio was transcribed at the pause: reuse it, or wait for it.
-            Some(Peek { text: Some(text), .. }) => {
+            Some(Peek {
+                text: Some(text), ..
+            }) => {
                 tracing::debug!("the turn ended at the peeked pause");
                 self.transcribed(now, text.clone(), Duration::ZERO);
             }
