@@ -521,7 +521,13 @@ async fn a_failing_model_gives_the_fallback_line() {
     let call = answered(&mut ua, &daemon.uri("2000")).await;
     hear(&mut ua, Duration::from_secs(5), PAUSE).await;
     ua.play(call, yes);
-    let said = hear(&mut ua, Duration::from_millis(600), Duration::from_secs(3)).await;
+    let mut said = hear(&mut ua, Duration::from_millis(600), Duration::from_secs(3)).await;
+    // The consent answer may have been transcribed at the caller's pause, before the endpoint:
+    // then no model was waited for, and the first question's reply is what times out.
+    if !contains_any(&said.text(), &["technical", "trouble"]) {
+        ua.play(call, speak("How much is a cleaning?"));
+        said = hear(&mut ua, Duration::from_millis(600), Duration::from_secs(3)).await;
+    }
     assert!(
         contains_any(&said.text(), &["technical", "trouble"]),
         "fallback: {}",

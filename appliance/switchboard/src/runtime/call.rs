@@ -233,6 +233,10 @@ pub async fn run(task: CallTask) {
                 c.check_reply_timeout(now);
             }
         }
+        // The session's decisions first: an engine failure mid-reply stops the reply and queues
+        // the fallback line, and only then can "playback finished" be judged (else the reply's
+        // end would be taken for the fallback's and the call hung up before it is heard).
+        c.act().await;
         c.check_playback().await;
         c.act().await;
     }
