@@ -17,10 +17,11 @@ pub const FIRST_CHUNK_MIN_WORDS: usize = 4;
 pub const FIRST_PHRASE_MIN_WORDS: usize = 5;
 
 /// Words that open a phrase, before which the first chunk may end ("We offer whitening | for
-/// $350."). Never after a number: "$4 | to $5" would break the amount.
-const PHRASE_STARTS: &[&str] = &[
-    "and", "but", "or", "so", "because", "which", "who", "where", "when", "while", "if", "for",
-    "from", "at", "on", "in", "with", "to", "by", "until", "between", "after", "before", "during",
+/// $350."). Never after a number: "$4 | to $5" would break the amount. Not "to", "and" or "or":
+/// they join the two ends of a range or a list ("Monday to Thursday", "Cigna and Aetna").
+pub const PHRASE_STARTS: &[&str] = &[
+    "but", "so", "because", "which", "who", "where", "when", "while", "if", "for", "from", "at",
+    "on", "in", "with", "by", "until", "between", "after", "before", "during",
 ];
 
 /// Abbreviations whose period does not end a sentence ("Dr. Lopez").
@@ -206,7 +207,12 @@ mod tests {
                 "Call us at 555."
             ]
         );
-        // Not after a number, not before five words, and only the first chunk.
+        // Not inside a range or list, not after a number, not before five words, and only the
+        // first chunk.
+        assert_eq!(
+            chunk(&["Our opening hours are Monday to Thursday, 8 to 6."]),
+            ["Our opening hours are Monday to Thursday, ", "8 to 6."]
+        );
         assert_eq!(
             chunk(&["It costs between 100 and 200 dollars."]),
             ["It costs between 100 and 200 dollars."]

@@ -233,14 +233,20 @@ fn the_reply_streams_in_speakable_chunks() {
     assert!(!reply.cancelled);
     assert_eq!(chunks.concat(), reply.text, "chunks partition the reply");
     assert!(chunks.len() >= 2, "{chunks:?}");
-    for c in &chunks[..chunks.len() - 1] {
+    for (i, c) in chunks[..chunks.len() - 1].iter().enumerate() {
+        // The first chunk may also end just before a word that opens a phrase.
+        let next_word = chunks[i + 1].split_whitespace().next().unwrap_or("");
+        let before_phrase = i == 0
+            && c.ends_with(' ')
+            && switchboard_agent::speech::PHRASE_STARTS.contains(&next_word);
         assert!(
             c.ends_with(". ")
                 || c.ends_with(", ")
                 || c.ends_with("! ")
                 || c.ends_with("? ")
                 || c.ends_with(": ")
-                || c.ends_with("; "),
+                || c.ends_with("; ")
+                || before_phrase,
             "a chunk ends at a boundary: {c:?}"
         );
     }
