@@ -478,7 +478,6 @@ mod tests {
     /// gauge 1; a port nobody listens on makes it 0 after Timer F.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn keepalive_outcomes_drive_the_trunk_gauge() {
-        let metrics = crate::telemetry::metrics();
         let peer = sip(Duration::from_millis(500)).await;
         let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let silent_port = silent.local_addr().unwrap().port();
@@ -497,20 +496,7 @@ mod tests {
         let ours = sip(Duration::from_millis(20)).await;
         let trunks = Trunks::start(&config, &ours.handle).await;
         let mut passed = trunks.tap(ours.events);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let text = metrics.render();
-            if text.contains("switchboard_trunk_up{trunk=\"gauge-up\"} 1")
-                && text.contains("switchboard_trunk_up{trunk=\"gauge-down\"} 0")
-            {
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "gauges never settled:\n{text}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        gauges_settle(&[("gauge-up", 1), ("gauge-down", 0)]).await;
         // Trunk events are taken out of the stream the call runtime reads.
         assert!(passed.try_recv().is_err());
         drop(peer);
@@ -646,7 +632,6 @@ mod tests {
             .with_ansi(false)
             .finish();
         let _logs = tracing::subscriber::set_default(subscriber);
-        let metrics = crate::telemetry::metrics();
         let dir = tempfile::tempdir().unwrap();
         let (ca, cert, key) = test_pki(dir.path(), "localhost");
         let (other_ca, _, _) = test_pki(dir.path(), "other.test");
@@ -692,20 +677,7 @@ mod tests {
         let ours = sip(Duration::from_millis(500)).await;
         let trunks = Trunks::start(&config, &ours.handle).await;
         let _passed = trunks.tap(ours.events);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let text = metrics.render();
-            if text.contains("switchboard_trunk_up{trunk=\"tls-trusted\"} 1")
-                && text.contains("switchboard_trunk_up{trunk=\"tls-untrusted\"} 0")
-            {
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "gauges never settled:\n{text}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        gauges_settle(&[("tls-trusted", 1), ("tls-untrusted", 0)]).await;
         let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
         assert!(
             logs.contains("TLS handshake failed: certificate not trusted"),
