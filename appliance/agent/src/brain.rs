@@ -98,9 +98,20 @@ pub struct Brain<L: Llm, E: Embedder> {
     pub(crate) shared: Arc<Shared<L, E>>,
 }
 
+/// A handle on the same brain (its prefix and collection are shared, not copied).
+impl<L: Llm, E: Embedder> Clone for Brain<L, E> {
+    fn clone(&self) -> Self {
+        Brain {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
 /// What conversations share.
 pub(crate) struct Shared<L: Llm, E: Embedder> {
     pub(crate) llm: Arc<L>,
+    pub(crate) embedder: Arc<E>,
+    pub(crate) data_dir: PathBuf,
     pub(crate) prefix: L::Prefix,
     /// Searched per turn: for snippets in retrieval mode, for the relevance gate only when the
     /// knowledge is cached (and [`BrainOptions::gate_cached`]).
@@ -144,6 +155,35 @@ impl<L: Llm, E: Embedder> Brain<L, E> {
         data_dir: &Path,
         options: BrainOptions,
     ) -> Result<Self, Error> {
+        Self::build(llm, embedder, spec, data_dir, options, true, Vec::new())
+    }
+
+    /// The brain again from the agent's collection as it is stored now (documents uploaded or
+    /// removed since the load), with the same spec and options: the knowledge mode is chosen
+    /// afresh and the prefix prefilled again. The spec's files are not ingested again. Calls
+    /// already running keep this brain; blocks like [`Brain::load_with`].
+    pub fn reload(&self) -> Result<Self, Error> {
+        let s = &self.shared;
+        Self::build(
+            Arc::clone(&s.llm),
+            Arc::clone(&s.embedder),
+            &s.spec,
+            &s.data_dir,
+            s.options.clone(),
+            false,
+            s.failed.clone(),
+        )
+    }
+
+    fn build(
+        llm: Arc<L>,
+        embedder: Arc<E>,
+        spec: &AgentSpec,
+        data_dir: &Path,
+        options: BrainOptions,
+        ingest: bool,
+        mut failed: Vec<(PathBuf, String)>,
+    ) -> Result<Self, Error> {
         let knowledge_error = |source| Error::Knowledge {
             agent: spec.name.clone(),
             source: Box::new(source),
@@ -151,11 +191,11 @@ impl<L: Llm, E: Embedder> Brain<L, E> {
         let existing = kb::collection_dir(data_dir, &spec.name)
             .map_err(knowledge_error)?
             .exists();
-        let mut failed = Vec::new();
-        let collection = if existing || !spec.knowledge.is_empty() {
-            let mut collection =
-                Collection::open(data_dir, &spec.name, embedder).map_err(knowledge_error)?;
-            if !spec.knowledge.is_empty() {
+        let ingest = ingest && !spec.knowledge.is_empty();
+        let collection = if existing || ingest {
+            let mut collection = Collection::open(data_dir, &spec.name, Arc::clone(&embedder))
+                .map_err(knowledge_error)?;
+            if ingest {
                 let report = collection
                     .ingest(&spec.knowledge, &mut |_| {})
                     .map_err(knowledge_error)?;
@@ -196,6 +236,8 @@ impl<L: Llm, E: Embedder> Brain<L, E> {
         Ok(Brain {
             shared: Arc::new(Shared {
                 llm,
+                embedder,
+                data_dir: data_dir.to_owned(),
                 prefix,
                 collection,
                 spec: spec.clone(),

@@ -2,8 +2,9 @@
 //! process holds each opened collection behind a lock (writes one at a time, searches together)
 //! and answers in the shapes both print.
 //!
-//! Every method blocks (disk, embedding): call it from a blocking thread. Calls already running
-//! keep the knowledge their agent loaded at start; changes reach calls after a restart.
+//! Every method blocks (disk, embedding): call it from a blocking thread. A change reaches calls
+//! when the runtime loads the agent again ([`crate::runtime::Runtime::knowledge_changed`], which
+//! the API calls after each change; the CLI's changes wait for the daemon's next start).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -134,7 +134,7 @@ pub async fn run(
         }
         Err(_) => None,
     };
-    let state = http::AppState::new(store.clone(), models, knowledge);
+    let state = http::AppState::new(store.clone(), models, knowledge).with_runtime(runtime.clone());
     let sip_addr = listeners.sip.local_addr;
     let admission = telephony::Admission::new(store.clone(), capacity);
     let mut sip = listeners.sip;

@@ -167,6 +167,69 @@ impl Daemon {
         }
     }
 
+    /// Logs an operator in to the admin API; returns the session cookie.
+    async fn operator(&self) -> String {
+        let hash = switchboard::auth::hash_password("operator password").unwrap();
+        self.store
+            .create_user("olga", &hash, switchboard_store::Role::Operator)
+            .await
+            .unwrap();
+        let body = serde_json::json!({ "username": "olga", "password": "operator password" });
+        let (status, _, cookie) = self.api("POST", "/api/login", "", body.to_string()).await;
+        assert_eq!(status, 200);
+        cookie.unwrap().split(';').next().unwrap().to_owned()
+    }
+
+    /// One admin API request: the status, the JSON body and any cookie set.
+    async fn api(
+        &self,
+        method: &str,
+        path: &str,
+        cookie: &str,
+        body: String,
+    ) -> (u16, serde_json::Value, Option<String>) {
+        let request = ureq::request(method, &format!("http://{}{path}", self.http))
+            .set("Cookie", cookie)
+            .set("Content-Type", "application/json");
+        tokio::task::spawn_blocking(move || {
+            let response = match request.send_string(&body) {
+                Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+                Err(e) => panic!("{e}"),
+            };
+            let cookie = response.header("set-cookie").map(str::to_owned);
+            let status = response.status();
+            let text = response.into_string().unwrap();
+            (
+                status,
+                serde_json::from_str(&text).unwrap_or_default(),
+                cookie,
+            )
+        })
+        .await
+        .unwrap()
+    }
+
+    /// The agent's line in `GET /api/agents`, once no knowledge reload is pending.
+    async fn agent_reloaded(&self, cookie: &str, agent: &str) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let (status, agents, _) = self.api("GET", "/api/agents", cookie, String::new()).await;
+            assert_eq!(status, 200, "{agents}");
+            let line = agents
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["name"] == agent)
+                .unwrap()
+                .clone();
+            if line["calls"]["reloading"] == false {
+                return line;
+            }
+            assert!(Instant::now() < deadline, "never reloaded: {line}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
     async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
         let _ = tokio::time::timeout(Duration::from_secs(30), &mut self.task).await;
@@ -314,6 +377,17 @@ async fn answered(ua: &mut Ua, target: &str) -> sip_net::CallHandle {
         _ => None,
     })
     .await
+}
+
+/// One call to the agent on 1000 with one question; what it answered.
+async fn ask_once(daemon: &Daemon, ua: &mut Ua, question: &[i16]) -> String {
+    let call = answered(ua, &daemon.uri("1000")).await;
+    hear(ua, GREETING, PAUSE).await;
+    ua.play(call, question.to_vec());
+    let reply = answer(ua).await;
+    ua.sip.hangup(call).await.unwrap();
+    daemon.finished_call().await;
+    reply.text()
 }
 
 fn contains_any(text: &str, words: &[&str]) -> bool {
@@ -487,7 +561,40 @@ async fn a_caller_talks_to_the_agent() {
         }
     }
 
-    // 5. Abuse: one polite line, BYE, blacklisted, and the next INVITE gets 603.
+    // 5. Knowledge uploaded over the admin API reaches the next call, no restart: before it the
+    // agent does not know the club's fee, after it the answer has it.
+    let club = speak("How much is the Smile Club membership?");
+    let before = ask_once(&daemon, &mut ua, &club).await;
+    assert!(
+        !contains_any(&before, &["19", "nineteen"]),
+        "knew the fee before the upload: {before}"
+    );
+    let cookie = daemon.operator().await;
+    let loaded = daemon.agent_reloaded(&cookie, "acme").await["calls"].clone();
+    let document = "# Smile Club\n\nThe Acme Smile Club is our membership plan. \
+                    The Smile Club membership costs $19 a month and gives 15% off every treatment.\n";
+    let (status, body, _) = daemon
+        .api(
+            "POST",
+            "/api/agents/acme/knowledge?filename=smile-club.md",
+            &cookie,
+            document.to_owned(),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let reloaded = daemon.agent_reloaded(&cookie, "acme").await["calls"].clone();
+    assert!(
+        reloaded["loaded_at"].as_i64() > loaded["loaded_at"].as_i64(),
+        "{loaded} → {reloaded}"
+    );
+    assert_eq!(reloaded["reload_error"], serde_json::Value::Null);
+    let after = ask_once(&daemon, &mut ua, &club).await;
+    assert!(
+        contains_any(&after, &["19", "nineteen"]),
+        "the uploaded fact was not used: {after}"
+    );
+
+    // 6. Abuse: one polite line, BYE, blacklisted, and the next INVITE gets 603.
     let call = answered(&mut ua, &daemon.uri("1000")).await;
     hear(&mut ua, GREETING, PAUSE).await;
     ua.play(call, abuse.clone());

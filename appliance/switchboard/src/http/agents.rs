@@ -12,13 +12,15 @@ use serde_json::{json, Value};
 use super::access::Caller;
 use super::{ApiError, AppState};
 use crate::knowledge::{Document, Found, Knowledge, Uploaded};
+use switchboard_agent::KnowledgeMode;
 
 /// The largest document accepted in one upload.
 pub const MAX_UPLOAD: usize = 32 * 1024 * 1024;
 /// The most search results one request may ask for.
 const MAX_K: usize = 50;
 
-/// Every agent with its routing and persona.
+/// Every agent with its routing and persona, and (`calls`) the knowledge its calls use when it
+/// takes calls on this box.
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<Value>>, ApiError> {
     let mut agents = Vec::new();
     for name in state.store.agent_names().await? {
@@ -34,6 +36,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<Value>>, Api
             "transfer_to": a.transfer_to,
             "language": a.language,
             "voice": a.voice,
+            "calls": calls_status(&state, &a.name),
         }));
     }
     Ok(Json(agents))
@@ -73,9 +76,14 @@ pub async fn upload(
         Uploaded::Added => StatusCode::CREATED,
         Uploaded::Updated | Uploaded::Unchanged => StatusCode::OK,
     };
+    if outcome != Uploaded::Unchanged {
+        changed(&state, &agent);
+    }
     Ok((
         status,
-        Json(json!({ "document": query.filename, "status": outcome })),
+        Json(
+            json!({ "document": query.filename, "status": outcome, "calls": calls_status(&state, &agent) }),
+        ),
     ))
 }
 
@@ -88,8 +96,9 @@ pub async fn remove(
     let (a, d) = (agent.clone(), document.clone());
     let chunks = blocking(move || knowledge.remove(&a, &d)).await?;
     tracing::info!(user = %caller.user.username, %agent, %document, "knowledge removed");
+    changed(&state, &agent);
     Ok(Json(
-        json!({ "document": document, "chunks_removed": chunks }),
+        json!({ "document": document, "chunks_removed": chunks, "calls": calls_status(&state, &agent) }),
     ))
 }
 
@@ -116,6 +125,31 @@ pub async fn search(
     blocking(move || knowledge.search(&agent, &query.q, k))
         .await
         .map(Json)
+}
+
+/// Has the agent's calls pick up its changed knowledge.
+fn changed(state: &AppState, agent: &str) {
+    if let Some(runtime) = &state.runtime {
+        runtime.knowledge_changed(agent);
+    }
+}
+
+/// The knowledge the agent's calls use, or `null` when it takes no calls here.
+fn calls_status(state: &AppState, agent: &str) -> Value {
+    let Some(s) = state.runtime.as_ref().and_then(|r| r.agent_status(agent)) else {
+        return Value::Null;
+    };
+    let knowledge = match s.knowledge {
+        KnowledgeMode::None => json!({ "mode": "none" }),
+        KnowledgeMode::Cached { tokens } => json!({ "mode": "cached", "tokens": tokens }),
+        KnowledgeMode::Retrieval { chunks } => json!({ "mode": "retrieval", "chunks": chunks }),
+    };
+    json!({
+        "knowledge": knowledge,
+        "loaded_at": s.loaded_at.0,
+        "reloading": s.reloading,
+        "reload_error": s.reload_error,
+    })
 }
 
 /// The knowledge of an existing agent, or why not.

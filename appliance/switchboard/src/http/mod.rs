@@ -12,6 +12,7 @@ pub use error::ApiError;
 
 use crate::auth::LoginThrottle;
 use crate::knowledge::Knowledge;
+use crate::runtime::Runtime;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -35,6 +36,8 @@ pub struct AppState {
     /// Agents' knowledge, or why it cannot be managed here (no embedder loaded).
     pub knowledge: Result<Arc<Knowledge>, String>,
     pub throttle: Arc<LoginThrottle>,
+    /// The call runtime, told when an agent's knowledge changes; `None` when it is not running.
+    pub runtime: Option<Arc<Runtime>>,
 }
 
 impl AppState {
@@ -49,7 +52,14 @@ impl AppState {
             metrics: crate::telemetry::metrics(),
             knowledge,
             throttle: Arc::default(),
+            runtime: None,
         }
+    }
+
+    /// With the call runtime that takes knowledge changes to calls.
+    pub fn with_runtime(mut self, runtime: Option<Arc<Runtime>>) -> Self {
+        self.runtime = runtime;
+        self
     }
 }
 

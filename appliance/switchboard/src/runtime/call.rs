@@ -248,7 +248,7 @@ async fn new_conversation(
     memory: Option<String>,
 ) -> Result<Arc<Mutex<Conversation>>, String> {
     let agent = Arc::clone(agent);
-    tokio::task::spawn_blocking(move || agent.brain.conversation(memory.as_deref()))
+    tokio::task::spawn_blocking(move || agent.brain().conversation(memory.as_deref()))
         .await
         .map_err(|e| e.to_string())?
         .map(|c| Arc::new(Mutex::new(c)))

@@ -4,6 +4,10 @@
 //! prefilled once, knowledge ingested), its voice and its fixed prompts rendered to 8 kHz.
 //! [`Runtime::answer`] takes an admitted INVITE: RTP ports, SDP answer, 200 OK, and a task per
 //! call ([`call::run`]) that lives until the call ends and its record is closed.
+//!
+//! When an agent's knowledge changes over the API, [`Runtime::knowledge_changed`] has its brain
+//! loaded again in the background (one agent at a time, changes in a burst coalesced); new calls
+//! get the new brain, calls already running keep theirs.
 
 mod call;
 mod ear;
@@ -22,12 +26,12 @@ use prompts::Prompts;
 use recording::Vault;
 use sip_message::Uri;
 use sip_net::{IncomingCall, SipHandle};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
-use switchboard_agent::{AgentSpec, Brain};
+use switchboard_agent::{AgentSpec, Brain, KnowledgeMode};
 use switchboard_call::policy::profanity::ProfanityFilter;
 use switchboard_call::{ConsentMode, SessionConfig};
 use switchboard_store::{AgentId, CallRecordId, CallerMemory, Store, UnixMillis};
@@ -35,6 +39,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tracing::Instrument;
 
 pub type Conversation = switchboard_agent::Conversation<LanguageModel, MiniLm>;
+pub type AgentBrain = Brain<LanguageModel, MiniLm>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -62,11 +67,52 @@ pub struct AgentRuntime {
     pub id: AgentId,
     pub name: String,
     pub language: String,
-    pub brain: Brain<LanguageModel, MiniLm>,
+    /// Replaced when the agent's knowledge changes; a call keeps the one it started with.
+    brain: RwLock<AgentBrain>,
     pub voice: Arc<Piper>,
     pub prompts: Prompts,
     pub session: SessionConfig,
     pub transfer_to: Option<Uri>,
+}
+
+impl AgentRuntime {
+    /// The brain new calls start from.
+    pub fn brain(&self) -> AgentBrain {
+        self.brain
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_brain(&self, brain: AgentBrain) {
+        *self.brain.write().unwrap_or_else(PoisonError::into_inner) = brain;
+    }
+}
+
+/// Where an agent's loaded knowledge stands, as the admin API shows it.
+#[derive(Clone, Debug)]
+pub struct AgentStatus {
+    pub knowledge: KnowledgeMode,
+    /// When the brain new calls use was loaded.
+    pub loaded_at: UnixMillis,
+    /// A knowledge change is waiting for, or in, a reload.
+    pub reloading: bool,
+    /// Why the last reload failed (calls then keep the brain loaded before).
+    pub reload_error: Option<String>,
+}
+
+/// Reload requests and what became of them, per agent.
+#[derive(Default)]
+struct Reloads {
+    agents: HashMap<String, ReloadState>,
+}
+
+#[derive(Default)]
+struct ReloadState {
+    requested: u64,
+    applied: u64,
+    loaded_at: Option<UnixMillis>,
+    error: Option<String>,
 }
 
 /// What every call shares.
@@ -121,10 +167,15 @@ impl Shared {
 
 pub struct Runtime {
     shared: Arc<Shared>,
-    agents: HashMap<String, Arc<AgentRuntime>>,
+    agents: Arc<HashMap<String, Arc<AgentRuntime>>>,
+    reloads: Arc<Mutex<Reloads>>,
+    /// Names of agents to load again, to [`reload_brains`].
+    reload_tx: mpsc::UnboundedSender<String>,
     ports: PortPool,
     /// The address written into our SDP; `None`: the local address facing each caller.
     media_address: Option<IpAddr>,
+    /// When the agents were first loaded.
+    started: UnixMillis,
 }
 
 impl Runtime {
@@ -177,6 +228,15 @@ impl Runtime {
             .sip
             .external_address
             .or((!listen.is_unspecified()).then_some(listen));
+        let agents = Arc::new(agents);
+        let reloads = Arc::new(Mutex::new(Reloads::default()));
+        let (reload_tx, reload_rx) = mpsc::unbounded_channel();
+        tokio::spawn(reload_brains(
+            Arc::clone(&agents),
+            Arc::clone(&reloads),
+            reload_rx,
+        ));
+        let started = UnixMillis::now();
         Ok(Runtime {
             shared: Arc::new(Shared {
                 store,
@@ -187,8 +247,40 @@ impl Runtime {
                 engine_timeout: Duration::from_millis(config.calls.engine_timeout_ms.into()),
             }),
             agents,
+            reloads,
+            reload_tx,
             ports,
             media_address,
+            started,
+        })
+    }
+
+    /// The agent's stored knowledge changed (a document uploaded or removed): its brain is loaded
+    /// again in the background for the calls that start afterwards. Unknown agents are ignored
+    /// (an agent in the database but not in the config takes no calls).
+    pub fn knowledge_changed(&self, agent: &str) {
+        if !self.agents.contains_key(agent) {
+            return;
+        }
+        lock(&self.reloads)
+            .agents
+            .entry(agent.to_owned())
+            .or_default()
+            .requested += 1;
+        // The reload task ends only with the runtime, which owns this sender.
+        let _ = self.reload_tx.send(agent.to_owned());
+    }
+
+    /// The loaded agent's knowledge, or `None` when the agent takes no calls here.
+    pub fn agent_status(&self, agent: &str) -> Option<AgentStatus> {
+        let runtime = self.agents.get(agent)?;
+        let reloads = lock(&self.reloads);
+        let state = reloads.agents.get(agent);
+        Some(AgentStatus {
+            knowledge: runtime.brain().knowledge_mode(),
+            loaded_at: state.and_then(|s| s.loaded_at).unwrap_or(self.started),
+            reloading: state.is_some_and(|s| s.requested > s.applied),
+            reload_error: state.and_then(|s| s.error.clone()),
         })
     }
 
@@ -246,6 +338,58 @@ impl Runtime {
     }
 }
 
+/// Loads brains again as [`Runtime::knowledge_changed`] asks, one at a time off the async
+/// workers. Requests that arrive during a reload are taken together afterwards, so a burst of
+/// uploads costs one or two reloads, not one each.
+async fn reload_brains(
+    agents: Arc<HashMap<String, Arc<AgentRuntime>>>,
+    reloads: Arc<Mutex<Reloads>>,
+    mut requests: mpsc::UnboundedReceiver<String>,
+) {
+    while let Some(first) = requests.recv().await {
+        let mut names = BTreeSet::from([first]);
+        while let Ok(name) = requests.try_recv() {
+            names.insert(name);
+        }
+        for name in names {
+            let Some(agent) = agents.get(&name) else {
+                continue;
+            };
+            let wanted = lock(&reloads).agents.get(&name).map_or(0, |s| s.requested);
+            let started = std::time::Instant::now();
+            let brain = agent.brain();
+            let reloaded = tokio::task::spawn_blocking(move || brain.reload())
+                .await
+                .map_err(|e| format!("the reload crashed: {e}"))
+                .and_then(|r| r.map_err(|e| e.to_string()));
+            let mut reloads = lock(&reloads);
+            let state = reloads.agents.entry(name.clone()).or_default();
+            state.applied = state.applied.max(wanted);
+            match reloaded {
+                Ok(brain) => {
+                    tracing::info!(
+                        agent = %name,
+                        knowledge = ?brain.knowledge_mode(),
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "knowledge reloaded; new calls use it"
+                    );
+                    agent.set_brain(brain);
+                    state.loaded_at = Some(UnixMillis::now());
+                    state.error = None;
+                }
+                Err(e) => {
+                    tracing::error!(agent = %name, "knowledge reload failed, calls keep the knowledge loaded before: {e}");
+                    state.error = Some(e);
+                }
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 fn load_agent(
     id: AgentId,
     engines: &Engines,
@@ -301,7 +445,7 @@ fn load_agent(
         id,
         name: agent.name.clone(),
         language: agent.language.clone(),
-        brain,
+        brain: RwLock::new(brain),
         voice,
         prompts,
         session,
