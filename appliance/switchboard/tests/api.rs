@@ -446,7 +446,8 @@ fn knowledge_upload_search_and_remove() {
     assert_eq!(up.status, 201, "{}", up.body);
     assert_eq!(
         up.body,
-        json!({ "document": "hours.md", "status": "added" })
+        json!({ "document": "hours.md", "status": "added", "calls": null }),
+        "no runtime here, so no calls to reload"
     );
     let again = s.send(
         "POST",
@@ -496,6 +497,7 @@ fn knowledge_upload_search_and_remove() {
     }
     let missing = s.send("POST", path, &olga, Some(hours));
     assert_eq!(missing.status, 400, "no filename");
+    assert!(error(&missing).contains("filename"), "{}", missing.body);
 
     let list = s.get(path, &andy);
     assert_eq!(list.status, 200);

@@ -3,14 +3,14 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::access::Caller;
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Params};
 use crate::knowledge::{Document, Found, Knowledge, Uploaded};
 use switchboard_agent::KnowledgeMode;
 
@@ -63,7 +63,7 @@ pub struct UploadQuery {
 pub async fn upload(
     State(state): State<AppState>,
     Path(agent): Path<String>,
-    Query(query): Query<UploadQuery>,
+    Params(query): Params<UploadQuery>,
     caller: Caller,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -112,7 +112,7 @@ pub struct SearchQuery {
 pub async fn search(
     State(state): State<AppState>,
     Path(agent): Path<String>,
-    Query(query): Query<SearchQuery>,
+    Params(query): Params<SearchQuery>,
 ) -> Result<Json<Vec<Found>>, ApiError> {
     if query.q.trim().is_empty() {
         return Err(ApiError::BadRequest("q: the question is empty".into()));

@@ -2,13 +2,13 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_store::{AgentId, CallRecord, CallRecordId, UnixMillis};
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Params};
 
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 500;
@@ -23,7 +23,7 @@ pub struct ListQuery {
 /// Calls, newest first, a page at a time.
 pub async fn list(
     State(state): State<AppState>,
-    Query(query): Query<ListQuery>,
+    Params(query): Params<ListQuery>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {

@@ -78,3 +78,25 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+/// A handler's query parameters, like axum's `Query`, but a missing or malformed parameter is a
+/// 400 in the API's JSON shape naming it, not a plain-text rejection.
+pub struct Params<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Params<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(t)| Params(t))
+            .map_err(|e| ApiError::BadRequest(e.body_text()))
+    }
+}

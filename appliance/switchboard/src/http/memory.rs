@@ -3,14 +3,14 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_store::{AgentId, CallerMemory, Store};
 
 use super::access::Caller;
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Params};
 use crate::pii::Pii;
 
 /// What every agent remembers about `number`; an empty list when nothing.
@@ -42,7 +42,7 @@ pub struct ForgetQuery {
 pub async fn forget(
     State(state): State<AppState>,
     Path(number): Path<String>,
-    Query(query): Query<ForgetQuery>,
+    Params(query): Params<ForgetQuery>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
     let actor = &caller.user.username;

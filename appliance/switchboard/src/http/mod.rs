@@ -8,7 +8,7 @@ mod error;
 mod memory;
 mod session;
 
-pub use error::ApiError;
+pub use error::{ApiError, Params};
 
 use crate::auth::LoginThrottle;
 use crate::knowledge::Knowledge;
