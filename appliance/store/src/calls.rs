@@ -33,6 +33,8 @@ pub struct CallRecord {
     pub end_reason: Option<String>,
     /// `not_asked`, `given` or `declined` once known.
     pub consent: Option<String>,
+    /// The box that carried the call (its `node` setting, by default the host name).
+    pub node: Option<String>,
 }
 
 /// What is known once a call has ended.
@@ -106,7 +108,7 @@ impl Store {
     pub async fn insert_call(&self, call: &CallRecord) -> Result<()> {
         sqlx::query(
             "INSERT INTO calls (id, sip_call_id, direction, agent_id, from_number, to_number, \
-             started_at, answered_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             started_at, answered_at, node) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(call.id.as_str())
         .bind(&call.sip_call_id)
@@ -116,6 +118,7 @@ impl Store {
         .bind(&call.to_number)
         .bind(call.started_at.0)
         .bind(call.answered_at.map(|t| t.0))
+        .bind(call.node.as_deref())
         .execute(&self.pool)
         .await
         .map_err(q("insert call"))?;
@@ -158,6 +161,33 @@ impl Store {
             call,
         )
         .await
+    }
+
+    /// Closes the calls `node` left open when it stopped without ending them (a crash, a power
+    /// cut), and those of no node (older records): end reason `interrupted`, ended at the last
+    /// transcript line heard, else when answered or started. Calls of other nodes sharing the
+    /// database are still live and stay open. Returns the calls closed.
+    pub async fn close_interrupted_calls(&self, node: &str) -> Result<Vec<CallRecordId>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM calls WHERE ended_at IS NULL AND (node = $1 OR node IS NULL)",
+        )
+        .bind(node)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("find interrupted calls"))?;
+        for id in &ids {
+            sqlx::query(
+                "UPDATE calls SET end_reason = 'interrupted', ended_at = COALESCE(\
+                 (SELECT MAX(calls.started_at + t.at_ms) FROM transcript_lines t \
+                  WHERE t.call_id = calls.id), answered_at, started_at) \
+                 WHERE id = $1 AND ended_at IS NULL",
+            )
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(q("close interrupted call"))?;
+        }
+        Ok(ids.into_iter().map(CallRecordId::from_string).collect())
     }
 
     pub async fn call(&self, id: &CallRecordId) -> Result<Option<CallRecord>> {
@@ -344,7 +374,7 @@ impl Store {
 }
 
 const CALL_COLUMNS: &str = "id, sip_call_id, direction, agent_id, from_number, to_number, \
-    started_at, answered_at, ended_at, end_reason, consent";
+    started_at, answered_at, ended_at, end_reason, consent, node";
 
 fn call_from_row(r: &sqlx::any::AnyRow) -> Result<CallRecord> {
     let e = || q("read call");
@@ -373,5 +403,6 @@ fn call_from_row(r: &sqlx::any::AnyRow) -> Result<CallRecord> {
         ended_at: r.try_get::<Option<i64>, _>(8).map_err(e())?.map(UnixMillis),
         end_reason: r.try_get(9).map_err(e())?,
         consent: r.try_get(10).map_err(e())?,
+        node: r.try_get(11).map_err(e())?,
     })
 }

@@ -114,10 +114,11 @@ both!(
     caller_memory_is_kept_replaced_and_forgotten,
     a_caller_is_forgotten_by_every_agent,
     calls_are_listed_newest_first_in_pages,
+    calls_left_open_by_a_crash_are_closed_by_their_node,
 );
 
 async fn migrations_applied_once(s: &Store) {
-    assert_eq!(s.schema_versions().await.unwrap(), vec![1, 2, 3]);
+    assert_eq!(s.schema_versions().await.unwrap(), vec![1, 2, 3, 4]);
     s.ping().await.unwrap();
 }
 
@@ -192,7 +193,50 @@ fn new_call(from: &str) -> CallRecord {
         ended_at: None,
         end_reason: None,
         consent: None,
+        node: Some("box-a".into()),
     }
+}
+
+/// After a crash a box closes the calls it left open, ended at the last word heard, and
+/// leaves alone those another box sharing the database is carrying.
+async fn calls_left_open_by_a_crash_are_closed_by_their_node(s: &Store) {
+    let cut_off = new_call("+15551230001");
+    let elsewhere = CallRecord {
+        node: Some("box-b".into()),
+        ..new_call("+15551230002")
+    };
+    let finished = new_call("+15551230003");
+    for c in [&cut_off, &elsewhere, &finished] {
+        s.insert_call(c).await.unwrap();
+    }
+    let line = TranscriptLine {
+        seq: 1,
+        at_ms: 4_200,
+        speaker: Speaker::Caller,
+        text: "I'd like to book".into(),
+    };
+    s.append_transcript(&cut_off.id, &line).await.unwrap();
+    let end = EndOfCall {
+        end_reason: "caller_bye".into(),
+        ..Default::default()
+    };
+    s.finish_call(&finished.id, UnixMillis(1_700_000_009_000), &end)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        s.close_interrupted_calls("box-a").await.unwrap(),
+        vec![cut_off.id.clone()]
+    );
+    let closed = s.call(&cut_off.id).await.unwrap().unwrap();
+    assert_eq!(closed.end_reason.as_deref(), Some("interrupted"));
+    assert_eq!(closed.ended_at, Some(UnixMillis(1_700_000_004_200)));
+    assert_eq!(closed.node.as_deref(), Some("box-a"));
+    let other = s.call(&elsewhere.id).await.unwrap().unwrap();
+    assert_eq!(other.ended_at, None, "box-b's call is still live");
+    let done = s.call(&finished.id).await.unwrap().unwrap();
+    assert_eq!(done.end_reason.as_deref(), Some("caller_bye"));
+    assert!(s.close_interrupted_calls("box-a").await.unwrap().is_empty());
 }
 
 async fn call_record_lifecycle(s: &Store) {
@@ -598,8 +642,14 @@ async fn concurrent_first_opens_of_one_sqlite_file_both_succeed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("switchboard.db");
         let (a, b) = tokio::join!(Store::open_sqlite(&path), Store::open_sqlite(&path));
-        assert_eq!(a.unwrap().schema_versions().await.unwrap(), vec![1, 2, 3]);
-        assert_eq!(b.unwrap().schema_versions().await.unwrap(), vec![1, 2, 3]);
+        assert_eq!(
+            a.unwrap().schema_versions().await.unwrap(),
+            vec![1, 2, 3, 4]
+        );
+        assert_eq!(
+            b.unwrap().schema_versions().await.unwrap(),
+            vec![1, 2, 3, 4]
+        );
     }
 }
 

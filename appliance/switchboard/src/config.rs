@@ -29,6 +29,9 @@ const NOT_CONFIG: &[&str] = &[
 pub struct Config {
     /// Database, recordings and indexes live here.
     pub data_dir: PathBuf,
+    /// This box's name in call records; boxes sharing one database need different names.
+    /// Default: the host name.
+    pub node: Option<String>,
     pub http: HttpConfig,
     pub sip: SipConfig,
     pub calls: CallsConfig,
@@ -194,6 +197,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: PathBuf::from("var"),
+            node: None,
             http: HttpConfig::default(),
             sip: SipConfig::default(),
             calls: CallsConfig::default(),
@@ -262,6 +266,17 @@ impl Default for LogConfig {
 }
 
 impl Config {
+    /// This box's name in call records: `node`, else the host name.
+    pub fn node_name(&self) -> String {
+        self.node.clone().unwrap_or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_owned())
+                .ok()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "switchboard".into())
+        })
+    }
+
     /// Who may send INVITEs: `sip.allow` joined with every trunk's `allow`, plus the address of
     /// each registering trunk whose proxy is an IP literal (the PBX calls us where we
     /// registered). `None` when all of them are empty: anyone may call. Entries were checked at

@@ -111,6 +111,7 @@ pub async fn run(
     let schema = store.schema_versions().await?;
     tracing::info!(database = %switchboard_store::redact(&config.database_url()), ?schema, "database ready");
     seed_agents(&config, &store).await?;
+    close_interrupted_calls(&config, &store).await?;
     let models = check_models(&config);
     if let Err(why) = &models {
         tracing::error!(dir = %config.models.dir.display(), "models not usable: {why}; /readyz stays not ready");
@@ -136,7 +137,7 @@ pub async fn run(
     };
     let state = http::AppState::new(store.clone(), models, knowledge).with_runtime(runtime.clone());
     let sip_addr = listeners.sip.local_addr;
-    let admission = telephony::Admission::new(store.clone(), capacity);
+    let admission = telephony::Admission::new(store.clone(), capacity, &config.node_name());
     let mut sip = listeners.sip;
     let trunks = trunks::Trunks::start(&config, &sip.handle).await;
     sip.events = trunks.tap(sip.events);
@@ -238,6 +239,25 @@ async fn open_knowledge(
 
 /// Prepares every agent on the loaded engines. A failure is logged precisely and leaves the
 /// daemon up (health endpoints, admin) while calls are turned away with 480.
+/// Closes the calls this box left open when it last stopped without ending them (a crash, a
+/// power cut), attaching what their recordings hold up to the cut.
+async fn close_interrupted_calls(config: &Config, store: &Store) -> Result<(), Error> {
+    for id in store.close_interrupted_calls(&config.node_name()).await? {
+        let path = runtime::recording::path_in(&config.data_dir, id.as_str());
+        let recording = path.exists().then(|| path.display().to_string());
+        tracing::warn!(call = %id, recorded = recording.is_some(), "call cut off when the daemon last stopped; closed as interrupted");
+        let end = switchboard_store::EndOfCall {
+            end_reason: "interrupted".into(),
+            recording_path: recording,
+            ..Default::default()
+        };
+        store
+            .finish_call(&id, switchboard_store::UnixMillis::now(), &end)
+            .await?;
+    }
+    Ok(())
+}
+
 async fn start_runtime(
     config: &Config,
     store: &Store,

@@ -40,11 +40,17 @@ pub enum Decision {
 pub struct Admission {
     store: Store,
     capacity: Arc<Capacity>,
+    /// This box's name, written into each call record.
+    node: Arc<str>,
 }
 
 impl Admission {
-    pub fn new(store: Store, capacity: Arc<Capacity>) -> Self {
-        Admission { store, capacity }
+    pub fn new(store: Store, capacity: Arc<Capacity>, node: &str) -> Self {
+        Admission {
+            store,
+            capacity,
+            node: node.into(),
+        }
     }
 
     /// Waits until every admitted call has released its slot (its record closed), up to
@@ -168,6 +174,7 @@ async fn incoming_call(
         ended_at: None,
         end_reason: None,
         consent: None,
+        node: Some(admission.node.to_string()),
     };
     if let Err(e) = store.insert_call(&record).await {
         // Without a record we must not take the call: nothing of it could be kept.
@@ -262,7 +269,7 @@ mod tests {
             })
             .await
             .unwrap();
-        let admission = Admission::new(store.clone(), Capacity::new(1, None));
+        let admission = Admission::new(store.clone(), Capacity::new(1, None), "test");
         let first = admission.decide("+15551230001", "1000").await.unwrap();
         assert!(matches!(&first, Decision::Admit { agent, .. } if agent.name == "demo"));
         // The one slot is taken: the next caller is told to come back.

@@ -665,6 +665,7 @@ fn calls_are_listed_and_shown_with_transcript_and_timings() {
             ended_at: None,
             end_reason: None,
             consent: None,
+            node: None,
         };
         s.rt.block_on(s.store.insert_call(&call)).unwrap();
         ids.push(call.id);

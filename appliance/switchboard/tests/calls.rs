@@ -91,28 +91,7 @@ impl Daemon {
                 .unwrap();
         });
         // HTTP is served once the engines and agents are loaded.
-        let ready = async {
-            while tokio::net::TcpStream::connect(http_addr).await.is_err() {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            loop {
-                if let Ok(mut s) = tokio::net::TcpStream::connect(http_addr).await {
-                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                    let _ = s
-                        .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-                        .await;
-                    let mut out = String::new();
-                    let _ = s.read_to_string(&mut out).await;
-                    if out.starts_with("HTTP/1.1 200") {
-                        return;
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(300), ready)
-            .await
-            .expect("the daemon became ready");
+        wait_healthy(http_addr).await;
         let store = Store::open(&url).await.unwrap();
         Some(Daemon {
             sip: sip_addr,
@@ -546,8 +525,9 @@ async fn a_caller_talks_to_the_agent() {
             );
             assert!(hound::WavReader::new(std::io::Cursor::new(&bytes)).is_err());
             let vault = switchboard::runtime::recording::Vault::open(&daemon.data_dir).unwrap();
-            let wav = vault.open_recording(record.id.as_str()).unwrap();
-            let reader = hound::WavReader::new(std::io::Cursor::new(wav)).unwrap();
+            let recording = vault.open_recording(record.id.as_str()).unwrap();
+            assert!(recording.complete);
+            let reader = hound::WavReader::new(std::io::Cursor::new(recording.wav)).unwrap();
             assert_eq!(reader.spec().channels, 2);
             assert!(
                 reader.duration() > 8000,
@@ -614,6 +594,135 @@ async fn a_caller_talks_to_the_agent() {
         .await;
     assert_eq!(status, 603);
     daemon.stop().await;
+}
+
+/// The daemon killed in the middle of a recorded call: the consent decision and the call record
+/// survive, and at the next start the call is closed as interrupted with what its recording held
+/// until the kill (sealed, readable, marked incomplete).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_mid_call_keeps_the_record_and_the_recording() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if model_file("ggml-tiny.en.bin").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let example = std::fs::read_to_string(root.join("packaging/switchboard.example.toml")).unwrap();
+    let knowledge = root.join("packaging/demo/acme-dental.md");
+    let config = example
+        .replace(
+            "data_dir = \"var\"",
+            &format!("data_dir = {data_dir:?}\nnode = \"crash-test\""),
+        )
+        .replace("consent = \"off\"", "consent = \"required\"")
+        .replace(
+            "knowledge = [\"packaging/demo/acme-dental.md\"]",
+            &format!("knowledge = [{knowledge:?}]"),
+        );
+    let config_file = dir.path().join("switchboard.toml");
+    std::fs::write(&config_file, config).unwrap();
+    let free_port = || {
+        std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    };
+    let (http, sip) = (free_port(), free_port());
+    let serve = || {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SWITCHBOARD_")) {
+            c.env_remove(k);
+        }
+        c.arg("--config")
+            .arg(&config_file)
+            .arg("serve")
+            .env("SWITCHBOARD_HTTP_LISTEN", http.to_string())
+            .env("SWITCHBOARD_SIP_LISTEN", sip.to_string())
+            .env("SWITCHBOARD_MODELS_DIR", models_dir())
+            .env("SWITCHBOARD_CALLS_RTP_PORTS", "22000-22999")
+            .env("SWITCHBOARD_CALLS_SILENCE_TIMEOUT_S", "30")
+            .env("SWITCHBOARD_CALLS_ENGINE_TIMEOUT_MS", "60000")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map(Killed)
+            .unwrap()
+    };
+    let yes = speak("Yes, that's fine.");
+    let question = speak("Do you have free parking? And how much is an emergency visit?");
+
+    let daemon = serve();
+    wait_healthy(http).await;
+    let mut ua = Ua::start(UaOptions::default()).await;
+    let call = answered(&mut ua, &format!("sip:demo@{sip}")).await;
+    hear(&mut ua, Duration::from_secs(5), PAUSE).await;
+    ua.play(call, yes);
+    hear(&mut ua, Duration::from_millis(600), PAUSE).await;
+    ua.play(call, question);
+    answer(&mut ua).await;
+    drop(daemon);
+
+    let store = Store::open_sqlite(&data_dir.join("switchboard.db"))
+        .await
+        .unwrap();
+    let id = store.recent_call_ids(1).await.unwrap()[0].clone();
+    let record = store.call(&id).await.unwrap().unwrap();
+    assert_eq!(record.ended_at, None, "{record:?}");
+    let consent = store.consent_log(&id).await.unwrap();
+    assert_eq!(consent.len(), 1, "{consent:?}");
+    assert_eq!(consent[0].decision, ConsentDecision::Yes);
+
+    let _daemon = serve();
+    wait_healthy(http).await;
+    let record = store.call(&id).await.unwrap().unwrap();
+    assert_eq!(record.end_reason.as_deref(), Some("interrupted"));
+    assert!(record.ended_at >= record.answered_at, "{record:?}");
+    assert_eq!(record.node.as_deref(), Some("crash-test"));
+    let end = store.end_of_call(&id).await.unwrap().unwrap();
+    assert!(end.recording_path.is_some(), "{end:?}");
+    let vault = switchboard::runtime::recording::Vault::open(&data_dir).unwrap();
+    let recording = vault.open_recording(id.as_str()).unwrap();
+    assert!(!recording.complete);
+    let reader = hound::WavReader::new(std::io::Cursor::new(recording.wav)).unwrap();
+    assert!(
+        reader.duration() >= 2 * 8000,
+        "kept {} frames of a call recorded for more than 3 s",
+        reader.duration()
+    );
+}
+
+/// A daemon process, SIGKILLed when dropped (also when the test fails).
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits until the daemon at `http` answers `/healthz` (it does once engines and agents loaded).
+async fn wait_healthy(http: SocketAddr) {
+    let ready = async {
+        loop {
+            if let Ok(mut s) = tokio::net::TcpStream::connect(http).await {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let _ = s
+                    .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                    .await;
+                let mut out = String::new();
+                let _ = s.read_to_string(&mut out).await;
+                if out.starts_with("HTTP/1.1 200") {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(300), ready)
+        .await
+        .expect("the daemon became ready");
 }
 
 /// A model that does not answer in time: the caller hears the fallback line, not silence.

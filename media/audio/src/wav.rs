@@ -2,7 +2,6 @@
 //! by sample position with silence where it had nothing to say.
 
 use std::collections::VecDeque;
-use std::io::{Seek, Write};
 
 use crate::Error;
 
@@ -15,52 +14,33 @@ pub enum Leg {
     Agent,
 }
 
-/// Writes a 16-bit stereo WAV, interleaving two legs with silence fill.
-pub struct StereoRecorder<W: Write + Seek> {
-    writer: hound::WavWriter<W>,
-    /// Samples of each leg from `written` on.
+/// Interleaves two legs into 16-bit stereo frames, with silence where a leg had nothing. The
+/// frames go wherever the caller puts them (an encrypted file, a WAV via [`wav_bytes`]).
+#[derive(Debug, Default)]
+pub struct StereoMixer {
+    /// Samples of each leg from `drained` on.
     legs: [VecDeque<i16>; 2],
-    /// Frames written so far.
-    written: u64,
-    /// Samples dropped because they arrived for positions already written.
+    /// Frames handed out so far.
+    drained: u64,
+    /// Samples dropped because they arrived for positions already handed out.
     late_samples: u64,
 }
 
-impl<W: Write + Seek> std::fmt::Debug for StereoRecorder<W> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StereoRecorder")
-            .field("written", &self.written)
-            .finish()
-    }
-}
-
-impl<W: Write + Seek> StereoRecorder<W> {
-    /// A recorder at `sample_rate` writing to `sink`.
-    pub fn new(sink: W, sample_rate: u32) -> Result<Self, Error> {
-        let spec = hound::WavSpec {
-            channels: 2,
-            sample_rate,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
-        };
-        Ok(StereoRecorder {
-            writer: hound::WavWriter::new(sink, spec)?,
-            legs: [VecDeque::new(), VecDeque::new()],
-            written: 0,
-            late_samples: 0,
-        })
+impl StereoMixer {
+    pub fn new() -> Self {
+        Self::default()
     }
 
     /// Places `samples` of `leg` starting at absolute sample position `at`. Overlaps with earlier
-    /// audio of the same leg overwrite it; positions already written to the file are dropped.
+    /// audio of the same leg overwrite it; positions already drained are dropped.
     pub fn push(&mut self, leg: Leg, at: u64, samples: &[i16]) {
         let buf = &mut self.legs[leg as usize];
-        let (skip, start) = if at < self.written {
-            let skip = ((self.written - at) as usize).min(samples.len());
+        let (skip, start) = if at < self.drained {
+            let skip = ((self.drained - at) as usize).min(samples.len());
             self.late_samples += skip as u64;
             (skip, 0usize)
         } else {
-            (0, (at - self.written) as usize)
+            (0, (at - self.drained) as usize)
         };
         let samples = &samples[skip..];
         if buf.len() < start + samples.len() {
@@ -71,30 +51,49 @@ impl<W: Write + Seek> StereoRecorder<W> {
         }
     }
 
-    /// Writes every frame before position `until`, silence where a leg has nothing.
-    pub fn flush_until(&mut self, until: u64) -> Result<(), Error> {
-        while self.written < until {
-            let left = self.legs[0].pop_front().unwrap_or(0);
-            let right = self.legs[1].pop_front().unwrap_or(0);
-            self.writer.write_sample(left)?;
-            self.writer.write_sample(right)?;
-            self.written += 1;
+    /// Appends to `out` every frame before position `until` (left, right interleaved).
+    pub fn drain_until(&mut self, until: u64, out: &mut Vec<i16>) {
+        while self.drained < until {
+            out.push(self.legs[0].pop_front().unwrap_or(0));
+            out.push(self.legs[1].pop_front().unwrap_or(0));
+            self.drained += 1;
         }
-        Ok(())
     }
 
-    /// Samples dropped for arriving after their position was written.
+    /// Appends every frame left, to the end of the longer leg.
+    pub fn drain_all(&mut self, out: &mut Vec<i16>) {
+        let end = self.drained + self.legs.iter().map(VecDeque::len).max().unwrap_or(0) as u64;
+        self.drain_until(end, out);
+    }
+
+    /// Frames handed out so far.
+    pub fn drained(&self) -> u64 {
+        self.drained
+    }
+
+    /// Samples dropped for arriving after their position was drained.
     pub fn late_samples(&self) -> u64 {
         self.late_samples
     }
+}
 
-    /// Flushes both legs to their end and finalises the header.
-    pub fn finish(mut self) -> Result<(), Error> {
-        let end = self.written + self.legs.iter().map(VecDeque::len).max().unwrap_or(0) as u64;
-        self.flush_until(end)?;
-        self.writer.finalize()?;
-        Ok(())
+/// A 16-bit PCM WAV file of interleaved `samples`.
+pub fn wav_bytes(channels: u16, sample_rate: u32, samples: &[i16]) -> Result<Vec<u8>, Error> {
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut cursor = std::io::Cursor::new(Vec::with_capacity(44 + samples.len() * 2));
+    let mut writer = hound::WavWriter::new(&mut cursor, spec)?;
+    let mut i16s = writer.get_i16_writer(samples.len() as u32);
+    for &s in samples {
+        i16s.write_sample(s);
     }
+    i16s.flush()?;
+    writer.finalize()?;
+    Ok(cursor.into_inner())
 }
 
 #[cfg(test)]
@@ -103,21 +102,20 @@ mod tests {
 
     #[test]
     fn interleaves_legs_with_silence_fill() {
-        let mut cursor = std::io::Cursor::new(Vec::new());
-        {
-            let mut rec = StereoRecorder::new(&mut cursor, 8000).unwrap();
-            rec.push(Leg::Caller, 0, &[1, 2, 3]);
-            rec.push(Leg::Agent, 2, &[10, 11]);
-            rec.flush_until(2).unwrap();
-            rec.push(Leg::Caller, 1, &[99]); // already written: dropped
-            rec.push(Leg::Caller, 6, &[7]);
-            assert_eq!(rec.late_samples(), 1);
-            rec.finish().unwrap();
-        }
-        cursor.set_position(0);
-        let mut reader = hound::WavReader::new(cursor).unwrap();
+        let mut mixer = StereoMixer::new();
+        let mut out = Vec::new();
+        mixer.push(Leg::Caller, 0, &[1, 2, 3]);
+        mixer.push(Leg::Agent, 2, &[10, 11]);
+        mixer.drain_until(2, &mut out);
+        mixer.push(Leg::Caller, 1, &[99]); // already drained: dropped
+        mixer.push(Leg::Caller, 6, &[7]);
+        assert_eq!(mixer.late_samples(), 1);
+        mixer.drain_all(&mut out);
+        assert_eq!(out, vec![1, 0, 2, 0, 3, 10, 0, 11, 0, 0, 0, 0, 7, 0]);
+        let wav = wav_bytes(2, 8000, &out).unwrap();
+        let mut reader = hound::WavReader::new(std::io::Cursor::new(wav)).unwrap();
         assert_eq!(reader.spec().channels, 2);
-        let samples: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
-        assert_eq!(samples, vec![1, 0, 2, 0, 3, 10, 0, 11, 0, 0, 0, 0, 7, 0]);
+        let back: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
+        assert_eq!(back, out);
     }
 }

@@ -523,13 +523,15 @@ impl Call {
                 answer_text,
                 decision,
             } => self.log_consent(now, answer_text, decision).await,
-            Action::StartRecording => match Recorder::start() {
-                Ok(r) if self.shared.vault.is_some() => {
-                    tracing::info!("recording started");
-                    self.recorder = Some(r);
-                }
-                Ok(_) => tracing::error!("consent given but recordings are unavailable"),
-                Err(e) => tracing::error!("cannot start the recording: {e}"),
+            Action::StartRecording => match &self.shared.vault {
+                Some(vault) => match Recorder::start(vault, self.id.as_str()) {
+                    Ok(r) => {
+                        tracing::info!(path = %r.path().display(), "recording started");
+                        self.recorder = Some(r);
+                    }
+                    Err(e) => tracing::error!("cannot start the recording: {e}"),
+                },
+                None => tracing::error!("consent given but recordings are unavailable"),
             },
             Action::Blacklist { reason } => self.blacklist(reason).await,
             Action::Transfer => self.transfer(now).await,
@@ -863,26 +865,18 @@ impl Call {
             turn.cancel.cancel();
         }
         drop(media);
-        let recording = match (self.recorder.take(), self.shared.vault.clone()) {
-            (Some(rec), Some(vault)) => {
-                let id = self.id.as_str().to_owned();
-                let sealed = tokio::task::spawn_blocking(move || {
-                    rec.finish().and_then(|wav| vault.seal(&id, &wav))
-                })
-                .await;
-                match sealed {
-                    Ok(Ok(path)) => Some(path.display().to_string()),
-                    Ok(Err(e)) => {
-                        tracing::error!("cannot store the recording: {e}");
-                        None
-                    }
-                    Err(e) => {
-                        tracing::error!("recording task failed: {e}");
-                        None
-                    }
+        let recording = match self.recorder.take() {
+            Some(rec) => {
+                let path = rec.path().to_owned();
+                match tokio::task::spawn_blocking(move || rec.finish()).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::error!("the recording is incomplete: {e}"),
+                    Err(e) => tracing::error!("recording task failed: {e}"),
                 }
+                // Even an incomplete file holds the call until the failure, so it is listed.
+                path.exists().then(|| path.display().to_string())
             }
-            _ => None,
+            None => None,
         };
         let reason = self.end_reason.unwrap_or("ended");
         tracing::info!(reason, turns = self.turns, "call ended");

@@ -1,20 +1,33 @@
-//! Call recordings, encrypted at rest (AES-256-GCM).
+//! Call recordings, encrypted at rest (AES-256-GCM) and written while the call goes on.
 //!
-//! Only started after a recorded *yes* (the session guarantees the order). The two legs are
-//! mixed into a stereo WAV in memory (left: caller, right: agent) and sealed when the call ends:
-//! nothing of the audio ever touches the disk in the clear. File layout: `SBREC1\0\0`, a 12-byte
-//! random nonce, then the ciphertext of the WAV with the call id as associated data, so a file
-//! renamed to another call's id does not decrypt.
+//! Only started after a recorded *yes* (the session guarantees the order). The two legs are mixed
+//! into stereo frames (left: caller, right: agent) and each second of them is sealed and appended
+//! to the call's file: no audio touches the disk in the clear, a crash loses at most the last
+//! two seconds, and a long call does not grow in memory.
+//!
+//! File layout (`SBREC2`): a 24-byte header (magic `SBREC2\0\0`, an 8-byte random nonce prefix,
+//! the sample rate as u32 LE, the channel count as u16 LE, 2 bytes reserved), then segments, each a
+//! u32 LE length and the AES-GCM ciphertext of interleaved s16le frames. Segment `i` is sealed
+//! with the nonce prefix ‖ `i` (u32 BE) and, as associated data, the call id, the header, `i` and
+//! whether it is the last segment (the STREAM construction of Hoang, Reyhanitabar, Rogaway and
+//! Vizár). So a file renamed to another call's id does not decrypt, and segments reordered or cut
+//! off are detected. A file without its last segment (a crash, a full disk) still plays up to its
+//! last whole segment and is reported incomplete.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
-use media_audio::wav::{Leg, StereoRecorder};
-use std::io::{Cursor, Seek, SeekFrom, Write};
+use media_audio::wav::{Leg, StereoMixer};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
-const MAGIC: &[u8; 8] = b"SBREC1\0\0";
+const MAGIC: &[u8; 8] = b"SBREC2\0\0";
+const HEADER_LEN: usize = 24;
 const KEY_FILE: &str = "recording.key";
+/// Under the data directory.
+const DIR: &str = "recordings";
+const RATE: u32 = 8000;
+/// Frames sealed per segment: one second.
+const SEGMENT_FRAMES: usize = RATE as usize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecordingError {
@@ -44,6 +57,16 @@ impl std::fmt::Debug for Vault {
     }
 }
 
+/// A recording read back.
+#[derive(Debug)]
+pub struct Recording {
+    /// A stereo WAV file: caller left, agent right.
+    pub wav: Vec<u8>,
+    /// `false` when the file ends before its last segment: the call was cut off by a crash or
+    /// the disk filled up, and `wav` holds what was written until then.
+    pub complete: bool,
+}
+
 impl Vault {
     /// Recordings under `data_dir/recordings`. The key comes from systemd credentials
     /// (`$CREDENTIALS_DIRECTORY/recording.key`) or `data_dir/recording.key`, created (0600,
@@ -54,7 +77,7 @@ impl Vault {
             .filter(|p| p.is_file())
             .unwrap_or_else(|| data_dir.join(KEY_FILE));
         let key = load_or_create_key(&key_path)?;
-        let dir = data_dir.join("recordings");
+        let dir = data_dir.join(DIR);
         std::fs::create_dir_all(&dir).map_err(|source| RecordingError::Io {
             path: dir.clone(),
             source,
@@ -66,62 +89,116 @@ impl Vault {
     }
 
     pub fn path_for(&self, call_id: &str) -> PathBuf {
-        self.dir.join(format!("{call_id}.wav.sbrec"))
+        self.dir.join(file_name(call_id))
     }
 
-    /// Encrypts `wav` to the call's file (written to a temporary name, synced, renamed).
-    pub fn seal(&self, call_id: &str, wav: &[u8]) -> Result<PathBuf, RecordingError> {
-        let path = self.path_for(call_id);
-        let mut nonce = [0u8; 12];
-        getrandom::fill(&mut nonce).map_err(|e| RecordingError::Key {
-            path: path.clone(),
-            reason: format!("no randomness for the nonce: {e}"),
-        })?;
-        let sealed = self
-            .cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: wav,
-                    aad: call_id.as_bytes(),
-                },
-            )
-            .map_err(|_| RecordingError::Undecryptable { path: path.clone() })?;
-        let io = |source| RecordingError::Io {
-            path: path.clone(),
-            source,
-        };
-        let tmp = path.with_extension("partial");
-        let mut file = std::fs::File::create(&tmp).map_err(io)?;
-        file.write_all(MAGIC).map_err(io)?;
-        file.write_all(&nonce).map_err(io)?;
-        file.write_all(&sealed).map_err(io)?;
-        file.sync_all().map_err(io)?;
-        std::fs::rename(&tmp, &path).map_err(io)?;
-        Ok(path)
-    }
-
-    /// The WAV bytes of a sealed recording.
-    pub fn open_recording(&self, call_id: &str) -> Result<Vec<u8>, RecordingError> {
+    /// The recording of `call_id`, decrypted.
+    pub fn open_recording(&self, call_id: &str) -> Result<Recording, RecordingError> {
         let path = self.path_for(call_id);
         let data = std::fs::read(&path).map_err(|source| RecordingError::Io {
             path: path.clone(),
             source,
         })?;
         let bad = || RecordingError::Undecryptable { path: path.clone() };
-        if data.len() < MAGIC.len() + 12 || &data[..MAGIC.len()] != MAGIC {
+        if data.len() < HEADER_LEN || &data[..MAGIC.len()] != MAGIC {
             return Err(bad());
         }
-        let (nonce, sealed) = data[MAGIC.len()..].split_at(12);
+        let header = &data[..HEADER_LEN];
+        let rate = u32::from_le_bytes(header[16..20].try_into().map_err(|_| bad())?);
+        let channels = u16::from_le_bytes(header[20..22].try_into().map_err(|_| bad())?);
+        let segments = Segments {
+            cipher: &self.cipher,
+            call_id,
+            header,
+        };
+        let (mut pos, mut index, mut complete) = (HEADER_LEN, 0u32, false);
+        let mut samples = Vec::new();
+        while let Some(len) = data.get(pos..pos + 4) {
+            let len = u32::from_le_bytes(len.try_into().map_err(|_| bad())?) as usize;
+            let Some(sealed) = data.get(pos + 4..pos + 4 + len) else {
+                break; // torn by a crash mid-write
+            };
+            pos += 4 + len;
+            let (plain, last) = match segments.open(index, sealed) {
+                Some(opened) => opened,
+                None if index == 0 => return Err(bad()),
+                None => break, // tampered or out of order: keep what was whole before it
+            };
+            samples.extend(
+                plain
+                    .chunks_exact(2)
+                    .map(|b| i16::from_le_bytes([b[0], b[1]])),
+            );
+            if last {
+                complete = pos == data.len();
+                break;
+            }
+            index += 1;
+        }
+        let wav = media_audio::wav::wav_bytes(channels, rate, &samples)
+            .map_err(|e| RecordingError::Audio(e.to_string()))?;
+        Ok(Recording { wav, complete })
+    }
+}
+
+/// Where the recording of `call_id` is kept under `data_dir`.
+pub fn path_in(data_dir: &Path, call_id: &str) -> PathBuf {
+    data_dir.join(DIR).join(file_name(call_id))
+}
+
+fn file_name(call_id: &str) -> String {
+    format!("{call_id}.wav.sbrec")
+}
+
+/// Seals and opens the segments of one file.
+struct Segments<'a> {
+    cipher: &'a Aes256Gcm,
+    call_id: &'a str,
+    header: &'a [u8],
+}
+
+impl Segments<'_> {
+    fn nonce(&self, index: u32) -> [u8; 12] {
+        let mut nonce = [0u8; 12];
+        nonce[..8].copy_from_slice(&self.header[8..16]);
+        nonce[8..].copy_from_slice(&index.to_be_bytes());
+        nonce
+    }
+
+    fn aad(&self, index: u32, last: bool) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(self.call_id.len() + HEADER_LEN + 5);
+        aad.extend_from_slice(self.call_id.as_bytes());
+        aad.extend_from_slice(self.header);
+        aad.extend_from_slice(&index.to_be_bytes());
+        aad.push(u8::from(last));
+        aad
+    }
+
+    fn seal(&self, index: u32, last: bool, plain: &[u8]) -> Option<Vec<u8>> {
+        let aad = self.aad(index, last);
+        let payload = Payload {
+            msg: plain,
+            aad: &aad,
+        };
         self.cipher
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: sealed,
-                    aad: call_id.as_bytes(),
-                },
-            )
-            .map_err(|_| bad())
+            .encrypt(Nonce::from_slice(&self.nonce(index)), payload)
+            .ok()
+    }
+
+    /// The plaintext and whether it is the last segment; `None` if it is not segment `index`
+    /// of this file.
+    fn open(&self, index: u32, sealed: &[u8]) -> Option<(Vec<u8>, bool)> {
+        [false, true].into_iter().find_map(|last| {
+            let aad = self.aad(index, last);
+            let payload = Payload {
+                msg: sealed,
+                aad: &aad,
+            };
+            self.cipher
+                .decrypt(Nonce::from_slice(&self.nonce(index)), payload)
+                .ok()
+                .map(|plain| (plain, last))
+        })
     }
 }
 
@@ -157,72 +234,240 @@ fn load_or_create_key(path: &Path) -> Result<[u8; 32], RecordingError> {
     }
 }
 
-/// A call's stereo recording in progress, in memory until sealed.
+/// A call's stereo recording in progress, appended to its encrypted file each second.
 pub struct Recorder {
-    wav: StereoRecorder<SharedBuffer>,
-    buffer: SharedBuffer,
+    mixer: StereoMixer,
+    /// Mixed frames (interleaved) not yet sealed.
+    pending: Vec<i16>,
     /// Sample index of the caller's next audio (8 kHz since recording started).
     caller_at: u64,
+    path: PathBuf,
+    /// `None` once a write failed: the file keeps what came before, the call goes on.
+    file: Option<std::fs::File>,
+    cipher: Aes256Gcm,
+    call_id: String,
+    header: [u8; HEADER_LEN],
+    next_segment: u32,
 }
 
 impl Recorder {
-    pub fn start() -> Result<Self, RecordingError> {
-        let buffer = SharedBuffer::default();
-        let wav = StereoRecorder::new(buffer.clone(), 8000)
-            .map_err(|e| RecordingError::Audio(e.to_string()))?;
+    /// Creates the call's file (0600) with its header.
+    pub fn start(vault: &Vault, call_id: &str) -> Result<Self, RecordingError> {
+        let path = vault.path_for(call_id);
+        let io = |source| RecordingError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut header = [0u8; HEADER_LEN];
+        header[..8].copy_from_slice(MAGIC);
+        getrandom::fill(&mut header[8..16]).map_err(|e| RecordingError::Key {
+            path: path.clone(),
+            reason: format!("no randomness for the nonce: {e}"),
+        })?;
+        header[16..20].copy_from_slice(&RATE.to_le_bytes());
+        header[20..22].copy_from_slice(&2u16.to_le_bytes());
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io)?;
+        file.write_all(&header).map_err(io)?;
         Ok(Recorder {
-            wav,
-            buffer,
+            mixer: StereoMixer::new(),
+            pending: Vec::with_capacity(2 * SEGMENT_FRAMES),
             caller_at: 0,
+            file: Some(file),
+            cipher: vault.cipher.clone(),
+            call_id: call_id.to_owned(),
+            header,
+            next_segment: 0,
+            path,
         })
+    }
+
+    /// Where the recording is written.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// One inbound frame; inbound frames arrive every 20 ms and are the recording's clock.
     pub fn caller(&mut self, frame: &[i16]) {
-        self.wav.push(Leg::Caller, self.caller_at, frame);
+        self.mixer.push(Leg::Caller, self.caller_at, frame);
         self.caller_at += frame.len() as u64;
-        // Keep at most a second unmixed; writes to memory do not fail.
-        let _ = self.wav.flush_until(self.caller_at.saturating_sub(8000));
+        // The agent's audio may lag by up to a second; older frames are final.
+        self.mixer.drain_until(
+            self.caller_at.saturating_sub(RATE.into()),
+            &mut self.pending,
+        );
+        if self.pending.len() >= 2 * SEGMENT_FRAMES {
+            // A 32 KB write to the page cache once a second; the fsync waits for the end.
+            if let Err(e) = self.append(false) {
+                tracing::error!("recording stopped, the call goes on: {e}");
+                self.file = None;
+            }
+        }
     }
 
     /// The agent's frame that was on the wire when the caller's latest frame arrived.
     pub fn agent(&mut self, frame: &[i16]) {
         let at = self.caller_at.saturating_sub(frame.len() as u64);
-        self.wav.push(Leg::Agent, at, frame);
+        self.mixer.push(Leg::Agent, at, frame);
     }
 
-    /// The finished WAV file's bytes.
-    pub fn finish(self) -> Result<Vec<u8>, RecordingError> {
-        self.wav
-            .finish()
-            .map_err(|e| RecordingError::Audio(e.to_string()))?;
-        let cursor = std::mem::take(&mut *self.buffer.0.lock().unwrap_or_else(|p| p.into_inner()));
-        Ok(cursor.into_inner())
+    /// Seals what is left as the last segment and syncs the file; blocks (call it off the async
+    /// workers). After an earlier write failure the file holds the audio until then, unsealed at
+    /// the end, and this says why.
+    pub fn finish(mut self) -> Result<PathBuf, RecordingError> {
+        if self.file.is_none() {
+            return Err(RecordingError::Audio(
+                "the recording stopped during the call; it holds the audio until then".into(),
+            ));
+        }
+        self.mixer.drain_all(&mut self.pending);
+        self.append(true)?;
+        let path = self.path.clone();
+        if let Some(file) = self.file.take() {
+            file.sync_all().map_err(|source| RecordingError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        Ok(path)
+    }
+
+    fn append(&mut self, last: bool) -> Result<(), RecordingError> {
+        let path = self.path.clone();
+        let Some(file) = self.file.as_mut() else {
+            return Ok(());
+        };
+        let plain: Vec<u8> = self.pending.drain(..).flat_map(i16::to_le_bytes).collect();
+        let segments = Segments {
+            cipher: &self.cipher,
+            call_id: &self.call_id,
+            header: &self.header,
+        };
+        let sealed = segments
+            .seal(self.next_segment, last, &plain)
+            .ok_or_else(|| RecordingError::Undecryptable { path: path.clone() })?;
+        self.next_segment += 1;
+        let mut segment = Vec::with_capacity(4 + sealed.len());
+        segment.extend_from_slice(&(sealed.len() as u32).to_le_bytes());
+        segment.extend_from_slice(&sealed);
+        file.write_all(&segment)
+            .map_err(|source| RecordingError::Io { path, source })
     }
 }
 
-/// An in-memory file the WAV writer and the recorder share (the writer keeps its sink until
-/// it is finalised).
-#[derive(Clone, Default)]
-struct SharedBuffer(Arc<Mutex<Cursor<Vec<u8>>>>);
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl SharedBuffer {
-    fn with<T>(&self, f: impl FnOnce(&mut Cursor<Vec<u8>>) -> T) -> T {
-        f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    /// A recording of `seconds` of caller audio (a ramp) with the agent answering in between.
+    fn record(vault: &Vault, call: &str, seconds: usize) -> Recorder {
+        let mut rec = Recorder::start(vault, call).unwrap();
+        for i in 0..seconds * 50 {
+            let frame: Vec<i16> = (0..160).map(|j| (i * 160 + j) as i16).collect();
+            rec.caller(&frame);
+            rec.agent(&[-1; 160]);
+        }
+        rec
     }
-}
 
-impl Write for SharedBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.with(|c| c.write(buf))
+    fn segment_starts(bytes: &[u8]) -> Vec<usize> {
+        let mut starts = Vec::new();
+        let mut pos = HEADER_LEN;
+        while pos + 4 <= bytes.len() {
+            starts.push(pos);
+            pos += 4 + u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
+        }
+        starts
     }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
-impl Seek for SharedBuffer {
-    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
-        self.with(|c| c.seek(pos))
+    fn frames(wav: &[u8]) -> Vec<i16> {
+        let reader = hound::WavReader::new(std::io::Cursor::new(wav)).unwrap();
+        assert_eq!(reader.spec().channels, 2);
+        assert_eq!(reader.spec().sample_rate, 8000);
+        reader.into_samples::<i16>().map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn a_recording_is_sealed_on_disk_and_reads_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::open(dir.path()).unwrap();
+        let path = record(&vault, "call-1", 5).finish().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let plain: Vec<u8> = [0i16, -1, 1, -1, 2, -1]
+            .iter()
+            .flat_map(|s| s.to_le_bytes())
+            .collect();
+        assert!(
+            !bytes.windows(plain.len()).any(|w| w == plain),
+            "plain PCM on disk"
+        );
+        let back = vault.open_recording("call-1").unwrap();
+        assert!(back.complete);
+        let samples = frames(&back.wav);
+        assert_eq!(samples.len(), 2 * 5 * 8000);
+        assert_eq!(&samples[..6], &[0, -1, 1, -1, 2, -1]);
+        // Another call's id does not open it.
+        std::fs::rename(&path, vault.path_for("call-2")).unwrap();
+        assert!(matches!(
+            vault.open_recording("call-2"),
+            Err(RecordingError::Undecryptable { .. })
+        ));
+    }
+
+    #[test]
+    fn a_recording_cut_off_mid_call_keeps_its_whole_seconds() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::open(dir.path()).unwrap();
+        // The process dies 3 s in: no last segment, and the file may end mid-segment.
+        let rec = record(&vault, "crashed", 3);
+        let path = rec.path().to_owned();
+        drop(rec);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let starts = segment_starts(&bytes);
+        assert_eq!(
+            starts.len(),
+            2,
+            "two full seconds written (up to 1 s is held back)"
+        );
+        bytes.extend_from_slice(&[7, 7, 0, 0, 1, 2, 3]); // a torn write
+        std::fs::write(&path, &bytes).unwrap();
+        let back = vault.open_recording("crashed").unwrap();
+        assert!(!back.complete);
+        assert_eq!(frames(&back.wav).len(), 2 * 2 * 8000);
+
+        // A whole file with its tail cut off is incomplete too, not silently shorter.
+        let whole = record(&vault, "cut", 4).finish().unwrap();
+        let bytes = std::fs::read(&whole).unwrap();
+        let last = *segment_starts(&bytes).last().unwrap();
+        std::fs::write(&whole, &bytes[..last]).unwrap();
+        assert!(!vault.open_recording("cut").unwrap().complete);
+    }
+
+    #[test]
+    fn reordered_or_altered_segments_are_not_played() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::open(dir.path()).unwrap();
+        let path = record(&vault, "swapped", 5).finish().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let s = segment_starts(&bytes);
+        // Swap segments 1 and 2 (same length): playback stops after segment 0.
+        let mut swapped = bytes[..s[1]].to_vec();
+        swapped.extend_from_slice(&bytes[s[2]..s[3]]);
+        swapped.extend_from_slice(&bytes[s[1]..s[2]]);
+        swapped.extend_from_slice(&bytes[s[3]..]);
+        std::fs::write(&path, &swapped).unwrap();
+        let back = vault.open_recording("swapped").unwrap();
+        assert!(!back.complete);
+        assert_eq!(frames(&back.wav).len(), 2 * 8000);
+        // A flipped bit in the first segment: nothing plays.
+        let mut flipped = bytes.clone();
+        flipped[s[0] + 10] ^= 1;
+        std::fs::write(&path, &flipped).unwrap();
+        assert!(vault.open_recording("swapped").is_err());
     }
 }
