@@ -59,8 +59,8 @@ pub struct Conversation<L: Llm, E: Embedder> {
     base: usize,
     /// Messages pushed by [`Conversation::prefill_partial`] and not yet replaced by a turn.
     speculative: usize,
-    /// What retrieval gave the speculative partial.
-    speculative_facts: Option<TurnFacts>,
+    /// The speculative partial and what retrieval gave it.
+    speculative_facts: Option<(String, TurnFacts)>,
     /// The conversation started with a memory note.
     has_memory: bool,
 }
@@ -105,7 +105,17 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
         let started = Instant::now();
         let partial = self.speculative_facts.take();
         self.drop_speculative();
-        let mut facts = self.retrieve(caller_text)?;
+        // The transcript at the pause is most often the final one: its retrieval is done.
+        let (mut facts, partial) = match partial {
+            Some((text, facts)) if text == caller_text.trim() => (
+                TurnFacts {
+                    elapsed: Duration::ZERO,
+                    ..facts
+                },
+                None,
+            ),
+            other => (self.retrieve(caller_text)?, other.map(|(_, facts)| facts)),
+        };
         if let Some(partial) = partial {
             // The partial's note is already in the KV cache. Keep it when it holds the final
             // transcript's best snippet too (or both found nothing): a different note would
@@ -234,7 +244,7 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
             self.session.push(ChatMessage::system(note.clone()));
             self.speculative += 1;
         }
-        self.speculative_facts = Some(facts);
+        self.speculative_facts = Some((partial.trim().to_owned(), facts));
         self.session.push(ChatMessage::user(partial.trim()));
         self.speculative += 1;
         self.session.prefill(cancel).map_err(llm)?;

@@ -27,6 +27,7 @@
 #![warn(missing_docs)]
 
 mod cancel;
+pub mod compute;
 mod embed;
 mod llm;
 pub mod pool;

@@ -18,7 +18,9 @@
 //! Threading: [`Llama`] is `Send + Sync` (share it in an `Arc`); a [`Session`] is `Send`, driven
 //! by one thread at a time (`&mut self`). Every call blocks for its decode: run sessions on
 //! dedicated threads, never on an async runtime's workers. Cancellation is checked before each
-//! prefill batch and each generated token.
+//! prefill batch and each generated token. On the CPU, sessions decode one step at a time (a
+//! token or a prefill batch), taking turns with each other and with whisper
+//! ([`models_api::compute`]).
 //!
 //! Linking: llama.cpp and its ggml are shared libraries next to the binary (whisper.cpp brings
 //! its own, older ggml statically); see `models/README.md`.

@@ -37,6 +37,8 @@ pub struct Session {
 /// What a session needs of its [`Llama`], so the session does not borrow it.
 pub(crate) struct LlamaShared {
     model: Arc<LlamaModel>,
+    /// On the CPU, each decode step waits for its turn ([`models_api::compute`]).
+    cpu: bool,
     template: LlamaChatTemplate,
     n_ctx: u32,
     n_batch: u32,
@@ -61,6 +63,7 @@ impl Session {
         let context = llama.new_context()?;
         let shared = Arc::new(LlamaShared {
             model: Arc::clone(&llama.model),
+            cpu: llama.config.gpu_layers == 0 || !cfg!(feature = "cuda"),
             template: llama.template.clone(),
             n_ctx: llama.config.n_ctx,
             n_batch: llama.config.n_batch.max(1),
@@ -185,9 +188,12 @@ impl Session {
                     .map_err(|e| Error::Decode(e.to_string()))?;
             }
             self.logits_fresh = false;
-            self.context
-                .decode(&mut self.batch)
-                .map_err(|e| Error::Decode(e.to_string()))?;
+            {
+                let _turn = self.llama.cpu.then(models_api::compute::cpu_turn);
+                self.context
+                    .decode(&mut self.batch)
+                    .map_err(|e| Error::Decode(e.to_string()))?;
+            }
             self.cached.extend_from_slice(chunk);
             self.logits_fresh = last_chunk;
         }

@@ -255,7 +255,10 @@ impl Stt for Whisper {
             return Ok(None);
         }
         let mut state = self.take_state()?;
-        let result = state.full(self.params(options, audio_ctx, cancel), audio);
+        let result = {
+            let _turn = (!cfg!(feature = "cuda")).then(models_api::compute::cpu_turn);
+            state.full(self.params(options, audio_ctx, cancel), audio)
+        };
         if cancel.is_cancelled() {
             // The state is reset by the next `full`; it is safe to reuse.
             self.give_back(state);
