@@ -237,8 +237,6 @@ async fn open_knowledge(
         .map_err(|e| e.to_string())
 }
 
-/// Prepares every agent on the loaded engines. A failure is logged precisely and leaves the
-/// daemon up (health endpoints, admin) while calls are turned away with 480.
 /// Closes the calls this box left open when it last stopped without ending them (a crash, a
 /// power cut), attaching what their recordings hold up to the cut.
 async fn close_interrupted_calls(config: &Config, store: &Store) -> Result<(), Error> {
@@ -258,6 +256,8 @@ async fn close_interrupted_calls(config: &Config, store: &Store) -> Result<(), E
     Ok(())
 }
 
+/// Prepares every agent on the loaded engines. A failure is logged precisely and leaves the
+/// daemon up (health endpoints, admin) while calls are turned away with 480.
 async fn start_runtime(
     config: &Config,
     store: &Store,
