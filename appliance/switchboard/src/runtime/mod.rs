@@ -102,10 +102,7 @@ pub struct AgentStatus {
 }
 
 /// Reload requests and what became of them, per agent.
-#[derive(Default)]
-struct Reloads {
-    agents: HashMap<String, ReloadState>,
-}
+type Reloads = HashMap<String, ReloadState>;
 
 #[derive(Default)]
 struct ReloadState {
@@ -263,7 +260,6 @@ impl Runtime {
             return;
         }
         lock(&self.reloads)
-            .agents
             .entry(agent.to_owned())
             .or_default()
             .requested += 1;
@@ -275,7 +271,7 @@ impl Runtime {
     pub fn agent_status(&self, agent: &str) -> Option<AgentStatus> {
         let runtime = self.agents.get(agent)?;
         let reloads = lock(&self.reloads);
-        let state = reloads.agents.get(agent);
+        let state = reloads.get(agent);
         Some(AgentStatus {
             knowledge: runtime.brain().knowledge_mode(),
             loaded_at: state.and_then(|s| s.loaded_at).unwrap_or(self.started),
@@ -355,7 +351,7 @@ async fn reload_brains(
             let Some(agent) = agents.get(&name) else {
                 continue;
             };
-            let wanted = lock(&reloads).agents.get(&name).map_or(0, |s| s.requested);
+            let wanted = lock(&reloads).get(&name).map_or(0, |s| s.requested);
             let started = std::time::Instant::now();
             let brain = agent.brain();
             let reloaded = tokio::task::spawn_blocking(move || brain.reload())
@@ -363,7 +359,7 @@ async fn reload_brains(
                 .map_err(|e| format!("the reload crashed: {e}"))
                 .and_then(|r| r.map_err(|e| e.to_string()));
             let mut reloads = lock(&reloads);
-            let state = reloads.agents.entry(name.clone()).or_default();
+            let state = reloads.entry(name.clone()).or_default();
             state.applied = state.applied.max(wanted);
             match reloaded {
                 Ok(brain) => {
