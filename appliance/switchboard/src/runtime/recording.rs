@@ -234,24 +234,23 @@ fn load_or_create_key(path: &Path) -> Result<[u8; 32], RecordingError> {
     }
 }
 
-/// A call's stereo recording in progress, appended to its encrypted file each second.
+/// A call's stereo recording in progress. The call's audio loop mixes; each second of frames
+/// goes to the recording's own writer thread, which seals and appends it, so a slow or full disk
+/// never stalls the call.
 pub struct Recorder {
     mixer: StereoMixer,
-    /// Mixed frames (interleaved) not yet sealed.
+    /// Mixed frames (interleaved) not yet handed to the writer.
     pending: Vec<i16>,
     /// Sample index of the caller's next audio (8 kHz since recording started).
     caller_at: u64,
     path: PathBuf,
-    /// `None` once a write failed: the file keeps what came before, the call goes on.
-    file: Option<std::fs::File>,
-    cipher: Aes256Gcm,
-    call_id: String,
-    header: [u8; HEADER_LEN],
-    next_segment: u32,
+    /// Frames to seal, and whether they are the last.
+    to_writer: std::sync::mpsc::Sender<(Vec<i16>, bool)>,
+    writer: std::thread::JoinHandle<Result<(), RecordingError>>,
 }
 
 impl Recorder {
-    /// Creates the call's file (0600) with its header.
+    /// Creates the call's file (0600) with its header and starts its writer thread.
     pub fn start(vault: &Vault, call_id: &str) -> Result<Self, RecordingError> {
         let path = vault.path_for(call_id);
         let io = |source| RecordingError::Io {
@@ -274,16 +273,28 @@ impl Recorder {
             .open(&path)
             .map_err(io)?;
         file.write_all(&header).map_err(io)?;
+        let writer = SegmentWriter {
+            file,
+            path: path.clone(),
+            cipher: vault.cipher.clone(),
+            call_id: call_id.to_owned(),
+            header,
+            next: 0,
+        };
+        let (to_writer, frames) = std::sync::mpsc::channel();
+        // The writer's log lines carry the call's span (its id), like the call's own.
+        let span = tracing::Span::current();
+        let writer = std::thread::Builder::new()
+            .name("recording".into())
+            .spawn(move || span.in_scope(|| writer.run(&frames)))
+            .map_err(io)?;
         Ok(Recorder {
             mixer: StereoMixer::new(),
             pending: Vec::with_capacity(2 * SEGMENT_FRAMES),
             caller_at: 0,
-            file: Some(file),
-            cipher: vault.cipher.clone(),
-            call_id: call_id.to_owned(),
-            header,
-            next_segment: 0,
             path,
+            to_writer,
+            writer,
         })
     }
 
@@ -302,11 +313,10 @@ impl Recorder {
             &mut self.pending,
         );
         if self.pending.len() >= 2 * SEGMENT_FRAMES {
-            // A 32 KB write to the page cache once a second; the fsync waits for the end.
-            if let Err(e) = self.append(false) {
-                tracing::error!("recording stopped, the call goes on: {e}");
-                self.file = None;
-            }
+            let second =
+                std::mem::replace(&mut self.pending, Vec::with_capacity(2 * SEGMENT_FRAMES));
+            // A writer that stopped has logged why; the call goes on.
+            let _ = self.to_writer.send((second, false));
         }
     }
 
@@ -316,47 +326,85 @@ impl Recorder {
         self.mixer.push(Leg::Agent, at, frame);
     }
 
-    /// Seals what is left as the last segment and syncs the file; blocks (call it off the async
-    /// workers). After an earlier write failure the file holds the audio until then, unsealed at
-    /// the end, and this says why.
+    /// Hands over what is left as the last segment and waits for the file to be sealed and
+    /// synced; blocks (call it off the async workers). After a write failure the file holds the
+    /// audio until then, without its last segment, and this says why.
     pub fn finish(mut self) -> Result<PathBuf, RecordingError> {
-        if self.file.is_none() {
-            return Err(RecordingError::Audio(
-                "the recording stopped during the call; it holds the audio until then".into(),
-            ));
-        }
         self.mixer.drain_all(&mut self.pending);
-        self.append(true)?;
-        let path = self.path.clone();
-        if let Some(file) = self.file.take() {
-            file.sync_all().map_err(|source| RecordingError::Io {
-                path: path.clone(),
-                source,
-            })?;
-        }
-        Ok(path)
+        let _ = self
+            .to_writer
+            .send((std::mem::take(&mut self.pending), true));
+        drop(self.to_writer);
+        self.writer
+            .join()
+            .map_err(|_| RecordingError::Audio("the recording's writer crashed".into()))??;
+        Ok(self.path)
     }
 
-    fn append(&mut self, last: bool) -> Result<(), RecordingError> {
-        let path = self.path.clone();
-        let Some(file) = self.file.as_mut() else {
-            return Ok(());
-        };
-        let plain: Vec<u8> = self.pending.drain(..).flat_map(i16::to_le_bytes).collect();
+    /// Stops as a crash would: what was handed over is written, no last segment.
+    #[cfg(test)]
+    fn cut_off(self) -> PathBuf {
+        drop(self.to_writer);
+        let _ = self.writer.join();
+        self.path
+    }
+}
+
+/// The recording file as its writer thread appends to it.
+struct SegmentWriter {
+    file: std::fs::File,
+    path: PathBuf,
+    cipher: Aes256Gcm,
+    call_id: String,
+    header: [u8; HEADER_LEN],
+    next: u32,
+}
+
+impl SegmentWriter {
+    /// Seals and appends each second as it comes; after the last one, syncs. A failure stops the
+    /// writing (what is on disk stays readable) and is returned when the recorder finishes. The
+    /// channel closing without a last segment (the call task gone) leaves the file incomplete.
+    fn run(
+        mut self,
+        frames: &std::sync::mpsc::Receiver<(Vec<i16>, bool)>,
+    ) -> Result<(), RecordingError> {
+        for (frames, last) in frames {
+            if let Err(e) = self.append(&frames, last) {
+                tracing::error!("recording stopped, the call goes on: {e}");
+                return Err(e);
+            }
+            if last {
+                return self.file.sync_all().map_err(|source| RecordingError::Io {
+                    path: self.path.clone(),
+                    source,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn append(&mut self, frames: &[i16], last: bool) -> Result<(), RecordingError> {
+        let plain: Vec<u8> = frames.iter().flat_map(|s| s.to_le_bytes()).collect();
         let segments = Segments {
             cipher: &self.cipher,
             call_id: &self.call_id,
             header: &self.header,
         };
-        let sealed = segments
-            .seal(self.next_segment, last, &plain)
-            .ok_or_else(|| RecordingError::Undecryptable { path: path.clone() })?;
-        self.next_segment += 1;
+        let sealed = segments.seal(self.next, last, &plain).ok_or_else(|| {
+            RecordingError::Undecryptable {
+                path: self.path.clone(),
+            }
+        })?;
+        self.next += 1;
         let mut segment = Vec::with_capacity(4 + sealed.len());
         segment.extend_from_slice(&(sealed.len() as u32).to_le_bytes());
         segment.extend_from_slice(&sealed);
-        file.write_all(&segment)
-            .map_err(|source| RecordingError::Io { path, source })
+        self.file
+            .write_all(&segment)
+            .map_err(|source| RecordingError::Io {
+                path: self.path.clone(),
+                source,
+            })
     }
 }
 
@@ -424,9 +472,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let vault = Vault::open(dir.path()).unwrap();
         // The process dies 3 s in: no last segment, and the file may end mid-segment.
-        let rec = record(&vault, "crashed", 3);
-        let path = rec.path().to_owned();
-        drop(rec);
+        let path = record(&vault, "crashed", 3).cut_off();
         let mut bytes = std::fs::read(&path).unwrap();
         let starts = segment_starts(&bytes);
         assert_eq!(
