@@ -116,9 +116,10 @@ pub enum Input {
     AgentAudio {
         energy_db: f32,
     },
-    /// A partial transcript of the utterance in progress.
+    /// A partial transcript of the utterance in progress, up to `end` (the peek's).
     Partial {
         text: String,
+        end: Instant,
     },
     /// The transcript of the segment asked for by [`Action::Transcribe`].
     Transcript {
@@ -361,8 +362,11 @@ impl Session {
             Input::AgentAudio { energy_db } => self.echo.sent(now, energy_db),
             Input::CallerAudio { voiced, energy_db } => self.caller_audio(now, voiced, energy_db),
             // A partial of an utterance already closed says nothing about the next one.
-            Input::Partial { text } if self.endpointer.in_speech() => {
-                self.endpointer.set_partial(&text);
+            Input::Partial { text, end } if self.endpointer.in_speech() => {
+                // A pause the caller has talked on from says nothing about whether they are done.
+                if self.endpointer.utterance().is_some_and(|(_, last)| last == end) {
+                    self.endpointer.set_partial(&text);
+                }
                 if matches!(
                     self.state,
                     State::Listening {

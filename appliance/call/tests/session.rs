@@ -64,6 +64,17 @@ impl Call {
         out
     }
 
+    /// Answers the latest peek with `text`.
+    fn partial(&mut self, text: &str) -> Vec<Action> {
+        let Some(Action::Peek { end, .. }) = self.peeks.last().cloned() else {
+            panic!("no peek to answer")
+        };
+        self.input(Input::Partial {
+            text: text.into(),
+            end,
+        })
+    }
+
     fn speak(&mut self, ms: u64) -> Vec<Action> {
         let mut out = self.audio(ms, true, -20.0, None);
         out.extend(self.audio(1200, false, -70.0, None));
@@ -497,9 +508,7 @@ fn a_pause_is_transcribed_early_and_a_complete_sentence_ends_the_turn_sooner() {
         "from the start of the first voiced frame"
     );
     assert_eq!(
-        c.input(Input::Partial {
-            text: "How much is a cleaning?".into(),
-        }),
+        c.partial("How much is a cleaning?"),
         [Action::Prepare {
             text: "How much is a cleaning?".into()
         }],
@@ -518,14 +527,31 @@ fn a_pause_is_transcribed_early_and_a_complete_sentence_ends_the_turn_sooner() {
 }
 
 #[test]
+fn a_pause_the_caller_talked_on_from_does_not_shorten_the_turn() {
+    let mut c = listening_call(SessionConfig::default());
+    c.audio(800, true, -20.0, None);
+    c.audio(120, false, -70.0, None);
+    assert_eq!(c.peeks.len(), 1);
+    // The caller goes on ("… and for a child?") before the pause's transcript is in.
+    c.audio(600, true, -20.0, None);
+    assert_eq!(
+        c.partial("How much is a cleaning?"),
+        [Action::Prepare {
+            text: "How much is a cleaning?".into()
+        }]
+    );
+    let (waited, acts) = silence_until_action(&mut c, 2000);
+    assert!(matches!(&acts[..], [Action::Transcribe { .. }]), "{acts:?}");
+    assert_eq!(waited, 500, "the default hangover, not a finished sentence's");
+}
+
+#[test]
 fn a_trailing_number_holds_the_turn_open_and_each_pause_is_peeked_once() {
     let mut c = listening_call(SessionConfig::default());
     c.audio(800, true, -20.0, None);
     c.audio(120, false, -70.0, None);
     assert_eq!(c.peeks.len(), 1);
-    c.input(Input::Partial {
-        text: "My number is five five five".into(),
-    });
+    c.partial("My number is five five five");
     // 600 ms of silence would have ended it by default; mid-number it waits for more.
     assert!(c.audio(600, false, -70.0, None).is_empty());
     c.audio(600, true, -20.0, None);
@@ -542,7 +568,7 @@ fn no_peeks_while_a_prompt_plays_and_late_partials_do_not_leak_into_the_next_tur
     c.audio(600, true, -20.0, None);
     c.audio(120, false, -70.0, None);
     assert_eq!(c.peeks.len(), 1);
-    assert!(c.input(Input::Partial { text: "Yes".into() }).is_empty());
+    assert!(c.partial("Yes").is_empty());
     let acts = c.audio(600, false, -70.0, None);
     assert!(matches!(&acts[..], [Action::Transcribe { .. }]), "{acts:?}");
     let acts = c.input(Input::Transcript {
@@ -553,9 +579,7 @@ fn no_peeks_while_a_prompt_plays_and_late_partials_do_not_leak_into_the_next_tur
     c.input(Input::PlaybackFinished);
     let peeks = c.peeks.len();
     // A partial arriving after its utterance ended must not shorten the next one.
-    c.input(Input::Partial {
-        text: "Thanks.".into(),
-    });
+    c.partial("Thanks.");
     c.audio(800, true, -20.0, None);
     let (waited, acts) = silence_until_action(&mut c, 2000);
     assert!(matches!(&acts[..], [Action::Transcribe { .. }]), "{acts:?}");

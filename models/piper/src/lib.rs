@@ -236,6 +236,8 @@ impl Piper {
             .session
             .lock()
             .map_err(|_| Error::Inference("lock poisoned".into()))?;
+        // The sentence waits for the LLM's current token, not for the rest of the reply.
+        let _turn = models_api::compute::cpu_turn();
         let outputs = session
             .run(ort::inputs!["input" => input, "input_lengths" => lengths, "scales" => scales])
             .map_err(infer)?;

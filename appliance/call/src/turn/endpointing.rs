@@ -108,14 +108,18 @@ impl Endpointer {
     /// configured peek time; the same pause gives the same pair.
     pub fn pause(&self, now: Instant) -> Option<(Instant, Instant)> {
         let peek = self.config.peek?;
+        self.utterance()
+            .filter(|(_, last_voiced)| now.duration_since(*last_voiced) >= peek)
+    }
+
+    /// The utterance in progress (`start`, last voiced frame), once it is long enough to be one.
+    pub fn utterance(&self) -> Option<(Instant, Instant)> {
         match self.state {
             State::Speech {
                 start,
                 last_voiced,
                 voiced,
-            } if voiced >= self.config.min_speech && now.duration_since(last_voiced) >= peek => {
-                Some((start, last_voiced))
-            }
+            } if voiced >= self.config.min_speech => Some((start, last_voiced)),
             _ => None,
         }
     }

@@ -161,6 +161,7 @@ pub async fn run(task: CallTask) {
         utterance: None,
         peek: None,
         preparing: false,
+        prepare_next: None,
         recorder: None,
         transfer_outcome: None,
         end_reason: None,
@@ -281,6 +282,8 @@ struct Call {
     peek: Option<Peek>,
     /// A speculative prefill is running on the conversation.
     preparing: bool,
+    /// The partial to prepare once the running prefill is done (the newest only).
+    prepare_next: Option<String>,
     recorder: Option<Recorder>,
     transfer_outcome: Option<String>,
     end_reason: Option<&'static str>,
@@ -362,6 +365,7 @@ impl Call {
                             now,
                             Input::Partial {
                                 text: partial.clone(),
+                                end,
                             },
                         );
                     }
@@ -376,6 +380,9 @@ impl Call {
             }
             Engine::Prepared { result } => {
                 self.preparing = false;
+                if let Some(partial) = self.prepare_next.take() {
+                    self.prepare(partial);
+                }
                 match result {
                     Ok(took) => tracing::debug!(
                         prefill_ms = took.as_millis() as u64,
@@ -560,12 +567,13 @@ impl Call {
 
     /// Retrieval and LLM prefill on what the caller has said so far, while they may still be
     /// talking; the reply then prefills only what the final transcript adds. One at a time:
-    /// a second would queue on the conversation behind the first.
+    /// a newer partial waits for the running one (and replaces any that was waiting).
     fn prepare(&mut self, partial: String) {
         let Some(conversation) = self.conversation.clone() else {
             return;
         };
         if self.preparing {
+            self.prepare_next = Some(partial);
             return;
         }
         self.preparing = true;
@@ -647,6 +655,8 @@ impl Call {
     }
 
     async fn reply(&mut self, now: Instant, caller_text: String) {
+        // The turn is over: a partial still waiting would prefill after the reply.
+        self.prepare_next = None;
         self.line(Speaker::Caller, &caller_text).await;
         let Some(conversation) = self.conversation.clone() else {
             return self.inputs.push_back((now, Input::EngineFailed));
