@@ -364,7 +364,8 @@ impl Session {
             // A partial of an utterance already closed says nothing about the next one.
             Input::Partial { text, end } if self.endpointer.in_speech() => {
                 // A pause the caller has talked on from says nothing about whether they are done.
-                if self.endpointer.utterance().is_some_and(|(_, last)| last == end) {
+                let up_to_now = self.endpointer.utterance().is_some_and(|(_, l)| l == end);
+                if up_to_now {
                     self.endpointer.set_partial(&text);
                 }
                 if matches!(

@@ -542,7 +542,10 @@ fn a_pause_the_caller_talked_on_from_does_not_shorten_the_turn() {
     );
     let (waited, acts) = silence_until_action(&mut c, 2000);
     assert!(matches!(&acts[..], [Action::Transcribe { .. }]), "{acts:?}");
-    assert_eq!(waited, 500, "the default hangover, not a finished sentence's");
+    assert_eq!(
+        waited, 500,
+        "the default hangover, not a finished sentence's"
+    );
 }
 
 #[test]

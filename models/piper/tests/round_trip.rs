@@ -120,7 +120,10 @@ fn streams_sentence_by_sentence_and_honours_rate_volume_cancel() {
     };
     let (normal_secs, slow_secs) = (seconds(&TtsOptions::default()), seconds(&slow));
     eprintln!("length scale 1.5: {slow_secs:.2} s against {normal_secs:.2} s");
-    assert!(slow_secs > normal_secs * 1.2, "{slow_secs} vs {normal_secs}");
+    assert!(
+        slow_secs > normal_secs * 1.2,
+        "{slow_secs} vs {normal_secs}"
+    );
     let slow_audio = piper.say(&parts[0].text, &slow).unwrap();
     let peak = slow_audio.iter().map(|s| s.unsigned_abs()).max().unwrap();
     assert!((16_000..=16_500).contains(&peak), "half volume peak {peak}");
