@@ -113,18 +113,21 @@ fn streams_sentence_by_sentence_and_honours_rate_volume_cancel() {
         volume: 0.5,
         ..TtsOptions::default()
     };
-    let seconds = |options: &TtsOptions| -> f64 {
+    let renderings = |options: &TtsOptions| -> Vec<Vec<i16>> {
         (0..3)
-            .map(|_| piper.say(&parts[0].text, options).unwrap().len() as f64 / 22050.0)
-            .sum()
+            .map(|_| piper.say(&parts[0].text, options).unwrap())
+            .collect()
     };
-    let (normal_secs, slow_secs) = (seconds(&TtsOptions::default()), seconds(&slow));
+    let seconds = |audio: &[Vec<i16>]| audio.iter().map(Vec::len).sum::<usize>() as f64 / 22050.0;
+    let slow_renderings = renderings(&slow);
+    let normal_secs = seconds(&renderings(&TtsOptions::default()));
+    let slow_secs = seconds(&slow_renderings);
     eprintln!("length scale 1.5: {slow_secs:.2} s against {normal_secs:.2} s");
     assert!(
         slow_secs > normal_secs * 1.2,
         "{slow_secs} vs {normal_secs}"
     );
-    let slow_audio = piper.say(&parts[0].text, &slow).unwrap();
+    let slow_audio = &slow_renderings[0];
     let peak = slow_audio.iter().map(|s| s.unsigned_abs()).max().unwrap();
     assert!((16_000..=16_500).contains(&peak), "half volume peak {peak}");
 
