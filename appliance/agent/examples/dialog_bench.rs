@@ -24,7 +24,7 @@ const QUESTIONS: &[&str] = &[
 
 fn main() {
     let (Some(gguf), Some(minilm)) = (
-        model_file("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"),
+        model_file("qwen2.5-coder-0.5b-instruct-q4_0.gguf"),
         model_file("all-MiniLM-L6-v2"),
     ) else {
         return;

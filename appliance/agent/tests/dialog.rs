@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used)]
-//! The dialog brain with the real small models (Qwen2.5-Coder 0.5B Q4_K_M, all-MiniLM-L6-v2),
+//! The dialog brain with the real small models (Qwen2.5-Coder 0.5B Q4_0, all-MiniLM-L6-v2),
 //! greedy, against the Acme Dental documents of `kb/tests/data/acme`.
 //!
 //! Two brains are loaded once per test binary: one whose knowledge (about.md + prices.html) is
@@ -39,7 +39,7 @@ fn engines() -> Option<(Arc<Llama>, Arc<MiniLm>)> {
     static ENGINES: OnceLock<Option<(Arc<Llama>, Arc<MiniLm>)>> = OnceLock::new();
     ENGINES
         .get_or_init(|| {
-            let gguf = model_file("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")?;
+            let gguf = model_file("qwen2.5-coder-0.5b-instruct-q4_0.gguf")?;
             let minilm = model_file("all-MiniLM-L6-v2")?;
             // One thread: the box's two cores are shared with other builds, and ggml's spinning
             // thread pool collapses under contention (models/README.md).

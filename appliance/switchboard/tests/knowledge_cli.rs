@@ -165,7 +165,7 @@ fn kb_ingest_list_search_remove() {
 
 #[test]
 fn chat_answers_from_the_agents_knowledge() {
-    if model_file("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf").is_none()
+    if model_file("qwen2.5-coder-0.5b-instruct-q4_0.gguf").is_none()
         || model_file("all-MiniLM-L6-v2").is_none()
     {
         return;

@@ -134,6 +134,14 @@ pub enum Error {
         /// What is wrong with the input.
         problem: crate::ct2_ggml::ConvertProblem,
     },
+    /// The GGUF cannot be requantized.
+    #[error("Q5_0 -> Q4_0 requantization for {target}: {problem}")]
+    Requantize {
+        /// The GGUF being produced.
+        target: RelPath,
+        /// What is wrong with the input.
+        problem: crate::gguf_q4_0::Problem,
+    },
     /// A produced or installed file does not match the manifest.
     #[error("{path}: expected sha256 {expected}, got {actual}")]
     DigestMismatch {

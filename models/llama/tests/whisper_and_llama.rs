@@ -14,7 +14,7 @@ use models_whisper::{Whisper, WhisperConfig};
 fn whisper_and_llama_in_one_process() {
     let (Some(w), Some(q)) = (
         model_file("ggml-tiny.en.bin"),
-        model_file("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"),
+        model_file("qwen2.5-coder-0.5b-instruct-q4_0.gguf"),
     ) else {
         return;
     };
