@@ -4,7 +4,10 @@
 //! Latency rules applied on every call (DESIGN.md "Latency"): the encoder window is trimmed to
 //! the segment ([`models_api::audio_ctx_for`]), the language is fixed, decoding is greedy with no
 //! temperature fallback, and no text context is carried between calls (each call is one VAD-cut
-//! segment; carrying context would leak one caller's words into the next decode).
+//! segment; carrying context would leak one caller's words into the next decode). Decoding
+//! stops where a finished sentence would start over ([`RepeatGuard`]): on a fitted window of a
+//! short question, tiny.en otherwise says it again until the token limit, which cost up to
+//! 250 ms per phone turn.
 //!
 //! Threading: [`Whisper`] is `Send + Sync`. The model weights are shared; each concurrent call
 //! takes a decoder state from an internal free list (created on first need, kept for reuse, so
@@ -22,6 +25,7 @@
 //! # Ok::<(), models_whisper::Error>(())
 //! ```
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -34,6 +38,7 @@ use models_api::{
 };
 use whisper_rs::{
     FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
+    WhisperSysContext, WhisperSysState, WhisperTokenData,
 };
 
 /// Errors of this crate.
@@ -98,6 +103,8 @@ pub struct Whisper {
     idle_states: Mutex<Vec<WhisperState>>,
     config: WhisperConfig,
     eot: i32,
+    /// Boxed so that its address, handed to whisper.cpp, stays put.
+    repeat_guard: Box<RepeatGuard>,
 }
 
 impl std::fmt::Debug for Whisper {
@@ -141,11 +148,13 @@ impl Whisper {
             }
         })?;
         let eot = context.token_eot();
+        let repeat_guard = Box::new(RepeatGuard::new(&context));
         let whisper = Whisper {
             context,
             idle_states: Mutex::new(Vec::new()),
             config: config.clone(),
             eot,
+            repeat_guard,
         };
         // One state up front: the first call should not pay for the allocation.
         let state = whisper.take_state()?;
@@ -215,6 +224,14 @@ impl Whisper {
         unsafe {
             p.set_abort_callback(Some(abort_if_cancelled));
             p.set_abort_callback_user_data(std::ptr::from_ref(cancel).cast_mut().cast());
+        }
+        #[allow(unsafe_code)]
+        // SAFETY: `stop_repeats` only reads the `RepeatGuard` through the pointer; the guard is
+        // boxed in `self`, which outlives every `full` call made with these params.
+        unsafe {
+            p.set_filter_logits_callback(Some(stop_repeats));
+            let guard: &RepeatGuard = &self.repeat_guard;
+            p.set_filter_logits_callback_user_data(std::ptr::from_ref(guard).cast_mut().cast());
         }
         p
     }
@@ -345,6 +362,117 @@ unsafe extern "C" fn abort_if_cancelled(user_data: *mut std::ffi::c_void) -> boo
     token.is_cancelled()
 }
 
+/// Ends decoding where a finished sentence or clause would start over: after a token that ends a
+/// sentence (or a comma, once there are a few words), if the most likely next token is the
+/// utterance's first word again (case and spaces aside), only end-of-text is left possible. A
+/// caller does not repeat a question word for word in one breath; whisper on a short fitted
+/// window does, until the token limit. "No, no, …" is not cut: the comma rule needs more words.
+struct RepeatGuard {
+    eot: i32,
+    /// Per text token: the id of the first token with the same lower-case, trimmed text.
+    same_as: Vec<u32>,
+    /// Per text token: its text ends with `.`, `?` or `!`.
+    ends_sentence: Vec<bool>,
+    /// Per text token: its text ends with `,`.
+    ends_clause: Vec<bool>,
+    n_vocab: usize,
+}
+
+impl RepeatGuard {
+    fn new(context: &WhisperContext) -> Self {
+        let eot = context.token_eot();
+        let texts = (0..eot.max(0)).map(|id| {
+            context
+                .token_to_str_lossy(id)
+                .map(|s| s.into_owned())
+                .unwrap_or_default()
+        });
+        let mut guard = Self::from_texts(texts);
+        guard.n_vocab = usize::try_from(context.n_vocab()).unwrap_or(0);
+        guard
+    }
+
+    /// From the texts of the text tokens, in id order (end-of-text is the next id).
+    fn from_texts(texts: impl Iterator<Item = String>) -> Self {
+        let mut first: HashMap<String, u32> = HashMap::new();
+        let (mut same_as, mut ends_sentence, mut ends_clause) =
+            (Vec::new(), Vec::new(), Vec::new());
+        for (id, text) in texts.enumerate() {
+            let key = text.trim().to_lowercase();
+            ends_sentence.push(key.ends_with(['.', '?', '!']));
+            ends_clause.push(key.ends_with(','));
+            same_as.push(*first.entry(key).or_insert(id as u32));
+        }
+        let eot = same_as.len() as i32;
+        RepeatGuard {
+            eot,
+            same_as,
+            ends_sentence,
+            ends_clause,
+            n_vocab: 0,
+        }
+    }
+
+    /// Whether decoding `next` after the tokens `so_far` starts the utterance over.
+    fn starts_over(&self, so_far: &[i32], next: i32) -> bool {
+        let text = |id: &i32| {
+            usize::try_from(*id)
+                .ok()
+                .filter(|&i| i < self.same_as.len())
+        };
+        /// Tokens before a comma for it to count as the end of a repeatable clause.
+        const CLAUSE_TOKENS: usize = 4;
+        let words: Vec<usize> = so_far.iter().filter_map(text).collect();
+        let (Some(&first), Some(&last), Some(next)) = (words.first(), words.last(), text(&next))
+        else {
+            return false;
+        };
+        let ended =
+            self.ends_sentence[last] || (self.ends_clause[last] && words.len() >= CLAUSE_TOKENS);
+        words.len() >= 2 && ended && self.same_as[next] == self.same_as[first]
+    }
+}
+
+/// whisper.cpp's logits filter: `user_data` is the model's [`RepeatGuard`].
+#[allow(unsafe_code)]
+unsafe extern "C" fn stop_repeats(
+    _ctx: *mut WhisperSysContext,
+    _state: *mut WhisperSysState,
+    tokens: *const WhisperTokenData,
+    n_tokens: std::ffi::c_int,
+    logits: *mut f32,
+    user_data: *mut std::ffi::c_void,
+) {
+    // SAFETY: set in `params` from the boxed guard, which outlives the `full` call; whisper.cpp
+    // passes its `n_tokens` decoded tokens and the `n_vocab` logits it is about to sample from.
+    let guard = unsafe { &*user_data.cast::<RepeatGuard>() };
+    let n = usize::try_from(n_tokens).unwrap_or(0);
+    if tokens.is_null() || logits.is_null() || n == 0 || guard.n_vocab == 0 {
+        return;
+    }
+    // SAFETY: as above.
+    let (tokens, logits) = unsafe {
+        (
+            std::slice::from_raw_parts(tokens, n),
+            std::slice::from_raw_parts_mut(logits, guard.n_vocab),
+        )
+    };
+    let next = logits
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(-1, |(id, _)| id as i32);
+    let so_far: Vec<i32> = tokens.iter().map(|t| t.id).collect();
+    if guard.starts_over(&so_far, next) {
+        let eot = usize::try_from(guard.eot).unwrap_or(0);
+        for (id, logit) in logits.iter_mut().enumerate() {
+            if id != eot {
+                *logit = f32::NEG_INFINITY;
+            }
+        }
+    }
+}
+
 fn centis(t: i64) -> Duration {
     Duration::from_millis(u64::try_from(t).unwrap_or(0) * 10)
 }
@@ -365,6 +493,33 @@ mod tests {
         let err = Whisper::load(&WhisperConfig::new("/nonexistent/ggml-x.bin")).unwrap_err();
         assert!(matches!(err, Error::ModelUnreadable { .. }));
         assert!(err.to_string().contains("/nonexistent/ggml-x.bin"));
+    }
+
+    #[test]
+    fn decoding_stops_where_a_finished_question_would_start_over() {
+        let vocab = [
+            "Are", " you", " open", "?", " are", " Are", " And", ".", " No", ",",
+        ];
+        let guard = RepeatGuard::from_texts(vocab.iter().map(|t| (*t).to_owned()));
+        assert_eq!(guard.eot, 10);
+        let (are, you, open, question, are_lower, are_spaced, and, stop) = (0, 1, 2, 3, 4, 5, 6, 7);
+        let asked = [are, you, open, question];
+        // The same first word again after "?", in any case or spacing: stop.
+        assert!(guard.starts_over(&asked, are));
+        assert!(guard.starts_over(&asked, are_lower));
+        assert!(guard.starts_over(&asked, are_spaced));
+        // A second sentence that starts differently goes on; so does the first word mid-sentence.
+        assert!(!guard.starts_over(&asked, and));
+        assert!(!guard.starts_over(&[are, you], are));
+        assert!(!guard.starts_over(&[are, stop, open], open));
+        // Timestamp and special tokens (ids past end-of-text) are not words.
+        assert!(guard.starts_over(&[50_364, are, you, open, question, 50_400], are));
+        assert!(!guard.starts_over(&asked, 50_400));
+        assert!(!guard.starts_over(&[are], are));
+        // After a comma only once the clause has a few words: "No, no, …" goes on.
+        let (no, comma) = (8, 9);
+        assert!(!guard.starts_over(&[no, comma], no));
+        assert!(guard.starts_over(&[are, you, open, comma], are_lower));
     }
 
     #[test]
