@@ -102,8 +102,10 @@ impl Engines {
         if let Some(v) = voices.get(name) {
             return Ok(Arc::clone(v));
         }
-        let mut config = models_piper::PiperConfig::in_model_dir(&self.dir, name);
-        config.threads = 1;
+        // Every core: a sentence is rendered in its own CPU turn (`models_api::compute`), so it
+        // never runs beside a llama.cpp step. One thread took 158 ms for a 10-word sentence's
+        // first audio on 2 cores, two took 94 ms (`bench models`).
+        let config = models_piper::PiperConfig::in_model_dir(&self.dir, name);
         let voice = Piper::load(&config).map_err(|e| EngineError::Load {
             what: "voice",
             path: config.model.clone(),

@@ -166,6 +166,10 @@ impl Piper {
             .map_err(|e| corrupt(e.to_string()))?
             .with_intra_threads(config.threads.max(1))
             .map_err(|e| corrupt(e.to_string()))?
+            // Idle workers sleep instead of spinning: on a small box the cores go to llama.cpp's
+            // next step the moment a sentence is rendered.
+            .with_intra_op_spinning(false)
+            .map_err(|e| corrupt(e.to_string()))?
             .commit_from_file(&config.model)
             .map_err(|e| corrupt(e.to_string()))?;
         let espeak_data = config.espeak_data.join("espeak-ng-data");
