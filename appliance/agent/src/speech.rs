@@ -3,7 +3,8 @@
 //! TTS needs whole words and, for natural prosody, whole phrases; the caller needs the first audio
 //! soon. So the first chunk ends at the first clause boundary (a comma after at least
 //! [`FIRST_CHUNK_MIN_WORDS`] words), the first phrase boundary (before "for", "from", "and" …
-//! after at least [`FIRST_PHRASE_MIN_WORDS`] words) or sentence end, whichever comes first; later
+//! after at least [`FIRST_PHRASE_MIN_WORDS`] words; before the figure that "is" or "costs" names,
+//! after at least [`FIRST_FIGURE_MIN_WORDS`]) or sentence end, whichever comes first; later
 //! chunks are whole sentences. A chunk ends after the boundary's punctuation and the one
 //! whitespace character that follows it (or just before the word that opens the next phrase), so
 //! the chunks concatenate back to exactly the streamed text.
@@ -15,6 +16,14 @@ pub const FIRST_CHUNK_MIN_WORDS: usize = 4;
 /// one-sentence reply at ~20 tokens a second would otherwise keep the caller waiting for all of
 /// it before the first sound.
 pub const FIRST_PHRASE_MIN_WORDS: usize = 5;
+
+/// Words the first chunk needs before it may end ahead of a figure ("A cleaning costs | $95.").
+pub const FIRST_FIGURE_MIN_WORDS: usize = 4;
+
+/// Verbs after which a figure (a price, a time, a count) may start a chunk of its own: the
+/// answer's figure is said with a slight pause before it, as people read prices out. Never after
+/// a preposition or "to"/"and", which would break "from 8 to 5".
+pub const FIGURE_AFTER: &[&str] = &["is", "are", "was", "were", "costs", "cost", "charges"];
 
 /// Words that open a phrase, before which the first chunk may end ("We offer whitening | for
 /// $350."). Never after a number: "$4 | to $5" would break the amount. Not "to", "and" or "or":
@@ -113,12 +122,20 @@ fn phrase_boundary(text: &str) -> Option<usize> {
             _ => {}
         }
     }
+    // A word still streaming counts for a figure, whose first character is all the rule needs.
+    let complete = words.len();
+    if let Some(s) = start {
+        words.push((s, text.len()));
+    }
     words.windows(2).enumerate().find_map(|(k, pair)| {
         let (prev, next) = (&text[pair[0].0..pair[0].1], &text[pair[1].0..pair[1].1]);
-        let opens = PHRASE_STARTS.contains(&next.to_lowercase().as_str());
+        let opens = k + 1 < complete && PHRASE_STARTS.contains(&next.to_lowercase().as_str());
         let after_word = prev.chars().last().is_some_and(char::is_alphabetic)
             && !prev.chars().any(|c| c.is_ascii_digit());
-        (k + 1 >= FIRST_PHRASE_MIN_WORDS && opens && after_word).then_some(pair[1].0)
+        let figure = next.starts_with(|c: char| c == '$' || c.is_ascii_digit())
+            && FIGURE_AFTER.contains(&prev.to_lowercase().as_str());
+        let phrase = k + 1 >= FIRST_PHRASE_MIN_WORDS && opens && after_word;
+        (phrase || (k + 1 >= FIRST_FIGURE_MIN_WORDS && figure)).then_some(pair[1].0)
     })
 }
 
@@ -221,6 +238,20 @@ mod tests {
         assert_eq!(
             chunk(&["Sure. We can book you in for a cleaning on Monday."]),
             ["Sure. ", "We can book you in for a cleaning on Monday."]
+        );
+        // A figure after "is"/"costs" starts its own chunk, given four words before it.
+        assert_eq!(
+            chunk(&["A check-up and cleaning costs $95."]),
+            ["A check-up and cleaning costs ", "$95."]
+        );
+        assert_eq!(
+            chunk(&["The opening hours on Saturday are 9:00 am to 1:00 pm."]),
+            ["The opening hours on Saturday are ", "9:00 am to 1:00 pm."]
+        );
+        assert_eq!(chunk(&["Whitening costs $350."]), ["Whitening costs $350."]);
+        assert_eq!(
+            chunk(&["Our Friday hours run from 8 to 5."]),
+            ["Our Friday hours run from 8 to 5."]
         );
         // "whitening" is not known complete until the next piece starts with a space.
         let mut c = SpeechChunker::new();
