@@ -5,9 +5,9 @@
 //! the segment ([`models_api::audio_ctx_for`]), the language is fixed, decoding is greedy with no
 //! temperature fallback, and no text context is carried between calls (each call is one VAD-cut
 //! segment; carrying context would leak one caller's words into the next decode). Decoding
-//! stops where a finished sentence would start over ([`RepeatGuard`]): on a fitted window of a
-//! short question, tiny.en otherwise says it again until the token limit, which cost up to
-//! 250 ms per phone turn.
+//! stops once a finished sentence has started over ([`RepeatGuard`]) and the restart is cut from
+//! the text ([`without_repeats`]): on a fitted window of a short question, tiny.en otherwise says
+//! it again until the token limit, which cost up to 250 ms per phone turn.
 //!
 //! Threading: [`Whisper`] is `Send + Sync`. The model weights are shared; each concurrent call
 //! takes a decoder state from an internal free list (created on first need, kept for reuse, so
@@ -331,7 +331,7 @@ impl Whisper {
             p_count += s_count;
             let text = segment
                 .to_str_lossy()
-                .map(|t| t.trim().to_owned())
+                .map(|t| without_repeats(&t))
                 .unwrap_or_default();
             segments.push(TranscriptSegment {
                 // whisper.cpp timestamps are in centiseconds.
@@ -362,26 +362,27 @@ unsafe extern "C" fn abort_if_cancelled(user_data: *mut std::ffi::c_void) -> boo
     token.is_cancelled()
 }
 
-/// Ends decoding where a finished sentence or clause would start over: after a token that ends a
-/// sentence (or a comma, once there are a few words), if the most likely next token is the
-/// utterance's first word again (case and spaces aside), only end-of-text is left possible. A
-/// caller does not repeat a question word for word in one breath; whisper on a short fitted
-/// window does, until the token limit. "No, no, …" is not cut: the comma rule needs more words.
+/// Ends decoding once a finished sentence or clause has started over: when the tokens after a
+/// `.`, `?`, `!` or `,` are the utterance's first [`REPEAT_TOKENS`] tokens again (case and spaces
+/// aside), only end-of-text is left possible, and [`without_repeats`] cuts the restart from the
+/// text. A caller does not repeat an opening word for word in one breath; whisper on a short
+/// fitted window does, until the token limit. Four tokens, so that "I'm sorry, I couldn't …" or
+/// "I need a cleaning. I need a filling" go on.
 struct RepeatGuard {
     eot: i32,
     /// Per text token: the id of the first token with the same lower-case, trimmed text.
     same_as: Vec<u32>,
-    /// Per text token: its text ends with `.`, `?` or `!`.
-    ends_sentence: Vec<bool>,
-    /// Per text token: its text ends with `,`.
+    /// Per text token: its text ends with `.`, `?`, `!` or `,`.
     ends_clause: Vec<bool>,
     n_vocab: usize,
 }
 
+/// Tokens of the opening that must come again before decoding stops.
+const REPEAT_TOKENS: usize = 4;
+
 impl RepeatGuard {
     fn new(context: &WhisperContext) -> Self {
-        let eot = context.token_eot();
-        let texts = (0..eot.max(0)).map(|id| {
+        let texts = (0..context.token_eot().max(0)).map(|id| {
             context
                 .token_to_str_lossy(id)
                 .map(|s| s.into_owned())
@@ -395,42 +396,56 @@ impl RepeatGuard {
     /// From the texts of the text tokens, in id order (end-of-text is the next id).
     fn from_texts(texts: impl Iterator<Item = String>) -> Self {
         let mut first: HashMap<String, u32> = HashMap::new();
-        let (mut same_as, mut ends_sentence, mut ends_clause) =
-            (Vec::new(), Vec::new(), Vec::new());
+        let (mut same_as, mut ends_clause) = (Vec::new(), Vec::new());
         for (id, text) in texts.enumerate() {
             let key = text.trim().to_lowercase();
-            ends_sentence.push(key.ends_with(['.', '?', '!']));
-            ends_clause.push(key.ends_with(','));
+            ends_clause.push(key.ends_with(['.', '?', '!', ',']));
             same_as.push(*first.entry(key).or_insert(id as u32));
         }
-        let eot = same_as.len() as i32;
         RepeatGuard {
-            eot,
+            eot: same_as.len() as i32,
             same_as,
-            ends_sentence,
             ends_clause,
             n_vocab: 0,
         }
     }
 
-    /// Whether decoding `next` after the tokens `so_far` starts the utterance over.
-    fn starts_over(&self, so_far: &[i32], next: i32) -> bool {
-        let text = |id: &i32| {
-            usize::try_from(*id)
-                .ok()
-                .filter(|&i| i < self.same_as.len())
-        };
-        /// Tokens before a comma for it to count as the end of a repeatable clause.
-        const CLAUSE_TOKENS: usize = 4;
-        let words: Vec<usize> = so_far.iter().filter_map(text).collect();
-        let (Some(&first), Some(&last), Some(next)) = (words.first(), words.last(), text(&next))
-        else {
+    /// Whether the decoded tokens `so_far` end with the opening said again after a clause.
+    fn started_over(&self, so_far: &[i32]) -> bool {
+        let words: Vec<u32> = so_far
+            .iter()
+            .filter_map(|id| usize::try_from(*id).ok())
+            .filter(|&i| i < self.same_as.len())
+            .map(|i| self.same_as[i])
+            .collect();
+        let n = words.len();
+        if n < 2 * REPEAT_TOKENS + 1 {
             return false;
-        };
-        let ended =
-            self.ends_sentence[last] || (self.ends_clause[last] && words.len() >= CLAUSE_TOKENS);
-        words.len() >= 2 && ended && self.same_as[next] == self.same_as[first]
+        }
+        let restart = &words[n - REPEAT_TOKENS..];
+        let before = words[n - REPEAT_TOKENS - 1] as usize;
+        restart == &words[..REPEAT_TOKENS] && self.ends_clause[before]
     }
+}
+
+/// The text with a restart of its own beginning cut off ("Tell me about prices. Tell me
+/// about"): what is left where [`RepeatGuard`] stopped whisper, or where the token limit did.
+pub fn without_repeats(text: &str) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let key = |w: &str| {
+        w.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect::<String>()
+    };
+    let keys: Vec<String> = words.iter().map(|w| key(w)).collect();
+    for start in 3..keys.len() {
+        let tail = &keys[start..];
+        if tail.len() >= 3 && tail == &keys[..tail.len()] {
+            return words[..start].join(" ");
+        }
+    }
+    words.join(" ")
 }
 
 /// whisper.cpp's logits filter: `user_data` is the model's [`RepeatGuard`].
@@ -457,13 +472,8 @@ unsafe extern "C" fn stop_repeats(
             std::slice::from_raw_parts_mut(logits, guard.n_vocab),
         )
     };
-    let next = logits
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .map_or(-1, |(id, _)| id as i32);
     let so_far: Vec<i32> = tokens.iter().map(|t| t.id).collect();
-    if guard.starts_over(&so_far, next) {
+    if guard.started_over(&so_far) {
         let eot = usize::try_from(guard.eot).unwrap_or(0);
         for (id, logit) in logits.iter_mut().enumerate() {
             if id != eot {
@@ -496,30 +506,41 @@ mod tests {
     }
 
     #[test]
-    fn decoding_stops_where_a_finished_question_would_start_over() {
+    fn decoding_stops_once_a_finished_question_has_started_over() {
         let vocab = [
-            "Are", " you", " open", "?", " are", " Are", " And", ".", " No", ",",
+            "Where", " can", " I", " park", "?", " where", " Where", " I", "'m", " sorry", ",",
+            " couldn",
         ];
         let guard = RepeatGuard::from_texts(vocab.iter().map(|t| (*t).to_owned()));
-        assert_eq!(guard.eot, 10);
-        let (are, you, open, question, are_lower, are_spaced, and, stop) = (0, 1, 2, 3, 4, 5, 6, 7);
-        let asked = [are, you, open, question];
-        // The same first word again after "?", in any case or spacing: stop.
-        assert!(guard.starts_over(&asked, are));
-        assert!(guard.starts_over(&asked, are_lower));
-        assert!(guard.starts_over(&asked, are_spaced));
-        // A second sentence that starts differently goes on; so does the first word mid-sentence.
-        assert!(!guard.starts_over(&asked, and));
-        assert!(!guard.starts_over(&[are, you], are));
-        assert!(!guard.starts_over(&[are, stop, open], open));
+        assert_eq!(guard.eot, 12);
+        let asked = [0, 1, 2, 3, 4];
+        // Said again (in any case or spacing) after the "?": stop once four tokens match.
+        assert!(guard.started_over(&[&asked[..], &[5, 1, 2, 3]].concat()));
+        assert!(guard.started_over(&[&asked[..], &[6, 1, 2, 3]].concat()));
+        assert!(!guard.started_over(&[&asked[..], &[0, 1, 2]].concat()));
         // Timestamp and special tokens (ids past end-of-text) are not words.
-        assert!(guard.starts_over(&[50_364, are, you, open, question, 50_400], are));
-        assert!(!guard.starts_over(&asked, 50_400));
-        assert!(!guard.starts_over(&[are], are));
-        // After a comma only once the clause has a few words: "No, no, …" goes on.
-        let (no, comma) = (8, 9);
-        assert!(!guard.starts_over(&[no, comma], no));
-        assert!(guard.starts_over(&[are, you, open, comma], are_lower));
+        assert!(guard.started_over(&[50_364, 0, 1, 2, 3, 4, 50_400, 0, 1, 2, 3]));
+        // "I'm sorry, I couldn't …" goes on.
+        let (i, m, sorry, comma, couldn) = (7, 8, 9, 10, 11);
+        assert!(!guard.started_over(&[i, m, sorry, comma, i, couldn]));
+        assert!(!guard.started_over(&[i, m, sorry, comma, i, couldn, i, m, sorry]));
+    }
+
+    #[test]
+    fn a_restart_is_cut_from_the_text() {
+        assert_eq!(
+            without_repeats("What time do you open? What time do you open? What time"),
+            "What time do you open?"
+        );
+        assert_eq!(
+            without_repeats("Where can I park? Where can I park"),
+            "Where can I park?"
+        );
+        assert_eq!(without_repeats("No. No, really."), "No. No, really.");
+        assert_eq!(
+            without_repeats("I need a cleaning. I need a filling."),
+            "I need a cleaning. I need a filling."
+        );
     }
 
     #[test]

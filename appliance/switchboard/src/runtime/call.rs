@@ -643,7 +643,7 @@ impl Call {
             let started = Instant::now();
             let text = to_16k(&frames).and_then(|audio| {
                 stt.transcribe(&audio, &options, &CancelToken::new())
-                    .map(|t| t.map(|t| without_repeats(&t.text)))
+                    .map(|t| t.map(|t| t.text))
                     .map_err(|e| e.to_string())
             });
             let _ = tx.send(Engine::Transcript {
@@ -994,50 +994,9 @@ pub fn to_16k(samples: &[i16]) -> Result<Vec<f32>, String> {
     Ok(wide.iter().map(|&s| f32::from(s) / 32768.0).collect())
 }
 
-/// The transcript with a repetition of its own beginning cut off ("Tell me about prices. Tell
-/// me about"): a whisper failure mode on short segments that would otherwise reach the LLM as
-/// the caller's words.
-fn without_repeats(text: &str) -> String {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let key = |w: &str| {
-        w.chars()
-            .filter(|c| c.is_alphanumeric())
-            .flat_map(char::to_lowercase)
-            .collect::<String>()
-    };
-    let keys: Vec<String> = words.iter().map(|w| key(w)).collect();
-    let n = keys.len();
-    for start in 3..n {
-        let tail = &keys[start..];
-        if tail.len() >= 3 && tail == &keys[..tail.len()] {
-            return words[..start].join(" ");
-        }
-    }
-    words.join(" ")
-}
-
 /// Per-call randomness for SSRCs and sequence numbers.
 pub fn rand_seed() -> u64 {
     let mut seed = [0u8; 8];
     let _ = getrandom::fill(&mut seed);
     u64::from_le_bytes(seed)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn repeated_sentences_are_said_once() {
-        assert_eq!(
-            without_repeats("What time do you open? What time do you open? What time"),
-            "What time do you open?"
-        );
-        assert_eq!(
-            without_repeats("Tell me about prices. Tell me about"),
-            "Tell me about prices."
-        );
-        assert_eq!(without_repeats("No. No, really."), "No. No, really.");
-        assert_eq!(without_repeats("one two three"), "one two three");
-    }
 }
