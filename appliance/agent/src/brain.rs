@@ -272,7 +272,7 @@ impl<L: Llm, E: Embedder> Brain<L, E> {
             Arc::clone(&self.shared),
             session,
             base,
-            memory.is_some(),
+            memory.map(str::to_owned),
         ))
     }
 

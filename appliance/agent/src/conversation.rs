@@ -49,6 +49,8 @@ struct TurnFacts {
     snippets: usize,
     elapsed: Duration,
     none_relevant: bool,
+    /// The caller asks about an earlier call: the memory answers it.
+    recall: bool,
 }
 
 /// A call's conversation (`Send`, driven by one thread at a time).
@@ -61,8 +63,8 @@ pub struct Conversation<L: Llm, E: Embedder> {
     speculative: usize,
     /// The speculative partial and what retrieval gave it.
     speculative_facts: Option<(String, TurnFacts)>,
-    /// The conversation started with a memory note.
-    has_memory: bool,
+    /// What earlier calls from this number left behind (also in the memory note).
+    memory: Option<String>,
 }
 
 impl<L: Llm, E: Embedder> std::fmt::Debug for Conversation<L, E> {
@@ -79,10 +81,10 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
         shared: Arc<Shared<L, E>>,
         session: L::Session,
         base: usize,
-        has_memory: bool,
+        memory: Option<String>,
     ) -> Self {
         Conversation {
-            has_memory,
+            memory,
             shared,
             session,
             base,
@@ -118,11 +120,11 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
         };
         if let Some(partial) = partial {
             // The partial's note is already in the KV cache. Keep it when it holds the final
-            // transcript's best snippet too (or both found nothing): a different note would
+            // transcript's best snippet too (or both have the same note, or none): a different note would
             // re-prefill every token after it.
             let covers = match (&facts.top, &partial.note) {
                 (Some(top), Some(note)) => note.contains(top.as_str()),
-                (None, _) => facts.none_relevant == partial.none_relevant,
+                (None, _) => facts.note == partial.note && facts.recall == partial.recall,
                 _ => false,
             };
             if covers {
@@ -134,7 +136,12 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
         }
         self.compact();
         if facts.none_relevant {
-            return Ok(self.not_known(caller_text, facts, started, cancel, on_chunk));
+            let line = prompt::dont_know_line(&self.shared.spec);
+            return Ok(self.from_code(caller_text, line, facts, started, cancel, on_chunk));
+        }
+        if let Some(memory) = self.memory.as_deref().filter(|_| facts.recall) {
+            let line = prompt::recall_line(memory);
+            return Ok(self.from_code(caller_text, line, facts, started, cancel, on_chunk));
         }
         self.push_turn(caller_text, &facts);
 
@@ -185,15 +192,15 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
 
     /// A question the knowledge does not cover gets the fixed "I don't know" line, decided in
     /// code: a small model given that instruction sometimes reads the instruction out instead.
-    fn not_known(
+    fn from_code(
         &mut self,
         caller_text: &str,
+        line: String,
         facts: TurnFacts,
         started: Instant,
         cancel: &CancelToken,
         on_chunk: &mut dyn FnMut(&str) -> Flow,
     ) -> Reply {
-        let line = prompt::dont_know_line(&self.shared.spec);
         self.session.push(ChatMessage::user(caller_text.trim()));
         self.session.push(ChatMessage::assistant(line.clone()));
         let cancelled = cancel.is_cancelled() || on_chunk(&line) == Flow::Stop;
@@ -205,7 +212,7 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
             prompt_tokens: 0,
             cached_tokens: 0,
             snippets: 0,
-            no_relevant_facts: true,
+            no_relevant_facts: facts.none_relevant,
             cancelled,
             stop: StopReason::EndOfTurn,
         }
@@ -333,8 +340,18 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
     }
 
     /// The note for this turn: retrieved facts, a "no facts" note, or nothing when the knowledge
-    /// is cached in the prefix (or absent).
+    /// is cached in the prefix (or absent); or no note but `recall` when the caller asks about
+    /// an earlier call and there is a memory of one.
     fn retrieve(&self, question: &str) -> Result<TurnFacts, Error> {
+        if self.memory.is_some()
+            && asks_for_information(question)
+            && refers_to_earlier_call(question)
+        {
+            return Ok(TurnFacts {
+                recall: true,
+                ..TurnFacts::default()
+            });
+        }
         let Some(collection) = &self.shared.collection else {
             return Ok(TurnFacts::default());
         };
@@ -368,9 +385,7 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
             }
         }
         let elapsed = started.elapsed();
-        let gated = relevant.is_empty()
-            && asks_for_information(question)
-            && !(self.has_memory && refers_to_earlier_call(question));
+        let gated = relevant.is_empty() && asks_for_information(question);
         if gated {
             return Ok(TurnFacts {
                 note: Some(prompt::no_facts_note(&self.shared.spec)),
@@ -390,7 +405,7 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
             top: relevant.first().map(prompt::fact_line),
             snippets: relevant.len(),
             elapsed,
-            none_relevant: false,
+            ..TurnFacts::default()
         })
     }
 

@@ -100,6 +100,18 @@ pub(crate) fn memory_note(memory: &str) -> String {
     )
 }
 
+/// The answer to "what did I call about last time?", read from memory rather than left to the
+/// model: the small model answered "You called about the previous call."
+pub(crate) fn recall_line(memory: &str) -> String {
+    let memory = memory.trim();
+    let end = if memory.ends_with(['.', '!', '?']) {
+        ""
+    } else {
+        "."
+    };
+    format!("My notes from your last call say: {memory}{end}")
+}
+
 /// The end-of-call request for the outcome object.
 pub(crate) const OUTCOME_REQUEST: &str = "The call is over. Write the call record as JSON: \
 \"summary\" (one sentence in the third person, like \"The caller asked about … and …\"), \"intent\" (a few words), \
