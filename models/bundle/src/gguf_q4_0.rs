@@ -146,7 +146,7 @@ pub fn requantize(gguf: &[u8], out: &mut impl Write) -> Result<u64, RequantizeEr
     let mut inputs = Vec::with_capacity(header.tensors.len());
     let mut offset = 0u64;
     for t in &header.tensors {
-        let data = header.data(gguf, t)?;
+        let data = header.data(gguf, t).map_err(RequantizeError::Input)?;
         let (ggml_type, size) = if t.requantized() {
             let blocks = data.len() / Q5_0_BLOCK;
             (GGML_TYPE_Q4_0, (blocks * Q4_0_BLOCK) as u64)
@@ -282,21 +282,20 @@ impl Header {
     }
 
     /// A tensor's data in the input, checked to lie inside the file.
-    fn data<'a>(&self, gguf: &'a [u8], t: &TensorInfo) -> Result<&'a [u8], RequantizeError> {
+    fn data<'a>(&self, gguf: &'a [u8], t: &TensorInfo) -> Result<&'a [u8], Problem> {
         let size = byte_size(t.ggml_type, &t.dims).ok_or_else(|| Problem::UnknownTensorType {
             tensor: t.name.clone(),
             code: t.ggml_type,
-        });
-        let size = size.map_err(RequantizeError::Input)?;
+        })?;
         let start = (self.data_start as u64).checked_add(t.offset);
         let range = start.and_then(|s| {
             Some(usize::try_from(s).ok()?..usize::try_from(s.checked_add(size)?).ok()?)
         });
-        range.and_then(|r| gguf.get(r)).ok_or_else(|| {
-            RequantizeError::Input(Problem::BadOffset {
+        range
+            .and_then(|r| gguf.get(r))
+            .ok_or_else(|| Problem::BadOffset {
                 tensor: t.name.clone(),
             })
-        })
     }
 }
 

@@ -102,8 +102,8 @@ pub struct Whisper {
     context: WhisperContext,
     idle_states: Mutex<Vec<WhisperState>>,
     config: WhisperConfig,
-    eot: i32,
-    /// Boxed so that its address, handed to whisper.cpp, stays put.
+    /// Also knows end-of-text, the first id that is not text. Boxed: whisper.cpp holds its
+    /// address for the length of a `full` call.
     repeat_guard: Box<RepeatGuard>,
 }
 
@@ -147,13 +147,11 @@ impl Whisper {
                 reason: e.to_string(),
             }
         })?;
-        let eot = context.token_eot();
         let repeat_guard = Box::new(RepeatGuard::new(&context));
         let whisper = Whisper {
             context,
             idle_states: Mutex::new(Vec::new()),
             config: config.clone(),
-            eot,
             repeat_guard,
         };
         // One state up front: the first call should not pay for the allocation.
@@ -321,7 +319,7 @@ impl Whisper {
                     continue;
                 };
                 // Ids at or above end-of-text are special (timestamps, language, task).
-                if token.token_id() >= self.eot {
+                if token.token_id() >= self.repeat_guard.eot {
                     continue;
                 }
                 s_sum += token.token_probability();
