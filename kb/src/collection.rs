@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use models_api::Embedder;
 use serde::{Deserialize, Serialize};
@@ -201,7 +201,13 @@ pub struct Collection<E> {
     chunks: BTreeMap<ChunkId, Chunk>,
     vectors: FlatIndex,
     bm25: Bm25,
+    /// Embeddings of recent queries and of fact lines: a call's turn embeds its question for
+    /// the search and again, with the lines of the best chunk, for [`Self::best_line_similarity`].
+    recent: Mutex<HashMap<String, Vec<f32>>>,
 }
+
+/// Entries [`Collection::recent`] holds before it starts over (≈ 1.5 KB each).
+const RECENT_EMBEDDINGS: usize = 4096;
 
 impl<E> std::fmt::Debug for Collection<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -296,6 +302,7 @@ impl<E: Embedder> Collection<E> {
             chunks,
             vectors,
             bm25,
+            recent: Mutex::default(),
         };
         if fresh {
             collection.save()?;
@@ -453,7 +460,7 @@ impl<E: Embedder> Collection<E> {
         let candidates = (options.k * 4).max(20);
         let source = options.source.as_deref();
         let keyword = self.bm25.search(query, candidates, source)?;
-        let embedded = self.embed(&[query])?;
+        let embedded = self.embed_cached(&[query])?;
         let semantic = match embedded.first() {
             Some(q) => self.vectors.search(q, candidates, |id| {
                 source.is_none_or(|s| self.chunks.get(&id).is_some_and(|c| c.source == s))
@@ -503,7 +510,7 @@ impl<E: Embedder> Collection<E> {
         let mut texts = Vec::with_capacity(lines.len() + 1);
         texts.push(query);
         texts.extend(lines);
-        let embedded = self.embed(&texts)?;
+        let embedded = self.embed_cached(&texts)?;
         let (q, lines) = embedded.split_first().expect("the query was embedded");
         Ok(lines
             .iter()
@@ -547,6 +554,32 @@ impl<E: Embedder> Collection<E> {
             out.push('\n');
         }
         (estimate_tokens(&out) <= token_budget).then_some(out)
+    }
+
+    /// [`Self::embed`] through the cache of recent texts: only the texts not in it are embedded.
+    /// The lock is held while embedding (a query and a few lines, milliseconds).
+    fn embed_cached(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let mut cache = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let mut missing: Vec<&str> = texts
+            .iter()
+            .copied()
+            .filter(|t| !cache.contains_key(*t))
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        if !missing.is_empty() {
+            let fresh = self.embed(&missing)?;
+            if fresh.len() != missing.len() {
+                return Err(Error::Embed {
+                    source: format!("{} vectors for {} texts", fresh.len(), missing.len()).into(),
+                });
+            }
+            if cache.len() + fresh.len() > RECENT_EMBEDDINGS {
+                cache.clear();
+            }
+            cache.extend(missing.into_iter().map(str::to_owned).zip(fresh));
+        }
+        Ok(texts.iter().map(|t| cache[*t].clone()).collect())
     }
 
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
