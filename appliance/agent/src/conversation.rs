@@ -204,10 +204,16 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
         self.session.push(ChatMessage::user(caller_text.trim()));
         self.session.push(ChatMessage::assistant(line.clone()));
         let cancelled = cancel.is_cancelled() || on_chunk(&line) == Flow::Stop;
+        let first_token = started.elapsed();
+        if !cancelled {
+            // Now, while the line plays, rather than on the next turn's critical path. A failure
+            // here only leaves the work to that turn.
+            let _ = self.session.prefill(cancel);
+        }
         Reply {
             text: line,
             retrieval: facts.elapsed,
-            first_token: started.elapsed(),
+            first_token,
             total: started.elapsed(),
             prompt_tokens: 0,
             cached_tokens: 0,
@@ -239,13 +245,23 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
 
     /// Speculative prefill on a stable partial transcript: retrieves for it and prefills the
     /// prompt, so that when the final transcript extends the partial, [`Conversation::reply`]
-    /// decodes only the difference. Cancellation stops it quietly.
-    pub fn prefill_partial(&mut self, partial: &str, cancel: &CancelToken) -> Result<(), Error> {
+    /// decodes only the difference. Cancellation stops it quietly. Returns the retrieval's time.
+    pub fn prefill_partial(
+        &mut self,
+        partial: &str,
+        cancel: &CancelToken,
+    ) -> Result<Duration, Error> {
         self.drop_speculative();
         if partial.trim().is_empty() {
-            return Ok(());
+            return Ok(Duration::ZERO);
         }
         let facts = self.retrieve(partial)?;
+        let retrieval = facts.elapsed;
+        if facts.none_relevant || facts.recall {
+            // The reply will be a line from code: nothing for the model to prefill.
+            self.speculative_facts = Some((partial.trim().to_owned(), facts));
+            return Ok(retrieval);
+        }
         self.compact();
         if let Some(note) = &facts.note {
             self.session.push(ChatMessage::system(note.clone()));
@@ -255,7 +271,7 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
         self.session.push(ChatMessage::user(partial.trim()));
         self.speculative += 1;
         self.session.prefill(cancel).map_err(llm)?;
-        Ok(())
+        Ok(retrieval)
     }
 
     /// Prefills what the conversation starts with (memory note, greeting) while the greeting

@@ -18,7 +18,7 @@ pub const FIRST_CHUNK_MIN_WORDS: usize = 4;
 pub const FIRST_PHRASE_MIN_WORDS: usize = 5;
 
 /// Words the first chunk needs before it may end ahead of a figure ("A cleaning costs | $95.").
-pub const FIRST_FIGURE_MIN_WORDS: usize = 4;
+pub const FIRST_FIGURE_MIN_WORDS: usize = 3;
 
 /// Verbs after which a figure (a price, a time, a count) may start a chunk of its own: the
 /// answer's figure is said with a slight pause before it, as people read prices out. Never after
@@ -192,13 +192,10 @@ mod tests {
 
     #[test]
     fn no_cut_inside_numbers_abbreviations_or_words() {
-        let chunks = chunk(&["Dr. Lopez charges $4.50 for it. St. Mary's is next door."]);
+        let chunks = chunk(&["Dr. Lopez bills $4.50 for it. St. Mary's is next door."]);
         assert_eq!(
             chunks,
-            [
-                "Dr. Lopez charges $4.50 for it. ",
-                "St. Mary's is next door."
-            ]
+            ["Dr. Lopez bills $4.50 for it. ", "St. Mary's is next door."]
         );
         // A short opener is not cut at its comma.
         assert_eq!(chunk(&["Sure, ", "it is."]), ["Sure, it is."]);
@@ -239,7 +236,7 @@ mod tests {
             chunk(&["Sure. We can book you in for a cleaning on Monday."]),
             ["Sure. ", "We can book you in for a cleaning on Monday."]
         );
-        // A figure after "is"/"costs" starts its own chunk, given four words before it.
+        // A figure after "is"/"costs" starts its own chunk, given three words before it.
         assert_eq!(
             chunk(&["A check-up and cleaning costs $95."]),
             ["A check-up and cleaning costs ", "$95."]
@@ -247,6 +244,10 @@ mod tests {
         assert_eq!(
             chunk(&["The opening hours on Saturday are 9:00 am to 1:00 pm."]),
             ["The opening hours on Saturday are ", "9:00 am to 1:00 pm."]
+        );
+        assert_eq!(
+            chunk(&["Teeth whitening costs $350."]),
+            ["Teeth whitening costs ", "$350."]
         );
         assert_eq!(chunk(&["Whitening costs $350."]), ["Whitening costs $350."]);
         assert_eq!(

@@ -400,3 +400,24 @@ fn a_fact_from_a_list_is_answered_not_refused() {
     let (reply, _) = ask(&mut call, "Can I bring my dog?");
     assert!(reply.no_relevant_facts, "not in the knowledge: {reply:?}");
 }
+
+#[test]
+fn a_line_spoken_by_code_costs_the_next_turn_nothing() {
+    let Some(brain) = demo() else { return };
+    let _one = exclusive();
+    let mut call = brain.conversation(None).unwrap();
+    let mars = "What's the weather like on Mars today?";
+    // Nothing to prefill for a question the knowledge does not cover: the reply is a fixed line.
+    call.prefill_partial(mars, &CancelToken::new()).unwrap();
+    let (reply, _) = ask(&mut call, mars);
+    assert!(reply.no_relevant_facts && says_it_does_not_know(&reply.text));
+    assert_eq!(reply.prompt_tokens, 0, "the line is not the model's");
+    // The line was decoded while it played: the next turn prefills only its own words.
+    let (reply, _) = ask(&mut call, "How much is teeth whitening?");
+    assert!(reply.text.contains("350"), "{:?}", reply.text);
+    assert!(
+        reply.prompt_tokens < 20,
+        "the spoken line is already in the cache: {} prompt tokens",
+        reply.prompt_tokens
+    );
+}
