@@ -35,6 +35,9 @@ use tokio::time::sleep_until;
 const KEEP_FRAMES: usize = 50 * 60;
 /// Audio before the first voiced frame that still belongs to the utterance (soft onsets).
 const PREROLL: Duration = Duration::from_millis(200);
+/// How long the LLM holds off after a reply's first chunk while Piper renders it: on a small
+/// box both want every core, and the caller is waiting for that first audio, not for the rest.
+const FIRST_AUDIO_WAIT: Duration = Duration::from_millis(400);
 
 /// Everything one call needs; built by the runtime when it answers.
 pub struct CallTask {
@@ -66,7 +69,8 @@ enum Engine {
     },
     /// A speculative prefill on a partial transcript finished (or failed: it was only a guess).
     Prepared {
-        result: Result<Duration, String>,
+        /// Time in all, and of it: waiting for the conversation, retrieval.
+        result: Result<[Duration; 3], String>,
     },
 }
 
@@ -95,6 +99,8 @@ struct TurnInProgress {
     /// Chunks sent to the mouth and not yet rendered.
     rendering: usize,
     cancel: CancelToken,
+    /// Releases the LLM once the first audio is out (dropped with the turn, it releases too).
+    first_audio_gate: Option<std::sync::mpsc::Sender<()>>,
 }
 
 enum Playing {
@@ -160,6 +166,7 @@ pub async fn run(task: CallTask) {
         lines: 0,
         utterance: None,
         peek: None,
+        peek_next: None,
         preparing: false,
         prepare_next: None,
         recorder: None,
@@ -280,6 +287,8 @@ struct Call {
     utterance: Option<Utterance>,
     /// The last pause's early transcription; reused when the turn ends at that pause.
     peek: Option<Peek>,
+    /// A newer pause to transcribe once the running peek is done.
+    peek_next: Option<(Instant, Instant)>,
     /// A speculative prefill is running on the conversation.
     preparing: bool,
     /// The partial to prepare once the running prefill is done (the newest only).
@@ -377,6 +386,9 @@ impl Call {
                 if wanted {
                     self.transcribed(now, text, elapsed);
                 }
+                if let Some((start, end)) = self.peek_next.take() {
+                    self.peek(start, end);
+                }
             }
             Engine::Prepared { result } => {
                 self.preparing = false;
@@ -384,8 +396,10 @@ impl Call {
                     self.prepare(partial);
                 }
                 match result {
-                    Ok(took) => tracing::debug!(
+                    Ok([took, waited, retrieval]) => tracing::debug!(
                         prefill_ms = took.as_millis() as u64,
+                        waited_ms = waited.as_millis() as u64,
+                        retrieval_ms = retrieval.as_millis() as u64,
                         "reply prepared on the partial"
                     ),
                     Err(e) => {
@@ -471,6 +485,7 @@ impl Call {
                 if let Some(turn) = self.turn.as_mut() {
                     if turn.first_audio.is_none() {
                         turn.first_audio = Some(now);
+                        turn.first_audio_gate = None;
                         let v2v = now - turn.end_of_speech;
                         metrics::histogram!("switchboard_voice_to_voice_seconds")
                             .record(v2v.as_secs_f64());
@@ -487,6 +502,7 @@ impl Call {
             Said::Failed { reply, error } => {
                 if let Some(turn) = self.turn.as_mut().filter(|t| t.reply == reply) {
                     turn.rendering = turn.rendering.saturating_sub(1);
+                    turn.first_audio_gate = None;
                     tracing::error!("text-to-speech failed: {error}");
                     self.input(now, Input::EngineFailed);
                 }
@@ -551,10 +567,11 @@ impl Call {
         }
     }
 
-    /// A pause: whisper starts on the utterance so far while the endpointer still waits, unless
-    /// an earlier peek is still running (two would only compete for the same cores).
+    /// A pause: whisper starts on the utterance so far while the endpointer still waits. One at a
+    /// time (two would only compete for the same cores): the newest pause waits for the running one.
     fn peek(&mut self, start: Instant, end: Instant) {
         if self.peek.as_ref().is_some_and(|p| p.text.is_none()) {
+            self.peek_next = Some((start, end));
             return;
         }
         self.peek = Some(Peek {
@@ -582,12 +599,13 @@ impl Call {
         tokio::task::spawn_blocking(move || {
             let started = Instant::now();
             let mut conversation = conversation.lock().unwrap_or_else(|p| p.into_inner());
+            let waited = started.elapsed();
             if let Some(heard) = heard {
                 conversation.heard(&heard);
             }
             let result = conversation
                 .prefill_partial(&partial, &CancelToken::new())
-                .map(|()| started.elapsed())
+                .map(|retrieval| [started.elapsed(), waited, retrieval])
                 .map_err(|e| e.to_string());
             let _ = tx.send(Engine::Prepared { result });
         });
@@ -614,6 +632,7 @@ impl Call {
                 self.transcribed(now, text.clone(), Duration::ZERO);
             }
             Some(Peek { text: None, .. }) => {}
+            None if self.peek_next == Some((start, end)) => {}
             None => self.spawn_stt(start, end),
         }
     }
@@ -665,6 +684,7 @@ impl Call {
         let reply = self.replies;
         let cancel = CancelToken::new();
         let utterance = self.utterance.take();
+        let (gate, first_audio) = std::sync::mpsc::channel::<()>();
         self.turn = Some(TurnInProgress {
             reply,
             started_at: UnixMillis::now(),
@@ -678,6 +698,7 @@ impl Call {
             generating: true,
             rendering: 0,
             cancel: cancel.clone(),
+            first_audio_gate: Some(gate),
         });
         self.playing = Playing::Reply;
         let heard = self.pending_heard.take();
@@ -687,12 +708,17 @@ impl Call {
             if let Some(heard) = heard {
                 conversation.heard(&heard);
             }
+            let mut first_audio = Some(first_audio);
             let result = conversation
                 .reply(&caller_text, &cancel, &mut |chunk| {
                     let _ = tx.send(Engine::Chunk {
                         reply,
                         text: chunk.to_owned(),
                     });
+                    if let Some(first_audio) = first_audio.take() {
+                        // Returns when the gate is dropped: first audio, barge-in or call end.
+                        let _ = first_audio.recv_timeout(FIRST_AUDIO_WAIT);
+                    }
                     Flow::Continue
                 })
                 .map_err(|e| e.to_string());
