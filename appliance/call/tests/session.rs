@@ -498,7 +498,7 @@ fn a_pause_is_transcribed_early_and_a_complete_sentence_ends_the_turn_sooner() {
         assert!(c.audio(20, false, -70.0, None).is_empty());
         waited += 20;
     }
-    assert_eq!(waited, 100, "the peek comes 100 ms into the pause");
+    assert_eq!(waited, 60, "the peek comes 60 ms into the pause");
     let Action::Peek { start, end } = c.peeks[0] else {
         unreachable!()
     };

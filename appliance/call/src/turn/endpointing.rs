@@ -33,7 +33,7 @@ impl Default for EndpointConfig {
             default_hangover: Duration::from_millis(500),
             incomplete_hangover: Duration::from_millis(1000),
             max_utterance: Duration::from_secs(30),
-            peek: Some(Duration::from_millis(100)),
+            peek: Some(Duration::from_millis(60)),
         }
     }
 }

@@ -82,6 +82,8 @@ struct Peek {
     end: Instant,
     /// `None` while whisper works on it.
     text: Option<SttResult>,
+    /// Stops whisper when a newer pause makes this one stale.
+    cancel: CancelToken,
 }
 
 /// The turn being answered, for its record.
@@ -166,7 +168,6 @@ pub async fn run(task: CallTask) {
         lines: 0,
         utterance: None,
         peek: None,
-        peek_next: None,
         preparing: false,
         prepare_next: None,
         recorder: None,
@@ -287,8 +288,6 @@ struct Call {
     utterance: Option<Utterance>,
     /// The last pause's early transcription; reused when the turn ends at that pause.
     peek: Option<Peek>,
-    /// A newer pause to transcribe once the running peek is done.
-    peek_next: Option<(Instant, Instant)>,
     /// A speculative prefill is running on the conversation.
     preparing: bool,
     /// The partial to prepare once the running prefill is done (the newest only).
@@ -368,6 +367,7 @@ impl Call {
         match event {
             Engine::Transcript { end, text, elapsed } => {
                 if let Some(peek) = self.peek.as_mut().filter(|p| p.end == end) {
+                    tracing::debug!(stt_ms = elapsed.as_millis() as u64, "pause transcribed");
                     peek.text = Some(text.clone());
                     if let Ok(Some(partial)) = &text {
                         self.input(
@@ -385,9 +385,6 @@ impl Call {
                     .is_some_and(|u| u.end_of_speech == end && u.deadline.is_some());
                 if wanted {
                     self.transcribed(now, text, elapsed);
-                }
-                if let Some((start, end)) = self.peek_next.take() {
-                    self.peek(start, end);
                 }
             }
             Engine::Prepared { result } => {
@@ -568,18 +565,20 @@ impl Call {
     }
 
     /// A pause: whisper starts on the utterance so far while the endpointer still waits. One at a
-    /// time (two would only compete for the same cores): the newest pause waits for the running one.
+    /// time (two would only compete for the same cores): a newer pause stops the running one,
+    /// whose audio the caller has since added to.
     fn peek(&mut self, start: Instant, end: Instant) {
-        if self.peek.as_ref().is_some_and(|p| p.text.is_none()) {
-            self.peek_next = Some((start, end));
-            return;
+        if let Some(running) = self.peek.as_ref().filter(|p| p.text.is_none()) {
+            running.cancel.cancel();
         }
+        let cancel = CancelToken::new();
+        self.spawn_stt(start, end, cancel.clone());
         self.peek = Some(Peek {
             start,
             end,
             text: None,
+            cancel,
         });
-        self.spawn_stt(start, end);
     }
 
     /// Retrieval and LLM prefill on what the caller has said so far, while they may still be
@@ -632,14 +631,13 @@ impl Call {
                 self.transcribed(now, text.clone(), Duration::ZERO);
             }
             Some(Peek { text: None, .. }) => {}
-            None if self.peek_next == Some((start, end)) => {}
-            None => self.spawn_stt(start, end),
+            None => self.spawn_stt(start, end, CancelToken::new()),
         }
     }
 
     /// Whisper on the inbound audio from `start` (less the pre-roll) to `end`, on a blocking
     /// thread; the result comes back as [`Engine::Transcript`] for `end`.
-    fn spawn_stt(&self, start: Instant, end: Instant) {
+    fn spawn_stt(&self, start: Instant, end: Instant, cancel: CancelToken) {
         let from = start.checked_sub(PREROLL).unwrap_or(start);
         let frames: Vec<i16> = self
             .inbound
@@ -661,7 +659,7 @@ impl Call {
         tokio::task::spawn_blocking(move || {
             let started = Instant::now();
             let text = to_16k(&frames).and_then(|audio| {
-                stt.transcribe(&audio, &options, &CancelToken::new())
+                stt.transcribe(&audio, &options, &cancel)
                     .map(|t| t.map(|t| t.text))
                     .map_err(|e| e.to_string())
             });
