@@ -154,6 +154,9 @@ pub enum Action {
     Peek {
         start: Instant,
         end: Instant,
+        /// The caller is still talking: the transcript only prepares the reply, so it is worth
+        /// doing only with cores to spare.
+        interim: bool,
     },
     /// The caller is mid-turn and has said this so far: retrieval and LLM prefill may start on
     /// it, so that the reply decodes only what the final transcript adds.
@@ -276,6 +279,8 @@ pub struct Session {
     carried: String,
     /// The end of the segment last peeked at (one peek per pause).
     peeked: Option<Instant>,
+    /// The end of the segment last transcribed while the caller talked on.
+    interim: Option<Instant>,
     /// Unintelligible turns in a row.
     not_understood: u8,
     /// The last reply offered a colleague: a short yes now means transfer.
@@ -294,6 +299,7 @@ impl Session {
             deadline: None,
             carried: String::new(),
             peeked: None,
+            interim: None,
             not_understood: 0,
             offered_human: false,
         }
@@ -528,8 +534,28 @@ impl Session {
         if let Some((start, end)) = self.endpointer.pause(now) {
             if self.peeked != Some(end) {
                 self.peeked = Some(end);
-                self.push(Action::Peek { start, end });
+                self.push(Action::Peek {
+                    start,
+                    end,
+                    interim: false,
+                });
             }
+            return;
+        }
+        // Long speech gets interim transcripts too, so retrieval and prefill keep up with it.
+        let (Some(every), Some((start, end))) =
+            (self.config.endpoint.interim, self.endpointer.utterance())
+        else {
+            return;
+        };
+        let since = self.interim.filter(|p| *p >= start).unwrap_or(start);
+        if end.duration_since(since) >= every {
+            self.interim = Some(end);
+            self.push(Action::Peek {
+                start,
+                end,
+                interim: true,
+            });
         }
     }
 

@@ -12,6 +12,8 @@ struct Call {
     log: Vec<Action>,
     /// Early transcriptions asked for at pauses, kept apart: most scenarios do not answer them.
     peeks: Vec<Action>,
+    /// Those asked for while the caller talks on.
+    interims: Vec<Action>,
 }
 
 impl Call {
@@ -21,6 +23,7 @@ impl Call {
             now: Instant::now(),
             log: Vec::new(),
             peeks: Vec::new(),
+            interims: Vec::new(),
         };
         c.input(Input::Answered);
         c
@@ -35,6 +38,7 @@ impl Call {
         let mut out = Vec::new();
         while let Some(a) = self.s.poll_action() {
             match a {
+                Action::Peek { interim: true, .. } => self.interims.push(a),
                 Action::Peek { .. } => self.peeks.push(a),
                 a => out.push(a),
             }
@@ -499,7 +503,7 @@ fn a_pause_is_transcribed_early_and_a_complete_sentence_ends_the_turn_sooner() {
         waited += 20;
     }
     assert_eq!(waited, 60, "the peek comes 60 ms into the pause");
-    let Action::Peek { start, end } = c.peeks[0] else {
+    let Action::Peek { start, end, .. } = c.peeks[0] else {
         unreachable!()
     };
     assert_eq!(end, last_voiced);
@@ -524,6 +528,32 @@ fn a_pause_is_transcribed_early_and_a_complete_sentence_ends_the_turn_sooner() {
         "the turn ends on the peeked segment, so its transcript can be reused"
     );
     assert_eq!(waited + more, 260);
+}
+
+#[test]
+fn long_speech_is_transcribed_as_it_goes_to_prepare_the_reply_not_to_end_the_turn() {
+    let mut c = listening_call(SessionConfig::default());
+    c.audio(2000, true, -20.0, None);
+    assert_eq!(c.interims.len(), 3, "one every 600 ms of speech");
+    assert!(c.peeks.is_empty(), "no pause yet");
+    let Action::Peek { end, .. } = c.interims[0] else {
+        unreachable!()
+    };
+    // The caller talks on: the words prepare the reply, and a complete-sounding sentence
+    // does not shorten the wait at the coming pause.
+    assert_eq!(
+        c.input(Input::Partial {
+            text: "How much is it?".into(),
+            end,
+        }),
+        [Action::Prepare {
+            text: "How much is it?".into()
+        }]
+    );
+    let (waited, acts) = silence_until_action(&mut c, 2000);
+    assert!(matches!(&acts[..], [Action::Transcribe { .. }]), "{acts:?}");
+    assert_eq!(waited, 500);
+    assert_eq!(c.peeks.len(), 1, "the pause is peeked as always");
 }
 
 #[test]

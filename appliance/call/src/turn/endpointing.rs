@@ -22,6 +22,9 @@ pub struct EndpointConfig {
     /// sets the hangover, and when the turn ends at that pause it is the turn's transcript, so
     /// speech-to-text overlaps the hangover instead of following it.
     pub peek: Option<Duration>,
+    /// While the caller talks on, the utterance so far is also transcribed after each this much
+    /// of it (`None`: only at pauses); the transcripts prepare the reply, they never end a turn.
+    pub interim: Option<Duration>,
 }
 
 impl Default for EndpointConfig {
@@ -34,6 +37,7 @@ impl Default for EndpointConfig {
             incomplete_hangover: Duration::from_millis(1000),
             max_utterance: Duration::from_secs(30),
             peek: Some(Duration::from_millis(60)),
+            interim: Some(Duration::from_millis(600)),
         }
     }
 }

@@ -532,7 +532,9 @@ impl Call {
                 self.out.push(now, chunk);
                 self.playing = Playing::Prompt;
             }
-            Action::Peek { start, end } => self.peek(start, end),
+            // Interim transcripts take cores another call's reply may need.
+            Action::Peek { interim: true, .. } if self.shared.capacity.active() > 1 => {}
+            Action::Peek { start, end, .. } => self.peek(start, end),
             Action::Prepare { text } => self.prepare(text),
             Action::Transcribe { start, end } => self.transcribe(now, start, end),
             Action::Reply { caller_text } => self.reply(now, caller_text).await,
@@ -568,6 +570,14 @@ impl Call {
     /// time (two would only compete for the same cores): a newer pause stops the running one,
     /// whose audio the caller has since added to.
     fn peek(&mut self, start: Instant, end: Instant) {
+        if self
+            .peek
+            .as_ref()
+            .is_some_and(|p| p.start == start && p.end == end)
+        {
+            // A pause right after an interim transcript: the same audio.
+            return;
+        }
         if let Some(running) = self.peek.as_ref().filter(|p| p.text.is_none()) {
             running.cancel.cancel();
         }
