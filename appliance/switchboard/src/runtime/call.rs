@@ -18,7 +18,7 @@ use super::{AgentRuntime, Conversation, Shared, SipSignal};
 use crate::pii::Pii;
 use media_audio::resample::{resample, SampleRate};
 use media_net::{LocalCapabilities, MediaEvent, RtpSession};
-use models_api::{AudioContext, CancelToken, Flow, Stt, SttOptions};
+use models_api::{compute, AudioContext, CancelToken, Flow, Stt, SttOptions};
 use sip_net::CallHandle;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -534,7 +534,11 @@ impl Call {
             }
             // Interim transcripts take cores another call's reply may need.
             Action::Peek { interim: true, .. } if self.shared.capacity.active() > 1 => {}
-            Action::Peek { start, end, .. } => self.peek(start, end),
+            Action::Peek {
+                start,
+                end,
+                interim,
+            } => self.peek(start, end, interim),
             Action::Prepare { text } => self.prepare(text),
             Action::Transcribe { start, end } => self.transcribe(now, start, end),
             Action::Reply { caller_text } => self.reply(now, caller_text).await,
@@ -569,7 +573,7 @@ impl Call {
     /// A pause: whisper starts on the utterance so far while the endpointer still waits. One at a
     /// time (two would only compete for the same cores): a newer pause stops the running one,
     /// whose audio the caller has since added to.
-    fn peek(&mut self, start: Instant, end: Instant) {
+    fn peek(&mut self, start: Instant, end: Instant, interim: bool) {
         if self
             .peek
             .as_ref()
@@ -582,7 +586,7 @@ impl Call {
             running.cancel.cancel();
         }
         let cancel = CancelToken::new();
-        self.spawn_stt(start, end, cancel.clone());
+        self.spawn_stt(start, end, cancel.clone(), interim);
         self.peek = Some(Peek {
             start,
             end,
@@ -641,13 +645,13 @@ impl Call {
                 self.transcribed(now, text.clone(), Duration::ZERO);
             }
             Some(Peek { text: None, .. }) => {}
-            None => self.spawn_stt(start, end, CancelToken::new()),
+            None => self.spawn_stt(start, end, CancelToken::new(), false),
         }
     }
 
     /// Whisper on the inbound audio from `start` (less the pre-roll) to `end`, on a blocking
     /// thread; the result comes back as [`Engine::Transcript`] for `end`.
-    fn spawn_stt(&self, start: Instant, end: Instant, cancel: CancelToken) {
+    fn spawn_stt(&self, start: Instant, end: Instant, cancel: CancelToken, background: bool) {
         let from = start.checked_sub(PREROLL).unwrap_or(start);
         let frames: Vec<i16> = self
             .inbound
@@ -667,6 +671,7 @@ impl Call {
         };
         let tx = self.engine_tx.clone();
         tokio::task::spawn_blocking(move || {
+            let _background = background.then(compute::background);
             let started = Instant::now();
             let text = to_16k(&frames).and_then(|audio| {
                 stt.transcribe(&audio, &options, &cancel)
@@ -949,6 +954,8 @@ impl Call {
         let job = tokio::task::spawn_blocking({
             let cancel = cancel.clone();
             move || {
+                // Nobody is on the line waiting for it.
+                let _background = compute::background();
                 let mut conversation = conversation.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(heard) = heard {
                     conversation.heard(&heard);
