@@ -367,7 +367,7 @@ impl Call {
         match event {
             Engine::Transcript { end, text, elapsed } => {
                 if let Some(peek) = self.peek.as_mut().filter(|p| p.end == end) {
-                    tracing::debug!(stt_ms = elapsed.as_millis() as u64, "pause transcribed");
+                    tracing::debug!(stt_ms = elapsed.as_millis() as u64, "peek transcribed");
                     peek.text = Some(text.clone());
                     if let Ok(Some(partial)) = &text {
                         self.input(
@@ -570,9 +570,9 @@ impl Call {
         }
     }
 
-    /// A pause: whisper starts on the utterance so far while the endpointer still waits. One at a
-    /// time (two would only compete for the same cores): a newer pause stops the running one,
-    /// whose audio the caller has since added to.
+    /// A pause (or, `interim`, more speech): whisper starts on the utterance so far while the
+    /// endpointer still waits. One at a time (two would only compete for the same cores): a
+    /// newer peek stops the running one, whose audio the caller has since added to.
     fn peek(&mut self, start: Instant, end: Instant, interim: bool) {
         if self
             .peek
