@@ -149,8 +149,9 @@ pub enum Action {
         prompt: Prompt,
         interruptible: bool,
     },
-    /// The caller paused: transcribe the utterance so far and report it as [`Input::Partial`].
-    /// If the turn then ends at this pause, [`Action::Transcribe`] asks for the same segment.
+    /// The caller paused (or, `interim`, talks on): transcribe the utterance so far and report it
+    /// as [`Input::Partial`]. If the turn then ends at this point, [`Action::Transcribe`] asks for
+    /// the same segment.
     Peek {
         start: Instant,
         end: Instant,

@@ -107,8 +107,8 @@ mod tests {
 
     #[test]
     fn a_step_asking_again_at_once_comes_after_those_already_waiting() {
-        let decoding = cpu_turn();
         let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+        let decoding = cpu_turn();
         let tickets = || QUEUE.lock().unwrap().next;
         let (tx, rx) = mpsc::channel();
         let waiters: Vec<_> = (0..3)

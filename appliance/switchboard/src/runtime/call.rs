@@ -69,8 +69,8 @@ enum Engine {
     },
     /// A speculative prefill on a partial transcript finished (or failed: it was only a guess).
     Prepared {
-        /// Time in all, and of it: waiting for the conversation, retrieval.
-        result: Result<[Duration; 3], String>,
+        /// The whole prefill's time, and the retrieval's within it.
+        result: Result<(Duration, Duration), String>,
     },
 }
 
@@ -393,9 +393,8 @@ impl Call {
                     self.prepare(partial);
                 }
                 match result {
-                    Ok([took, waited, retrieval]) => tracing::debug!(
+                    Ok((took, retrieval)) => tracing::debug!(
                         prefill_ms = took.as_millis() as u64,
-                        waited_ms = waited.as_millis() as u64,
                         retrieval_ms = retrieval.as_millis() as u64,
                         "reply prepared on the partial"
                     ),
@@ -612,13 +611,12 @@ impl Call {
         tokio::task::spawn_blocking(move || {
             let started = Instant::now();
             let mut conversation = conversation.lock().unwrap_or_else(|p| p.into_inner());
-            let waited = started.elapsed();
             if let Some(heard) = heard {
                 conversation.heard(&heard);
             }
             let result = conversation
                 .prefill_partial(&partial, &CancelToken::new())
-                .map(|retrieval| [started.elapsed(), waited, retrieval])
+                .map(|retrieval| (started.elapsed(), retrieval))
                 .map_err(|e| e.to_string());
             let _ = tx.send(Engine::Prepared { result });
         });
