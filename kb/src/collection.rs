@@ -21,7 +21,9 @@ const CHUNKS: &str = "chunks.jsonl";
 const VECTORS: &str = "vectors.f32";
 const BM25_DIR: &str = "bm25";
 const DOCUMENTS_DIR: &str = "documents";
-const FORMAT_VERSION: u32 = 1;
+/// 2: chunks are facts (list items, table rows, sentence groups), see [`chunking`]. A collection
+/// of an older version is rebuilt from its stored documents when opened.
+const FORMAT_VERSION: u32 = 2;
 /// Texts per embedder call during ingestion: large enough to amortise, small enough to report progress.
 const EMBED_BATCH: usize = 32;
 
@@ -236,7 +238,7 @@ impl<E: Embedder> Collection<E> {
                 embedder: collection.embedder.dimension(),
             });
         }
-        if !collection.consistent() {
+        if collection.manifest.format_version != FORMAT_VERSION || !collection.consistent() {
             collection.rebuild(&mut |_| {})?;
         }
         Ok(collection)
@@ -277,7 +279,7 @@ impl<E: Embedder> Collection<E> {
                     path: manifest_path.clone(),
                     reason: e.to_string(),
                 })?;
-            if manifest.format_version != FORMAT_VERSION {
+            if manifest.format_version > FORMAT_VERSION {
                 return Err(Error::Corrupt {
                     path: manifest_path,
                     reason: format!("format version {}", manifest.format_version),
@@ -422,6 +424,7 @@ impl<E: Embedder> Collection<E> {
         let names: Vec<String> = self.manifest.documents.keys().cloned().collect();
         report.chunks_removed = self.chunks.len();
         self.manifest.documents.clear();
+        self.manifest.format_version = FORMAT_VERSION;
         self.manifest.dimension = self.embedder.dimension();
         self.chunks.clear();
         self.vectors = FlatIndex::new(self.manifest.dimension);
@@ -544,11 +547,8 @@ impl<E: Embedder> Collection<E> {
                         out.push_str(&format!("\n## {}\n", chunk.heading_path));
                     }
                     heading = Some(&chunk.heading_path);
-                    out.push_str(&chunk.text[chunk.fresh_from..]);
-                } else {
-                    out.push_str(if chunk.fresh_from > 0 { "\n\n" } else { "\n" });
-                    out.push_str(&chunk.text[chunk.fresh_from..]);
                 }
+                out.push_str(&chunk.text[chunk.fresh_from..]);
                 out.push('\n');
             }
             out.push('\n');

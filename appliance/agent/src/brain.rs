@@ -74,6 +74,12 @@ pub struct BrainOptions {
     /// tell the model when nothing in the knowledge is relevant. Small models otherwise answer
     /// "what's the weather on Mars" from their own imagination despite the rules.
     pub gate_cached: bool,
+    /// With cached knowledge, how many facts are searched per turn for the relevance gate and
+    /// the grounding check (retrieval mode uses [`Self::snippets`]).
+    pub grounding_facts: usize,
+    /// Check every reply's figures, days and names against the facts for the question before
+    /// it is spoken ([`crate::grounding`]).
+    pub grounding: bool,
 }
 
 impl Default for BrainOptions {
@@ -89,6 +95,8 @@ impl Default for BrainOptions {
             history_budget_tokens: 2500,
             sampling: Sampling::Greedy,
             gate_cached: true,
+            grounding_facts: 5,
+            grounding: true,
         }
     }
 }

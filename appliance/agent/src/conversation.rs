@@ -11,6 +11,7 @@ use models_api::{
 
 use crate::brain::{KnowledgeMode, Shared};
 use crate::error::{llm, Error};
+use crate::grounding::{self, Evidence};
 use crate::outcome::{self, Outcome};
 use crate::prompt;
 use crate::speech::SpeechChunker;
@@ -34,6 +35,9 @@ pub struct Reply {
     pub snippets: usize,
     /// Retrieval found nothing relevant, so the model was told it has no facts for this turn.
     pub no_relevant_facts: bool,
+    /// The model's reply stated this claim, which the facts for the question do not: it was
+    /// stopped there and the don't-know line said instead ([`crate::grounding`]).
+    pub ungrounded: Option<grounding::Claim>,
     /// The cancel token fired or the chunk callback returned [`Flow::Stop`].
     pub cancelled: bool,
     /// Why generation ended.
@@ -51,6 +55,8 @@ struct TurnFacts {
     none_relevant: bool,
     /// The caller asks about an earlier call: the memory answers it.
     recall: bool,
+    /// The facts that passed the relevance gate (heading and text): what the reply may state.
+    grounding: Vec<String>,
 }
 
 /// A call's conversation (`Send`, driven by one thread at a time).
@@ -152,9 +158,23 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
             // A spoken reply is one paragraph; a blank line starts a list or an essay.
             stop: vec!["\n\n".into()],
         };
+        let evidence = self.evidence(caller_text, &facts);
         let mut chunker = SpeechChunker::new();
         let mut first: Option<Duration> = None;
         let mut stopped = false;
+        // What has been handed to TTS, and the claim that stopped the reply, if any.
+        let mut said = String::new();
+        let mut ungrounded = None;
+        let mut speak = |chunk: &str, said: &mut String| -> Flow {
+            if let Some(evidence) = &evidence {
+                if let Some(claim) = grounding::check(&format!("{said}{chunk}"), evidence) {
+                    ungrounded = Some(claim);
+                    return Flow::Stop;
+                }
+            }
+            said.push_str(chunk);
+            on_chunk(chunk)
+        };
         let generation = self
             .session
             .generate(&options, cancel, &mut |text| {
@@ -162,7 +182,7 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
                     first = Some(started.elapsed());
                 }
                 for chunk in chunker.push(text) {
-                    if on_chunk(&chunk) == Flow::Stop {
+                    if speak(&chunk, &mut said) == Flow::Stop {
                         stopped = true;
                         return Flow::Stop;
                     }
@@ -170,14 +190,39 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
                 Flow::Continue
             })
             .map_err(llm)?;
-        let cancelled = stopped || generation.stop == StopReason::Cancelled;
-        if !cancelled {
+        if !stopped && generation.stop != StopReason::Cancelled {
             if let Some(rest) = chunker.finish() {
-                on_chunk(&rest);
+                stopped = speak(&rest, &mut said) == Flow::Stop;
+            }
+        }
+        let mut text = generation.text;
+        let mut cancelled = stopped || generation.stop == StopReason::Cancelled;
+        if ungrounded.is_some() {
+            let line = if said.trim().is_empty() {
+                prompt::dont_know_line(&self.shared.spec)
+            } else {
+                prompt::unsure_line(&self.shared.spec)
+            };
+            cancelled = cancel.is_cancelled() || on_chunk(&line) == Flow::Stop;
+            text = format!("{} {line}", said.trim_end())
+                .trim_start()
+                .to_owned();
+            // History holds what the caller hears, not the model's stopped draft.
+            if self
+                .session
+                .history()
+                .last()
+                .is_some_and(|m| m.role == Role::Assistant)
+            {
+                self.session.pop();
+            }
+            self.session.push(ChatMessage::assistant(text.clone()));
+            if !cancelled {
+                let _ = self.session.prefill(cancel);
             }
         }
         Ok(Reply {
-            text: generation.text,
+            text,
             retrieval: facts.elapsed,
             first_token: first.unwrap_or_else(|| started.elapsed()),
             total: started.elapsed(),
@@ -185,8 +230,25 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
             cached_tokens: generation.cached_tokens,
             snippets: facts.snippets,
             no_relevant_facts: facts.none_relevant,
+            ungrounded,
             cancelled,
             stop: generation.stop,
+        })
+    }
+
+    /// What this turn's reply may state, or `None` when the check is off. Facts that passed the
+    /// gate, the agent's own words (its name), and on a turn that asks nothing, the caller's.
+    fn evidence(&self, caller_text: &str, facts: &TurnFacts) -> Option<Evidence> {
+        let shared = &self.shared;
+        if !shared.options.grounding {
+            return None;
+        }
+        let known = format!("{}\n{}", shared.spec.prompt, shared.spec.greeting);
+        let evidence = Evidence::new(facts.grounding.iter().map(String::as_str), &known);
+        Some(if asks_for_information(caller_text) {
+            evidence
+        } else {
+            evidence.with_caller_words(caller_text)
         })
     }
 
@@ -219,6 +281,7 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
             cached_tokens: 0,
             snippets: 0,
             no_relevant_facts: facts.none_relevant,
+            ungrounded: None,
             cancelled,
             stop: StopReason::EndOfTurn,
         }
@@ -283,32 +346,34 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
         Ok(())
     }
 
-    /// End of call: the outcome extracted from the conversation under a JSON grammar, greedy.
-    /// The conversation's history is left as it was.
+    /// End of call: the outcome extracted under a JSON grammar, greedy, from a transcript of
+    /// the call's first exchange and its last ones ([`OUTCOME_MESSAGES`], each cut to
+    /// [`OUTCOME_MESSAGE_CHARS`]) in a fresh session from the agent's prefix. The work is bounded
+    /// however long the call was: extracting from a long call's whole history (with every
+    /// turn's facts note) ran past the runtime's time limit and lost the summary. The
+    /// conversation's history is left as it was.
     pub fn outcome(&mut self, cancel: &CancelToken) -> Result<Outcome, Error> {
         self.drop_speculative();
-        self.session
-            .push(ChatMessage::user(prompt::OUTCOME_REQUEST));
+        let request = format!(
+            "Transcript of the call:\n{}\n\n{}",
+            self.transcript_for_outcome(),
+            prompt::OUTCOME_REQUEST
+        );
+        let mut session = self
+            .shared
+            .llm
+            .session(Some(&self.shared.prefix))
+            .map_err(llm)?;
+        session.push(ChatMessage::user(request));
         let options = GenerateOptions {
             max_tokens: 220,
             sampling: Sampling::Greedy,
             constraint: outcome::constraint(),
             stop: Vec::new(),
         };
-        let generated = self
-            .session
-            .generate(&options, cancel, &mut |_| Flow::Continue);
-        // Leave history as the call left it, whatever the extraction did.
-        if self
-            .session
-            .history()
-            .last()
-            .is_some_and(|m| m.role == Role::Assistant)
-        {
-            self.session.pop();
-        }
-        self.session.pop();
-        let generated = generated.map_err(llm)?;
+        let generated = session
+            .generate(&options, cancel, &mut |_| Flow::Continue)
+            .map_err(llm)?;
         let mut outcome = outcome::parse(&generated.text)?;
         // A small model fills a required name slot with an invented one ("John Doe"): keep a
         // name only if the caller said it.
@@ -323,6 +388,30 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
             outcome.caller_name = None;
         }
         Ok(outcome)
+    }
+
+    /// "Caller: …" / "Agent: …" lines of the call's first exchange and its last messages.
+    fn transcript_for_outcome(&self) -> String {
+        let turns: Vec<&ChatMessage> = self.session.history()[self.base..]
+            .iter()
+            .filter(|m| m.role != Role::System)
+            .collect();
+        let line = |m: &&ChatMessage| {
+            let who = if m.role == Role::User {
+                "Caller"
+            } else {
+                "Agent"
+            };
+            let text: String = m.content.chars().take(OUTCOME_MESSAGE_CHARS).collect();
+            format!("{who}: {text}")
+        };
+        let tail = turns.len().saturating_sub(OUTCOME_MESSAGES - 2).max(2);
+        let mut lines: Vec<String> = turns.iter().take(2.min(tail)).map(line).collect();
+        if tail > 2 {
+            lines.push("(…)".into());
+        }
+        lines.extend(turns[tail.min(turns.len())..].iter().map(line));
+        lines.join("\n")
     }
 
     /// The conversation so far (system prompt, notes, turns).
@@ -359,25 +448,29 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
     /// is cached in the prefix (or absent); or no note but `recall` when the caller asks about
     /// an earlier call and there is a memory of one.
     fn retrieve(&self, question: &str) -> Result<TurnFacts, Error> {
-        if self.memory.is_some()
+        // "I called yesterday, how much is whitening?" is a question for the knowledge; only
+        // one the knowledge does not answer is about the earlier call.
+        let about_earlier_call = self.memory.is_some()
             && asks_for_information(question)
-            && refers_to_earlier_call(question)
-        {
-            return Ok(TurnFacts {
-                recall: true,
-                ..TurnFacts::default()
-            });
-        }
+            && refers_to_earlier_call(question);
+        let recall = TurnFacts {
+            recall: true,
+            ..TurnFacts::default()
+        };
         let Some(collection) = &self.shared.collection else {
-            return Ok(TurnFacts::default());
+            return Ok(if about_earlier_call {
+                recall
+            } else {
+                TurnFacts::default()
+            });
         };
         let cached = matches!(self.shared.mode, KnowledgeMode::Cached { .. });
         let started = Instant::now();
         let o = &self.shared.options;
         let (k, budget) = if cached {
-            // Only the best hit's relevance matters (its text is in the prefix); a budget this
-            // large never truncates it.
-            (1, usize::MAX / 2)
+            // The facts' text is in the prefix already; these are for the gate and the grounding
+            // check, so no budget applies.
+            (o.grounding_facts, usize::MAX / 2)
         } else {
             (o.snippets, o.snippet_budget_tokens)
         };
@@ -401,8 +494,10 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
             }
         }
         let elapsed = started.elapsed();
-        let gated = relevant.is_empty() && asks_for_information(question);
-        if gated {
+        if relevant.is_empty() && about_earlier_call {
+            return Ok(TurnFacts { elapsed, ..recall });
+        }
+        if relevant.is_empty() && asks_for_information(question) {
             return Ok(TurnFacts {
                 note: Some(prompt::no_facts_note(&self.shared.spec)),
                 elapsed,
@@ -410,9 +505,11 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
                 ..TurnFacts::default()
             });
         }
+        let grounding = relevant.iter().map(prompt::fact_line).collect();
         if cached || relevant.is_empty() {
             return Ok(TurnFacts {
                 elapsed,
+                grounding,
                 ..TurnFacts::default()
             });
         }
@@ -421,6 +518,7 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
             top: relevant.first().map(prompt::fact_line),
             snippets: relevant.len(),
             elapsed,
+            grounding,
             ..TurnFacts::default()
         })
     }
@@ -458,6 +556,11 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
         }
     }
 }
+
+/// Messages of a call the outcome is extracted from: the first exchange and the last ones.
+const OUTCOME_MESSAGES: usize = 16;
+/// Characters of one message in that transcript.
+const OUTCOME_MESSAGE_CHARS: usize = 240;
 
 /// Whether the caller's words ask for information (the only turns the "no facts" note is for:
 /// "please call me back tomorrow" must get a normal reply). Transcripts carry `?` for questions;

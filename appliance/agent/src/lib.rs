@@ -12,6 +12,9 @@
 //!   retrieves snippets under a token budget into a note placed *after* the cached prefix, so the
 //!   prefix's cache stays valid ([`KnowledgeMode::Retrieval`]). When no snippet is relevant
 //!   (cosine similarity gate), the note says so and the rules make the model decline.
+//! - **Grounding.** Every figure, day and name of a reply is checked against the facts that
+//!   passed the relevance gate for this question before it is spoken; a reply that states
+//!   something else is stopped and the don't-know line said instead ([`grounding`]).
 //! - **Speakable streaming.** [`Conversation::reply`] cuts the token stream into chunks for TTS:
 //!   the first at a clause boundary, then whole sentences ([`speech`]).
 //! - **Barge-in and speculation.** [`Conversation::heard`] rewrites the last reply to what was
@@ -41,6 +44,7 @@
 mod brain;
 mod conversation;
 mod error;
+pub mod grounding;
 mod outcome;
 mod prompt;
 pub mod speech;

@@ -82,6 +82,16 @@ pub(crate) fn dont_know_line(spec: &AgentSpec) -> String {
     format!("I'm sorry, I don't know that. {offer}")
 }
 
+/// What the agent says when its reply was stopped mid-way by the grounding check.
+pub(crate) fn unsure_line(spec: &AgentSpec) -> String {
+    let offer = if spec.can_transfer {
+        "Shall I transfer you to a colleague who can confirm it?"
+    } else {
+        "Shall I ask a colleague to call you back to confirm it?"
+    };
+    format!("Sorry, I don't have that detail. {offer}")
+}
+
 /// The note when retrieval found nothing relevant (a speculative prefill's turn).
 pub(crate) fn no_facts_note(spec: &AgentSpec) -> String {
     format!(

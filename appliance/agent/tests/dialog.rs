@@ -421,3 +421,86 @@ fn a_line_spoken_by_code_costs_the_next_turn_nothing() {
         reply.prompt_tokens
     );
 }
+
+#[test]
+fn a_question_that_mentions_an_earlier_call_is_answered_from_the_knowledge() {
+    let Some(brain) = cached() else { return };
+    let _one = exclusive();
+    let memory = "The caller asked what a porcelain crown costs and wants a callback.";
+    let mut call = brain.conversation(Some(memory)).unwrap();
+    let (reply, _) = ask(
+        &mut call,
+        "I called yesterday about something else. How much is a take-home whitening kit?",
+    );
+    assert!(
+        !reply.text.contains("My notes from your last call"),
+        "the memory was read back: {:?}",
+        reply.text
+    );
+    assert!(reply.text.contains("290"), "{:?}", reply.text);
+    // A question about the call itself still gets the memory.
+    let (reply, _) = ask(&mut call, "What did I call about last time?");
+    assert!(
+        reply.text.to_lowercase().contains("crown"),
+        "{:?}",
+        reply.text
+    );
+}
+
+#[test]
+fn the_outcome_of_a_twenty_turn_call_is_extracted() {
+    let Some(brain) = cached() else { return };
+    let _one = exclusive();
+    let mut call = brain.conversation(None).unwrap();
+    ask(
+        &mut call,
+        "Hi, this is Ana Ruiz. What does a porcelain crown cost?",
+    );
+    // Questions the knowledge does not cover are answered by code, so the twenty turns are
+    // quick; the history still grows by every one of them.
+    let off_topic = [
+        "What's the weather like on Mars?",
+        "Who won the football game last night?",
+        "What is the capital of Australia?",
+        "Can you recommend a good pizza place?",
+    ];
+    for question in off_topic.iter().cycle().take(19) {
+        ask(&mut call, question);
+    }
+    assert!(call.history().len() > 40, "{}", call.history().len());
+    let outcome = call.outcome(&CancelToken::new()).unwrap();
+    eprintln!("{outcome:?}");
+    assert!(
+        outcome.summary.to_lowercase().contains("crown")
+            || outcome.intent.to_lowercase().contains("crown"),
+        "the first question is in the summary: {outcome:?}"
+    );
+    assert!(
+        outcome
+            .caller_name
+            .as_deref()
+            .is_some_and(|n| n.contains("Ana")),
+        "{outcome:?}"
+    );
+}
+
+#[test]
+fn a_figure_the_facts_do_not_give_is_never_spoken() {
+    let Some(brain) = retrieving() else { return };
+    let _one = exclusive();
+    // Services the practice never mentions, asked in its own words.
+    for question in [
+        "How much do you charge for dental implants?",
+        "How much is a night guard for teeth grinding?",
+    ] {
+        let mut call = brain.conversation(None).unwrap();
+        let (reply, chunks) = ask(&mut call, question);
+        let spoken = chunks.concat();
+        assert!(
+            !spoken.contains('$') && !spoken.chars().any(|c| c.is_ascii_digit()),
+            "{question}: {spoken:?} ({:?})",
+            reply.ungrounded
+        );
+        assert!(says_it_does_not_know(&spoken), "{question}: {spoken:?}");
+    }
+}

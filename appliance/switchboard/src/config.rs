@@ -357,6 +357,29 @@ pub struct AgentConfig {
     /// e.g. `["billing dispute", "complaint"]`.
     #[serde(default)]
     pub transfer_topics: Vec<String>,
+    /// How the agent decides what it can answer (`[agents.answers]`).
+    #[serde(default)]
+    pub answers: AnswersConfig,
+}
+
+/// The answer-quality knobs of one agent. Every field is optional; the defaults were calibrated
+/// on the evaluation businesses in `tests/eval/` (their tuning halves) and suit the small and
+/// standard profiles. `docs/answers.md` says when to move each.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnswersConfig {
+    /// Knowledge up to this many tokens is cached in the prompt; larger knowledge is retrieved
+    /// per question.
+    pub cache_budget_tokens: Option<usize>,
+    /// Facts retrieved per question (retrieval mode).
+    pub facts_per_question: Option<usize>,
+    /// A fact is relevant to a question when their embeddings' cosine similarity reaches this…
+    pub min_similarity: Option<f32>,
+    /// …or, when they share a word, this lower bar.
+    pub keyword_similarity: Option<f32>,
+    /// Check every reply's figures, days and names against the facts before it is spoken
+    /// (default true; turn off only to measure what the model says unchecked).
+    pub grounding: Option<bool>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -379,6 +402,18 @@ fn joe() -> String {
 }
 
 impl AgentConfig {
+    /// The dialog brain's options: the defaults, with this agent's `[agents.answers]` on top.
+    pub fn brain_options(&self) -> switchboard_agent::BrainOptions {
+        let mut o = switchboard_agent::BrainOptions::default();
+        let a = &self.answers;
+        o.cache_budget_tokens = a.cache_budget_tokens.unwrap_or(o.cache_budget_tokens);
+        o.snippets = a.facts_per_question.unwrap_or(o.snippets);
+        o.min_similarity = a.min_similarity.unwrap_or(o.min_similarity);
+        o.keyword_similarity = a.keyword_similarity.unwrap_or(o.keyword_similarity);
+        o.grounding = a.grounding.unwrap_or(o.grounding);
+        o
+    }
+
     /// The system prompt, read from `prompt_file` when that is how it is given.
     pub fn prompt_text(&self) -> std::io::Result<String> {
         match (&self.prompt, &self.prompt_file) {
@@ -917,6 +952,23 @@ fn validate_agents(agents: &[AgentConfig]) -> Result<(), (String, String)> {
                 ))
             }
             _ => {}
+        }
+        for (field, value) in [
+            ("min_similarity", a.answers.min_similarity),
+            ("keyword_similarity", a.answers.keyword_similarity),
+        ] {
+            if value.is_some_and(|v| !(0.0..=1.0).contains(&v)) {
+                return Err((
+                    at(&format!("answers.{field}")),
+                    "a cosine similarity between 0 and 1".into(),
+                ));
+            }
+        }
+        if a.answers.facts_per_question == Some(0) {
+            return Err((
+                at("answers.facts_per_question"),
+                "at least 1 (a question needs a fact to be answered)".into(),
+            ));
         }
         for n in &a.numbers {
             if n.is_empty() || n.contains(|ch: char| ch.is_whitespace() || ch == '@' || ch == ':') {

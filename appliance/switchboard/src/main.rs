@@ -63,6 +63,12 @@ enum Command {
         /// At the end of input, print the extracted call outcome as JSON.
         #[arg(long)]
         outcome: bool,
+        /// Every line starts a new conversation (independent questions, as an evaluation asks).
+        #[arg(long)]
+        fresh: bool,
+        /// One JSON object per turn on standard output (question, reply, timings, decisions).
+        #[arg(long)]
+        json: bool,
     },
     /// Manage an agent's knowledge documents.
     #[command(subcommand)]
@@ -210,7 +216,19 @@ fn main() -> ExitCode {
             memory,
             stats,
             outcome,
-        } => switchboard::cli::chat::run(&config, &agent, memory, stats, outcome),
+            fresh,
+            json,
+        } => switchboard::cli::chat::run(
+            &config,
+            &agent,
+            &switchboard::cli::chat::ChatOptions {
+                memory,
+                stats,
+                outcome,
+                fresh,
+                json,
+            },
+        ),
         Command::Kb(cmd) => switchboard::cli::kb::run(&config, cmd),
         Command::Memory(cmd) => block_on(async {
             let store = open_store(&config).await?;

@@ -385,6 +385,7 @@ async fn a_caller_talks_to_the_agent() {
     // Everything the caller says is rendered before dialling: the caller must not compete with
     // the agent for the CPU in the middle of a call.
     let emergency = speak("How much is an emergency visit?");
+    let saturday = speak("What are your opening hours on Saturday?");
     let everything = speak("Tell me everything about your prices and your policies.");
     let interruption = speak("Sorry, stop. Is there free parking?");
     let yes = speak("Yes, that's fine.");
@@ -421,6 +422,20 @@ async fn a_caller_talks_to_the_agent() {
     assert!(
         timings.stt_ms.is_some() && timings.voice_to_voice_ms.is_some(),
         "{timings:?}"
+    );
+
+    // 1b. A day's hours among the hours of every day: the Saturday line, not the weekday one
+    // (the small model once answered with the weekday hours; the check stays to catch that).
+    let call = answered(&mut ua, &daemon.uri("1000")).await;
+    hear(&mut ua, GREETING, PAUSE).await;
+    ua.play(call, saturday.clone());
+    let reply = answer(&mut ua).await;
+    ua.sip.hangup(call).await.unwrap();
+    daemon.finished_call().await;
+    let text = reply.text();
+    assert!(
+        contains_any(&text, &["9", "nine", "1 p", "one p"]),
+        "Saturday hours: {text}"
     );
 
     // 2. Barge-in: talking over a reply stops it, and the turn is marked interrupted.

@@ -96,8 +96,9 @@ pub(super) fn parse(html: &str) -> Vec<Block> {
             if name == "li" && !closing {
                 text.push_str("- ");
             }
-        } else if name == "td" || name == "th" {
-            text.push(' ');
+        } else if (name == "td" || name == "th") && !closing {
+            // A row becomes `| cell | cell`, which chunking reads as a table row.
+            text.push_str(" | ");
         }
     }
     flush_text(&mut builder, &mut text, &mut heading);

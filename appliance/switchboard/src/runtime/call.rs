@@ -416,7 +416,11 @@ impl Call {
                     return;
                 };
                 turn.generating = false;
-                if result.as_ref().is_ok_and(|r| r.no_relevant_facts) {
+                // The don't-know line was said, by the gate or by the grounding check.
+                if result
+                    .as_ref()
+                    .is_ok_and(|r| r.no_relevant_facts || r.ungrounded.is_some())
+                {
                     self.input(now, Input::CouldNotHelp);
                 }
                 match result {
@@ -427,6 +431,8 @@ impl Call {
                         prompt_tokens = r.prompt_tokens,
                         snippets = r.snippets,
                         cancelled = r.cancelled,
+                        // The kind only: a figure may be a number the caller gave.
+                        ungrounded = r.ungrounded.as_ref().map(|c| c.kind()),
                         "reply generated"
                     ),
                     Err(e) => {

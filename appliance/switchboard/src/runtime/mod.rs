@@ -412,11 +412,12 @@ fn load_agent(
         language: agent.language.clone(),
         can_transfer: transfer_to.is_some(),
     };
-    let brain = Brain::load(
+    let brain = Brain::load_with(
         Arc::clone(&engines.llm),
         Arc::clone(&engines.embedder),
         &spec,
         data_dir,
+        agent.brain_options(),
     )
     .map_err(|e| e.to_string())?;
     let session = SessionConfig {

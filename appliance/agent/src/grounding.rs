@@ -1,0 +1,522 @@
+//! The grounding check: every figure, day and name in a reply must come from the facts given for
+//! this question, or the reply is not spoken.
+//!
+//! A small model told "never invent prices" still answers "How much is a water softener?" with a
+//! price, often a real one borrowed from another service. The prompt cannot prevent that; code
+//! can check it. [`Evidence`] is built per turn from the facts that passed the relevance gate for
+//! *this* question (so a true figure from an unrelated fact is not evidence), plus text the
+//! agent may always say (its own prompt and greeting: the business's name). [`check`] then finds
+//! the first claim in the reply that the evidence does not state:
+//! - **figures**: prices, times, counts, phone numbers, in digits or words (`$1,100`, `eleven
+//!   hundred`, `9:30`, `twenty-four`), compared as numbers;
+//! - **days**: a weekday the facts do not name (ranges like "Monday to Friday" and words like
+//!   "weekends" count for every day they cover), except in a negative sentence ("we're closed on
+//!   Sundays" when the facts give hours for Monday to Saturday); and a day said the other way
+//!   round from the facts ("we're open on Sunday" where a fact says "Sunday: closed", or "we're
+//!   closed on Saturday" where the facts only give Saturday's hours);
+//! - **names**: a capitalised word inside a sentence (a person, a brand, a place, a month) that
+//!   neither the facts nor the agent's own text contain.
+//!
+//! Not checked: the polarity of a yes/no answer and paraphrased policies; the relevance gate and
+//! the prompt carry those. Pure functions, no model: the table of cases below is the contract.
+
+use std::collections::HashSet;
+
+/// A claim in a reply that the evidence does not state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// A number (normalised: `1100`, `9:30`, `12.5`).
+    Figure(String),
+    /// A day of the week.
+    Day(&'static str),
+    /// A capitalised word: a person, brand, place or month.
+    Name(String),
+}
+
+impl Claim {
+    /// `figure`, `day` or `name`: what a log line may show of it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Claim::Figure(_) => "figure",
+            Claim::Day(_) => "day",
+            Claim::Name(_) => "name",
+        }
+    }
+}
+
+impl std::fmt::Display for Claim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Claim::Figure(n) => write!(f, "figure {n}"),
+            Claim::Day(d) => write!(f, "day {d}"),
+            Claim::Name(n) => write!(f, "name {n}"),
+        }
+    }
+}
+
+/// What a reply may state on this turn.
+#[derive(Debug, Clone, Default)]
+pub struct Evidence {
+    figures: HashSet<String>,
+    /// Days named in a positive clause of the facts ("Saturday 9 am to 1 pm")…
+    open_days: HashSet<&'static str>,
+    /// …and in a negative one ("Sunday: closed").
+    closed_days: HashSet<&'static str>,
+    /// Lower-cased words of the facts and of the agent's own text.
+    words: HashSet<String>,
+}
+
+impl Evidence {
+    /// Evidence from this turn's facts, plus `known`: text the agent may always repeat (its
+    /// prompt and greeting), whose words count for names but whose figures and days do not.
+    pub fn new<'a>(facts: impl IntoIterator<Item = &'a str>, known: &str) -> Self {
+        let mut evidence = Evidence::default();
+        for fact in facts {
+            evidence.figures.extend(figures(fact));
+            for clause in fact.split(['\n', ';', '.', ',']) {
+                let set = if is_negative(clause) {
+                    &mut evidence.closed_days
+                } else {
+                    &mut evidence.open_days
+                };
+                set.extend(days(clause, true));
+            }
+            evidence.words.extend(words(fact).map(str::to_lowercase));
+        }
+        evidence.words.extend(words(known).map(str::to_lowercase));
+        evidence
+    }
+
+    /// Adds what the caller said, for a turn that asks nothing (a reply may repeat the day or
+    /// number the caller gave: "Tuesday at 3, noted").
+    pub fn with_caller_words(mut self, text: &str) -> Self {
+        self.figures.extend(figures(text));
+        self.open_days.extend(days(text, true));
+        self.words.extend(words(text).map(str::to_lowercase));
+        self
+    }
+}
+
+/// The first claim of `reply` the evidence does not state, if any. Check the whole reply so far
+/// (not a chunk alone), so sentence starts are known.
+pub fn check(reply: &str, evidence: &Evidence) -> Option<Claim> {
+    for figure in figures(reply) {
+        if !evidence.figures.contains(&figure) {
+            return Some(Claim::Figure(figure));
+        }
+    }
+    for sentence in split_sentences(reply) {
+        // Negation is judged per clause: "No problem, we're open on Saturday".
+        for clause in sentence
+            .split([',', ';', ':'])
+            .flat_map(|c| c.split(" but "))
+        {
+            let negative = is_negative(clause);
+            for day in days(clause, false) {
+                let open = evidence.open_days.contains(day);
+                let closed = evidence.closed_days.contains(day);
+                let contradicted = if negative {
+                    open && !closed
+                } else {
+                    !open || closed
+                };
+                if contradicted {
+                    return Some(Claim::Day(day));
+                }
+            }
+        }
+        for name in names(sentence) {
+            let name_only = name.trim_end_matches("'s").trim_end_matches("’s");
+            if !evidence.words.contains(&name_only.to_lowercase()) {
+                return Some(Claim::Name(name.to_owned()));
+            }
+        }
+    }
+    None
+}
+
+const DAYS: [&str; 7] = [
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+];
+
+/// Capitalised words that are not claims.
+const COMMON_CAPITALISED: &[&str] = &[
+    "i", "i'm", "i'll", "i'd", "i've", "ok", "okay", "mr", "mrs", "ms", "dr", "am", "pm", "a.m",
+    "p.m", "a", "m", "p", "sir", "madam",
+];
+
+const UNITS: [&str; 20] = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+];
+const TENS: [&str; 8] = [
+    "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
+];
+
+/// Every number in `text`, normalised: digits (`$1,100.00` → `1100`, `9:00` → `9`, `9:30`,
+/// `12.50` → `12.5`) and number words (`twenty-four` → `24`, `one hundred and fifty` → `150`). A
+/// lone "one" is an article more often than a count ("one of our staff") and is left out.
+fn figures(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_ascii_digit() {
+            let start = i;
+            while i < chars.len()
+                && (chars[i].is_ascii_digit()
+                    || (matches!(chars[i], '.' | ',' | ':')
+                        && chars.get(i + 1).is_some_and(char::is_ascii_digit)))
+            {
+                i += 1;
+            }
+            let raw: String = chars[start..i].iter().collect();
+            out.push(normalise_digits(&raw));
+        } else {
+            i += 1;
+        }
+    }
+    let lower = text.to_lowercase();
+    let tokens: Vec<&str> = lower
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut k = 0;
+    while k < tokens.len() {
+        let (value, used) = number_words(&tokens[k..]);
+        if used == 0 {
+            k += 1;
+            continue;
+        }
+        // A spoken clock time: "seven thirty" is 7:30, as the facts write it.
+        let (minutes, more) = match number_words(&tokens[k + used..]) {
+            (m, n) if n > 0 && (1..=12).contains(&value) && (10..60).contains(&m) => (Some(m), n),
+            _ => (None, 0),
+        };
+        match minutes {
+            Some(m) => out.push(format!("{value}:{m:02}")),
+            None if used == 1 && tokens[k] == "one" => {}
+            None => out.push(value.to_string()),
+        }
+        k += used + more;
+    }
+    out
+}
+
+fn normalise_digits(raw: &str) -> String {
+    if let Some((hours, minutes)) = raw.split_once(':') {
+        let hours = hours.trim_start_matches('0');
+        let hours = if hours.is_empty() { "0" } else { hours };
+        return if minutes.chars().all(|c| c == '0') {
+            hours.to_owned()
+        } else {
+            format!("{hours}:{minutes}")
+        };
+    }
+    // A comma before exactly three digits groups thousands; any other comma separates numbers.
+    let mut plain = String::new();
+    for (n, part) in raw.split(',').enumerate() {
+        if n > 0 && part.len() < 3 {
+            break;
+        }
+        plain.push_str(part);
+    }
+    match plain.parse::<f64>() {
+        Ok(value) if value.is_finite() => {
+            let text = format!("{value}");
+            text
+        }
+        _ => plain,
+    }
+}
+
+/// The value of the number words at the start of `tokens` and how many tokens they took.
+/// "one hundred and fifty" is 150, "a hundred" 100, "twenty-four seven" two numbers, and a
+/// clock time "seven thirty" is read as 7:30 by the caller of this function's output.
+fn number_words(tokens: &[&str]) -> (u64, usize) {
+    let (mut total, mut current, mut used) = (0u64, 0u64, 0usize);
+    for (i, token) in tokens.iter().enumerate() {
+        let token = *token;
+        let below_hundred = current % 100;
+        if let Some(u) = UNITS.iter().position(|w| *w == token) {
+            // "twenty four" goes on; "twelve five" or "four five" does not.
+            let goes_on = used == 0
+                || below_hundred == 0
+                || ((20..100).contains(&below_hundred) && below_hundred % 10 == 0 && u < 10);
+            if !goes_on {
+                break;
+            }
+            current += u as u64;
+        } else if let Some(t) = TENS.iter().position(|w| *w == token) {
+            if used > 0 && below_hundred != 0 {
+                break;
+            }
+            current += 20 + 10 * t as u64;
+        } else if token == "hundred" {
+            // Also at the start: "a hundred".
+            current = current.max(1) * 100;
+        } else if token == "thousand" {
+            total += current.max(1) * 1000;
+            current = 0;
+        } else if token == "and"
+            && used > 0
+            && matches!(tokens[i - 1], "hundred" | "thousand")
+            && tokens.get(i + 1).is_some_and(|n| is_number_word(n))
+        {
+        } else {
+            break;
+        }
+        used = i + 1;
+    }
+    (total + current, used)
+}
+
+fn is_number_word(token: &str) -> bool {
+    UNITS.contains(&token) || TENS.contains(&token)
+}
+
+/// Days named in `text`; with `ranges`, "Monday to Friday", "weekdays" and "weekends" count for
+/// every day they cover (how facts state hours).
+fn days(text: &str, ranges: bool) -> Vec<&'static str> {
+    let lower = text.to_lowercase();
+    let tokens: Vec<&str> = lower
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let day_of = |token: &str| {
+        DAYS.iter().position(|d| {
+            token == *d
+                || token.strip_suffix('s') == Some(*d)
+                || (token.len() == 3 && d.starts_with(token) && ranges)
+        })
+    };
+    let mut out = Vec::new();
+    for (i, token) in tokens.iter().enumerate() {
+        if let Some(d) = day_of(token) {
+            out.push(DAYS[d]);
+            let range_to = tokens
+                .get(i + 1)
+                .is_some_and(|t| matches!(*t, "to" | "through" | "thru" | "until" | "till"));
+            let dash = ranges && text_has_dash_after(&lower, token);
+            if ranges && (range_to || dash) {
+                let next = if range_to {
+                    tokens.get(i + 2)
+                } else {
+                    tokens.get(i + 1)
+                };
+                if let Some(end) = next.and_then(|t| day_of(t)).filter(|&end| end != d) {
+                    // The days strictly between; the end day is pushed when it is reached.
+                    let mut k = (d + 1) % 7;
+                    while k != end {
+                        out.push(DAYS[k]);
+                        k = (k + 1) % 7;
+                    }
+                }
+            }
+        }
+        if ranges {
+            match *token {
+                "weekday" | "weekdays" => out.extend(&DAYS[..5]),
+                "weekend" | "weekends" => out.extend(&DAYS[5..]),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// Whether `token` is followed by a dash in `text` ("mon-fri", "Monday – Friday").
+fn text_has_dash_after(text: &str, token: &str) -> bool {
+    text.match_indices(token).any(|(at, _)| {
+        text[at + token.len()..]
+            .trim_start()
+            .starts_with(['-', '–', '—'])
+    })
+}
+
+/// Capitalised words that do not start a sentence: the names a reply claims.
+fn names(sentence: &str) -> Vec<&str> {
+    words(sentence)
+        .skip(1)
+        .filter(|w| w.chars().next().is_some_and(char::is_uppercase))
+        .filter(|w| {
+            let lower = w.to_lowercase().replace('’', "'");
+            let lower = lower.trim_end_matches('.');
+            !COMMON_CAPITALISED.contains(&lower) && !DAYS.contains(&lower.trim_end_matches('s'))
+        })
+        .collect()
+}
+
+/// The words of `text` (letters, digits, inner apostrophes and dots), in order.
+fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '’' || c == '.' || c == '-'))
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()))
+        .filter(|w| !w.is_empty())
+}
+
+fn split_sentences(text: &str) -> impl Iterator<Item = &str> {
+    text.split_inclusive(['.', '!', '?'])
+        .filter(|s| !s.trim().is_empty())
+}
+
+/// "We're closed on Sundays", "we don't open on Sunday", "No, not on Sundays".
+fn is_negative(sentence: &str) -> bool {
+    let lower = sentence.to_lowercase();
+    let negative = words(&lower).any(|w| {
+        matches!(w, "no" | "not" | "never" | "closed" | "cannot")
+            || w.ends_with("n't")
+            || w.ends_with("n’t")
+    });
+    negative
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FACTS: &[&str] = &[
+        "Prices > Repairs: Call-out fee: $89; after 6 pm and on weekends: $129",
+        "Opening hours: Monday to Friday 7:30 am to 6 pm, Saturday 9 am to 1 pm, Sunday closed",
+        "Team: our senior plumber is Dana Whitfield.",
+        "Q: Do you take cash?\nA: No, we take cards and bank transfers only.",
+    ];
+
+    fn evidence() -> Evidence {
+        Evidence::new(
+            FACTS.iter().copied(),
+            "You are the receptionist of Harbor Plumbing & Heating.",
+        )
+    }
+
+    #[test]
+    fn claims_are_checked_against_the_facts() {
+        let cases: &[(&str, Option<Claim>)] = &[
+            ("The call-out fee is $89.", None),
+            (
+                "After six pm it's one hundred and twenty-nine dollars.",
+                None,
+            ),
+            ("It's $129 on weekends.", None),
+            ("We open at 7:30 on weekdays.", None),
+            ("We're open until 1 on Saturday.", None),
+            ("Yes, we're open on Wednesday.", None),
+            ("No, we're closed on Sundays.", None),
+            ("No problem, we're open on Saturday.", None),
+            (
+                "We're open Monday to Saturday, but closed on Sundays.",
+                None,
+            ),
+            ("Thanks for calling, I’m happy to help.", None),
+            ("We open at seven thirty on weekdays.", None),
+            ("Dana Whitfield is our senior plumber.", None),
+            ("You can ask for Whitfield's help.", None),
+            (
+                "Thanks for calling Harbor Plumbing, I'm happy to help.",
+                None,
+            ),
+            ("Sure, one of our plumbers can help.", None),
+            // Invented.
+            (
+                "A water softener costs $450.",
+                Some(Claim::Figure("450".into())),
+            ),
+            (
+                "It costs ninety-five dollars.",
+                Some(Claim::Figure("95".into())),
+            ),
+            ("Yes, we're open on Sunday.", Some(Claim::Day("sunday"))),
+            (
+                "No, we're closed on Saturdays.",
+                Some(Claim::Day("saturday")),
+            ),
+            (
+                "Our plumber Mike can help.",
+                Some(Claim::Name("Mike".into())),
+            ),
+            (
+                "We install Rheem heaters.",
+                Some(Claim::Name("Rheem".into())),
+            ),
+            ("We open at 8:30.", Some(Claim::Figure("8:30".into()))),
+            (
+                "Installation takes 2 hours.",
+                Some(Claim::Figure("2".into())),
+            ),
+        ];
+        for (reply, expected) in cases {
+            assert_eq!(&check(reply, &evidence()), expected, "{reply}");
+        }
+    }
+
+    #[test]
+    fn a_true_figure_from_an_unrelated_fact_is_not_evidence() {
+        // The question was about a water softener: only facts that passed the gate are given.
+        let unrelated_dropped = Evidence::new(["Q: Do you take cash?\nA: No."], "");
+        assert_eq!(
+            check("Installing one is $89.", &unrelated_dropped),
+            Some(Claim::Figure("89".into()))
+        );
+    }
+
+    #[test]
+    fn numbers_in_digits_and_words_are_normalised() {
+        assert_eq!(
+            figures("$1,100.00 and 9:00 or 9:30, 12.50"),
+            ["1100", "9", "9:30", "12.5"]
+        );
+        assert_eq!(
+            figures("twenty-four hours, one hundred and fifty, eleven hundred, a hundred"),
+            ["24", "150", "1100", "100"]
+        );
+        assert_eq!(
+            figures("open twenty-four seven, at seven thirty"),
+            ["24", "7", "7:30"]
+        );
+        assert_eq!(figures("one of our staff, 1, 2, 3"), ["1", "2", "3"]);
+        assert!(figures("Call 555 0100 1000").contains(&"555".to_string()));
+    }
+
+    #[test]
+    fn day_ranges_cover_their_days() {
+        assert_eq!(days("Mon-Fri", true).len(), 5);
+        assert_eq!(
+            days("Thursday through Saturday", true),
+            ["thursday", "friday", "saturday"]
+        );
+        assert_eq!(days("weekends", true), ["saturday", "sunday"]);
+        assert_eq!(days("Monday to Friday", false), ["monday", "friday"]);
+    }
+
+    #[test]
+    fn caller_words_count_on_a_turn_that_asks_nothing() {
+        let e = evidence().with_caller_words("Please call me back on Thursday at 4.");
+        assert_eq!(
+            check("Sure, we'll call you back on Thursday at 4.", &e),
+            None
+        );
+    }
+}
