@@ -236,20 +236,20 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
         })
     }
 
-    /// What this turn's reply may state, or `None` when the check is off. Facts that passed the
-    /// gate, the agent's own words (its name), and on a turn that asks nothing, the caller's.
+    /// What this turn's reply may state, or `None` when the check is off: the facts that passed
+    /// the gate, the agent's own words (its name) and the caller's.
     fn evidence(&self, caller_text: &str, facts: &TurnFacts) -> Option<Evidence> {
         let shared = &self.shared;
         if !shared.options.grounding {
             return None;
         }
         let known = format!("{}\n{}", shared.spec.prompt, shared.spec.greeting);
-        let evidence = Evidence::new(facts.grounding.iter().map(String::as_str), &known);
-        Some(if asks_for_information(caller_text) {
-            evidence
-        } else {
-            evidence.with_caller_words(caller_text)
-        })
+        // The caller's own words may be repeated ("a five by ten unit is …"): what they said is
+        // not the agent's invention.
+        Some(
+            Evidence::new(facts.grounding.iter().map(String::as_str), &known)
+                .with_caller_words(caller_text),
+        )
     }
 
     /// A question the knowledge does not cover gets the fixed "I don't know" line, decided in
@@ -494,6 +494,14 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
             }
         }
         let elapsed = started.elapsed();
+        // A yes/no question about something no relevant fact names: the facts cannot answer it.
+        if o.grounding {
+            let lines: Vec<String> = relevant.iter().map(prompt::fact_line).collect();
+            let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+            if grounding::uncovered(question, &lines).is_some() {
+                relevant.clear();
+            }
+        }
         if relevant.is_empty() && about_earlier_call {
             return Ok(TurnFacts { elapsed, ..recall });
         }

@@ -17,8 +17,12 @@
 //! - **names**: a capitalised word inside a sentence (a person, a brand, a place, a month) that
 //!   neither the facts nor the agent's own text contain.
 //!
-//! Not checked: the polarity of a yes/no answer and paraphrased policies; the relevance gate and
-//! the prompt carry those. Pure functions, no model: the table of cases below is the contract.
+//! Before the model is asked at all, [`uncovered`] catches the invented yes/no answer: a yes/no
+//! question ("Do you rent moving trucks?") about something no fact for it names gets the
+//! don't-know line, because the facts cannot say yes or no to it, whatever the model would say.
+//!
+//! Not checked: the polarity of a yes/no answer about something the facts do name, and
+//! paraphrased policies. Pure functions, no model: the tables of cases below are the contract.
 
 use std::collections::HashSet;
 
@@ -133,6 +137,243 @@ pub fn check(reply: &str, evidence: &Evidence) -> Option<Claim> {
         }
     }
     None
+}
+
+/// For a yes/no question, the first content word of the question that no fact names (compared
+/// by stem: "trucks" matches "truck"), if any. Other questions are not judged: "What hours can I
+/// get in?" is answered by facts that never say "hours", but a fact cannot answer yes or no
+/// about a thing it does not name.
+pub fn uncovered<'a>(question: &'a str, facts: &[&str]) -> Option<&'a str> {
+    let first = words(question).next()?.to_lowercase();
+    if !YES_NO_OPENERS.contains(&first.as_str()) {
+        return None;
+    }
+    let named: HashSet<String> = facts
+        .iter()
+        .flat_map(|f| f.split(|c: char| !c.is_alphanumeric()))
+        .map(stem)
+        .collect();
+    question
+        .split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .filter(|w| w.len() >= 3 && !w.contains('\''))
+        .filter(|w| !FUNCTION_WORDS.contains(&w.to_lowercase().as_str()))
+        .find(|w| !named.contains(&stem(w)))
+}
+
+/// How yes/no questions start.
+const YES_NO_OPENERS: &[&str] = &[
+    "do", "does", "did", "is", "are", "was", "can", "could", "will", "would", "may", "should",
+    "have", "has", "shall",
+];
+
+/// Words that carry no topic of their own: a question is about its other words.
+const FUNCTION_WORDS: &[&str] = &[
+    "the",
+    "and",
+    "but",
+    "for",
+    "nor",
+    "yet",
+    "you",
+    "your",
+    "yours",
+    "our",
+    "ours",
+    "they",
+    "them",
+    "their",
+    "she",
+    "her",
+    "his",
+    "him",
+    "its",
+    "this",
+    "that",
+    "these",
+    "those",
+    "who",
+    "whom",
+    "what",
+    "which",
+    "when",
+    "where",
+    "why",
+    "how",
+    "does",
+    "did",
+    "are",
+    "was",
+    "were",
+    "can",
+    "could",
+    "will",
+    "would",
+    "may",
+    "might",
+    "should",
+    "shall",
+    "must",
+    "have",
+    "has",
+    "had",
+    "been",
+    "being",
+    "there",
+    "here",
+    "with",
+    "without",
+    "from",
+    "into",
+    "onto",
+    "about",
+    "for",
+    "any",
+    "some",
+    "all",
+    "each",
+    "every",
+    "also",
+    "too",
+    "very",
+    "just",
+    "only",
+    "still",
+    "then",
+    "than",
+    "not",
+    "yes",
+    "please",
+    "thanks",
+    "thank",
+    "okay",
+    "get",
+    "got",
+    "give",
+    "take",
+    "make",
+    "need",
+    "want",
+    "like",
+    "let",
+    "use",
+    "come",
+    "going",
+    "able",
+    "allowed",
+    "there",
+    "one",
+    "ones",
+    "someone",
+    "something",
+    "anything",
+    "thing",
+    "things",
+    "way",
+    "much",
+    "many",
+    "more",
+    "most",
+    "other",
+    "own",
+    "same",
+    "such",
+    "out",
+    "over",
+    "off",
+    "after",
+    "before",
+    "during",
+    "while",
+    "again",
+    "ever",
+    "now",
+    "today",
+    "tomorrow",
+    "also",
+    "per",
+    "via",
+    "offer",
+    "provide",
+    "have",
+    "available",
+    "possible",
+    "ok",
+    "do",
+    "is",
+    "it",
+    "an",
+    "in",
+    "on",
+    "at",
+    "to",
+    "of",
+    "or",
+    "if",
+    "my",
+    "me",
+    "we",
+    "us",
+    "be",
+    "by",
+    "so",
+    "up",
+    "as",
+    "no",
+    "go",
+    "bring",
+    "keep",
+    "put",
+    "help",
+    "know",
+    "tell",
+    "say",
+    "see",
+    "look",
+    "find",
+    "work",
+    "works",
+    "used",
+    "using",
+    "usually",
+    "really",
+    "always",
+    "never",
+    "sure",
+    // What a business does, asked about any object: the object is the topic.
+    "charge",
+    "charges",
+    "cost",
+    "costs",
+    "price",
+    "pay",
+    "fee",
+    "fees",
+    "open",
+    "accept",
+    "allow",
+    "book",
+    "buy",
+    "sell",
+    "rent",
+    "install",
+    "service",
+    "run",
+    "teach",
+    "include",
+    "included",
+    "free",
+    "extra",
+];
+
+/// A crude stem for matching words across forms: lower case, without a plural or verb ending,
+/// at most six letters ("trucks" and "truck", "cancelled" and "cancellation").
+fn stem(word: &str) -> String {
+    let w = word.to_lowercase();
+    let w = ["ies", "es", "s", "ing", "ed"]
+        .iter()
+        .find_map(|end| w.strip_suffix(end).filter(|r| r.len() >= 3))
+        .unwrap_or(&w);
+    w.chars().take(6).collect()
 }
 
 const DAYS: [&str; 7] = [
@@ -509,6 +750,23 @@ mod tests {
         );
         assert_eq!(days("weekends", true), ["saturday", "sunday"]);
         assert_eq!(days("Monday to Friday", false), ["monday", "friday"]);
+    }
+
+    #[test]
+    fn a_yes_no_question_about_something_no_fact_names_is_not_for_the_model() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("Do you take cash?", None),
+            ("Do you charge a call-out fee on weekends?", None),
+            ("Are you open on Saturday?", None),
+            ("Do you install water softeners?", Some("water")),
+            ("Do you rent moving trucks?", Some("moving")),
+            ("Is there a discount for veterans?", Some("discount")),
+            // Not a yes/no question: the gate and the model judge it.
+            ("How much is a water softener?", None),
+        ];
+        for (question, expected) in cases {
+            assert_eq!(&uncovered(question, FACTS), expected, "{question}");
+        }
     }
 
     #[test]

@@ -24,7 +24,8 @@
 //!     [--switchboard target/release/switchboard] [--out DIR] [tests/eval/harbor-plumbing …]
 //! ```
 //! Exit code 1 when a business misses a target (≥ 90 % right, 0 invented, ≤ 5 % of answerable
-//! questions refused) on the half asked for.
+//! questions refused) on the half asked for, unless `--report-only` (what CI runs: the whole
+//! path must work, and the figures are printed; a harness failure still exits non-zero).
 #![allow(clippy::unwrap_used)] // reason: a measuring tool; a failure aborts the run with its message
 
 use std::collections::HashSet;
@@ -104,6 +105,7 @@ struct Args {
     switchboard: PathBuf,
     out: Option<PathBuf>,
     profile: String,
+    report_only: bool,
     businesses: Vec<PathBuf>,
 }
 
@@ -125,7 +127,9 @@ async fn main() {
     }
     if !missed.is_empty() {
         println!("targets missed: {}", missed.join("; "));
-        std::process::exit(1);
+        if !args.report_only {
+            std::process::exit(1);
+        }
     }
 }
 
@@ -139,6 +143,7 @@ fn args() -> Args {
             .with_file_name("switchboard"),
         out: None,
         profile: "small".into(),
+        report_only: false,
         businesses: Vec::new(),
     };
     let mut i = 0;
@@ -150,6 +155,11 @@ fn args() -> Args {
             "--switchboard" => args.switchboard = PathBuf::from(value()),
             "--out" => args.out = Some(PathBuf::from(value())),
             "--profile" => args.profile = value(),
+            "--report-only" => {
+                args.report_only = true;
+                i += 1;
+                continue;
+            }
             path => {
                 args.businesses.push(PathBuf::from(path));
                 i += 1;
@@ -162,7 +172,7 @@ fn args() -> Args {
         matches!(args.mode.as_str(), "sip" | "text")
             && matches!(args.half.as_str(), "tune" | "test" | "all"),
         "usage: eval [--mode sip|text] [--half tune|test|all] [--profile small|standard] \
-         [--switchboard PATH] [--out DIR] [BUSINESS_DIR…]"
+         [--switchboard PATH] [--out DIR] [--report-only] [BUSINESS_DIR…]"
     );
     if args.businesses.is_empty() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../eval");
