@@ -364,14 +364,28 @@ async fn ask_over_sip(
 
 /// One call, one question: the gap to the first reply audio, and the reply's audio.
 async fn one_call(ua: &mut Ua, target: &str, question: Vec<i16>) -> (Duration, Vec<i16>) {
-    ua.call(target).await;
-    let call = ua
-        .expect("the agent to answer", |e| match e {
-            UaEvent::Answered(c) => Some(*c),
-            UaEvent::Failed { status, .. } => panic!("call failed: {status}"),
-            _ => None,
-        })
-        .await;
+    // The last call's slot stays taken while its summary is extracted: "full" (503) is an
+    // answer to wait on, as a caller's PBX would.
+    let mut attempts = 0;
+    let call = loop {
+        ua.call(target).await;
+        let answered = ua
+            .expect("the agent to answer", |e| match e {
+                UaEvent::Answered(c) => Some(Some(*c)),
+                UaEvent::Failed { status: 503, .. } => Some(None),
+                UaEvent::Failed { status, .. } => panic!("call failed: {status}"),
+                _ => None,
+            })
+            .await;
+        match answered {
+            Some(call) => break call,
+            None if attempts < 60 => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            None => panic!("the agent stayed busy (503) for a minute"),
+        }
+    };
     reply_audio(ua).await; // the greeting
     let spoken = Duration::from_secs_f64(question.len() as f64 / 8000.0);
     ua.play(call, question);
