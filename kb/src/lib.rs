@@ -4,7 +4,7 @@
 //! - **Ingest** plain text, Markdown, HTML, PDF (text layer) and CSV FAQs ([`Format`]) into a
 //!   per-agent [`Collection`] under `<data_dir>/kb/<agent>/`. A file that cannot be read yields an
 //!   [`Error`] naming it in [`IngestReport::failed`] and the rest still ingest.
-//! - **Chunk** along headings and paragraphs (≈ 250 tokens, ≈ 15 % overlap; see [`chunking`]);
+//! - **Chunk** into facts: list items, table rows, FAQ pairs, a few sentences (see [`chunking`]);
 //!   every [`Chunk`] keeps its source, heading path (`"Prices > Cleaning"`) and position. FAQ rows
 //!   are one chunk each.
 //! - **Index** each chunk twice: BM25 with English stemming (tantivy) and a vector of the injected

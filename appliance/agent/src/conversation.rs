@@ -494,12 +494,13 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
             }
         }
         let elapsed = started.elapsed();
+        let mut grounding: Vec<String> = relevant.iter().map(prompt::fact_line).collect();
         // A yes/no question about something no relevant fact names: the facts cannot answer it.
         if o.grounding {
-            let lines: Vec<String> = relevant.iter().map(prompt::fact_line).collect();
-            let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+            let lines: Vec<&str> = grounding.iter().map(String::as_str).collect();
             if grounding::uncovered(question, &lines).is_some() {
                 relevant.clear();
+                grounding.clear();
             }
         }
         if relevant.is_empty() && about_earlier_call {
@@ -513,7 +514,6 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
                 ..TurnFacts::default()
             });
         }
-        let grounding = relevant.iter().map(prompt::fact_line).collect();
         if cached || relevant.is_empty() {
             return Ok(TurnFacts {
                 elapsed,
@@ -523,7 +523,7 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
         }
         Ok(TurnFacts {
             note: Some(prompt::facts_note(&relevant)),
-            top: relevant.first().map(prompt::fact_line),
+            top: grounding.first().cloned(),
             snippets: relevant.len(),
             elapsed,
             grounding,

@@ -74,22 +74,24 @@ pub(crate) fn fact_line(s: &kb::Snippet) -> String {
 
 /// What the agent says to a question its knowledge does not cover.
 pub(crate) fn dont_know_line(spec: &AgentSpec) -> String {
-    let offer = if spec.can_transfer {
-        "Shall I transfer you to a colleague?"
-    } else {
-        "Shall I ask a colleague to call you back?"
-    };
-    format!("I'm sorry, I don't know that. {offer}")
+    format!("I'm sorry, I don't know that. {}?", colleague_offer(spec))
 }
 
 /// What the agent says when its reply was stopped mid-way by the grounding check.
 pub(crate) fn unsure_line(spec: &AgentSpec) -> String {
-    let offer = if spec.can_transfer {
-        "Shall I transfer you to a colleague who can confirm it?"
+    format!(
+        "Sorry, I don't have that detail. {} to confirm it?",
+        colleague_offer(spec)
+    )
+}
+
+/// The offer after a don't-know, without its question mark.
+fn colleague_offer(spec: &AgentSpec) -> &'static str {
+    if spec.can_transfer {
+        "Shall I transfer you to a colleague"
     } else {
-        "Shall I ask a colleague to call you back to confirm it?"
-    };
-    format!("Sorry, I don't have that detail. {offer}")
+        "Shall I ask a colleague to call you back"
+    }
 }
 
 /// The note when retrieval found nothing relevant (a speculative prefill's turn).

@@ -124,6 +124,28 @@ fn ask(
     (reply, chunks)
 }
 
+/// The call's outcome, with a summary, a known disposition and the name the caller gave.
+fn extract_outcome(
+    call: &mut switchboard_agent::Conversation<Llama, MiniLm>,
+    name: &str,
+) -> switchboard_agent::Outcome {
+    let outcome = call.outcome(&CancelToken::new()).unwrap();
+    eprintln!("{outcome:?}");
+    assert!(outcome.summary.len() > 10, "{outcome:?}");
+    assert!(
+        switchboard_agent::DISPOSITIONS.contains(&outcome.disposition.as_str()),
+        "{outcome:?}"
+    );
+    assert!(
+        outcome
+            .caller_name
+            .as_deref()
+            .is_some_and(|n| n.contains(name)),
+        "{outcome:?}"
+    );
+    outcome
+}
+
 fn says_it_does_not_know(text: &str) -> bool {
     let t = text.to_lowercase().replace('’', "'");
     [
@@ -313,23 +335,10 @@ fn outcome_and_memory_carry_over_to_the_next_call() {
         &mut call,
         "Okay. Please call me back tomorrow morning to book it.",
     );
-    let outcome = call.outcome(&CancelToken::new()).unwrap();
-    eprintln!("{outcome:?}");
-    assert!(outcome.summary.len() > 10, "{outcome:?}");
-    assert!(
-        switchboard_agent::DISPOSITIONS.contains(&outcome.disposition.as_str()),
-        "{outcome:?}"
-    );
+    let outcome = extract_outcome(&mut call, "John");
     assert!(
         outcome.summary.to_lowercase().contains("crown")
             || outcome.intent.to_lowercase().contains("crown"),
-        "{outcome:?}"
-    );
-    assert!(
-        outcome
-            .caller_name
-            .as_deref()
-            .is_some_and(|n| n.contains("John")),
         "{outcome:?}"
     );
     assert_eq!(
@@ -468,23 +477,10 @@ fn the_outcome_of_a_twenty_turn_call_is_extracted() {
         ask(&mut call, question);
     }
     assert!(call.history().len() > 40, "{}", call.history().len());
-    let outcome = call.outcome(&CancelToken::new()).unwrap();
-    eprintln!("{outcome:?}");
-    assert!(outcome.summary.len() > 10, "{outcome:?}");
-    assert!(
-        switchboard_agent::DISPOSITIONS.contains(&outcome.disposition.as_str()),
-        "{outcome:?}"
-    );
     // The name was given in the first exchange only: the start of a long call is still read.
     // (What the summary dwells on is the model's choice: with 19 off-topic turns after the
     // crown question, the 0.5B model summarised those.)
-    assert!(
-        outcome
-            .caller_name
-            .as_deref()
-            .is_some_and(|n| n.contains("Ana")),
-        "{outcome:?}"
-    );
+    extract_outcome(&mut call, "Ana");
 }
 
 #[test]
