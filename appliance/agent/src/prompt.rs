@@ -103,13 +103,11 @@ pub(crate) fn no_facts_note(spec: &AgentSpec) -> String {
     )
 }
 
-/// The note carrying what earlier calls from this number left behind.
+/// The note carrying what earlier calls from this number left behind. Plain context: a question
+/// about the earlier call is answered by code ([`recall_line`]), and an instruction here was read
+/// out by the small model ("…if the caller asks about their previous call, answer…").
 pub(crate) fn memory_note(memory: &str) -> String {
-    format!(
-        "Memory of this caller's previous call: {} If the caller asks about their previous call, \
-         answer \"You called about …\" from this memory.",
-        memory.trim()
-    )
+    format!("Notes from this caller's previous call: {}", memory.trim())
 }
 
 /// The answer to "what did I call about last time?", read from memory rather than left to the

@@ -93,6 +93,8 @@ pub struct UaOptions {
     pub sip_port: u16,
     /// SIP over TLS (a listener and the roots we trust).
     pub tls: Option<sip_net::TlsConfig>,
+    /// The user part of our From on outbound calls (`anonymous`: a caller with no identity).
+    pub caller: String,
 }
 
 impl Default for UaOptions {
@@ -103,6 +105,7 @@ impl Default for UaOptions {
             rtp_ports: (30000, 39999),
             sip_port: 0,
             tls: None,
+            caller: "switchboard".into(),
         }
     }
 }
@@ -235,7 +238,7 @@ async fn run_ua(
                 let caps = local_capabilities(LOCALHOST, &sockets, 1);
                 let sdp = offer(&caps);
                 let uri = Uri::parse(&target).expect("target URI");
-                let from = NameAddr::parse(&format!("<sip:switchboard@{}>", net.local_addr)).expect("From");
+                let from = NameAddr::parse(&format!("<sip:{}@{}>", options.caller, net.local_addr)).expect("From");
                 let call = net.handle.invite(uri, from, sdp.clone()).await.expect("INVITE");
                 calls.insert(call, Call { caps, our_offer: Some(sdp), sockets: Some(sockets), media: None });
                 let _ = reply.send(call);

@@ -21,7 +21,8 @@
 //!
 //! ```text
 //! cargo run --release -p switchboard-e2e --bin eval -- [--mode sip|text] [--half tune|test|all]
-//!     [--switchboard target/release/switchboard] [--out DIR] [tests/eval/harbor-plumbing …]
+//!     [--switchboard target/release/switchboard] [--out DIR] [--set min_similarity=0.4 …]
+//!     [tests/eval/harbor-plumbing …]
 //! ```
 //! Exit code 1 when a business misses a target (≥ 90 % right, 0 invented, ≤ 5 % of answerable
 //! questions refused) on the half asked for, unless `--report-only` (what CI runs: the whole
@@ -82,7 +83,8 @@ struct Asked {
     question: Question,
     /// What the caller heard (the transcribed reply), or the reply's text in text mode.
     reply: String,
-    /// What the daemon says it said (its turn record), in SIP mode.
+    /// What the daemon heard and said (its turn records), in SIP mode: speech-to-text errors
+    /// show here.
     said: Option<String>,
     verdict: Verdict,
     /// End of question → first reply audio (SIP), or → first speakable chunk (text).
@@ -106,6 +108,10 @@ struct Args {
     out: Option<PathBuf>,
     profile: String,
     report_only: bool,
+    /// `key=value` lines for every agent's `[agents.answers]` (to calibrate its knobs).
+    answers: Vec<String>,
+    /// Ask at most this many questions of each business, taken in turn from each kind.
+    limit: Option<usize>,
     businesses: Vec<PathBuf>,
 }
 
@@ -144,6 +150,8 @@ fn args() -> Args {
         out: None,
         profile: "small".into(),
         report_only: false,
+        answers: Vec::new(),
+        limit: None,
         businesses: Vec::new(),
     };
     let mut i = 0;
@@ -155,6 +163,8 @@ fn args() -> Args {
             "--switchboard" => args.switchboard = PathBuf::from(value()),
             "--out" => args.out = Some(PathBuf::from(value())),
             "--profile" => args.profile = value(),
+            "--set" => args.answers.push(value()),
+            "--limit" => args.limit = value().parse().ok(),
             "--report-only" => {
                 args.report_only = true;
                 i += 1;
@@ -172,7 +182,7 @@ fn args() -> Args {
         matches!(args.mode.as_str(), "sip" | "text")
             && matches!(args.half.as_str(), "tune" | "test" | "all"),
         "usage: eval [--mode sip|text] [--half tune|test|all] [--profile small|standard] \
-         [--switchboard PATH] [--out DIR] [--report-only] [BUSINESS_DIR…]"
+         [--switchboard PATH] [--out DIR] [--report-only] [--set KNOB=VALUE…] [--limit N] [BUSINESS_DIR…]"
     );
     if args.businesses.is_empty() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../eval");
@@ -197,10 +207,14 @@ async fn evaluate(dir: &Path, args: &Args) -> Vec<Asked> {
             .into_iter()
             .filter(|q| args.half == "all" || q.half == args.half)
             .collect();
+    let questions = match args.limit {
+        Some(n) => one_of_each_kind_in_turn(questions, n),
+        None => questions,
+    };
     let known = document_figures(dir);
     let work = tempfile::tempdir().unwrap();
     let sip_port = free_port();
-    let config = write_config(dir, &business, work.path(), sip_port, &args.profile);
+    let config = write_config(dir, &business, work.path(), sip_port, args);
     eprintln!(
         "== {} ({} questions, {} mode)",
         business.display_name,
@@ -226,8 +240,38 @@ async fn evaluate(dir: &Path, args: &Args) -> Vec<Asked> {
     asked
 }
 
-/// The daemon's configuration: one agent, the business's documents, the installed models.
-fn write_config(dir: &Path, b: &Business, work: &Path, sip_port: u16, profile: &str) -> PathBuf {
+/// Up to `n` questions, taking the next question of each kind in turn (so a short run still
+/// asks facts, yes/no and unanswerable questions), in their file order.
+fn one_of_each_kind_in_turn(questions: Vec<Question>, n: usize) -> Vec<Question> {
+    let mut kinds: Vec<&str> = Vec::new();
+    for q in &questions {
+        if !kinds.contains(&q.kind.as_str()) {
+            kinds.push(&q.kind);
+        }
+    }
+    let mut taken = vec![false; questions.len()];
+    let mut count = 0;
+    while count < n.min(questions.len()) {
+        for kind in &kinds {
+            let next = (0..questions.len()).find(|&i| !taken[i] && questions[i].kind == *kind);
+            if let Some(i) = next.filter(|_| count < n) {
+                taken[i] = true;
+                count += 1;
+            }
+        }
+    }
+    questions
+        .iter()
+        .zip(taken)
+        .filter(|(_, t)| *t)
+        .map(|(q, _)| q.clone())
+        .collect()
+}
+
+/// The daemon's configuration: one agent, the business's documents, the installed models. Two
+/// calls at once, so the next question's call is not refused while the last call's summary is
+/// written (the questions themselves never overlap).
+fn write_config(dir: &Path, b: &Business, work: &Path, sip_port: u16, args: &Args) -> PathBuf {
     let models = std::env::var("SWITCHBOARD_MODELS_DIR").unwrap_or_else(|_| {
         format!(
             "{}/.cache/switchboard/models",
@@ -240,7 +284,7 @@ fn write_config(dir: &Path, b: &Business, work: &Path, sip_port: u16, profile: &
         "data_dir = {data}\n\
          [http]\nlisten = \"127.0.0.1:{http}\"\n\
          [sip]\nlisten = \"127.0.0.1:{sip_port}\"\n\
-         [calls]\nmax_concurrent = 1\n\
+         [calls]\nmax_concurrent = 2\n\
          [models]\ndir = {models}\nprofile = \"{profile}\"\n\
          [[agents]]\nname = {name}\nnumbers = [{name}]\ngreeting = {greeting}\nprompt = {prompt}\n\
          knowledge = [{docs}]\nconsent = \"off\"\n",
@@ -251,7 +295,8 @@ fn write_config(dir: &Path, b: &Business, work: &Path, sip_port: u16, profile: &
         greeting = quote(&b.greeting),
         prompt = quote(&b.prompt),
         docs = quote(&docs.display().to_string()),
-    );
+        profile = args.profile,
+    ) + &format!("[agents.answers]\n{}\n", args.answers.join("\n"));
     let path = work.join("switchboard.toml");
     std::fs::write(&path, config).unwrap();
     path
@@ -321,8 +366,10 @@ async fn ask_over_sip(
         .unwrap();
     wait_for_agent(&log, &mut daemon);
     let target = format!("sip:{}@127.0.0.1:{sip_port}", b.name);
+    // An anonymous caller: no memory of the last question's call reaches the next one.
     let mut ua = Ua::start(UaOptions {
         rtp_ports: (42000, 42999),
+        caller: "anonymous".into(),
         ..UaOptions::default()
     })
     .await;
@@ -447,29 +494,41 @@ async fn turn_records(db: &Path) -> Vec<(String, Stages)> {
     let Ok(pool) = sqlx::SqlitePool::connect(&url).await else {
         return Vec::new();
     };
-    let calls = sqlx::query("SELECT id FROM calls ORDER BY started_at")
-        .fetch_all(&pool)
-        .await
-        .unwrap_or_default();
+    // Answered calls only: an INVITE refused as busy leaves a record too.
+    let calls =
+        sqlx::query("SELECT id FROM calls WHERE answered_at IS NOT NULL ORDER BY started_at")
+            .fetch_all(&pool)
+            .await
+            .unwrap_or_default();
     let mut out = Vec::new();
     for call in calls {
         let id: String = call.get(0);
         let turns = sqlx::query(
-            "SELECT agent_text, endpoint_ms, stt_ms, llm_first_token_ms, tts_first_audio_ms \
+            "SELECT agent_text, endpoint_ms, stt_ms, llm_first_token_ms, tts_first_audio_ms, \
+             caller_text \
              FROM call_turns WHERE call_id = ? ORDER BY seq",
         )
         .bind(&id)
         .fetch_all(&pool)
         .await
         .unwrap_or_default();
-        let said: Vec<String> = turns.iter().map(|t| t.get::<String, _>(0)).collect();
+        let said: Vec<String> = turns
+            .iter()
+            .map(|t| {
+                format!(
+                    "heard {:?}, said {:?}",
+                    t.get::<String, _>(5),
+                    t.get::<String, _>(0)
+                )
+            })
+            .collect();
         let stages = turns.first().map_or_else(Stages::default, |t| Stages {
             endpoint: t.get::<Option<i64>, _>(1).unwrap_or(0),
             stt: t.get::<Option<i64>, _>(2).unwrap_or(0),
             llm_first: t.get::<Option<i64>, _>(3).unwrap_or(0),
             tts_first: t.get::<Option<i64>, _>(4).unwrap_or(0),
         });
-        out.push((said.join(" "), stages));
+        out.push((said.join("; "), stages));
     }
     out
 }
@@ -699,8 +758,13 @@ fn summarise(name: &str, args: &Args, results: &[Asked], missed: &mut Vec<String
     let mut s = String::new();
     writeln!(
         s,
-        "\n### {name} ({} mode, {} profile)\n",
-        args.mode, args.profile
+        "\n### {name} ({} mode, {} profile{})\n",
+        args.mode,
+        args.profile,
+        args.answers
+            .iter()
+            .map(|a| format!(", {a}"))
+            .collect::<String>()
     )
     .unwrap();
     writeln!(s, "| verdict | half | kind | question | reply |").unwrap();
@@ -709,7 +773,7 @@ fn summarise(name: &str, args: &Args, results: &[Asked], missed: &mut Vec<String
         let said = a
             .said
             .as_deref()
-            .map(|t| format!(" (said: {t})"))
+            .map(|t| format!(" ({t})"))
             .unwrap_or_default();
         writeln!(
             s,
