@@ -248,7 +248,7 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
         // not the agent's invention.
         Some(
             Evidence::new(facts.grounding.iter().map(String::as_str), &known)
-                .with_caller_words(caller_text),
+                .with_caller_words(caller_text, asks_for_information(caller_text)),
         )
     }
 
