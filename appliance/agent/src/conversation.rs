@@ -134,8 +134,11 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
                 _ => false,
             };
             if covers {
+                // The partial's note stays (it is in the KV cache); what the reply may state is
+                // what the final words retrieved, not what their first half did.
                 facts = TurnFacts {
                     elapsed: facts.elapsed,
+                    grounding: facts.grounding,
                     ..partial
                 };
             }

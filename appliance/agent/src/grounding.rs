@@ -68,6 +68,17 @@ pub struct Evidence {
     closed_days: HashSet<&'static str>,
     /// Lower-cased words of the facts and of the agent's own text.
     words: HashSet<String>,
+    /// The facts' figures by the days they are said for ([`segments`]).
+    day_figures: Vec<Segment>,
+    /// Figures the caller said.
+    callers_figures: HashSet<String>,
+}
+
+/// Days and the figures said with them, up to the next day named.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Segment {
+    days: Vec<&'static str>,
+    figures: Vec<String>,
 }
 
 impl Evidence {
@@ -86,6 +97,7 @@ impl Evidence {
                 set.extend(days(clause, true));
             }
             evidence.words.extend(words(fact).map(str::to_lowercase));
+            evidence.day_figures.extend(segments(fact));
         }
         evidence.words.extend(words(known).map(str::to_lowercase));
         evidence
@@ -97,6 +109,7 @@ impl Evidence {
     /// price of the figures: "Is it $20?" – "Yes, it's $20" passes when the facts name no price.
     pub fn with_caller_words(mut self, text: &str, asks: bool) -> Self {
         self.figures.extend(figures(text));
+        self.callers_figures.extend(figures(text));
         if !asks {
             self.open_days.extend(days(text, true));
         }
@@ -131,6 +144,25 @@ pub fn check(reply: &str, evidence: &Evidence) -> Option<Claim> {
                 }
             }
         }
+        // The figures said for a day must be that day's: "Saturday is 8 to 6" where the facts give
+        // 8 to 6 for weekdays and 9 to 1 for Saturday states two true facts and a false answer.
+        for segment in segments(sentence) {
+            let own: Vec<&String> = segment
+                .figures
+                .iter()
+                .filter(|f| !evidence.callers_figures.contains(*f))
+                .collect();
+            if segment.days.is_empty() || own.is_empty() {
+                continue;
+            }
+            let supported = evidence.day_figures.iter().any(|fact| {
+                fact.days.iter().any(|d| segment.days.contains(d))
+                    && own.iter().all(|f| fact.figures.contains(f))
+            });
+            if !supported {
+                return Some(Claim::Figure(own[0].clone()));
+            }
+        }
         for name in names(sentence) {
             let name_only = name.trim_end_matches("'s").trim_end_matches("’s");
             if !evidence.words.contains(&name_only.to_lowercase()) {
@@ -139,6 +171,25 @@ pub fn check(reply: &str, evidence: &Evidence) -> Option<Claim> {
         }
     }
     None
+}
+
+/// `text` cut where a clause names a day: each piece holds the days it names (ranges expanded) and
+/// the figures said until the next day is named. Clauses before any day are left out.
+fn segments(text: &str) -> Vec<Segment> {
+    let mut out: Vec<Segment> = Vec::new();
+    for clause in text.split(['\n', ';', ',']) {
+        let named = days(clause, true);
+        if !named.is_empty() {
+            out.push(Segment {
+                days: named,
+                figures: Vec::new(),
+            });
+        }
+        if let Some(current) = out.last_mut() {
+            current.figures.extend(figures(clause));
+        }
+    }
+    out
 }
 
 /// For a yes/no question, the first of its content words (not [`FUNCTION_WORDS`]) that no fact
@@ -528,6 +579,13 @@ mod tests {
                 Some(Claim::Name("Rheem".into())),
             ),
             ("We open at 8:30.", Some(Claim::Figure("8:30".into()))),
+            // True figures, but another day's.
+            (
+                "On Saturday we're open from 7:30 to 6.",
+                Some(Claim::Figure("7:30".into())),
+            ),
+            ("On Saturday we're open from 9 to 1.", None),
+            ("Monday to Friday we open at 7:30.", None),
             (
                 "Installation takes 2 hours.",
                 Some(Claim::Figure("2".into())),

@@ -424,8 +424,10 @@ async fn a_caller_talks_to_the_agent() {
         "{timings:?}"
     );
 
-    // 1b. A day's hours among the hours of every day: the Saturday line, not the weekday one
-    // (the small model once answered with the weekday hours; the check stays to catch that).
+    // 1b. A day's hours among the hours of every day. The 0.5B model sits near a tie between the
+    // Saturday line and the weekday one: in one run of two it said the weekday hours for
+    // Saturday. The grounding check now stops figures said for a day they do not belong to, so
+    // the caller hears Saturday's hours or the don't-know line, never another day's hours.
     let call = answered(&mut ua, &daemon.uri("1000")).await;
     hear(&mut ua, GREETING, PAUSE).await;
     ua.play(call, saturday.clone());
@@ -433,8 +435,11 @@ async fn a_caller_talks_to_the_agent() {
     ua.sip.hangup(call).await.unwrap();
     daemon.finished_call().await;
     let text = reply.text();
+    let weekday_hours = contains_any(&text, &["8", "eight", "6", "six", "4", "four"]);
+    let saturday_hours = contains_any(&text, &["9", "nine", "1 p", "one p"]);
+    let does_not_know = contains_any(&text, &["don't know", "don't have that"]);
     assert!(
-        contains_any(&text, &["9", "nine", "1 p", "one p"]),
+        !weekday_hours && (saturday_hours || does_not_know),
         "Saturday hours: {text}"
     );
 
