@@ -83,13 +83,21 @@ struct Asked {
     question: Question,
     /// What the caller heard (the transcribed reply), or the reply's text in text mode.
     reply: String,
-    /// What the daemon heard and said (its turn records), in SIP mode: speech-to-text errors
-    /// show here.
-    said: Option<String>,
+    /// What the daemon heard and said (its turn records), in SIP mode.
+    record: Option<Record>,
     verdict: Verdict,
+    /// The verdict on what the daemon said, before the reply's own trip through speech and
+    /// speech-to-text (SIP mode): the two differ where the caller's side misheard a figure.
+    said_verdict: Option<Verdict>,
     /// End of question → first reply audio (SIP), or → first speakable chunk (text).
     latency: Duration,
-    stages: Option<Stages>,
+}
+
+/// A call's turns as the daemon recorded them.
+struct Record {
+    heard: String,
+    said: String,
+    stages: Stages,
 }
 
 /// Per-stage timings of a call's first turn, from the daemon's records (ms).
@@ -236,6 +244,10 @@ async fn evaluate(dir: &Path, args: &Args) -> Vec<Asked> {
     };
     for a in &mut asked {
         a.verdict = score(&a.question, &a.reply, &known);
+        a.said_verdict = a
+            .record
+            .as_ref()
+            .map(|r| score(&a.question, &r.said, &known));
     }
     asked
 }
@@ -336,10 +348,10 @@ fn ask_in_text(bin: &Path, config: &Path, b: &Business, questions: &[Question]) 
         .map(|(q, t)| Asked {
             question: q.clone(),
             reply: t["reply"].as_str().unwrap_or_default().to_owned(),
-            said: None,
+            record: None,
             verdict: Verdict::Wrong,
+            said_verdict: None,
             latency: Duration::from_millis(t["first_chunk_ms"].as_u64().unwrap_or(0)),
-            stages: None,
         })
         .collect()
 }
@@ -383,10 +395,10 @@ async fn ask_over_sip(
         asked.push(Asked {
             question: q.clone(),
             reply: heard,
-            said: None,
+            record: None,
             verdict: Verdict::Wrong,
+            said_verdict: None,
             latency,
-            stages: None,
         });
     }
     // Let the last call's record close, then read every call's first turn.
@@ -395,9 +407,8 @@ async fn ask_over_sip(
     let _ = daemon.wait();
     let records = turn_records(&work.join("var/switchboard.db")).await;
     if records.len() == asked.len() {
-        for (a, (said, stages)) in asked.iter_mut().zip(records) {
-            a.said = Some(said);
-            a.stages = Some(stages);
+        for (a, record) in asked.iter_mut().zip(records) {
+            a.record = Some(record);
         }
     } else {
         eprintln!(
@@ -488,7 +499,7 @@ fn wait_for_agent(log: &Path, daemon: &mut std::process::Child) {
 }
 
 /// Each call's agent text and first turn's stages, in call order.
-async fn turn_records(db: &Path) -> Vec<(String, Stages)> {
+async fn turn_records(db: &Path) -> Vec<Record> {
     use sqlx::Row;
     let url = format!("sqlite://{}?mode=ro", db.display());
     let Ok(pool) = sqlx::SqlitePool::connect(&url).await else {
@@ -512,23 +523,24 @@ async fn turn_records(db: &Path) -> Vec<(String, Stages)> {
         .fetch_all(&pool)
         .await
         .unwrap_or_default();
-        let said: Vec<String> = turns
-            .iter()
-            .map(|t| {
-                format!(
-                    "heard {:?}, said {:?}",
-                    t.get::<String, _>(5),
-                    t.get::<String, _>(0)
-                )
-            })
-            .collect();
+        let text = |column: usize| {
+            turns
+                .iter()
+                .map(|t| t.get::<String, _>(column))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        };
         let stages = turns.first().map_or_else(Stages::default, |t| Stages {
             endpoint: t.get::<Option<i64>, _>(1).unwrap_or(0),
             stt: t.get::<Option<i64>, _>(2).unwrap_or(0),
             llm_first: t.get::<Option<i64>, _>(3).unwrap_or(0),
             tts_first: t.get::<Option<i64>, _>(4).unwrap_or(0),
         });
-        out.push((said.join("; "), stages));
+        out.push(Record {
+            heard: text(5),
+            said: text(0),
+            stages,
+        });
     }
     out
 }
@@ -771,9 +783,9 @@ fn summarise(name: &str, args: &Args, results: &[Asked], missed: &mut Vec<String
     writeln!(s, "|---|---|---|---|---|").unwrap();
     for a in results {
         let said = a
-            .said
-            .as_deref()
-            .map(|t| format!(" ({t})"))
+            .record
+            .as_ref()
+            .map(|r| format!(" (heard {:?}, said {:?})", r.heard, r.said))
             .unwrap_or_default();
         writeln!(
             s,
@@ -813,7 +825,23 @@ fn summarise(name: &str, args: &Args, results: &[Asked], missed: &mut Vec<String
             p95.as_millis()
         )
         .unwrap();
-        let stages: Vec<Stages> = rows.iter().filter_map(|a| a.stages).collect();
+        let said: Vec<Verdict> = rows.iter().filter_map(|a| a.said_verdict).collect();
+        if said.len() == rows.len() {
+            let count = |v: Verdict| said.iter().filter(|x| **x == v).count();
+            writeln!(
+                s,
+                "{half} as the daemon said it: right {:.0} %, wrong {}, invented {}, refused {}",
+                count(Verdict::Right) as f64 * 100.0 / rows.len() as f64,
+                count(Verdict::Wrong),
+                count(Verdict::Invented),
+                count(Verdict::Refused)
+            )
+            .unwrap();
+        }
+        let stages: Vec<Stages> = rows
+            .iter()
+            .filter_map(|a| a.record.as_ref().map(|r| r.stages))
+            .collect();
         if !stages.is_empty() {
             let stage = |f: fn(&Stages) -> i64| {
                 let mut v: Vec<Duration> = stages
