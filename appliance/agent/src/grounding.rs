@@ -104,11 +104,10 @@ impl Evidence {
     }
 
     /// Adds what the caller said: a reply may repeat the caller's own figures and names ("a five
-    /// by ten unit is …"), and on a turn that asks nothing their days too ("Tuesday at 3,
-    /// noted"); a day in a question ("are you open on Sunday?") is no evidence of opening. The
-    /// price of the figures: "Is it $20?" – "Yes, it's $20" passes when the facts name no price.
+    /// by ten unit is …"), but never as an amount of money ("my ten-year-old" is no "$10 per
+    /// night"); on a turn that asks nothing the caller's days count too ("Tuesday at 3, noted"),
+    /// while a day in a question ("are you open on Sunday?") is no evidence of opening.
     pub fn with_caller_words(mut self, text: &str, asks: bool) -> Self {
-        self.figures.extend(figures(text));
         self.callers_figures.extend(figures(text));
         if !asks {
             self.open_days.extend(days(text, true));
@@ -121,8 +120,10 @@ impl Evidence {
 /// The first claim of `reply` the evidence does not state, if any. Check the whole reply so far
 /// (not a chunk alone), so sentence starts are known.
 pub fn check(reply: &str, evidence: &Evidence) -> Option<Claim> {
+    let money = money(reply);
     for figure in figures(reply) {
-        if !evidence.figures.contains(&figure) {
+        let callers = evidence.callers_figures.contains(&figure) && !money.contains(&figure);
+        if !evidence.figures.contains(&figure) && !callers {
             return Some(Claim::Figure(figure));
         }
     }
@@ -171,6 +172,22 @@ pub fn check(reply: &str, evidence: &Evidence) -> Option<Claim> {
         }
     }
     None
+}
+
+/// The figures of `text` that are amounts: after `$`, or before "dollars", "cents", "percent"
+/// or `%`.
+fn money(text: &str) -> HashSet<String> {
+    let lower = text.to_lowercase();
+    let mut out = HashSet::new();
+    for (at, _) in lower.match_indices('$') {
+        out.extend(figures(&lower[at + 1..]).into_iter().take(1));
+    }
+    for unit in ["dollar", "cent", "percent", "%"] {
+        for (at, _) in lower.match_indices(unit) {
+            out.extend(figures(&lower[..at]).pop());
+        }
+    }
+    out
 }
 
 /// `text` cut where a clause names a day: each piece holds the days it names (ranges expanded) and
@@ -664,6 +681,20 @@ mod tests {
             Some(Claim::Day("sunday"))
         );
         assert_eq!(check("No, we're closed on Sunday.", &e), None);
+    }
+
+    #[test]
+    fn a_callers_number_is_never_a_price() {
+        let e = evidence().with_caller_words("What do you charge for my ten year old?", true);
+        assert_eq!(check("For a ten year old it's $89.", &e), None);
+        assert_eq!(
+            check("It's $10 per night.", &e),
+            Some(Claim::Figure("10".into()))
+        );
+        assert_eq!(
+            check("It's ten dollars.", &e),
+            Some(Claim::Figure("10".into()))
+        );
     }
 
     #[test]
