@@ -53,9 +53,14 @@ ensure_rust() {
   if ! command -v cargo >/dev/null 2>&1; then
     [ -x "$HOME/.cargo/bin/cargo" ] || {
       say "installing Rust (rustup)"
-      curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+      curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c clippy -c rustfmt
     }
     export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+  # tests/run checks formatting and lints; a minimal toolchain lacks both tools.
+  if ! cargo clippy --version >/dev/null 2>&1 || ! cargo fmt --version >/dev/null 2>&1; then
+    say "adding clippy and rustfmt to the Rust toolchain"
+    rustup component add clippy rustfmt
   fi
 }
 

@@ -146,11 +146,11 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
         self.compact();
         if facts.none_relevant {
             let line = prompt::dont_know_line(&self.shared.spec);
-            return Ok(self.from_code(caller_text, line, facts, started, cancel, on_chunk));
+            return Ok(self.answer_from_code(caller_text, line, facts, started, cancel, on_chunk));
         }
         if let Some(memory) = self.memory.as_deref().filter(|_| facts.recall) {
             let line = prompt::recall_line(memory);
-            return Ok(self.from_code(caller_text, line, facts, started, cancel, on_chunk));
+            return Ok(self.answer_from_code(caller_text, line, facts, started, cancel, on_chunk));
         }
         self.push_turn(caller_text, &facts);
 
@@ -257,7 +257,7 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
 
     /// A question the knowledge does not cover gets the fixed "I don't know" line, decided in
     /// code: a small model given that instruction sometimes reads the instruction out instead.
-    fn from_code(
+    fn answer_from_code(
         &mut self,
         caller_text: &str,
         line: String,
@@ -350,8 +350,8 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
     }
 
     /// End of call: the outcome extracted under a JSON grammar, greedy, from a transcript of
-    /// the call's first exchange and its last ones ([`OUTCOME_MESSAGES`], each cut to
-    /// [`OUTCOME_MESSAGE_CHARS`]) in a fresh session from the agent's prefix. The work is bounded
+    /// the call's first exchange and its last ones (`OUTCOME_MESSAGES`, each cut to
+    /// `OUTCOME_MESSAGE_CHARS`) in a fresh session from the agent's prefix. The work is bounded
     /// however long the call was: extracting from a long call's whole history (with every
     /// turn's facts note) ran past the runtime's time limit and lost the summary. The
     /// conversation's history is left as it was.

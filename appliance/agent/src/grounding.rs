@@ -209,7 +209,7 @@ fn segments(text: &str) -> Vec<Segment> {
     out
 }
 
-/// For a yes/no question, the first of its content words (not [`FUNCTION_WORDS`]) that no fact
+/// For a yes/no question, the first of its content words (not `FUNCTION_WORDS`) that no fact
 /// names, compared by stem ("trucks" matches "truck"): the facts cannot say yes or no about a
 /// thing they do not name ("Do you rent moving trucks?"). One odd word is enough; allowing one
 /// in three (measured on the tuning halves) turned refusals into wrong yes/no answers and let

@@ -5,6 +5,7 @@
 //! PostgreSQL half fails when `SWITCHBOARD_REQUIRE_POSTGRES=1` (as in CI) and is skipped otherwise.
 #![allow(clippy::unwrap_used)] // reason: test helpers, where a panic is the failure report
 
+use models_api::testing::{skip, Dependency};
 use std::collections::HashSet;
 use switchboard_store::*;
 
@@ -31,11 +32,10 @@ impl Db {
     async fn postgres() -> Option<Db> {
         use sqlx::{Connection, Executor};
         let Ok(admin) = std::env::var("SWITCHBOARD_TEST_POSTGRES_URL") else {
-            assert!(
-                std::env::var("SWITCHBOARD_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-                "SWITCHBOARD_TEST_POSTGRES_URL is not set but PostgreSQL tests are required"
+            skip(
+                Dependency::Postgres,
+                "PostgreSQL half: SWITCHBOARD_TEST_POSTGRES_URL is not set",
             );
-            eprintln!("skipping PostgreSQL: SWITCHBOARD_TEST_POSTGRES_URL is not set");
             return None;
         };
         let name = format!("sbtest_{}", uuid_like());

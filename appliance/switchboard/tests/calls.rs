@@ -47,7 +47,7 @@ fn agents() -> Vec<AgentConfig> {
 }
 
 /// One daemon at a time: two would share the 2 cores of the reference box and time out.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 struct Daemon {
     sip: SocketAddr,
@@ -378,7 +378,7 @@ const PAUSE: Duration = Duration::from_millis(1500);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_talks_to_the_agent() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     let Some(daemon) = Daemon::start(|_| {}).await else {
         return;
     };
@@ -621,7 +621,7 @@ async fn a_caller_talks_to_the_agent() {
 /// until the kill (sealed, readable, marked incomplete).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_mid_call_keeps_the_record_and_the_recording() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     if model_file("ggml-tiny.en.bin").is_none() {
         return;
     }
@@ -748,7 +748,7 @@ async fn wait_healthy(http: SocketAddr) {
 /// A model that does not answer in time: the caller hears the fallback line, not silence.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_model_gives_the_fallback_line() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     let Some(daemon) = Daemon::start(|c| c.calls.engine_timeout_ms = 1).await else {
         return;
     };
@@ -777,7 +777,7 @@ async fn a_failing_model_gives_the_fallback_line() {
 /// baresip, a real softphone, asks a question from a WAV file; what it heard back answers it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baresip_asks_and_hears_the_answer() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     if !switchboard_e2e::installed("baresip") {
         return;
     }

@@ -45,7 +45,7 @@ a=ptime:20\r\na=rtcp:30001\r\n{extra_media_attrs}"
 fn caps(codecs: Vec<Codec>) -> LocalCapabilities {
     LocalCapabilities {
         codecs,
-        telephone_event: Some(PayloadType::new(101).unwrap()),
+        telephone_event: Some(PayloadType::new(101).expect("dynamic payload type")),
         address: IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)),
         port: 40000,
         rtcp_port: None,
@@ -354,7 +354,7 @@ fn nat_external_address_rewrite() {
 /// The offer's `a=ptime` line replaced by `attrs` (none when empty).
 fn offer_with_ptime(attrs: &str) -> SessionDescription {
     let text = carrier_offer("", "203.0.113.5").replace("a=ptime:20\r\n", attrs);
-    SessionDescription::parse(text.as_bytes()).unwrap()
+    SessionDescription::parse(text.as_bytes()).expect("valid offer")
 }
 
 #[test]

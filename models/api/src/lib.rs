@@ -26,6 +26,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bench;
 mod cancel;
 pub mod compute;
 mod embed;

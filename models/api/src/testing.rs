@@ -1,22 +1,69 @@
-//! Helpers for tests and benches that need the real model files.
+//! Helpers for tests and benches that need what a developer's machine may lack: the real model
+//! files, a PostgreSQL server, the third-party SIP peers.
 //!
-//! Model files are found under `$SWITCHBOARD_MODELS_DIR` (default `~/.cache/switchboard/models`),
-//! in the layout of MODELS.md. A test whose file is missing is skipped with a message, unless
-//! `SWITCHBOARD_REQUIRE_MODELS=1` (CI with the model bundle installed), where it fails.
+//! A test that finds one missing calls [`skip`]: it is skipped with a message, unless that
+//! dependency's `SWITCHBOARD_REQUIRE_*` flag is `1` (as `tests/run` sets all three), where it
+//! fails. Model files are found under `$SWITCHBOARD_MODELS_DIR` (default
+//! `~/.cache/switchboard/models`), in the layout of MODELS.md.
 
+use std::io::Write;
 use std::path::PathBuf;
 
-/// A realistic agent prompt of about 210 tokens, the prefix the LLM benches prefill and cache.
-pub const BENCH_AGENT_PROMPT: &str = "You are the phone receptionist of Acme Dental, a family \
-dental practice. Speak briefly and politely; one or two short sentences per answer, no lists, no \
-markdown. Facts: we are open Monday to Friday from 9 am to 5 pm and Saturday from 9 am to noon; \
-closed on public holidays. Our address is 12 Main Street, second floor, above the pharmacy; \
-parking is behind the building. A cleaning costs 80 dollars, a check-up 60 dollars, whitening 250 \
-dollars. We accept Delta Dental, Cigna and Aetna insurance. Dr. Smith and Dr. Patel are the \
-dentists; Dr. Patel sees children. Emergencies during opening hours are seen the same day. To \
-book, collect the caller's name, phone number, preferred day and time. If the caller asks for a \
-person, offer to transfer. Never give medical advice beyond saying a dentist will check. If you \
-do not know, say so and offer a call back.";
+/// What a test may find missing from its environment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dependency {
+    /// The model set (`switchboard models install`).
+    Models,
+    /// A PostgreSQL server (`SWITCHBOARD_TEST_POSTGRES_URL`).
+    Postgres,
+    /// The third-party peers on PATH: `sipp`, `baresip`, `espeak-ng`.
+    Peers,
+}
+
+impl Dependency {
+    /// Every dependency, for the check that CI requires them all.
+    pub const ALL: [Dependency; 3] = [Dependency::Models, Dependency::Postgres, Dependency::Peers];
+
+    /// The environment variable that, set to `1`, makes this dependency's absence a failure.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Dependency::Models => "SWITCHBOARD_REQUIRE_MODELS",
+            Dependency::Postgres => "SWITCHBOARD_REQUIRE_POSTGRES",
+            Dependency::Peers => "SWITCHBOARD_REQUIRE_E2E",
+        }
+    }
+
+    /// Whether a test missing this dependency must fail rather than skip.
+    pub fn required(self) -> bool {
+        std::env::var(self.flag()).is_ok_and(|v| v == "1")
+    }
+}
+
+/// Called by a test that found `dependency` missing (`why` says what), before it returns
+/// without testing: panics when the dependency is required. Otherwise the skip is printed, and
+/// appended with the test's name to the file `$SWITCHBOARD_SKIPPED` names, which `tests/run`
+/// summarises after the tests (cargo shows a passing test's output only with `--nocapture`).
+pub fn skip(dependency: Dependency, why: &str) {
+    assert!(
+        !dependency.required(),
+        "{why}, and {}=1 requires it",
+        dependency.flag()
+    );
+    let test = std::thread::current().name().unwrap_or("?").to_owned();
+    eprintln!("SKIPPED {test}: {why}");
+    if let Some(path) = std::env::var_os("SWITCHBOARD_SKIPPED") {
+        let line = format!("{test}: {why}\n");
+        // One write per line, in append mode: tests skipping in parallel do not interleave.
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+        if let Err(error) = appended {
+            eprintln!("cannot record the skip in $SWITCHBOARD_SKIPPED: {error}");
+        }
+    }
+}
 
 /// The model directory.
 pub fn models_dir() -> PathBuf {
@@ -27,22 +74,18 @@ pub fn models_dir() -> PathBuf {
     home.join(".cache/switchboard/models")
 }
 
-/// `models_dir()/relative` if it exists; otherwise `None` after printing why the caller skips,
-/// or a panic when models are required.
+/// `models_dir()/relative` if it exists; otherwise `None` after [`skip`].
 pub fn model_file(relative: &str) -> Option<PathBuf> {
     let path = models_dir().join(relative);
     if path.exists() {
         return Some(path);
     }
-    let required = std::env::var("SWITCHBOARD_REQUIRE_MODELS").is_ok_and(|v| v == "1");
-    assert!(
-        !required,
-        "model file {} missing and SWITCHBOARD_REQUIRE_MODELS=1",
-        path.display()
-    );
-    eprintln!(
-        "SKIPPED: model file {} missing (set SWITCHBOARD_MODELS_DIR)",
-        path.display()
+    skip(
+        Dependency::Models,
+        &format!(
+            "model file {} missing (set SWITCHBOARD_MODELS_DIR)",
+            path.display()
+        ),
     );
     None
 }
@@ -80,6 +123,21 @@ pub fn word_error_rate(reference: &str, hypothesis: &str) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// CI runs the whole suite: a missing model, server or peer must fail it, never skip.
+    #[test]
+    fn ci_requires_every_dependency() {
+        if std::env::var("CI").as_deref() != Ok("true") {
+            return;
+        }
+        for dependency in Dependency::ALL {
+            assert!(
+                dependency.required(),
+                "CI=true but {}=1 is not set: tests missing it would pass by skipping",
+                dependency.flag()
+            );
+        }
+    }
 
     #[test]
     fn wer_counts_word_edits() {

@@ -7,7 +7,7 @@ use models_api::testing::model_file;
 use models_api::{CancelToken, ChatMessage, Flow, GenerateOptions, Llm, LlmSession};
 use models_llama::{Llama, LlamaConfig};
 
-const SYSTEM: &str = models_api::testing::BENCH_AGENT_PROMPT;
+const SYSTEM: &str = models_api::bench::AGENT_PROMPT;
 
 fn main() {
     let Some(path) = model_file("qwen2.5-coder-0.5b-instruct-q4_0.gguf") else {
@@ -40,8 +40,7 @@ fn main() {
         prefix.token_count() as f64 / secs
     );
 
-    let turn = "Hi, good morning, I am calling because my daughter has had a toothache since \
-                yesterday evening, and I wanted to know whether Dr. Patel could see her today.";
+    let turn = models_api::bench::CALLER_TURN;
     println!("turn: {} tokens of user text", llm.count_tokens(turn));
     for round in 0..3 {
         let t = Instant::now();

@@ -34,7 +34,7 @@ fn reply(session: &mut Session, max_tokens: u32) -> String {
     };
     let g = session
         .generate(&options, &CancelToken::new(), &mut |_| Flow::Continue)
-        .unwrap();
+        .expect("generate");
     g.text
 }
 
@@ -91,7 +91,7 @@ fn continuing_on_the_cache_matches_a_cold_prefill() {
     };
     let second = warm
         .generate(&options, &CancelToken::new(), &mut |_| Flow::Continue)
-        .unwrap();
+        .expect("generate");
     assert!(
         second.cached_tokens > second.prefilled_tokens * 4,
         "{second:?}"
@@ -104,7 +104,7 @@ fn continuing_on_the_cache_matches_a_cold_prefill() {
     assert_eq!(cold.cached_tokens(), 0);
     let again = cold
         .generate(&options, &CancelToken::new(), &mut |_| Flow::Continue)
-        .unwrap();
+        .expect("generate");
     eprintln!(
         "first {first:?}; warm {:?}; cold {:?}",
         second.text, again.text
@@ -149,7 +149,7 @@ fn cancelling_mid_reply_leaves_a_usable_consistent_session() {
     };
     let next = s
         .generate(&options, &CancelToken::new(), &mut |_| Flow::Continue)
-        .unwrap();
+        .expect("generate");
     assert!(next.text.contains("12 Main"), "{:?}", next.text);
 
     let mut cold = llm.session(None).unwrap();
@@ -158,7 +158,7 @@ fn cancelling_mid_reply_leaves_a_usable_consistent_session() {
     }
     let again = cold
         .generate(&options, &CancelToken::new(), &mut |_| Flow::Continue)
-        .unwrap();
+        .expect("generate");
     assert_eq!(
         next.text, again.text,
         "the cache after cancel + edit matches a cold prefill"
@@ -180,7 +180,7 @@ fn callback_stop_and_stop_strings_end_the_reply() {
     };
     let g = s
         .generate(&options, &CancelToken::new(), &mut |_| Flow::Continue)
-        .unwrap();
+        .expect("generate");
     eprintln!("{g:?}");
     if g.stop == StopReason::StopSequence {
         assert!(
@@ -227,7 +227,7 @@ fn json_constraint_yields_parseable_json() {
     };
     let g = s
         .generate(&options, &CancelToken::new(), &mut |_| Flow::Continue)
-        .unwrap();
+        .expect("generate");
     eprintln!("{:?}", g.text);
     let v: serde_json::Value =
         serde_json::from_str(&g.text).expect("grammar-constrained JSON parses");

@@ -31,10 +31,10 @@ fn engines() -> Option<&'static (Piper, Whisper)> {
 }
 
 fn resample(samples: &[i16], from: SampleRate, to: SampleRate) -> Vec<i16> {
-    let mut r = Resampler::new(from, to).unwrap();
+    let mut r = Resampler::new(from, to).expect("supported rates");
     let mut out = Vec::new();
-    r.process(samples, &mut out).unwrap();
-    r.flush(&mut out).unwrap();
+    r.process(samples, &mut out).expect("resample");
+    r.flush(&mut out).expect("resample");
     out
 }
 
@@ -45,8 +45,8 @@ fn transcribe(whisper: &Whisper, pcm16k: &[i16]) -> String {
             &SttOptions::default(),
             &CancelToken::new(),
         )
-        .unwrap()
-        .unwrap();
+        .expect("transcribe")
+        .expect("not cancelled");
     t.text
 }
 

@@ -5,7 +5,7 @@
 //! the segment ([`models_api::audio_ctx_for`]), the language is fixed, decoding is greedy with no
 //! temperature fallback, and no text context is carried between calls (each call is one VAD-cut
 //! segment; carrying context would leak one caller's words into the next decode). Decoding
-//! stops once a finished sentence has started over ([`RepeatGuard`]) and the restart is cut from
+//! stops once a finished sentence has started over (`RepeatGuard`) and the restart is cut from
 //! the text ([`without_repeats`]): on a fitted window of a short question, tiny.en otherwise says
 //! it again until the token limit, which cost up to 250 ms per phone turn.
 //!
@@ -427,7 +427,7 @@ impl RepeatGuard {
 }
 
 /// The text with a restart of its own beginning cut off ("Tell me about prices. Tell me
-/// about"): what is left where [`RepeatGuard`] stopped whisper, or where the token limit did.
+/// about"): what is left where `RepeatGuard` stopped whisper, or where the token limit did.
 /// The restart's last word may be cut short ("… there, which didn't sw").
 pub fn without_repeats(text: &str) -> String {
     let words: Vec<&str> = text.split_whitespace().collect();

@@ -19,7 +19,7 @@ fn whisper() -> Option<Whisper> {
 
 /// `text` spoken by espeak-ng, as 16 kHz f32.
 fn speech(text: &str) -> Vec<f32> {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("temp dir");
     let wav: PathBuf = dir.path().join("speech.wav");
     let status = Command::new("espeak-ng")
         .args(["-v", "en-us", "-s", "150", "-w"])
@@ -28,13 +28,16 @@ fn speech(text: &str) -> Vec<f32> {
         .status()
         .expect("espeak-ng must be installed (Debian package espeak-ng)");
     assert!(status.success());
-    let mut reader = hound::WavReader::open(&wav).unwrap();
+    let mut reader = hound::WavReader::open(&wav).expect("espeak-ng's WAV");
     assert_eq!(reader.spec().sample_rate, 22050);
-    let samples: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
-    let mut r = Resampler::new(SampleRate::Hz22050, SampleRate::Hz16000).unwrap();
+    let samples: Vec<i16> = reader
+        .samples::<i16>()
+        .map(|s| s.expect("WAV sample"))
+        .collect();
+    let mut r = Resampler::new(SampleRate::Hz22050, SampleRate::Hz16000).expect("supported rates");
     let mut out = Vec::new();
-    r.process(&samples, &mut out).unwrap();
-    r.flush(&mut out).unwrap();
+    r.process(&samples, &mut out).expect("resample");
+    r.flush(&mut out).expect("resample");
     i16_to_f32(&out)
 }
 

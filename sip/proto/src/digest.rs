@@ -235,14 +235,12 @@ pub fn response(
     }
 }
 
-/// `name=value` pairs separated by commas; values are tokens or quoted
-/// strings (quotes removed, quoted-pairs resolved).
 /// The auth-params of a `Digest …` header value, and its algorithm (MD5 when absent, RFC 7616
 /// §3.3). `not_digest` is the error for another scheme.
 fn digest_params(
     value: &str,
     not_digest: &'static str,
-) -> Result<(Vec<(String, String)>, Algorithm), &'static str> {
+) -> Result<(AuthParams, Algorithm), &'static str> {
     let (scheme, rest) = value
         .trim()
         .split_once([' ', '\t'])
@@ -266,7 +264,12 @@ fn param(params: &[(String, String)], name: &str) -> Option<String> {
         .map(|(_, v)| v.clone())
 }
 
-pub(crate) fn auth_params(s: &str) -> Result<Vec<(String, String)>, &'static str> {
+/// A challenge's or credential's auth-params, in the order written.
+type AuthParams = Vec<(String, String)>;
+
+/// `name=value` pairs separated by commas; values are tokens or quoted
+/// strings (quotes removed, quoted-pairs resolved).
+pub(crate) fn auth_params(s: &str) -> Result<AuthParams, &'static str> {
     let mut out = Vec::new();
     let mut rest = s.trim_start();
     while !rest.is_empty() {

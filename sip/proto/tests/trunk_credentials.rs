@@ -191,7 +191,7 @@ fn in_dialog_challenges_from_another_host_are_not_answered() {
         let retry = transmits(&mut ep)
             .into_iter()
             .map(|t| request(&t))
-            .last()
+            .next_back()
             .unwrap();
         assert_eq!(answer_of(&retry, "Proxy-Authorization").username, "acme");
         let mut ok = retry.response(200, "OK", Tag::new("callee").as_ref());

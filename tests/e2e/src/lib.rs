@@ -4,7 +4,8 @@
 //!
 //! Tests wait for conditions on [`Ua::expect`] with a deadline; they never
 //! sleep and hope. A peer binary that is not installed skips the test with
-//! a message, unless `SWITCHBOARD_REQUIRE_E2E=1` (CI) makes it a failure.
+//! a message, unless `SWITCHBOARD_REQUIRE_E2E=1` (CI) makes it a failure
+//! (`models_api::testing::skip`).
 
 pub mod dns;
 
@@ -18,6 +19,7 @@ use media_net::{
     accept_answer, answer_offer, local_capabilities, offer, LocalCapabilities, MediaEvent,
     PortPool, RtpSession, RtpSessionHandle,
 };
+use models_api::testing::{skip, Dependency};
 use sip_message::{NameAddr, Uri};
 use sip_net::{CallHandle, Event, SipConfig, SipHandle, SipNet};
 use tokio::sync::{mpsc, oneshot};
@@ -461,10 +463,7 @@ pub fn installed(program: &str) -> bool {
     let found = std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()));
     if !found {
-        if std::env::var_os("SWITCHBOARD_REQUIRE_E2E").is_some() {
-            panic!("{program} is required (SWITCHBOARD_REQUIRE_E2E) but not installed");
-        }
-        eprintln!("SKIPPED: {program} is not installed");
+        skip(Dependency::Peers, &format!("{program} is not installed"));
     }
     found
 }

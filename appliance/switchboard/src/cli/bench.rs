@@ -148,18 +148,17 @@ pub struct TargetReport {
 }
 
 /// About 210 tokens: a realistic agent prefix.
-const SYSTEM: &str = models_api::testing::BENCH_AGENT_PROMPT;
+const SYSTEM: &str = models_api::bench::AGENT_PROMPT;
 
 /// About 40 tokens once the chat template's markers are added.
-const TURN: &str = "Hi, good morning, I am calling because my daughter has had a toothache since \
-yesterday evening, and I wanted to know whether Dr. Patel could see her today.";
+const TURN: &str = models_api::bench::CALLER_TURN;
 
 /// Ten words.
-const TTS_SENTENCE: &str = "Thank you for calling Acme Dental, how can I help?";
+const TTS_SENTENCE: &str = "Thank you for calling Riverside Cycles, how can I help?";
 
-const TTS_PARAGRAPH: &str = "We are open Monday to Friday from nine to five. Our address is \
-twelve Main Street, above the pharmacy. A cleaning costs eighty dollars. Would you like me to \
-book an appointment for you?";
+const TTS_PARAGRAPH: &str = "We are open Tuesday to Saturday from ten to six. Our address is \
+forty eight Canal Road, next to the bakery. A basic service costs fifty five dollars. Would you \
+like me to book a service for you?";
 
 /// Utterances slightly shorter than their slot, padded with silence to exactly 3 s and 10 s.
 const UTTERANCES: [(u64, &str); 2] = [

@@ -3,7 +3,7 @@
 //! At start each configured agent gets its [`AgentRuntime`]: the dialog brain (prompt prefix
 //! prefilled once, knowledge ingested), its voice and its fixed prompts rendered to 8 kHz.
 //! [`Runtime::answer`] takes an admitted INVITE: RTP ports, SDP answer, 200 OK, and a task per
-//! call ([`call::run`]) that lives until the call ends and its record is closed.
+//! call (`call::run`) that lives until the call ends and its record is closed.
 //!
 //! When an agent's knowledge changes over the API, [`Runtime::knowledge_changed`] has its brain
 //! loaded again in the background (one agent at a time, changes in a burst coalesced); new calls

@@ -721,8 +721,8 @@ fn numbers_to_digits(words: Vec<String>) -> Vec<String> {
                 .sum();
             // "one hundred fifty", "forty five"; "nine thirty" is two numbers.
             let continues = |v: u64| {
-                (v >= 100 && v % 100 == 0 && n < 100)
-                    || ((20..100).contains(&v) && v % 10 == 0 && n < 10)
+                (v >= 100 && v.is_multiple_of(100) && n < 100)
+                    || ((20..100).contains(&v) && v.is_multiple_of(10) && n < 10)
             };
             match value {
                 Some(v) if continues(v) => value = Some(v + n),
