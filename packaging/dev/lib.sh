@@ -18,6 +18,7 @@ SB_PACKAGES=(
   espeak-ng               # text to phonemes for Piper, run as a separate process (GPL, not linked)
   postgresql              # the scale-out database; the tests run against a real server
   sip-tester baresip      # real SIP/RTP peers for the end-to-end tests
+  strace                  # proves the daemon reaches no address but its peers (tests/egress.rs)
 )
 
 install_packages() {

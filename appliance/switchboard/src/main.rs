@@ -162,6 +162,10 @@ enum AgentCommand {
 const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
+    // Before any thread exists (setting the environment later races with readers): the box
+    // talks to its configured peers only, never to a library's telemetry collector.
+    let (name, value) = models_piper::ORT_TELEMETRY_OFF;
+    std::env::set_var(name, value);
     let cli = Cli::parse();
     let config_file = match (&cli.command, &cli.config) {
         (Command::CheckConfig { file: Some(f) }, _) => Some(f.clone()),

@@ -108,6 +108,10 @@ impl PiperConfig {
     }
 }
 
+/// The environment variable (and value) that keeps ONNX Runtime from starting its telemetry;
+/// see [`init_onnx_runtime`].
+pub const ORT_TELEMETRY_OFF: (&str, &str) = ("ORT_DISABLE_TELEMETRY", "1");
+
 /// Loads ONNX Runtime from `path` once per process and returns its environment; later calls
 /// (any path) return the same one. Other crates that use `ort` (the Silero VAD) must go through
 /// this function, as ONNX Runtime allows one environment per process.
@@ -121,9 +125,19 @@ pub fn init_onnx_runtime(path: &Path) -> Result<&'static ort::environment::Envir
         return Err(fail("no such file".into()));
     }
     ENV.get_or_init(|| {
+        // ONNX Runtime 1.29+ on Linux starts Microsoft's 1DS telemetry when its environment is
+        // created (DNS lookups and uploads to mobile.events.data.microsoft.com), before
+        // `DisableTelemetryEvents` can be called; only this variable, read at creation, stops it.
+        // The daemon sets it first thing in `main`, before any thread exists; this covers other
+        // callers (tests, benches).
+        if std::env::var_os(ORT_TELEMETRY_OFF.0).is_none() {
+            std::env::set_var(ORT_TELEMETRY_OFF.0, ORT_TELEMETRY_OFF.1);
+        }
         ort::init_from(path)
             .map_err(|e| e.to_string())?
             .with_name("switchboard")
+            // The API switch as well, for builds that read it.
+            .with_telemetry(false)
             .build()
             .map_err(|e| e.to_string())
     })
