@@ -22,6 +22,9 @@ pub enum Error {
     /// The SDP could not be parsed or has nothing we can use.
     #[error("SDP: {0}")]
     Sdp(#[from] media_rtp::Error),
+    /// The operating system's random source failed.
+    #[error("no randomness for the RTP port: {0}")]
+    Random(String),
     /// The session task has ended.
     #[error("the RTP session has ended")]
     Closed,

@@ -2,8 +2,9 @@
 //! task per call, and the SDP glue between them.
 //!
 //! # What it does
-//! - [`PortPool`]: even RTP ports from a configured range, RTCP on the odd
-//!   port above (or rtcp-mux); ports return to the pool when dropped.
+//! - [`PortPool`]: even RTP ports drawn at random from a configured range,
+//!   RTCP on the odd port above (or rtcp-mux); ports return to the pool when
+//!   dropped.
 //! - [`RtpSession`]: per call, a task that receives RTP (RFC 3550
 //!   validation → jitter buffer → G.711 decode, PLC for lost frames) and
 //!   hands the application 20 ms frames of 8 kHz `i16` plus RFC 4733
@@ -11,7 +12,9 @@
 //!   paced at 20 ms from a monotonic anchor (silence when the queue is
 //!   empty — see `session` for why), with [`RtpSessionHandle::clear_outbound`]
 //!   for barge-in, RFC 4733 digits, symmetric-RTP latching and RTCP SR/RR
-//!   every 5 s.
+//!   every 5 s. Media is played only from the caller: the SDP's address, or
+//!   a NAT port of the SDP's or SIP peer's host latched in the first seconds;
+//!   one source, one live SSRC (`media_rtp::source_filter`).
 //! - [`answer_offer`], [`accept_answer`], [`offer`]: SDP bytes ⇄
 //!   [`SessionConfig`] via `media_rtp::sdp`.
 //!
@@ -20,8 +23,9 @@
 //! runtime does that on the frames it receives), and anything SIP.
 //!
 //! # Invariants
-//! Nothing the network sends can panic the session; malformed or foreign
-//! datagrams are counted in [`SessionStats::packets_ignored`]. A slow
+//! Nothing the network sends can panic the session; malformed datagrams are
+//! counted in [`SessionStats::packets_ignored`], media from a source the
+//! session does not accept in [`SessionStats::packets_refused`]. A slow
 //! application loses frames (counted), never stalls the pacing.
 //!
 //! # Example

@@ -1,6 +1,8 @@
 //! The RTP port pool: even ports from a configured range (RFC 3550 §11:
 //! RTP on an even port, RTCP on the next odd one), or a single port per
-//! call with rtcp-mux (RFC 5761).
+//! call with rtcp-mux (RFC 5761). Each call's port is drawn at random from
+//! the free ones: ports handed out in sequence would tell anyone who sees
+//! one call's SDP where the next call's media goes.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
@@ -23,7 +25,6 @@ struct Inner {
     first: u16,
     last: u16,
     rtcp_mux: bool,
-    next: u16,
     in_use: HashSet<u16>,
 }
 
@@ -46,28 +47,25 @@ impl PortPool {
                 first: even_first,
                 last,
                 rtcp_mux,
-                next: even_first,
                 in_use: HashSet::new(),
             })),
         })
     }
 
-    /// Binds the next free even port (and its RTCP port). Ports another
-    /// process holds are skipped. Call inside a tokio runtime.
+    /// Binds a free even port drawn at random (and its RTCP port). Ports
+    /// another process holds are skipped. Call inside a tokio runtime.
     pub fn allocate(&self) -> Result<RtpSockets, Error> {
         // A poisoned lock only means another thread panicked mid-allocation;
         // the set is still a valid set of ports.
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let span = if inner.rtcp_mux { 1 } else { 2 };
         let slots = (inner.last - inner.first) as usize / 2 + 1;
-        for _ in 0..slots {
-            let port = inner.next;
-            let following = port as u32 + 2;
-            inner.next = if following + span - 1 > inner.last as u32 {
-                inner.first
-            } else {
-                following as u16
-            };
+        // A random slot, then the following ones in turn: every free slot is tried once.
+        let mut random = [0u8; 8];
+        getrandom::fill(&mut random).map_err(|e| Error::Random(e.to_string()))?;
+        let start = (u64::from_le_bytes(random) % slots as u64) as usize;
+        for slot in (0..slots).map(|i| (start + i) % slots) {
+            let port = inner.first + 2 * slot as u16;
             if port as u32 + span - 1 > inner.last as u32 || inner.in_use.contains(&port) {
                 continue;
             }
@@ -197,5 +195,15 @@ mod tests {
         assert!(matches!(pool.allocate(), Err(Error::PoolExhausted { .. })));
         held.pop();
         assert!(pool.allocate().is_ok());
+    }
+
+    #[tokio::test]
+    async fn ports_are_not_handed_out_in_sequence() {
+        let pool = PortPool::new(LOCAL, 47100, 47899, true).unwrap();
+        let ports: Vec<u16> = (0..8).map(|_| pool.allocate().unwrap().port()).collect();
+        // Each lease is dropped at once, so a sequential pool would repeat one port or count up.
+        let steps_of_two = ports.windows(2).filter(|w| w[1] == w[0] + 2).count();
+        let distinct: HashSet<u16> = ports.iter().copied().collect();
+        assert!(steps_of_two < 2 && distinct.len() > 4, "{ports:?}");
     }
 }

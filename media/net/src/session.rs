@@ -19,7 +19,7 @@
 //! sentences. At 20 ms it costs 50 packets/s of 172 bytes per call.
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use media_audio::g711::Law;
@@ -28,8 +28,8 @@ use media_rtp::rtcp::{self, RtcpPacket, SdesChunk, SdesItem, SourceDescription};
 use media_rtp::sdp::Direction;
 use media_rtp::telephone_event::{EventCode, TelephoneEventReceiver, TelephoneEventSender};
 use media_rtp::{
-    classify, JitterBuffer, JitterConfig, JitterStats, Pacer, PacketKind, PayloadType, Playout,
-    ReceptionStats, RtpPacket, RtpSender, SenderConfig, SequenceOutcome, SourceState, Ssrc,
+    classify, Admission, JitterBuffer, JitterConfig, JitterStats, Pacer, PacketKind, PayloadType,
+    Playout, ReceptionStats, RtpPacket, RtpSender, SenderConfig, SourceFilter, SourceState, Ssrc,
 };
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
@@ -44,6 +44,9 @@ const FRAME: Duration = Duration::from_millis(20);
 const MAX_CONCEALED: usize = 320;
 /// After a stall, send at most this many packets at once; the rest are skipped.
 const MAX_BURST: u32 = 3;
+/// How long a NAT'd source may be latched after the session starts or is renegotiated: a
+/// caller's phone sends its first packets as soon as the call is answered.
+pub const LATCH_WINDOW: Duration = Duration::from_secs(10);
 
 /// How a session sends and receives; built from the SDP negotiation
 /// ([`crate::answer_offer`], [`crate::accept_answer`]).
@@ -58,9 +61,16 @@ pub struct SessionConfig {
     pub remote_rtcp: Option<SocketAddr>,
     /// Our direction (sendrecv; recvonly while the peer holds us).
     pub direction: Direction,
-    /// Symmetric RTP (NAT): once a valid source is seen, send to where its
-    /// packets come from rather than to the SDP address.
+    /// Symmetric RTP (NAT): media from another port of the SDP's host or of
+    /// [`SessionConfig::signalling_peer`] is accepted during the first
+    /// [`SessionConfig::latch_window`], and then sent back to where it comes
+    /// from rather than to the SDP address. Off: the SDP address only.
     pub latch: bool,
+    pub latch_window: Duration,
+    /// The host the call's SIP signalling comes from: a NAT's public address
+    /// media may come from. Media from any other host than it and the SDP's
+    /// is never accepted (see `media_rtp::source_filter`).
+    pub signalling_peer: Option<IpAddr>,
     /// Our SSRC and random initial sequence number and timestamp.
     pub ssrc: Ssrc,
     pub initial_sequence: u16,
@@ -90,6 +100,8 @@ impl SessionConfig {
             remote_rtcp: None,
             direction: Direction::SendRecv,
             latch: true,
+            latch_window: LATCH_WINDOW,
+            signalling_peer: None,
             ssrc: Ssrc(rng.next() as u32),
             initial_sequence: rng.next() as u16,
             initial_timestamp: rng.next() as u32,
@@ -133,6 +145,9 @@ pub struct SessionStats {
     pub packets_received: u64,
     /// Datagrams that were not RTP/RTCP, or had an unexpected payload type.
     pub packets_ignored: u64,
+    /// RTP/RTCP from an address or SSRC the session does not accept (injection attempts, a
+    /// stale stream), dropped unplayed.
+    pub packets_refused: u64,
     /// Inbound packets decoded and played (one per 20 ms at ptime 20).
     pub frames_delivered: u64,
     /// Lost inbound packets concealed.
@@ -255,6 +270,8 @@ struct Task {
     sent_since_clear: u64,
     latched_rtp: Option<SocketAddr>,
     latched_rtcp: Option<SocketAddr>,
+    /// Who may send media into the call.
+    sources: SourceFilter,
     sent_since_report: bool,
     stats: SessionStats,
     encoded: Vec<u8>,
@@ -284,7 +301,15 @@ impl Task {
         });
         let RtpSockets { rtp, rtcp, .. } = sockets;
         let start = Instant::now();
+        let sources = SourceFilter::new(
+            start,
+            config.remote_rtp,
+            config.signalling_peer,
+            config.latch,
+            config.latch_window,
+        );
         Task {
+            sources,
             send_pacer: Pacer::new(start, ptime(config.ptime_ms)),
             play_pacer: Pacer::new(start, FRAME),
             inbound: VecDeque::with_capacity(2 * FRAME_SAMPLES),
@@ -382,10 +407,11 @@ impl Task {
             Command::Update(config) => {
                 let config = *config;
                 if config.remote_rtp != self.config.remote_rtp {
-                    // A new address from SDP overrides an earlier latch; the
-                    // next valid source may latch again.
+                    // A new address from SDP overrides an earlier latch; a source
+                    // may latch again in a new window.
                     self.latched_rtp = None;
                     self.latched_rtcp = None;
+                    self.sources.renegotiated(Instant::now(), config.remote_rtp);
                 }
                 if config.payload_type != self.config.payload_type {
                     self.jitter = JitterBuffer::new(config.jitter);
@@ -399,7 +425,9 @@ impl Task {
                 info!(direction = config.direction.as_str(), remote = ?config.remote_rtp,
                     "RTP session updated");
                 // The sending stream continues: keep SSRC, sequence and timestamps.
+                // A re-offer's SDP does not say where signalling comes from.
                 self.config = SessionConfig {
+                    signalling_peer: config.signalling_peer.or(self.config.signalling_peer),
                     ssrc: self.config.ssrc,
                     initial_sequence: self.config.initial_sequence,
                     initial_timestamp: self.config.initial_timestamp,
@@ -576,25 +604,26 @@ impl Task {
             self.stats.packets_ignored += 1;
             return;
         }
+        match self.sources.admit(now, from, packet.ssrc) {
+            Admission::Accept => {}
+            Admission::Latched(to) => {
+                // Symmetric RTP: send where the caller's media actually comes from.
+                info!(from = %to, sdp = ?self.config.remote_rtp, "RTP latched to the source address");
+                self.latched_rtp = Some(to);
+                self.emit(MediaEvent::Latched(to));
+            }
+            refused @ (Admission::ForeignAddress | Admission::ForeignSsrc) => {
+                self.refused(from, refused);
+                return;
+            }
+        }
         self.stats.packets_received += 1;
         // Events share the audio stream's SSRC and sequence space (RFC 4733 §2.1).
         let source = match &mut self.source {
             Some(s) if s.ssrc() == packet.ssrc => s,
             other => other.insert(SourceState::new(packet.ssrc, 8000, packet.sequence)),
         };
-        let outcome = source.update(packet.sequence, packet.timestamp, now);
-        let valid = matches!(
-            outcome,
-            SequenceOutcome::Valid(_) | SequenceOutcome::Restarted(_)
-        );
-        if valid && self.config.latch && self.latched_rtp != Some(from) {
-            // Symmetric RTP: send where a validated source actually comes from.
-            if self.config.remote_rtp != Some(from) || self.latched_rtp.is_some() {
-                info!(%from, sdp = ?self.config.remote_rtp, "RTP latched to the source address");
-                self.latched_rtp = Some(from);
-                self.emit(MediaEvent::Latched(from));
-            }
-        }
+        source.update(packet.sequence, packet.timestamp, now);
         if is_event {
             match self.digits_in.handle(packet.timestamp, packet.payload) {
                 Ok(Some(digit)) => {
@@ -613,7 +642,20 @@ impl Task {
         }
     }
 
+    /// A packet the session does not accept: counted, and logged once per session (a flood
+    /// must not flood the log).
+    fn refused(&mut self, from: SocketAddr, why: Admission) {
+        if self.stats.packets_refused == 0 {
+            warn!(%from, ?why, accepted = ?self.sources.locked(), "RTP refused: not this call's media");
+        }
+        self.stats.packets_refused += 1;
+    }
+
     fn on_rtcp(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        if !self.sources.admits_control(now, from) {
+            self.refused(from, Admission::ForeignAddress);
+            return;
+        }
         let Ok(packets) = rtcp::parse_compound(bytes) else {
             self.stats.packets_ignored += 1;
             return;

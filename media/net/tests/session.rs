@@ -236,3 +236,118 @@ async fn inbound_packets_of_any_size_become_continuous_20ms_frames() {
         );
     }
 }
+
+/// Energy of `freq` in `frame` (Goertzel), relative to the frame's length.
+fn energy_at(frame: &[i16], freq: f64) -> f64 {
+    let k = 2.0 * (2.0 * std::f64::consts::PI * freq / 8000.0).cos();
+    let (mut s1, mut s2) = (0.0, 0.0);
+    for &x in frame {
+        let s = x as f64 + k * s1 - s2;
+        s2 = s1;
+        s1 = s;
+    }
+    (s1 * s1 + s2 * s2 - k * s1 * s2).sqrt() / frame.len() as f64
+}
+
+/// `packets` of a `freq` tone from `socket` to `to` every 20 ms, as SSRC `ssrc`.
+async fn send_tone(
+    socket: &tokio::net::UdpSocket,
+    to: SocketAddr,
+    freq: f64,
+    ssrc: u32,
+    packets: usize,
+) {
+    let audio = tone(freq, 160 * packets);
+    let mut ticker = tokio::time::interval(Duration::from_millis(20));
+    for i in 0..packets {
+        ticker.tick().await;
+        let payload: Vec<u8> = audio[i * 160..(i + 1) * 160]
+            .iter()
+            .map(|&s| Law::Mu.encode(s))
+            .collect();
+        let packet = media_rtp::RtpPacket::new(
+            media_rtp::PayloadType::PCMU,
+            i as u16,
+            (i * 160) as u32,
+            media_rtp::Ssrc(ssrc),
+            &payload,
+        );
+        socket.send_to(&packet.to_vec(), to).await.unwrap();
+    }
+}
+
+/// Someone who can reach the box sends RTP into a live call: from another host before the
+/// caller's first packet, from another port of the caller's host once the call is up, and as a
+/// second SSRC from the caller's own address. The call plays the caller's tone and none of
+/// theirs, and keeps sending to the caller.
+#[tokio::test]
+async fn injected_media_is_never_played() {
+    const CALLER_HZ: f64 = 1000.0;
+    const INJECTED_HZ: f64 = 2500.0;
+    let pool = PortPool::new("127.0.0.1".parse().unwrap(), 46400, 46499, false).unwrap();
+    let ours = pool.allocate().unwrap();
+    let to: SocketAddr = ([127, 0, 0, 1], ours.port()).into();
+    let caller = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let caller_addr = caller.local_addr().unwrap();
+    let mut config = SessionConfig::new(Law::Mu, Some(caller_addr), 5);
+    config.signalling_peer = Some(caller_addr.ip());
+    let mut session = RtpSession::spawn(ours, config, 1000);
+
+    // Another host (127.0.0.2 is loopback too, but not the caller's address) goes first.
+    let other_host = tokio::net::UdpSocket::bind("127.0.0.2:0").await.unwrap();
+    send_tone(&other_host, to, INJECTED_HZ, 666, 10).await;
+    let other_port = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let injections = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::join!(
+            send_tone(&other_host, to, INJECTED_HZ, 666, 50),
+            send_tone(&other_port, to, INJECTED_HZ, 77, 50),
+            send_tone(&caller, to, INJECTED_HZ, 4242, 50),
+        );
+    };
+    let senders = async { tokio::join!(send_tone(&caller, to, CALLER_HZ, 77, 75), injections) };
+    // Every frame played while the senders run, and for a moment after.
+    let mut frames = Vec::new();
+    let collect = async {
+        loop {
+            if let MediaEvent::Audio(frame) = session.events.recv().await.unwrap() {
+                frames.push(frame);
+            }
+        }
+    };
+    tokio::select! {
+        _ = senders => {}
+        () = collect => {}
+    }
+    let _ = timeout(Duration::from_millis(300), async {
+        loop {
+            if let MediaEvent::Audio(frame) = session.events.recv().await.unwrap() {
+                frames.push(frame);
+            }
+        }
+    })
+    .await;
+
+    let injected = frames
+        .iter()
+        .filter(|f| energy_at(f, INJECTED_HZ) > 500.0)
+        .count();
+    let heard = frames
+        .iter()
+        .filter(|f| energy_at(f, CALLER_HZ) > 1000.0)
+        .count();
+    assert_eq!(injected, 0, "frames with the injected tone");
+    assert!(
+        heard > 40,
+        "the caller's tone in {heard} of {} frames",
+        frames.len()
+    );
+    let stats = session.handle.stats().await.unwrap();
+    assert!(stats.packets_refused >= 100, "{stats:?}");
+    assert_eq!(
+        stats.remote_rtp,
+        Some(caller_addr),
+        "still sending to the caller"
+    );
+    assert!(!stats.latched);
+}

@@ -34,6 +34,7 @@ pub mod sdp;
 
 mod sender;
 mod source;
+pub mod source_filter;
 pub mod telephone_event;
 mod types;
 
@@ -43,4 +44,5 @@ pub use jitter_buffer::{JitterBuffer, JitterConfig, JitterStats, Playout, PushOu
 pub use packet::{classify, Csrcs, HeaderExtension, PacketKind, RtpPacket, HEADER_LEN};
 pub use sender::{Pacer, RtpSender, SenderConfig};
 pub use source::{ReceptionStats, SequenceOutcome, SourceState};
+pub use source_filter::{Admission, SourceFilter};
 pub use types::{PayloadType, Ssrc};

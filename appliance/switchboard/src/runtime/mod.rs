@@ -300,9 +300,11 @@ impl Runtime {
             .media_address
             .unwrap_or_else(|| local_address_towards(incoming.source));
         let caps = media_net::local_capabilities(address, &sockets, call::rand_seed() >> 1);
-        let (answer, media_config) =
+        let (answer, mut media_config) =
             media_net::answer_offer(&incoming.offer, &caps, call::rand_seed())
                 .map_err(|e| format!("SDP: {e}"))?;
+        // Media is accepted from the SDP's address, or latched from this host (a NAT).
+        media_config.signalling_peer = Some(incoming.source.ip());
         let media = media_net::RtpSession::spawn(sockets, media_config, 250);
         self.shared
             .sip
