@@ -19,6 +19,7 @@ pub mod trunks;
 
 use config::Config;
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
 use switchboard_store::{Store, StoreError};
 use tokio::net::TcpListener;
@@ -143,10 +144,7 @@ pub async fn run(
     sip.events = trunks.tap(sip.events);
     let calls = admission.clone();
     let sip_task = tokio::spawn(telephony::serve(sip, admission, store.clone(), runtime));
-    let host = config
-        .sip
-        .external_address
-        .map_or_else(|| sip_addr.ip().to_string(), |ip| ip.to_string());
+    let host = dialable_host(config.sip.external_address, sip_addr.ip());
     for a in &config.agents {
         if let Some(n) = a.numbers.first() {
             tracing::info!(agent = %a.name, "call sip:{n}@{host}:{}", sip_addr.port());
@@ -284,4 +282,67 @@ fn check_models(config: &Config) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// The host a softphone should dial: the external address when configured, the listener's
+/// address when it is one, else (listening on every interface) this box's first address that is
+/// not loopback, as the kernel lists them (`/proc/net/fib_trie`: no packet sent, no lookup).
+fn dialable_host(external: Option<IpAddr>, listening: IpAddr) -> IpAddr {
+    if let Some(ip) = external {
+        return ip;
+    }
+    if !listening.is_unspecified() {
+        return listening;
+    }
+    let table = std::fs::read_to_string("/proc/net/fib_trie").unwrap_or_default();
+    local_addresses(&table)
+        .into_iter()
+        .find(|ip| !ip.is_loopback())
+        .map_or(listening, IpAddr::V4)
+}
+
+/// The addresses the kernel's routing table marks as this host's own (`/32 host LOCAL`, listed
+/// under the line that names the address).
+fn local_addresses(fib_trie: &str) -> Vec<std::net::Ipv4Addr> {
+    let mut found = Vec::new();
+    let mut previous = "";
+    for line in fib_trie.lines() {
+        if line.trim() == "/32 host LOCAL" {
+            let named = previous.trim().trim_start_matches(['|', '+', '-', ' ']);
+            if let Ok(ip) = named.parse() {
+                if !found.contains(&ip) {
+                    found.push(ip);
+                }
+            }
+        }
+        previous = line;
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_box_listening_everywhere_logs_an_address_a_phone_can_dial() {
+        let table =
+            "Main:\n  +-- 0.0.0.0/0 3 0 5\n     |-- 0.0.0.0\n        /0 universe UNICAST\n     \
+            +-- 127.0.0.0/8 2 0 2\n        |-- 127.0.0.1\n           /32 host LOCAL\n     \
+            |-- 192.0.2.5\n        /32 host LOCAL\n     |-- 192.0.2.255\n        \
+            /32 link BROADCAST\nLocal:\n        |-- 192.0.2.5\n           /32 host LOCAL\n";
+        let ips = local_addresses(table);
+        assert_eq!(
+            ips,
+            [
+                "127.0.0.1".parse::<std::net::Ipv4Addr>().unwrap(),
+                "192.0.2.5".parse().unwrap()
+            ]
+        );
+        let any: IpAddr = "0.0.0.0".parse().unwrap();
+        let external: IpAddr = "198.51.100.7".parse().unwrap();
+        assert_eq!(dialable_host(Some(external), any), external);
+        let bound: IpAddr = "10.1.2.3".parse().unwrap();
+        assert_eq!(dialable_host(None, bound), bound);
+    }
 }
