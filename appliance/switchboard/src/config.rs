@@ -22,6 +22,7 @@ const NOT_CONFIG: &[&str] = &[
     "SWITCHBOARD_CONFIG",
     "SWITCHBOARD_TEST_",
     "SWITCHBOARD_REQUIRE_",
+    "SWITCHBOARD_SKIPPED",
 ];
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -58,10 +59,18 @@ pub struct SipConfig {
     pub listen: SocketAddr,
     /// The public IP peers must use to reach us (behind NAT): written into Via, Contact and SDP.
     pub external_address: Option<std::net::IpAddr>,
-    /// Trunk mode: only these sources (CIDR blocks or addresses, e.g. a carrier's SBCs) may send
+    /// Only these sources (CIDR blocks or addresses: the PBX, a carrier's SBCs) may send
     /// INVITEs; others get 403. Joined with every trunk's `allow` (see
-    /// [`Config::inbound_allow`]); when all are empty, anyone may call.
+    /// [`Config::inbound_allow`]). When all are empty, nobody may call unless `allow_any`.
     pub allow: Vec<String>,
+    /// Accept INVITEs from any source (a demo, a lab). Off by default: an appliance answers its
+    /// PBX and trunks, not whoever finds its port.
+    pub allow_any: bool,
+    /// Sources whose caller ID is believed (the RFC 3325 trust domain: the PBX or carrier SBCs
+    /// that assert it): the number in P-Asserted-Identity, else in From. Joined with the `allow`
+    /// of trunks that set `trust_caller_id`. Caller memory and the blacklist use only such
+    /// numbers; anyone else's From is a claim, and the call is treated as anonymous.
+    pub trust_caller_id_from: Vec<String>,
     /// Nameservers that locate trunks (NAPTR, SRV, A/AAAA), as "IP" or "IP:PORT" (port 53
     /// unless given), asked in this order. Empty: the system's, from `/etc/resolv.conf`.
     pub dns_servers: Vec<String>,
@@ -224,6 +233,8 @@ impl Default for SipConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
             external_address: None,
             allow: Vec::new(),
+            allow_any: false,
+            trust_caller_id_from: Vec::new(),
             dns_servers: Vec::new(),
         }
     }
@@ -279,9 +290,11 @@ impl Config {
 
     /// Who may send INVITEs: `sip.allow` joined with every trunk's `allow`, plus the address of
     /// each registering trunk whose proxy is an IP literal (the PBX calls us where we
-    /// registered). `None` when all of them are empty: anyone may call. Entries were checked at
-    /// load.
+    /// registered). `None` with `sip.allow_any`: anyone may call. Entries were checked at load.
     pub fn inbound_allow(&self) -> Option<Vec<sip_net::Cidr>> {
+        if self.sip.allow_any {
+            return None;
+        }
         let mut blocks: Vec<sip_net::Cidr> = self
             .sip
             .allow
@@ -289,10 +302,6 @@ impl Config {
             .chain(self.trunks.iter().flat_map(|t| &t.allow))
             .filter_map(|b| b.parse().ok())
             .collect();
-        let any_list = !blocks.is_empty();
-        if !any_list {
-            return None;
-        }
         for t in self.trunks.iter().filter(|t| t.register) {
             let ip = t
                 .target()
@@ -303,6 +312,23 @@ impl Config {
             }
         }
         Some(blocks)
+    }
+
+    /// The sources whose caller ID is believed: `sip.trust_caller_id_from` joined with the
+    /// `allow` of each trunk with `trust_caller_id`. Entries were checked at load.
+    pub fn trusted_callers(&self) -> sip_net::AllowList {
+        let blocks = self
+            .sip
+            .trust_caller_id_from
+            .iter()
+            .chain(
+                self.trunks
+                    .iter()
+                    .filter(|t| t.trust_caller_id)
+                    .flat_map(|t| &t.allow),
+            )
+            .filter_map(|b| b.parse().ok());
+        sip_net::AllowList::only(blocks)
     }
 
     /// The trunk an agent's outbound calls use: the one listing it in `agents`, else the first.
@@ -451,6 +477,10 @@ pub struct TrunkConfig {
     /// carrier's signalling ranges. Joined with `sip.allow`.
     #[serde(default)]
     pub allow: Vec<String>,
+    /// The sources in `allow` assert the caller's number (P-Asserted-Identity, else From): it is
+    /// believed for caller memory and the blacklist (see `sip.trust_caller_id_from`).
+    #[serde(default)]
+    pub trust_caller_id: bool,
     /// The user part of our From on outbound calls (caller id, e.g. `+15551230000`); the
     /// username when absent.
     pub from_user: Option<String>,
@@ -776,12 +806,17 @@ fn validate(c: &Config) -> Result<(), (String, String)> {
             format!("{:?} is not a log filter: {e}", c.log.filter),
         ));
     }
-    for (i, block) in c.sip.allow.iter().enumerate() {
-        if let Err(e) = block.parse::<sip_net::Cidr>() {
-            return Err((
-                format!("sip.allow[{i}]"),
-                format!("{block:?} is not an address or CIDR block: {e}"),
-            ));
+    for (field, blocks) in [
+        ("sip.allow", &c.sip.allow),
+        ("sip.trust_caller_id_from", &c.sip.trust_caller_id_from),
+    ] {
+        for (i, block) in blocks.iter().enumerate() {
+            if let Err(e) = block.parse::<sip_net::Cidr>() {
+                return Err((
+                    format!("{field}[{i}]"),
+                    format!("{block:?} is not an address or CIDR block: {e}"),
+                ));
+            }
         }
     }
     for (i, server) in c.sip.dns_servers.iter().enumerate() {
@@ -895,6 +930,12 @@ fn validate_trunks(trunks: &[TrunkConfig], agents: &[AgentConfig]) -> Result<(),
                     format!("{block:?} is not an address or CIDR block: {e}"),
                 ));
             }
+        }
+        if t.trust_caller_id && t.allow.is_empty() {
+            return Err((
+                at("trust_caller_id"),
+                "needs the trunk's allow list: the sources that assert the caller's number".into(),
+            ));
         }
         if let Some(u) = &t.from_user {
             if u.is_empty() || u.contains(|ch: char| ch.is_whitespace() || "@:;<>\"".contains(ch)) {
@@ -1400,8 +1441,10 @@ mod tests {
             c.inbound_allow()
                 .is_some_and(|blocks| blocks.iter().any(|b| b.contains(ip(s))))
         };
-        // Nothing anywhere: anyone may call.
+        // Nothing anywhere: nobody may call, unless the operator says anyone may.
         let c = load(Some(file(&trunk("")).path()), []).unwrap();
+        assert_eq!(c.inbound_allow(), Some(Vec::new()));
+        let c = load(Some(file("[sip]\nallow_any = true\n").path()), []).unwrap();
         assert_eq!(c.inbound_allow(), None);
         // sip.allow alone still works.
         let c = load(Some(file("[sip]\nallow = [\"198.51.100.7\"]\n").path()), []).unwrap();
@@ -1416,6 +1459,36 @@ mod tests {
             assert!(allows(&c, yes), "{yes}");
         }
         assert!(!allows(&c, "192.0.2.21"));
+    }
+
+    #[test]
+    fn caller_id_is_trusted_only_from_listed_sources() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let c = load(
+            Some(file(&trunk("allow = [\"203.0.113.0/24\"]\n")).path()),
+            [],
+        )
+        .unwrap();
+        assert!(
+            !c.trusted_callers().allows(ip("203.0.113.9")),
+            "allowed is not trusted"
+        );
+        let text = format!(
+            "[sip]\ntrust_caller_id_from = [\"10.0.0.5\"]\n{}",
+            trunk("allow = [\"203.0.113.0/24\"]\ntrust_caller_id = true\n")
+        );
+        let c = load(Some(file(&text).path()), []).unwrap();
+        for yes in ["10.0.0.5", "203.0.113.9"] {
+            assert!(c.trusted_callers().allows(ip(yes)), "{yes}");
+        }
+        assert!(!c.trusted_callers().allows(ip("10.0.0.6")));
+        let e = error(&trunk("trust_caller_id = true\n"));
+        assert!(
+            e.contains("trust_caller_id: needs the trunk's allow list"),
+            "{e}"
+        );
+        let e = error("[sip]\ntrust_caller_id_from = [\"pbx.example\"]\n");
+        assert!(e.contains("sip.trust_caller_id_from[0]"), "{e}");
     }
 
     #[test]

@@ -81,8 +81,16 @@ pub async fn bind_sip(
         .external_address
         .map(|ip| std::net::SocketAddr::new(ip, addr.port()));
     sip.endpoint.user_agent = Some(format!("Switchboard/{}", env!("CARGO_PKG_VERSION")));
-    if let Some(blocks) = config.inbound_allow() {
-        sip.allow_list = sip_net::AllowList::only(blocks);
+    match config.inbound_allow() {
+        Some(blocks) if blocks.is_empty() => {
+            tracing::warn!(
+                "no SIP source may call: sip.allow and every trunk's allow are empty \
+                 (list the PBX or trunk there, or set sip.allow_any = true to accept anyone)"
+            );
+            sip.allow_list = sip_net::AllowList::only(blocks);
+        }
+        Some(blocks) => sip.allow_list = sip_net::AllowList::only(blocks),
+        None => tracing::warn!("sip.allow_any: INVITEs are accepted from any source"),
     }
     sip_net::SipNet::bind(sip).await.map_err(|e| match e {
         sip_net::Error::Bind { source, .. } => Error::Bind {
@@ -138,7 +146,12 @@ pub async fn run(
     };
     let state = http::AppState::new(store.clone(), models, knowledge).with_runtime(runtime.clone());
     let sip_addr = listeners.sip.local_addr;
-    let admission = telephony::Admission::new(store.clone(), capacity, &config.node_name());
+    let admission = telephony::Admission::new(
+        store.clone(),
+        capacity,
+        &config.node_name(),
+        config.trusted_callers(),
+    );
     let mut sip = listeners.sip;
     let trunks = trunks::Trunks::start(&config, &sip.handle).await;
     sip.events = trunks.tap(sip.events);

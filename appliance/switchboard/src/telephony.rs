@@ -8,7 +8,7 @@
 use crate::capacity::Capacity;
 use crate::pii::Pii;
 use crate::runtime::{Runtime, SipSignal};
-use sip_message::Uri;
+use sip_message::{NameAddr, Uri};
 use sip_net::{CallHandle, Event, IncomingCall, Rejection, SipHandle, SipNet};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,6 +35,47 @@ pub enum Decision {
     },
 }
 
+/// Who is calling, and whether a source the operator trusts vouched for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallerId {
+    /// The caller's number (the user part of their URI); `anonymous` when withheld.
+    pub number: String,
+    /// Asserted by a trusted source (`sip.trust_caller_id_from`, trunks with
+    /// `trust_caller_id`). Only a verified number is remembered or blacklisted: anyone can
+    /// write any From, and a number read back someone's memory or blocked someone else.
+    pub verified: bool,
+}
+
+impl CallerId {
+    const ANONYMOUS: &'static str = "anonymous";
+
+    /// RFC 3325: from a trusted source, the asserted identity (else the From it vouches for);
+    /// from anyone else, the From as an unverified claim. A withheld number is never verified.
+    pub fn of(incoming: &IncomingCall, trusted: &sip_net::AllowList) -> CallerId {
+        let vouched = trusted.allows(incoming.source.ip());
+        CallerId::from_invite(&incoming.from.uri, &incoming.asserted_identity, vouched)
+    }
+
+    fn from_invite(from: &Uri, asserted: &[NameAddr], vouched: bool) -> CallerId {
+        let claimed = user_part(from);
+        let number = if vouched {
+            asserted.iter().find_map(|a| user_part(&a.uri)).or(claimed)
+        } else {
+            claimed
+        };
+        match number {
+            Some(n) if !n.eq_ignore_ascii_case(Self::ANONYMOUS) => CallerId {
+                number: n,
+                verified: vouched,
+            },
+            _ => CallerId {
+                number: Self::ANONYMOUS.into(),
+                verified: false,
+            },
+        }
+    }
+}
+
 /// Decides who gets in; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Admission {
@@ -42,14 +83,22 @@ pub struct Admission {
     capacity: Arc<Capacity>,
     /// This box's name, written into each call record.
     node: Arc<str>,
+    /// Sources whose caller ID is believed.
+    trusted: sip_net::AllowList,
 }
 
 impl Admission {
-    pub fn new(store: Store, capacity: Arc<Capacity>, node: &str) -> Self {
+    pub fn new(
+        store: Store,
+        capacity: Arc<Capacity>,
+        node: &str,
+        trusted: sip_net::AllowList,
+    ) -> Self {
         Admission {
             store,
             capacity,
             node: node.into(),
+            trusted,
         }
     }
 
@@ -158,7 +207,7 @@ async fn incoming_call(
     incoming: IncomingCall,
     id: CallRecordId,
 ) -> Option<mpsc::UnboundedSender<SipSignal>> {
-    let caller = user_part(&incoming.from.uri).unwrap_or_else(|| "anonymous".into());
+    let caller = CallerId::of(&incoming, &admission.trusted);
     let called = user_part(&incoming.request_uri)
         .or_else(|| user_part(&incoming.to.uri))
         .unwrap_or_default();
@@ -167,7 +216,7 @@ async fn incoming_call(
         sip_call_id: incoming.call_id.to_string(),
         direction: Direction::Inbound,
         agent_id: None,
-        from_number: caller.clone(),
+        from_number: caller.number.clone(),
         to_number: called.clone(),
         started_at: UnixMillis::now(),
         answered_at: None,
@@ -189,7 +238,7 @@ async fn incoming_call(
             .await;
         return None;
     }
-    let decision = match admission.decide(&caller, &called).await {
+    let decision = match admission.decide(&caller.number, &called).await {
         Ok(d) => d,
         Err(e) => {
             tracing::error!("admission failed: {e}; answering 503");
@@ -203,14 +252,14 @@ async fn incoming_call(
     };
     match decision {
         Decision::Reject { rejection, reason } => {
-            tracing::info!(caller = %Pii(&caller), called = %called, reason, "call rejected");
+            tracing::info!(caller = %Pii(&caller.number), called = %called, reason, "call rejected");
             metrics::counter!("switchboard_calls_rejected_total", "reason" => reason).increment(1);
             let _ = sip.reject(incoming.call, rejection).await;
             finish(store, &record.id, reason).await;
             None
         }
         Decision::Admit { agent, slot } => {
-            tracing::info!(caller = %Pii(&caller), agent = %agent.name, "call admitted");
+            tracing::info!(caller = %Pii(&caller.number), verified = caller.verified, agent = %agent.name, "call admitted");
             metrics::counter!("switchboard_calls_admitted_total").increment(1);
             let answered = match runtime {
                 Some(runtime) => runtime
@@ -269,7 +318,12 @@ mod tests {
             })
             .await
             .unwrap();
-        let admission = Admission::new(store.clone(), Capacity::new(1, None), "test");
+        let admission = Admission::new(
+            store.clone(),
+            Capacity::new(1, None),
+            "test",
+            sip_net::AllowList::any(),
+        );
         let first = admission.decide("+15551230001", "1000").await.unwrap();
         assert!(matches!(&first, Decision::Admit { agent, .. } if agent.name == "demo"));
         // The one slot is taken: the next caller is told to come back.
@@ -295,6 +349,28 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn caller_ids_are_believed_only_from_trusted_sources() {
+        let from = Uri::parse("sip:+15550001234@203.0.113.7").unwrap();
+        let pai = [NameAddr::parse("<tel:+15550009999>").unwrap()];
+        // Anyone's From is a claim, whatever it asserts.
+        let spoofed = CallerId::from_invite(&from, &pai, false);
+        assert_eq!(spoofed.number, "+15550001234");
+        assert!(!spoofed.verified);
+        // A trusted source's assertion wins over the From it sent.
+        let asserted = CallerId::from_invite(&from, &pai, true);
+        assert_eq!(asserted.number, "+15550009999");
+        assert!(asserted.verified);
+        assert!(CallerId::from_invite(&from, &[], true).verified);
+        // A withheld number is nobody, even from a trusted source.
+        let withheld = Uri::parse("sip:anonymous@anonymous.invalid").unwrap();
+        let anonymous = CallerId::from_invite(&withheld, &[], true);
+        assert_eq!(
+            (anonymous.number.as_str(), anonymous.verified),
+            ("anonymous", false)
+        );
     }
 
     #[test]

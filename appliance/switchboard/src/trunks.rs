@@ -460,6 +460,7 @@ mod tests {
             register: false,
             register_expires: 3600,
             allow: Vec::new(),
+            trust_caller_id: false,
             from_user: None,
             options_interval: 1,
             agents: Vec::new(),

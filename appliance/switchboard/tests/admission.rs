@@ -8,8 +8,10 @@ use switchboard::config;
 use switchboard_e2e::Peer;
 use switchboard_store::{BlacklistEntry, Store, UnixMillis};
 
+/// The daemon on the example configuration, with `allow` as `sip.allow`.
 async fn daemon(
     data: &Path,
+    allow: &[&str],
 ) -> (
     SocketAddr,
     tokio::sync::oneshot::Sender<()>,
@@ -19,6 +21,7 @@ async fn daemon(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/switchboard.example.toml");
     let mut config = config::load(Some(&example), []).unwrap();
     config.data_dir = data.to_path_buf();
+    config.sip.allow = allow.iter().map(|s| s.to_string()).collect();
     let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sip = switchboard::bind_sip(&config, "127.0.0.1:0".parse().unwrap())
         .await
@@ -78,7 +81,7 @@ async fn call_expecting(sip: SocketAddr, service: &str, caller: &str, status: u1
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unrouted_numbers_get_404_and_blacklisted_callers_603() {
     let data = tempfile::tempdir().unwrap();
-    let (sip, stop, task) = daemon(data.path()).await;
+    let (sip, stop, task) = daemon(data.path(), &["127.0.0.1"]).await;
     let store = Store::open_sqlite(&data.path().join("switchboard.db"))
         .await
         .unwrap();
@@ -124,4 +127,22 @@ async fn store_reasons(store: &Store) -> Vec<(String, String)> {
         out.push((c.from_number, c.end_reason.unwrap_or_default()));
     }
     out
+}
+
+/// Nothing listens openly by default: with no allow-list (and no `sip.allow_any`), an INVITE
+/// from a source nobody listed is refused 403 before it reaches routing or the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unlisted_source_is_refused_by_default() {
+    let data = tempfile::tempdir().unwrap();
+    let (sip, stop, task) = daemon(data.path(), &[]).await;
+    let Some(ok) = call_expecting(sip, "demo", "+15550001111", 403).await else {
+        return;
+    };
+    assert!(ok, "an INVITE from an unlisted source is answered 403");
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    let store = Store::open_sqlite(&data.path().join("switchboard.db"))
+        .await
+        .unwrap();
+    assert!(store_reasons(&store).await.is_empty(), "no call record");
 }

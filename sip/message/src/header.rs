@@ -119,6 +119,7 @@ const LIST_HEADERS: &[&str] = &[
     "In-Reply-To",
     "Warning",
     "Allow-Events",
+    "P-Asserted-Identity",
 ];
 
 pub(crate) fn canonical_name(name: &str) -> &str {

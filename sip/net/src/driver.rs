@@ -11,6 +11,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tracing::{debug, info, info_span, trace, warn, Span};
 
+use crate::allow_list::{Refusal, Refusals};
 use crate::connection::{self, Connection, Settings, StreamInput};
 use crate::handle::{CallOp, Command};
 use crate::tls::OutboundTls;
@@ -32,6 +33,7 @@ pub(crate) struct Driver {
     next_connection: u64,
     streams: Settings,
     allow_list: AllowList,
+    refusals: Refusals,
     /// One `call` span per live call, carrying our handle and the Call-ID.
     spans: HashMap<CallHandle, Span>,
     /// Transmits taken from the endpoint early (to read an INVITE's Call-ID).
@@ -69,6 +71,7 @@ impl Driver {
             next_connection: 1,
             streams,
             allow_list: config.allow_list,
+            refusals: Refusals::default(),
             spans: HashMap::new(),
             pending: VecDeque::new(),
             tls_peers: HashMap::new(),
@@ -425,13 +428,26 @@ impl Driver {
         if let Event::IncomingCall(incoming) = &event {
             let span = info_span!("call", call = %incoming.call, call_id = %incoming.call_id);
             if !self.allow_list.allows(incoming.source.ip()) {
-                span.in_scope(|| {
-                    warn!(source = %incoming.source, "INVITE from outside the trunk allow-list: 403")
-                });
-                if let Err(error) =
-                    self.endpoint
-                        .reject(Instant::now(), incoming.call, Rejection::Forbidden)
-                {
+                let now = Instant::now();
+                let (refusal, dropped) = self.refusals.refuse(now, incoming.source.ip());
+                if let Some(dropped) = dropped {
+                    warn!(
+                        dropped,
+                        "INVITEs from outside the allow-list dropped unanswered (rate)"
+                    );
+                }
+                let answer = match refusal {
+                    Refusal::Answer { first } => {
+                        if first {
+                            span.in_scope(|| {
+                                warn!(source = %incoming.source, "INVITE from outside the allow-list: 403")
+                            });
+                        }
+                        Some(Rejection::Forbidden)
+                    }
+                    Refusal::Drop => None,
+                };
+                if let Err(error) = self.endpoint.refuse(now, incoming.call, answer) {
                     span.in_scope(|| warn!(%error, "could not refuse the call"));
                 }
                 return;

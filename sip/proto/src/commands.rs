@@ -198,6 +198,33 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Refuses an incoming call from a source we do not talk to (outside the allow-list): the
+    /// final response is sent once, never retransmitted, and nothing of the call is kept. A
+    /// forged source address then gets one datagram, not eleven. `None` sends nothing (a
+    /// source refused too often already).
+    pub fn refuse(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        rejection: Option<Rejection>,
+    ) -> Result<(), Error> {
+        let now = self.input_time(now);
+        let (invite, key, tag) = match self.calls.get(&call) {
+            Some(CallState::Incoming(i)) => {
+                (i.invite.clone(), i.key.clone(), i.dialog.local_tag.clone())
+            }
+            Some(other) => return Err(invalid(call, "refuse", other)),
+            None => return Err(Error::UnknownCall(call)),
+        };
+        let response = rejection.map(|r| {
+            let (status, reason) = r.status();
+            self.response(&invite, status, reason, Some(&tag))
+        });
+        self.respond_once(now, &key, response);
+        self.remove_call(call);
+        Ok(())
+    }
+
     /// Ends the call: BYE when a dialog exists, CANCEL for our unanswered
     /// INVITE (sent once a provisional arrived, §9.1), 480 for an
     /// unanswered inbound call. `CallEnded` follows (at once for BYE).

@@ -575,6 +575,16 @@ impl Endpoint {
         let _ = self.with_transactions(now, |t, ctx| t.respond(ctx, key, response));
     }
 
+    /// Sends `response` once and drops its server transaction (see `Transactions::respond_once`).
+    pub(crate) fn respond_once(
+        &mut self,
+        now: Instant,
+        key: &ServerKey,
+        response: Option<Response>,
+    ) {
+        self.with_transactions(now, |t, ctx| t.respond_once(ctx, key, response));
+    }
+
     /// Sends outside any transaction (ACK for 2xx, 2xx retransmissions).
     pub(crate) fn send_direct(&mut self, peer: Peer, bytes: Vec<u8>) {
         self.outbox.transmits.push_back(Transmit {

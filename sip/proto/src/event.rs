@@ -119,6 +119,11 @@ pub struct IncomingCall {
     /// Trunk mode: the digest username the caller proved; `None` when the
     /// source was allow-listed or no authentication is configured.
     pub authenticated_user: Option<String>,
+    /// The identities a proxy asserted for the caller (RFC 3325
+    /// P-Asserted-Identity: a SIP URI and/or a tel URI), unparseable values
+    /// left out. Anyone can write this header: believe it only from a
+    /// source in the application's trust domain.
+    pub asserted_identity: Vec<NameAddr>,
 }
 
 /// Why a call ended.

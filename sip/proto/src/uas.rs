@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use sip_message::{Header, Method, Request};
+use sip_message::{Header, Method, NameAddr, Request};
 
 use crate::authenticator::Verdict;
 use crate::body;
@@ -149,6 +149,12 @@ impl Endpoint {
             source: from,
             offer: invite.body.clone(),
             authenticated_user,
+            asserted_identity: invite
+                .headers
+                .values("P-Asserted-Identity")
+                .into_iter()
+                .filter_map(|v| NameAddr::parse(v).ok())
+                .collect(),
         }));
         self.incoming_invites.insert(key.clone(), call);
         self.calls.insert(

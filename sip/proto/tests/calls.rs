@@ -841,3 +841,90 @@ fn retransmitted_invite_resends_last_provisional_and_final() {
         .iter()
         .any(|e| matches!(e, Event::Failed { status: 486, .. })));
 }
+
+/// RFC 3325: the identities a proxy asserted reach the application, each parsed, for it to
+/// believe only from its trust domain.
+#[test]
+fn asserted_identities_reach_the_application() {
+    let mut b = sip_proto::Endpoint::new(util::config(util::B), 1);
+    let now = Instant::now();
+    let from: std::net::SocketAddr = "203.0.113.7:5060".parse().unwrap();
+    let invite = "INVITE sip:agent@10.0.0.2 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 203.0.113.7:5060;branch=z9hG4bKpai1\r\n\
+Max-Forwards: 70\r\n\
+From: \"Anyone\" <sip:+15550009999@203.0.113.7>;tag=f1\r\n\
+To: <sip:agent@10.0.0.2>\r\n\
+Call-ID: pai-1\r\n\
+CSeq: 1 INVITE\r\n\
+Contact: <sip:carrier@203.0.113.7:5060>\r\n\
+P-Asserted-Identity: \"Ana\" <sip:+15550001234@carrier.example;user=phone>, <tel:+15550001234>\r\n\
+P-Asserted-Identity: <not a uri\r\n\
+Content-Length: 0\r\n\r\n";
+    b.handle_datagram(now, TransportKind::Udp, from, invite.as_bytes())
+        .unwrap();
+    let incoming = std::iter::from_fn(|| b.poll_event())
+        .find_map(|e| match e {
+            Event::IncomingCall(c) => Some(c),
+            _ => None,
+        })
+        .expect("IncomingCall");
+    let asserted: Vec<String> = incoming
+        .asserted_identity
+        .iter()
+        .map(|a| a.uri.to_string())
+        .collect();
+    assert_eq!(
+        asserted,
+        [
+            "sip:+15550001234@carrier.example;user=phone",
+            "tel:+15550001234"
+        ]
+    );
+    assert_eq!(
+        incoming.from.uri.to_string(),
+        "sip:+15550009999@203.0.113.7"
+    );
+}
+
+/// A refusal to a source we do not talk to is sent once: with its ACK lost (or never coming,
+/// as from a forged address), the 403 is not retransmitted, unlike a rejected call's.
+#[test]
+fn a_refusal_is_sent_once_and_kept_nowhere() {
+    for refuse in [true, false] {
+        let mut pair = Pair::new(21);
+        pair.link.filter = Some(Box::new(|from, t| {
+            !(from == Side::A && t.bytes.starts_with(b"ACK"))
+        }));
+        let now = pair.now;
+        pair.a
+            .invite(
+                now,
+                uri("sip:x@10.0.0.2"),
+                name("<sip:a@example.com>"),
+                sdp("sendrecv"),
+            )
+            .unwrap();
+        pair.drive_for(Duration::from_millis(20));
+        let b_call = match &pair.b_events[0] {
+            Event::IncomingCall(c) => c.call,
+            other => panic!("{other:?}"),
+        };
+        let now = pair.now;
+        if refuse {
+            pair.b
+                .refuse(now, b_call, Some(Rejection::Forbidden))
+                .unwrap();
+        } else {
+            pair.b.reject(now, b_call, Rejection::Forbidden).unwrap();
+        }
+        pair.drive_for(Duration::from_secs(40));
+        let sent = pair.sent(Side::B, "SIP/2.0 403");
+        if refuse {
+            assert_eq!(sent, 1, "refused once");
+            assert_eq!(pair.b.call_count(), 0, "no call kept");
+            assert_eq!(pair.b.transaction_count().1, 0, "no transaction kept");
+        } else {
+            assert!(sent > 5, "a rejection is retransmitted until ACKed: {sent}");
+        }
+    }
+}

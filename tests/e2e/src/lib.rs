@@ -135,6 +135,9 @@ pub struct Ua {
 
 struct Call {
     caps: LocalCapabilities,
+    /// The host our SIP peer is on: media from it may latch (a NAT, or an SDP that names
+    /// another of its addresses).
+    peer: Option<IpAddr>,
     our_offer: Option<Vec<u8>>,
     sockets: Option<media_net::RtpSockets>,
     media: Option<RtpSessionHandle>,
@@ -240,9 +243,13 @@ async fn run_ua(
                 let caps = local_capabilities(LOCALHOST, &sockets, 1);
                 let sdp = offer(&caps);
                 let uri = Uri::parse(&target).expect("target URI");
+                let peer = match &uri {
+                    Uri::Sip(u) => u.host.to_string().trim_matches(['[', ']']).parse().ok(),
+                    _ => None,
+                };
                 let from = NameAddr::parse(&format!("<sip:{}@{}>", options.caller, net.local_addr)).expect("From");
                 let call = net.handle.invite(uri, from, sdp.clone()).await.expect("INVITE");
-                calls.insert(call, Call { caps, our_offer: Some(sdp), sockets: Some(sockets), media: None });
+                calls.insert(call, Call { caps, peer, our_offer: Some(sdp), sockets: Some(sockets), media: None });
                 let _ = reply.send(call);
             }
             event = net.events.recv() => {
@@ -278,6 +285,7 @@ async fn handle_event(
                     call,
                     Call {
                         caps,
+                        peer: Some(incoming.source.ip()),
                         our_offer: None,
                         sockets: Some(sockets),
                         media: None,
@@ -286,7 +294,8 @@ async fn handle_event(
                 return;
             }
             match answer_offer(&incoming.offer, &caps, seed) {
-                Ok((sdp, config)) => {
+                Ok((sdp, mut config)) => {
+                    config.signalling_peer = Some(incoming.source.ip());
                     if let Err(error) = sip.answer(call, sdp).await {
                         tracing::warn!(%error, "could not answer");
                         return;
@@ -297,6 +306,7 @@ async fn handle_event(
                         call,
                         Call {
                             caps,
+                            peer: Some(incoming.source.ip()),
                             our_offer: None,
                             sockets: None,
                             media: Some(media),
@@ -313,9 +323,10 @@ async fn handle_event(
         Event::Answered { call, sdp } => {
             if let Some(c) = calls.get_mut(&call) {
                 let our_offer = c.our_offer.clone().unwrap_or_default();
-                if let (Ok(config), Some(sockets)) =
+                if let (Ok(mut config), Some(sockets)) =
                     (accept_answer(&our_offer, &sdp, seed), c.sockets.take())
                 {
+                    config.signalling_peer = c.peer;
                     c.media = Some(start_media(call, sockets, config, options, events.clone()));
                 }
             }

@@ -16,6 +16,7 @@ use super::prompts;
 use super::recording::Recorder;
 use super::{AgentRuntime, Conversation, Shared, SipSignal};
 use crate::pii::Pii;
+use crate::telephony::CallerId;
 use media_audio::resample::{resample, SampleRate};
 use media_net::{LocalCapabilities, MediaEvent, RtpSession};
 use models_api::{compute, AudioContext, CancelToken, Flow, Stt, SttOptions};
@@ -42,7 +43,7 @@ const FIRST_AUDIO_WAIT: Duration = Duration::from_millis(400);
 /// Everything one call needs; built by the runtime when it answers.
 pub struct CallTask {
     pub id: CallRecordId,
-    pub caller: String,
+    pub caller: CallerId,
     pub call: CallHandle,
     pub agent: Arc<AgentRuntime>,
     pub shared: Arc<Shared>,
@@ -266,7 +267,7 @@ async fn new_conversation(
 
 struct Call {
     id: CallRecordId,
-    caller: String,
+    caller: CallerId,
     call: CallHandle,
     agent: Arc<AgentRuntime>,
     shared: Arc<Shared>,
@@ -816,7 +817,7 @@ impl Call {
     async fn log_consent(&mut self, now: Instant, answer_text: String, decision: Answer) {
         let record = ConsentRecord {
             call_id: self.id.clone(),
-            caller_number: self.caller.clone(),
+            caller_number: self.caller.number.clone(),
             question: prompts::text(Prompt::ConsentQuestion, "").to_owned(),
             answer_text,
             decision: match decision {
@@ -844,9 +845,15 @@ impl Call {
     }
 
     async fn blacklist(&mut self, reason: String) {
-        tracing::warn!(caller = %Pii(&self.caller), %reason, "blacklisting the caller");
+        if !self.caller.verified {
+            // A From anyone can write: blocking it could block someone else's number.
+            tracing::warn!(caller = %Pii(&self.caller.number), %reason,
+                "abusive caller not blacklisted: the number is not asserted by a trusted source");
+            return;
+        }
+        tracing::warn!(caller = %Pii(&self.caller.number), %reason, "blacklisting the caller");
         let entry = BlacklistEntry {
-            number: self.caller.clone(),
+            number: self.caller.number.clone(),
             reason,
             source_call_id: Some(self.id.clone()),
             added_by: format!("agent:{}", self.agent.name),

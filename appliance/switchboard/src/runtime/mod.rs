@@ -21,6 +21,7 @@ pub use call::to_16k;
 use crate::capacity::Capacity;
 use crate::config::{AgentConfig, CallsConfig, Config, ConsentSetting};
 use crate::engines::{Engines, LanguageModel, MiniLm, Piper};
+use crate::telephony::CallerId;
 use media_net::PortPool;
 use prompts::Prompts;
 use recording::Vault;
@@ -125,11 +126,12 @@ pub struct Shared {
 
 impl Shared {
     /// The summary of this caller's earlier calls to this agent, if any.
-    async fn memory_of(&self, agent: &AgentRuntime, caller: &str) -> Option<String> {
-        if !is_identified(caller) {
+    /// Only for a number a trusted source asserted: anyone can claim anyone's number.
+    async fn memory_of(&self, agent: &AgentRuntime, caller: &CallerId) -> Option<String> {
+        if !caller.verified {
             return None;
         }
-        match self.store.caller_memory(&agent.id, caller).await {
+        match self.store.caller_memory(&agent.id, &caller.number).await {
             Ok(m) => m.map(|m| m.summary),
             Err(e) => {
                 tracing::warn!("caller memory unavailable: {e}");
@@ -142,16 +144,16 @@ impl Shared {
     async fn remember(
         &self,
         agent: &AgentRuntime,
-        caller: &str,
+        caller: &CallerId,
         call: &CallRecordId,
         outcome: &switchboard_agent::Outcome,
     ) {
-        if !is_identified(caller) || outcome.summary.trim().is_empty() {
+        if !caller.verified || outcome.summary.trim().is_empty() {
             return;
         }
         let memory = CallerMemory {
             agent_id: agent.id.clone(),
-            caller_number: caller.to_owned(),
+            caller_number: caller.number.clone(),
             summary: outcome.summary.clone(),
             updated_at: UnixMillis::now(),
             last_call_id: Some(call.clone()),
@@ -287,7 +289,7 @@ impl Runtime {
         incoming: &IncomingCall,
         agent: &str,
         id: CallRecordId,
-        caller: String,
+        caller: CallerId,
         slot: OwnedSemaphorePermit,
     ) -> Result<mpsc::UnboundedSender<SipSignal>, String> {
         let agent = self
@@ -450,11 +452,6 @@ fn load_agent(
         session,
         transfer_to,
     })
-}
-
-/// Whether the caller's number says who they are (withheld numbers share one name).
-fn is_identified(caller: &str) -> bool {
-    !caller.is_empty() && !caller.eq_ignore_ascii_case("anonymous")
 }
 
 /// The local address the kernel would use to reach `peer` (no packet is sent).

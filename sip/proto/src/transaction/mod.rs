@@ -14,7 +14,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use sip_message::{Method, Request, Response, Via};
+use sip_message::{Message, Method, Request, Response, Via};
 
 use crate::timer::TimerConfig;
 use crate::transport::{Transmit, TransportKind};
@@ -258,6 +258,21 @@ impl Transactions {
         };
         self.reap_server(key);
         result
+    }
+
+    /// Sends `response` once and forgets the server transaction: no retransmission, no state.
+    /// For refusing a source we do not talk to, whose address may be forged (a retransmitted
+    /// 403 would reflect traffic at the victim; its ACK or retransmitted request finds nothing).
+    /// `None`: nothing is sent (a flood past its rate).
+    pub(crate) fn respond_once(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        key: &ServerKey,
+        response: Option<Response>,
+    ) {
+        if let (Some(server), Some(response)) = (self.servers.remove(key), response) {
+            ctx.send(server.peer(), Message::Response(response).to_bytes());
+        }
     }
 
     /// The driver could not reach `peer`: every transaction sending there ends (§17.1.4, §17.2.4).

@@ -295,7 +295,7 @@ fn write_config(dir: &Path, b: &Business, work: &Path, sip_port: u16, args: &Arg
     let config = format!(
         "data_dir = {data}\n\
          [http]\nlisten = \"127.0.0.1:{http}\"\n\
-         [sip]\nlisten = \"127.0.0.1:{sip_port}\"\n\
+         [sip]\nlisten = \"127.0.0.1:{sip_port}\"\nallow = [\"127.0.0.1\"]\n\
          [calls]\nmax_concurrent = 2\n\
          [models]\ndir = {models}\nprofile = \"{profile}\"\n\
          [[agents]]\nname = {name}\nnumbers = [{name}]\ngreeting = {greeting}\nprompt = {prompt}\n\
