@@ -147,7 +147,10 @@ fn decode_entities(s: &str) -> String {
     while let Some(amp) = rest.find('&') {
         out.push_str(&rest[..amp]);
         rest = &rest[amp..];
-        let end = rest[..rest.len().min(12)].find(';');
+        // A byte search: the 12th byte may fall inside a character (`&` before CJK text).
+        let end = rest.as_bytes()[..rest.len().min(12)]
+            .iter()
+            .position(|&b| b == b';');
         let decoded = end.and_then(|end| {
             let entity = &rest[1..end];
             let c = match entity {
@@ -191,6 +194,13 @@ fn decode_entities(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ampersand_before_multibyte_text_is_kept() {
+        assert_eq!(decode_entities("R&D 研究開発部門"), "R&D 研究開発部門");
+        assert_eq!(decode_entities("&研究開発部門"), "&研究開発部門");
+        assert_eq!(decode_entities("&amp;研究 &#x7814;"), "&研究 研");
+    }
 
     #[test]
     fn strips_scripts_keeps_headings() {
