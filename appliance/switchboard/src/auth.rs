@@ -102,13 +102,18 @@ pub fn token_digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Slows password guessing: after more than [`FREE_FAILURES`] failed logins in a row from one
-/// address for one username, the next try must wait, twice as long after each further failure
-/// (1 s, 2 s, 4 s … up to 15 minutes). Per address and username, so one guesser cannot lock a user out from elsewhere.
-/// Kept in memory: a restart forgives.
+/// Slows down password guessing: failures are counted per (address, username) and per address
+/// across usernames (password spraying), each with its own allowance before an exponential
+/// back-off. The table is bounded: old entries are forgotten first, then the stalest.
 #[derive(Debug, Default)]
 pub struct LoginThrottle {
-    failures: Mutex<HashMap<(IpAddr, String), Failures>>,
+    table: Mutex<Table>,
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    by_user: HashMap<(IpAddr, String), Failures>,
+    by_address: HashMap<IpAddr, Failures>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -117,49 +122,83 @@ struct Failures {
     last: Instant,
 }
 
-/// Failed logins allowed in a row before the backoff starts.
+/// Failed logins for one username from one address allowed in a row before the back-off.
 pub const FREE_FAILURES: u32 = 5;
+/// Failed logins from one address, whatever the usernames, before the back-off.
+pub const FREE_ADDRESS_FAILURES: u32 = 20;
+/// The longest username a login may name; longer ones fail at once, unlooked-up and unaudited
+/// (the audit log and the throttle table are not a place to store megabytes).
+pub const MAX_USERNAME: usize = 64;
+/// Password checks (argon2, tens of milliseconds of CPU and 19 MiB each) at once; more wait.
+pub const PASSWORD_CHECKS: usize = 2;
 const MAX_WAIT: Duration = Duration::from_secs(15 * 60);
 /// Quiet time after which past failures are forgotten.
 const FORGET_AFTER: Duration = Duration::from_secs(60 * 60);
-/// Bound on remembered (address, username) pairs.
+/// Bound on remembered entries in each table.
 const MAX_ENTRIES: usize = 10_000;
 
 impl LoginThrottle {
     /// How long `ip` must still wait before trying `username` again; `None`: it may try now.
     pub fn wait(&self, ip: IpAddr, username: &str, now: Instant) -> Option<Duration> {
-        let failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        let f = failures.get(&(ip, username.to_owned()))?;
-        let until = f.last + backoff(f.count);
-        (until > now && now.duration_since(f.last) < FORGET_AFTER).then(|| until - now)
+        let table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        let user = table
+            .by_user
+            .get(&(ip, username.to_owned()))
+            .and_then(|f| f.wait(FREE_FAILURES, now));
+        let address = table
+            .by_address
+            .get(&ip)
+            .and_then(|f| f.wait(FREE_ADDRESS_FAILURES, now));
+        user.max(address)
     }
 
     pub fn failed(&self, ip: IpAddr, username: &str, now: Instant) {
-        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        if failures.len() >= MAX_ENTRIES {
-            failures.retain(|_, f| now.duration_since(f.last) < FORGET_AFTER);
-        }
-        let f = failures
-            .entry((ip, username.to_owned()))
-            .or_insert(Failures {
-                count: 0,
-                last: now,
-            });
-        if now.duration_since(f.last) >= FORGET_AFTER {
-            f.count = 0;
-        }
-        f.count += 1;
-        f.last = now;
+        let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        count(&mut table.by_user, (ip, username.to_owned()), now);
+        count(&mut table.by_address, ip, now);
     }
 
     pub fn succeeded(&self, ip: IpAddr, username: &str) {
-        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        failures.remove(&(ip, username.to_owned()));
+        let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        table.by_user.remove(&(ip, username.to_owned()));
     }
 }
 
-fn backoff(failures: u32) -> Duration {
-    match failures.checked_sub(FREE_FAILURES + 1) {
+impl Failures {
+    fn wait(&self, free: u32, now: Instant) -> Option<Duration> {
+        let until = self.last + backoff(self.count, free);
+        (until > now && now.duration_since(self.last) < FORGET_AFTER).then(|| until - now)
+    }
+}
+
+/// One more failure for `key`, keeping `map` within [`MAX_ENTRIES`].
+fn count<K: std::hash::Hash + Eq + Clone>(map: &mut HashMap<K, Failures>, key: K, now: Instant) {
+    if map.len() >= MAX_ENTRIES && !map.contains_key(&key) {
+        map.retain(|_, f| now.duration_since(f.last) < FORGET_AFTER);
+        if map.len() >= MAX_ENTRIES {
+            // A flood of fresh entries: forget the stalest one.
+            let stalest = map
+                .iter()
+                .min_by_key(|(_, f)| f.last)
+                .map(|(k, _)| k.clone());
+            if let Some(k) = stalest {
+                map.remove(&k);
+            }
+        }
+    }
+    let f = map.entry(key).or_insert(Failures {
+        count: 0,
+        last: now,
+    });
+    if now.duration_since(f.last) >= FORGET_AFTER {
+        f.count = 0;
+    }
+    f.count += 1;
+    f.last = now;
+}
+
+fn backoff(failures: u32, free: u32) -> Duration {
+    match failures.checked_sub(free + 1) {
         None => Duration::ZERO,
         Some(over) => Duration::from_secs(1u64 << over.min(10)).min(MAX_WAIT),
     }
@@ -254,8 +293,48 @@ mod tests {
         }
         assert_eq!(throttle.wait(ip, "olga", t1), Some(MAX_WAIT), "capped");
         throttle.succeeded(ip, "olga");
-        assert_eq!(throttle.wait(ip, "olga", t1), None, "a success forgives");
+        // The username's failures are forgiven; the address's (40 of them) are not.
+        assert_eq!(throttle.wait(other_ip, "olga", t1), None);
+        assert_eq!(
+            throttle.wait(ip, "olga", t1),
+            Some(MAX_WAIT),
+            "the address still waits"
+        );
         throttle.failed(ip, "olga", t1);
         assert_eq!(throttle.wait(ip, "olga", t1 + FORGET_AFTER), None);
+    }
+
+    #[test]
+    fn spraying_many_usernames_from_one_address_backs_off() {
+        let throttle = LoginThrottle::default();
+        let (ip, other_ip) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        let t0 = Instant::now();
+        for i in 0..=FREE_ADDRESS_FAILURES {
+            let user = format!("user{i}");
+            assert_eq!(throttle.wait(ip, &user, t0), None, "failure {i} is free");
+            throttle.failed(ip, &user, t0);
+        }
+        assert_eq!(
+            throttle.wait(ip, "somebody-new", t0),
+            Some(Duration::from_secs(1)),
+            "a new username from the spraying address waits"
+        );
+        assert_eq!(throttle.wait(other_ip, "somebody-new", t0), None);
+    }
+
+    #[test]
+    fn the_table_stays_bounded_under_a_flood() {
+        let throttle = LoginThrottle::default();
+        let t0 = Instant::now();
+        for i in 0..(MAX_ENTRIES as u32 + 500) {
+            let ip = IpAddr::from((0x0a00_0000 + i).to_be_bytes());
+            throttle.failed(ip, "admin", t0 + Duration::from_millis(i.into()));
+        }
+        let table = throttle
+            .table
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        assert_eq!(table.by_user.len(), MAX_ENTRIES);
+        assert_eq!(table.by_address.len(), MAX_ENTRIES);
     }
 }

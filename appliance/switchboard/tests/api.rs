@@ -341,6 +341,38 @@ fn repeated_failed_logins_back_off() {
     assert_eq!(s.login_reply("olga", PASSWORD, false).status, 200);
 }
 
+/// Password spraying: one address trying many usernames is slowed down too, and a username of
+/// a megabyte costs no lookup and leaves no trace in the audit log.
+#[test]
+fn spraying_and_oversized_usernames_are_held_off() {
+    let s = Server::start(false);
+    let huge = "x".repeat(1 << 20);
+    assert_eq!(s.login_reply(&huge, "guess", false).status, 401);
+    for i in 0..=switchboard::auth::FREE_ADDRESS_FAILURES {
+        assert_eq!(
+            s.login_reply(&format!("guess{i}"), "guess", false).status,
+            401
+        );
+    }
+    let sprayed = s.login_reply("root", PASSWORD, false);
+    assert_eq!(
+        sprayed.status, 429,
+        "the spraying address waits, even for a real user"
+    );
+    let audit = s.audit();
+    assert!(audit
+        .iter()
+        .all(|e| e.target.len() <= switchboard::auth::MAX_USERNAME));
+    let failed = audit
+        .iter()
+        .filter(|e| e.action == "user.login_failed")
+        .count();
+    assert_eq!(
+        failed,
+        switchboard::auth::FREE_ADDRESS_FAILURES as usize + 1
+    );
+}
+
 /// A concrete path for a route pattern.
 fn concrete(pattern: &str) -> String {
     pattern

@@ -16,6 +16,8 @@ pub enum ApiError {
     BadLogin,
     #[error("too many failed logins; try again in {retry_after_s} s")]
     Throttled { retry_after_s: u64 },
+    #[error("too many logins at once; try again in a few seconds")]
+    LoginsBusy,
     #[error("{what} {key:?} does not exist")]
     NotFound { what: &'static str, key: String },
     #[error("{0}")]
@@ -41,7 +43,9 @@ impl ApiError {
             ApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::KnowledgeUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::KnowledgeUnavailable(_) | ApiError::LoginsBusy => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Knowledge(e) => match e {
                 kb::Error::InvalidName { .. } => StatusCode::BAD_REQUEST,
                 kb::Error::UnknownDocument { .. } => StatusCode::NOT_FOUND,

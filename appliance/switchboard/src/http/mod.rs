@@ -36,6 +36,9 @@ pub struct AppState {
     /// Agents' knowledge, or why it cannot be managed here (no embedder loaded).
     pub knowledge: Result<Arc<Knowledge>, String>,
     pub throttle: Arc<LoginThrottle>,
+    /// Password checks running at once (`auth::PASSWORD_CHECKS`): a login flood queues here
+    /// instead of taking every core and gigabytes of argon2 memory.
+    pub password_checks: Arc<tokio::sync::Semaphore>,
     /// The call runtime, told when an agent's knowledge changes; `None` when it is not running.
     pub runtime: Option<Arc<Runtime>>,
 }
@@ -52,6 +55,7 @@ impl AppState {
             metrics: crate::telemetry::metrics(),
             knowledge,
             throttle: Arc::default(),
+            password_checks: Arc::new(tokio::sync::Semaphore::new(crate::auth::PASSWORD_CHECKS)),
             runtime: None,
         }
     }

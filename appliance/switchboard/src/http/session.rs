@@ -1,7 +1,8 @@
 //! `POST /api/login`, `POST /api/logout` and `GET /api/me`: browser sessions of the admin UI.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -17,6 +18,8 @@ use crate::auth::{self, LoginFailure};
 
 /// How long a session lasts after its login (a working day and a half); then log in again.
 const SESSION_HOURS: i64 = 12;
+/// How long a login waits for a password check slot before it is told to come back (503).
+const PASSWORD_CHECK_QUEUE: Duration = Duration::from_secs(5);
 
 #[derive(Deserialize)]
 pub struct Login {
@@ -34,17 +37,32 @@ pub async fn login(
     Json(login): Json<Login>,
 ) -> Result<Response, ApiError> {
     let ip = peer.ip();
+    if login.username.len() > auth::MAX_USERNAME {
+        tracing::info!(%ip, len = login.username.len(), "failed login: username too long");
+        return Err(ApiError::BadLogin);
+    }
     if let Some(wait) = state.throttle.wait(ip, &login.username, Instant::now()) {
         return Err(ApiError::Throttled {
             retry_after_s: wait.as_secs().max(1),
         });
     }
+    // A flood waits its turn here, a bounded time, rather than running argon2 on every core.
+    let permit = tokio::time::timeout(
+        PASSWORD_CHECK_QUEUE,
+        Arc::clone(&state.password_checks).acquire_owned(),
+    )
+    .await
+    .map_err(|_| ApiError::LoginsBusy)?
+    .map_err(|_| ApiError::LoginsBusy)?;
     let user = state.store.user_by_name(&login.username).await?;
     let password = login.password;
     // argon2 takes tens of milliseconds of CPU: off the async workers.
-    let checked = tokio::task::spawn_blocking(move || auth::check_login(user, &password))
-        .await
-        .map_err(|e| ApiError::Internal(format!("password check crashed: {e}")))?;
+    let checked = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        auth::check_login(user, &password)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("password check crashed: {e}")))?;
     let user = match checked {
         Ok(user) => user,
         Err(why) => {
