@@ -9,9 +9,16 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use lopdf::content::Content;
-use lopdf::{Document, Encoding, Object};
+use lopdf::{Document, Encoding, LoadOptions, Object};
 
 use crate::error::{Error, Result};
+
+/// The most bytes one compressed stream may inflate to. A business document's page content is
+/// tens of kilobytes; a decompression bomb (a few kilobytes that inflate to gigabytes) stops
+/// here with an error instead of taking the daemon's memory.
+const MAX_STREAM_BYTES: usize = 32 << 20;
+/// How deeply text arrays may nest in a content stream (a real `TJ` array nests once).
+const MAX_TEXT_NESTING: usize = 8;
 
 pub(super) fn extract_text(path: &Path, bytes: &[u8]) -> Result<String> {
     let unreadable = |reason: String| Error::Unreadable {
@@ -19,7 +26,14 @@ pub(super) fn extract_text(path: &Path, bytes: &[u8]) -> Result<String> {
         format: "pdf",
         reason,
     };
-    let document = Document::load_mem(bytes).map_err(|e| unreadable(e.to_string()))?;
+    // lopdf ≥ 0.42 bounds object nesting (RUSTSEC-2026-0187: a deeply nested array overflowed
+    // the stack and aborted the process); the stream bound is ours.
+    let options = LoadOptions {
+        max_decompressed_size: Some(MAX_STREAM_BYTES),
+        ..LoadOptions::default()
+    };
+    let document =
+        Document::load_mem_with_options(bytes, options).map_err(|e| unreadable(e.to_string()))?;
     if document.is_encrypted() {
         return Err(unreadable("encrypted".into()));
     }
@@ -45,7 +59,8 @@ fn page_lines(document: &Document, page_id: lopdf::ObjectId) -> lopdf::Result<Ve
         .into_iter()
         .filter_map(|(name, font)| font.get_font_encoding(document).ok().map(|e| (name, e)))
         .collect();
-    let content = Content::decode(&document.get_page_content(page_id)?)?;
+    let content =
+        Content::decode(&document.get_page_content_with_limit(page_id, MAX_STREAM_BYTES)?)?;
     let mut lines = Vec::new();
     let mut current = Line {
         text: String::new(),
@@ -84,7 +99,7 @@ fn page_lines(document: &Document, page_id: lopdf::ObjectId) -> lopdf::Result<Ve
                     end_line(&mut current, size);
                 }
                 if let Some(encoding) = encoding {
-                    collect(&mut current.text, encoding, &operation.operands);
+                    collect(&mut current.text, encoding, &operation.operands, 0);
                     current.size = current.size.max(size);
                 }
             }
@@ -95,7 +110,10 @@ fn page_lines(document: &Document, page_id: lopdf::ObjectId) -> lopdf::Result<Ve
     Ok(lines)
 }
 
-fn collect(text: &mut String, encoding: &Encoding, operands: &[Object]) {
+fn collect(text: &mut String, encoding: &Encoding, operands: &[Object], depth: usize) {
+    if depth > MAX_TEXT_NESTING {
+        return;
+    }
     for operand in operands {
         match operand {
             Object::String(bytes, _) => {
@@ -103,7 +121,7 @@ fn collect(text: &mut String, encoding: &Encoding, operands: &[Object]) {
                     text.push_str(&s);
                 }
             }
-            Object::Array(items) => collect(text, encoding, items),
+            Object::Array(items) => collect(text, encoding, items, depth + 1),
             // A large negative kerning in a TJ array is a word space.
             Object::Integer(i) if *i < -100 => text.push(' '),
             Object::Real(r) if *r < -100.0 => text.push(' '),
@@ -137,4 +155,53 @@ fn layout(lines: &[Line]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A one-page PDF whose catalog carries `extra`, with a correct cross-reference table.
+    fn pdf(extra: &str) -> Vec<u8> {
+        let objects = [
+            format!("<< /Type /Catalog /Pages 2 0 R {extra} >>"),
+            "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>".to_owned(),
+        ];
+        let mut out = b"%PDF-1.4\n".to_vec();
+        let mut offsets = Vec::new();
+        for (i, body) in objects.iter().enumerate() {
+            offsets.push(out.len());
+            out.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
+        }
+        let xref = out.len();
+        out.extend_from_slice(
+            format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+        );
+        for offset in offsets {
+            out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+        }
+        out.extend_from_slice(
+            format!(
+                "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+                objects.len() + 1
+            )
+            .as_bytes(),
+        );
+        out
+    }
+
+    #[test]
+    fn a_deeply_nested_pdf_is_an_error_not_a_crash() {
+        let path = Path::new("nested.pdf");
+        // The well-formed document loads (no text: an empty page).
+        assert!(extract_text(path, &pdf("")).is_ok());
+        // RUSTSEC-2026-0187: ten thousand nested arrays overflowed lopdf's parser stack and
+        // aborted the whole process before 0.42.
+        let nested = format!("/X {}{}", "[".repeat(10_380), "]".repeat(10_380));
+        match extract_text(path, &pdf(&nested)) {
+            Err(Error::Unreadable { .. }) | Ok(_) => {}
+            Err(other) => panic!("unexpected error: {other}"),
+        }
+    }
 }
