@@ -109,7 +109,9 @@ pub struct SipConfig {
     /// to bind; port 0 picks a free port (UDP and TCP get the same one) and
     /// the endpoint is told the real one.
     pub endpoint: sip_proto::Config,
-    /// Seed for tags, branches and Call-IDs.
+    /// Seed for tags, branches, Call-IDs and digest nonces: from the operating system's random
+    /// source, since a predictable one lets an attacker guess the next dialog's identifiers
+    /// (tests pass their own).
     pub seed: u64,
     /// Who may send us INVITEs; others get 403.
     pub allow_list: AllowList,
@@ -120,12 +122,20 @@ pub struct SipConfig {
 }
 
 impl SipConfig {
-    /// Defaults: everyone allowed, TCP idle close after 5 minutes, seed from
-    /// the clock (tests pass their own).
+    /// Defaults: everyone allowed, TCP idle close after 5 minutes, a seed
+    /// from the operating system's random source.
     pub fn new(local_addr: SocketAddr) -> SipConfig {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
+        let mut random = [0u8; 8];
+        if let Err(error) = getrandom::fill(&mut random) {
+            // Linux's getrandom(2) does not fail once the pool is initialised; if it ever did,
+            // the clock is a poor but working substitute, and the log says so.
+            tracing::error!(%error, "no OS randomness for SIP identifiers; seeding from the clock");
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            random = nanos.to_le_bytes();
+        }
+        let seed = u64::from_le_bytes(random);
         SipConfig {
             endpoint: sip_proto::Config::new(local_addr),
             seed,
