@@ -662,6 +662,7 @@ async fn a_crash_mid_call_keeps_the_record_and_the_recording() {
             .arg("serve")
             .env("SWITCHBOARD_HTTP_LISTEN", http.to_string())
             .env("SWITCHBOARD_SIP_LISTEN", sip.to_string())
+            .env("SWITCHBOARD_SIP_ALLOW", "[\"127.0.0.1\"]")
             .env("SWITCHBOARD_MODELS_DIR", models_dir())
             .env("SWITCHBOARD_CALLS_RTP_PORTS", "22000-22999")
             .env("SWITCHBOARD_CALLS_SILENCE_TIMEOUT_S", "30")
