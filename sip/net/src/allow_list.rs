@@ -49,8 +49,8 @@ const PER_SOURCE: u32 = 5;
 /// How many refusals all sources together get per window (bounds the table too).
 const TOTAL: u32 = 200;
 
-/// Which refused INVITEs are answered, per one-second window: the first [`PER_SOURCE`] of each
-/// source and [`TOTAL`] in all; the rest are dropped unanswered and counted. Sans-IO: time is an
+/// Which refused INVITEs are answered, per one-second window: the first `PER_SOURCE` of each
+/// source and `TOTAL` in all; the rest are dropped unanswered and counted. Sans-IO: time is an
 /// argument.
 #[derive(Debug, Default)]
 pub struct Refusals {
