@@ -32,6 +32,17 @@ impl Endpoint {
             self.on_cancel(now, &key, &request);
             return;
         }
+        // RFC 3261 §8.2.2.3: a request that requires an extension we do not implement is
+        // refused with 420 naming it, rather than handled as if we did (CANCEL and ACK excepted).
+        let unsupported = unsupported_extensions(&request);
+        if !unsupported.is_empty() {
+            let mut response = self.response(&request, 420, "Bad Extension", None);
+            response
+                .headers
+                .push(Header::new("Unsupported", unsupported.join(", ")));
+            self.respond(now, &key, response);
+            return;
+        }
         let to_tag = request.headers.to().ok().and_then(|t| t.tag());
         if to_tag.is_some() {
             self.on_in_dialog(now, key, request);
@@ -502,5 +513,27 @@ impl Endpoint {
             .headers
             .push(Header::new("Accept", "application/sdp"));
         response
+            .headers
+            .push(Header::new("Supported", SUPPORTED_EXTENSIONS.join(", ")));
+        response
     }
+}
+
+/// Option tags a request may require of us: session timers (RFC 4028) and Replaces (RFC 3891).
+pub(crate) const SUPPORTED_EXTENSIONS: [&str; 2] = ["timer", "replaces"];
+
+/// The option tags in `request`'s Require that we do not implement.
+fn unsupported_extensions(request: &Request) -> Vec<String> {
+    request
+        .headers
+        .values("Require")
+        .into_iter()
+        .filter(|tag| !tag.is_empty())
+        .filter(|tag| {
+            !SUPPORTED_EXTENSIONS
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(tag))
+        })
+        .map(str::to_owned)
+        .collect()
 }

@@ -928,3 +928,47 @@ fn a_refusal_is_sent_once_and_kept_nowhere() {
         }
     }
 }
+
+/// RFC 3261 §8.2.2.3: an INVITE that requires an extension we lack gets 420 naming it, and no
+/// call; one that requires only what we implement is taken.
+#[test]
+fn a_required_extension_we_lack_is_refused_with_420() {
+    let mut b = sip_proto::Endpoint::new(util::config(util::B), 1);
+    let now = Instant::now();
+    let from: std::net::SocketAddr = "203.0.113.7:5060".parse().unwrap();
+    let invite = |branch: &str, require: &str| {
+        format!(
+            "INVITE sip:agent@10.0.0.2 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 203.0.113.7:5060;branch=z9hG4bK{branch}\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:+15550009999@203.0.113.7>;tag=f1\r\n\
+To: <sip:agent@10.0.0.2>\r\n\
+Call-ID: req-{branch}\r\n\
+CSeq: 1 INVITE\r\n\
+Contact: <sip:carrier@203.0.113.7:5060>\r\n\
+Require: {require}\r\n\
+Content-Length: 0\r\n\r\n"
+        )
+    };
+    b.handle_datagram(
+        now,
+        TransportKind::Udp,
+        from,
+        invite("r1", "100rel, timer, Foo").as_bytes(),
+    )
+    .unwrap();
+    let t = b.poll_transmit().unwrap();
+    let text = String::from_utf8(t.bytes).unwrap();
+    assert!(text.starts_with("SIP/2.0 420 Bad Extension"), "{text}");
+    assert!(text.contains("Unsupported: 100rel, Foo\r\n"), "{text}");
+    assert!(std::iter::from_fn(|| b.poll_event()).all(|e| !matches!(e, Event::IncomingCall(_))));
+
+    b.handle_datagram(
+        now,
+        TransportKind::Udp,
+        from,
+        invite("r2", "timer").as_bytes(),
+    )
+    .unwrap();
+    assert!(std::iter::from_fn(|| b.poll_event()).any(|e| matches!(e, Event::IncomingCall(_))));
+}
