@@ -19,6 +19,14 @@ pub use models_whisper::Whisper;
 /// Why an engine could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
+    #[error("{} does not exist: run `switchboard models install`", .0.display())]
+    NotInstalled(PathBuf),
+    /// The loading task panicked (a bug in an engine's loader).
+    #[error("{0} loading crashed")]
+    Crashed(&'static str),
+    /// Deliberately absent (a test, or a tool that needs no engines).
+    #[error("{0}")]
+    Absent(&'static str),
     #[error("the {profile} model set has no {role} file in its manifest")]
     NotInProfile {
         profile: &'static str,

@@ -18,6 +18,7 @@ pub mod telephony;
 pub mod trunks;
 
 use config::Config;
+use engines::EngineError;
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -127,7 +128,7 @@ pub async fn run(
     }
     let engines = match &models {
         Ok(()) => load_engines(&config).await,
-        Err(why) => Err(why.clone()),
+        Err(why) => Err(Arc::clone(why)),
     };
     let knowledge = open_knowledge(&config, &engines).await;
     if let Err(why) = &knowledge {
@@ -208,7 +209,7 @@ async fn seed_agents(config: &Config, store: &Store) -> Result<(), Error> {
 
 /// Loads the engines; a failure is logged precisely and leaves the daemon up (health, admin)
 /// while calls are turned away with 480.
-async fn load_engines(config: &Config) -> Result<Arc<engines::Engines>, String> {
+async fn load_engines(config: &Config) -> Result<Arc<engines::Engines>, Arc<EngineError>> {
     let dir = config.models.dir.clone();
     let profile = config.models.profile.into();
     let backend = config.models.llm.clone();
@@ -218,11 +219,11 @@ async fn load_engines(config: &Config) -> Result<Arc<engines::Engines>, String> 
         Ok(Ok(e)) => Ok(Arc::new(e)),
         Ok(Err(e)) => {
             tracing::error!("engines not loaded, calls will be turned away: {e}");
-            Err(e.to_string())
+            Err(Arc::new(e))
         }
         Err(e) => {
             tracing::error!("engine loading crashed, calls will be turned away: {e}");
-            Err(format!("engine loading crashed: {e}"))
+            Err(Arc::new(EngineError::Crashed("engine")))
         }
     }
 }
@@ -231,8 +232,8 @@ async fn load_engines(config: &Config) -> Result<Arc<engines::Engines>, String> 
 /// embedder alone may still load (a broken LLM should not stop knowledge management).
 async fn open_knowledge(
     config: &Config,
-    engines: &Result<Arc<engines::Engines>, String>,
-) -> Result<Arc<knowledge::Knowledge>, String> {
+    engines: &Result<Arc<engines::Engines>, Arc<EngineError>>,
+) -> Result<Arc<knowledge::Knowledge>, Arc<EngineError>> {
     if let Ok(e) = engines {
         let embedder = Arc::clone(&e.embedder);
         return Ok(Arc::new(knowledge::Knowledge::new(
@@ -243,9 +244,9 @@ async fn open_knowledge(
     let (data, models) = (config.data_dir.clone(), config.models.dir.clone());
     tokio::task::spawn_blocking(move || knowledge::Knowledge::load(&data, &models))
         .await
-        .map_err(|e| format!("embedder loading crashed: {e}"))?
+        .map_err(|_| Arc::new(EngineError::Crashed("embedder")))?
         .map(Arc::new)
-        .map_err(|e| e.to_string())
+        .map_err(Arc::new)
 }
 
 /// Closes the calls this box left open when it last stopped without ending them (a crash, a
@@ -286,13 +287,10 @@ async fn start_runtime(
 }
 
 /// Whether the configured model set is installed.
-fn check_models(config: &Config) -> Result<(), String> {
+fn check_models(config: &Config) -> Result<(), Arc<EngineError>> {
     let dir = &config.models.dir;
     if !dir.is_dir() {
-        return Err(format!(
-            "{} does not exist: run `switchboard models install`",
-            dir.display()
-        ));
+        return Err(Arc::new(EngineError::NotInstalled(dir.clone())));
     }
     Ok(())
 }

@@ -265,7 +265,7 @@ async fn incoming_call(
                 Some(runtime) => runtime
                     .answer(&incoming, &agent.name, record.id.clone(), caller, slot)
                     .await
-                    .map_err(|e| (e, "answer_failed")),
+                    .map_err(|e| (e.to_string(), "answer_failed")),
                 None => Err((
                     "the model set is not usable (see /readyz)".to_owned(),
                     "runtime_unavailable",

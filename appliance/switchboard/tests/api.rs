@@ -75,9 +75,11 @@ impl Server {
         let knowledge = if with_knowledge {
             Knowledge::load(&data, &models_dir())
                 .map(Arc::new)
-                .map_err(|e| e.to_string())
+                .map_err(std::sync::Arc::new)
         } else {
-            Err("no embedder in this test".to_string())
+            Err(std::sync::Arc::new(
+                switchboard::engines::EngineError::Absent("no embedder in this test"),
+            ))
         };
         let state = AppState::new(store.clone(), Ok(()), knowledge);
         let listener = rt

@@ -172,6 +172,6 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| ApiError::Internal(format!("knowledge task crashed: {e}")))?
+        .map_err(|_| ApiError::Crashed("knowledge"))?
         .map_err(ApiError::from)
 }

@@ -23,7 +23,7 @@ pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
     #[error("knowledge cannot be managed now: {0}")]
-    KnowledgeUnavailable(String),
+    KnowledgeUnavailable(std::sync::Arc<crate::engines::EngineError>),
     #[error(transparent)]
     Knowledge(#[from] kb::Error),
     #[error(transparent)]
@@ -31,8 +31,11 @@ pub enum ApiError {
     /// A route that is not in the access table: served to nobody (see `access::ROUTES`).
     #[error("route {0} has no access rule")]
     NoAccessRule(String),
-    #[error("{0}")]
-    Internal(String),
+    /// A blocking task behind the request panicked (a bug); logged, never shown.
+    #[error("the {0} task crashed")]
+    Crashed(&'static str),
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
 }
 
 impl ApiError {
@@ -57,7 +60,9 @@ impl ApiError {
             },
             ApiError::Store(StoreError::NotFound { .. }) => StatusCode::NOT_FOUND,
             ApiError::Store(StoreError::Conflict { .. }) => StatusCode::CONFLICT,
-            ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Store(_) | ApiError::Crashed(_) | ApiError::Auth(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 }

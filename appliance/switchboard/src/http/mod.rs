@@ -11,6 +11,7 @@ mod session;
 pub use error::{ApiError, Params};
 
 use crate::auth::LoginThrottle;
+use crate::engines::EngineError;
 use crate::knowledge::Knowledge;
 use crate::runtime::Runtime;
 use axum::extract::{DefaultBodyLimit, State};
@@ -31,10 +32,10 @@ use tokio::net::TcpListener;
 pub struct AppState {
     pub store: Store,
     /// `Ok` when the installed model set checked out at start, else why not.
-    pub models: Arc<Result<(), String>>,
+    pub models: Result<(), Arc<EngineError>>,
     pub metrics: PrometheusHandle,
     /// Agents' knowledge, or why it cannot be managed here (no embedder loaded).
-    pub knowledge: Result<Arc<Knowledge>, String>,
+    pub knowledge: Result<Arc<Knowledge>, Arc<EngineError>>,
     pub throttle: Arc<LoginThrottle>,
     /// Password checks running at once (`auth::PASSWORD_CHECKS`): a login flood queues here
     /// instead of taking every core and gigabytes of argon2 memory.
@@ -46,12 +47,12 @@ pub struct AppState {
 impl AppState {
     pub fn new(
         store: Store,
-        models: Result<(), String>,
-        knowledge: Result<Arc<Knowledge>, String>,
+        models: Result<(), Arc<EngineError>>,
+        knowledge: Result<Arc<Knowledge>, Arc<EngineError>>,
     ) -> Self {
         AppState {
             store,
-            models: Arc::new(models),
+            models,
             metrics: crate::telemetry::metrics(),
             knowledge,
             throttle: Arc::default(),
@@ -137,13 +138,16 @@ async fn readyz(State(state): State<AppState>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     count("readyz", status.as_u16());
-    let show = |r: &Result<(), String>| match r {
+    let show = |r: Result<(), String>| match r {
         Ok(()) => "ok".to_string(),
-        Err(e) => e.clone(),
+        Err(e) => e,
     };
     let body = json!({
         "ready": ready,
-        "checks": { "database": show(&database), "models": show(&state.models) },
+        "checks": {
+            "database": show(database),
+            "models": show(state.models.as_ref().map(|_| ()).map_err(|e| e.to_string())),
+        },
     });
     (status, Json(body)).into_response()
 }

@@ -62,7 +62,7 @@ pub async fn login(
         auth::check_login(user, &password)
     })
     .await
-    .map_err(|e| ApiError::Internal(format!("password check crashed: {e}")))?;
+    .map_err(|_| ApiError::Crashed("password check"))?;
     let user = match checked {
         Ok(user) => user,
         Err(why) => {
@@ -86,7 +86,7 @@ pub async fn login(
         }
     };
     state.throttle.succeeded(ip, &user.username);
-    let token = auth::new_token("sbs_").map_err(|e| ApiError::Internal(e.to_string()))?;
+    let token = auth::new_token("sbs_")?;
     let expires_at = UnixMillis(UnixMillis::now().0 + SESSION_HOURS * 3_600_000);
     let detail = json!({ "ip": ip.to_string() }).to_string();
     state

@@ -16,6 +16,7 @@ use super::prompts;
 use super::recording::Recorder;
 use super::{AgentRuntime, Conversation, Shared, SipSignal};
 use crate::pii::Pii;
+use crate::runtime::RuntimeError;
 use crate::telephony::CallerId;
 use media_audio::resample::{resample, SampleRate};
 use media_net::{LocalCapabilities, MediaEvent, RtpSession};
@@ -66,16 +67,17 @@ enum Engine {
     },
     ReplyDone {
         reply: u64,
-        result: Result<switchboard_agent::Reply, String>,
+        result: Result<switchboard_agent::Reply, RuntimeError>,
     },
     /// A speculative prefill on a partial transcript finished (or failed: it was only a guess).
     Prepared {
         /// The whole prefill's time, and the retrieval's within it.
-        result: Result<(Duration, Duration), String>,
+        result: Result<(Duration, Duration), RuntimeError>,
     },
 }
 
-type SttResult = Result<Option<String>, String>;
+/// Shared: a peek's transcript is kept, and reused when the turn ends at the peeked pause.
+type SttResult = Result<Option<String>, Arc<RuntimeError>>;
 
 /// An early transcription of the utterance so far, taken at a pause ([`Action::Peek`]).
 struct Peek {
@@ -256,13 +258,13 @@ pub async fn run(task: CallTask) {
 async fn new_conversation(
     agent: &Arc<AgentRuntime>,
     memory: Option<String>,
-) -> Result<Arc<Mutex<Conversation>>, String> {
+) -> Result<Arc<Mutex<Conversation>>, RuntimeError> {
     let agent = Arc::clone(agent);
-    tokio::task::spawn_blocking(move || agent.brain().conversation(memory.as_deref()))
-        .await
-        .map_err(|e| e.to_string())?
-        .map(|c| Arc::new(Mutex::new(c)))
-        .map_err(|e| e.to_string())
+    let conversation =
+        tokio::task::spawn_blocking(move || agent.brain().conversation(memory.as_deref()))
+            .await
+            .map_err(|_| RuntimeError::Crashed("conversation"))??;
+    Ok(Arc::new(Mutex::new(conversation)))
 }
 
 struct Call {
@@ -624,7 +626,7 @@ impl Call {
             let result = conversation
                 .prefill_partial(&partial, &CancelToken::new())
                 .map(|retrieval| (started.elapsed(), retrieval))
-                .map_err(|e| e.to_string());
+                .map_err(RuntimeError::from);
             let _ = tx.send(Engine::Prepared { result });
         });
     }
@@ -678,11 +680,13 @@ impl Call {
         tokio::task::spawn_blocking(move || {
             let _background = background.then(compute::background);
             let started = Instant::now();
-            let text = to_16k(&frames).and_then(|audio| {
-                stt.transcribe(&audio, &options, &cancel)
-                    .map(|t| t.map(|t| t.text))
-                    .map_err(|e| e.to_string())
-            });
+            let text = to_16k(&frames)
+                .and_then(|audio| {
+                    stt.transcribe(&audio, &options, &cancel)
+                        .map(|t| t.map(|t| t.text))
+                        .map_err(|e| RuntimeError::model("speech-to-text", e))
+                })
+                .map_err(Arc::new);
             let _ = tx.send(Engine::Transcript {
                 end,
                 text,
@@ -739,7 +743,7 @@ impl Call {
                     }
                     Flow::Continue
                 })
-                .map_err(|e| e.to_string());
+                .map_err(RuntimeError::from);
             let _ = tx.send(Engine::ReplyDone { reply, result });
         });
     }
@@ -1040,9 +1044,8 @@ fn end_reason(reason: EndReason) -> &'static str {
 }
 
 /// 8 kHz line audio to whisper's 16 kHz floats.
-pub fn to_16k(samples: &[i16]) -> Result<Vec<f32>, String> {
-    let wide =
-        resample(samples, SampleRate::Hz8000, SampleRate::Hz16000).map_err(|e| e.to_string())?;
+pub fn to_16k(samples: &[i16]) -> Result<Vec<f32>, RuntimeError> {
+    let wide = resample(samples, SampleRate::Hz8000, SampleRate::Hz16000)?;
     Ok(wide.iter().map(|&s| f32::from(s) / 32768.0).collect())
 }
 

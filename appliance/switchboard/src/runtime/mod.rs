@@ -42,14 +42,67 @@ use tracing::Instrument;
 pub type Conversation = switchboard_agent::Conversation<LanguageModel, MiniLm>;
 pub type AgentBrain = Brain<LanguageModel, MiniLm>;
 
+/// Why the runtime could not start, load an agent, answer a call, or get an engine's result.
+/// Each reaches the log with its cause; the SIP answer for a failed call is chosen in
+/// `telephony` (480), the end reason in `call::finish`.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
-    #[error("agent {agent}: {reason}")]
-    Agent { agent: String, reason: String },
+    #[error("agent {agent}: {source}")]
+    Agent {
+        agent: String,
+        #[source]
+        source: Box<RuntimeError>,
+    },
+    #[error("not in the database (seeding failed)")]
+    NotSeeded,
+    #[error("agent {0} is not loaded (declare it in the config)")]
+    NotLoaded(String),
+    #[error("prompt_file: {0}")]
+    PromptFile(#[source] std::io::Error),
+    #[error("transfer_to {target:?}: {reason}")]
+    TransferTarget {
+        target: String,
+        reason: &'static str,
+    },
+    #[error(transparent)]
+    Engine(#[from] crate::engines::EngineError),
+    /// A model engine's own error (whisper, Piper), kept with what was asked of it.
+    #[error("{what}: {source}")]
+    Model {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("resampling: {0}")]
+    Resample(#[from] media_audio::Error),
+    #[error("unsupported sample rate {0} Hz")]
+    SampleRate(u32),
+    #[error(transparent)]
+    Dialog(#[from] switchboard_agent::Error),
     #[error("RTP ports: {0}")]
-    Ports(media_net::Error),
+    Ports(#[source] media_net::Error),
+    #[error("SDP: {0}")]
+    Sdp(#[source] media_net::Error),
+    #[error("cannot answer: {0}")]
+    Sip(#[from] sip_net::Error),
+    /// A blocking task panicked (a bug in an engine or in us); the call carries on without it.
+    #[error("the {0} task crashed")]
+    Crashed(&'static str),
     #[error("recordings: {0}")]
     Recording(#[from] recording::RecordingError),
+}
+
+impl RuntimeError {
+    /// A model engine's error, with what was asked of it.
+    pub fn model(
+        what: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        RuntimeError::Model {
+            what: what.into(),
+            source: Box::new(source),
+        }
+    }
 }
 
 /// What the SIP side reports about a running call.
@@ -197,7 +250,7 @@ impl Runtime {
                 .map(|a| a.id)
                 .ok_or_else(|| RuntimeError::Agent {
                     agent: agent.name.clone(),
-                    reason: "not in the database (seeding failed)".into(),
+                    source: Box::new(RuntimeError::NotSeeded),
                 })?;
             let loaded = {
                 let (engines, agent, calls, data_dir) = (
@@ -212,11 +265,11 @@ impl Runtime {
                 .await
             };
             let loaded = loaded
-                .map_err(|e| e.to_string())
+                .map_err(|_| RuntimeError::Crashed("agent loading"))
                 .and_then(|r| r)
-                .map_err(|reason| RuntimeError::Agent {
+                .map_err(|source| RuntimeError::Agent {
                     agent: agent.name.clone(),
-                    reason,
+                    source: Box::new(source),
                 })?;
             agents.insert(agent.name.clone(), Arc::new(loaded));
         }
@@ -291,28 +344,24 @@ impl Runtime {
         id: CallRecordId,
         caller: CallerId,
         slot: OwnedSemaphorePermit,
-    ) -> Result<mpsc::UnboundedSender<SipSignal>, String> {
+    ) -> Result<mpsc::UnboundedSender<SipSignal>, RuntimeError> {
         let agent = self
             .agents
             .get(agent)
             .cloned()
-            .ok_or_else(|| format!("agent {agent} is not loaded (declare it in the config)"))?;
-        let sockets = self.ports.allocate().map_err(|e| e.to_string())?;
+            .ok_or_else(|| RuntimeError::NotLoaded(agent.to_owned()))?;
+        let sockets = self.ports.allocate().map_err(RuntimeError::Ports)?;
         let address = self
             .media_address
             .unwrap_or_else(|| local_address_towards(incoming.source));
         let caps = media_net::local_capabilities(address, &sockets, call::rand_seed() >> 1);
         let (answer, mut media_config) =
             media_net::answer_offer(&incoming.offer, &caps, call::rand_seed())
-                .map_err(|e| format!("SDP: {e}"))?;
+                .map_err(RuntimeError::Sdp)?;
         // Media is accepted from the SDP's address, or latched from this host (a NAT).
         media_config.signalling_peer = Some(incoming.source.ip());
         let media = media_net::RtpSession::spawn(sockets, media_config, 250);
-        self.shared
-            .sip
-            .answer(incoming.call, answer)
-            .await
-            .map_err(|e| format!("cannot answer: {e}"))?;
+        self.shared.sip.answer(incoming.call, answer).await?;
         let (signals_tx, signals) = mpsc::unbounded_channel();
         let task = call::CallTask {
             id: id.clone(),
@@ -396,17 +445,20 @@ fn load_agent(
     agent: &AgentConfig,
     calls: &CallsConfig,
     data_dir: &Path,
-) -> Result<AgentRuntime, String> {
+) -> Result<AgentRuntime, RuntimeError> {
     let started = std::time::Instant::now();
-    let prompt = agent
-        .prompt_text()
-        .map_err(|e| format!("prompt_file: {e}"))?;
+    let prompt = agent.prompt_text().map_err(RuntimeError::PromptFile)?;
     let transfer_to = agent
         .transfer_to
         .as_deref()
-        .map(|t| Uri::parse(t).map_err(|e| format!("transfer_to {t:?}: {e}")))
+        .map(|t| {
+            Uri::parse(t).map_err(|reason| RuntimeError::TransferTarget {
+                target: t.to_owned(),
+                reason,
+            })
+        })
         .transpose()?;
-    let voice = engines.voice(&agent.voice).map_err(|e| e.to_string())?;
+    let voice = engines.voice(&agent.voice)?;
     let prompts = Prompts::render(voice.as_ref(), &agent.greeting)?;
     let spec = AgentSpec {
         name: agent.name.clone(),
@@ -422,8 +474,7 @@ fn load_agent(
         &spec,
         data_dir,
         agent.brain_options(),
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let session = SessionConfig {
         consent: match agent.consent {
             ConsentSetting::Required => ConsentMode::Required,

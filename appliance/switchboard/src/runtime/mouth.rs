@@ -2,6 +2,7 @@
 //! by sentence, each handed back as soon as it is synthesised and resampled to 8 kHz.
 
 use super::prompts::to_8k;
+use super::RuntimeError;
 use models_api::{CancelToken, Flow, Tts, TtsOptions};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +22,7 @@ pub enum Said {
     },
     Failed {
         reply: u64,
-        error: String,
+        error: RuntimeError,
     },
 }
 
@@ -71,7 +72,7 @@ impl Mouth {
                     let report = match (result, failed) {
                         (Err(e), _) => Said::Failed {
                             reply,
-                            error: e.to_string(),
+                            error: RuntimeError::model("text-to-speech", e),
                         },
                         (Ok(_), Some(error)) => Said::Failed { reply, error },
                         (Ok(_), None) => Said::Done { reply },

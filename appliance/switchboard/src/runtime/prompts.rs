@@ -2,6 +2,7 @@
 //! and still play when TTS is the thing that failed.
 
 use super::playback::Chunk;
+use super::RuntimeError;
 use media_audio::resample::{resample, SampleRate};
 use models_api::{Tts, TtsOptions};
 use std::collections::HashMap;
@@ -57,13 +58,13 @@ const ALL: [Prompt; 11] = [
 pub struct Prompts(HashMap<Prompt, Chunk>);
 
 impl Prompts {
-    pub fn render<T: Tts>(voice: &T, greeting: &str) -> Result<Self, String> {
+    pub fn render<T: Tts>(voice: &T, greeting: &str) -> Result<Self, RuntimeError> {
         let mut all = HashMap::new();
         for prompt in ALL {
             let text = text(prompt, greeting);
             let audio = voice
                 .say(text, &TtsOptions::default())
-                .map_err(|e| format!("rendering the {prompt:?} prompt: {e}"))?;
+                .map_err(|e| RuntimeError::model(format!("rendering the {prompt:?} prompt"), e))?;
             let samples = to_8k(&audio, voice.sample_rate())?;
             all.insert(
                 prompt,
@@ -85,8 +86,7 @@ impl Prompts {
 }
 
 /// Resamples TTS output to the line's 8 kHz.
-pub fn to_8k(samples: &[i16], rate: u32) -> Result<Vec<i16>, String> {
-    let from = SampleRate::from_hz(rate)
-        .ok_or_else(|| format!("unsupported TTS sample rate {rate} Hz"))?;
-    resample(samples, from, SampleRate::Hz8000).map_err(|e| e.to_string())
+pub fn to_8k(samples: &[i16], rate: u32) -> Result<Vec<i16>, RuntimeError> {
+    let from = SampleRate::from_hz(rate).ok_or(RuntimeError::SampleRate(rate))?;
+    Ok(resample(samples, from, SampleRate::Hz8000)?)
 }
