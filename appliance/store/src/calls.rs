@@ -18,6 +18,97 @@ impl Direction {
     }
 }
 
+/// Why a call ended, or why it was never taken: one value per call record, stored as its
+/// `as_str` name (the names are the stored format; never rename one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EndReason {
+    /// The caller hung up (their BYE or CANCEL).
+    CallerHungUp,
+    /// We hung up after a goodbye (the dialog ended from our side).
+    Ended,
+    /// The caller stayed silent through the re-prompts.
+    Silence,
+    /// The call reached `calls.max_duration_min`.
+    MaxDuration,
+    /// Abusive language: a polite goodbye and the end.
+    Abuse,
+    /// Handed to a person (the transfer's own outcome is kept beside).
+    Transferred,
+    /// A model failed and no person could take over.
+    EngineFailure,
+    /// The media stream stopped (the RTP session ended under the call).
+    MediaLost,
+    /// The daemon stopped while the call was up.
+    Shutdown,
+    /// The daemon died while the call was up; closed at the next start.
+    Interrupted,
+    /// Refused: the caller is blacklisted (603).
+    Blacklisted,
+    /// Refused: no agent answers the dialled number (404).
+    Unrouted,
+    /// Refused: the box was at its call limit (503).
+    AtCapacity,
+    /// Refused: the database could not decide admission (503).
+    StoreError,
+    /// Refused: the engines are not loaded (480).
+    RuntimeUnavailable,
+    /// Admitted but could not be answered (480): no port, an unusable offer, a SIP failure.
+    AnswerFailed,
+}
+
+impl EndReason {
+    pub const ALL: [EndReason; 16] = [
+        EndReason::CallerHungUp,
+        EndReason::Ended,
+        EndReason::Silence,
+        EndReason::MaxDuration,
+        EndReason::Abuse,
+        EndReason::Transferred,
+        EndReason::EngineFailure,
+        EndReason::MediaLost,
+        EndReason::Shutdown,
+        EndReason::Interrupted,
+        EndReason::Blacklisted,
+        EndReason::Unrouted,
+        EndReason::AtCapacity,
+        EndReason::StoreError,
+        EndReason::RuntimeUnavailable,
+        EndReason::AnswerFailed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::CallerHungUp => "caller_hung_up",
+            EndReason::Ended => "ended",
+            EndReason::Silence => "silence",
+            EndReason::MaxDuration => "max_duration",
+            EndReason::Abuse => "abuse",
+            EndReason::Transferred => "transferred",
+            EndReason::EngineFailure => "engine_failure",
+            EndReason::MediaLost => "media_lost",
+            EndReason::Shutdown => "shutdown",
+            EndReason::Interrupted => "interrupted",
+            EndReason::Blacklisted => "blacklisted",
+            EndReason::Unrouted => "unrouted",
+            EndReason::AtCapacity => "at_capacity",
+            EndReason::StoreError => "store_error",
+            EndReason::RuntimeUnavailable => "runtime_unavailable",
+            EndReason::AnswerFailed => "answer_failed",
+        }
+    }
+
+    /// The reason stored as `name`, if it is one.
+    pub fn parse(name: &str) -> Option<EndReason> {
+        EndReason::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for EndReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A call as it is known when it starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallRecord {
@@ -30,7 +121,7 @@ pub struct CallRecord {
     pub started_at: UnixMillis,
     pub answered_at: Option<UnixMillis>,
     pub ended_at: Option<UnixMillis>,
-    pub end_reason: Option<String>,
+    pub end_reason: Option<EndReason>,
     /// `not_asked`, `given` or `declined` once known.
     pub consent: Option<String>,
     /// The box that carried the call (its `node` setting, by default the host name).
@@ -38,14 +129,27 @@ pub struct CallRecord {
 }
 
 /// What is known once a call has ended.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EndOfCall {
-    pub end_reason: String,
+    pub end_reason: EndReason,
     pub transfer_outcome: Option<String>,
     pub recording_path: Option<String>,
     pub summary: Option<String>,
     /// JSON extracted from the conversation (intent, callback, disposition).
     pub outcome: Option<String>,
+}
+
+impl EndOfCall {
+    /// An end for `reason` with nothing else known yet.
+    pub fn new(end_reason: EndReason) -> EndOfCall {
+        EndOfCall {
+            end_reason,
+            transfer_outcome: None,
+            recording_path: None,
+            summary: None,
+            outcome: None,
+        }
+    }
 }
 
 /// Where the time of one turn went, in milliseconds.
@@ -152,7 +256,7 @@ impl Store {
                  outcome = COALESCE(outcome, $6) WHERE id = $7",
             )
             .bind(at.0)
-            .bind(&end.end_reason)
+            .bind(end.end_reason.as_str())
             .bind(end.transfer_outcome.as_deref())
             .bind(end.recording_path.as_deref())
             .bind(end.summary.as_deref())
@@ -214,7 +318,7 @@ impl Store {
         rows.iter().map(call_from_row).collect()
     }
 
-    /// What was written when the call ended (`None` for an unknown call).
+    /// What was written when the call ended (`None` for an unknown call or one still up).
     pub async fn end_of_call(&self, id: &CallRecordId) -> Result<Option<EndOfCall>> {
         let Some(r) = sqlx::query(
             "SELECT end_reason, transfer_outcome, recording_path, summary, outcome FROM calls \
@@ -228,11 +332,11 @@ impl Store {
             return Ok(None);
         };
         let e = || q("read end of call");
+        let Some(end_reason) = r.try_get::<Option<String>, _>(0).map_err(e())? else {
+            return Ok(None);
+        };
         Ok(Some(EndOfCall {
-            end_reason: r
-                .try_get::<Option<String>, _>(0)
-                .map_err(e())?
-                .unwrap_or_default(),
+            end_reason: parse_end_reason(end_reason)?,
             transfer_outcome: r.try_get(1).map_err(e())?,
             recording_path: r.try_get(2).map_err(e())?,
             summary: r.try_get(3).map_err(e())?,
@@ -376,6 +480,13 @@ impl Store {
 const CALL_COLUMNS: &str = "id, sip_call_id, direction, agent_id, from_number, to_number, \
     started_at, answered_at, ended_at, end_reason, consent, node";
 
+fn parse_end_reason(name: String) -> Result<EndReason> {
+    EndReason::parse(&name).ok_or(StoreError::Corrupt {
+        what: "end reason",
+        value: name,
+    })
+}
+
 fn call_from_row(r: &sqlx::any::AnyRow) -> Result<CallRecord> {
     let e = || q("read call");
     let direction: String = r.try_get(2).map_err(e())?;
@@ -401,8 +512,32 @@ fn call_from_row(r: &sqlx::any::AnyRow) -> Result<CallRecord> {
         started_at: UnixMillis(r.try_get(6).map_err(e())?),
         answered_at: r.try_get::<Option<i64>, _>(7).map_err(e())?.map(UnixMillis),
         ended_at: r.try_get::<Option<i64>, _>(8).map_err(e())?.map(UnixMillis),
-        end_reason: r.try_get(9).map_err(e())?,
+        end_reason: r
+            .try_get::<Option<String>, _>(9)
+            .map_err(e())?
+            .map(parse_end_reason)
+            .transpose()?,
         consent: r.try_get(10).map_err(e())?,
         node: r.try_get(11).map_err(e())?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_end_reason_reads_back_as_itself() {
+        for reason in EndReason::ALL {
+            assert_eq!(EndReason::parse(reason.as_str()), Some(reason));
+        }
+        assert_eq!(EndReason::parse("caller_bye"), None);
+        assert!(matches!(
+            parse_end_reason("caller_bye".into()),
+            Err(StoreError::Corrupt {
+                what: "end reason",
+                ..
+            })
+        ));
+    }
 }

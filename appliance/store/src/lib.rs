@@ -20,7 +20,9 @@ mod users;
 
 pub use agents::{Agent, Consent};
 pub use audit::AuditEntry;
-pub use calls::{CallRecord, Direction, EndOfCall, Speaker, TranscriptLine, Turn, TurnTimings};
+pub use calls::{
+    CallRecord, Direction, EndOfCall, EndReason, Speaker, TranscriptLine, Turn, TurnTimings,
+};
 pub use campaigns::{Attempt, AttemptStatus, Campaign, CampaignStatus, Contact, NewContact};
 pub use ids::{
     AgentId, ApiTokenId, AttemptId, CallRecordId, CampaignId, ContactId, ContactListId, UnixMillis,

@@ -216,10 +216,7 @@ async fn calls_left_open_by_a_crash_are_closed_by_their_node(s: &Store) {
         text: "I'd like to book".into(),
     };
     s.append_transcript(&cut_off.id, &line).await.unwrap();
-    let end = EndOfCall {
-        end_reason: "caller_bye".into(),
-        ..Default::default()
-    };
+    let end = EndOfCall::new(EndReason::CallerHungUp);
     s.finish_call(&finished.id, UnixMillis(1_700_000_009_000), &end)
         .await
         .unwrap();
@@ -229,13 +226,13 @@ async fn calls_left_open_by_a_crash_are_closed_by_their_node(s: &Store) {
         vec![cut_off.id.clone()]
     );
     let closed = s.call(&cut_off.id).await.unwrap().unwrap();
-    assert_eq!(closed.end_reason.as_deref(), Some("interrupted"));
+    assert_eq!(closed.end_reason, Some(EndReason::Interrupted));
     assert_eq!(closed.ended_at, Some(UnixMillis(1_700_000_004_200)));
     assert_eq!(closed.node.as_deref(), Some("box-a"));
     let other = s.call(&elsewhere.id).await.unwrap().unwrap();
     assert_eq!(other.ended_at, None, "box-b's call is still live");
     let done = s.call(&finished.id).await.unwrap().unwrap();
-    assert_eq!(done.end_reason.as_deref(), Some("caller_bye"));
+    assert_eq!(done.end_reason, Some(EndReason::CallerHungUp));
     assert!(s.close_interrupted_calls("box-a").await.unwrap().is_empty());
 }
 
@@ -276,25 +273,19 @@ async fn call_record_lifecycle(s: &Store) {
         [Speaker::Agent, Speaker::Caller]
     );
 
-    let end = EndOfCall {
-        end_reason: "caller_bye".into(),
-        ..Default::default()
-    };
+    let end = EndOfCall::new(EndReason::CallerHungUp);
     s.finish_call(&call.id, UnixMillis(1_700_000_060_000), &end)
         .await
         .unwrap();
     // A second end (e.g. a late BYE retransmission) does not overwrite the first.
-    let late = EndOfCall {
-        end_reason: "timeout".into(),
-        ..Default::default()
-    };
+    let late = EndOfCall::new(EndReason::Silence);
     s.finish_call(&call.id, UnixMillis(1_700_000_099_000), &late)
         .await
         .unwrap();
     let stored = s.call(&call.id).await.unwrap().unwrap();
     assert_eq!(stored.answered_at, Some(UnixMillis(1_700_000_000_500)));
     assert_eq!(stored.ended_at, Some(UnixMillis(1_700_000_060_000)));
-    assert_eq!(stored.end_reason.as_deref(), Some("caller_bye"));
+    assert_eq!(stored.end_reason, Some(EndReason::CallerHungUp));
 
     let missing = CallRecordId::new();
     let err = s

@@ -257,9 +257,8 @@ async fn close_interrupted_calls(config: &Config, store: &Store) -> Result<(), E
         let recording = path.exists().then(|| path.display().to_string());
         tracing::warn!(call = %id, recorded = recording.is_some(), "call cut off when the daemon last stopped; closed as interrupted");
         let end = switchboard_store::EndOfCall {
-            end_reason: "interrupted".into(),
             recording_path: recording,
-            ..Default::default()
+            ..switchboard_store::EndOfCall::new(switchboard_store::EndReason::Interrupted)
         };
         store
             .finish_call(&id, switchboard_store::UnixMillis::now(), &end)

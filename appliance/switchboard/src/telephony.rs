@@ -13,7 +13,7 @@ use sip_net::{CallHandle, Event, IncomingCall, Rejection, SipHandle, SipNet};
 use std::collections::HashMap;
 use std::sync::Arc;
 use switchboard_store::{
-    Agent, CallRecord, CallRecordId, Direction, EndOfCall, Store, StoreError, UnixMillis,
+    Agent, CallRecord, CallRecordId, Direction, EndOfCall, EndReason, Store, StoreError, UnixMillis,
 };
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tracing::Instrument;
@@ -31,7 +31,7 @@ pub enum Decision {
     },
     Reject {
         rejection: Rejection,
-        reason: &'static str,
+        reason: EndReason,
     },
 }
 
@@ -113,13 +113,13 @@ impl Admission {
         if self.store.blacklist_entry(caller).await?.is_some() {
             return Ok(Decision::Reject {
                 rejection: Rejection::Decline,
-                reason: "blacklisted",
+                reason: EndReason::Blacklisted,
             });
         }
         let Some(agent) = self.store.agent_for_number(called).await? else {
             return Ok(Decision::Reject {
                 rejection: Rejection::NotFound,
-                reason: "unrouted",
+                reason: EndReason::Unrouted,
             });
         };
         match self.capacity.try_admit() {
@@ -131,7 +131,7 @@ impl Admission {
                 rejection: Rejection::Unavailable {
                     retry_after: Some(RETRY_AFTER_S),
                 },
-                reason: "at_capacity",
+                reason: EndReason::AtCapacity,
             }),
         }
     }
@@ -246,14 +246,15 @@ async fn incoming_call(
                 rejection: Rejection::Unavailable {
                     retry_after: Some(RETRY_AFTER_S),
                 },
-                reason: "store_error",
+                reason: EndReason::StoreError,
             }
         }
     };
     match decision {
         Decision::Reject { rejection, reason } => {
-            tracing::info!(caller = %Pii(&caller.number), called = %called, reason, "call rejected");
-            metrics::counter!("switchboard_calls_rejected_total", "reason" => reason).increment(1);
+            tracing::info!(caller = %Pii(&caller.number), called = %called, %reason, "call rejected");
+            metrics::counter!("switchboard_calls_rejected_total", "reason" => reason.as_str())
+                .increment(1);
             let _ = sip.reject(incoming.call, rejection).await;
             finish(store, &record.id, reason).await;
             None
@@ -265,10 +266,10 @@ async fn incoming_call(
                 Some(runtime) => runtime
                     .answer(&incoming, &agent.name, record.id.clone(), caller, slot)
                     .await
-                    .map_err(|e| (e.to_string(), "answer_failed")),
+                    .map_err(|e| (e.to_string(), EndReason::AnswerFailed)),
                 None => Err((
                     "the model set is not usable (see /readyz)".to_owned(),
-                    "runtime_unavailable",
+                    EndReason::RuntimeUnavailable,
                 )),
             };
             match answered {
@@ -286,11 +287,8 @@ async fn incoming_call(
     }
 }
 
-async fn finish(store: &Store, id: &CallRecordId, reason: &str) {
-    let end = EndOfCall {
-        end_reason: reason.to_string(),
-        ..Default::default()
-    };
+async fn finish(store: &Store, id: &CallRecordId, reason: EndReason) {
+    let end = EndOfCall::new(reason);
     if let Err(e) = store.finish_call(id, UnixMillis::now(), &end).await {
         tracing::error!(call = %id, "cannot close the call record: {e}");
     }

@@ -124,7 +124,10 @@ async fn store_reasons(store: &Store) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for id in store.recent_call_ids(10).await.unwrap().into_iter().rev() {
         let c = store.call(&id).await.unwrap().unwrap();
-        out.push((c.from_number, c.end_reason.unwrap_or_default()));
+        out.push((
+            c.from_number,
+            c.end_reason.map_or_else(String::new, |r| r.to_string()),
+        ));
     }
     out
 }

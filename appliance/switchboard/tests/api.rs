@@ -741,10 +741,9 @@ fn calls_are_listed_and_shown_with_transcript_and_timings() {
                 last,
                 UnixMillis(1_700_000_130_000),
                 &EndOfCall {
-                    end_reason: "caller_bye".into(),
                     summary: Some("Asked for the opening hours.".into()),
                     outcome: Some(r#"{"intent":"hours"}"#.into()),
-                    ..Default::default()
+                    ..EndOfCall::new(EndReason::CallerHungUp)
                 },
             )
             .await
@@ -766,7 +765,7 @@ fn calls_are_listed_and_shown_with_transcript_and_timings() {
     let call = s.get(&format!("/api/calls/{last}"), &andy);
     assert_eq!(call.status, 200);
     let c = &call.body;
-    assert_eq!(c["end_reason"], "caller_bye");
+    assert_eq!(c["end_reason"], "caller_hung_up");
     assert_eq!(c["summary"], "Asked for the opening hours.");
     assert_eq!(c["outcome"]["intent"], "hours");
     assert_eq!(c["transcript"][0]["speaker"], "caller");

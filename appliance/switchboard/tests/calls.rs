@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use switchboard::config::{self, AgentConfig, Config, ConsentSetting};
 use switchboard::runtime::prompts::to_8k;
 use switchboard_e2e::{rms, Ua, UaEvent, UaOptions};
-use switchboard_store::{CallRecordId, ConsentDecision, Store};
+use switchboard_store::{CallRecordId, ConsentDecision, EndReason, Store};
 
 /// One agent per behaviour under test; the numbers route to them.
 fn agents() -> Vec<AgentConfig> {
@@ -414,7 +414,7 @@ async fn a_caller_talks_to_the_agent() {
         contains_any(&text, &["120", "hundred and twenty", "hundred twenty"]),
         "reply: {text}"
     );
-    assert_eq!(record.end_reason.as_deref(), Some("caller_hung_up"));
+    assert_eq!(record.end_reason, Some(EndReason::CallerHungUp));
     let turns = daemon.store.turns(&record.id).await.unwrap();
     assert_eq!(turns.len(), 1, "{turns:?}");
     assert!(
@@ -604,7 +604,7 @@ async fn a_caller_talks_to_the_agent() {
     let bye = hear(&mut ua, Duration::ZERO, Duration::from_secs(30)).await;
     assert!(bye.ended, "the agent did not hang up on abuse");
     let record = daemon.finished_call().await;
-    assert_eq!(record.end_reason.as_deref(), Some("abuse"));
+    assert_eq!(record.end_reason, Some(EndReason::Abuse));
     let entry = daemon.store.blacklist_entry("switchboard").await.unwrap();
     assert!(entry.is_some_and(|e| e.source_call_id.as_ref() == Some(&record.id)));
     ua.call(&daemon.uri("1000")).await;
@@ -700,7 +700,7 @@ async fn a_crash_mid_call_keeps_the_record_and_the_recording() {
     let _daemon = serve();
     wait_healthy(http).await;
     let record = store.call(&id).await.unwrap().unwrap();
-    assert_eq!(record.end_reason.as_deref(), Some("interrupted"));
+    assert_eq!(record.end_reason, Some(EndReason::Interrupted));
     assert!(record.ended_at >= record.answered_at, "{record:?}");
     assert_eq!(record.node.as_deref(), Some("crash-test"));
     let end = store.end_of_call(&id).await.unwrap().unwrap();
@@ -774,7 +774,7 @@ async fn a_failing_model_gives_the_fallback_line() {
         said.text()
     );
     let record = daemon.finished_call().await;
-    assert_eq!(record.end_reason.as_deref(), Some("engine_failure"));
+    assert_eq!(record.end_reason, Some(EndReason::EngineFailure));
     daemon.stop().await;
 }
 

@@ -52,16 +52,16 @@ pub async fn show(
     })?;
     let names: HashMap<AgentId, String> = store.agent_ids().await?.into_iter().collect();
     let mut body = record(&call, &names);
-    if let Some(end) = store.end_of_call(&id).await? {
-        body["summary"] = json!(end.summary);
-        body["transfer_outcome"] = json!(end.transfer_outcome);
-        body["recorded"] = json!(end.recording_path.is_some());
-        // Stored as the JSON the LLM extracted; shown as JSON, or as text if it is not.
-        body["outcome"] = end
-            .outcome
-            .map(|o| serde_json::from_str(&o).unwrap_or(Value::String(o)))
-            .unwrap_or(Value::Null);
-    }
+    // A call still up has none of these yet: the fields are there, null.
+    let end = store.end_of_call(&id).await?;
+    body["summary"] = json!(end.as_ref().and_then(|e| e.summary.clone()));
+    body["transfer_outcome"] = json!(end.as_ref().and_then(|e| e.transfer_outcome.clone()));
+    body["recorded"] = json!(end.as_ref().is_some_and(|e| e.recording_path.is_some()));
+    // Stored as the JSON the LLM extracted; shown as JSON, or as text if it is not.
+    body["outcome"] = end
+        .and_then(|e| e.outcome)
+        .map(|o| serde_json::from_str(&o).unwrap_or(Value::String(o)))
+        .unwrap_or(Value::Null);
     body["transcript"] = store
         .transcript(&id)
         .await?
@@ -100,7 +100,7 @@ fn record(c: &CallRecord, names: &HashMap<AgentId, String>) -> Value {
         "started_at": c.started_at.0,
         "answered_at": c.answered_at.map(|t| t.0),
         "ended_at": c.ended_at.map(|t| t.0),
-        "end_reason": c.end_reason,
+        "end_reason": c.end_reason.map(|r| r.as_str()),
         "consent": c.consent,
     })
 }

@@ -25,7 +25,8 @@ use sip_net::CallHandle;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use switchboard_call::{Action, Answer, EndReason, Input, Prompt, Session};
+use switchboard_call::{Action, Answer, Input, Prompt, Session};
+use switchboard_store::EndReason;
 use switchboard_store::{
     BlacklistEntry, CallRecordId, ConsentDecision, ConsentRecord, EndOfCall, Speaker,
     TranscriptLine, Turn, TurnTimings, UnixMillis,
@@ -139,7 +140,7 @@ pub async fn run(task: CallTask) {
     };
     let Some((ear, mut heard_rx, mouth)) = started else {
         let _ = shared.sip.hangup(call).await;
-        finish_record(&shared, &id, "engine_failure", None, None, None).await;
+        finish_record(&shared, &id, EndReason::EngineFailure, None, None, None).await;
         return;
     };
     let memory = shared.memory_of(&agent, &caller).await;
@@ -210,13 +211,17 @@ pub async fn run(task: CallTask) {
                 None => {
                     tracing::warn!("the media session stopped");
                     c.input(Instant::now(), Input::Hangup);
-                    c.end_reason.get_or_insert("media_lost");
+                    c.end_reason.get_or_insert(EndReason::MediaLost);
                 }
             },
             Some(heard) = heard_rx.recv() => c.heard(heard),
             signal = signals.recv() => match signal {
                 Some(SipSignal::Ended { by_peer }) => {
-                    c.end_reason.get_or_insert(if by_peer { "caller_hung_up" } else { "ended" });
+                    c.end_reason.get_or_insert(if by_peer {
+                        EndReason::CallerHungUp
+                    } else {
+                        EndReason::Ended
+                    });
                     c.input(Instant::now(), Input::Hangup);
                 }
                 Some(SipSignal::Dtmf(digit)) => c.input(Instant::now(), Input::Dtmf { digit }),
@@ -232,7 +237,7 @@ pub async fn run(task: CallTask) {
                 }
                 None => {
                     // The daemon is stopping: say goodbye on the wire, then close the record.
-                    c.end_reason.get_or_insert("shutdown");
+                    c.end_reason.get_or_insert(EndReason::Shutdown);
                     let _ = c.shared.sip.hangup(c.call).await;
                     c.input(Instant::now(), Input::Hangup);
                 }
@@ -297,7 +302,7 @@ struct Call {
     prepare_next: Option<String>,
     recorder: Option<Recorder>,
     transfer_outcome: Option<String>,
-    end_reason: Option<&'static str>,
+    end_reason: Option<EndReason>,
     /// Inputs produced while carrying out actions, handled after them.
     inputs: VecDeque<(Instant, Input)>,
     /// The VAD's last verdict (for the trace log).
@@ -570,7 +575,7 @@ impl Call {
             Action::Blacklist { reason } => self.blacklist(reason).await,
             Action::Transfer => self.transfer(now).await,
             Action::Hangup { reason } => {
-                self.end_reason.get_or_insert(end_reason(reason));
+                self.end_reason.get_or_insert(record_end(reason));
                 if let Err(e) = self.shared.sip.hangup(self.call).await {
                     tracing::warn!("BYE failed: {e}");
                 }
@@ -942,8 +947,8 @@ impl Call {
             }
             None => None,
         };
-        let reason = self.end_reason.unwrap_or("ended");
-        tracing::info!(reason, turns = self.turns, "call ended");
+        let reason = self.end_reason.unwrap_or(EndReason::Ended);
+        tracing::info!(%reason, turns = self.turns, "call ended");
         let transfer = self.transfer_outcome.take();
         finish_record(&self.shared, &self.id, reason, transfer, recording, None).await;
         // The summary comes after the record is closed: it takes seconds of LLM time, and the
@@ -1015,13 +1020,13 @@ struct Utterance {
 async fn finish_record(
     shared: &Shared,
     id: &CallRecordId,
-    reason: &str,
+    reason: EndReason,
     transfer_outcome: Option<String>,
     recording_path: Option<String>,
     outcome: Option<switchboard_agent::Outcome>,
 ) {
     let end = EndOfCall {
-        end_reason: reason.to_owned(),
+        end_reason: reason,
         transfer_outcome,
         recording_path,
         summary: outcome.as_ref().map(|o| o.summary.clone()),
@@ -1032,14 +1037,16 @@ async fn finish_record(
     }
 }
 
-fn end_reason(reason: EndReason) -> &'static str {
+/// The record's end reason for the one the call session decided.
+fn record_end(reason: switchboard_call::EndReason) -> EndReason {
+    use switchboard_call::EndReason as Session;
     match reason {
-        EndReason::CallerHungUp => "caller_hung_up",
-        EndReason::Silence => "silence",
-        EndReason::MaxDuration => "max_duration",
-        EndReason::Abuse => "abuse",
-        EndReason::Transferred => "transferred",
-        EndReason::EngineFailure => "engine_failure",
+        Session::CallerHungUp => EndReason::CallerHungUp,
+        Session::Silence => EndReason::Silence,
+        Session::MaxDuration => EndReason::MaxDuration,
+        Session::Abuse => EndReason::Abuse,
+        Session::Transferred => EndReason::Transferred,
+        Session::EngineFailure => EndReason::EngineFailure,
     }
 }
 
