@@ -47,7 +47,23 @@ pub struct BlacklistEntry {
     pub source_call_id: Option<CallRecordId>,
     pub added_by: String,
     pub added_at: UnixMillis,
+    /// When the block lapses; `None`: until an operator removes it.
+    pub expires_at: Option<UnixMillis>,
+    /// How many times this number was blocked for abuse (each block lasts longer).
+    pub offences: u32,
 }
+
+impl BlacklistEntry {
+    /// Whether the number is blocked at `now`.
+    pub fn active_at(&self, now: UnixMillis) -> bool {
+        self.expires_at.is_none_or(|until| until > now)
+    }
+}
+
+/// The longest a repeat offence blocks a number.
+const MAX_BLOCK_MS: i64 = 90 * 24 * 3_600_000;
+const BLACKLIST_COLUMNS: &str =
+    "number, reason, source_call_id, added_by, added_at, expires_at, offences";
 
 impl Store {
     /// Writes a consent decision to the log and to the call, in one transaction. Recording may only
@@ -116,12 +132,71 @@ impl Store {
             .collect()
     }
 
+    /// Blocks `number` after abuse on `call`: for `first` on a first offence, four times as long
+    /// for each repeat (at most 90 days), from `now`. A lapsed or live entry counts as an
+    /// offence. Returns the entry as stored.
+    pub async fn block_for_abuse(
+        &self,
+        number: &str,
+        reason: &str,
+        call: &CallRecordId,
+        added_by: &str,
+        now: UnixMillis,
+        first: std::time::Duration,
+    ) -> Result<BlacklistEntry> {
+        let mut tx = self.write_tx().await?;
+        let earlier: Option<i64> = sqlx::query("SELECT offences FROM blacklist WHERE number = $1")
+            .bind(number)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(q("read blacklist"))?
+            .map(|r| r.try_get::<i64, _>(0))
+            .transpose()
+            .map_err(q("read blacklist"))?;
+        let offences = earlier.unwrap_or(0).max(0) as u32 + 1;
+        let first_ms = i64::try_from(first.as_millis()).unwrap_or(MAX_BLOCK_MS);
+        let factor = 4i64.saturating_pow(offences - 1);
+        let block = first_ms.saturating_mul(factor).min(MAX_BLOCK_MS);
+        let entry = BlacklistEntry {
+            number: number.to_owned(),
+            reason: reason.to_owned(),
+            source_call_id: Some(call.clone()),
+            added_by: added_by.to_owned(),
+            added_at: now,
+            expires_at: Some(UnixMillis(now.0.saturating_add(block))),
+            offences,
+        };
+        sqlx::query("DELETE FROM blacklist WHERE number = $1")
+            .bind(number)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("block for abuse"))?;
+        insert_entry(&entry)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("block for abuse"))?;
+        tx.commit().await.map_err(q("commit block for abuse"))?;
+        Ok(entry)
+    }
+
+    /// Every blacklist entry, lapsed ones included, newest first.
+    pub async fn blacklist(&self) -> Result<Vec<BlacklistEntry>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {BLACKLIST_COLUMNS} FROM blacklist ORDER BY added_at DESC, number"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("read blacklist"))?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
     /// Adds `entry.number` to the blacklist. An existing entry is kept as it is (the first reason
     /// stands) and `false` is returned.
     pub async fn add_to_blacklist(&self, entry: &BlacklistEntry) -> Result<bool> {
         let done = sqlx::query(
-            "INSERT INTO blacklist (number, reason, source_call_id, added_by, added_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (number) DO NOTHING",
+            "INSERT INTO blacklist (number, reason, source_call_id, added_by, added_at, \
+             expires_at, offences) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (number) DO NOTHING",
         )
         .bind(&entry.number)
         .bind(&entry.reason)
@@ -133,6 +208,8 @@ impl Store {
         )
         .bind(&entry.added_by)
         .bind(entry.added_at.0)
+        .bind(entry.expires_at.map(|t| t.0))
+        .bind(i64::from(entry.offences))
         .execute(&self.pool)
         .await
         .map_err(q("add to blacklist"))?;
@@ -140,9 +217,9 @@ impl Store {
     }
 
     pub async fn blacklist_entry(&self, number: &str) -> Result<Option<BlacklistEntry>> {
-        let Some(r) = sqlx::query(
-            "SELECT number, reason, source_call_id, added_by, added_at FROM blacklist WHERE number = $1",
-        )
+        let Some(r) = sqlx::query(&format!(
+            "SELECT {BLACKLIST_COLUMNS} FROM blacklist WHERE number = $1"
+        ))
         .bind(number)
         .fetch_optional(&self.pool)
         .await
@@ -150,17 +227,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        let e = || q("read blacklist");
-        Ok(Some(BlacklistEntry {
-            number: r.try_get(0).map_err(e())?,
-            reason: r.try_get(1).map_err(e())?,
-            source_call_id: r
-                .try_get::<Option<String>, _>(2)
-                .map_err(e())?
-                .map(CallRecordId::from_string),
-            added_by: r.try_get(3).map_err(e())?,
-            added_at: UnixMillis(r.try_get(4).map_err(e())?),
-        }))
+        entry_from_row(&r).map(Some)
     }
 
     /// Removes a number from the blacklist; an operator action, audited in the same transaction.
@@ -213,4 +280,44 @@ impl Store {
         .map_err(q("check DND"))?;
         Ok(row.is_some())
     }
+}
+
+fn insert_entry(
+    entry: &BlacklistEntry,
+) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
+    sqlx::query(
+        "INSERT INTO blacklist (number, reason, source_call_id, added_by, added_at, expires_at, \
+         offences) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(entry.number.clone())
+    .bind(entry.reason.clone())
+    .bind(
+        entry
+            .source_call_id
+            .as_ref()
+            .map(|c| c.as_str().to_string()),
+    )
+    .bind(entry.added_by.clone())
+    .bind(entry.added_at.0)
+    .bind(entry.expires_at.map(|t| t.0))
+    .bind(i64::from(entry.offences))
+}
+
+fn entry_from_row(r: &sqlx::any::AnyRow) -> Result<BlacklistEntry> {
+    let e = || q("read blacklist");
+    Ok(BlacklistEntry {
+        number: r.try_get(0).map_err(e())?,
+        reason: r.try_get(1).map_err(e())?,
+        source_call_id: r
+            .try_get::<Option<String>, _>(2)
+            .map_err(e())?
+            .map(CallRecordId::from_string),
+        added_by: r.try_get(3).map_err(e())?,
+        added_at: UnixMillis(r.try_get(4).map_err(e())?),
+        expires_at: r.try_get::<Option<i64>, _>(5).map_err(e())?.map(UnixMillis),
+        offences: r
+            .try_get::<i64, _>(6)
+            .map_err(e())?
+            .clamp(0, u32::MAX.into()) as u32,
+    })
 }

@@ -107,6 +107,7 @@ both!(
     consent_is_logged_with_the_call,
     consent_for_unknown_call_writes_nothing,
     blacklist_removal_is_audited,
+    abuse_blocks_lapse_and_grow_with_each_offence,
     contacts_import_and_campaign_claims,
     concurrent_claims_never_share_an_attempt,
     api_tokens_resolve_users,
@@ -118,7 +119,7 @@ both!(
 );
 
 async fn migrations_applied_once(s: &Store) {
-    assert_eq!(s.schema_versions().await.unwrap(), vec![1, 2, 3, 4]);
+    assert_eq!(s.schema_versions().await.unwrap(), vec![1, 2, 3, 4, 5]);
     s.ping().await.unwrap();
 }
 
@@ -329,6 +330,69 @@ async fn consent_for_unknown_call_writes_nothing(s: &Store) {
     assert!(s.consent_log(&ghost).await.unwrap().is_empty());
 }
 
+async fn abuse_blocks_lapse_and_grow_with_each_offence(s: &Store) {
+    const HOUR: i64 = 3_600_000;
+    let call = new_call("+15551230005");
+    s.insert_call(&call).await.unwrap();
+    let first = std::time::Duration::from_secs(24 * 3600);
+    let t0 = UnixMillis(1_700_000_000_000);
+    let once = s
+        .block_for_abuse(
+            &call.from_number,
+            "profanity",
+            &call.id,
+            "agent:front",
+            t0,
+            first,
+        )
+        .await
+        .unwrap();
+    assert_eq!(once.offences, 1);
+    assert_eq!(once.expires_at, Some(UnixMillis(t0.0 + 24 * HOUR)));
+    assert!(once.active_at(UnixMillis(t0.0 + 23 * HOUR)));
+    assert!(
+        !once.active_at(UnixMillis(t0.0 + 24 * HOUR)),
+        "a first block lapses"
+    );
+    // Back after the block lapsed and abusive again: four times as long.
+    let t1 = UnixMillis(t0.0 + 48 * HOUR);
+    let twice = s
+        .block_for_abuse(
+            &call.from_number,
+            "profanity",
+            &call.id,
+            "agent:front",
+            t1,
+            first,
+        )
+        .await
+        .unwrap();
+    assert_eq!(twice.offences, 2);
+    assert_eq!(twice.expires_at, Some(UnixMillis(t1.0 + 96 * HOUR)));
+    assert_eq!(
+        s.blacklist_entry(&call.from_number).await.unwrap(),
+        Some(twice.clone())
+    );
+    // Capped at 90 days however often.
+    let mut last = twice;
+    for _ in 0..6 {
+        last = s
+            .block_for_abuse(
+                &call.from_number,
+                "profanity",
+                &call.id,
+                "agent:front",
+                t1,
+                first,
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(last.offences, 8);
+    assert_eq!(last.expires_at, Some(UnixMillis(t1.0 + 90 * 24 * HOUR)));
+    assert_eq!(s.blacklist().await.unwrap(), vec![last]);
+}
+
 async fn blacklist_removal_is_audited(s: &Store) {
     let call = new_call("+15551230004");
     s.insert_call(&call).await.unwrap();
@@ -338,6 +402,8 @@ async fn blacklist_removal_is_audited(s: &Store) {
         source_call_id: Some(call.id.clone()),
         added_by: "system".into(),
         added_at: UnixMillis(1_700_000_002_000),
+        expires_at: None,
+        offences: 1,
     };
     assert!(s.add_to_blacklist(&entry).await.unwrap());
     let again = BlacklistEntry {
@@ -635,11 +701,11 @@ async fn concurrent_first_opens_of_one_sqlite_file_both_succeed() {
         let (a, b) = tokio::join!(Store::open_sqlite(&path), Store::open_sqlite(&path));
         assert_eq!(
             a.unwrap().schema_versions().await.unwrap(),
-            vec![1, 2, 3, 4]
+            vec![1, 2, 3, 4, 5]
         );
         assert_eq!(
             b.unwrap().schema_versions().await.unwrap(),
-            vec![1, 2, 3, 4]
+            vec![1, 2, 3, 4, 5]
         );
     }
 }

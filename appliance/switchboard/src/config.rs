@@ -96,6 +96,10 @@ pub struct CallsConfig {
     pub max_duration_min: u32,
     /// Seconds of caller silence before "are you still there?".
     pub silence_timeout_s: u32,
+    /// Hours a verified caller's number is blocked after abusive language; each repeat offence
+    /// blocks four times as long (at most 90 days). An operator lifts a block with
+    /// `switchboard blacklist remove` or the API.
+    pub abuse_block_hours: u32,
 }
 
 impl Default for CallsConfig {
@@ -107,6 +111,7 @@ impl Default for CallsConfig {
             engine_timeout_ms: 8000,
             max_duration_min: 30,
             silence_timeout_s: 8,
+            abuse_block_hours: 24,
         }
     }
 }

@@ -76,6 +76,9 @@ enum Command {
     /// Review and delete what agents remember about callers.
     #[command(subcommand)]
     Memory(switchboard::cli::memory::MemoryCommand),
+    /// List blocked numbers and lift a block.
+    #[command(subcommand)]
+    Blacklist(switchboard::cli::blacklist::BlacklistCommand),
 }
 
 #[derive(Subcommand)]
@@ -237,6 +240,10 @@ fn main() -> ExitCode {
         Command::Memory(cmd) => block_on(async {
             let store = open_store(&config).await?;
             switchboard::cli::memory::run(&store, cmd).await
+        }),
+        Command::Blacklist(cmd) => block_on(async {
+            let store = open_store(&config).await?;
+            switchboard::cli::blacklist::run(&store, cmd).await
         }),
     };
     match result {

@@ -110,7 +110,8 @@ impl Admission {
 
     /// Blacklist first (a blocked caller learns nothing else), then routing, then capacity.
     pub async fn decide(&self, caller: &str, called: &str) -> Result<Decision, StoreError> {
-        if self.store.blacklist_entry(caller).await?.is_some() {
+        let blocked = self.store.blacklist_entry(caller).await?;
+        if blocked.is_some_and(|e| e.active_at(UnixMillis::now())) {
             return Ok(Decision::Reject {
                 rejection: Rejection::Decline,
                 reason: EndReason::Blacklisted,

@@ -93,6 +93,8 @@ async fn unrouted_numbers_get_404_and_blacklisted_callers_603() {
             source_call_id: None,
             added_by: "system".into(),
             added_at: UnixMillis::now(),
+            expires_at: None,
+            offences: 1,
         })
         .await
         .unwrap();

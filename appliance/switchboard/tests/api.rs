@@ -586,6 +586,87 @@ fn knowledge_without_an_embedder_says_why() {
     assert_eq!(s.get("/api/agents/ghost/knowledge", &andy).status, 404);
 }
 
+/// Operators see who is blocked and until when, and lift a block; each removal is audited,
+/// from the API under the user's name and from the CLI under the system user's.
+#[test]
+fn the_blacklist_is_listed_and_lifted_with_an_audit_trail() {
+    let s = Server::start(false);
+    let (olga, andy) = (s.login("olga"), s.login("andy"));
+    let first = std::time::Duration::from_secs(3600);
+    s.rt.block_on(async {
+        for number in ["+15551230050", "+15551230051"] {
+            let call = CallRecord {
+                id: CallRecordId::new(),
+                sip_call_id: format!("bl-{number}"),
+                direction: Direction::Inbound,
+                agent_id: None,
+                from_number: number.into(),
+                to_number: "1000".into(),
+                started_at: UnixMillis::now(),
+                answered_at: None,
+                ended_at: None,
+                end_reason: None,
+                consent: None,
+                node: None,
+            };
+            s.store.insert_call(&call).await.unwrap();
+            s.store
+                .block_for_abuse(
+                    number,
+                    "abusive language",
+                    &call.id,
+                    "agent:front",
+                    UnixMillis::now(),
+                    first,
+                )
+                .await
+                .unwrap();
+        }
+    });
+    let listed = s.get("/api/blacklist", &olga);
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let entries = listed.body.as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert!(entries
+        .iter()
+        .all(|e| e["active"] == true && e["offences"] == 1));
+    assert!(entries
+        .iter()
+        .all(|e| e["expires_at"].as_i64() > e["added_at"].as_i64()));
+    assert_eq!(
+        s.get("/api/blacklist", &andy).status,
+        403,
+        "the blacklist is for operators"
+    );
+
+    let removed = s.send("DELETE", "/api/blacklist/+15551230050", &olga, None);
+    assert_eq!(removed.status, 200, "{}", removed.body);
+    assert_eq!(
+        s.send("DELETE", "/api/blacklist/+15551230050", &olga, None)
+            .status,
+        404
+    );
+    let (ok, out, err) = s.cli(&["blacklist", "list"]);
+    assert!(
+        ok && out.contains("+15551230051") && !out.contains("+15551230050"),
+        "{out}{err}"
+    );
+    let (ok, _, err) = s.cli(&["blacklist", "remove", "+15551230051"]);
+    assert!(ok, "{err}");
+    assert_eq!(s.get("/api/blacklist", &olga).body, json!([]));
+    let removals: Vec<(String, String)> = s
+        .audit()
+        .into_iter()
+        .filter(|e| e.action == "blacklist.remove")
+        .map(|e| (e.actor, e.target))
+        .collect();
+    assert_eq!(removals.len(), 2);
+    assert!(removals.contains(&("olga".into(), "+15551230050".into())));
+    assert!(removals
+        .iter()
+        .any(|(actor, n)| actor.starts_with("cli:") && n == "+15551230051"));
+}
+
 #[test]
 fn caller_memory_is_shown_and_forgotten_with_an_audit_trail() {
     let s = Server::start(false);

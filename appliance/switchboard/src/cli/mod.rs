@@ -4,6 +4,7 @@
 
 pub mod audio;
 pub mod bench;
+pub mod blacklist;
 pub mod chat;
 pub mod kb;
 pub mod memory;

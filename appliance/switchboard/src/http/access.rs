@@ -49,6 +49,8 @@ pub static ROUTES: &[Route] = &[
     route(Method::GET, "/api/agents/{name}/memory", OPERATOR),
     route(Method::GET, "/api/callers/{number}/memory", OPERATOR),
     route(Method::DELETE, "/api/callers/{number}/memory", OPERATOR),
+    route(Method::GET, "/api/blacklist", OPERATOR),
+    route(Method::DELETE, "/api/blacklist/{number}", OPERATOR),
     route(Method::GET, "/api/calls", AGENT),
     route(Method::GET, "/api/calls/{id}", AGENT),
 ];

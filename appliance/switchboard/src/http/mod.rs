@@ -3,8 +3,10 @@
 
 pub mod access;
 mod agents;
+mod blacklist;
 mod calls;
 mod error;
+pub use blacklist::shown as blacklist_entry_json;
 mod memory;
 mod session;
 
@@ -115,6 +117,11 @@ fn api(state: AppState) -> Router<AppState> {
         .route(
             "/api/callers/{number}/memory",
             get(memory::of_caller).delete(memory::forget),
+        )
+        .route("/api/blacklist", get(blacklist::list))
+        .route(
+            "/api/blacklist/{number}",
+            axum::routing::delete(blacklist::remove),
         )
         .route("/api/calls", get(calls::list))
         .route("/api/calls/{id}", get(calls::show))

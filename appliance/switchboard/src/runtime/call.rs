@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 use switchboard_call::{Action, Answer, Input, Prompt, Session};
 use switchboard_store::EndReason;
 use switchboard_store::{
-    BlacklistEntry, CallRecordId, ConsentDecision, ConsentRecord, EndOfCall, Speaker,
-    TranscriptLine, Turn, TurnTimings, UnixMillis,
+    CallRecordId, ConsentDecision, ConsentRecord, EndOfCall, Speaker, TranscriptLine, Turn,
+    TurnTimings, UnixMillis,
 };
 use tokio::sync::mpsc;
 use tokio::time::sleep_until;
@@ -860,16 +860,22 @@ impl Call {
                 "abusive caller not blacklisted: the number is not asserted by a trusted source");
             return;
         }
-        tracing::warn!(caller = %Pii(&self.caller.number), %reason, "blacklisting the caller");
-        let entry = BlacklistEntry {
-            number: self.caller.number.clone(),
-            reason,
-            source_call_id: Some(self.id.clone()),
-            added_by: format!("agent:{}", self.agent.name),
-            added_at: UnixMillis::now(),
-        };
-        if let Err(e) = self.shared.store.add_to_blacklist(&entry).await {
-            tracing::error!("cannot blacklist the caller: {e}");
+        let blocked = self
+            .shared
+            .store
+            .block_for_abuse(
+                &self.caller.number,
+                &reason,
+                &self.id,
+                &format!("agent:{}", self.agent.name),
+                UnixMillis::now(),
+                self.shared.abuse_block,
+            )
+            .await;
+        match blocked {
+            Ok(entry) => tracing::warn!(caller = %Pii(&self.caller.number), %reason,
+                offences = entry.offences, until = ?entry.expires_at, "caller blacklisted"),
+            Err(e) => tracing::error!("cannot blacklist the caller: {e}"),
         }
     }
 

@@ -175,6 +175,8 @@ pub struct Shared {
     /// Told each turn's voice-to-voice latency, from which the call limit is learnt.
     pub capacity: Arc<Capacity>,
     pub engine_timeout: Duration,
+    /// How long a first offence of abuse blocks the caller's number.
+    pub abuse_block: Duration,
 }
 
 impl Shared {
@@ -297,6 +299,7 @@ impl Runtime {
                 vault: Some(vault),
                 capacity,
                 engine_timeout: Duration::from_millis(config.calls.engine_timeout_ms.into()),
+                abuse_block: Duration::from_secs(u64::from(config.calls.abuse_block_hours) * 3600),
             }),
             agents,
             reloads,
