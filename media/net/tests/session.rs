@@ -193,27 +193,9 @@ async fn inbound_packets_of_any_size_become_continuous_20ms_frames() {
         let config = SessionConfig::new(Law::Mu, Some(peer.local_addr().unwrap()), 4);
         let mut session = RtpSession::spawn(ours, config, 1000);
         // A 1 kHz tone in `ptime` packets, paced in real time for 1.2 s.
-        let samples = (ptime * 8) as usize;
-        let audio = tone(1000.0, 8000 * 2);
+        let to = SocketAddr::from(([127, 0, 0, 1], our_port));
         let sender = tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(Duration::from_millis(u64::from(ptime)));
-            for i in 0..(1200 / ptime) as usize {
-                ticker.tick().await;
-                let payload: Vec<u8> = audio[i * samples..(i + 1) * samples]
-                    .iter()
-                    .map(|&s| Law::Mu.encode(s))
-                    .collect();
-                let packet = media_rtp::RtpPacket::new(
-                    media_rtp::PayloadType::PCMU,
-                    i as u16,
-                    (i * samples) as u32,
-                    media_rtp::Ssrc(77),
-                    &payload,
-                );
-                peer.send_to(&packet.to_vec(), ("127.0.0.1", our_port))
-                    .await
-                    .unwrap();
-            }
+            send_tone(&peer, to, 1000.0, 77, ptime, (1200 / ptime) as usize).await;
         });
         // 40 frames (800 ms) of loud 20 ms frames in a row: no gaps, no concealment.
         let mut loud = 0;
@@ -249,26 +231,28 @@ fn energy_at(frame: &[i16], freq: f64) -> f64 {
     (s1 * s1 + s2 * s2 - k * s1 * s2).sqrt() / frame.len() as f64
 }
 
-/// `packets` of a `freq` tone from `socket` to `to` every 20 ms, as SSRC `ssrc`.
+/// `packets` of a `freq` tone from `socket` to `to`, one every `ptime` ms, as SSRC `ssrc`.
 async fn send_tone(
     socket: &tokio::net::UdpSocket,
     to: SocketAddr,
     freq: f64,
     ssrc: u32,
+    ptime: u32,
     packets: usize,
 ) {
-    let audio = tone(freq, 160 * packets);
-    let mut ticker = tokio::time::interval(Duration::from_millis(20));
+    let samples = (ptime * 8) as usize;
+    let audio = tone(freq, samples * packets);
+    let mut ticker = tokio::time::interval(Duration::from_millis(u64::from(ptime)));
     for i in 0..packets {
         ticker.tick().await;
-        let payload: Vec<u8> = audio[i * 160..(i + 1) * 160]
+        let payload: Vec<u8> = audio[i * samples..(i + 1) * samples]
             .iter()
             .map(|&s| Law::Mu.encode(s))
             .collect();
         let packet = media_rtp::RtpPacket::new(
             media_rtp::PayloadType::PCMU,
             i as u16,
-            (i * 160) as u32,
+            (i * samples) as u32,
             media_rtp::Ssrc(ssrc),
             &payload,
         );
@@ -295,17 +279,17 @@ async fn injected_media_is_never_played() {
 
     // Another host (127.0.0.2 is loopback too, but not the caller's address) goes first.
     let other_host = tokio::net::UdpSocket::bind("127.0.0.2:0").await.unwrap();
-    send_tone(&other_host, to, INJECTED_HZ, 666, 10).await;
+    send_tone(&other_host, to, INJECTED_HZ, 666, 20, 10).await;
     let other_port = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let injections = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
         tokio::join!(
-            send_tone(&other_host, to, INJECTED_HZ, 666, 50),
-            send_tone(&other_port, to, INJECTED_HZ, 77, 50),
-            send_tone(&caller, to, INJECTED_HZ, 4242, 50),
+            send_tone(&other_host, to, INJECTED_HZ, 666, 20, 50),
+            send_tone(&other_port, to, INJECTED_HZ, 77, 20, 50),
+            send_tone(&caller, to, INJECTED_HZ, 4242, 20, 50),
         );
     };
-    let senders = async { tokio::join!(send_tone(&caller, to, CALLER_HZ, 77, 75), injections) };
+    let senders = async { tokio::join!(send_tone(&caller, to, CALLER_HZ, 77, 20, 75), injections) };
     // Every frame played while the senders run, and for a moment after.
     let mut frames = Vec::new();
     let collect = async {

@@ -7,11 +7,14 @@ use sip_message::{Header, Message, Method, NameAddr, Request, Response, Uri};
 
 use sip_message::Refresher;
 
-use crate::call::{Accepting, CallState, Cancel, Outgoing, Purpose, Retransmit2xx, Session};
+use crate::call::{
+    Accepting, CallState, Cancel, Incoming, Outgoing, Purpose, Retransmit2xx, Session,
+};
 use crate::endpoint::{Challengeable, Endpoint, ALLOW};
 use crate::error::Error;
 use crate::event::Rejection;
 use crate::session_timer::{self, Agreed, SessionTimer};
+use crate::transaction::ServerKey;
 use crate::trunk::Trunk;
 use crate::CallHandle;
 
@@ -176,23 +179,7 @@ impl Endpoint {
         rejection: Rejection,
     ) -> Result<(), Error> {
         let now = self.input_time(now);
-        let (invite, key, tag) = match self.calls.get(&call) {
-            Some(CallState::Incoming(i)) => {
-                (i.invite.clone(), i.key.clone(), i.dialog.local_tag.clone())
-            }
-            Some(other) => return Err(invalid(call, "reject", other)),
-            None => return Err(Error::UnknownCall(call)),
-        };
-        let (status, reason) = rejection.status();
-        let mut response = self.response(&invite, status, reason, Some(&tag));
-        if let Rejection::Unavailable {
-            retry_after: Some(seconds),
-        } = rejection
-        {
-            response
-                .headers
-                .push(Header::new("Retry-After", seconds.to_string()));
-        }
+        let (response, key) = self.final_response(call, "reject", rejection)?;
         self.respond(now, &key, response);
         self.remove_call(call);
         Ok(())
@@ -209,20 +196,52 @@ impl Endpoint {
         rejection: Option<Rejection>,
     ) -> Result<(), Error> {
         let now = self.input_time(now);
-        let (invite, key, tag) = match self.calls.get(&call) {
-            Some(CallState::Incoming(i)) => {
-                (i.invite.clone(), i.key.clone(), i.dialog.local_tag.clone())
+        let (response, key) = match rejection {
+            Some(r) => {
+                let (response, key) = self.final_response(call, "refuse", r)?;
+                (Some(response), key)
             }
-            Some(other) => return Err(invalid(call, "refuse", other)),
-            None => return Err(Error::UnknownCall(call)),
+            None => (None, self.incoming(call, "refuse")?.key.clone()),
         };
-        let response = rejection.map(|r| {
-            let (status, reason) = r.status();
-            self.response(&invite, status, reason, Some(&tag))
-        });
         self.respond_once(now, &key, response);
         self.remove_call(call);
         Ok(())
+    }
+
+    /// The final response that refuses the incoming `call` with `rejection`, and the key of
+    /// its INVITE's server transaction.
+    fn final_response(
+        &mut self,
+        call: CallHandle,
+        op: &'static str,
+        rejection: Rejection,
+    ) -> Result<(Response, ServerKey), Error> {
+        let incoming = self.incoming(call, op)?;
+        let (invite, key, tag) = (
+            incoming.invite.clone(),
+            incoming.key.clone(),
+            incoming.dialog.local_tag.clone(),
+        );
+        let (status, reason) = rejection.status();
+        let mut response = self.response(&invite, status, reason, Some(&tag));
+        if let Rejection::Unavailable {
+            retry_after: Some(seconds),
+        } = rejection
+        {
+            response
+                .headers
+                .push(Header::new("Retry-After", seconds.to_string()));
+        }
+        Ok((response, key))
+    }
+
+    /// The incoming (unanswered) call `call`, or why `op` cannot apply to it.
+    fn incoming(&self, call: CallHandle, op: &'static str) -> Result<&Incoming, Error> {
+        match self.calls.get(&call) {
+            Some(CallState::Incoming(i)) => Ok(i),
+            Some(other) => Err(invalid(call, op, other)),
+            None => Err(Error::UnknownCall(call)),
+        }
     }
 
     /// Ends the call: BYE when a dialog exists, CANCEL for our unanswered

@@ -849,17 +849,11 @@ fn asserted_identities_reach_the_application() {
     let mut b = sip_proto::Endpoint::new(util::config(util::B), 1);
     let now = Instant::now();
     let from: std::net::SocketAddr = "203.0.113.7:5060".parse().unwrap();
-    let invite = "INVITE sip:agent@10.0.0.2 SIP/2.0\r\n\
-Via: SIP/2.0/UDP 203.0.113.7:5060;branch=z9hG4bKpai1\r\n\
-Max-Forwards: 70\r\n\
-From: \"Anyone\" <sip:+15550009999@203.0.113.7>;tag=f1\r\n\
-To: <sip:agent@10.0.0.2>\r\n\
-Call-ID: pai-1\r\n\
-CSeq: 1 INVITE\r\n\
-Contact: <sip:carrier@203.0.113.7:5060>\r\n\
-P-Asserted-Identity: \"Ana\" <sip:+15550001234@carrier.example;user=phone>, <tel:+15550001234>\r\n\
-P-Asserted-Identity: <not a uri\r\n\
-Content-Length: 0\r\n\r\n";
+    let invite = raw_invite(
+        "pai1",
+        "P-Asserted-Identity: \"Ana\" <sip:+15550001234@carrier.example;user=phone>, <tel:+15550001234>\r\n\
+         P-Asserted-Identity: <not a uri\r\n",
+    );
     b.handle_datagram(now, TransportKind::Udp, from, invite.as_bytes())
         .unwrap();
     let incoming = std::iter::from_fn(|| b.poll_event())
@@ -936,20 +930,8 @@ fn a_required_extension_we_lack_is_refused_with_420() {
     let mut b = sip_proto::Endpoint::new(util::config(util::B), 1);
     let now = Instant::now();
     let from: std::net::SocketAddr = "203.0.113.7:5060".parse().unwrap();
-    let invite = |branch: &str, require: &str| {
-        format!(
-            "INVITE sip:agent@10.0.0.2 SIP/2.0\r\n\
-Via: SIP/2.0/UDP 203.0.113.7:5060;branch=z9hG4bK{branch}\r\n\
-Max-Forwards: 70\r\n\
-From: <sip:+15550009999@203.0.113.7>;tag=f1\r\n\
-To: <sip:agent@10.0.0.2>\r\n\
-Call-ID: req-{branch}\r\n\
-CSeq: 1 INVITE\r\n\
-Contact: <sip:carrier@203.0.113.7:5060>\r\n\
-Require: {require}\r\n\
-Content-Length: 0\r\n\r\n"
-        )
-    };
+    let invite =
+        |branch: &str, require: &str| raw_invite(branch, &format!("Require: {require}\r\n"));
     b.handle_datagram(
         now,
         TransportKind::Udp,
@@ -971,4 +953,21 @@ Content-Length: 0\r\n\r\n"
     )
     .unwrap();
     assert!(std::iter::from_fn(|| b.poll_event()).any(|e| matches!(e, Event::IncomingCall(_))));
+}
+
+/// An INVITE from a carrier at 203.0.113.7 as it would arrive, with `extra` header lines (each
+/// ending in CRLF).
+fn raw_invite(branch: &str, extra: &str) -> String {
+    format!(
+        "INVITE sip:agent@10.0.0.2 SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 203.0.113.7:5060;branch=z9hG4bK{branch}\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:+15550009999@203.0.113.7>;tag=f1\r\n\
+         To: <sip:agent@10.0.0.2>\r\n\
+         Call-ID: raw-{branch}\r\n\
+         CSeq: 1 INVITE\r\n\
+         Contact: <sip:carrier@203.0.113.7:5060>\r\n\
+         {extra}\
+         Content-Length: 0\r\n\r\n"
+    )
 }
