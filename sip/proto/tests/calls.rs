@@ -889,20 +889,7 @@ fn a_refusal_is_sent_once_and_kept_nowhere() {
         pair.link.filter = Some(Box::new(|from, t| {
             !(from == Side::A && t.bytes.starts_with(b"ACK"))
         }));
-        let now = pair.now;
-        pair.a
-            .invite(
-                now,
-                uri("sip:x@10.0.0.2"),
-                name("<sip:a@example.com>"),
-                sdp("sendrecv"),
-            )
-            .unwrap();
-        pair.drive_for(Duration::from_millis(20));
-        let b_call = match &pair.b_events[0] {
-            Event::IncomingCall(c) => c.call,
-            other => panic!("{other:?}"),
-        };
+        let (_, b_call) = place_call(&mut pair, Side::A);
         let now = pair.now;
         if refuse {
             pair.b
