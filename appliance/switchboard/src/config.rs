@@ -50,6 +50,10 @@ pub struct Config {
 pub struct HttpConfig {
     /// Admin UI, API, `/healthz`, `/readyz` and `/metrics`.
     pub listen: SocketAddr,
+    /// Sources (CIDR blocks or addresses: a Prometheus server) that may read `/metrics` and
+    /// the reasons behind `/readyz`, besides this box itself. Others get 403 from `/metrics`
+    /// and only the verdict from `/readyz`: error texts can name paths and hosts.
+    pub monitoring_allow: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -228,6 +232,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            monitoring_allow: Vec::new(),
         }
     }
 }
@@ -317,6 +322,17 @@ impl Config {
             }
         }
         Some(blocks)
+    }
+
+    /// Who besides this box may read `/metrics` and `/readyz`'s reasons. Entries were checked
+    /// at load.
+    pub fn monitoring_allow(&self) -> sip_net::AllowList {
+        sip_net::AllowList::only(
+            self.http
+                .monitoring_allow
+                .iter()
+                .filter_map(|b| b.parse().ok()),
+        )
     }
 
     /// The sources whose caller ID is believed: `sip.trust_caller_id_from` joined with the
@@ -812,6 +828,7 @@ fn validate(c: &Config) -> Result<(), (String, String)> {
         ));
     }
     for (field, blocks) in [
+        ("http.monitoring_allow", &c.http.monitoring_allow),
         ("sip.allow", &c.sip.allow),
         ("sip.trust_caller_id_from", &c.sip.trust_caller_id_from),
     ] {

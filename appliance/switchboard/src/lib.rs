@@ -145,7 +145,9 @@ pub async fn run(
         }
         Err(_) => None,
     };
-    let state = http::AppState::new(store.clone(), models, knowledge).with_runtime(runtime.clone());
+    let state = http::AppState::new(store.clone(), models, knowledge)
+        .with_runtime(runtime.clone())
+        .with_monitoring(config.monitoring_allow());
     let sip_addr = listeners.sip.local_addr;
     let admission = telephony::Admission::new(
         store.clone(),

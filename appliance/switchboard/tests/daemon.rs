@@ -223,3 +223,55 @@ async fn agents_in_the_config_are_seeded_and_updated() {
         "second"
     );
 }
+
+/// Monitoring details are for this box and `http.monitoring_allow`: from elsewhere `/metrics`
+/// is refused and `/readyz` says only whether the box is ready, not why (error texts name paths
+/// and hosts). Requests go through the daemon's router with the client address a real
+/// connection would carry.
+#[tokio::test]
+async fn monitoring_details_are_served_to_this_box_and_listed_sources_only() {
+    use axum::body::Body;
+    use axum::extract::ConnectInfo;
+    use tower::ServiceExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = switchboard_store::Store::open_sqlite(&dir.path().join("db.sqlite"))
+        .await
+        .unwrap();
+    let missing = std::sync::Arc::new(switchboard::engines::EngineError::NotInstalled(
+        dir.path().join("no-models-here"),
+    ));
+    let allowed: sip_net::Cidr = "198.51.100.0/24".parse().unwrap();
+    let state = switchboard::http::AppState::new(store, Err(missing.clone()), Err(missing))
+        .with_monitoring(sip_net::AllowList::only([allowed]));
+    let get = |path: &'static str, from: &str| {
+        let mut request = axum::http::Request::get(path).body(Body::empty()).unwrap();
+        let peer: SocketAddr = from.parse().unwrap();
+        request.extensions_mut().insert(ConnectInfo(peer));
+        let router = switchboard::http::router(state.clone());
+        async move {
+            let response = router.oneshot(request).await.unwrap();
+            let status = response.status().as_u16();
+            let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    for local in ["127.0.0.1:40000", "[::1]:40000", "198.51.100.7:40000"] {
+        let (status, body) = get("/readyz", local).await;
+        assert_eq!(status, 503);
+        assert!(body.contains("no-models-here"), "{local}: {body}");
+        assert_eq!(get("/metrics", local).await.0, 200, "{local}");
+    }
+    let (status, body) = get("/readyz", "203.0.113.9:40000").await;
+    assert_eq!((status, body.as_str()), (503, r#"{"ready":false}"#));
+    let (status, body) = get("/metrics", "203.0.113.9:40000").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(!body.contains("switchboard_"), "{body}");
+    assert_eq!(
+        get("/healthz", "203.0.113.9:40000").await.0,
+        200,
+        "liveness is for anyone"
+    );
+}

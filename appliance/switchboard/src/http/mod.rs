@@ -16,7 +16,7 @@ use crate::auth::LoginThrottle;
 use crate::engines::EngineError;
 use crate::knowledge::Knowledge;
 use crate::runtime::Runtime;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -42,6 +42,9 @@ pub struct AppState {
     /// Password checks running at once (`auth::PASSWORD_CHECKS`): a login flood queues here
     /// instead of taking every core and gigabytes of argon2 memory.
     pub password_checks: Arc<tokio::sync::Semaphore>,
+    /// Who may read `/metrics` and `/readyz`'s reasons besides this box
+    /// (`http.monitoring_allow`).
+    pub monitoring: sip_net::AllowList,
     /// The call runtime, told when an agent's knowledge changes; `None` when it is not running.
     pub runtime: Option<Arc<Runtime>>,
 }
@@ -60,7 +63,20 @@ impl AppState {
             throttle: Arc::default(),
             password_checks: Arc::new(tokio::sync::Semaphore::new(crate::auth::PASSWORD_CHECKS)),
             runtime: None,
+            monitoring: sip_net::AllowList::only([]),
         }
+    }
+
+    /// With the sources besides this box that may read the monitoring details.
+    pub fn with_monitoring(mut self, allow: sip_net::AllowList) -> Self {
+        self.monitoring = allow;
+        self
+    }
+
+    /// Whether `peer` may read `/metrics` and the reasons behind `/readyz`: this box itself,
+    /// or a source in `http.monitoring_allow`.
+    fn may_monitor(&self, peer: std::net::IpAddr) -> bool {
+        peer.to_canonical().is_loopback() || self.monitoring.allows(peer.to_canonical())
     }
 
     /// With the call runtime that takes knowledge changes to calls.
@@ -134,8 +150,12 @@ async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
 }
 
-/// Ready to take calls: the database answers and the models checked out.
-async fn readyz(State(state): State<AppState>) -> Response {
+/// Ready to take calls: the database answers and the models checked out. The reasons are shown
+/// to this box and to `http.monitoring_allow` only; anyone else gets the verdict.
+async fn readyz(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Response {
     let database = state.store.ping().await.map_err(|e| e.to_string());
     let ready = database.is_ok() && state.models.is_ok();
     metrics::gauge!("switchboard_ready").set(if ready { 1.0 } else { 0.0 });
@@ -149,6 +169,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
         Ok(()) => "ok".to_string(),
         Err(e) => e,
     };
+    if !state.may_monitor(peer.ip()) {
+        return (status, Json(json!({ "ready": ready }))).into_response();
+    }
     let body = json!({
         "ready": ready,
         "checks": {
@@ -159,7 +182,15 @@ async fn readyz(State(state): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
+async fn metrics(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Response {
+    if !state.may_monitor(peer.ip()) {
+        count("metrics", 403);
+        let error = "metrics are served to this box and http.monitoring_allow only";
+        return (StatusCode::FORBIDDEN, Json(json!({ "error": error }))).into_response();
+    }
     count("metrics", 200);
     (
         [(
