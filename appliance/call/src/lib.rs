@@ -194,6 +194,27 @@ pub enum Action {
     },
 }
 
+impl Action {
+    /// The action's name, for logs: unlike its `Debug`, it carries none of the caller's words.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Play { .. } => "play",
+            Action::Peek { .. } => "peek",
+            Action::Prepare { .. } => "prepare",
+            Action::Transcribe { .. } => "transcribe",
+            Action::Reply { .. } => "reply",
+            Action::PausePlayback => "pause_playback",
+            Action::ResumePlayback => "resume_playback",
+            Action::StopPlayback => "stop_playback",
+            Action::LogConsent { .. } => "log_consent",
+            Action::StartRecording => "start_recording",
+            Action::Blacklist { .. } => "blacklist",
+            Action::Transfer => "transfer",
+            Action::Hangup { .. } => "hangup",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EndReason {
     CallerHungUp,

@@ -1,15 +1,8 @@
-//! Personal data in logs: phone numbers and transcripts are wrapped in [`Pii`], which prints
-//! redacted unless the operator turned on `log.show_pii` for debugging.
+//! Personal data in logs: phone numbers and transcripts are wrapped in [`Pii`], which always
+//! prints redacted. The call record and its transcript (behind the API's roles) are where an
+//! operator reads them; a log line is read by whoever reads the journal.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-static SHOW: AtomicBool = AtomicBool::new(false);
-
-/// Lets [`Pii`] values print in full (process-wide; for debugging only).
-pub fn show_in_logs(show: bool) {
-    SHOW.store(show, Ordering::Relaxed);
-}
 
 /// A value that is personal data: `Display`/`Debug` print a redacted form.
 #[derive(Clone, PartialEq, Eq)]
@@ -18,9 +11,6 @@ pub struct Pii<T>(pub T);
 impl<T: AsRef<str>> fmt::Display for Pii<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.0.as_ref();
-        if SHOW.load(Ordering::Relaxed) {
-            return f.write_str(s);
-        }
         // Keep the last two digits of a number so operators can tell calls apart; hide text.
         let digits: Vec<char> = s.chars().filter(char::is_ascii_digit).collect();
         let number_like = s

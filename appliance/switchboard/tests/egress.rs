@@ -3,6 +3,10 @@
 //! the reply) and shut-down, on the example configuration with every address on loopback; each
 //! `connect`, `sendto`, `sendmsg` and `sendmmsg` to an IP address must then be to loopback.
 //!
+//! The same call checks the other way personal data leaves its place: the daemon's log (the
+//! journal, read by whoever administers the box) holds neither the caller's number nor their
+//! words; those belong in the call record, behind the API's roles.
+//!
 //! ONNX Runtime's 1DS telemetry, on by default since 1.29, failed this: it asked DNS for
 //! mobile.events.data.microsoft.com at start-up.
 //!
@@ -21,6 +25,9 @@ use models_api::testing::{model_file, models_dir};
 use switchboard_e2e::{free_port, installed, read_wav, rms, Ua, UaEvent, UaOptions};
 
 const SPEECH_RMS: f64 = 300.0;
+/// The caller's number and words: neither may reach a log line.
+const CALLER: &str = "+15550109876";
+const QUESTION: &str = "What are your opening hours?";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_reaches_no_address_but_loopback() {
@@ -40,13 +47,7 @@ async fn a_call_reaches_no_address_but_loopback() {
 
     let question = dir.path().join("question.wav");
     let status = daemon_command(bin, &config, &repo)
-        .args([
-            "say",
-            "What are your opening hours?",
-            "--rate",
-            "8000",
-            "-o",
-        ])
+        .args(["say", QUESTION, "--rate", "8000", "-o"])
         .arg(&question)
         .stderr(Stdio::null())
         .status()
@@ -55,6 +56,7 @@ async fn a_call_reaches_no_address_but_loopback() {
     let (question, _) = read_wav(&question);
 
     let trace = dir.path().join("trace.txt");
+    let log = std::fs::File::create(dir.path().join("daemon.log")).unwrap();
     let mut strace = without_overrides(&mut Command::new("strace"))
         .args([
             "-f",
@@ -70,14 +72,20 @@ async fn a_call_reaches_no_address_but_loopback() {
         .arg("serve")
         // The example lists no PBX; the test's caller on loopback stands in for one.
         .env("SWITCHBOARD_SIP_ALLOW", "[\"127.0.0.1\"]")
+        // Every level: a number logged at debug is as leaked as one at info.
+        .env("RUST_LOG", "debug")
         .current_dir(&repo)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
         .spawn()
         .unwrap();
     wait_healthy(http_port).await;
 
-    let mut ua = Ua::start(UaOptions::default()).await;
+    let mut ua = Ua::start(UaOptions {
+        caller: CALLER.into(),
+        ..UaOptions::default()
+    })
+    .await;
     ua.call(&format!("sip:demo@127.0.0.1:{sip_port}")).await;
     let call = ua
         .expect("the agent to answer", |e| match e {
@@ -126,6 +134,22 @@ async fn a_call_reaches_no_address_but_loopback() {
         foreign.is_empty(),
         "the daemon reached addresses beyond loopback:\n{}",
         foreign.join("\n")
+    );
+
+    let log = std::fs::read_to_string(dir.path().join("daemon.log")).unwrap();
+    assert!(
+        log.contains("call admitted"),
+        "the log was captured:\n{log}"
+    );
+    let digits = &CALLER[1..];
+    let leaks: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(digits) || l.to_lowercase().contains("opening hours"))
+        .collect();
+    assert!(
+        leaks.is_empty(),
+        "personal data in the log:\n{}",
+        leaks.join("\n")
     );
 }
 

@@ -537,7 +537,8 @@ impl Call {
 
     async fn action(&mut self, action: Action) {
         let now = Instant::now();
-        tracing::debug!(?action);
+        // The name only: a prompt's kind is safe, the caller's words are not (`Pii`).
+        tracing::debug!(action = action.name());
         match action {
             Action::Play { prompt, .. } => {
                 let chunk = self.agent.prompts.get(prompt);
