@@ -201,9 +201,11 @@ mod tests {
     async fn ports_are_not_handed_out_in_sequence() {
         let pool = PortPool::new(LOCAL, 47100, 47899, true).unwrap();
         let ports: Vec<u16> = (0..8).map(|_| pool.allocate().unwrap().port()).collect();
-        // Each lease is dropped at once, so a sequential pool would repeat one port or count up.
-        let steps_of_two = ports.windows(2).filter(|w| w[1] == w[0] + 2).count();
+        // Each lease is dropped at once, so a sequential pool would repeat one port or count up
+        // by two (eight ports within 16). Random draws from 400 slots spread wide; a port
+        // another process holds moves a draw to the next slot, so adjacent draws may occur.
         let distinct: HashSet<u16> = ports.iter().copied().collect();
-        assert!(steps_of_two < 2 && distinct.len() > 4, "{ports:?}");
+        let spread = ports.iter().max().unwrap() - ports.iter().min().unwrap();
+        assert!(distinct.len() > 4 && spread > 64, "{ports:?}");
     }
 }
