@@ -268,9 +268,9 @@ struct Task {
     digits_out: VecDeque<(char, Duration)>,
     digit_now: Option<TelephoneEventSender>,
     sent_since_clear: u64,
-    latched_rtp: Option<SocketAddr>,
     latched_rtcp: Option<SocketAddr>,
-    /// Who may send media into the call.
+    /// Who may send media into the call; the source it locked to is where we send (symmetric
+    /// RTP) when that is not the SDP's address.
     sources: SourceFilter,
     sent_since_report: bool,
     stats: SessionStats,
@@ -327,7 +327,6 @@ impl Task {
             digits_out: VecDeque::new(),
             digit_now: None,
             sent_since_clear: 0,
-            latched_rtp: None,
             latched_rtcp: None,
             sent_since_report: false,
             stats: SessionStats::default(),
@@ -409,7 +408,6 @@ impl Task {
                 if config.remote_rtp != self.config.remote_rtp {
                     // A new address from SDP overrides an earlier latch; a source
                     // may latch again in a new window.
-                    self.latched_rtp = None;
                     self.latched_rtcp = None;
                     self.sources.renegotiated(Instant::now(), config.remote_rtp);
                 }
@@ -446,20 +444,28 @@ impl Task {
             reception: self.source.as_ref().map(SourceState::stats),
             jitter: self.jitter.stats(),
             remote_rtp: self.remote_rtp(),
-            latched: self.latched_rtp.is_some(),
+            latched: self.latched_rtp().is_some(),
             ..self.stats
         }
     }
 
+    /// Where the caller's media comes from when that is not the SDP's address (symmetric RTP:
+    /// we send there). Only a latching session locks to such a source.
+    fn latched_rtp(&self) -> Option<SocketAddr> {
+        self.sources
+            .locked()
+            .filter(|a| Some(*a) != self.config.remote_rtp)
+    }
+
     fn remote_rtp(&self) -> Option<SocketAddr> {
-        self.latched_rtp.or(self.config.remote_rtp)
+        self.latched_rtp().or(self.config.remote_rtp)
     }
 
     fn remote_rtcp(&self) -> Option<SocketAddr> {
         if let Some(rtcp) = self.latched_rtcp {
             return Some(rtcp);
         }
-        if self.latched_rtp.is_none() {
+        if self.latched_rtp().is_none() {
             if let Some(rtcp) = self.config.remote_rtcp {
                 return Some(rtcp);
             }
@@ -609,7 +615,6 @@ impl Task {
             Admission::Latched(to) => {
                 // Symmetric RTP: send where the caller's media actually comes from.
                 info!(from = %to, sdp = ?self.config.remote_rtp, "RTP latched to the source address");
-                self.latched_rtp = Some(to);
                 self.emit(MediaEvent::Latched(to));
             }
             refused @ (Admission::ForeignAddress | Admission::ForeignSsrc) => {
@@ -661,7 +666,7 @@ impl Task {
             return;
         };
         self.stats.rtcp_received += 1;
-        if self.config.latch && self.latched_rtp.is_some() {
+        if self.latched_rtp().is_some() {
             self.latched_rtcp = Some(from);
         }
         for packet in packets {
