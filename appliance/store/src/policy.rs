@@ -171,7 +171,7 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(q("block for abuse"))?;
-        insert_entry(&entry)
+        insert_entry(INSERT_ENTRY, &entry)
             .execute(&mut *tx)
             .await
             .map_err(q("block for abuse"))?;
@@ -193,26 +193,11 @@ impl Store {
     /// Adds `entry.number` to the blacklist. An existing entry is kept as it is (the first reason
     /// stands) and `false` is returned.
     pub async fn add_to_blacklist(&self, entry: &BlacklistEntry) -> Result<bool> {
-        let done = sqlx::query(
-            "INSERT INTO blacklist (number, reason, source_call_id, added_by, added_at, \
-             expires_at, offences) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (number) DO NOTHING",
-        )
-        .bind(&entry.number)
-        .bind(&entry.reason)
-        .bind(
-            entry
-                .source_call_id
-                .as_ref()
-                .map(|c| c.as_str().to_string()),
-        )
-        .bind(&entry.added_by)
-        .bind(entry.added_at.0)
-        .bind(entry.expires_at.map(|t| t.0))
-        .bind(i64::from(entry.offences))
-        .execute(&self.pool)
-        .await
-        .map_err(q("add to blacklist"))?;
+        let sql = format!("{INSERT_ENTRY} ON CONFLICT (number) DO NOTHING");
+        let done = insert_entry(&sql, entry)
+            .execute(&self.pool)
+            .await
+            .map_err(q("add to blacklist"))?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -282,25 +267,27 @@ impl Store {
     }
 }
 
-fn insert_entry(
-    entry: &BlacklistEntry,
-) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
-    sqlx::query(
-        "INSERT INTO blacklist (number, reason, source_call_id, added_by, added_at, expires_at, \
-         offences) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(entry.number.clone())
-    .bind(entry.reason.clone())
-    .bind(
-        entry
-            .source_call_id
-            .as_ref()
-            .map(|c| c.as_str().to_string()),
-    )
-    .bind(entry.added_by.clone())
-    .bind(entry.added_at.0)
-    .bind(entry.expires_at.map(|t| t.0))
-    .bind(i64::from(entry.offences))
+const INSERT_ENTRY: &str = "INSERT INTO blacklist (number, reason, source_call_id, added_by, \
+     added_at, expires_at, offences) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// `sql` (an `INSERT_ENTRY`, perhaps with a conflict clause) bound to `entry`.
+fn insert_entry<'q>(
+    sql: &'q str,
+    entry: &'q BlacklistEntry,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    sqlx::query(sql)
+        .bind(entry.number.as_str())
+        .bind(entry.reason.as_str())
+        .bind(
+            entry
+                .source_call_id
+                .as_ref()
+                .map(|c| c.as_str().to_string()),
+        )
+        .bind(entry.added_by.as_str())
+        .bind(entry.added_at.0)
+        .bind(entry.expires_at.map(|t| t.0))
+        .bind(i64::from(entry.offences))
 }
 
 fn entry_from_row(r: &sqlx::any::AnyRow) -> Result<BlacklistEntry> {

@@ -335,18 +335,20 @@ async fn abuse_blocks_lapse_and_grow_with_each_offence(s: &Store) {
     let call = new_call("+15551230005");
     s.insert_call(&call).await.unwrap();
     let first = std::time::Duration::from_secs(24 * 3600);
-    let t0 = UnixMillis(1_700_000_000_000);
-    let once = s
-        .block_for_abuse(
+    let block = async |at: UnixMillis| {
+        s.block_for_abuse(
             &call.from_number,
             "profanity",
             &call.id,
             "agent:front",
-            t0,
+            at,
             first,
         )
         .await
-        .unwrap();
+        .unwrap()
+    };
+    let t0 = UnixMillis(1_700_000_000_000);
+    let once = block(t0).await;
     assert_eq!(once.offences, 1);
     assert_eq!(once.expires_at, Some(UnixMillis(t0.0 + 24 * HOUR)));
     assert!(once.active_at(UnixMillis(t0.0 + 23 * HOUR)));
@@ -356,17 +358,7 @@ async fn abuse_blocks_lapse_and_grow_with_each_offence(s: &Store) {
     );
     // Back after the block lapsed and abusive again: four times as long.
     let t1 = UnixMillis(t0.0 + 48 * HOUR);
-    let twice = s
-        .block_for_abuse(
-            &call.from_number,
-            "profanity",
-            &call.id,
-            "agent:front",
-            t1,
-            first,
-        )
-        .await
-        .unwrap();
+    let twice = block(t1).await;
     assert_eq!(twice.offences, 2);
     assert_eq!(twice.expires_at, Some(UnixMillis(t1.0 + 96 * HOUR)));
     assert_eq!(
@@ -376,17 +368,7 @@ async fn abuse_blocks_lapse_and_grow_with_each_offence(s: &Store) {
     // Capped at 90 days however often.
     let mut last = twice;
     for _ in 0..6 {
-        last = s
-            .block_for_abuse(
-                &call.from_number,
-                "profanity",
-                &call.id,
-                "agent:front",
-                t1,
-                first,
-            )
-            .await
-            .unwrap();
+        last = block(t1).await;
     }
     assert_eq!(last.offences, 8);
     assert_eq!(last.expires_at, Some(UnixMillis(t1.0 + 90 * 24 * HOUR)));
