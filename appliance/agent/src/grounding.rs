@@ -18,7 +18,7 @@
 //!   neither the facts nor the agent's own text contain.
 //!
 //! Before the model is asked at all, [`uncovered`] catches the invented yes/no answer: a yes/no
-//! question ("Do you rent moving trucks?") about something no fact for it names gets the
+//! question ("Do you lend ladders?") about something no fact for it names gets the
 //! don't-know line, because the facts cannot say yes or no to it, whatever the model would say.
 //!
 //! Not checked: the polarity of a yes/no answer about something the facts do name, and
@@ -72,6 +72,9 @@ pub struct Evidence {
     day_figures: Vec<Segment>,
     /// Figures the caller said.
     callers_figures: HashSet<String>,
+    /// The caller's turn asked something: their figures are then what is asked about, not a
+    /// given, wherever a day is said with them ("open at 8 on Saturday?").
+    caller_asked: bool,
 }
 
 /// Days and the figures said with them, up to the next day named.
@@ -109,6 +112,7 @@ impl Evidence {
     /// while a day in a question ("are you open on Sunday?") is no evidence of opening.
     pub fn with_caller_words(mut self, text: &str, asks: bool) -> Self {
         self.callers_figures.extend(figures(text));
+        self.caller_asked = asks;
         if !asks {
             self.open_days.extend(days(text, true));
         }
@@ -147,11 +151,13 @@ pub fn check(reply: &str, evidence: &Evidence) -> Option<Claim> {
         }
         // The figures said for a day must be that day's: "Saturday is 8 to 6" where the facts give
         // 8 to 6 for weekdays and 9 to 1 for Saturday states two true facts and a false answer.
+        // The caller's figures are exempt only when they stated them ("Tuesday at 3, noted"),
+        // not when they asked ("are you open at 8 on Saturday?" is no evidence of 8).
         for segment in segments(sentence) {
             let own: Vec<&String> = segment
                 .figures
                 .iter()
-                .filter(|f| !evidence.callers_figures.contains(*f))
+                .filter(|f| evidence.caller_asked || !evidence.callers_figures.contains(*f))
                 .collect();
             if segment.days.is_empty() || own.is_empty() {
                 continue;
@@ -211,7 +217,7 @@ fn segments(text: &str) -> Vec<Segment> {
 
 /// For a yes/no question, the first of its content words (not `FUNCTION_WORDS`) that no fact
 /// names, compared by stem ("trucks" matches "truck"): the facts cannot say yes or no about a
-/// thing they do not name ("Do you rent moving trucks?"). One odd word is enough; allowing one
+/// thing they do not name ("Do you lend ladders?"). One odd word is enough; allowing one
 /// in three (measured on the tuning halves) turned refusals into wrong yes/no answers and let
 /// "Do you offer a discount for military families?" be answered "No". Other questions are not
 /// judged here: "What hours can I get in?" is answered by facts that never say "hours".
@@ -258,14 +264,25 @@ help know tell say see look find work works used using usually really always nev
 charge charges cost costs price pay fee fees open accept allow book buy sell rent install \
 service run teach include included free extra";
 
-/// A crude stem for matching words across forms: lower case, without a plural or verb ending,
-/// at most six letters ("trucks" and "truck", "cancelled" and "cancellation").
+/// A crude stem for matching words across forms: lower case, the plural dropped, then a verb
+/// ending, then a final e, at most six letters ("fillings" and "filling", "prices" and "price",
+/// "cancelled" and "cancellation", "families" and "family").
 fn stem(word: &str) -> String {
-    let w = word.to_lowercase();
-    let w = ["ies", "es", "s", "ing", "ed"]
+    let mut w = word.to_lowercase();
+    if let Some(root) = w.strip_suffix("ies").filter(|r| r.len() >= 2) {
+        w = format!("{root}y");
+    } else if w.len() > 3 && w.ends_with('s') && !w.ends_with("ss") {
+        w.pop();
+    }
+    if let Some(root) = ["ing", "ed"]
         .iter()
         .find_map(|end| w.strip_suffix(end).filter(|r| r.len() >= 3))
-        .unwrap_or(&w);
+    {
+        w = root.to_owned();
+    }
+    if w.len() > 3 && w.ends_with('e') {
+        w.pop();
+    }
     w.chars().take(6).collect()
 }
 
@@ -642,6 +659,23 @@ mod tests {
     }
 
     #[test]
+    fn word_forms_share_a_stem() {
+        for (a, b) in [
+            ("fillings", "filling"),
+            ("cleanings", "cleaning"),
+            ("prices", "price"),
+            ("priced", "pricing"),
+            ("boxes", "box"),
+            ("families", "family"),
+            ("cancelled", "cancellation"),
+            ("trucks", "truck"),
+        ] {
+            assert_eq!(stem(a), stem(b), "{a} / {b}");
+        }
+        assert_ne!(stem("glass"), stem("glad"));
+    }
+
+    #[test]
     fn day_ranges_cover_their_days() {
         assert_eq!(days("Mon-Fri", true).len(), 5);
         assert_eq!(
@@ -659,12 +693,12 @@ mod tests {
             ("Do you charge a call-out fee on Saturdays?", None),
             ("Are you open on Saturday?", None),
             ("Do you install water softeners?", Some("water")),
-            ("Do you rent moving trucks?", Some("moving")),
+            ("Do you lend ladders?", Some("lend")),
             (
                 "Can I pay the call-out fee by cash or check?",
                 Some("check"),
             ),
-            ("Is there a discount for veterans?", Some("discount")),
+            ("Is there a parking fee for visitors?", Some("parking")),
             // Not a yes/no question: the gate and the model judge it.
             ("How much is a water softener?", None),
         ];
@@ -695,6 +729,16 @@ mod tests {
             check("It's ten dollars.", &e),
             Some(Claim::Figure("10".into()))
         );
+    }
+
+    #[test]
+    fn a_time_the_caller_asks_about_for_a_day_is_no_evidence() {
+        let e = evidence().with_caller_words("Are you open at 8 on Saturday?", true);
+        assert_eq!(
+            check("Yes, we open at 8 on Saturday.", &e),
+            Some(Claim::Figure("8".into()))
+        );
+        assert_eq!(check("On Saturday we open at 9 am.", &e), None);
     }
 
     #[test]
