@@ -406,10 +406,13 @@ fn start_media(
     handle
 }
 
-fn init_tracing() {
+/// Logs to the test's output (`RUST_LOG`; by default our info lines, and only the warnings of
+/// the model libraries, whose loading takes a hundred lines); once per process.
+pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,whisper_rs=warn,llama_cpp_2=warn".into()),
         )
         .with_test_writer()
         .try_init();
@@ -490,6 +493,35 @@ pub fn scenario(name: &str) -> PathBuf {
 pub fn free_port() -> u16 {
     let socket = std::net::UdpSocket::bind((LOCALHOST, 0)).expect("bind");
     socket.local_addr().expect("addr").port()
+}
+
+/// Writes a headless baresip configuration into `dir`, with `account` (one line of baresip's
+/// `accounts` file): SIP on `127.0.0.1:sip_port`, audio read from the WAV file `input`, what it
+/// hears dumped to WAV files in `dir` (sndfile), no sound card.
+///
+/// Media is bound to loopback too (`net_interface`): left to itself baresip takes the address of
+/// the host's first interface, and on a box with only loopback it finds none and never dials.
+pub fn baresip_config(dir: &Path, sip_port: u16, input: &Path, account: &str) {
+    let config = format!(
+        "poll_method epoll\n\
+         net_interface {LOCALHOST}\n\
+         sip_listen {LOCALHOST}:{sip_port}\n\
+         audio_player aubridge,nil\n\
+         audio_alert aubridge,nil\n\
+         audio_source aufile,{input}\n\
+         module_path /usr/lib/baresip/modules\n\
+         module g711.so\n\
+         module aufile.so\n\
+         module aubridge.so\n\
+         module sndfile.so\n\
+         snd_path {dir}\n\
+         module_tmp account.so\n\
+         module_app menu.so\n",
+        input = input.display(),
+        dir = dir.display(),
+    );
+    std::fs::write(dir.join("config"), config).expect("write baresip's config");
+    std::fs::write(dir.join("accounts"), format!("{account}\n")).expect("write baresip's accounts");
 }
 
 /// A sine tone at 8 kHz.

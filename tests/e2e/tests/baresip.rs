@@ -19,29 +19,12 @@ fn configure(dir: &Path, sip_port: u16) {
         &tone(THEIR_TONE, 8000.0, 8000 * 20),
         8000,
     );
-    let config = format!(
-        "poll_method epoll\n\
-         sip_listen 127.0.0.1:{sip_port}\n\
-         audio_player aubridge,nil\n\
-         audio_alert aubridge,nil\n\
-         audio_source aufile,{input}\n\
-         module_path /usr/lib/baresip/modules\n\
-         module g711.so\n\
-         module aufile.so\n\
-         module aubridge.so\n\
-         module sndfile.so\n\
-         snd_path {dir}\n\
-         module_tmp account.so\n\
-         module_app menu.so\n",
-        input = dir.join("in.wav").display(),
-        dir = dir.display(),
+    switchboard_e2e::baresip_config(
+        dir,
+        sip_port,
+        &dir.join("in.wav"),
+        "<sip:baresip@127.0.0.1>;regint=0;answermode=auto",
     );
-    std::fs::write(dir.join("config"), config).unwrap();
-    std::fs::write(
-        dir.join("accounts"),
-        "<sip:baresip@127.0.0.1>;regint=0;answermode=auto\n",
-    )
-    .unwrap();
 }
 
 fn baresip(dir: &Path, extra: &[String]) -> Option<Peer> {
