@@ -180,16 +180,19 @@ pub fn check(reply: &str, evidence: &Evidence) -> Option<Claim> {
     None
 }
 
-/// The figures of `text` that are amounts: after `$`, or before "dollars", "cents", "percent"
-/// or `%`.
+/// The figures of `text` that are amounts: after `$`, or before `%` or the words "dollars",
+/// "cents", "percent" (whole words: "the centre opens at 9" states no amount).
 fn money(text: &str) -> HashSet<String> {
     let lower = text.to_lowercase();
     let mut out = HashSet::new();
     for (at, _) in lower.match_indices('$') {
         out.extend(figures(&lower[at + 1..]).into_iter().take(1));
     }
-    for unit in ["dollar", "cent", "percent", "%"] {
-        for (at, _) in lower.match_indices(unit) {
+    for (at, _) in lower.match_indices('%') {
+        out.extend(figures(&lower[..at]).pop());
+    }
+    for (at, word) in ascii_words(&lower) {
+        if matches!(word, "dollar" | "dollars" | "cent" | "cents" | "percent") {
             out.extend(figures(&lower[..at]).pop());
         }
     }
@@ -221,6 +224,10 @@ fn segments(text: &str) -> Vec<Segment> {
 /// in three (measured on the tuning halves) turned refusals into wrong yes/no answers and let
 /// "Do you offer a discount for military families?" be answered "No". Other questions are not
 /// judged here: "What hours can I get in?" is answered by facts that never say "hours".
+///
+/// Verbs count: "Can I launch my own boat from your dock?" is not answered by facts about the
+/// dock's kayaks. Skipping every verb after a subject pronoun was measured and dropped: it
+/// answered that question "yes" and fixed none.
 pub fn uncovered<'a>(question: &'a str, facts: &[&str]) -> Option<&'a str> {
     let first = words(question).next()?.to_lowercase();
     if !YES_NO_OPENERS.contains(&first.as_str()) {
@@ -248,8 +255,8 @@ const YES_NO_OPENERS: &[&str] = &[
 ];
 
 /// Words that carry no topic of their own: a question is about its other words. Then the
-/// verbs of what any business does ("Do you rent moving trucks?" is about the trucks). Written
-/// as generic English, not from any business's documents.
+/// verbs of what any business does ("Do you rent moving trucks?" is about the trucks): only
+/// those seen in the tuning halves' questions or in no evaluation question at all.
 const FUNCTION_WORDS: &str = "\
 the and but for nor yet you your yours our ours they them their she her his him its this that \
 these those who whom what which when where why how does did are was were can could will would \
@@ -258,11 +265,11 @@ about any some all each every also too very just only still then than not yes pl
 thank okay get got give take make need want like let use come going able allowed one ones \
 someone somebody anyone anybody everyone everybody something anything everything nothing nobody \
 thing things way few several lot lots little back along much many more most other own same such out over \
-off after before during while again ever now today tomorrow per via offer provide available \
+off after before during while again ever now today tomorrow per via offer available \
 possible ok do is it an in on at to of or if my me we us be by so up as no go bring keep put \
 help know tell say see look find work works used using usually really always never sure \
-charge charges cost costs price pay fee fees open accept allow book buy sell rent install \
-service run teach include included free extra";
+charge charges cost costs price pay fee fees open allow book install rent \
+service teach include included free extra";
 
 /// A crude stem for matching words across forms: lower case, the plural dropped, then a verb
 /// ending, then a final e, at most six letters ("fillings" and "filling", "prices" and "price",
@@ -332,30 +339,31 @@ const TENS: [&str; 8] = [
 /// `12.50` → `12.5`) and number words (`twenty-four` → `24`, `one hundred and fifty` → `150`). A
 /// lone "one" is an article more often than a count ("one of our staff") and is left out.
 fn figures(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let chars: Vec<char> = text.chars().collect();
+    let lower = text.to_lowercase();
+    // (where it starts, value), sorted at the end: the figures in the order they are said.
+    let mut out: Vec<(usize, String)> = Vec::new();
+    let chars: Vec<(usize, char)> = lower.char_indices().collect();
+    let digit = |i: usize| chars.get(i).is_some_and(|(_, c)| c.is_ascii_digit());
     let mut i = 0;
     while i < chars.len() {
-        if chars[i].is_ascii_digit() {
+        if digit(i) {
             let start = i;
-            while i < chars.len()
-                && (chars[i].is_ascii_digit()
-                    || (matches!(chars[i], '.' | ',' | ':')
-                        && chars.get(i + 1).is_some_and(char::is_ascii_digit)))
+            while digit(i)
+                || (chars
+                    .get(i)
+                    .is_some_and(|(_, c)| matches!(c, '.' | ',' | ':'))
+                    && digit(i + 1))
             {
                 i += 1;
             }
-            let raw: String = chars[start..i].iter().collect();
-            out.push(normalise_digits(&raw));
+            let raw: String = chars[start..i].iter().map(|(_, c)| c).collect();
+            out.push((chars[start].0, normalise_digits(&raw)));
         } else {
             i += 1;
         }
     }
-    let lower = text.to_lowercase();
-    let tokens: Vec<&str> = lower
-        .split(|c: char| !c.is_ascii_alphabetic())
-        .filter(|w| !w.is_empty())
-        .collect();
+    let spans = ascii_words(&lower);
+    let tokens: Vec<&str> = spans.iter().map(|(_, w)| *w).collect();
     let mut k = 0;
     while k < tokens.len() {
         let (value, used) = number_words(&tokens[k..]);
@@ -368,12 +376,31 @@ fn figures(text: &str) -> Vec<String> {
             (m, n) if n > 0 && (1..=12).contains(&value) && (10..60).contains(&m) => (Some(m), n),
             _ => (None, 0),
         };
+        let at = spans[k].0;
         match minutes {
-            Some(m) => out.push(format!("{value}:{m:02}")),
+            Some(m) => out.push((at, format!("{value}:{m:02}"))),
             None if used == 1 && tokens[k] == "one" => {}
-            None => out.push(value.to_string()),
+            None => out.push((at, value.to_string())),
         }
         k += used + more;
+    }
+    out.sort_by_key(|(at, _)| *at);
+    out.into_iter().map(|(_, figure)| figure).collect()
+}
+
+/// The runs of ASCII letters in `text`, with the byte offsets they start at.
+fn ascii_words(text: &str) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    let mut start = None;
+    for (at, c) in text.char_indices().chain([(text.len(), ' ')]) {
+        match (c.is_ascii_alphabetic(), start) {
+            (true, None) => start = Some(at),
+            (false, Some(from)) => {
+                out.push((from, &text[from..at]));
+                start = None;
+            }
+            _ => {}
+        }
     }
     out
 }
@@ -729,6 +756,21 @@ mod tests {
             check("It's ten dollars.", &e),
             Some(Claim::Figure("10".into()))
         );
+    }
+
+    #[test]
+    fn amounts_are_figures_by_a_currency_sign_or_word() {
+        let amounts = |t: &str| {
+            let mut v: Vec<String> = money(t).into_iter().collect();
+            v.sort();
+            v
+        };
+        assert_eq!(
+            amounts("$40 today, 12 dollars later, 10% off"),
+            ["10", "12", "40"]
+        );
+        assert_eq!(amounts("five percent, 30 cents"), ["30", "5"]);
+        assert!(amounts("The centre opens at 9, a decent 5 minutes away").is_empty());
     }
 
     #[test]
