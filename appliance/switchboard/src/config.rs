@@ -54,6 +54,23 @@ pub struct HttpConfig {
     /// the reasons behind `/readyz`, besides this box itself. Others get 403 from `/metrics`
     /// and only the verdict from `/readyz`: error texts can name paths and hosts.
     pub monitoring_allow: Vec<String>,
+    /// HTTPS on `listen`: `auto` (HTTPS unless `listen` is a loopback address), `on`, or `off`
+    /// (plain HTTP on any address: only behind a TLS-terminating proxy on this box).
+    pub tls: TlsMode,
+    /// The operator's certificate chain and its private key (PEM files). Unset: a self-signed
+    /// certificate made on first start in `data_dir/tls/`, its fingerprint logged.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+/// See [`HttpConfig::tls`].
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    #[default]
+    Auto,
+    On,
+    Off,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -233,6 +250,9 @@ impl Default for HttpConfig {
         HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             monitoring_allow: Vec::new(),
+            tls: TlsMode::Auto,
+            cert: None,
+            key: None,
         }
     }
 }
@@ -815,6 +835,14 @@ fn validate(c: &Config) -> Result<(), (String, String)> {
             return Err(("models.llm.openai.model".into(), "must not be empty".into()));
         }
     }
+    if c.http.cert.is_some() != c.http.key.is_some() {
+        return Err((
+            "http.cert".into(),
+            "http.cert and http.key go together: set both, or neither for a self-signed \
+             certificate"
+                .into(),
+        ));
+    }
     if c.http.listen == c.sip.listen {
         return Err((
             "sip.listen".into(),
@@ -1234,6 +1262,16 @@ mod tests {
             ),
             "{e}"
         );
+    }
+
+    #[test]
+    fn admin_tls_takes_a_mode_and_a_certificate_with_its_key() {
+        let c = load(Some(file("[http]\ntls = \"on\"\n").path()), []).unwrap();
+        assert_eq!(c.http.tls, TlsMode::On);
+        let e = error("[http]\ncert = \"/etc/switchboard/admin.crt\"\n");
+        assert!(e.starts_with(":2: http.cert: "), "{e}");
+        let e = error("[http]\ntls = \"maybe\"\n");
+        assert!(e.starts_with(":2: http.tls"), "{e}");
     }
 
     #[test]

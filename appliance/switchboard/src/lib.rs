@@ -46,6 +46,11 @@ pub enum Error {
     Sip(sip_net::Error),
     #[error("HTTP server failed: {0}")]
     Http(std::io::Error),
+    #[error("admin HTTPS: {path}: {reason}")]
+    Tls {
+        path: std::path::PathBuf,
+        reason: String,
+    },
 }
 
 /// Sockets bound before [`run`], so the caller picks the ports (tests bind port 0).
@@ -101,6 +106,38 @@ pub async fn bind_sip(
         },
         other => Error::Sip(other),
     })
+}
+
+/// The admin listener's TLS, unless `http.tls` leaves it plain; a certificate made now is
+/// announced with its fingerprint, which operators compare with what their browser shows.
+fn admin_tls(
+    config: &Config,
+    http_addr: std::net::SocketAddr,
+) -> Result<Option<http::tls::AdminTls>, Error> {
+    if !http::tls::enabled(config.http.tls, http_addr) {
+        if !http_addr.ip().is_loopback() {
+            tracing::warn!(%http_addr, "http.tls = off: the admin API is plain HTTP on the network");
+        }
+        return Ok(None);
+    }
+    let mut hosts = vec!["localhost".to_owned(), config.node_name()];
+    let host = dialable_host(config.sip.external_address, http_addr.ip());
+    if !host.is_unspecified() {
+        hosts.push(host.to_string());
+    }
+    hosts.dedup();
+    let tls = http::tls::load(&config.http, &config.data_dir, &hosts)?;
+    let made = if tls.created {
+        "made a self-signed"
+    } else {
+        "using the"
+    };
+    tracing::info!(
+        certificate = %tls.certificate.display(),
+        sha256 = %tls.fingerprint,
+        "admin HTTPS: {made} certificate"
+    );
+    Ok(Some(tls))
 }
 
 /// Runs the daemon until `shutdown` resolves.
@@ -167,8 +204,11 @@ pub async fn run(
         }
     }
     let http_addr = listeners.http.local_addr().map_err(Error::Http)?;
-    tracing::info!(%http_addr, "HTTP listening (/healthz, /readyz, /metrics, /api)");
-    http::serve(listeners.http, state, shutdown)
+    let tls = admin_tls(&config, http_addr)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%http_addr, "{scheme}://{}:{}/ listening (admin UI and API, /healthz, /readyz, /metrics)", dialable_host(config.sip.external_address, http_addr.ip()), http_addr.port());
+    let state = state.with_https(tls.is_some());
+    http::serve(listeners.http, tls.map(|t| t.acceptor), state, shutdown)
         .await
         .map_err(Error::Http)?;
     sip_task.abort();

@@ -189,8 +189,16 @@ fn main() -> ExitCode {
                 .map_or("built-in defaults".into(), |p: &Path| {
                     p.display().to_string()
                 });
-            println!("configuration OK ({from})");
-            Ok(())
+            match switchboard::http::tls::describe(&config.http, &config.data_dir) {
+                Ok(admin) => {
+                    println!("configuration OK ({from})\n{admin}");
+                    Ok(())
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            }
         }
         Command::Version => {
             println!("switchboard {}", env!("CARGO_PKG_VERSION"));

@@ -88,6 +88,7 @@ impl Server {
         let base = format!("http://{}", listener.local_addr().unwrap());
         rt.spawn(switchboard::http::serve(
             listener,
+            None,
             state,
             std::future::pending(),
         ));

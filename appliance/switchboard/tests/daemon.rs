@@ -43,6 +43,36 @@ fn check_config_reports_the_line_and_exits_2() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("admin API: plain HTTP on 127.0.0.1:8080"),
+        "{said}"
+    );
+
+    // Listening beyond loopback: HTTPS, and an operator certificate that cannot be read stops
+    // the start here.
+    let missing = dir.path().join("missing.crt");
+    std::fs::write(
+        &file,
+        format!(
+            "data_dir = \"{}\"\n[http]\nlisten = \"0.0.0.0:8443\"\ncert = \"{}\"\nkey = \"{}\"\n",
+            dir.path().display(),
+            missing.display(),
+            dir.path().join("missing.key").display()
+        ),
+    )
+    .unwrap();
+    let out = bin().arg("check-config").arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&*missing.to_string_lossy()), "{stderr}");
+    std::fs::write(&file, "[http]\nlisten = \"0.0.0.0:8443\"\n").unwrap();
+    let out = bin().arg("check-config").arg(&file).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("HTTPS on 0.0.0.0:8443, with a self-signed"),
+        "{said}"
+    );
 }
 
 #[test]
@@ -274,4 +304,135 @@ async fn monitoring_details_are_served_to_this_box_and_listed_sources_only() {
         200,
         "liveness is for anyone"
     );
+}
+
+/// A GET over TLS to `addr`, trusting only the certificates in `roots` (PEM) for the name
+/// `localhost`: the status line's code, or the handshake's error.
+async fn get_tls(addr: SocketAddr, roots: &[u8], path: &str) -> Result<u16, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    let mut store = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(roots) {
+        store.add(cert.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(store)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(client))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    tls.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    let _ = tls.read_to_end(&mut raw).await;
+    let raw = String::from_utf8_lossy(&raw);
+    Ok(raw.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0))
+}
+
+/// Reads a file the daemon writes while starting.
+async fn wait_for_file(path: &Path) -> Vec<u8> {
+    for _ in 0..200 {
+        if let Ok(bytes) = std::fs::read(path) {
+            if !bytes.is_empty() {
+                return bytes;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{} was never written", path.display());
+}
+
+/// `http.tls = "on"`: the admin API answers over HTTPS only, with a self-signed certificate made
+/// on first start (its key readable by the daemon's user alone) and kept across restarts, since
+/// its fingerprint is what operators trust; with `http.cert`/`http.key` it presents the
+/// operator's certificate instead.
+#[tokio::test]
+async fn the_admin_api_is_served_over_https_with_a_lasting_certificate() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config::load(None, []).unwrap();
+    config.data_dir = dir.path().join("data");
+    config.models.dir = dir.path().join("no-models-here");
+    config.http.tls = config::TlsMode::On;
+    let cert_file = config.data_dir.join("tls/admin.crt");
+
+    let (addr, stop, task) = start(config.clone()).await;
+    let cert = wait_for_file(&cert_file).await;
+    assert_eq!(get_tls(addr, &cert, "/healthz").await, Ok(200));
+    // The client's address reaches the handlers: /metrics is served to this box.
+    assert_eq!(get_tls(addr, &cert, "/metrics").await, Ok(200));
+    // Plain HTTP on the same port gets no HTTP answer.
+    let mut plain = tokio::net::TcpStream::connect(addr).await.unwrap();
+    plain
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut raw = Vec::new();
+    let _ = plain.read_to_end(&mut raw).await;
+    assert!(
+        !raw.starts_with(b"HTTP/"),
+        "{}",
+        String::from_utf8_lossy(&raw)
+    );
+    let key_mode = std::fs::metadata(config.data_dir.join("tls/admin.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(key_mode & 0o077, 0, "the key is private: {key_mode:o}");
+    // A client trusting another certificate refuses this one.
+    let other = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    assert!(get_tls(addr, other.cert.pem().as_bytes(), "/healthz")
+        .await
+        .is_err());
+    stop.send(()).unwrap();
+    task.await.unwrap();
+
+    // Restarted, the box presents the same certificate.
+    let (addr, stop, task) = start(config.clone()).await;
+    assert_eq!(get_tls(addr, &cert, "/healthz").await, Ok(200));
+    assert_eq!(std::fs::read(&cert_file).unwrap(), cert);
+    stop.send(()).unwrap();
+    task.await.unwrap();
+
+    // The operator's certificate, when configured.
+    let theirs = dir.path().join("theirs");
+    std::fs::create_dir_all(&theirs).unwrap();
+    std::fs::write(theirs.join("admin.crt"), other.cert.pem()).unwrap();
+    std::fs::write(theirs.join("admin.key"), other.key_pair.serialize_pem()).unwrap();
+    config.http.cert = Some(theirs.join("admin.crt"));
+    config.http.key = Some(theirs.join("admin.key"));
+    let (addr, stop, task) = start(config).await;
+    let mut served = Err(String::new());
+    for _ in 0..100 {
+        served = get_tls(addr, other.cert.pem().as_bytes(), "/healthz").await;
+        if served.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(served, Ok(200));
+    assert!(get_tls(addr, &cert, "/healthz").await.is_err());
+    stop.send(()).unwrap();
+    task.await.unwrap();
+}
+
+/// `auto` speaks TLS exactly when the admin listener is reachable from other hosts.
+#[test]
+fn automatic_tls_is_on_off_loopback() {
+    use switchboard::config::TlsMode::{Auto, Off, On};
+    use switchboard::http::tls::enabled;
+    let at = |a: &str| a.parse::<SocketAddr>().unwrap();
+    assert!(!enabled(Auto, at("127.0.0.1:8080")));
+    assert!(!enabled(Auto, at("[::1]:8080")));
+    assert!(enabled(Auto, at("0.0.0.0:8443")));
+    assert!(enabled(Auto, at("192.0.2.7:8443")));
+    assert!(enabled(On, at("127.0.0.1:8080")));
+    assert!(!enabled(Off, at("0.0.0.0:8080")));
 }

@@ -9,6 +9,7 @@ mod error;
 pub use blacklist::shown as blacklist_entry_json;
 mod memory;
 mod session;
+pub mod tls;
 
 pub use error::{ApiError, Params};
 
@@ -20,6 +21,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::{middleware, Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
@@ -47,6 +49,8 @@ pub struct AppState {
     pub monitoring: sip_net::AllowList,
     /// The call runtime, told when an agent's knowledge changes; `None` when it is not running.
     pub runtime: Option<Arc<Runtime>>,
+    /// Served over TLS: session cookies are `Secure`.
+    pub https: bool,
 }
 
 impl AppState {
@@ -64,7 +68,14 @@ impl AppState {
             password_checks: Arc::new(tokio::sync::Semaphore::new(crate::auth::PASSWORD_CHECKS)),
             runtime: None,
             monitoring: sip_net::AllowList::only([]),
+            https: false,
         }
+    }
+
+    /// Served over HTTPS (or not).
+    pub fn with_https(mut self, https: bool) -> Self {
+        self.https = https;
+        self
     }
 
     /// With the sources besides this box that may read the monitoring details.
@@ -90,15 +101,26 @@ impl AppState {
 /// (for the login backoff).
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    match tls {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(acceptor) => {
+            // Small request/response exchanges: send each at once rather than wait for more.
+            let listener = tls::TlsListener::new(listener, acceptor)?
+                .tap_io(|io| drop(io.get_ref().0.set_nodelay(true)));
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
 }
 
 pub fn router(state: AppState) -> Router {

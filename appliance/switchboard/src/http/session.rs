@@ -97,7 +97,7 @@ pub async fn login(
     let cookie = format!(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
         SESSION_HOURS * 3600,
-        secure(&headers)
+        secure(&state, &headers)
     );
     let body = json!({
         "username": user.username,
@@ -121,7 +121,7 @@ pub async fn logout(
     }
     let cookie = format!(
         "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}",
-        secure(&headers)
+        secure(&state, &headers)
     );
     Ok(with_cookie(StatusCode::NO_CONTENT.into_response(), &cookie))
 }
@@ -135,13 +135,14 @@ pub async fn me(caller: Caller) -> Json<serde_json::Value> {
     }))
 }
 
-/// `; Secure` when the browser reached us over HTTPS. The daemon speaks plain HTTP, so HTTPS
-/// means a TLS-terminating reverse proxy in front, which says so in `X-Forwarded-Proto`.
-fn secure(headers: &HeaderMap) -> &'static str {
-    let https = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+/// `; Secure` when the browser reached us over HTTPS: ours, or a TLS-terminating reverse proxy's
+/// in front (`http.tls = "off"`), which says so in `X-Forwarded-Proto`.
+fn secure(state: &AppState, headers: &HeaderMap) -> &'static str {
+    let https = state.https
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("https"));
     if https {
         "; Secure"
     } else {
