@@ -19,7 +19,7 @@ mod policy;
 mod users;
 
 pub use agents::{Agent, Consent};
-pub use audit::AuditEntry;
+pub use audit::{AuditEntry, AuditVerdict};
 pub use calls::{
     CallRecord, Direction, EndOfCall, EndReason, Speaker, TranscriptLine, Turn, TurnTimings,
 };
@@ -139,7 +139,9 @@ impl Store {
             Backend::Postgres => None,
         };
         MIGRATOR.run(&pool).await?;
-        Ok(Store { pool, backend })
+        let store = Store { pool, backend };
+        store.chain_earlier_audit().await?;
+        Ok(store)
     }
 
     /// A transaction that will write. On SQLite it takes the write lock up front (`BEGIN
@@ -151,6 +153,12 @@ impl Store {
             Backend::Postgres => "BEGIN",
         };
         self.pool.begin_with(begin).await.map_err(q("begin"))
+    }
+
+    /// The pool itself, for raw SQL outside the store's queries: the tests that tamper with rows
+    /// the way an attacker with database access would.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
     }
 
     pub fn backend(&self) -> Backend {

@@ -116,10 +116,11 @@ both!(
     a_caller_is_forgotten_by_every_agent,
     calls_are_listed_newest_first_in_pages,
     calls_left_open_by_a_crash_are_closed_by_their_node,
+    the_audit_chain_shows_edits_deletions_and_insertions,
 );
 
 async fn migrations_applied_once(s: &Store) {
-    assert_eq!(s.schema_versions().await.unwrap(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(s.schema_versions().await.unwrap(), vec![1, 2, 3, 4, 5, 6]);
     s.ping().await.unwrap();
 }
 
@@ -683,11 +684,11 @@ async fn concurrent_first_opens_of_one_sqlite_file_both_succeed() {
         let (a, b) = tokio::join!(Store::open_sqlite(&path), Store::open_sqlite(&path));
         assert_eq!(
             a.unwrap().schema_versions().await.unwrap(),
-            vec![1, 2, 3, 4, 5]
+            vec![1, 2, 3, 4, 5, 6]
         );
         assert_eq!(
             b.unwrap().schema_versions().await.unwrap(),
-            vec![1, 2, 3, 4, 5]
+            vec![1, 2, 3, 4, 5, 6]
         );
     }
 }
@@ -846,4 +847,96 @@ async fn calls_are_listed_newest_first_in_pages(s: &Store) {
         next.iter().map(|c| &c.id).collect::<Vec<_>>(),
         [&ids[2], &ids[1], &ids[0]]
     );
+}
+
+/// Raw SQL as an attacker with access to the database would run it.
+async fn tamper(s: &Store, sql: &str) {
+    sqlx::query(sql).execute(s.pool()).await.unwrap();
+}
+
+async fn the_audit_chain_shows_edits_deletions_and_insertions(s: &Store) {
+    for user in ["ann", "bob", "cy", "dee"] {
+        s.audit("olga", "user.disable", user, "{}").await.unwrap();
+    }
+    let intact = s.verify_audit().await.unwrap();
+    assert_eq!((intact.entries, intact.breaks.len()), (4, 0), "{intact:?}");
+    assert_eq!(intact.head.as_ref().map(|h| h.0), Some(4));
+    // Writers at once (several boxes on one PostgreSQL) take turns on the chain's head.
+    let writers: Vec<_> = (0..8)
+        .map(|n| {
+            let s = s.clone();
+            tokio::spawn(async move { s.audit("olga", "login", &format!("w{n}"), "{}").await })
+        })
+        .collect();
+    for w in writers {
+        w.await.unwrap().unwrap();
+    }
+    let intact = s.verify_audit().await.unwrap();
+    assert_eq!((intact.entries, intact.breaks.len()), (12, 0), "{intact:?}");
+    tamper(s, "DELETE FROM audit_log WHERE action = 'login'").await;
+    tamper(s, "DELETE FROM audit_log WHERE seq > 4").await;
+
+    tamper(s, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 2").await;
+    let edited = s.verify_audit().await.unwrap();
+    assert!(
+        edited.breaks.len() == 1 && edited.breaks[0].starts_with("entry 2 (user.disable bob)"),
+        "{edited:?}"
+    );
+    tamper(s, "UPDATE audit_log SET actor = 'olga' WHERE seq = 2").await;
+    assert!(s.verify_audit().await.unwrap().breaks.is_empty());
+
+    tamper(s, "DELETE FROM audit_log WHERE seq = 3").await;
+    let deleted = s.verify_audit().await.unwrap();
+    assert!(
+        deleted.breaks[0] == "entries 3 to 3 are missing: deleted"
+            && deleted.breaks[1].starts_with("entry 4 "),
+        "{deleted:?}"
+    );
+
+    tamper(
+        s,
+        "INSERT INTO audit_log (id, at, actor, action, target, detail) \
+         VALUES ('forged', 1, 'olga', 'user.enable', 'mallory', '{}')",
+    )
+    .await;
+    let inserted = s.verify_audit().await.unwrap();
+    assert!(
+        inserted
+            .breaks
+            .iter()
+            .any(|b| b.contains("forged (user.enable mallory) is outside the chain")),
+        "{inserted:?}"
+    );
+    // Appends go on from the chain's head whatever was done to it.
+    s.audit("olga", "user.enable", "ann", "{}").await.unwrap();
+    assert_eq!(s.verify_audit().await.unwrap().head.map(|h| h.0), Some(5));
+}
+
+/// Entries written before the chain existed are chained once, in order, when the store opens.
+#[tokio::test]
+async fn earlier_audit_entries_are_chained_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchboard.db");
+    let s = Store::open_sqlite(&path).await.unwrap();
+    for (n, user) in ["ann", "bob", "cy"].iter().enumerate() {
+        tamper(
+            &s,
+            &format!(
+                "INSERT INTO audit_log (id, at, actor, action, target, detail) \
+                 VALUES ('old{n}', {n}, 'olga', 'user.add', '{user}', '{{}}')"
+            ),
+        )
+        .await;
+    }
+    s.close().await;
+    let s = Store::open_sqlite(&path).await.unwrap();
+    let verdict = s.verify_audit().await.unwrap();
+    assert_eq!(
+        (verdict.entries, verdict.breaks.len()),
+        (3, 0),
+        "{verdict:?}"
+    );
+    s.audit("olga", "user.disable", "bob", "{}").await.unwrap();
+    assert_eq!(s.verify_audit().await.unwrap().entries, 4);
+    s.close().await;
 }

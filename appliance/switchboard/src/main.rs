@@ -79,6 +79,9 @@ enum Command {
     /// List blocked numbers and lift a block.
     #[command(subcommand)]
     Blacklist(switchboard::cli::blacklist::BlacklistCommand),
+    /// Read the audit log and verify its hash chain.
+    #[command(subcommand)]
+    Audit(switchboard::cli::audit::AuditCommand),
 }
 
 #[derive(Subcommand)]
@@ -252,6 +255,10 @@ fn main() -> ExitCode {
         Command::Blacklist(cmd) => block_on(async {
             let store = open_store(&config).await?;
             switchboard::cli::blacklist::run(&store, cmd).await
+        }),
+        Command::Audit(cmd) => block_on(async {
+            let store = open_store(&config).await?;
+            switchboard::cli::audit::run(&store, cmd).await
         }),
     };
     match result {

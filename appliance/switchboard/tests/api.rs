@@ -666,6 +666,23 @@ fn the_blacklist_is_listed_and_lifted_with_an_audit_trail() {
     assert!(removals
         .iter()
         .any(|(actor, n)| actor.starts_with("cli:") && n == "+15551230051"));
+
+    // The trail verifies; a removal edited out of it afterwards does not.
+    let (ok, out, err) = s.cli(&["audit", "verify"]);
+    assert!(ok && out.starts_with("audit log intact: "), "{out}{err}");
+    let (ok, out, _) = s.cli(&["audit", "list", "--limit", "1"]);
+    assert!(
+        ok && out.contains("\"action\":\"blacklist.remove\""),
+        "{out}"
+    );
+    s.rt.block_on(async {
+        sqlx::query("UPDATE audit_log SET actor = 'nobody' WHERE action = 'blacklist.remove'")
+            .execute(s.store.pool())
+            .await
+            .unwrap();
+    });
+    let (ok, _, err) = s.cli(&["audit", "verify"]);
+    assert!(!ok && err.contains("does not match its hash"), "{err}");
 }
 
 #[test]

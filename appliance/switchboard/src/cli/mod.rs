@@ -1,8 +1,9 @@
 //! Operator commands: those that run the engines in the foreground (`transcribe`, `say`,
 //! `bench models`, `chat` and `kb`, loading only the engines they need, straight from the
-//! model directory), and `memory`, on the database.
+//! model directory), and `memory`, `blacklist` and `audit`, on the database.
 
 pub mod audio;
+pub mod audit;
 pub mod bench;
 pub mod blacklist;
 pub mod chat;
