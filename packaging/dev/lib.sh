@@ -19,6 +19,7 @@ SB_PACKAGES=(
   postgresql              # the scale-out database; the tests run against a real server
   sip-tester baresip      # real SIP/RTP peers for the end-to-end tests
   strace                  # proves the daemon reaches no address but its peers (tests/egress.rs)
+  systemd                 # systemd-analyze rates the service sandbox (tests/e2e/tests/systemd.rs)
 )
 
 install_packages() {
