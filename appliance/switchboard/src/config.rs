@@ -95,6 +95,10 @@ pub struct SipConfig {
     /// Nameservers that locate trunks (NAPTR, SRV, A/AAAA), as "IP" or "IP:PORT" (port 53
     /// unless given), asked in this order. Empty: the system's, from `/etc/resolv.conf`.
     pub dns_servers: Vec<String>,
+    /// SIP over TCP and TLS connections at once from one address, and in all: more are closed
+    /// unread (a PBX needs a handful; raise for one that opens a connection per line).
+    pub max_connections_per_source: u32,
+    pub max_connections: u32,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -266,6 +270,8 @@ impl Default for SipConfig {
             allow_any: false,
             trust_caller_id_from: Vec::new(),
             dns_servers: Vec::new(),
+            max_connections_per_source: 32,
+            max_connections: 1024,
         }
     }
 }

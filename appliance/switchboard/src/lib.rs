@@ -87,6 +87,8 @@ pub async fn bind_sip(
         .external_address
         .map(|ip| std::net::SocketAddr::new(ip, addr.port()));
     sip.endpoint.user_agent = Some(format!("Switchboard/{}", env!("CARGO_PKG_VERSION")));
+    sip.max_connections_per_source = config.sip.max_connections_per_source as usize;
+    sip.max_connections = config.sip.max_connections as usize;
     match config.inbound_allow() {
         Some(blocks) if blocks.is_empty() => {
             tracing::warn!(

@@ -69,7 +69,7 @@ pub mod via;
 
 pub use error::ParseError;
 pub use extension::{Refresher, Replaces, SessionExpires};
-pub use framing::{frame_stream, leading_crlf};
+pub use framing::{frame_stream, leading_crlf, StreamFramer};
 pub use header::{Header, Headers};
 pub use limits::Limits;
 pub use message::{Message, Request, Response};

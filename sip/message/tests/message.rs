@@ -2,7 +2,9 @@
 //! Via rport/received, stream framing, limits, response building, and a
 //! seeded mutation run over the RFC 4475 corpus.
 
-use sip_message::{frame_stream, leading_crlf, Limits, Message, ParseError, Rport, Tag};
+use sip_message::{
+    frame_stream, leading_crlf, Limits, Message, ParseError, Rport, StreamFramer, Tag,
+};
 
 const INVITE: &[u8] = b"INVITE sip:bob@[2001:db8::1]:5062;transport=tcp SIP/2.0\r\n\
 Via: SIP/2.0/TCP client.example.com:5060;branch=z9hG4bK74bf9;rport\r\n\
@@ -121,6 +123,49 @@ fn stream_framing_handles_partial_input_and_keepalives() {
     assert_eq!(first.body(), b"v=0\n");
     let (_, used2) = frame_stream(&stream[used..], &limits).unwrap().unwrap();
     assert_eq!(used + used2, stream.len());
+}
+
+/// A stream read a byte at a time frames as when read whole: the framer's search resumes across
+/// reads, also where the empty line is split between two of them.
+#[test]
+fn a_stream_framer_fed_byte_by_byte_frames_as_the_whole() {
+    let mut stream = b"\r\n\r\n".to_vec();
+    stream.extend_from_slice(INVITE);
+    stream.extend_from_slice(INVITE);
+    let limits = Limits::default();
+    let mut framer = StreamFramer::default();
+    let (mut buf, mut messages) = (Vec::new(), Vec::new());
+    for &byte in &stream {
+        buf.push(byte);
+        while let Some((message, used)) = framer.next(&buf, &limits).unwrap() {
+            messages.push(message);
+            buf.drain(..used);
+        }
+    }
+    assert!(buf.is_empty());
+    let whole = frame_stream(&stream, &limits).unwrap().unwrap().0;
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[0], whole);
+    assert_eq!(messages[1], whole);
+    // A header section that never ends is refused once it passes the limit.
+    let mut framer = StreamFramer::default();
+    let small = Limits {
+        max_message_size: 100,
+        ..Limits::default()
+    };
+    let endless = b"OPTIONS sip:a@b SIP/2.0\r\nX: "
+        .iter()
+        .chain([b'a'; 100].iter());
+    let mut buf = Vec::new();
+    let mut refused = false;
+    for &byte in endless {
+        buf.push(byte);
+        if framer.next(&buf, &small).is_err() {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused && buf.len() == 101, "refused at {}", buf.len());
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use rustls::pki_types::ServerName;
-use sip_message::{frame_stream, leading_crlf, Limits};
+use sip_message::{leading_crlf, Limits, StreamFramer};
 use sip_proto::TransportKind;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -213,6 +213,7 @@ async fn run<S>(
     } = link;
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut buf: Vec<u8> = Vec::with_capacity(8192);
+    let mut framer = StreamFramer::default();
     let mut deadline = Instant::now() + settings.idle;
     let end = loop {
         tokio::select! {
@@ -226,7 +227,7 @@ async fn run<S>(
                     Ok(_) => {}
                 }
                 deadline = Instant::now() + settings.idle;
-                match drain_messages(&mut buf, &settings.limits) {
+                match drain_messages(&mut buf, &mut framer, &settings.limits) {
                     Ok(Framed { messages, ping }) => {
                         if ping && write(&mut writer, b"\r\n").await.is_err() {
                             break link.failed();
@@ -276,7 +277,11 @@ struct Framed {
     ping: bool,
 }
 
-fn drain_messages(buf: &mut Vec<u8>, limits: &Limits) -> Result<Framed, sip_message::ParseError> {
+fn drain_messages(
+    buf: &mut Vec<u8>,
+    framer: &mut StreamFramer,
+    limits: &Limits,
+) -> Result<Framed, sip_message::ParseError> {
     let mut framed = Framed {
         messages: Vec::new(),
         ping: false,
@@ -290,7 +295,7 @@ fn drain_messages(buf: &mut Vec<u8>, limits: &Limits) -> Result<Framed, sip_mess
             buf.clear();
             return Ok(framed);
         }
-        match frame_stream(buf, limits)? {
+        match framer.next(buf, limits)? {
             None => return Ok(framed),
             Some((_, consumed)) => {
                 framed.messages.push(buf[skip..consumed].to_vec());
@@ -309,15 +314,16 @@ mod tests {
     #[test]
     fn frames_split_and_joined_messages() {
         let limits = Limits::default();
+        let mut framer = StreamFramer::default();
         let mut buf = b"\r\n\r\n".to_vec();
         buf.extend_from_slice(OPTIONS);
         buf.extend_from_slice(&OPTIONS[..20]);
-        let framed = drain_messages(&mut buf, &limits).unwrap();
+        let framed = drain_messages(&mut buf, &mut framer, &limits).unwrap();
         assert!(framed.ping);
         assert_eq!(framed.messages, vec![OPTIONS.to_vec()]);
         assert_eq!(buf, OPTIONS[..20].to_vec());
         buf.extend_from_slice(&OPTIONS[20..]);
-        let framed = drain_messages(&mut buf, &limits).unwrap();
+        let framed = drain_messages(&mut buf, &mut framer, &limits).unwrap();
         assert!(!framed.ping);
         assert_eq!(framed.messages, vec![OPTIONS.to_vec()]);
         assert!(buf.is_empty());
@@ -326,6 +332,7 @@ mod tests {
     #[test]
     fn missing_content_length_is_unframeable() {
         let mut buf = b"OPTIONS sip:a@127.0.0.1 SIP/2.0\r\nCall-ID: x\r\n\r\n".to_vec();
-        assert!(drain_messages(&mut buf, &Limits::default()).is_err());
+        let mut framer = StreamFramer::default();
+        assert!(drain_messages(&mut buf, &mut framer, &Limits::default()).is_err());
     }
 }

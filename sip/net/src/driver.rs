@@ -34,6 +34,10 @@ pub(crate) struct Driver {
     streams: Settings,
     allow_list: AllowList,
     refusals: Refusals,
+    /// [`SipConfig::max_connections_per_source`] and [`SipConfig::max_connections`].
+    connection_caps: (usize, usize),
+    /// When a connection over the caps was last logged: a flood logs once a minute.
+    last_cap_warning: Option<Instant>,
     /// One `call` span per live call, carrying our handle and the Call-ID.
     spans: HashMap<CallHandle, Span>,
     /// Transmits taken from the endpoint early (to read an INVITE's Call-ID).
@@ -72,6 +76,8 @@ impl Driver {
             streams,
             allow_list: config.allow_list,
             refusals: Refusals::default(),
+            connection_caps: (config.max_connections_per_source, config.max_connections),
+            last_cap_warning: None,
             spans: HashMap::new(),
             pending: VecDeque::new(),
             tls_peers: HashMap::new(),
@@ -130,6 +136,18 @@ impl Driver {
         accepted: std::io::Result<(tokio::net::TcpStream, SocketAddr)>,
     ) {
         match accepted {
+            Ok((stream, peer)) if !self.room_for_connection(peer) => {
+                // Dropping the stream closes it before any byte is read.
+                drop(stream);
+                let now = Instant::now();
+                if self
+                    .last_cap_warning
+                    .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(60))
+                {
+                    self.last_cap_warning = Some(now);
+                    warn!(%peer, %transport, "connection refused: over the connection caps");
+                }
+            }
             Ok((stream, peer)) => {
                 debug!(%peer, %transport, "accepted");
                 let id = self.connection_id();
@@ -145,6 +163,17 @@ impl Driver {
             }
             Err(error) => warn!(%transport, %error, "accept failed"),
         }
+    }
+
+    /// Whether a connection from `peer` stays within the caps.
+    fn room_for_connection(&self, peer: SocketAddr) -> bool {
+        let (per_source, total) = self.connection_caps;
+        let from_peer = self
+            .connections
+            .keys()
+            .filter(|(_, a)| a.ip() == peer.ip())
+            .count();
+        from_peer < per_source && self.connections.len() < total
     }
 
     fn stream_input(&mut self, input: StreamInput) {

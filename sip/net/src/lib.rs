@@ -117,12 +117,18 @@ pub struct SipConfig {
     pub allow_list: AllowList,
     /// A TCP or TLS connection with no traffic for this long is closed.
     pub tcp_idle_timeout: Duration,
+    /// TCP and TLS connections at once: from one source address, and in all. A connection
+    /// beyond either is closed as soon as it is accepted, so one host cannot take every
+    /// descriptor and task from the PBX and the trunks.
+    pub max_connections_per_source: usize,
+    pub max_connections: usize,
     /// SIP over TLS; `None` refuses TLS targets with a transport error.
     pub tls: Option<TlsConfig>,
 }
 
 impl SipConfig {
-    /// Defaults: everyone allowed, TCP idle close after 5 minutes, a seed
+    /// Defaults: everyone allowed, TCP idle close after 5 minutes, 32 connections per source
+    /// and 1,024 in all, a seed
     /// from the operating system's random source.
     pub fn new(local_addr: SocketAddr) -> SipConfig {
         let mut random = [0u8; 8];
@@ -141,6 +147,8 @@ impl SipConfig {
             seed,
             allow_list: AllowList::any(),
             tcp_idle_timeout: Duration::from_secs(300),
+            max_connections_per_source: 32,
+            max_connections: 1024,
             tls: None,
         }
     }

@@ -115,3 +115,71 @@ async fn commands_the_endpoint_refuses_come_back_as_errors() {
         Err(sip_net::Error::Proto(_))
     ));
 }
+
+/// A TCP connection from `from` to `to` that sent an OPTIONS: whether the driver answered it
+/// (served) or closed it at once (refused), and the stream to keep it open.
+async fn connect_and_ask(
+    from: &str,
+    to: std::net::SocketAddr,
+    n: u32,
+) -> (bool, tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    let mut stream = socket.connect(to).await.unwrap();
+    let local = stream.local_addr().unwrap();
+    let options = format!(
+        "OPTIONS sip:{to} SIP/2.0\r\nVia: SIP/2.0/TCP {local};branch=z9hG4bKcap{n}\r\n\
+         From: <sip:probe@{local}>;tag=c{n}\r\nTo: <sip:{to}>\r\nCall-ID: cap-{n}\r\n\
+         CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    );
+    let _ = stream.write_all(options.as_bytes()).await;
+    let mut reply = [0u8; 12];
+    let served = matches!(
+        timeout(Duration::from_secs(5), stream.read(&mut reply)).await,
+        Ok(Ok(n)) if n > 0 && reply.starts_with(b"SIP/2.0")
+    );
+    (served, stream)
+}
+
+/// One host cannot take every connection: beyond the per-source cap its new connections are
+/// closed unread, while another host still gets in up to the overall cap; a closed connection
+/// frees its place.
+#[tokio::test]
+async fn tcp_connections_are_capped_per_source_and_in_all() {
+    let mut config = SipConfig::new("127.0.0.1:0".parse().unwrap());
+    config.max_connections_per_source = 3;
+    config.max_connections = 5;
+    let net = SipNet::bind(config).await.unwrap();
+    let to = net.local_addr;
+    let mut open = Vec::new();
+    for n in 0..3 {
+        let (served, stream) = connect_and_ask("127.0.0.1", to, n).await;
+        assert!(served, "connection {n} from the first host");
+        open.push(stream);
+    }
+    assert!(
+        !connect_and_ask("127.0.0.1", to, 3).await.0,
+        "over the per-source cap"
+    );
+    for n in 4..6 {
+        let (served, stream) = connect_and_ask("127.0.0.2", to, n).await;
+        assert!(served, "connection {n} from another host");
+        open.push(stream);
+    }
+    assert!(
+        !connect_and_ask("127.0.0.3", to, 6).await.0,
+        "over the overall cap"
+    );
+    drop(open.remove(0));
+    let mut freed = false;
+    for n in 7..27 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let (true, stream) = connect_and_ask("127.0.0.1", to, n).await {
+            open.push(stream);
+            freed = true;
+            break;
+        }
+    }
+    assert!(freed, "a closed connection frees its place");
+}
