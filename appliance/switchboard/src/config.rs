@@ -43,6 +43,11 @@ pub struct Config {
     pub agents: Vec<AgentConfig>,
     /// SIP trunks and PBXs this box talks to (see `docs/trunks.md`).
     pub trunks: Vec<TrunkConfig>,
+    /// This program's executable, run as a child to parse uploaded documents (`documents`).
+    /// Not a setting: `None` is the running executable; tests that run the daemon inside their
+    /// own binary name the built `switchboard`.
+    #[serde(skip)]
+    pub program: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -245,6 +250,7 @@ impl Default for Config {
             log: LogConfig::default(),
             agents: Vec::new(),
             trunks: Vec::new(),
+            program: None,
         }
     }
 }

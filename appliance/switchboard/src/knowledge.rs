@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use kb::Collection;
 use serde::Serialize;
 
+use crate::documents::{self, ParseLimits};
 use crate::engines::{EngineError, MiniLm};
 
 /// The directory of the embedder in the model set.
@@ -22,6 +23,9 @@ pub struct Knowledge {
     data_dir: PathBuf,
     embedder: Arc<MiniLm>,
     open: Mutex<HashMap<String, Arc<RwLock<Collection<MiniLm>>>>>,
+    /// The program and limits that vet uploads in a child process ([`crate::documents`]);
+    /// `None` (the CLI, run by the operator on their own files): parsed here directly.
+    isolation: Option<(PathBuf, ParseLimits)>,
 }
 
 impl std::fmt::Debug for Knowledge {
@@ -74,7 +78,14 @@ impl Knowledge {
             data_dir: data_dir.to_owned(),
             embedder,
             open: Mutex::new(HashMap::new()),
+            isolation: None,
         }
+    }
+
+    /// Uploads are parsed first by `program` in a child process under `limits`.
+    pub fn with_isolated_parsing(mut self, program: PathBuf, limits: ParseLimits) -> Self {
+        self.isolation = Some((program, limits));
+        self
     }
 
     /// With the embedder loaded from the model set in `models_dir` (what the CLI does; the
@@ -152,6 +163,17 @@ impl Knowledge {
             path: path.clone(),
             source,
         })?;
+        if let Some((program, limits)) = &self.isolation {
+            if let Err(reason) = documents::vet(program, &path, *limits) {
+                tracing::warn!(agent, "upload refused: {reason}");
+                let format = kb::Format::of(&path).map_or("document", kb::Format::name);
+                return Ok(Err(kb::Error::Unreadable {
+                    path: PathBuf::from(file_name),
+                    format,
+                    reason,
+                }));
+            }
+        }
         let mut collection = collection.write().unwrap_or_else(PoisonError::into_inner);
         let mut report = collection.ingest(&[&path], &mut |_| {})?;
         Ok(if let Some((_, why)) = report.failed.pop() {

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod capacity;
 pub mod cli;
 pub mod config;
+pub mod documents;
 pub mod engines;
 pub mod http;
 pub mod knowledge;
@@ -278,18 +279,27 @@ async fn open_knowledge(
     config: &Config,
     engines: &Result<Arc<engines::Engines>, Arc<EngineError>>,
 ) -> Result<Arc<knowledge::Knowledge>, Arc<EngineError>> {
+    // Uploads are parsed first by this program in a child process (`documents`).
+    let program = config
+        .program
+        .clone()
+        .or_else(|| std::env::current_exe().ok())
+        .unwrap_or_else(|| "switchboard".into());
+    let isolate = move |k: knowledge::Knowledge| {
+        k.with_isolated_parsing(program, documents::ParseLimits::default())
+    };
     if let Ok(e) = engines {
         let embedder = Arc::clone(&e.embedder);
-        return Ok(Arc::new(knowledge::Knowledge::new(
+        return Ok(Arc::new(isolate(knowledge::Knowledge::new(
             &config.data_dir,
             embedder,
-        )));
+        ))));
     }
     let (data, models) = (config.data_dir.clone(), config.models.dir.clone());
     tokio::task::spawn_blocking(move || knowledge::Knowledge::load(&data, &models))
         .await
         .map_err(|_| Arc::new(EngineError::Crashed("embedder")))?
-        .map(Arc::new)
+        .map(|k| Arc::new(isolate(k)))
         .map_err(Arc::new)
 }
 

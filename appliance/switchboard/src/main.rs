@@ -172,6 +172,12 @@ fn main() -> ExitCode {
     // talks to its configured peers only, never to a library's telemetry collector.
     let (name, value) = models_piper::ORT_TELEMETRY_OFF;
     std::env::set_var(name, value);
+    // The daemon's child that parses one uploaded document under limits: no configuration, no
+    // command-line interface of its own to document.
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(switchboard::documents::COMMAND) {
+        return switchboard::documents::child_main(&args[2..]);
+    }
     let cli = Cli::parse();
     let config_file = match (&cli.command, &cli.config) {
         (Command::CheckConfig { file: Some(f) }, _) => Some(f.clone()),

@@ -72,8 +72,15 @@ impl Server {
                 store.upsert_agent(&agent(name, number)).await.unwrap();
             }
         });
+        // Uploads go through the built binary's document parser, with a memory limit the
+        // tests' small files fit in and a large one does not.
+        let limits = switchboard::documents::ParseLimits {
+            memory_mb: 64,
+            ..Default::default()
+        };
         let knowledge = if with_knowledge {
             Knowledge::load(&data, &models_dir())
+                .map(|k| k.with_isolated_parsing(env!("CARGO_BIN_EXE_switchboard").into(), limits))
                 .map(Arc::new)
                 .map_err(std::sync::Arc::new)
         } else {
@@ -498,6 +505,7 @@ fn knowledge_upload_search_and_remove() {
     assert_eq!(refused.status, 403, "agents do not change knowledge");
 
     // Each bad file gets its own status and a reason naming it (not where it was staged).
+    let huge = "word ".repeat(4_000_000);
     for (name, content, status, reason) in [
         (
             "notes.docx",
@@ -519,6 +527,13 @@ fn knowledge_upload_search_and_remove() {
             "invalid name \"../escape.md\"",
         ),
         (".hidden.md", b"# Hi\n\nthere", 400, "invalid name"),
+        // More than the parser's memory limit allows: refused, the daemon untouched.
+        (
+            "huge.txt",
+            huge.as_bytes(),
+            422,
+            "huge.txt: cannot read as text: the parser failed",
+        ),
     ] {
         let r = s.send(
             "POST",
