@@ -30,4 +30,10 @@ fn the_service_sandbox_keeps_its_exposure_at_most_1_5() {
         unit_text.contains("\nCapabilityBoundingSet=\n"),
         "the service keeps a capability"
     );
+    // The document parser's child lowers its own limits first; without these two system calls
+    // (`~@resources` denies them) every upload would be refused.
+    assert!(
+        unit_text.contains("\nSystemCallFilter=setrlimit prlimit64\n"),
+        "the unit denies the parser's setrlimit"
+    );
 }
