@@ -70,6 +70,8 @@ impl Daemon {
         config.models.dir = models_dir();
         config.agents = agents();
         config.calls.rtp_ports = "21000-21999".into();
+        // Uploads are parsed by the built binary, not by this test's own executable.
+        config.program = Some(env!("CARGO_BIN_EXE_switchboard").into());
         // The test's caller is the PBX: it may call, and the number it sends is believed.
         config.sip.allow = vec!["127.0.0.1".into()];
         config.sip.trust_caller_id_from = vec!["127.0.0.1".into()];
