@@ -17,11 +17,25 @@ async fn daemon(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
 ) {
+    daemon_with(data, allow, |_| {}).await
+}
+
+/// [`daemon`], with `tune` applied to the configuration.
+async fn daemon_with(
+    data: &Path,
+    allow: &[&str],
+    tune: impl FnOnce(&mut config::Config),
+) -> (
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
     let example =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/switchboard.example.toml");
     let mut config = config::load(Some(&example), []).unwrap();
     config.data_dir = data.to_path_buf();
     config.sip.allow = allow.iter().map(|s| s.to_string()).collect();
+    tune(&mut config);
     let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sip = switchboard::bind_sip(&config, "127.0.0.1:0".parse().unwrap())
         .await
@@ -41,9 +55,26 @@ async fn daemon(
 
 /// Runs sipp calling `service` as `caller`, expecting `status`; true when sipp saw it.
 async fn call_expecting(sip: SocketAddr, service: &str, caller: &str, status: u16) -> Option<bool> {
+    call_offering(sip, service, caller, status, None).await
+}
+
+/// [`call_expecting`], with the SDP's connection address replaced by `media` when given.
+async fn call_offering(
+    sip: SocketAddr,
+    service: &str,
+    caller: &str,
+    status: u16,
+    media: Option<&str>,
+) -> Option<bool> {
     let dir = tempfile::tempdir().unwrap();
-    let template =
+    let mut template =
         std::fs::read_to_string(switchboard_e2e::scenario("uac_expect_final.xml")).unwrap();
+    if let Some(address) = media {
+        template = template.replace(
+            "c=IN IP[media_ip_type] [media_ip]",
+            &format!("c=IN IP4 {address}"),
+        );
+    }
     let scenario = dir.path().join("expect.xml");
     std::fs::write(
         &scenario,
@@ -150,4 +181,32 @@ async fn an_unlisted_source_is_refused_by_default() {
         .await
         .unwrap();
     assert!(store_reasons(&store).await.is_empty(), "no call record");
+}
+
+/// A caller's SDP may not aim the box's media at a multicast group, or at the box's own
+/// loopback services from elsewhere: the call is refused (480) once the runtime sees the offer,
+/// and its record says it could not be answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offer_aiming_media_at_a_forbidden_address_is_refused() {
+    if models_api::testing::model_file("ggml-tiny.en.bin").is_none() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let (sip, stop, task) = daemon_with(data.path(), &["127.0.0.1"], |c| {
+        c.models.dir = models_api::testing::models_dir();
+    })
+    .await;
+    let Some(ok) = call_offering(sip, "demo", "+15550002222", 480, Some("224.0.0.5")).await else {
+        return;
+    };
+    assert!(ok, "media aimed at a multicast group is refused");
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    let store = Store::open_sqlite(&data.path().join("switchboard.db"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store_reasons(&store).await,
+        [("+15550002222".into(), "answer_failed".into())]
+    );
 }

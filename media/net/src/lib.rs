@@ -53,7 +53,10 @@ mod port_pool;
 mod session;
 
 pub use error::Error;
-pub use negotiate::{accept_answer, answer_offer, local_capabilities, offer, session_config};
+pub use negotiate::{
+    accept_answer, answer_offer, local_capabilities, media_destination_allowed, offer,
+    session_config,
+};
 pub use port_pool::{PortPool, RtpSockets};
 pub use session::{
     Cleared, MediaEvent, RtpSession, RtpSessionHandle, SessionConfig, SessionStats, FRAME_SAMPLES,

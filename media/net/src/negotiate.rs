@@ -53,6 +53,33 @@ pub fn answer_offer(
     Ok((answer.sdp.to_bytes(), session_config(&answer.media, seed)))
 }
 
+/// Whether media may be sent to `destination`, which the SDP of a peer signalling from `peer`
+/// names. Never to a multicast or broadcast address; to a loopback or link-local address only
+/// when the peer is itself there. Otherwise a caller's SDP could aim the box's RTP at services
+/// on the box itself, or at hosts on its own segment. The unspecified address (hold) sends
+/// nothing and is allowed.
+pub fn media_destination_allowed(destination: IpAddr, peer: IpAddr) -> bool {
+    let (destination, peer) = (destination.to_canonical(), peer.to_canonical());
+    let link_local = |ip: IpAddr| match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => v6.is_unicast_link_local(),
+    };
+    let broadcast = matches!(destination, IpAddr::V4(v4) if v4.is_broadcast());
+    if destination.is_unspecified() {
+        return true;
+    }
+    if destination.is_multicast() || broadcast {
+        return false;
+    }
+    if destination.is_loopback() {
+        return peer.is_loopback();
+    }
+    if link_local(destination) {
+        return link_local(peer);
+    }
+    true
+}
+
 /// Reads the peer's answer to our offer.
 pub fn accept_answer(our_offer: &[u8], answer: &[u8], seed: u64) -> Result<SessionConfig, Error> {
     let offer = SessionDescription::parse(our_offer)?;
@@ -79,6 +106,42 @@ pub fn session_config(media: &NegotiatedMedia, seed: u64) -> SessionConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn media_goes_only_where_a_caller_of_that_kind_may_aim_it() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("address");
+        let lan_caller = ip("192.0.2.10");
+        assert!(media_destination_allowed(ip("192.0.2.10"), lan_caller));
+        assert!(
+            media_destination_allowed(ip("203.0.113.5"), lan_caller),
+            "a NAT'd phone"
+        );
+        assert!(media_destination_allowed(ip("0.0.0.0"), lan_caller), "hold");
+        for forbidden in [
+            "127.0.0.1",
+            "169.254.1.1",
+            "224.0.0.251",
+            "255.255.255.255",
+            "::1",
+            "fe80::1",
+            "ff02::1",
+        ] {
+            assert!(
+                !media_destination_allowed(ip(forbidden), lan_caller),
+                "{forbidden}"
+            );
+        }
+        // A softphone on the box itself, or a link-local PBX, may name its own kind.
+        assert!(media_destination_allowed(ip("127.0.0.1"), ip("127.0.0.1")));
+        assert!(media_destination_allowed(
+            ip("::ffff:127.0.0.1"),
+            ip("127.0.0.1")
+        ));
+        assert!(media_destination_allowed(
+            ip("169.254.1.1"),
+            ip("169.254.1.2")
+        ));
+    }
     use crate::PortPool;
 
     const SIPP_OFFER: &[u8] = b"v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=sendonly\r\n";

@@ -45,6 +45,10 @@ pub struct Config {
     pub limits: Limits,
     /// Back-off of failed registrations.
     pub registration: RegistrationConfig,
+    /// Accept a REFER from the peer of a call (202, then [`crate::Event::TransferRequested`]).
+    /// Off: 403. A caller who may make us call a number of their choosing is a toll-fraud
+    /// risk, and an endpoint that does not act on REFER must not answer 202 (RFC 3515 §2.4.2).
+    pub accept_refer: bool,
 }
 
 impl Config {
@@ -62,6 +66,7 @@ impl Config {
             session_timer: Some(SessionTimerConfig::default()),
             limits: Limits::default(),
             registration: RegistrationConfig::default(),
+            accept_refer: false,
         }
     }
 

@@ -449,10 +449,16 @@ impl Endpoint {
             .and_then(|h| h.value_str())
             .and_then(|v| sip_message::NameAddr::parse(v).ok())
             .map(|a| a.uri);
+        let accept = self.config.accept_refer;
         let Some(CallState::Established(e)) = self.calls.get_mut(&call) else {
             return;
         };
         let tag = e.dialog.local_tag.clone();
+        if !accept {
+            let response = self.response(&request, 403, "Forbidden (no transfers)", Some(&tag));
+            self.respond(now, &key, response);
+            return;
+        }
         let Some(target) = target else {
             let response = self.response(
                 &request,

@@ -490,6 +490,32 @@ fn rejections_reach_the_caller() {
     }
 }
 
+/// By default a REFER from the peer is refused (403), not accepted and then ignored: the box
+/// does not call numbers of a caller's choosing.
+#[test]
+fn a_refer_is_refused_unless_accepted_by_configuration() {
+    let mut b = util::config(util::B);
+    b.accept_refer = false;
+    let mut pair = Pair::with_configs(util::config(util::A), b, 12);
+    let (a_call, _) = established(&mut pair, Side::A);
+    let now = pair.now;
+    pair.a
+        .refer(now, a_call, uri("sip:+15559999@10.0.0.9"))
+        .unwrap();
+    pair.drive_for(Duration::from_millis(100));
+    assert!(pair
+        .wire
+        .iter()
+        .any(|(s, t)| *s == Side::B && t.starts_with("SIP/2.0 403 ")));
+    assert!(!pair
+        .b_events
+        .iter()
+        .any(|e| matches!(e, Event::TransferRequested { .. })));
+    assert!(!pair
+        .a_events
+        .contains(&Event::TransferAccepted { call: a_call }));
+}
+
 #[test]
 fn refer_with_notify_success_and_failure() {
     for (final_status, success) in [(200u16, true), (486, false)] {

@@ -147,6 +147,8 @@ impl Ua {
     pub async fn start(options: UaOptions) -> Ua {
         init_tracing();
         let mut config = SipConfig::new(SocketAddr::new(LOCALHOST, options.sip_port));
+        // The caller's phone acts on the agent's REFER (a transfer to a person).
+        config.endpoint.accept_refer = true;
         config.seed = 0x5eed;
         config.tls = options.tls.clone();
         let net = SipNet::bind(config).await.expect("bind SIP");

@@ -51,6 +51,8 @@ pub struct CallTask {
     pub shared: Arc<Shared>,
     pub media: RtpSession,
     pub caps: LocalCapabilities,
+    /// The host the call's signalling comes from (where a re-offer may aim media).
+    pub peer: std::net::IpAddr,
     pub signals: mpsc::UnboundedReceiver<SipSignal>,
 }
 
@@ -124,6 +126,7 @@ pub async fn run(task: CallTask) {
         shared,
         mut media,
         mut caps,
+        peer,
         mut signals,
     } = task;
     let (engine_tx, mut engine_rx) = mpsc::unbounded_channel::<Engine>();
@@ -225,7 +228,7 @@ pub async fn run(task: CallTask) {
                     c.input(Instant::now(), Input::Hangup);
                 }
                 Some(SipSignal::Dtmf(digit)) => c.input(Instant::now(), Input::Dtmf { digit }),
-                Some(SipSignal::Reoffer(sdp)) => c.reoffer(&mut caps, &sdp).await,
+                Some(SipSignal::Reoffer(sdp)) => c.reoffer(&mut caps, peer, &sdp).await,
                 Some(SipSignal::TransferSucceeded) => {
                     c.transfer_outcome = Some("succeeded".into());
                     c.input(Instant::now(), Input::TransferSucceeded);
@@ -354,9 +357,16 @@ impl Call {
         self.input(at, Input::CallerAudio { voiced, energy_db });
     }
 
-    async fn reoffer(&mut self, caps: &mut LocalCapabilities, sdp: &[u8]) {
+    async fn reoffer(&mut self, caps: &mut LocalCapabilities, peer: std::net::IpAddr, sdp: &[u8]) {
         caps.session_version += 1;
         match media_net::answer_offer(sdp, caps, rand_seed()) {
+            Ok((_, config))
+                if config
+                    .remote_rtp
+                    .is_some_and(|r| !media_net::media_destination_allowed(r.ip(), peer)) =>
+            {
+                tracing::warn!("a re-offer aims media where a caller may not; keeping the session");
+            }
             Ok((answer, config)) => {
                 tracing::info!(direction = ?config.direction, "re-offer (hold/resume/refresh)");
                 if let Err(e) = self.out.media().update(config) {

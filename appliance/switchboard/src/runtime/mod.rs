@@ -59,6 +59,10 @@ pub enum RuntimeError {
     NotLoaded(String),
     #[error("prompt_file: {0}")]
     PromptFile(#[source] std::io::Error),
+    /// The caller's SDP names a destination they may not aim media at
+    /// ([`media_net::media_destination_allowed`]).
+    #[error("the offer sends media to {0}, where a caller may not aim it")]
+    MediaDestination(std::net::SocketAddr),
     #[error("transfer_to {target:?}: {reason}")]
     TransferTarget {
         target: String,
@@ -361,6 +365,11 @@ impl Runtime {
         let (answer, mut media_config) =
             media_net::answer_offer(&incoming.offer, &caps, call::rand_seed())
                 .map_err(RuntimeError::Sdp)?;
+        if let Some(remote) = media_config.remote_rtp {
+            if !media_net::media_destination_allowed(remote.ip(), incoming.source.ip()) {
+                return Err(RuntimeError::MediaDestination(remote));
+            }
+        }
         // Media is accepted from the SDP's address, or latched from this host (a NAT).
         media_config.signalling_peer = Some(incoming.source.ip());
         let media = media_net::RtpSession::spawn(sockets, media_config, 250);
@@ -374,6 +383,7 @@ impl Runtime {
             shared: Arc::clone(&self.shared),
             media,
             caps,
+            peer: incoming.source.ip(),
             signals,
         };
         let span = tracing::info_span!("call", call = %id);

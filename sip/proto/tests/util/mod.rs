@@ -96,6 +96,8 @@ pub struct Pair {
 pub fn config(addr: &str) -> Config {
     let mut config = Config::new(addr.parse().expect("address"));
     config.user_agent = Some("test".into());
+    // The tests' UAs act on a REFER (as the transferee); the default refuses it.
+    config.accept_refer = true;
     config
 }
 
