@@ -587,6 +587,20 @@ fn knowledge_upload_search_and_remove() {
     let again = s.send("DELETE", &format!("{path}/hours.md"), &olga, None);
     assert_eq!(again.status, 404);
     assert!(error(&again).contains("hours.md"));
+    // Each change is audited (the refused uploads changed nothing and are not).
+    let changes: Vec<(String, String, String)> = s
+        .audit()
+        .into_iter()
+        .rev()
+        .filter(|e| e.action.starts_with("knowledge."))
+        .map(|e| (e.actor, e.action, e.detail))
+        .collect();
+    assert_eq!(changes.len(), 3, "{changes:?}");
+    assert!(changes[0].2.contains("\"added\"") && changes[1].2.contains("\"unchanged\""));
+    assert_eq!(
+        (changes[2].0.as_str(), changes[2].1.as_str()),
+        ("olga", "knowledge.remove")
+    );
 }
 
 #[test]
@@ -890,6 +904,14 @@ fn calls_are_listed_and_shown_with_transcript_and_timings() {
     assert_eq!(c["turns"][0]["voice_to_voice_ms"], 900);
     assert_eq!(c["turns"][0]["endpoint_ms"], Value::Null);
     assert_eq!(s.get("/api/calls/nope", &andy).status, 404);
+    // Reading a transcript leaves a trace: who read which call.
+    let reads: Vec<(String, String)> = s
+        .audit()
+        .into_iter()
+        .filter(|e| e.action == "call.read")
+        .map(|e| (e.actor, e.target))
+        .collect();
+    assert_eq!(reads, [("andy".to_owned(), last.to_string())]);
 }
 
 /// The daemon itself serves the API, and without models says why knowledge is unavailable.

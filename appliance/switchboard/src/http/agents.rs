@@ -72,6 +72,11 @@ pub async fn upload(
     let outcome = blocking(move || knowledge.ingest_upload(&a, &name, &body)).await?;
     let outcome = outcome?;
     tracing::info!(user = %caller.user.username, %agent, document = %query.filename, ?outcome, "knowledge uploaded");
+    let detail = json!({ "document": query.filename, "status": outcome }).to_string();
+    state
+        .store
+        .audit(&caller.user.username, "knowledge.upload", &agent, &detail)
+        .await?;
     let status = match outcome {
         Uploaded::Added => StatusCode::CREATED,
         Uploaded::Updated | Uploaded::Unchanged => StatusCode::OK,
@@ -96,6 +101,11 @@ pub async fn remove(
     let (a, d) = (agent.clone(), document.clone());
     let chunks = blocking(move || knowledge.remove(&a, &d)).await?;
     tracing::info!(user = %caller.user.username, %agent, %document, "knowledge removed");
+    let detail = json!({ "document": document, "chunks": chunks }).to_string();
+    state
+        .store
+        .audit(&caller.user.username, "knowledge.remove", &agent, &detail)
+        .await?;
     changed(&state, &agent);
     Ok(Json(
         json!({ "document": document, "chunks_removed": chunks, "calls": calls_status(&state, &agent) }),

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_store::{AgentId, CallRecord, CallRecordId, UnixMillis};
 
+use super::access::Caller;
 use super::{ApiError, AppState, Params};
 
 const DEFAULT_LIMIT: i64 = 50;
@@ -39,10 +40,12 @@ pub async fn list(
     Ok(Json(calls.iter().map(|c| record(c, &names)).collect()))
 }
 
-/// One call: its record, how it ended, its transcript and its turns with their timings.
+/// One call: its record, how it ended, its transcript and its turns with their timings. The
+/// read is audited before anything is returned: no transcript leaves without a trace.
 pub async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
     let id = CallRecordId::from_string(id);
     let store = &state.store;
@@ -50,6 +53,9 @@ pub async fn show(
         what: "call",
         key: id.to_string(),
     })?;
+    store
+        .audit(&caller.user.username, "call.read", id.as_str(), "{}")
+        .await?;
     let names: HashMap<AgentId, String> = store.agent_ids().await?.into_iter().collect();
     let mut body = record(&call, &names);
     // A call still up has none of these yet: the fields are there, null.
