@@ -955,3 +955,92 @@ fn daemon_rtp_port(range: std::ops::RangeInclusive<u16>) -> Option<u16> {
         })
         .find(|p| range.contains(p) && p % 2 == 0)
 }
+
+/// The resident set of this process (the daemon runs in it), in KiB.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// 2,000 INVITEs a second for 10 s from a source nobody listed, while a call is up: the caller
+/// is still answered, their hang-up still ends the call, the box sends at most its refusal
+/// budget back (no reflection), and its memory does not grow with the flood.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invite_flood_from_an_unknown_source_leaves_a_live_call_alone() {
+    let _serial = SERIAL.lock().await;
+    let Some(daemon) = Daemon::start(|_| {}).await else {
+        return;
+    };
+    let question = speak("How much is an emergency visit?");
+    let mut ua = Ua::start(UaOptions::default()).await;
+    let call = answered(&mut ua, &daemon.uri("1000")).await;
+    hear(&mut ua, GREETING, PAUSE).await;
+    let before = rss_kib();
+
+    let target = daemon.sip;
+    let flood = tokio::spawn(async move {
+        // 127.0.0.2 is not in sip.allow (127.0.0.1 is).
+        let socket = tokio::net::UdpSocket::bind("127.0.0.2:0").await.unwrap();
+        let local = socket.local_addr().unwrap();
+        let (mut sent, mut answers) = (0u32, 0u32);
+        let mut buf = vec![0u8; 2048];
+        let started = Instant::now();
+        let mut tick = tokio::time::interval(Duration::from_millis(10));
+        while started.elapsed() < Duration::from_secs(10) {
+            tick.tick().await;
+            for _ in 0..20 {
+                sent += 1;
+                let invite = format!(
+                    "INVITE sip:1000@{target} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKflood{sent}\r\n\
+                     From: <sip:flood@{local}>;tag=f{sent}\r\nTo: <sip:1000@{target}>\r\n\
+                     Call-ID: flood-{sent}\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n\
+                     Contact: <sip:flood@{local}>\r\nContent-Length: 0\r\n\r\n"
+                );
+                let _ = socket.send_to(invite.as_bytes(), target).await;
+            }
+            while let Ok(Ok(_)) =
+                tokio::time::timeout(Duration::ZERO, socket.recv_from(&mut buf)).await
+            {
+                answers += 1;
+            }
+        }
+        (sent, answers)
+    });
+    // The caller asks during the flood and is answered.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    ua.play(call, question);
+    let reply = answer(&mut ua).await;
+    let (sent, answers) = flood.await.unwrap();
+    let grown_mib = rss_kib().saturating_sub(before) / 1024;
+    ua.sip.hangup(call).await.unwrap();
+    let record = daemon.finished_call().await;
+    eprintln!("flood: {sent} INVITEs, {answers} answers, resident memory +{grown_mib} MiB");
+
+    assert!(sent >= 15_000, "the flood sent {sent}");
+    assert!(
+        contains_any(
+            &reply.text().to_lowercase(),
+            &["120", "hundred", "emergency"]
+        ),
+        "answered during the flood: {}",
+        reply.text()
+    );
+    assert_eq!(record.end_reason, Some(EndReason::CallerHungUp));
+    // Refusals are capped at 5 a second per source: nothing like one answer per INVITE.
+    assert!(answers <= 200, "{answers} answers to {sent} INVITEs");
+    assert!(
+        grown_mib < 64,
+        "memory grew {grown_mib} MiB during the flood"
+    );
+    assert_eq!(
+        daemon.store.recent_call_ids(10).await.unwrap().len(),
+        1,
+        "the flood left no call records"
+    );
+}
