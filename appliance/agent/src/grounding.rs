@@ -203,7 +203,7 @@ fn money(text: &str) -> HashSet<String> {
 /// the figures said until the next day is named. Clauses before any day are left out.
 fn segments(text: &str) -> Vec<Segment> {
     let mut out: Vec<Segment> = Vec::new();
-    for clause in text.split(['\n', ';', ',']) {
+    for clause in text.split(['\n', ';', ',']).flat_map(day_pieces) {
         let named = days(clause, true);
         if !named.is_empty() {
             out.push(Segment {
@@ -216,6 +216,35 @@ fn segments(text: &str) -> Vec<Segment> {
         }
     }
     out
+}
+
+/// `clause` cut before each day named after another day's figures: a list flattened onto one
+/// line ("Monday to Thursday: 8 am to 6 pm - Friday: 8 am to 4 pm - Saturday: 9 am to 1 pm", as
+/// a fact's lines are joined) is one piece per day, while "Monday to Friday" stays together and
+/// "open 8 to 6 Monday to Friday" keeps its figures.
+fn day_pieces(clause: &str) -> Vec<&str> {
+    let lower = clause.to_lowercase();
+    if lower.len() != clause.len() {
+        // Lower-casing moved the offsets: leave the clause whole.
+        return vec![clause];
+    }
+    let mut pieces = Vec::new();
+    let (mut start, mut last_day_end) = (0, None);
+    for (at, word) in ascii_words(&lower) {
+        let is_day = !days(word, true).is_empty();
+        if !is_day {
+            continue;
+        }
+        if let Some(end) = last_day_end {
+            if !figures(&lower[end..at]).is_empty() {
+                pieces.push(&clause[start..at]);
+                start = at;
+            }
+        }
+        last_day_end = Some(at + word.len());
+    }
+    pieces.push(&clause[start..]);
+    pieces
 }
 
 /// For a yes/no question, the first of its content words (not `FUNCTION_WORDS`) that no fact
@@ -771,6 +800,28 @@ mod tests {
         );
         assert_eq!(amounts("five percent, 30 cents"), ["30", "5"]);
         assert!(amounts("The centre opens at 9, a decent 5 minutes away").is_empty());
+    }
+
+    #[test]
+    fn a_days_hours_are_its_own_in_a_list_joined_onto_one_line() {
+        // A fact's lines joined with spaces, as retrieval gives them.
+        let hours = "Opening hours: - Monday to Thursday: 8:00 am to 6:00 pm - Friday: 8:00 am to \
+                     4:00 pm - Saturday: 9:00 am to 1:00 pm, emergencies only - Sunday: closed";
+        let e =
+            Evidence::new([hours], "").with_caller_words("When are you open on Saturday?", true);
+        assert_eq!(
+            check("On Saturday we are open from 8 am to 6 pm.", &e),
+            Some(Claim::Figure("8".into()))
+        );
+        assert_eq!(
+            check("On Saturday we are open from 9 am to 1 pm.", &e),
+            None
+        );
+        assert_eq!(check("On Tuesday we are open from 8 am to 6 pm.", &e), None);
+        assert_eq!(
+            day_pieces("open 8 to 6 Monday to Friday"),
+            ["open 8 to 6 Monday to Friday"]
+        );
     }
 
     #[test]
