@@ -256,8 +256,10 @@ async fn incoming_call(
             tracing::info!(caller = %Pii(&caller.number), called = %called, %reason, "call rejected");
             metrics::counter!("switchboard_calls_rejected_total", "reason" => reason.as_str())
                 .increment(1);
-            let _ = sip.reject(incoming.call, rejection).await;
+            // The record is closed before the caller hears the answer: a daemon stopping right
+            // after cannot leave it open.
             finish(store, &record.id, reason).await;
+            let _ = sip.reject(incoming.call, rejection).await;
             None
         }
         Decision::Admit { agent, slot } => {
@@ -277,10 +279,10 @@ async fn incoming_call(
                 Ok(signals) => Some(signals),
                 Err((why, reason)) => {
                     tracing::error!("cannot take the call: {why}; answering 480");
+                    finish(store, &record.id, reason).await;
                     let _ = sip
                         .reject(incoming.call, Rejection::TemporarilyUnavailable)
                         .await;
-                    finish(store, &record.id, reason).await;
                     None
                 }
             }

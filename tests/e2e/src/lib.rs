@@ -413,8 +413,9 @@ fn start_media(
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,whisper_rs=warn,llama_cpp_2=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                "info,whisper_rs=warn,llama_cpp_2=warn,llama-cpp-2=warn".into()
+            }),
         )
         .with_test_writer()
         .try_init();
