@@ -75,6 +75,9 @@ pub struct Evidence {
     /// The caller's turn asked something: their figures are then what is asked about, not a
     /// given, wherever a day is said with them ("open at 8 on Saturday?").
     caller_asked: bool,
+    /// The days the caller asked about: a reply piece that names one of them states that day's
+    /// figures, whatever other days it names beside.
+    asked_days: Vec<&'static str>,
 }
 
 /// Days and the figures said with them, up to the next day named.
@@ -113,7 +116,9 @@ impl Evidence {
     pub fn with_caller_words(mut self, text: &str, asks: bool) -> Self {
         self.callers_figures.extend(figures(text));
         self.caller_asked = asks;
-        if !asks {
+        if asks {
+            self.asked_days = days(text, true);
+        } else {
             self.open_days.extend(days(text, true));
         }
         self.words.extend(words(text).map(str::to_lowercase));
@@ -162,8 +167,21 @@ pub fn check(reply: &str, evidence: &Evidence) -> Option<Claim> {
             if segment.days.is_empty() || own.is_empty() {
                 continue;
             }
+            // "Saturday's hours are Monday to Thursday 8 to 6" answers the Saturday question with
+            // another day's figures: a piece naming an asked day must hold that day's.
+            let asked: Vec<&str> = segment
+                .days
+                .iter()
+                .copied()
+                .filter(|d| evidence.asked_days.contains(d))
+                .collect();
+            let said_for = if asked.is_empty() {
+                segment.days.clone()
+            } else {
+                asked
+            };
             let supported = evidence.day_figures.iter().any(|fact| {
-                fact.days.iter().any(|d| segment.days.contains(d))
+                fact.days.iter().any(|d| said_for.contains(d))
                     && own.iter().all(|f| fact.figures.contains(f))
             });
             if !supported {
@@ -818,6 +836,21 @@ mod tests {
             None
         );
         assert_eq!(check("On Tuesday we are open from 8 am to 6 pm.", &e), None);
+        // Another day's true hours given as the asked day's.
+        assert_eq!(
+            check(
+                "The opening hours on Saturday are Monday to Thursday 8 am to 6 pm.",
+                &e
+            ),
+            Some(Claim::Figure("8".into()))
+        );
+        assert_eq!(
+            check(
+                "We're open 9 am to 1 pm on Saturday, and Monday to Thursday 8 am to 6 pm.",
+                &e
+            ),
+            None
+        );
         assert_eq!(
             day_pieces("open 8 to 6 Monday to Friday"),
             ["open 8 to 6 Monday to Friday"]
