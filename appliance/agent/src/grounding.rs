@@ -158,7 +158,15 @@ pub fn check(reply: &str, evidence: &Evidence) -> Option<Claim> {
         // 8 to 6 for weekdays and 9 to 1 for Saturday states two true facts and a false answer.
         // The caller's figures are exempt only when they stated them ("Tuesday at 3, noted"),
         // not when they asked ("are you open at 8 on Saturday?" is no evidence of 8).
-        for segment in segments(sentence) {
+        // Hours with no day said, in answer to a day's question, are given as that day's.
+        let mut pieces = segments(sentence);
+        if pieces.is_empty() && !evidence.asked_days.is_empty() && is_time_of_day(sentence) {
+            pieces.push(Segment {
+                days: evidence.asked_days.clone(),
+                figures: figures(sentence),
+            });
+        }
+        for segment in pieces {
             let own: Vec<&String> = segment
                 .figures
                 .iter()
@@ -234,6 +242,16 @@ fn segments(text: &str) -> Vec<Segment> {
         }
     }
     out
+}
+
+/// Whether `sentence` speaks of times of day ("8 am to 6 pm", "9 o'clock", "noon").
+fn is_time_of_day(sentence: &str) -> bool {
+    let lower = sentence.to_lowercase();
+    ascii_words(&lower)
+        .iter()
+        .any(|(_, w)| matches!(*w, "am" | "pm" | "noon" | "midnight" | "clock"))
+        || lower.contains("a.m")
+        || lower.contains("p.m")
 }
 
 /// `clause` cut before each day named after another day's figures: a list flattened onto one
@@ -836,6 +854,12 @@ mod tests {
             None
         );
         assert_eq!(check("On Tuesday we are open from 8 am to 6 pm.", &e), None);
+        // Hours without a day, given for the asked day: they must be that day's.
+        assert_eq!(
+            check("The opening hours are 8 am to 6 pm.", &e),
+            Some(Claim::Figure("8".into()))
+        );
+        assert_eq!(check("We open at 9 am and close at 1 pm.", &e), None);
         // Another day's true hours given as the asked day's.
         assert_eq!(
             check(
