@@ -1,7 +1,8 @@
 //! Uploaded documents are parsed first in a child process with memory, CPU and time limits: a
 //! PDF built to exhaust memory or loop forever costs one refused upload, never the daemon and its
-//! calls. Only a document that parsed there is parsed again by the daemon, which then stays
-//! within the same bounds (the parsers are deterministic: same bytes, same work).
+//! calls. Only a document the child parsed, or refused cleanly (no text, not UTF-8), is parsed
+//! again by the daemon, which then stays within the same bounds (the parsers are deterministic:
+//! same bytes, same work) and names the refusal itself.
 //!
 //! The child is this program's hidden `parse-document` command ([`child_main`]); it sets its own
 //! limits before reading the file, and has no network to reach nor files to write.
