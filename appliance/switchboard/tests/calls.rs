@@ -924,10 +924,12 @@ async fn speech_injected_into_a_live_call_is_never_heard() {
         !contains_any(&said, &["person", "through", "right now"]),
         "injected words in the transcript: {said}"
     );
-    // The injected words asked for a person: the call must not have been handed over.
-    assert_ne!(
+    // The injected words asked for a person: the call must not have been handed over, nor ended
+    // any other way than by the caller's hang-up. (Stop 23's CI saw another end here once, not
+    // reproduced since; the message now says which.)
+    assert_eq!(
         record.end_reason,
-        Some(EndReason::Transferred),
+        Some(EndReason::CallerHungUp),
         "reply: {}; caller: {said}",
         reply.text()
     );
