@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::LlmBackend;
 pub use crate::language_model::LanguageModel;
+use models_api::{Embedder, Llm, Stt, Tts};
 pub use models_embed::MiniLm;
 pub use models_llama::Llama;
 pub use models_piper::Piper;
@@ -38,6 +39,21 @@ pub enum EngineError {
         path: PathBuf,
         reason: String,
     },
+}
+
+/// The engines the call runtime runs on, by role. The daemon's are the loaded [`Engines`]; the
+/// runtime's own tests script fakes, so its behaviours are tested without the models.
+pub trait Models: Send + Sync + 'static {
+    type Stt: Stt + 'static;
+    type Llm: Llm + 'static;
+    type Embedder: Embedder + 'static;
+    type Voice: Tts + 'static;
+
+    fn stt(&self) -> Arc<Self::Stt>;
+    fn llm(&self) -> Arc<Self::Llm>;
+    fn embedder(&self) -> Arc<Self::Embedder>;
+    /// The voice `name` (e.g. `en_US-joe-medium`).
+    fn voice(&self, name: &str) -> Result<Arc<Self::Voice>, EngineError>;
 }
 
 /// The loaded engines. Each is `Send + Sync`; share them behind the `Arc`s.
@@ -103,9 +119,28 @@ impl Engines {
             voices: Mutex::new(HashMap::new()),
         })
     }
+}
 
-    /// The Piper voice `name` (e.g. `en_US-joe-medium`), loaded on first use and then shared.
-    pub fn voice(&self, name: &str) -> Result<Arc<Piper>, EngineError> {
+impl Models for Engines {
+    type Stt = Whisper;
+    type Llm = LanguageModel;
+    type Embedder = MiniLm;
+    type Voice = Piper;
+
+    fn stt(&self) -> Arc<Whisper> {
+        Arc::clone(&self.stt)
+    }
+
+    fn llm(&self) -> Arc<LanguageModel> {
+        Arc::clone(&self.llm)
+    }
+
+    fn embedder(&self) -> Arc<MiniLm> {
+        Arc::clone(&self.embedder)
+    }
+
+    /// Loaded on first use, then shared.
+    fn voice(&self, name: &str) -> Result<Arc<Piper>, EngineError> {
         let mut voices = self.voices.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(v) = voices.get(name) {
             return Ok(Arc::clone(v));

@@ -6,6 +6,7 @@
 //! INVITE leaves a call record, rejected ones included, so operators see who was turned away.
 
 use crate::capacity::Capacity;
+use crate::engines::Models;
 use crate::pii::Pii;
 use crate::runtime::{Runtime, SipSignal};
 use sip_message::{NameAddr, Uri};
@@ -151,11 +152,11 @@ pub fn user_part(uri: &Uri) -> Option<String> {
 
 /// Serves SIP events until the driver stops. Admitted calls are answered by `runtime`; without
 /// one (the model set is not usable) they are turned away with 480, never answered into silence.
-pub async fn serve(
+pub async fn serve<M: Models>(
     mut sip: SipNet,
     admission: Admission,
     store: Store,
-    runtime: Option<Arc<Runtime>>,
+    runtime: Option<Arc<Runtime<M>>>,
 ) {
     let handle = sip.handle.clone();
     let mut live: HashMap<CallHandle, mpsc::UnboundedSender<SipSignal>> = HashMap::new();
@@ -200,11 +201,11 @@ pub async fn serve(
     }
 }
 
-async fn incoming_call(
+async fn incoming_call<M: Models>(
     sip: &SipHandle,
     admission: &Admission,
     store: &Store,
-    runtime: Option<&Runtime>,
+    runtime: Option<&Runtime<M>>,
     incoming: IncomingCall,
     id: CallRecordId,
 ) -> Option<mpsc::UnboundedSender<SipSignal>> {

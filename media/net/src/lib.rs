@@ -64,3 +64,9 @@ pub use session::{
 
 pub use media_audio::g711::Law;
 pub use media_rtp::sdp::{Direction, LocalCapabilities};
+
+/// The driver's clock: tokio's, so a test can run it in virtual time (`tokio::time::pause`);
+/// otherwise the system's monotonic clock.
+pub(crate) fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}

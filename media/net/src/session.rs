@@ -18,6 +18,7 @@
 //! stay open, and the peer's jitter buffer never rebuffers between our
 //! sentences. At 20 ms it costs 50 packets/s of 172 bytes per call.
 
+use crate::now;
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -300,7 +301,7 @@ impl Task {
             initial_timestamp: config.initial_timestamp,
         });
         let RtpSockets { rtp, rtcp, .. } = sockets;
-        let start = Instant::now();
+        let start = now();
         let sources = SourceFilter::new(
             start,
             config.remote_rtp,
@@ -336,7 +337,7 @@ impl Task {
     }
 
     async fn run(mut self) -> SessionStats {
-        let start = Instant::now();
+        let start = now();
         let mut next_report = start + self.config.rtcp_interval;
         let mut rtp_buf = vec![0u8; 2048];
         let mut rtcp_buf = vec![0u8; 2048];
@@ -354,7 +355,7 @@ impl Task {
                     None => break,
                 },
                 () = tokio::time::sleep_until(tick) => {
-                    let now = Instant::now();
+                    let now = now();
                     for _ in 0..self.send_pacer.handle_timeout(now, MAX_BURST) {
                         self.send_one().await;
                     }
@@ -364,7 +365,7 @@ impl Task {
                 }
                 received = self.rtp.recv_from(&mut rtp_buf) => match received {
                     Ok((len, from)) => {
-                        let now = Instant::now();
+                        let now = now();
                         match classify(&rtp_buf[..len]) {
                             PacketKind::Rtp => self.on_rtp(now, from, &rtp_buf[..len]).await,
                             PacketKind::Rtcp => self.on_rtcp(now, from, &rtp_buf[..len]),
@@ -376,17 +377,17 @@ impl Task {
                 received = recv_optional(self.rtcp.as_ref(), &mut rtcp_buf) => match received {
                     Ok((len, from)) => {
                         let bytes = rtcp_buf[..len].to_vec();
-                        self.on_rtcp(Instant::now(), from, &bytes);
+                        self.on_rtcp(now(), from, &bytes);
                     }
                     Err(error) => trace!(%error, "RTCP receive error"),
                 },
                 () = tokio::time::sleep_until(report) => {
-                    self.send_report(Instant::now(), false).await;
+                    self.send_report(now(), false).await;
                     next_report += self.config.rtcp_interval;
                 }
             }
         }
-        self.send_report(Instant::now(), true).await;
+        self.send_report(now(), true).await;
         debug!(stats = ?self.stats(), "RTP session ended");
         self.stats()
     }
@@ -409,7 +410,7 @@ impl Task {
                     // A new address from SDP overrides an earlier latch; a source
                     // may latch again in a new window.
                     self.latched_rtcp = None;
-                    self.sources.renegotiated(Instant::now(), config.remote_rtp);
+                    self.sources.renegotiated(now(), config.remote_rtp);
                 }
                 if config.payload_type != self.config.payload_type {
                     self.jitter = JitterBuffer::new(config.jitter);
@@ -418,7 +419,7 @@ impl Task {
                     // A new packet time from a re-INVITE: the stream continues, the
                     // packets change size from the next deadline on.
                     self.sender.set_ptime(config.ptime_ms);
-                    self.send_pacer = Pacer::new(Instant::now(), ptime(config.ptime_ms));
+                    self.send_pacer = Pacer::new(now(), ptime(config.ptime_ms));
                 }
                 info!(direction = config.direction.as_str(), remote = ?config.remote_rtp,
                     "RTP session updated");

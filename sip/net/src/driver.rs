@@ -1,5 +1,6 @@
 //! The task that owns the endpoint: the run loop of the sans-IO contract.
 
+use crate::now;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -112,7 +113,7 @@ impl Driver {
                     self.accepted(TransportKind::Tls, accepted);
                 }
                 () = tokio::time::sleep_until(wake), if timeout.is_some() => {
-                    self.endpoint.handle_timeout(Instant::now());
+                    self.endpoint.handle_timeout(now());
                 }
             }
             self.flush().await;
@@ -122,10 +123,7 @@ impl Driver {
 
     fn input(&mut self, transport: TransportKind, from: SocketAddr, bytes: &[u8]) {
         trace!(%transport, %from, message = %String::from_utf8_lossy(bytes), "SIP in");
-        if let Err(error) = self
-            .endpoint
-            .handle_datagram(Instant::now(), transport, from, bytes)
-        {
+        if let Err(error) = self.endpoint.handle_datagram(now(), transport, from, bytes) {
             debug!(%transport, %from, %error, "SIP input refused");
         }
     }
@@ -139,7 +137,7 @@ impl Driver {
             Ok((stream, peer)) if !self.room_for_connection(peer) => {
                 // Dropping the stream closes it before any byte is read.
                 drop(stream);
-                let now = Instant::now();
+                let now = now();
                 if self
                     .last_cap_warning
                     .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(60))
@@ -196,8 +194,7 @@ impl Driver {
                 id,
             } => {
                 if self.forget_connection(transport, peer, id) {
-                    self.endpoint
-                        .handle_transport_error(Instant::now(), transport, peer);
+                    self.endpoint.handle_transport_error(now(), transport, peer);
                 }
             }
         }
@@ -221,7 +218,7 @@ impl Driver {
     }
 
     fn command(&mut self, command: Command) {
-        let now = Instant::now();
+        let now = now();
         match command {
             Command::Invite {
                 trunk,
@@ -381,11 +378,8 @@ impl Driver {
             TransportKind::Udp => {
                 if let Err(error) = self.udp.send_to(&t.bytes, t.destination).await {
                     warn!(to = %t.destination, %error, "UDP send failed");
-                    self.endpoint.handle_transport_error(
-                        Instant::now(),
-                        TransportKind::Udp,
-                        t.destination,
-                    );
+                    self.endpoint
+                        .handle_transport_error(now(), TransportKind::Udp, t.destination);
                 }
             }
             TransportKind::Tcp | TransportKind::Tls => {
@@ -397,7 +391,7 @@ impl Driver {
                             None => {
                                 warn!(to = %t.destination, "TLS target, but TLS is not configured");
                                 self.endpoint.handle_transport_error(
-                                    Instant::now(),
+                                    now(),
                                     t.transport,
                                     t.destination,
                                 );
@@ -423,11 +417,8 @@ impl Driver {
                     .is_some_and(|c| c.outbound.send(t.bytes).is_ok());
                 if !sent {
                     self.connections.remove(&key);
-                    self.endpoint.handle_transport_error(
-                        Instant::now(),
-                        t.transport,
-                        t.destination,
-                    );
+                    self.endpoint
+                        .handle_transport_error(now(), t.transport, t.destination);
                 }
             }
         }
@@ -457,7 +448,7 @@ impl Driver {
         if let Event::IncomingCall(incoming) = &event {
             let span = info_span!("call", call = %incoming.call, call_id = %incoming.call_id);
             if !self.allow_list.allows(incoming.source.ip()) {
-                let now = Instant::now();
+                let now = now();
                 let (refusal, dropped) = self.refusals.refuse(now, incoming.source.ip());
                 if let Some(dropped) = dropped {
                     warn!(

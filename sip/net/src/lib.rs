@@ -303,3 +303,9 @@ async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), Error> 
     }
     Err(last.unwrap_or(Error::Closed))
 }
+
+/// The driver's clock: tokio's, so a test can run it in virtual time (`tokio::time::pause`);
+/// otherwise the system's monotonic clock.
+pub(crate) fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}

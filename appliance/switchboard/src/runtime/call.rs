@@ -14,7 +14,8 @@ use super::mouth::{Mouth, Said};
 use super::playback::{Chunk, Outbound};
 use super::prompts;
 use super::recording::Recorder;
-use super::{AgentRuntime, Conversation, Shared, SipSignal};
+use super::{now, AgentRuntime, Conversation, Shared, SipSignal};
+use crate::engines::Models;
 use crate::pii::Pii;
 use crate::runtime::RuntimeError;
 use crate::telephony::CallerId;
@@ -43,12 +44,12 @@ const PREROLL: Duration = Duration::from_millis(200);
 const FIRST_AUDIO_WAIT: Duration = Duration::from_millis(400);
 
 /// Everything one call needs; built by the runtime when it answers.
-pub struct CallTask {
+pub struct CallTask<M: Models> {
     pub id: CallRecordId,
     pub caller: CallerId,
     pub call: CallHandle,
-    pub agent: Arc<AgentRuntime>,
-    pub shared: Arc<Shared>,
+    pub agent: Arc<AgentRuntime<M>>,
+    pub shared: Arc<Shared<M>>,
     pub media: RtpSession,
     pub caps: LocalCapabilities,
     /// The host the call's signalling comes from (where a re-offer may aim media).
@@ -117,7 +118,7 @@ enum Playing {
     Reply,
 }
 
-pub async fn run(task: CallTask) {
+pub async fn run<M: Models>(task: CallTask<M>) {
     let CallTask {
         id,
         caller,
@@ -183,7 +184,7 @@ pub async fn run(task: CallTask) {
         inputs: VecDeque::new(),
         voiced: false,
     };
-    let answered = Instant::now();
+    let answered = now();
     if let Err(e) = c.shared.store.mark_answered(&c.id, UnixMillis::now()).await {
         tracing::error!("cannot mark the call answered: {e}");
     }
@@ -202,18 +203,18 @@ pub async fn run(task: CallTask) {
         .into_iter()
         .flatten()
         .min()
-        .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+        .unwrap_or_else(|| now() + Duration::from_secs(1));
         tokio::select! {
             event = media.events.recv() => match event {
                 Some(MediaEvent::Audio(frame)) => c.caller_frame(&ear, frame),
                 Some(MediaEvent::Digit(digit)) => {
                     tracing::info!(%digit, "DTMF");
-                    c.input(Instant::now(), Input::Dtmf { digit });
+                    c.input(now(), Input::Dtmf { digit });
                 }
                 Some(MediaEvent::Latched(addr)) => tracing::debug!(%addr, "media latched"),
                 None => {
                     tracing::warn!("the media session stopped");
-                    c.input(Instant::now(), Input::Hangup);
+                    c.input(now(), Input::Hangup);
                     c.end_reason.get_or_insert(EndReason::MediaLost);
                 }
             },
@@ -225,30 +226,30 @@ pub async fn run(task: CallTask) {
                     } else {
                         EndReason::Ended
                     });
-                    c.input(Instant::now(), Input::Hangup);
+                    c.input(now(), Input::Hangup);
                 }
-                Some(SipSignal::Dtmf(digit)) => c.input(Instant::now(), Input::Dtmf { digit }),
+                Some(SipSignal::Dtmf(digit)) => c.input(now(), Input::Dtmf { digit }),
                 Some(SipSignal::Reoffer(sdp)) => c.reoffer(&mut caps, peer, &sdp).await,
                 Some(SipSignal::TransferSucceeded) => {
                     c.transfer_outcome = Some("succeeded".into());
-                    c.input(Instant::now(), Input::TransferSucceeded);
+                    c.input(now(), Input::TransferSucceeded);
                 }
                 Some(SipSignal::TransferFailed(status)) => {
                     tracing::warn!(status, "transfer failed");
                     c.transfer_outcome = Some(format!("failed ({status})"));
-                    c.input(Instant::now(), Input::TransferFailed);
+                    c.input(now(), Input::TransferFailed);
                 }
                 None => {
                     // The daemon is stopping: say goodbye on the wire, then close the record.
                     c.end_reason.get_or_insert(EndReason::Shutdown);
                     let _ = c.shared.sip.hangup(c.call).await;
-                    c.input(Instant::now(), Input::Hangup);
+                    c.input(now(), Input::Hangup);
                 }
             },
             Some(event) = engine_rx.recv() => c.engine(event),
             Some(said) = said_rx.recv() => c.said(said),
             () = sleep_until(wake.into()) => {
-                let now = Instant::now();
+                let now = now();
                 c.session.handle_timeout(now);
                 c.check_reply_timeout(now);
             }
@@ -263,10 +264,10 @@ pub async fn run(task: CallTask) {
     c.finish(media).await;
 }
 
-async fn new_conversation(
-    agent: &Arc<AgentRuntime>,
+async fn new_conversation<M: Models>(
+    agent: &Arc<AgentRuntime<M>>,
     memory: Option<String>,
-) -> Result<Arc<Mutex<Conversation>>, RuntimeError> {
+) -> Result<Arc<Mutex<Conversation<M>>>, RuntimeError> {
     let agent = Arc::clone(agent);
     let conversation =
         tokio::task::spawn_blocking(move || agent.brain().conversation(memory.as_deref()))
@@ -275,18 +276,18 @@ async fn new_conversation(
     Ok(Arc::new(Mutex::new(conversation)))
 }
 
-struct Call {
+struct Call<M: Models> {
     id: CallRecordId,
     caller: CallerId,
     call: CallHandle,
-    agent: Arc<AgentRuntime>,
-    shared: Arc<Shared>,
+    agent: Arc<AgentRuntime<M>>,
+    shared: Arc<Shared<M>>,
     session: Session,
     out: Outbound,
     inbound: VecDeque<(Instant, Vec<i16>)>,
     engine_tx: mpsc::UnboundedSender<Engine>,
     mouth: Mouth,
-    conversation: Option<Arc<Mutex<Conversation>>>,
+    conversation: Option<Arc<Mutex<Conversation<M>>>>,
     /// What the caller heard of an interrupted reply, applied to the history before the next
     /// use of the conversation (which may still be busy cancelling).
     pending_heard: Option<String>,
@@ -312,13 +313,13 @@ struct Call {
     voiced: bool,
 }
 
-impl Call {
+impl<M: Models> Call<M> {
     fn input(&mut self, now: Instant, input: Input) {
         self.session.handle(now, input);
     }
 
     fn caller_frame(&mut self, ear: &Ear, frame: Vec<i16>) {
-        let now = Instant::now();
+        let now = now();
         if let Some(rec) = self.recorder.as_mut() {
             rec.caller(&frame);
             if let Some(agent) = self.out.frame_at(now) {
@@ -381,7 +382,7 @@ impl Call {
     }
 
     fn engine(&mut self, event: Engine) {
-        let now = Instant::now();
+        let now = now();
         match event {
             Engine::Transcript { end, text, elapsed } => {
                 if let Some(peek) = self.peek.as_mut().filter(|p| p.end == end) {
@@ -488,7 +489,7 @@ impl Call {
     }
 
     fn said(&mut self, said: Said) {
-        let now = Instant::now();
+        let now = now();
         let current = |t: &Option<TurnInProgress>, reply: u64| {
             t.as_ref()
                 .is_some_and(|t| t.reply == reply && !t.cancel.is_cancelled())
@@ -531,7 +532,7 @@ impl Call {
     }
 }
 
-impl Call {
+impl<M: Models> Call<M> {
     /// Carries out the session's actions, and the inputs they produce, until it has none left.
     async fn act(&mut self) {
         loop {
@@ -546,7 +547,7 @@ impl Call {
     }
 
     async fn action(&mut self, action: Action) {
-        let now = Instant::now();
+        let now = now();
         // The name only: a prompt's kind is safe, the caller's words are not (`Pii`).
         tracing::debug!(action = action.name());
         match action {
@@ -682,7 +683,7 @@ impl Call {
             .filter(|(at, _)| *at >= from && *at <= end + Duration::from_millis(20))
             .flat_map(|(_, f)| f.iter().copied())
             .collect();
-        let stt = Arc::clone(&self.shared.engines.stt);
+        let stt = self.shared.engines.stt();
         // Speech runs at about 7 tokens a second; a bound well above that stops whisper's
         // repetition loops on short phone turns, which otherwise cost seconds and garble the text.
         let seconds = frames.len() / 8000;
@@ -777,7 +778,7 @@ impl Call {
 
     /// Reports the end of playback once everything queued is on the wire and no more is coming.
     async fn check_playback(&mut self) {
-        let now = Instant::now();
+        let now = now();
         let done = match self.playing {
             Playing::Nothing => false,
             Playing::Prompt => self.out.is_idle(now),
@@ -861,7 +862,7 @@ impl Call {
                 }
             }
         }
-        self.inputs.push_back((Instant::now(), Input::EngineFailed));
+        self.inputs.push_back((super::now(), Input::EngineFailed));
     }
 
     async fn blacklist(&mut self, reason: String) {
@@ -984,7 +985,7 @@ impl Call {
 
     async fn outcome(
         &mut self,
-        conversation: Arc<Mutex<Conversation>>,
+        conversation: Arc<Mutex<Conversation<M>>>,
     ) -> Option<switchboard_agent::Outcome> {
         let heard = self.pending_heard.take();
         let cancel = CancelToken::new();
@@ -1034,8 +1035,8 @@ struct Utterance {
     deadline: Option<Instant>,
 }
 
-async fn finish_record(
-    shared: &Shared,
+async fn finish_record<M: Models>(
+    shared: &Shared<M>,
     id: &CallRecordId,
     reason: EndReason,
     transfer_outcome: Option<String>,

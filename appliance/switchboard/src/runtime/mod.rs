@@ -20,7 +20,7 @@ pub use call::to_16k;
 
 use crate::capacity::Capacity;
 use crate::config::{AgentConfig, CallsConfig, Config, ConsentSetting};
-use crate::engines::{Engines, LanguageModel, MiniLm, Piper};
+use crate::engines::{Engines, Models};
 use crate::telephony::CallerId;
 use media_net::PortPool;
 use prompts::Prompts;
@@ -39,8 +39,9 @@ use switchboard_store::{AgentId, CallRecordId, CallerMemory, Store, UnixMillis};
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tracing::Instrument;
 
-pub type Conversation = switchboard_agent::Conversation<LanguageModel, MiniLm>;
-pub type AgentBrain = Brain<LanguageModel, MiniLm>;
+pub type Conversation<M> =
+    switchboard_agent::Conversation<<M as Models>::Llm, <M as Models>::Embedder>;
+pub type AgentBrain<M> = Brain<<M as Models>::Llm, <M as Models>::Embedder>;
 
 /// Why the runtime could not start, load an agent, answer a call, or get an engine's result.
 /// Each reaches the log with its cause; the SIP answer for a failed call is chosen in
@@ -120,29 +121,29 @@ pub enum SipSignal {
 }
 
 /// One agent, ready to take calls.
-pub struct AgentRuntime {
+pub struct AgentRuntime<M: Models = Engines> {
     /// The agent's id in the store (caller memory is kept per agent).
     pub id: AgentId,
     pub name: String,
     pub language: String,
     /// Replaced when the agent's knowledge changes; a call keeps the one it started with.
-    brain: RwLock<AgentBrain>,
-    pub voice: Arc<Piper>,
+    brain: RwLock<AgentBrain<M>>,
+    pub voice: Arc<M::Voice>,
     pub prompts: Prompts,
     pub session: SessionConfig,
     pub transfer_to: Option<Uri>,
 }
 
-impl AgentRuntime {
+impl<M: Models> AgentRuntime<M> {
     /// The brain new calls start from.
-    pub fn brain(&self) -> AgentBrain {
+    pub fn brain(&self) -> AgentBrain<M> {
         self.brain
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
 
-    fn set_brain(&self, brain: AgentBrain) {
+    fn set_brain(&self, brain: AgentBrain<M>) {
         *self.brain.write().unwrap_or_else(PoisonError::into_inner) = brain;
     }
 }
@@ -171,10 +172,10 @@ struct ReloadState {
 }
 
 /// What every call shares.
-pub struct Shared {
+pub struct Shared<M: Models = Engines> {
     pub store: Store,
     pub sip: SipHandle,
-    pub engines: Arc<Engines>,
+    pub engines: Arc<M>,
     pub vault: Option<Vault>,
     /// Told each turn's voice-to-voice latency, from which the call limit is learnt.
     pub capacity: Arc<Capacity>,
@@ -183,10 +184,10 @@ pub struct Shared {
     pub abuse_block: Duration,
 }
 
-impl Shared {
+impl<M: Models> Shared<M> {
     /// The summary of this caller's earlier calls to this agent, if any.
     /// Only for a number a trusted source asserted: anyone can claim anyone's number.
-    async fn memory_of(&self, agent: &AgentRuntime, caller: &CallerId) -> Option<String> {
+    async fn memory_of(&self, agent: &AgentRuntime<M>, caller: &CallerId) -> Option<String> {
         if !caller.verified {
             return None;
         }
@@ -202,7 +203,7 @@ impl Shared {
     /// Keeps what this call was about for the caller's next call.
     async fn remember(
         &self,
-        agent: &AgentRuntime,
+        agent: &AgentRuntime<M>,
         caller: &CallerId,
         call: &CallRecordId,
         outcome: &switchboard_agent::Outcome,
@@ -223,9 +224,10 @@ impl Shared {
     }
 }
 
-pub struct Runtime {
-    shared: Arc<Shared>,
-    agents: Arc<HashMap<String, Arc<AgentRuntime>>>,
+/// The call runtime on the engines `M` (the daemon's: the loaded [`Engines`]).
+pub struct Runtime<M: Models = Engines> {
+    shared: Arc<Shared<M>>,
+    agents: Arc<HashMap<String, Arc<AgentRuntime<M>>>>,
     reloads: Arc<Mutex<Reloads>>,
     /// Names of agents to load again, to [`reload_brains`].
     reload_tx: mpsc::UnboundedSender<String>,
@@ -236,15 +238,15 @@ pub struct Runtime {
     started: UnixMillis,
 }
 
-impl Runtime {
+impl<M: Models> Runtime<M> {
     /// Prepares every configured agent (seconds per agent: prefix prefill, prompt rendering).
     pub async fn start(
         config: &Config,
         store: Store,
         sip: SipHandle,
-        engines: Arc<Engines>,
+        engines: Arc<M>,
         capacity: Arc<Capacity>,
-    ) -> Result<Runtime, RuntimeError> {
+    ) -> Result<Runtime<M>, RuntimeError> {
         let vault = Vault::open(&config.data_dir)?;
         let mut agents = HashMap::new();
         for agent in &config.agents {
@@ -266,7 +268,7 @@ impl Runtime {
                     config.data_dir.clone(),
                 );
                 tokio::task::spawn_blocking(move || {
-                    load_agent(id, &engines, &agent, &calls, &data_dir)
+                    load_agent(id, engines.as_ref(), &agent, &calls, &data_dir)
                 })
                 .await
             };
@@ -403,8 +405,8 @@ impl Runtime {
 /// Loads brains again as [`Runtime::knowledge_changed`] asks, one at a time off the async
 /// workers. Requests that arrive during a reload are taken together afterwards, so a burst of
 /// uploads costs one or two reloads, not one each.
-async fn reload_brains(
-    agents: Arc<HashMap<String, Arc<AgentRuntime>>>,
+async fn reload_brains<M: Models>(
+    agents: Arc<HashMap<String, Arc<AgentRuntime<M>>>>,
     reloads: Arc<Mutex<Reloads>>,
     mut requests: mpsc::UnboundedReceiver<String>,
 ) {
@@ -448,17 +450,23 @@ async fn reload_brains(
     }
 }
 
+/// The call's clock: tokio's, so the runtime's tests run calls in virtual time
+/// (`tokio::time::pause`); in the daemon it is the system's monotonic clock.
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn load_agent(
+fn load_agent<M: Models>(
     id: AgentId,
-    engines: &Engines,
+    engines: &M,
     agent: &AgentConfig,
     calls: &CallsConfig,
     data_dir: &Path,
-) -> Result<AgentRuntime, RuntimeError> {
+) -> Result<AgentRuntime<M>, RuntimeError> {
     let started = std::time::Instant::now();
     let prompt = agent.prompt_text().map_err(RuntimeError::PromptFile)?;
     let transfer_to = agent
@@ -482,8 +490,8 @@ fn load_agent(
         can_transfer: transfer_to.is_some(),
     };
     let brain = Brain::load_with(
-        Arc::clone(&engines.llm),
-        Arc::clone(&engines.embedder),
+        engines.llm(),
+        engines.embedder(),
         &spec,
         data_dir,
         agent.brain_options(),
