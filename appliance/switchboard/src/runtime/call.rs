@@ -566,7 +566,7 @@ impl<M: Models> Call<M> {
             } => self.peek(start, end, interim),
             Action::Prepare { text } => self.prepare(text),
             Action::Transcribe { start, end } => self.transcribe(now, start, end),
-            Action::Reply { caller_text } => self.reply(now, caller_text).await,
+            Action::Reply { caller_text } => self.reply(caller_text).await,
             Action::PausePlayback => self.out.pause().await,
             Action::ResumePlayback => self.out.resume(now),
             Action::StopPlayback => self.stop_playback().await,
@@ -712,10 +712,12 @@ impl<M: Models> Call<M> {
         });
     }
 
-    async fn reply(&mut self, now: Instant, caller_text: String) {
+    async fn reply(&mut self, caller_text: String) {
         // The turn is over: a partial still waiting would prefill after the reply.
         self.prepare_next = None;
         self.line(Speaker::Caller, &caller_text).await;
+        // The LLM is asked now, after the line is stored: its timings and deadline start here.
+        let now = now();
         let Some(conversation) = self.conversation.clone() else {
             return self.inputs.push_back((now, Input::EngineFailed));
         };

@@ -3,7 +3,7 @@
 
 use models_api::{
     CancelToken, ChatMessage, Constraint, Embedder, Embedding, Flow, GenerateOptions, Generation,
-    Llm, LlmSession, Speech, StopReason, Stt, SttOptions, Transcript, Tts, TtsOptions,
+    Llm, LlmSession, Role, Speech, StopReason, Stt, SttOptions, Transcript, Tts, TtsOptions,
 };
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -227,6 +227,18 @@ impl LlmSession for FakeSession {
             self.log.push("llm: outcome".into());
             return Err(Failure("outcome"));
         }
+        // What the model is answering after: the caller's turn, and the agent's last words as
+        // the history holds them (after a barge-in, only what the caller heard).
+        let said = |role| {
+            self.history
+                .iter()
+                .rev()
+                .find(|m| m.role == role)
+                .map_or("", |m| m.content.as_str())
+                .to_owned()
+        };
+        self.log.push(format!("asked: {}", said(Role::User)));
+        self.log.push(format!("after: {}", said(Role::Assistant)));
         let reply = self.script.replies.lock().unwrap().pop_front();
         let mut text = String::new();
         let mut stop = StopReason::EndOfTurn;

@@ -29,6 +29,7 @@ const GREETING: &str = "Hello, you have reached the front desk.";
 
 /// The daemon's call path on fake engines, and a caller.
 struct Line {
+    _serial: tokio::sync::MutexGuard<'static, ()>,
     ua: Ua,
     target: String,
     store: Store,
@@ -42,6 +43,7 @@ impl Line {
     }
 
     async fn start_with(script: Arc<Script>, tune: impl FnOnce(&mut Config)) -> Line {
+        let serial = SERIAL.lock().await;
         switchboard_e2e::init_tracing();
         let dir = tempfile::tempdir().unwrap();
         let mut config = config::load(None, []).unwrap();
@@ -115,6 +117,7 @@ impl Line {
         tokio::time::pause();
         tokio::spawn(pace_the_clock());
         Line {
+            _serial: serial,
             ua,
             target,
             store,
@@ -182,17 +185,20 @@ impl Line {
     }
 }
 
-/// Lets virtual time run at most ten times as fast as real time. A paused clock jumps to the
+/// Lets virtual time run at most five times as fast as real time. A paused clock jumps to the
 /// next timer whenever every task waits, including while SQLite's thread is still writing or a
 /// fake engine's thread is still answering; paced, a millisecond of such real work costs at most
-/// ten of virtual time, well inside every deadline the tests rely on. (A blocking task holds
+/// five of virtual time, well inside every deadline the tests rely on. (A blocking task holds
 /// the paused clock still while it runs.)
 async fn pace_the_clock() {
     loop {
         sleep(Duration::from_millis(10)).await;
-        let _ = tokio::task::spawn_blocking(|| std::thread::sleep(Duration::from_millis(1))).await;
+        let _ = tokio::task::spawn_blocking(|| std::thread::sleep(Duration::from_millis(2))).await;
     }
 }
+
+/// One call at a time: the pacing above assumes the box is not shared with other calls' work.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn reply(pieces: &[&'static str]) -> Reply {
     Reply::Say(pieces.to_vec())
@@ -231,7 +237,7 @@ async fn the_transcript_taken_at_the_pause_is_reused() {
     // transcript; the end of the turn took the last one rather than transcribing the same
     // audio again, so the reply followed that prefill directly.
     let entries = line.log.entries();
-    let reply = line.log.position("llm: ").unwrap();
+    let reply = line.log.position("asked: ").unwrap();
     let whole = SENTENCE.join(" ");
     assert_eq!(
         entries[reply - 1],
@@ -328,4 +334,42 @@ async fn a_silent_llm_is_given_up_after_the_engine_timeout() {
     let lines = line.agent_lines(&record.id).await;
     assert_eq!(lines.last().unwrap(), prompts::text(Prompt::Fallback, ""));
     let _ = call;
+}
+
+#[tokio::test]
+async fn a_caller_who_talks_over_the_reply_stops_it_and_the_history_keeps_what_they_heard() {
+    let long = [
+        "Thank you for asking about that,",
+        " and I will be glad to help you with it.",
+        " Let me explain how it usually works here,",
+        " step by step and slowly,",
+        " so that nothing gets lost along the way.",
+        " It is simpler than it sounds.",
+    ];
+    let script = Script::replies([reply(&long), reply(&["Of course."])]);
+    let mut line = Line::start(script).await;
+    let call = line.call().await;
+    line.say(call, 8, Duration::from_millis(1500));
+    line.say(call, 4, Duration::from_secs(3));
+    sleep(Duration::from_secs(10)).await;
+    let record = line.hang_up(call).await;
+    let turns = line.turns(&record.id).await;
+    assert_eq!(turns.len(), 2, "{turns:?}");
+    let heard = &turns[0].agent_text;
+    assert!(turns[0].interrupted, "{turns:?}");
+    let whole: String = long.concat();
+    assert!(
+        !heard.is_empty() && heard.len() < whole.len() && whole.starts_with(heard.as_str()),
+        "heard {heard:?} of {whole:?}"
+    );
+    assert_eq!(turns[1].caller_text, SENTENCE[..4].join(" "));
+    assert_eq!(turns[1].agent_text, "Of course.");
+    // The second reply was asked for after what the caller heard, not after the whole draft.
+    let after = line.log.of("after: ");
+    assert_eq!(
+        after.last().unwrap(),
+        &format!("after: {heard}"),
+        "{:?}",
+        line.log.entries()
+    );
 }
