@@ -118,7 +118,7 @@ pub struct CallsConfig {
     /// 0 turns the learning off (`max_concurrent` is then the limit).
     pub target_p95_ms: u32,
     /// UDP ports for RTP, as "FIRST-LAST" (even ports are used, RTCP on the next odd one).
-    pub rtp_ports: String,
+    pub rtp_ports: PortRange,
     /// A model that has not answered (transcript, first words of a reply) within this many
     /// milliseconds has failed: the caller hears the fallback line instead of dead air.
     pub engine_timeout_ms: u32,
@@ -137,7 +137,10 @@ impl Default for CallsConfig {
         CallsConfig {
             max_concurrent: 2,
             target_p95_ms: 1200,
-            rtp_ports: "10000-20000".into(),
+            rtp_ports: PortRange {
+                first: 10000,
+                last: 20000,
+            },
             engine_timeout_ms: 8000,
             max_duration_min: 30,
             silence_timeout_s: 8,
@@ -152,12 +155,42 @@ impl CallsConfig {
         (self.target_p95_ms > 0)
             .then(|| std::time::Duration::from_millis(self.target_p95_ms.into()))
     }
+}
 
-    /// The RTP port range; checked at load, so well-formed here.
-    pub fn rtp_range(&self) -> Option<(u16, u16)> {
-        let (a, b) = self.rtp_ports.split_once('-')?;
-        let (a, b) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-        (a < b && a >= 1024).then_some((a, b))
+/// A range of UDP ports above the privileged ones, written "FIRST-LAST".
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(try_from = "String")]
+pub struct PortRange {
+    pub first: u16,
+    pub last: u16,
+}
+
+/// A port range that is not one.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} is not a port range FIRST-LAST above 1023")]
+pub struct PortRangeError(String);
+
+impl std::str::FromStr for PortRange {
+    type Err = PortRangeError;
+
+    fn from_str(text: &str) -> Result<Self, PortRangeError> {
+        let bad = || PortRangeError(text.to_owned());
+        let (a, b) = text.split_once('-').ok_or_else(bad)?;
+        let (first, last) = (
+            a.trim().parse().map_err(|_| bad())?,
+            b.trim().parse().map_err(|_| bad())?,
+        );
+        (first < last && first >= 1024)
+            .then_some(PortRange { first, last })
+            .ok_or_else(bad)
+    }
+}
+
+impl TryFrom<String> for PortRange {
+    type Error = PortRangeError;
+
+    fn try_from(text: String) -> Result<Self, PortRangeError> {
+        text.parse()
     }
 }
 
@@ -345,10 +378,7 @@ impl Config {
             .filter_map(|b| b.parse().ok())
             .collect();
         for t in self.trunks.iter().filter(|t| t.register) {
-            let ip = t
-                .target()
-                .ok()
-                .and_then(|t| t.host.parse::<std::net::IpAddr>().ok());
+            let ip = t.proxy.host.parse::<std::net::IpAddr>().ok();
             if let Some(block) = ip.and_then(|ip| ip.to_string().parse().ok()) {
                 blocks.push(block);
             }
@@ -511,8 +541,8 @@ pub struct TrunkConfig {
     pub name: String,
     /// Where requests to this trunk go: `sip:HOST[:PORT][;transport=udp|tcp|tls]` (`sips:` means
     /// TLS). HOST may be a name (resolved at start to all its addresses, tried in turn) or an
-    /// address.
-    pub proxy: String,
+    /// address. Parsed at load.
+    pub proxy: TrunkTarget,
     /// Digest username for outbound INVITEs and REGISTER (a Twilio credential list entry, the
     /// PBX extension). Each trunk has its own; they answer only this trunk's challenges.
     pub username: Option<String>,
@@ -558,7 +588,8 @@ pub enum TrunkTransport {
 }
 
 /// A trunk's `proxy`, parsed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
 pub struct TrunkTarget {
     /// The name or address to resolve.
     pub host: String,
@@ -568,20 +599,41 @@ pub struct TrunkTarget {
     pub uri: String,
 }
 
-fn register_expires() -> u32 {
-    3600
-}
-fn options_interval() -> u32 {
-    30
+/// Why a trunk's `proxy` is not one (shown after the field's name).
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("{proxy:?} is not a SIP URI: {reason}")]
+    NotAUri { proxy: String, reason: &'static str },
+    #[error("{0:?} is not a sip: or sips: URI")]
+    Scheme(String),
+    #[error("{proxy:?}: transport {transport:?} is not udp, tcp or tls{}", if *.secure { " (sips: means tls)" } else { "" })]
+    Transport {
+        proxy: String,
+        transport: String,
+        secure: bool,
+    },
+    #[error("{proxy:?}: parameter {parameter:?} is not supported (only transport)")]
+    Parameter { proxy: String, parameter: String },
 }
 
-impl TrunkConfig {
-    /// The parsed `proxy`; checked at load, so an error here is the load's error message.
-    pub fn target(&self) -> Result<TrunkTarget, String> {
-        let uri = sip_message::Uri::parse(&self.proxy)
-            .map_err(|e| format!("{:?} is not a SIP URI: {e}", self.proxy))?;
+impl std::str::FromStr for TrunkTarget {
+    type Err = ProxyError;
+
+    fn from_str(proxy: &str) -> Result<Self, ProxyError> {
+        TrunkTarget::try_from(proxy.to_owned())
+    }
+}
+
+impl TryFrom<String> for TrunkTarget {
+    type Error = ProxyError;
+
+    fn try_from(proxy: String) -> Result<Self, ProxyError> {
+        let uri = sip_message::Uri::parse(&proxy).map_err(|reason| ProxyError::NotAUri {
+            proxy: proxy.clone(),
+            reason,
+        })?;
         let Some(sip) = uri.as_sip() else {
-            return Err(format!("{:?} is not a sip: or sips: URI", self.proxy));
+            return Err(ProxyError::Scheme(proxy));
         };
         let transport = match sip.params.get("transport") {
             None => {
@@ -595,12 +647,11 @@ impl TrunkConfig {
             Some(Some(t)) if t.eq_ignore_ascii_case("tcp") && !sip.secure => TrunkTransport::Tcp,
             Some(Some(t)) if t.eq_ignore_ascii_case("tls") => TrunkTransport::Tls,
             Some(t) => {
-                return Err(format!(
-                    "{:?}: transport {:?} is not udp, tcp or tls{}",
-                    self.proxy,
-                    t.unwrap_or(""),
-                    if sip.secure { " (sips: means tls)" } else { "" }
-                ))
+                return Err(ProxyError::Transport {
+                    transport: t.unwrap_or("").to_owned(),
+                    secure: sip.secure,
+                    proxy,
+                })
             }
         };
         if let Some(other) = sip
@@ -608,10 +659,10 @@ impl TrunkConfig {
             .iter()
             .find(|p| !p.name.eq_ignore_ascii_case("transport"))
         {
-            return Err(format!(
-                "{:?}: parameter {:?} is not supported (only transport)",
-                self.proxy, other.name
-            ));
+            return Err(ProxyError::Parameter {
+                parameter: other.name.to_string(),
+                proxy,
+            });
         }
         let host = match &sip.host {
             sip_message::Host::Domain(d) => d.clone(),
@@ -627,10 +678,19 @@ impl TrunkConfig {
             host,
             port: sip.port.unwrap_or(default_port),
             transport,
-            uri: self.proxy.clone(),
+            uri: proxy,
         })
     }
+}
 
+fn register_expires() -> u32 {
+    3600
+}
+fn options_interval() -> u32 {
+    30
+}
+
+impl TrunkConfig {
     /// The user part of our From on outbound calls: `from_user`, else the username.
     pub fn caller_id(&self) -> Option<&str> {
         self.from_user.as_deref().or(self.username.as_deref())
@@ -889,15 +949,6 @@ fn validate(c: &Config) -> Result<(), (String, String)> {
             ));
         }
     }
-    if c.calls.rtp_range().is_none() {
-        return Err((
-            "calls.rtp_ports".into(),
-            format!(
-                "{:?} is not a port range FIRST-LAST above 1023",
-                c.calls.rtp_ports
-            ),
-        ));
-    }
     if c.calls.max_concurrent == 0 {
         return Err(("calls.max_concurrent".into(), "must be at least 1".into()));
     }
@@ -922,7 +973,6 @@ fn validate_trunks(trunks: &[TrunkConfig], agents: &[AgentConfig]) -> Result<(),
         if trunks[..i].iter().any(|u| u.name == t.name) {
             return Err((at("name"), format!("trunk {:?} is declared twice", t.name)));
         }
-        t.target().map_err(|e| (at("proxy"), e))?;
         match (&t.password, &t.password_file) {
             (Some(_), Some(_)) => {
                 return Err((
@@ -960,7 +1010,7 @@ fn validate_trunks(trunks: &[TrunkConfig], agents: &[AgentConfig]) -> Result<(),
             _ => {}
         }
         if let Some(f) = &t.ca_file {
-            if t.target().map(|x| x.transport) != Ok(TrunkTransport::Tls) {
+            if t.proxy.transport != TrunkTransport::Tls {
                 return Err((
                     at("ca_file"),
                     "applies to TLS trunks only (sips: or transport=tls in proxy)".into(),
@@ -1207,7 +1257,7 @@ mod tests {
         let f = file(&format!("{agents}\n{block}"));
         let c = load(Some(f.path()), []).unwrap();
         let t = &c.trunks[0];
-        assert_eq!(t.target().unwrap().transport, TrunkTransport::Udp);
+        assert_eq!(t.proxy.transport, TrunkTransport::Udp);
         assert_eq!((t.options_interval, t.register), (30, false));
         assert_eq!(t.caller_id(), Some("+15551230000"));
         assert_eq!(c.outbound_trunk("demo").unwrap().name, "carrier");
@@ -1383,7 +1433,7 @@ mod tests {
         assert_eq!(carrier.options_interval, 30);
         assert!(!carrier.register);
         assert_eq!(
-            carrier.target().unwrap(),
+            carrier.proxy.clone(),
             TrunkTarget {
                 host: "203.0.113.5".into(),
                 port: 5060,
@@ -1394,7 +1444,7 @@ mod tests {
         assert_eq!(carrier.caller_id(), None);
         assert_eq!(c.trunks[1].caller_id(), Some("2001"));
         assert_eq!(c.outbound_trunk("anyone").unwrap().name, "carrier");
-        let pbx = c.trunks[1].target().unwrap();
+        let pbx = c.trunks[1].proxy.clone();
         assert_eq!(
             (pbx.host.as_str(), pbx.port),
             ("pbx.example.internal", 5070)
@@ -1404,11 +1454,7 @@ mod tests {
             c.trunks[1].password_text().unwrap().as_deref(),
             Some("s3cret")
         );
-        let tls = TrunkConfig {
-            proxy: "sips:trunk.example.net".into(),
-            ..carrier.clone()
-        };
-        let tls = tls.target().unwrap();
+        let tls: TrunkTarget = "sips:trunk.example.net".parse().unwrap();
         assert_eq!((tls.port, tls.transport), (5061, TrunkTransport::Tls));
     }
 

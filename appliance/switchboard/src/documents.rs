@@ -36,10 +36,47 @@ impl Default for ParseLimits {
     }
 }
 
+/// Why an upload was refused before the daemon parsed it, or the parser could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    #[error("cannot start the document parser {}: {source}", program.display())]
+    Start {
+        program: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("lost the document parser: {0}")]
+    Lost(std::io::Error),
+    #[error("parsing took longer than {} s and was stopped", .0.as_secs())]
+    TooSlow(Duration),
+    #[error(
+        "parsing broke its limits ({} MB of memory, {} s of CPU) or crashed (signal {signal})",
+        limits.memory_mb, limits.cpu_seconds
+    )]
+    Limits { limits: ParseLimits, signal: i32 },
+    #[error("the parser failed ({status}){}", last.as_ref().map_or(String::new(), |l| format!(": {l}")))]
+    Failed {
+        status: std::process::ExitStatus,
+        /// The last line the parser wrote.
+        last: Option<String>,
+    },
+    // The child's own errors.
+    #[error("{0} needs a number")]
+    Argument(&'static str),
+    #[error("no document given")]
+    NoDocument,
+    #[error("cannot set the {resource} limit: {source}")]
+    Rlimit {
+        resource: &'static str,
+        source: rustix::io::Errno,
+    },
+    #[error("cannot read the document: {0}")]
+    Read(std::io::Error),
+}
+
 /// Runs `program`'s [`COMMAND`] on `file` under `limits`. `Ok` when the daemon may parse the
 /// file itself: the child parsed it, or refused it the way the daemon will (not UTF-8, no text:
 /// the daemon's own parse then names the error). `Err` says which limit the parse broke.
-pub fn vet(program: &Path, file: &Path, limits: ParseLimits) -> Result<(), String> {
+pub fn vet(program: &Path, file: &Path, limits: ParseLimits) -> Result<(), DocumentError> {
     let mut child = Command::new(program)
         .arg(COMMAND)
         .arg("--memory-mb")
@@ -52,11 +89,9 @@ pub fn vet(program: &Path, file: &Path, limits: ParseLimits) -> Result<(), Strin
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| {
-            format!(
-                "cannot start the document parser {}: {e}",
-                program.display()
-            )
+        .map_err(|source| DocumentError::Start {
+            program: program.to_owned(),
+            source,
         })?;
     let started = Instant::now();
     let status = loop {
@@ -65,13 +100,10 @@ pub fn vet(program: &Path, file: &Path, limits: ParseLimits) -> Result<(), Strin
             Ok(None) if started.elapsed() >= limits.wall => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!(
-                    "parsing took longer than {} s and was stopped",
-                    limits.wall.as_secs()
-                ));
+                return Err(DocumentError::TooSlow(limits.wall));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(format!("lost the document parser: {e}")),
+            Err(e) => return Err(DocumentError::Lost(e)),
         }
     };
     if status.success() || status.code() == Some(REFUSED) {
@@ -83,14 +115,11 @@ pub fn vet(program: &Path, file: &Path, limits: ParseLimits) -> Result<(), Strin
     }
     use std::os::unix::process::ExitStatusExt;
     Err(match status.signal() {
-        Some(signal) => format!(
-            "parsing broke its limits ({} MB of memory, {} s of CPU) or crashed (signal {signal})",
-            limits.memory_mb, limits.cpu_seconds
-        ),
-        None => format!(
-            "the parser failed ({status}){}",
-            last_line(&err).map_or(String::new(), |l| format!(": {l}"))
-        ),
+        Some(signal) => DocumentError::Limits { limits, signal },
+        None => DocumentError::Failed {
+            status,
+            last: last_line(&err),
+        },
     })
 }
 
@@ -126,16 +155,16 @@ pub fn child_main(args: &[String]) -> ExitCode {
     }
 }
 
-fn child(args: &[String]) -> Result<Result<usize, kb::Error>, String> {
+fn child(args: &[String]) -> Result<Result<usize, kb::Error>, DocumentError> {
     let mut memory_mb = ParseLimits::default().memory_mb;
     let mut cpu_seconds = ParseLimits::default().cpu_seconds;
     let mut file: Option<PathBuf> = None;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
-        let mut number = |what: &str| {
+        let mut number = |what: &'static str| {
             args.next()
                 .and_then(|v| v.parse::<u64>().ok())
-                .ok_or_else(|| format!("{what} needs a number"))
+                .ok_or(DocumentError::Argument(what))
         };
         match arg.as_str() {
             "--memory-mb" => memory_mb = number("--memory-mb")?,
@@ -143,7 +172,7 @@ fn child(args: &[String]) -> Result<Result<usize, kb::Error>, String> {
             path => file = Some(PathBuf::from(path)),
         }
     }
-    let file = file.ok_or("no document given")?;
+    let file = file.ok_or(DocumentError::NoDocument)?;
     limit(
         rustix::process::Resource::As,
         memory_mb.saturating_mul(1 << 20),
@@ -156,15 +185,22 @@ fn child(args: &[String]) -> Result<Result<usize, kb::Error>, String> {
         Err(refused) => return Ok(Err(refused)),
     };
     // Not naming the file: the daemon's message names the upload, not where it was staged.
-    let bytes = std::fs::read(&file).map_err(|e| format!("cannot read the document: {e}"))?;
+    let bytes = std::fs::read(&file).map_err(DocumentError::Read)?;
     Ok(kb::ingest::parse(&file, format, &bytes).map(|blocks| blocks.len()))
 }
 
-fn limit(resource: rustix::process::Resource, value: u64) -> Result<(), String> {
+fn limit(resource: rustix::process::Resource, value: u64) -> Result<(), DocumentError> {
     let limit = rustix::process::Rlimit {
         current: Some(value),
         maximum: Some(value),
     };
-    rustix::process::setrlimit(resource, limit)
-        .map_err(|e| format!("cannot set the {resource:?} limit: {e}"))
+    rustix::process::setrlimit(resource, limit).map_err(|source| DocumentError::Rlimit {
+        resource: match resource {
+            rustix::process::Resource::As => "address space",
+            rustix::process::Resource::Cpu => "CPU time",
+            rustix::process::Resource::Fsize => "file size",
+            _ => "resource",
+        },
+        source,
+    })
 }

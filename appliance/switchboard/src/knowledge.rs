@@ -170,7 +170,7 @@ impl Knowledge {
                 return Ok(Err(kb::Error::Unreadable {
                     path: PathBuf::from(file_name),
                     format,
-                    reason,
+                    reason: reason.to_string(),
                 }));
             }
         }

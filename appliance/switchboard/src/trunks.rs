@@ -215,14 +215,13 @@ impl Runner {
         locating: &Locating,
         trunks: &Trunks,
     ) -> Result<Runner, TrunkError> {
-        // Checked when the configuration was loaded.
-        let proxy_error = |reason: String| TrunkError::Proxy {
+        // Parsed when the configuration was loaded.
+        let target = trunk.proxy.clone();
+        let uri = Uri::parse(&target.uri).map_err(|e| TrunkError::Proxy {
             trunk: trunk.name.clone(),
-            proxy: trunk.proxy.clone(),
-            reason,
-        };
-        let target = trunk.target().map_err(proxy_error)?;
-        let uri = Uri::parse(&target.uri).map_err(|e| proxy_error(e.to_string()))?;
+            proxy: target.uri.clone(),
+            reason: e.to_string(),
+        })?;
         Ok(Runner {
             trunk: trunk.clone(),
             sip: sip.clone(),
@@ -292,7 +291,7 @@ impl Runner {
             .await
             .map_err(|source| TrunkError::Locate {
                 trunk: self.trunk.name.clone(),
-                proxy: self.trunk.proxy.clone(),
+                proxy: self.trunk.proxy.uri.clone(),
                 source: Box::new(source),
             })
     }
@@ -327,7 +326,7 @@ impl Runner {
             let aor = Uri::parse(&format!("sip:{user}@{}", self.host)).map_err(|e| {
                 TrunkError::Proxy {
                     trunk: self.trunk.name.clone(),
-                    proxy: self.trunk.proxy.clone(),
+                    proxy: self.trunk.proxy.uri.clone(),
                     reason: format!("no AOR from username {user:?}: {e}"),
                 }
             })?;
@@ -453,7 +452,7 @@ mod tests {
     fn trunk(name: &str, proxy: String) -> TrunkConfig {
         TrunkConfig {
             name: name.into(),
-            proxy,
+            proxy: proxy.parse().unwrap(),
             username: None,
             password: None,
             password_file: None,

@@ -69,7 +69,7 @@ impl Daemon {
         config.data_dir = dir.path().join("data");
         config.models.dir = models_dir();
         config.agents = agents();
-        config.calls.rtp_ports = "21000-21999".into();
+        config.calls.rtp_ports = "21000-21999".parse().unwrap();
         // Uploads are parsed by the built binary, not by this test's own executable.
         config.program = Some(env!("CARGO_BIN_EXE_switchboard").into());
         // The test's caller is the PBX: it may call, and the number it sends is believed.

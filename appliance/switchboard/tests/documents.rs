@@ -32,14 +32,14 @@ fn a_document_needing_more_memory_than_allowed_is_refused() {
         memory_mb: 48,
         ..ParseLimits::default()
     };
-    assert_eq!(vet(&program(), &small, tight), Ok(()));
-    let refused = vet(&program(), &big, tight).unwrap_err();
+    vet(&program(), &small, tight).unwrap();
+    let refused = vet(&program(), &big, tight).unwrap_err().to_string();
     assert!(refused.contains("out of memory"), "{refused}");
-    assert_eq!(vet(&program(), &big, ParseLimits::default()), Ok(()));
+    vet(&program(), &big, ParseLimits::default()).unwrap();
     // A document the parser refuses cleanly is the daemon's to name: the child lets it through.
     let empty = dir.path().join("empty.md");
     std::fs::write(&empty, "   \n").unwrap();
-    assert_eq!(vet(&program(), &empty, tight), Ok(()));
+    vet(&program(), &empty, tight).unwrap();
 }
 
 #[test]
@@ -51,7 +51,9 @@ fn a_parser_that_hangs_is_stopped() {
         ..ParseLimits::default()
     };
     let started = Instant::now();
-    let refused = vet(&hangs, &dir.path().join("any.pdf"), limits).unwrap_err();
+    let refused = vet(&hangs, &dir.path().join("any.pdf"), limits)
+        .unwrap_err()
+        .to_string();
     assert!(refused.contains("longer than 1 s"), "{refused}");
     assert!(started.elapsed() < Duration::from_secs(10));
 }
@@ -65,14 +67,16 @@ fn a_parser_that_crashes_refuses_the_document() {
         &dir.path().join("any.pdf"),
         ParseLimits::default(),
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(refused.contains("signal 11"), "{refused}");
     let missing = vet(
         &dir.path().join("no-such-program"),
         &dir.path().join("any.pdf"),
         ParseLimits::default(),
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(
         missing.starts_with("cannot start the document parser"),
         "{missing}"

@@ -237,23 +237,39 @@ fn ms(d: Duration) -> u64 {
     d.as_millis().try_into().unwrap_or(u64::MAX)
 }
 
-fn parse_rate(s: &str) -> Result<u32, String> {
-    let hz: u32 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
-    SampleRate::from_hz(hz)
-        .map(SampleRate::hz)
-        .ok_or_else(|| format!("{hz} Hz is not one of 8000, 16000, 22050, 44100, 48000"))
+/// A command-line value out of its range.
+#[derive(Debug, thiserror::Error)]
+#[error("{value:?} is not {wanted}")]
+pub struct BadValue {
+    value: String,
+    wanted: &'static str,
 }
 
-fn parse_positive(s: &str) -> Result<f32, String> {
-    match s.parse::<f32>() {
-        Ok(x) if x.is_finite() && x > 0.0 && x <= 10.0 => Ok(x),
-        _ => Err(format!("{s:?} is not a number in (0, 10]")),
+fn bad(value: &str, wanted: &'static str) -> BadValue {
+    BadValue {
+        value: value.to_owned(),
+        wanted,
     }
 }
 
-fn parse_gain(s: &str) -> Result<f32, String> {
+fn parse_rate(s: &str) -> Result<u32, BadValue> {
+    s.parse()
+        .ok()
+        .and_then(SampleRate::from_hz)
+        .map(SampleRate::hz)
+        .ok_or_else(|| bad(s, "one of 8000, 16000, 22050, 44100, 48000 (Hz)"))
+}
+
+fn parse_positive(s: &str) -> Result<f32, BadValue> {
+    match s.parse::<f32>() {
+        Ok(x) if x.is_finite() && x > 0.0 && x <= 10.0 => Ok(x),
+        _ => Err(bad(s, "a number in (0, 10]")),
+    }
+}
+
+fn parse_gain(s: &str) -> Result<f32, BadValue> {
     match s.parse::<f32>() {
         Ok(x) if x.is_finite() && (0.0..=10.0).contains(&x) => Ok(x),
-        _ => Err(format!("{s:?} is not a number in [0, 10]")),
+        _ => Err(bad(s, "a number in [0, 10]")),
     }
 }

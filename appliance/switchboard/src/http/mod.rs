@@ -178,7 +178,7 @@ async fn readyz(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> Response {
-    let database = state.store.ping().await.map_err(|e| e.to_string());
+    let database = state.store.ping().await;
     let ready = database.is_ok() && state.models.is_ok();
     metrics::gauge!("switchboard_ready").set(if ready { 1.0 } else { 0.0 });
     let status = if ready {
@@ -187,18 +187,18 @@ async fn readyz(
         StatusCode::SERVICE_UNAVAILABLE
     };
     count("readyz", status.as_u16());
-    let show = |r: Result<(), String>| match r {
-        Ok(()) => "ok".to_string(),
-        Err(e) => e,
-    };
+    fn show<T, E: std::fmt::Display>(r: &Result<T, E>) -> String {
+        r.as_ref()
+            .map_or_else(|e| e.to_string(), |_| "ok".to_owned())
+    }
     if !state.may_monitor(peer.ip()) {
         return (status, Json(json!({ "ready": ready }))).into_response();
     }
     let body = json!({
         "ready": ready,
         "checks": {
-            "database": show(database),
-            "models": show(state.models.as_ref().map(|_| ()).map_err(|e| e.to_string())),
+            "database": show(&database),
+            "models": show(&state.models),
         },
     });
     (status, Json(body)).into_response()

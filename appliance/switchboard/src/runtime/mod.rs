@@ -281,9 +281,10 @@ impl<M: Models> Runtime<M> {
                 })?;
             agents.insert(agent.name.clone(), Arc::new(loaded));
         }
-        let (first, last) = config.calls.rtp_range().unwrap_or((10000, 20000));
         let listen = config.sip.listen.ip();
-        let ports = PortPool::new(listen, first, last, false).map_err(RuntimeError::Ports)?;
+        let range = config.calls.rtp_ports;
+        let ports =
+            PortPool::new(listen, range.first, range.last, false).map_err(RuntimeError::Ports)?;
         let media_address = config
             .sip
             .external_address
@@ -424,8 +425,8 @@ async fn reload_brains<M: Models>(
             let brain = agent.brain();
             let reloaded = tokio::task::spawn_blocking(move || brain.reload())
                 .await
-                .map_err(|e| format!("the reload crashed: {e}"))
-                .and_then(|r| r.map_err(|e| e.to_string()));
+                .map_err(|_| RuntimeError::Crashed("knowledge reload"))
+                .and_then(|r| r.map_err(RuntimeError::from));
             let mut reloads = lock(&reloads);
             let state = reloads.entry(name.clone()).or_default();
             state.applied = state.applied.max(wanted);
@@ -443,7 +444,7 @@ async fn reload_brains<M: Models>(
                 }
                 Err(e) => {
                     tracing::error!(agent = %name, "knowledge reload failed, calls keep the knowledge loaded before: {e}");
-                    state.error = Some(e);
+                    state.error = Some(e.to_string());
                 }
             }
         }

@@ -49,7 +49,7 @@ impl Line {
         let mut config = config::load(None, []).unwrap();
         config.data_dir = dir.path().join("data");
         config.sip.listen = "127.0.0.1:0".parse().unwrap();
-        config.calls.rtp_ports = "22000-22999".into();
+        config.calls.rtp_ports = "22000-22999".parse().unwrap();
         config.sip.allow = vec!["127.0.0.1".into()];
         config.agents = vec![AgentConfig {
             name: "desk".into(),
