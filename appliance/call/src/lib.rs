@@ -1,6 +1,6 @@
 //! The per-call brain, sans-IO: what a voice agent does and when, given what it hears.
 //!
-//! A [`Session`] owns no socket, thread, clock or model. The runtime feeds it inputs with the
+//! A [`CallSession`] owns no socket, thread, clock or model. The runtime feeds it inputs with the
 //! current time — inbound VAD frames, outbound frame energies, transcripts, playback progress,
 //! DTMF, durable-write confirmations — and carries out the [`Action`]s it emits: play a prompt,
 //! transcribe a segment, generate a reply, pause/resume/stop playback, log consent, start
@@ -65,7 +65,7 @@ pub enum ConsentMode {
 }
 
 #[derive(Clone, Debug)]
-pub struct SessionConfig {
+pub struct CallConfig {
     pub consent: ConsentMode,
     /// Whether a human transfer target exists.
     pub can_transfer: bool,
@@ -84,9 +84,9 @@ pub struct SessionConfig {
     pub echo: EchoConfig,
 }
 
-impl Default for SessionConfig {
+impl Default for CallConfig {
     fn default() -> Self {
-        SessionConfig {
+        CallConfig {
             consent: ConsentMode::Off,
             can_transfer: false,
             transfer_topics: Vec::new(),
@@ -288,8 +288,8 @@ const LISTEN: Then = Then::Listen {
     reprompts: 0,
 };
 
-pub struct Session {
-    config: SessionConfig,
+pub struct CallSession {
+    config: CallConfig,
     state: State,
     endpointer: Endpointer,
     barge_in: BargeInDetector,
@@ -309,9 +309,9 @@ pub struct Session {
     offered_human: bool,
 }
 
-impl Session {
-    pub fn new(config: SessionConfig) -> Self {
-        Session {
+impl CallSession {
+    pub fn new(config: CallConfig) -> Self {
+        CallSession {
             endpointer: Endpointer::new(config.endpoint.clone()),
             barge_in: BargeInDetector::new(config.barge_in.clone()),
             echo: EchoGuard::new(config.echo.clone()),
@@ -331,7 +331,7 @@ impl Session {
         self.actions.pop_front()
     }
 
-    /// The next instant [`Session::handle_timeout`] must be called at.
+    /// The next instant [`CallSession::handle_timeout`] must be called at.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let silence = match self.state {
             State::Listening { since, .. } if !self.endpointer.in_speech() => {

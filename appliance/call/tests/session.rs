@@ -7,7 +7,7 @@ use switchboard_call::*;
 const FRAME: Duration = Duration::from_millis(20);
 
 struct Call {
-    s: Session,
+    s: CallSession,
     now: Instant,
     log: Vec<Action>,
     /// Early transcriptions asked for at pauses, kept apart: most scenarios do not answer them.
@@ -17,9 +17,9 @@ struct Call {
 }
 
 impl Call {
-    fn new(config: SessionConfig) -> Call {
+    fn new(config: CallConfig) -> Call {
         let mut c = Call {
-            s: Session::new(config),
+            s: CallSession::new(config),
             now: Instant::now(),
             log: Vec::new(),
             peeks: Vec::new(),
@@ -125,7 +125,7 @@ fn play(p: Prompt, interruptible: bool) -> Action {
 }
 
 fn consent_call() -> Call {
-    let mut c = Call::new(SessionConfig {
+    let mut c = Call::new(CallConfig {
         consent: ConsentMode::Required,
         ..Default::default()
     });
@@ -226,7 +226,7 @@ fn consent_by_keypad() {
     ));
 }
 
-fn listening_call(config: SessionConfig) -> Call {
+fn listening_call(config: CallConfig) -> Call {
     let mut c = Call::new(config);
     assert_eq!(c.log, [play(Prompt::Greeting, true)]);
     c.input(Input::PlaybackFinished);
@@ -235,7 +235,7 @@ fn listening_call(config: SessionConfig) -> Call {
 
 #[test]
 fn abuse_ends_the_call_politely_and_blacklists() {
-    let mut c = listening_call(SessionConfig::default());
+    let mut c = listening_call(CallConfig::default());
     let acts = c.say_turn("This is fucking useless");
     assert_eq!(
         acts,
@@ -258,7 +258,7 @@ fn abuse_ends_the_call_politely_and_blacklists() {
 
 #[test]
 fn barge_in_pauses_within_200ms_and_backchannels_resume() {
-    let mut c = listening_call(SessionConfig::default());
+    let mut c = listening_call(CallConfig::default());
     c.say_turn("When are you open?");
     // The reply is playing; the caller says "uh-huh".
     let acts = c.audio(200, true, -20.0, Some(-15.0));
@@ -300,7 +300,7 @@ fn barge_in_pauses_within_200ms_and_backchannels_resume() {
 
 #[test]
 fn a_cough_pauses_then_resumes() {
-    let mut c = listening_call(SessionConfig::default());
+    let mut c = listening_call(CallConfig::default());
     c.say_turn("When are you open?");
     assert_eq!(
         c.audio(180, true, -20.0, Some(-15.0)),
@@ -311,7 +311,7 @@ fn a_cough_pauses_then_resumes() {
 
 #[test]
 fn the_greeting_can_be_talked_over() {
-    let mut c = Call::new(SessionConfig::default());
+    let mut c = Call::new(CallConfig::default());
     assert_eq!(
         c.audio(200, true, -20.0, Some(-15.0)),
         [Action::PausePlayback]
@@ -334,7 +334,7 @@ fn the_greeting_can_be_talked_over() {
 
 #[test]
 fn our_own_echo_does_not_interrupt() {
-    let mut c = listening_call(SessionConfig::default());
+    let mut c = listening_call(CallConfig::default());
     c.say_turn("When are you open?");
     // The line returns our voice 12 dB down, and the VAD calls it speech.
     assert!(c.audio(2000, true, -27.0, Some(-15.0)).is_empty());
@@ -347,7 +347,7 @@ fn our_own_echo_does_not_interrupt() {
 
 #[test]
 fn keypad_zero_and_requests_for_a_person_transfer() {
-    let mut c = listening_call(SessionConfig {
+    let mut c = listening_call(CallConfig {
         can_transfer: true,
         ..Default::default()
     });
@@ -372,7 +372,7 @@ fn keypad_zero_and_requests_for_a_person_transfer() {
         }]
     );
 
-    let mut c = listening_call(SessionConfig::default());
+    let mut c = listening_call(CallConfig::default());
     assert_eq!(
         c.input(Input::Dtmf { digit: '0' }),
         [play(Prompt::NoHuman, true)]
@@ -381,7 +381,7 @@ fn keypad_zero_and_requests_for_a_person_transfer() {
 
 #[test]
 fn silence_reprompts_then_says_goodbye() {
-    let mut c = listening_call(SessionConfig::default());
+    let mut c = listening_call(CallConfig::default());
     assert_eq!(
         c.advance(Duration::from_secs(9)),
         [play(Prompt::Reprompt, false)]
@@ -406,7 +406,7 @@ fn silence_reprompts_then_says_goodbye() {
 
 #[test]
 fn calls_end_at_the_maximum_length() {
-    let mut c = listening_call(SessionConfig {
+    let mut c = listening_call(CallConfig {
         max_call: Duration::from_secs(60),
         ..Default::default()
     });
@@ -423,7 +423,7 @@ fn calls_end_at_the_maximum_length() {
 
 #[test]
 fn an_engine_failure_is_spoken_about_never_silent() {
-    let mut c = listening_call(SessionConfig {
+    let mut c = listening_call(CallConfig {
         can_transfer: true,
         ..Default::default()
     });
@@ -434,7 +434,7 @@ fn an_engine_failure_is_spoken_about_never_silent() {
     );
     assert_eq!(c.input(Input::PlaybackFinished), [Action::Transfer]);
 
-    let mut c = listening_call(SessionConfig::default());
+    let mut c = listening_call(CallConfig::default());
     c.say_turn("When are you open?");
     c.input(Input::EngineFailed);
     assert_eq!(
@@ -447,7 +447,7 @@ fn an_engine_failure_is_spoken_about_never_silent() {
 
 #[test]
 fn a_caller_who_goes_on_talking_is_heard_as_one_turn() {
-    let mut c = listening_call(SessionConfig::default());
+    let mut c = listening_call(CallConfig::default());
     c.audio(600, true, -20.0, None);
     let acts = c.audio(600, false, -70.0, None);
     assert!(matches!(&acts[..], [Action::Transcribe { .. }]));
@@ -485,7 +485,7 @@ fn silence_until_action(c: &mut Call, limit_ms: u64) -> (u64, Vec<Action>) {
 #[test]
 fn a_pause_is_transcribed_early_and_a_complete_sentence_ends_the_turn_sooner() {
     // Without a partial, the default hangover (500 ms) ends the turn.
-    let mut c = listening_call(SessionConfig::default());
+    let mut c = listening_call(CallConfig::default());
     c.audio(800, true, -20.0, None);
     let (waited, acts) = silence_until_action(&mut c, 2000);
     assert!(matches!(&acts[..], [Action::Transcribe { .. }]), "{acts:?}");
@@ -493,7 +493,7 @@ fn a_pause_is_transcribed_early_and_a_complete_sentence_ends_the_turn_sooner() {
     assert_eq!(c.peeks.len(), 1, "one peek for one pause: {:?}", c.peeks);
 
     // With the peek's text ending a sentence, 250 ms of silence is enough.
-    let mut c = listening_call(SessionConfig::default());
+    let mut c = listening_call(CallConfig::default());
     let spoke_from = c.now;
     c.audio(800, true, -20.0, None);
     let last_voiced = c.now;
@@ -532,7 +532,7 @@ fn a_pause_is_transcribed_early_and_a_complete_sentence_ends_the_turn_sooner() {
 
 #[test]
 fn long_speech_is_transcribed_as_it_goes_to_prepare_the_reply_not_to_end_the_turn() {
-    let mut c = listening_call(SessionConfig::default());
+    let mut c = listening_call(CallConfig::default());
     c.audio(2000, true, -20.0, None);
     assert_eq!(c.interims.len(), 3, "one every 600 ms of speech");
     assert!(c.peeks.is_empty(), "no pause yet");
@@ -558,7 +558,7 @@ fn long_speech_is_transcribed_as_it_goes_to_prepare_the_reply_not_to_end_the_tur
 
 #[test]
 fn a_pause_the_caller_talked_on_from_does_not_shorten_the_turn() {
-    let mut c = listening_call(SessionConfig::default());
+    let mut c = listening_call(CallConfig::default());
     c.audio(800, true, -20.0, None);
     c.audio(120, false, -70.0, None);
     assert_eq!(c.peeks.len(), 1);
@@ -580,7 +580,7 @@ fn a_pause_the_caller_talked_on_from_does_not_shorten_the_turn() {
 
 #[test]
 fn a_trailing_number_holds_the_turn_open_and_each_pause_is_peeked_once() {
-    let mut c = listening_call(SessionConfig::default());
+    let mut c = listening_call(CallConfig::default());
     c.audio(800, true, -20.0, None);
     c.audio(120, false, -70.0, None);
     assert_eq!(c.peeks.len(), 1);
@@ -628,7 +628,7 @@ fn reply(text: &str) -> Action {
 
 #[test]
 fn transfer_rules_topics_an_accepted_offer_and_repeated_misunderstanding() {
-    let config = SessionConfig {
+    let config = CallConfig {
         can_transfer: true,
         transfer_topics: vec!["billing dispute".into()],
         ..Default::default()
@@ -669,7 +669,7 @@ fn transfer_rules_topics_an_accepted_offer_and_repeated_misunderstanding() {
     assert_eq!(c.say_turn(""), [play(Prompt::Handoff, false)]);
 
     // Without anyone to transfer to, the offer and the rules change nothing.
-    let mut c = listening_call(SessionConfig {
+    let mut c = listening_call(CallConfig {
         transfer_topics: vec!["billing dispute".into()],
         ..Default::default()
     });

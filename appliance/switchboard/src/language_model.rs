@@ -18,7 +18,7 @@ pub enum Prefix {
     OpenAi(<OpenAi as Llm>::Prefix),
 }
 
-pub enum Session {
+pub enum ChatSession {
     Local(<Llama as Llm>::Session),
     OpenAi(<OpenAi as Llm>::Session),
 }
@@ -63,7 +63,7 @@ impl LanguageModel {
 impl Llm for LanguageModel {
     type Error = LlmError;
     type Prefix = Prefix;
-    type Session = Session;
+    type Session = ChatSession;
 
     fn prefix(&self, system_prompt: &str) -> Result<Prefix, LlmError> {
         Ok(match self {
@@ -72,56 +72,56 @@ impl Llm for LanguageModel {
         })
     }
 
-    fn session(&self, prefix: Option<&Prefix>) -> Result<Session, LlmError> {
+    fn session(&self, prefix: Option<&Prefix>) -> Result<ChatSession, LlmError> {
         Ok(match (self, prefix) {
-            (LanguageModel::Local(m), None) => Session::Local(m.session(None)?),
+            (LanguageModel::Local(m), None) => ChatSession::Local(m.session(None)?),
             (LanguageModel::Local(m), Some(Prefix::Local(p))) => {
-                Session::Local(m.session(Some(p))?)
+                ChatSession::Local(m.session(Some(p))?)
             }
-            (LanguageModel::OpenAi(m), None) => Session::OpenAi(m.session(None)?),
+            (LanguageModel::OpenAi(m), None) => ChatSession::OpenAi(m.session(None)?),
             (LanguageModel::OpenAi(m), Some(Prefix::OpenAi(p))) => {
-                Session::OpenAi(m.session(Some(p))?)
+                ChatSession::OpenAi(m.session(Some(p))?)
             }
             _ => return Err(LlmError::Mismatch),
         })
     }
 }
 
-impl LlmSession for Session {
+impl LlmSession for ChatSession {
     type Error = LlmError;
 
     fn history(&self) -> &[ChatMessage] {
         match self {
-            Session::Local(s) => s.history(),
-            Session::OpenAi(s) => s.history(),
+            ChatSession::Local(s) => s.history(),
+            ChatSession::OpenAi(s) => s.history(),
         }
     }
 
     fn push(&mut self, message: ChatMessage) {
         match self {
-            Session::Local(s) => s.push(message),
-            Session::OpenAi(s) => s.push(message),
+            ChatSession::Local(s) => s.push(message),
+            ChatSession::OpenAi(s) => s.push(message),
         }
     }
 
     fn pop(&mut self) -> Option<ChatMessage> {
         match self {
-            Session::Local(s) => s.pop(),
-            Session::OpenAi(s) => s.pop(),
+            ChatSession::Local(s) => s.pop(),
+            ChatSession::OpenAi(s) => s.pop(),
         }
     }
 
     fn truncate_reply(&mut self, heard: &str) -> bool {
         match self {
-            Session::Local(s) => s.truncate_reply(heard),
-            Session::OpenAi(s) => s.truncate_reply(heard),
+            ChatSession::Local(s) => s.truncate_reply(heard),
+            ChatSession::OpenAi(s) => s.truncate_reply(heard),
         }
     }
 
     fn prefill(&mut self, cancel: &CancelToken) -> Result<u32, LlmError> {
         Ok(match self {
-            Session::Local(s) => s.prefill(cancel)?,
-            Session::OpenAi(s) => s.prefill(cancel)?,
+            ChatSession::Local(s) => s.prefill(cancel)?,
+            ChatSession::OpenAi(s) => s.prefill(cancel)?,
         })
     }
 
@@ -132,8 +132,8 @@ impl LlmSession for Session {
         on_text: &mut dyn FnMut(&str) -> Flow,
     ) -> Result<Generation, LlmError> {
         Ok(match self {
-            Session::Local(s) => s.generate(options, cancel, on_text)?,
-            Session::OpenAi(s) => s.generate(options, cancel, on_text)?,
+            ChatSession::Local(s) => s.generate(options, cancel, on_text)?,
+            ChatSession::OpenAi(s) => s.generate(options, cancel, on_text)?,
         })
     }
 }

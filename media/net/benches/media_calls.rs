@@ -15,7 +15,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use media_net::{Law, MediaEvent, PortPool, RtpSession, SessionConfig};
+use media_net::{Law, MediaEvent, PortPool, RtpConfig, RtpSession};
 
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -66,13 +66,13 @@ async fn run(calls: usize, window: Duration) {
         let addr = |port| SocketAddr::from(([127, 0, 0, 1], port));
         let caller = RtpSession::spawn(
             a,
-            SessionConfig::new(Law::Mu, Some(addr(b.port())), 2 * i as u64),
+            RtpConfig::new(Law::Mu, Some(addr(b.port())), 2 * i as u64),
             100,
         );
         caller.handle.push_audio(tone.clone()).unwrap();
         let mut agent = RtpSession::spawn(
             b,
-            SessionConfig::new(Law::Mu, Some(addr(a_port)), 2 * i as u64 + 1),
+            RtpConfig::new(Law::Mu, Some(addr(a_port)), 2 * i as u64 + 1),
             100,
         );
         let echo = agent.handle.clone();

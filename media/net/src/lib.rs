@@ -16,7 +16,7 @@
 //!   a NAT port of the SDP's or SIP peer's host latched in the first seconds;
 //!   one source, one live SSRC (`media_rtp::source_filter`).
 //! - [`answer_offer`], [`accept_answer`], [`offer`]: SDP bytes ⇄
-//!   [`SessionConfig`] via `media_rtp::sdp`.
+//!   [`RtpConfig`] via `media_rtp::sdp`.
 //!
 //! # What it does not do
 //! SRTP, codecs other than G.711, resampling to 16 kHz or VAD (the call
@@ -59,7 +59,7 @@ pub use negotiate::{
 };
 pub use port_pool::{PortPool, RtpSockets};
 pub use session::{
-    Cleared, MediaEvent, RtpSession, RtpSessionHandle, SessionConfig, SessionStats, FRAME_SAMPLES,
+    Cleared, MediaEvent, RtpConfig, RtpSession, RtpSessionHandle, SessionStats, FRAME_SAMPLES,
 };
 
 pub use media_audio::g711::Law;

@@ -1,5 +1,5 @@
 //! SDP offer/answer glue: from bytes and our capabilities to the SDP to
-//! send and the [`SessionConfig`] to run (RFC 3264 via `media_rtp::sdp`).
+//! send and the [`RtpConfig`] to run (RFC 3264 via `media_rtp::sdp`).
 
 use std::net::IpAddr;
 
@@ -9,7 +9,7 @@ use media_rtp::sdp::{
 };
 use media_rtp::PayloadType;
 
-use crate::{Error, RtpSockets, SessionConfig};
+use crate::{Error, RtpConfig, RtpSockets};
 
 /// Our usual capabilities for a call on `sockets`: PCMU then PCMA,
 /// telephone-event 101, 20 ms, sendrecv. `address` is what peers must
@@ -47,7 +47,7 @@ pub fn answer_offer(
     offer: &[u8],
     caps: &LocalCapabilities,
     seed: u64,
-) -> Result<(Vec<u8>, SessionConfig), Error> {
+) -> Result<(Vec<u8>, RtpConfig), Error> {
     let offer = SessionDescription::parse(offer)?;
     let answer = sdp::answer(&offer, caps)?;
     Ok((answer.sdp.to_bytes(), session_config(&answer.media, seed)))
@@ -81,7 +81,7 @@ pub fn media_destination_allowed(destination: IpAddr, peer: IpAddr) -> bool {
 }
 
 /// Reads the peer's answer to our offer.
-pub fn accept_answer(our_offer: &[u8], answer: &[u8], seed: u64) -> Result<SessionConfig, Error> {
+pub fn accept_answer(our_offer: &[u8], answer: &[u8], seed: u64) -> Result<RtpConfig, Error> {
     let offer = SessionDescription::parse(our_offer)?;
     let answer = SessionDescription::parse(answer)?;
     let media = sdp::negotiate_answer(&offer, &answer)?;
@@ -89,12 +89,12 @@ pub fn accept_answer(our_offer: &[u8], answer: &[u8], seed: u64) -> Result<Sessi
 }
 
 /// The session configuration for a negotiated stream.
-pub fn session_config(media: &NegotiatedMedia, seed: u64) -> SessionConfig {
+pub fn session_config(media: &NegotiatedMedia, seed: u64) -> RtpConfig {
     let law = match media.codec {
         Codec::Pcmu => Law::Mu,
         Codec::Pcma => Law::A,
     };
-    let mut config = SessionConfig::new(law, media.remote_rtp, seed);
+    let mut config = RtpConfig::new(law, media.remote_rtp, seed);
     config.payload_type = media.payload_type;
     config.telephone_event = media.telephone_event;
     config.remote_rtcp = media.remote_rtcp;

@@ -6,7 +6,7 @@
 //! 20 ms frames (G.711, with PLC for lost frames) whatever the peer's
 //! packet size; telephone-event packets go to the [`TelephoneEventReceiver`].
 //! Outbound audio is queued by the application and sent in packets of the
-//! negotiated ptime ([`SessionConfig::ptime_ms`]: 10–40 ms), paced by a
+//! negotiated ptime ([`RtpConfig::ptime_ms`]: 10–40 ms), paced by a
 //! [`Pacer`] anchored at the session's start (deadlines are
 //! `start + n·ptime`, so wake-up jitter never accumulates); a second pacer
 //! plays inbound audio out every 20 ms.
@@ -52,7 +52,7 @@ pub const LATCH_WINDOW: Duration = Duration::from_secs(10);
 /// How a session sends and receives; built from the SDP negotiation
 /// ([`crate::answer_offer`], [`crate::accept_answer`]).
 #[derive(Debug, Clone)]
-pub struct SessionConfig {
+pub struct RtpConfig {
     pub law: Law,
     pub payload_type: PayloadType,
     pub telephone_event: Option<PayloadType>,
@@ -63,8 +63,8 @@ pub struct SessionConfig {
     /// Our direction (sendrecv; recvonly while the peer holds us).
     pub direction: Direction,
     /// Symmetric RTP (NAT): media from another port of the SDP's host or of
-    /// [`SessionConfig::signalling_peer`] is accepted during the first
-    /// [`SessionConfig::latch_window`], and then sent back to where it comes
+    /// [`RtpConfig::signalling_peer`] is accepted during the first
+    /// [`RtpConfig::latch_window`], and then sent back to where it comes
     /// from rather than to the SDP address. Off: the SDP address only.
     pub latch: bool,
     pub latch_window: Duration,
@@ -86,11 +86,11 @@ pub struct SessionConfig {
     pub cname: String,
 }
 
-impl SessionConfig {
+impl RtpConfig {
     /// Defaults for a PCMU session to `remote_rtp`, random values from `seed`.
-    pub fn new(law: Law, remote_rtp: Option<SocketAddr>, seed: u64) -> SessionConfig {
+    pub fn new(law: Law, remote_rtp: Option<SocketAddr>, seed: u64) -> RtpConfig {
         let mut rng = SplitMix(seed);
-        SessionConfig {
+        RtpConfig {
             law,
             payload_type: match law {
                 Law::Mu => PayloadType::PCMU,
@@ -172,7 +172,7 @@ enum Command {
     Push(Vec<i16>),
     Clear(oneshot::Sender<Cleared>),
     Digit { digit: char, duration: Duration },
-    Update(Box<SessionConfig>),
+    Update(Box<RtpConfig>),
     Stats(oneshot::Sender<SessionStats>),
 }
 
@@ -203,7 +203,7 @@ impl RtpSessionHandle {
 
     /// Applies a renegotiation (hold, resume, new address or codec); the
     /// sending stream (SSRC, sequence, timestamps) continues.
-    pub fn update(&self, config: SessionConfig) -> Result<(), Error> {
+    pub fn update(&self, config: RtpConfig) -> Result<(), Error> {
         self.send(Command::Update(Box::new(config)))
     }
 
@@ -231,7 +231,7 @@ impl RtpSession {
     /// Starts the session task on the current runtime. `event_capacity` is
     /// how many frames (20 ms each) the application may fall behind before
     /// frames are dropped and counted.
-    pub fn spawn(sockets: RtpSockets, config: SessionConfig, event_capacity: usize) -> RtpSession {
+    pub fn spawn(sockets: RtpSockets, config: RtpConfig, event_capacity: usize) -> RtpSession {
         let (commands_tx, commands) = mpsc::unbounded_channel();
         let (events_tx, events) = mpsc::channel(event_capacity.max(1));
         let task = Task::new(sockets, config, commands, events_tx);
@@ -257,7 +257,7 @@ fn ptime(ms: u32) -> Duration {
 struct Task {
     rtp: UdpSocket,
     rtcp: Option<UdpSocket>,
-    config: SessionConfig,
+    config: RtpConfig,
     commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::Sender<MediaEvent>,
     sender: RtpSender,
@@ -288,7 +288,7 @@ struct Task {
 impl Task {
     fn new(
         sockets: RtpSockets,
-        config: SessionConfig,
+        config: RtpConfig,
         commands: mpsc::UnboundedReceiver<Command>,
         events: mpsc::Sender<MediaEvent>,
     ) -> Task {
@@ -425,7 +425,7 @@ impl Task {
                     "RTP session updated");
                 // The sending stream continues: keep SSRC, sequence and timestamps.
                 // A re-offer's SDP does not say where signalling comes from.
-                self.config = SessionConfig {
+                self.config = RtpConfig {
                     signalling_peer: config.signalling_peer.or(self.config.signalling_peer),
                     ssrc: self.config.ssrc,
                     initial_sequence: self.config.initial_sequence,

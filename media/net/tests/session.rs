@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use media_net::{Law, MediaEvent, PortPool, RtpSession, SessionConfig, FRAME_SAMPLES};
+use media_net::{Law, MediaEvent, PortPool, RtpConfig, RtpSession, FRAME_SAMPLES};
 use tokio::time::timeout;
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -23,8 +23,8 @@ fn pair(pool: &PortPool, seed: u64) -> (RtpSession, RtpSession) {
     let a = pool.allocate().unwrap();
     let b = pool.allocate().unwrap();
     let addr = |port| SocketAddr::from(([127, 0, 0, 1], port));
-    let a_config = SessionConfig::new(Law::Mu, Some(addr(b.port())), seed);
-    let b_config = SessionConfig::new(Law::Mu, Some(addr(a.port())), seed + 1);
+    let a_config = RtpConfig::new(Law::Mu, Some(addr(b.port())), seed);
+    let b_config = RtpConfig::new(Law::Mu, Some(addr(a.port())), seed + 1);
     (
         RtpSession::spawn(a, a_config, 500),
         RtpSession::spawn(b, b_config, 500),
@@ -95,8 +95,8 @@ async fn symmetric_rtp_latches_to_the_real_source() {
     let a_port = a.port();
     // b believes a is somewhere else (a NAT rewrote the address).
     let wrong: SocketAddr = "127.0.0.1:9".parse().unwrap();
-    let b_config = SessionConfig::new(Law::Mu, Some(wrong), 2);
-    let a_config = SessionConfig::new(Law::Mu, Some(([127, 0, 0, 1], b.port()).into()), 1);
+    let b_config = RtpConfig::new(Law::Mu, Some(wrong), 2);
+    let a_config = RtpConfig::new(Law::Mu, Some(([127, 0, 0, 1], b.port()).into()), 1);
     let mut a = RtpSession::spawn(a, a_config, 500);
     let mut b = RtpSession::spawn(b, b_config, 500);
     let latched = timeout(LIMIT, async {
@@ -156,7 +156,7 @@ async fn outbound_packets_follow_the_negotiated_ptime() {
     for ptime in [10u32, 30, 40] {
         let ours = pool.allocate().unwrap();
         let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let mut config = SessionConfig::new(Law::Mu, Some(peer.local_addr().unwrap()), 3);
+        let mut config = RtpConfig::new(Law::Mu, Some(peer.local_addr().unwrap()), 3);
         config.ptime_ms = ptime;
         let session = RtpSession::spawn(ours, config, 500);
         let n = (1000 / ptime) as usize; // one second of packets
@@ -190,7 +190,7 @@ async fn inbound_packets_of_any_size_become_continuous_20ms_frames() {
         let ours = pool.allocate().unwrap();
         let our_port = ours.port();
         let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let config = SessionConfig::new(Law::Mu, Some(peer.local_addr().unwrap()), 4);
+        let config = RtpConfig::new(Law::Mu, Some(peer.local_addr().unwrap()), 4);
         let mut session = RtpSession::spawn(ours, config, 1000);
         // A 1 kHz tone in `ptime` packets, paced in real time for 1.2 s.
         let to = SocketAddr::from(([127, 0, 0, 1], our_port));
@@ -273,7 +273,7 @@ async fn injected_media_is_never_played() {
     let to: SocketAddr = ([127, 0, 0, 1], ours.port()).into();
     let caller = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let caller_addr = caller.local_addr().unwrap();
-    let mut config = SessionConfig::new(Law::Mu, Some(caller_addr), 5);
+    let mut config = RtpConfig::new(Law::Mu, Some(caller_addr), 5);
     config.signalling_peer = Some(caller_addr.ip());
     let mut session = RtpSession::spawn(ours, config, 1000);
 

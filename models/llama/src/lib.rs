@@ -3,8 +3,8 @@
 //!
 //! - Prompts are rendered with the GGUF's own chat template (llama.cpp's
 //!   `llama_chat_apply_template`), never a hand-written one.
-//! - Each [`Session`] owns a llama.cpp context whose KV cache mirrors exactly the tokens it has
-//!   decoded ([`Session::cached_tokens`]). Before a turn, the rendered history is compared with
+//! - Each [`LlamaSession`] owns a llama.cpp context whose KV cache mirrors exactly the tokens it has
+//!   decoded ([`LlamaSession::cached_tokens`]). Before a turn, the rendered history is compared with
 //!   the cache and only the tokens after the first difference are decoded; so a turn costs its
 //!   new tokens, and an edited history (barge-in truncation, a partial transcript replaced) costs
 //!   only what follows the edit.
@@ -15,7 +15,7 @@
 //!   and the cache keeps only what was decoded, so the session stays usable.
 //! - [`Constraint`]s become a GBNF grammar sampler (JSON extraction).
 //!
-//! Threading: [`Llama`] is `Send + Sync` (share it in an `Arc`); a [`Session`] is `Send`, driven
+//! Threading: [`Llama`] is `Send + Sync` (share it in an `Arc`); a [`LlamaSession`] is `Send`, driven
 //! by one thread at a time (`&mut self`). Every call blocks for its decode: run sessions on
 //! dedicated threads, never on an async runtime's workers. Cancellation is checked before each
 //! prefill batch and each generated token. On the CPU, sessions decode one step at a time (a
@@ -58,7 +58,7 @@ use models_api::{ChatMessage, Llm};
 
 pub use error::Error;
 pub use models_api::{Constraint, Flow, GenerateOptions, Generation, Sampling, StopReason};
-pub use session::Session;
+pub use session::LlamaSession;
 
 /// A GBNF grammar for one JSON object with bounded whitespace (unbounded whitespace lets a small
 /// model loop on newlines).
@@ -124,7 +124,7 @@ impl std::fmt::Debug for Llama {
     }
 }
 
-/// An agent's system prompt, prefilled once and copied into each new [`Session`].
+/// An agent's system prompt, prefilled once and copied into each new [`LlamaSession`].
 #[derive(Clone)]
 pub struct AgentPrefix {
     system: String,
@@ -268,7 +268,7 @@ impl Llama {
             .new_context(backend()?, params)
             .map_err(|e| Error::Context(e.to_string()))?;
         // SAFETY: the context borrows the model. Every holder of this 'static context (a
-        // `Session`, or `prefix` below) also holds an `Arc` of the model, declared after the
+        // `LlamaSession`, or `prefix` below) also holds an `Arc` of the model, declared after the
         // context field so it is dropped after it: the model outlives the context.
         #[allow(unsafe_code)]
         let context =
@@ -280,12 +280,12 @@ impl Llama {
 impl Llm for Llama {
     type Error = Error;
     type Prefix = AgentPrefix;
-    type Session = Session;
+    type Session = LlamaSession;
 
     fn prefix(&self, system_prompt: &str) -> Result<AgentPrefix, Error> {
         let system = vec![ChatMessage::system(system_prompt)];
         let tokens = self.tokenize_prompt(&self.render(&system, false)?);
-        let mut session = Session::new(self, None)?;
+        let mut session = LlamaSession::new(self, None)?;
         session.decode_tokens(&tokens, &models_api::CancelToken::new())?;
         let state = session
             .context()
@@ -298,7 +298,7 @@ impl Llm for Llama {
         })
     }
 
-    fn session(&self, prefix: Option<&AgentPrefix>) -> Result<Session, Error> {
-        Session::new(self, prefix)
+    fn session(&self, prefix: Option<&AgentPrefix>) -> Result<LlamaSession, Error> {
+        LlamaSession::new(self, prefix)
     }
 }

@@ -20,7 +20,7 @@ use crate::{AgentPrefix, Error, Llama, JSON_OBJECT_GBNF};
 pub(crate) const SEQ: i32 = 0;
 
 /// A conversation with its own KV cache. See the crate docs.
-pub struct Session {
+pub struct LlamaSession {
     // Field order matters: `context` borrows the model `llama.model` keeps alive, and fields drop
     // in declaration order.
     context: LlamaContext<'static>,
@@ -47,18 +47,18 @@ pub(crate) struct LlamaShared {
 // SAFETY: a llama.cpp context has no thread affinity; it must not be used from two threads at
 // once, which `&mut self` on every method that touches it guarantees. The batch is plain memory.
 #[allow(unsafe_code)]
-unsafe impl Send for Session {}
+unsafe impl Send for LlamaSession {}
 
-impl std::fmt::Debug for Session {
+impl std::fmt::Debug for LlamaSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session")
+        f.debug_struct("LlamaSession")
             .field("messages", &self.history.len())
             .field("cached_tokens", &self.cached.len())
             .finish_non_exhaustive()
     }
 }
 
-impl Session {
+impl LlamaSession {
     pub(crate) fn new(llama: &Llama, prefix: Option<&AgentPrefix>) -> Result<Self, Error> {
         let context = llama.new_context()?;
         let shared = Arc::new(LlamaShared {
@@ -68,7 +68,7 @@ impl Session {
             n_ctx: llama.config.n_ctx,
             n_batch: llama.config.n_batch.max(1),
         });
-        let mut session = Session {
+        let mut session = LlamaSession {
             context,
             batch: LlamaBatch::new(shared.n_batch as usize, 1),
             llama: shared,
@@ -236,7 +236,7 @@ impl Session {
     }
 }
 
-impl LlmSession for Session {
+impl LlmSession for LlamaSession {
     type Error = Error;
 
     fn history(&self) -> &[ChatMessage] {

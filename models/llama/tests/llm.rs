@@ -7,7 +7,7 @@ use models_api::{
     CancelToken, ChatMessage, Constraint, Flow, GenerateOptions, Llm, LlmSession, Sampling,
     StopReason,
 };
-use models_llama::{Error, Llama, LlamaConfig, Session};
+use models_llama::{Error, Llama, LlamaConfig, LlamaSession};
 
 const SYSTEM: &str = "You are the phone receptionist of Acme Dental. Facts: we are open Monday to \
 Friday from 9 am to 5 pm; our address is 12 Main Street; a cleaning costs 80 dollars. Answer in \
@@ -27,7 +27,7 @@ fn llama() -> Option<&'static Llama> {
         .as_ref()
 }
 
-fn reply(session: &mut Session, max_tokens: u32) -> String {
+fn reply(session: &mut LlamaSession, max_tokens: u32) -> String {
     let options = GenerateOptions {
         max_tokens,
         ..GenerateOptions::default()

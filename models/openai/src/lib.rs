@@ -173,7 +173,7 @@ pub struct Prefix {
 
 /// One conversation: its history, sent whole with each request.
 #[derive(Debug)]
-pub struct Session {
+pub struct OpenAiSession {
     inner: Arc<Inner>,
     history: Vec<ChatMessage>,
 }
@@ -199,7 +199,7 @@ impl OpenAi {
 impl Llm for OpenAi {
     type Error = Error;
     type Prefix = Prefix;
-    type Session = Session;
+    type Session = OpenAiSession;
 
     fn prefix(&self, system_prompt: &str) -> Result<Prefix, Error> {
         Ok(Prefix {
@@ -207,8 +207,8 @@ impl Llm for OpenAi {
         })
     }
 
-    fn session(&self, prefix: Option<&Prefix>) -> Result<Session, Error> {
-        Ok(Session {
+    fn session(&self, prefix: Option<&Prefix>) -> Result<OpenAiSession, Error> {
+        Ok(OpenAiSession {
             inner: Arc::clone(&self.inner),
             history: prefix
                 .map(|p| vec![ChatMessage::system(p.system.clone())])
@@ -217,7 +217,7 @@ impl Llm for OpenAi {
     }
 }
 
-impl LlmSession for Session {
+impl LlmSession for OpenAiSession {
     type Error = Error;
 
     fn history(&self) -> &[ChatMessage] {

@@ -381,7 +381,7 @@ async fn handle_event(
 fn start_media(
     call: CallHandle,
     sockets: media_net::RtpSockets,
-    config: media_net::SessionConfig,
+    config: media_net::RtpConfig,
     options: &UaOptions,
     ua_events: mpsc::UnboundedSender<UaEvent>,
 ) -> RtpSessionHandle {

@@ -1,19 +1,19 @@
-//! One call, from answer to hang-up: the task that feeds the sans-IO [`Session`] with what the
+//! One call, from answer to hang-up: the task that feeds the sans-IO [`CallSession`] with what the
 //! line and the engines report and carries out what it decides.
 //!
 //! ```text
-//! RTP frames ─► ear (VAD) ─► Session ─► Transcribe ─► STT ─► Session ─► Reply ─► LLM chunks
+//! RTP frames ─► VAD ─► CallSession ─► Transcribe ─► STT ─► CallSession ─► Reply ─► LLM chunks
 //!                  ▲                                                          │
-//!                  └──────────── echo reference ◄── Outbound ◄── mouth (TTS) ◄┘
+//!                  └──────────── echo reference ◄── Outbound ◄── TTS thread ◄┘
 //! ```
 //! Engines run on their own threads; this task only moves messages, so a slow model never
 //! stalls the 20 ms audio path and one call's failure stays in that call.
 
-use super::ear::{Ear, Heard};
-use super::mouth::{Mouth, Said};
 use super::playback::{Chunk, Outbound};
 use super::prompts;
 use super::recording::Recorder;
+use super::tts::{Said, TtsThread};
+use super::vad::{Heard, VadThread};
 use super::{now, AgentRuntime, Conversation, Shared, SipSignal};
 use crate::engines::Models;
 use crate::pii::Pii;
@@ -26,7 +26,7 @@ use sip_net::CallHandle;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use switchboard_call::{Action, Answer, Input, Prompt, Session};
+use switchboard_call::{Action, Answer, CallSession, Input, Prompt};
 use switchboard_store::EndReason;
 use switchboard_store::{
     CallRecordId, ConsentDecision, ConsentRecord, EndOfCall, Speaker, TranscriptLine, Turn,
@@ -105,7 +105,7 @@ struct TurnInProgress {
     first_chunk: Option<Instant>,
     first_audio: Option<Instant>,
     generating: bool,
-    /// Chunks sent to the mouth and not yet rendered.
+    /// Chunks sent to the TTS thread and not yet rendered.
     rendering: usize,
     cancel: CancelToken,
     /// Releases the LLM once the first audio is out (dropped with the turn, it releases too).
@@ -133,16 +133,16 @@ pub async fn run<M: Models>(task: CallTask<M>) {
     let (engine_tx, mut engine_rx) = mpsc::unbounded_channel::<Engine>();
     let (said_tx, mut said_rx) = mpsc::unbounded_channel::<Said>();
     let started = match (
-        Ear::spawn(id.as_str()),
-        Mouth::spawn(id.as_str(), agent.voice.clone(), said_tx),
+        VadThread::spawn(id.as_str()),
+        TtsThread::spawn(id.as_str(), agent.voice.clone(), said_tx),
     ) {
-        (Ok((ear, heard)), Ok(mouth)) => Some((ear, heard, mouth)),
+        (Ok((vad, heard)), Ok(tts)) => Some((vad, heard, tts)),
         (Err(e), _) | (_, Err(e)) => {
             tracing::error!("cannot start the call's audio threads: {e}");
             None
         }
     };
-    let Some((ear, mut heard_rx, mouth)) = started else {
+    let Some((vad, mut heard_rx, tts)) = started else {
         let _ = shared.sip.hangup(call).await;
         finish_record(&shared, &id, EndReason::EngineFailure, None, None, None).await;
         return;
@@ -155,7 +155,7 @@ pub async fn run<M: Models>(task: CallTask<M>) {
             None
         }
     };
-    let session = Session::new(agent.session.clone());
+    let session = CallSession::new(agent.call_config.clone());
     let mut c = Call {
         id,
         caller,
@@ -166,7 +166,7 @@ pub async fn run<M: Models>(task: CallTask<M>) {
         out: Outbound::new(media.handle.clone()),
         inbound: VecDeque::new(),
         engine_tx,
-        mouth,
+        tts,
         conversation,
         pending_heard: None,
         playing: Playing::Nothing,
@@ -206,7 +206,7 @@ pub async fn run<M: Models>(task: CallTask<M>) {
         .unwrap_or_else(|| now() + Duration::from_secs(1));
         tokio::select! {
             event = media.events.recv() => match event {
-                Some(MediaEvent::Audio(frame)) => c.caller_frame(&ear, frame),
+                Some(MediaEvent::Audio(frame)) => c.caller_frame(&vad, frame),
                 Some(MediaEvent::Digit(digit)) => {
                     tracing::info!(%digit, "DTMF");
                     c.input(now(), Input::Dtmf { digit });
@@ -282,11 +282,11 @@ struct Call<M: Models> {
     call: CallHandle,
     agent: Arc<AgentRuntime<M>>,
     shared: Arc<Shared<M>>,
-    session: Session,
+    session: CallSession,
     out: Outbound,
     inbound: VecDeque<(Instant, Vec<i16>)>,
     engine_tx: mpsc::UnboundedSender<Engine>,
-    mouth: Mouth,
+    tts: TtsThread,
     conversation: Option<Arc<Mutex<Conversation<M>>>>,
     /// What the caller heard of an interrupted reply, applied to the history before the next
     /// use of the conversation (which may still be busy cancelling).
@@ -318,7 +318,7 @@ impl<M: Models> Call<M> {
         self.session.handle(now, input);
     }
 
-    fn caller_frame(&mut self, ear: &Ear, frame: Vec<i16>) {
+    fn caller_frame(&mut self, vad: &VadThread, frame: Vec<i16>) {
         let now = now();
         if let Some(rec) = self.recorder.as_mut() {
             rec.caller(&frame);
@@ -327,7 +327,7 @@ impl<M: Models> Call<M> {
             }
         }
         // The frame travels to the VAD thread and comes back with its verdict (`heard`).
-        ear.hear(now, frame);
+        vad.hear(now, frame);
     }
 
     fn heard(&mut self, heard: Heard) {
@@ -428,7 +428,7 @@ impl<M: Models> Call<M> {
                 };
                 turn.first_chunk.get_or_insert(now);
                 turn.rendering += 1;
-                self.mouth.say(reply, text, turn.cancel.clone());
+                self.tts.say(reply, text, turn.cancel.clone());
             }
             Engine::ReplyDone { reply, result } => {
                 let Some(turn) = self.turn.as_mut().filter(|t| t.reply == reply) else {

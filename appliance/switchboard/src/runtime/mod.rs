@@ -10,11 +10,11 @@
 //! get the new brain, calls already running keep theirs.
 
 mod call;
-mod ear;
-mod mouth;
 mod playback;
 pub mod prompts;
 pub mod recording;
+mod tts;
+mod vad;
 
 pub use call::to_16k;
 
@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 use switchboard_agent::{AgentSpec, Brain, KnowledgeMode};
 use switchboard_call::policy::profanity::ProfanityFilter;
-use switchboard_call::{ConsentMode, SessionConfig};
+use switchboard_call::{CallConfig, ConsentMode};
 use switchboard_store::{AgentId, CallRecordId, CallerMemory, Store, UnixMillis};
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tracing::Instrument;
@@ -130,7 +130,7 @@ pub struct AgentRuntime<M: Models = Engines> {
     brain: RwLock<AgentBrain<M>>,
     pub voice: Arc<M::Voice>,
     pub prompts: Prompts,
-    pub session: SessionConfig,
+    pub call_config: CallConfig,
     pub transfer_to: Option<Uri>,
 }
 
@@ -497,7 +497,7 @@ fn load_agent<M: Models>(
         data_dir,
         agent.brain_options(),
     )?;
-    let session = SessionConfig {
+    let call_config = CallConfig {
         consent: match agent.consent {
             ConsentSetting::Required => ConsentMode::Required,
             ConsentSetting::Off => ConsentMode::Off,
@@ -507,7 +507,7 @@ fn load_agent<M: Models>(
         profanity: ProfanityFilter::new(&agent.profanity_extra),
         silence_timeout: Duration::from_secs(calls.silence_timeout_s.into()),
         max_call: Duration::from_secs(u64::from(calls.max_duration_min) * 60),
-        ..SessionConfig::default()
+        ..CallConfig::default()
     };
     tracing::info!(
         agent = %agent.name,
@@ -522,7 +522,7 @@ fn load_agent<M: Models>(
         brain: RwLock::new(brain),
         voice,
         prompts,
-        session,
+        call_config,
         transfer_to,
     })
 }

@@ -323,6 +323,8 @@ async fn a_silent_llm_is_given_up_after_the_engine_timeout() {
             line.log.entries()
         );
         tokio::time::advance(Duration::from_millis(100)).await;
+        // Real time for the engine's thread to see a cancellation, the clock held still.
+        let _ = tokio::task::spawn_blocking(|| std::thread::sleep(Duration::from_millis(2))).await;
     }
     assert!(
         started.elapsed() >= Duration::from_millis(2900),

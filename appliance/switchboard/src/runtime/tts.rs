@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// What the mouth reports, tagged with the reply it belongs to.
+/// What the TTS thread reports, tagged with the reply it belongs to.
 #[derive(Debug)]
 pub enum Said {
     Audio {
@@ -26,16 +26,16 @@ pub enum Said {
     },
 }
 
-pub struct Mouth {
+pub struct TtsThread {
     chunks: std::sync::mpsc::Sender<(u64, String, CancelToken)>,
 }
 
-impl Mouth {
+impl TtsThread {
     pub fn spawn<T: Tts + 'static>(
         call: &str,
         voice: Arc<T>,
         said: mpsc::UnboundedSender<Said>,
-    ) -> std::io::Result<Mouth> {
+    ) -> std::io::Result<TtsThread> {
         let (chunks, rx) = std::sync::mpsc::channel::<(u64, String, CancelToken)>();
         std::thread::Builder::new()
             .name(format!("tts-{call}"))
@@ -82,7 +82,7 @@ impl Mouth {
                     }
                 }
             })?;
-        Ok(Mouth { chunks })
+        Ok(TtsThread { chunks })
     }
 
     pub fn say(&self, reply: u64, text: String, cancel: CancelToken) {

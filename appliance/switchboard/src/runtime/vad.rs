@@ -16,13 +16,13 @@ pub struct Heard {
     pub frame: Vec<i16>,
 }
 
-pub struct Ear {
+pub struct VadThread {
     frames: std::sync::mpsc::Sender<(Instant, Vec<i16>)>,
 }
 
-impl Ear {
-    /// Starts the thread; verdicts arrive on the returned receiver until the `Ear` is dropped.
-    pub fn spawn(call: &str) -> std::io::Result<(Ear, mpsc::UnboundedReceiver<Heard>)> {
+impl VadThread {
+    /// Starts the thread; verdicts arrive on the returned receiver until the `VadThread` is dropped.
+    pub fn spawn(call: &str) -> std::io::Result<(VadThread, mpsc::UnboundedReceiver<Heard>)> {
         let (frames, rx) = std::sync::mpsc::channel::<(Instant, Vec<i16>)>();
         let (tx, verdicts) = mpsc::unbounded_channel();
         std::thread::Builder::new()
@@ -53,7 +53,7 @@ impl Ear {
                     }
                 }
             })?;
-        Ok((Ear { frames }, verdicts))
+        Ok((VadThread { frames }, verdicts))
     }
 
     pub fn hear(&self, at: Instant, frame: Vec<i16>) {
