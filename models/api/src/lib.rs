@@ -1,6 +1,6 @@
 //! The seams between Switchboard and its model engines: speech-to-text ([`Stt`]), the language
 //! model ([`Llm`]), text-to-speech ([`Tts`]) and sentence embeddings ([`Embedder`]), plus the
-//! plain data they exchange and a small dedicated-thread [`pool`] to run them on.
+//! plain data they exchange.
 //!
 //! This crate has no heavy dependencies and knows nothing of telephony: the engines live in
 //! `models-whisper`, `models-llama`, `models-piper` and `models-embed`, and the appliance injects
@@ -8,21 +8,14 @@
 //!
 //! # Threading contract (all engines)
 //! - Every engine call **blocks** the calling thread for the length of the inference. Call engines
-//!   from dedicated threads (see [`pool::Pool`]), never from an async runtime's worker threads.
+//!   from blocking threads (the appliance uses tokio's `spawn_blocking`), never from an async
+//!   runtime's worker threads. Engines take turns on the CPU through [`compute`].
 //! - A loaded model (`Stt`, `Llm`, `Tts`, `Embedder` implementors) is `Send + Sync` and may be
 //!   shared behind an `Arc`; per-conversation state (an [`LlmSession`], a partial transcriber) is
 //!   `Send` but used by one thread at a time (`&mut self`).
 //! - Cancellation is cooperative through a [`CancelToken`]: engines check it between decode steps
 //!   (per generated token, per whisper decoder step, per TTS sentence). A cancelled call returns
 //!   normally with what it had (an expected outcome, not an error): see each trait.
-//!
-//! # Run loop
-//! ```ignore
-//! let pool = Pool::new("stt", vec![stt.clone()], 8)?;   // one thread owning the engine
-//! let job = pool.submit(move |stt, cancel| stt.transcribe(&segment, &opts, cancel))?;
-//! // barge-in elsewhere: job.cancel();
-//! let transcript = job.wait()??;
-//! ```
 
 #![warn(missing_docs)]
 
@@ -31,7 +24,6 @@ mod cancel;
 pub mod compute;
 mod embed;
 mod llm;
-pub mod pool;
 mod stt;
 pub mod testing;
 mod tts;

@@ -8,7 +8,7 @@ use crate::CancelToken;
 /// A speech-to-text engine (a loaded model).
 ///
 /// Threading: `Send + Sync`; concurrent calls are allowed and each uses its own decoder state.
-/// Calls block for the whole decode: run them on a dedicated thread ([`crate::pool::Pool`]).
+/// Calls block for the whole decode: run them on a blocking thread, never an async worker.
 /// Cancellation: checked between decoder steps; a cancelled call returns `Ok(None)`.
 pub trait Stt: Send + Sync {
     /// The engine's error type.

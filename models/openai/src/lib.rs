@@ -12,7 +12,7 @@
 //! - [`Constraint::JsonObject`] is `response_format: json_object`; GBNF grammars are not part of
 //!   the API and are refused.
 //!
-//! Threading: [`OpenAi`] is `Send + Sync`; calls block (run them on a `models_api::pool::Pool`).
+//! Threading: [`OpenAi`] is `Send + Sync`; calls block (run them on a blocking thread).
 //!
 //! ```no_run
 //! use models_api::{CancelToken, ChatMessage, Flow, GenerateOptions, Llm, LlmSession};

@@ -11,7 +11,7 @@
 //!
 //! Threading: [`Whisper`] is `Send + Sync`. The model weights are shared; each concurrent call
 //! takes a decoder state from an internal free list (created on first need, kept for reuse, so
-//! steady state allocates nothing). Calls block: run them on a [`models_api::pool::Pool`], never
+//! steady state allocates nothing). Calls block: run them on a blocking thread, never
 //! on an async runtime's workers. Cancellation is checked by whisper.cpp's abort callback between
 //! compute steps; a cancelled call returns `Ok(None)`.
 //!

@@ -3,11 +3,9 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
 
 use media_audio::resample::{Resampler, SampleRate};
-use models_api::pool::Pool;
 use models_api::testing::{model_file, word_error_rate};
 use models_api::{i16_to_f32, AudioContext, CancelToken, PartialTranscriber, Stt, SttOptions};
 use models_whisper::{Whisper, WhisperConfig};
@@ -104,16 +102,19 @@ fn cancelled_call_returns_none_and_state_is_reusable() {
         .unwrap()
         .is_none());
 
-    // Cancel mid-decode from another thread, on the dedicated pool.
-    let stt = Arc::new(stt);
-    let pool = Pool::new("stt", vec![Arc::clone(&stt)], 2).unwrap();
+    // Cancelled from another thread while the decode waits for its CPU turn, which this thread
+    // holds until it has cancelled: whisper's abort callback stops the decode at its first step
+    // (or, had the decode not started yet, the check on entry does).
     let long: Vec<f32> = audio.iter().chain(&audio).chain(&audio).copied().collect();
-    let job = pool
-        .submit(move |stt, cancel| stt.transcribe(&long, &SttOptions::default(), cancel))
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(30));
-    job.cancel();
-    let result = job.wait().unwrap().unwrap();
+    let cancel = CancelToken::new();
+    let turn = models_api::compute::cpu_turn();
+    let result = std::thread::scope(|s| {
+        let decoding = s.spawn(|| stt.transcribe(&long, &SttOptions::default(), &cancel));
+        cancel.cancel();
+        drop(turn);
+        decoding.join().unwrap()
+    })
+    .unwrap();
     assert!(result.is_none(), "cancelled mid-decode: {result:?}");
     let again = stt
         .transcribe(&audio, &SttOptions::default(), &CancelToken::new())
