@@ -1,0 +1,347 @@
+//! Replying: speculative prefill on partial transcripts, the reply's chunks through the TTS
+//! thread to the line, and when a reply is over, interrupted or overdue.
+
+use super::*;
+
+/// How long the LLM holds off after a reply's first chunk while Piper renders it: on a small
+/// box both want every core, and the caller is waiting for that first audio, not for the rest.
+const FIRST_AUDIO_WAIT: Duration = Duration::from_millis(400);
+
+/// What the engine threads report back.
+pub(super) enum Engine {
+    /// The transcript of the segment that ended at `end`.
+    Transcript {
+        end: Instant,
+        text: SttResult,
+        elapsed: Duration,
+    },
+    Chunk {
+        reply: u64,
+        text: String,
+    },
+    ReplyDone {
+        reply: u64,
+        result: Result<switchboard_agent::Reply, RuntimeError>,
+    },
+    /// A speculative prefill on a partial transcript finished (or failed: it was only a guess).
+    Prepared {
+        /// The whole prefill's time, and the retrieval's within it.
+        result: Result<(Duration, Duration), RuntimeError>,
+    },
+}
+
+/// The turn being answered, for its record.
+pub(super) struct TurnInProgress {
+    pub(super) reply: u64,
+    pub(super) started_at: UnixMillis,
+    pub(super) caller_text: String,
+    pub(super) end_of_speech: Instant,
+    pub(super) endpoint_ms: i64,
+    pub(super) stt_ms: i64,
+    pub(super) asked_llm: Instant,
+    pub(super) first_chunk: Option<Instant>,
+    pub(super) first_audio: Option<Instant>,
+    pub(super) generating: bool,
+    /// Chunks sent to the TTS thread and not yet rendered.
+    pub(super) rendering: usize,
+    pub(super) cancel: CancelToken,
+    /// Releases the LLM once the first audio is out (dropped with the turn, it releases too).
+    pub(super) first_audio_gate: Option<std::sync::mpsc::Sender<()>>,
+}
+
+/// The speculative prefill on the caller's partial transcript: one at a time; of the partials
+/// that arrive meanwhile, only the newest waits its turn.
+pub(super) enum Prepare {
+    Idle,
+    Running { next: Option<String> },
+}
+
+pub(super) enum Playing {
+    Nothing,
+    Prompt,
+    Reply,
+}
+
+impl<M: Models> Call<M> {
+    pub(super) fn engine(&mut self, event: Engine) {
+        let now = now();
+        match event {
+            Engine::Transcript { end, text, elapsed } => {
+                if let Some(peek) = self.peek.as_mut().filter(|p| p.end == end) {
+                    tracing::debug!(stt_ms = elapsed.as_millis() as u64, "peek transcribed");
+                    peek.text = Some(text.clone());
+                    if let Ok(Some(partial)) = &text {
+                        self.input(
+                            now,
+                            Input::Partial {
+                                text: partial.clone(),
+                                end,
+                            },
+                        );
+                    }
+                }
+                let wanted = self
+                    .utterance
+                    .as_ref()
+                    .is_some_and(|u| u.end_of_speech == end && u.deadline.is_some());
+                if wanted {
+                    self.transcribed(now, text, elapsed);
+                }
+            }
+            Engine::Prepared { result } => {
+                if let Prepare::Running {
+                    next: Some(partial),
+                } = std::mem::replace(&mut self.prepare, Prepare::Idle)
+                {
+                    self.prepare(partial);
+                }
+                match result {
+                    Ok((took, retrieval)) => tracing::debug!(
+                        prefill_ms = took.as_millis() as u64,
+                        retrieval_ms = retrieval.as_millis() as u64,
+                        "reply prepared on the partial"
+                    ),
+                    Err(e) => {
+                        tracing::warn!("speculative prefill failed (the reply will do it): {e}")
+                    }
+                }
+            }
+            Engine::Chunk { reply, text } => {
+                let Some(turn) = self.turn.as_mut().filter(|t| t.reply == reply) else {
+                    return;
+                };
+                turn.first_chunk.get_or_insert(now);
+                turn.rendering += 1;
+                self.tts.say(reply, text, turn.cancel.clone());
+            }
+            Engine::ReplyDone { reply, result } => {
+                let Some(turn) = self.turn.as_mut().filter(|t| t.reply == reply) else {
+                    return;
+                };
+                turn.generating = false;
+                // The don't-know line was said, by the gate or by the grounding check.
+                if result
+                    .as_ref()
+                    .is_ok_and(|r| r.no_relevant_facts || r.ungrounded.is_some())
+                {
+                    self.input(now, Input::CouldNotHelp);
+                }
+                match result {
+                    Ok(r) => tracing::info!(
+                        retrieval_ms = r.retrieval.as_millis() as u64,
+                        first_token_ms = r.first_token.as_millis() as u64,
+                        total_ms = r.total.as_millis() as u64,
+                        prompt_tokens = r.prompt_tokens,
+                        snippets = r.snippets,
+                        cancelled = r.cancelled,
+                        // The kind only: a figure may be a number the caller gave.
+                        ungrounded = r.ungrounded.as_ref().map(|c| c.kind()),
+                        "reply generated"
+                    ),
+                    Err(e) => {
+                        tracing::error!("the LLM failed: {e}");
+                        self.input(now, Input::EngineFailed);
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn said(&mut self, said: Said) {
+        let now = now();
+        let current = |t: &Option<TurnInProgress>, reply: u64| {
+            t.as_ref()
+                .is_some_and(|t| t.reply == reply && !t.cancel.is_cancelled())
+        };
+        match said {
+            Said::Audio {
+                reply,
+                text,
+                samples,
+            } => {
+                if !current(&self.turn, reply) {
+                    return;
+                }
+                if let Some(turn) = self.turn.as_mut() {
+                    if turn.first_audio.is_none() {
+                        turn.first_audio = Some(now);
+                        turn.first_audio_gate = None;
+                        let v2v = now - turn.end_of_speech;
+                        metrics::histogram!("switchboard_voice_to_voice_seconds")
+                            .record(v2v.as_secs_f64());
+                        self.shared.capacity.turn_answered(v2v);
+                    }
+                }
+                self.out.push(now, Chunk { text, samples });
+            }
+            Said::Done { reply } => {
+                if let Some(turn) = self.turn.as_mut().filter(|t| t.reply == reply) {
+                    turn.rendering = turn.rendering.saturating_sub(1);
+                }
+            }
+            Said::Failed { reply, error } => {
+                if let Some(turn) = self.turn.as_mut().filter(|t| t.reply == reply) {
+                    turn.rendering = turn.rendering.saturating_sub(1);
+                    turn.first_audio_gate = None;
+                    tracing::error!("text-to-speech failed: {error}");
+                    self.input(now, Input::EngineFailed);
+                }
+            }
+        }
+    }
+
+    /// Retrieval and LLM prefill on what the caller has said so far, while they may still be
+    /// talking; the reply then prefills only what the final transcript adds. One at a time:
+    /// a newer partial waits for the running one (and replaces any that was waiting).
+    pub(super) fn prepare(&mut self, partial: String) {
+        let Some(conversation) = self.conversation.clone() else {
+            return;
+        };
+        if let Prepare::Running { next } = &mut self.prepare {
+            *next = Some(partial);
+            return;
+        }
+        self.prepare = Prepare::Running { next: None };
+        let heard = self.pending_heard.take();
+        let tx = self.engine_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let mut conversation = conversation.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(heard) = heard {
+                conversation.heard(&heard);
+            }
+            let result = conversation
+                .prefill_partial(&partial, &CancelToken::new())
+                .map(|retrieval| (started.elapsed(), retrieval))
+                .map_err(RuntimeError::from);
+            let _ = tx.send(Engine::Prepared { result });
+        });
+    }
+
+    pub(super) async fn reply(&mut self, caller_text: String) {
+        // The turn is over: a partial still waiting would prefill after the reply.
+        if let Prepare::Running { next } = &mut self.prepare {
+            *next = None;
+        }
+        self.line(Speaker::Caller, &caller_text).await;
+        // The LLM is asked now, after the line is stored: its timings and deadline start here.
+        let now = now();
+        let Some(conversation) = self.conversation.clone() else {
+            return self.inputs.push_back((now, Input::EngineFailed));
+        };
+        self.replies += 1;
+        let reply = self.replies;
+        let cancel = CancelToken::new();
+        let utterance = self.utterance.take();
+        let (gate, first_audio) = std::sync::mpsc::channel::<()>();
+        self.turn = Some(TurnInProgress {
+            reply,
+            started_at: UnixMillis::now(),
+            caller_text: caller_text.clone(),
+            end_of_speech: utterance.as_ref().map_or(now, |u| u.end_of_speech),
+            endpoint_ms: utterance.as_ref().map_or(0, |u| u.endpoint_ms),
+            stt_ms: utterance.as_ref().map_or(0, |u| u.stt_ms),
+            asked_llm: now,
+            first_chunk: None,
+            first_audio: None,
+            generating: true,
+            rendering: 0,
+            cancel: cancel.clone(),
+            first_audio_gate: Some(gate),
+        });
+        self.playing = Playing::Reply;
+        let heard = self.pending_heard.take();
+        let tx = self.engine_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conversation = conversation.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(heard) = heard {
+                conversation.heard(&heard);
+            }
+            let mut first_audio = Some(first_audio);
+            let result = conversation
+                .reply(&caller_text, &cancel, &mut |chunk| {
+                    let _ = tx.send(Engine::Chunk {
+                        reply,
+                        text: chunk.to_owned(),
+                    });
+                    if let Some(first_audio) = first_audio.take() {
+                        // Returns when the gate is dropped: first audio, barge-in or call end.
+                        let _ = first_audio.recv_timeout(FIRST_AUDIO_WAIT);
+                    }
+                    Flow::Continue
+                })
+                .map_err(RuntimeError::from);
+            let _ = tx.send(Engine::ReplyDone { reply, result });
+        });
+    }
+
+    pub(super) async fn stop_playback(&mut self) {
+        let heard = self.out.stop().await;
+        if let (Playing::Reply, Some(turn)) = (&self.playing, self.turn.take()) {
+            turn.cancel.cancel();
+            tracing::info!(heard = %Pii(&heard), "reply interrupted");
+            self.record_turn(turn, &heard, true).await;
+            self.pending_heard = Some(heard);
+        }
+        self.playing = Playing::Nothing;
+    }
+
+    /// Reports the end of playback once everything queued is on the wire and no more is coming.
+    pub(super) async fn check_playback(&mut self) {
+        let now = now();
+        let done = match self.playing {
+            Playing::Nothing => false,
+            Playing::Prompt => self.out.is_idle(now),
+            Playing::Reply => {
+                self.turn
+                    .as_ref()
+                    .is_none_or(|t| !t.generating && t.rendering == 0)
+                    && self.out.is_idle(now)
+            }
+        };
+        if !done {
+            return;
+        }
+        let heard = self.out.stop().await;
+        if let (Playing::Reply, Some(turn)) = (&self.playing, self.turn.take()) {
+            self.record_turn(turn, &heard, false).await;
+        }
+        self.playing = Playing::Nothing;
+        self.inputs.push_back((now, Input::PlaybackFinished));
+    }
+
+    pub(super) fn playback_deadline(&self) -> Option<Instant> {
+        match self.playing {
+            Playing::Nothing => None,
+            _ => self.out.idle_at(),
+        }
+    }
+
+    /// When a model that should have answered by now has failed by its silence.
+    pub(super) fn reply_deadline(&self) -> Option<Instant> {
+        let stt = self.utterance.as_ref().and_then(|u| u.deadline);
+        let llm = self
+            .turn
+            .as_ref()
+            .filter(|t| t.generating && t.first_chunk.is_none())
+            .map(|t| t.asked_llm + self.shared.engine_timeout);
+        stt.into_iter().chain(llm).min()
+    }
+
+    pub(super) fn check_reply_timeout(&mut self, now: Instant) {
+        if self.reply_deadline().is_some_and(|d| now >= d) {
+            tracing::error!(
+                timeout_ms = self.shared.engine_timeout.as_millis() as u64,
+                "a model did not answer in time"
+            );
+            if let Some(u) = self.utterance.as_mut() {
+                u.deadline = None;
+            }
+            if let Some(turn) = self.turn.as_mut() {
+                turn.cancel.cancel();
+                turn.generating = false;
+            }
+            self.input(now, Input::EngineFailed);
+        }
+    }
+}
