@@ -239,37 +239,32 @@ fn ms(d: Duration) -> u64 {
 
 /// A command-line value out of its range.
 #[derive(Debug, thiserror::Error)]
-#[error("{value:?} is not {wanted}")]
-pub struct BadValue {
-    value: String,
-    wanted: &'static str,
-}
-
-fn bad(value: &str, wanted: &'static str) -> BadValue {
-    BadValue {
-        value: value.to_owned(),
-        wanted,
-    }
+pub enum BadValue {
+    #[error("{0:?} is not {1}")]
+    Number(String, &'static str),
+    #[error("{0} Hz is not one of 8000, 16000, 22050, 44100, 48000")]
+    Rate(u32),
 }
 
 fn parse_rate(s: &str) -> Result<u32, BadValue> {
-    s.parse()
-        .ok()
-        .and_then(SampleRate::from_hz)
+    let hz: u32 = s
+        .parse()
+        .map_err(|_| BadValue::Number(s.to_owned(), "a number"))?;
+    SampleRate::from_hz(hz)
         .map(SampleRate::hz)
-        .ok_or_else(|| bad(s, "one of 8000, 16000, 22050, 44100, 48000 (Hz)"))
+        .ok_or(BadValue::Rate(hz))
 }
 
 fn parse_positive(s: &str) -> Result<f32, BadValue> {
     match s.parse::<f32>() {
         Ok(x) if x.is_finite() && x > 0.0 && x <= 10.0 => Ok(x),
-        _ => Err(bad(s, "a number in (0, 10]")),
+        _ => Err(BadValue::Number(s.to_owned(), "a number in (0, 10]")),
     }
 }
 
 fn parse_gain(s: &str) -> Result<f32, BadValue> {
     match s.parse::<f32>() {
         Ok(x) if x.is_finite() && (0.0..=10.0).contains(&x) => Ok(x),
-        _ => Err(bad(s, "a number in [0, 10]")),
+        _ => Err(BadValue::Number(s.to_owned(), "a number in [0, 10]")),
     }
 }
