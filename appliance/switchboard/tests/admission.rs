@@ -34,7 +34,7 @@ async fn daemon_with(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/switchboard.example.toml");
     let mut config = config::load(Some(&example), []).unwrap();
     config.data_dir = data.to_path_buf();
-    config.sip.allow = allow.iter().map(|s| s.to_string()).collect();
+    config.sip.allow = allow.iter().map(|s| s.parse().unwrap()).collect();
     tune(&mut config);
     let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sip = switchboard::bind_sip(&config, "127.0.0.1:0".parse().unwrap())

@@ -73,8 +73,8 @@ impl Daemon {
         // Uploads are parsed by the built binary, not by this test's own executable.
         config.program = Some(env!("CARGO_BIN_EXE_switchboard").into());
         // The test's caller is the PBX: it may call, and the number it sends is believed.
-        config.sip.allow = vec!["127.0.0.1".into()];
-        config.sip.trust_caller_id_from = vec!["127.0.0.1".into()];
+        config.sip.allow = vec!["127.0.0.1".parse().unwrap()];
+        config.sip.trust_caller_id_from = vec!["127.0.0.1".parse().unwrap()];
         // A loaded 2-core CI box may take a while to say the next line; no re-prompts meanwhile.
         config.calls.silence_timeout_s = 30;
         config.calls.engine_timeout_ms = 60_000;

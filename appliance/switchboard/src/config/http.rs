@@ -10,7 +10,7 @@ pub struct HttpConfig {
     /// Sources (CIDR blocks or addresses: a Prometheus server) that may read `/metrics` and
     /// the reasons behind `/readyz`, besides this box itself. Others get 403 from `/metrics`
     /// and only the verdict from `/readyz`: error texts can name paths and hosts.
-    pub monitoring_allow: Vec<String>,
+    pub monitoring_allow: Vec<Block>,
     /// HTTPS on `listen`: `auto` (HTTPS unless `listen` is a loopback address), `on`, or `off`
     /// (plain HTTP on any address: only behind a TLS-terminating proxy on this box).
     pub tls: TlsMode,

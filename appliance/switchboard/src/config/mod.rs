@@ -24,7 +24,7 @@ pub use calls::{CallsConfig, PortRange, PortRangeError};
 pub use http::{HttpConfig, TlsMode};
 pub use models::{LlmBackend, ModelsConfig, OpenAiBackend, Profile};
 use sip::dns_server;
-pub use sip::SipConfig;
+pub use sip::{Block, BlockError, SipConfig};
 use trunks::validate_trunks;
 pub use trunks::{ProxyError, TrunkConfig, TrunkTarget, TrunkTransport};
 
@@ -138,7 +138,7 @@ impl Config {
 
     /// Who may send INVITEs: `sip.allow` joined with every trunk's `allow`, plus the address of
     /// each registering trunk whose proxy is an IP literal (the PBX calls us where we
-    /// registered). `None` with `sip.allow_any`: anyone may call. Entries were checked at load.
+    /// registered). `None` with `sip.allow_any`: anyone may call.
     pub fn inbound_allow(&self) -> Option<Vec<sip_net::Cidr>> {
         if self.sip.allow_any {
             return None;
@@ -148,7 +148,7 @@ impl Config {
             .allow
             .iter()
             .chain(self.trunks.iter().flat_map(|t| &t.allow))
-            .filter_map(|b| b.parse().ok())
+            .map(|b| b.0)
             .collect();
         for t in self.trunks.iter().filter(|t| t.register) {
             let ip = t.proxy.host.parse::<std::net::IpAddr>().ok();
@@ -159,19 +159,13 @@ impl Config {
         Some(blocks)
     }
 
-    /// Who besides this box may read `/metrics` and `/readyz`'s reasons. Entries were checked
-    /// at load.
+    /// Who besides this box may read `/metrics` and `/readyz`'s reasons.
     pub fn monitoring_allow(&self) -> sip_net::AllowList {
-        sip_net::AllowList::only(
-            self.http
-                .monitoring_allow
-                .iter()
-                .filter_map(|b| b.parse().ok()),
-        )
+        sip_net::AllowList::only(self.http.monitoring_allow.iter().map(|b| b.0))
     }
 
     /// The sources whose caller ID is believed: `sip.trust_caller_id_from` joined with the
-    /// `allow` of each trunk with `trust_caller_id`. Entries were checked at load.
+    /// `allow` of each trunk with `trust_caller_id`.
     pub fn trusted_callers(&self) -> sip_net::AllowList {
         let blocks = self
             .sip
@@ -183,7 +177,7 @@ impl Config {
                     .filter(|t| t.trust_caller_id)
                     .flat_map(|t| &t.allow),
             )
-            .filter_map(|b| b.parse().ok());
+            .map(|b| b.0);
         sip_net::AllowList::only(blocks)
     }
 
@@ -360,7 +354,12 @@ fn parse_file(path: &Path, text: &str) -> Result<Config, ConfigError> {
 }
 
 fn file_error(path: &Path, text: &str, e: &toml::de::Error, field: String) -> ConfigError {
-    let line = e.span().map(|s| line_at(text, s.start));
+    // A list entry's error spans the whole list; the entry's own line is the one to name.
+    let line = field
+        .ends_with(']')
+        .then(|| line_of(text, &field))
+        .flatten()
+        .or_else(|| e.span().map(|s| line_at(text, s.start)));
     ConfigError::Invalid {
         origin: Origin::File {
             path: path.to_path_buf(),
@@ -425,20 +424,6 @@ fn validate(c: &Config) -> Result<(), (String, String)> {
             "log.filter".into(),
             format!("{:?} is not a log filter: {e}", c.log.filter),
         ));
-    }
-    for (field, blocks) in [
-        ("http.monitoring_allow", &c.http.monitoring_allow),
-        ("sip.allow", &c.sip.allow),
-        ("sip.trust_caller_id_from", &c.sip.trust_caller_id_from),
-    ] {
-        for (i, block) in blocks.iter().enumerate() {
-            if let Err(e) = block.parse::<sip_net::Cidr>() {
-                return Err((
-                    format!("{field}[{i}]"),
-                    format!("{block:?} is not an address or CIDR block: {e}"),
-                ));
-            }
-        }
     }
     for (i, server) in c.sip.dns_servers.iter().enumerate() {
         if dns_server(server).is_none() {

@@ -12,7 +12,7 @@ pub struct SipConfig {
     /// Only these sources (CIDR blocks or addresses: the PBX, a carrier's SBCs) may send
     /// INVITEs; others get 403. Joined with every trunk's `allow` (see
     /// [`Config::inbound_allow`]). When all are empty, nobody may call unless `allow_any`.
-    pub allow: Vec<String>,
+    pub allow: Vec<Block>,
     /// Accept INVITEs from any source (a demo, a lab). Off by default: an appliance answers its
     /// PBX and trunks, not whoever finds its port.
     pub allow_any: bool,
@@ -20,7 +20,7 @@ pub struct SipConfig {
     /// that assert it): the number in P-Asserted-Identity, else in From. Joined with the `allow`
     /// of trunks that set `trust_caller_id`. Caller memory and the blacklist use only such
     /// numbers; anyone else's From is a claim, and the call is treated as anonymous.
-    pub trust_caller_id_from: Vec<String>,
+    pub trust_caller_id_from: Vec<Block>,
     /// Nameservers that locate trunks (NAPTR, SRV, A/AAAA), as "IP" or "IP:PORT" (port 53
     /// unless given), asked in this order. Empty: the system's, from `/etc/resolv.conf`.
     pub dns_servers: Vec<String>,
@@ -60,4 +60,36 @@ pub(super) fn dns_server(s: &str) -> Option<SocketAddr> {
     s.parse::<SocketAddr>()
         .ok()
         .or_else(|| s.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)))
+}
+
+/// An address or CIDR block (`203.0.113.0/24`, `2001:db8::1`), parsed at load.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Block(pub sip_net::Cidr);
+
+/// A list entry that is not an address or CIDR block.
+#[derive(Debug, thiserror::Error)]
+#[error("{text:?} is not an address or CIDR block: {source}")]
+pub struct BlockError {
+    text: String,
+    source: sip_net::CidrError,
+}
+
+impl std::str::FromStr for Block {
+    type Err = BlockError;
+
+    fn from_str(text: &str) -> Result<Self, BlockError> {
+        text.parse().map(Block).map_err(|source| BlockError {
+            text: text.to_owned(),
+            source,
+        })
+    }
+}
+
+impl TryFrom<String> for Block {
+    type Error = BlockError;
+
+    fn try_from(text: String) -> Result<Self, BlockError> {
+        text.parse()
+    }
 }

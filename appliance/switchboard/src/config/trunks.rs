@@ -28,7 +28,7 @@ pub struct TrunkConfig {
     /// Sources (CIDR blocks or addresses) that may send INVITEs through this trunk: the
     /// carrier's signalling ranges. Joined with `sip.allow`.
     #[serde(default)]
-    pub allow: Vec<String>,
+    pub allow: Vec<Block>,
     /// The sources in `allow` assert the caller's number (P-Asserted-Identity, else From): it is
     /// believed for caller memory and the blacklist (see `sip.trust_caller_id_from`).
     #[serde(default)]
@@ -260,14 +260,6 @@ pub(super) fn validate_trunks(
                 at("register_expires"),
                 format!("{} s is too short: at least 60", t.register_expires),
             ));
-        }
-        for (j, block) in t.allow.iter().enumerate() {
-            if let Err(e) = block.parse::<sip_net::Cidr>() {
-                return Err((
-                    format!("trunks[{i}].allow[{j}]"),
-                    format!("{block:?} is not an address or CIDR block: {e}"),
-                ));
-            }
         }
         if t.trust_caller_id && t.allow.is_empty() {
             return Err((

@@ -50,7 +50,7 @@ impl Line {
         config.data_dir = dir.path().join("data");
         config.sip.listen = "127.0.0.1:0".parse().unwrap();
         config.calls.rtp_ports = "22000-22999".parse().unwrap();
-        config.sip.allow = vec!["127.0.0.1".into()];
+        config.sip.allow = vec!["127.0.0.1".parse().unwrap()];
         config.agents = vec![AgentConfig {
             name: "desk".into(),
             numbers: vec!["1000".into()],
