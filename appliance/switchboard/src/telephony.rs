@@ -16,7 +16,7 @@ use std::sync::Arc;
 use switchboard_store::{
     Agent, CallRecord, CallRecordId, Direction, EndOfCall, EndReason, Store, StoreError, UnixMillis,
 };
-use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 
 /// Seconds a caller turned away at capacity is told to wait.
@@ -150,8 +150,14 @@ pub fn user_part(uri: &Uri) -> Option<String> {
     (!user.is_empty()).then_some(user)
 }
 
+/// INVITEs admitted at once (each writes its record, asks the store and the runtime); more are
+/// answered 503 with Retry-After straight away, before any database work.
+const ADMITTING: usize = 64;
+
 /// Serves SIP events until the driver stops. Admitted calls are answered by `runtime`; without
 /// one (the model set is not usable) they are turned away with 480, never answered into silence.
+/// Each INVITE is admitted in a task of its own, so a slow database delays that call only, not
+/// the hang-ups, digits and re-offers of the calls already up.
 pub async fn serve<M: Models>(
     mut sip: SipNet,
     admission: Admission,
@@ -159,26 +165,71 @@ pub async fn serve<M: Models>(
     runtime: Option<Arc<Runtime<M>>>,
 ) {
     let handle = sip.handle.clone();
+    let admission = Arc::new(admission);
+    let admitting = Arc::new(Semaphore::new(ADMITTING));
+    let (admitted_tx, mut admitted) = mpsc::unbounded_channel::<Admitted>();
     let mut live: HashMap<CallHandle, mpsc::UnboundedSender<SipSignal>> = HashMap::new();
-    while let Some(event) = sip.events.recv().await {
+    // What the SIP side reported of calls still being admitted, in order.
+    let mut pending: HashMap<CallHandle, Vec<SipSignal>> = HashMap::new();
+    loop {
+        let event = tokio::select! {
+            event = sip.events.recv() => match event {
+                Some(event) => event,
+                None => break,
+            },
+            Some((call, taken)) = admitted.recv() => {
+                let waiting = pending.remove(&call).unwrap_or_default();
+                if let Some(signals) = taken {
+                    let ended = waiting.iter().any(|s| matches!(s, SipSignal::Ended { .. }));
+                    for signal in waiting {
+                        let _ = signals.send(signal);
+                    }
+                    if !ended {
+                        live.insert(call, signals);
+                    }
+                }
+                continue;
+            }
+        };
         let (call, signal) = match event {
             Event::IncomingCall(incoming) => {
+                let call = incoming.call;
+                let Ok(permit) = Arc::clone(&admitting).try_acquire_owned() else {
+                    tracing::warn!("{ADMITTING} calls are being admitted already; answering 503");
+                    metrics::counter!("switchboard_calls_rejected_total", "reason" => "admission_busy")
+                        .increment(1);
+                    let retry_after = Some(RETRY_AFTER_S);
+                    let _ = handle
+                        .reject(call, Rejection::Unavailable { retry_after })
+                        .await;
+                    continue;
+                };
+                pending.insert(call, Vec::new());
                 let record = CallRecordId::new();
                 let span = tracing::info_span!("call", call = %record);
-                let call = incoming.call;
-                let taken = incoming_call(
-                    &handle,
-                    &admission,
-                    &store,
-                    runtime.as_deref(),
-                    incoming,
-                    record,
-                )
-                .instrument(span)
-                .await;
-                if let Some(signals) = taken {
-                    live.insert(call, signals);
-                }
+                let (handle, admission, store, runtime, done) = (
+                    handle.clone(),
+                    Arc::clone(&admission),
+                    store.clone(),
+                    runtime.clone(),
+                    admitted_tx.clone(),
+                );
+                tokio::spawn(
+                    async move {
+                        let taken = incoming_call(
+                            &handle,
+                            &admission,
+                            &store,
+                            runtime.as_deref(),
+                            incoming,
+                            record,
+                        )
+                        .await;
+                        drop(permit);
+                        let _ = done.send((call, taken));
+                    }
+                    .instrument(span),
+                );
                 continue;
             }
             Event::CallEnded { call, by_peer, .. } => (call, SipSignal::Ended { by_peer }),
@@ -191,6 +242,10 @@ pub async fn serve<M: Models>(
             Event::TransferFailed { call, status } => (call, SipSignal::TransferFailed(status)),
             _ => continue,
         };
+        if let Some(waiting) = pending.get_mut(&call) {
+            waiting.push(signal);
+            continue;
+        }
         let ended = matches!(signal, SipSignal::Ended { .. });
         if let Some(signals) = live.get(&call) {
             let _ = signals.send(signal);
@@ -200,6 +255,9 @@ pub async fn serve<M: Models>(
         }
     }
 }
+
+/// An admitted call's handle and where its SIP signals go (`None`: it was turned away).
+type Admitted = (CallHandle, Option<mpsc::UnboundedSender<SipSignal>>);
 
 async fn incoming_call<M: Models>(
     sip: &SipHandle,
