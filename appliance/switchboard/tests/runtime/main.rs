@@ -375,3 +375,22 @@ async fn a_caller_who_talks_over_the_reply_stops_it_and_the_history_keeps_what_t
         line.log.entries()
     );
 }
+
+#[tokio::test]
+async fn a_caller_who_gives_up_while_being_admitted_leaves_a_closed_record() {
+    let mut line = Line::start(Script::replies([])).await;
+    let call = line.ua.call(&line.target).await;
+    // CANCEL at once: the INVITE is still being admitted, or just answered.
+    line.ua.sip.hangup(call).await.unwrap();
+    let record = line.finished().await;
+    assert!(
+        matches!(record.end_reason, Some(EndReason::CallerHungUp)),
+        "{record:?}"
+    );
+    // Nothing of it is left running: the next call is answered and heard.
+    let call = line.call().await;
+    line.say(call, 8, Duration::from_secs(3));
+    sleep(Duration::from_secs(6)).await;
+    let record = line.hang_up(call).await;
+    assert_eq!(line.turns(&record.id).await.len(), 1);
+}
