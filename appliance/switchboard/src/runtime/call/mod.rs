@@ -113,7 +113,6 @@ pub async fn run<M: Models>(task: CallTask<M>) {
         conversation,
         pending_heard: None,
         playing: Playing::Nothing,
-        turn: None,
         replies: 0,
         turns: 0,
         lines: 0,
@@ -234,7 +233,6 @@ struct Call<M: Models> {
     /// use of the conversation (which may still be busy cancelling).
     pending_heard: Option<String>,
     playing: Playing,
-    turn: Option<TurnInProgress>,
     replies: u64,
     turns: i64,
     lines: i64,
@@ -303,7 +301,12 @@ impl<M: Models> Call<M> {
                 let chunk = self.agent.prompts.get(prompt);
                 self.line(Speaker::Agent, &chunk.text).await;
                 self.out.push(now, chunk);
-                self.playing = Playing::Prompt;
+                // The session stops a reply before it plays a prompt; should one still be
+                // playing, it must not go on under the prompt.
+                if let Playing::Reply(turn) = std::mem::replace(&mut self.playing, Playing::Prompt)
+                {
+                    turn.cancel.cancel();
+                }
             }
             // Interim transcripts take cores another call's reply may need.
             Action::Peek { interim: true, .. } if self.shared.capacity.active() > 1 => {}

@@ -127,7 +127,7 @@ impl<M: Models> Call<M> {
 
     /// After the last word: seal the recording, extract the outcome, close the record.
     pub(super) async fn finish(mut self, media: RtpSession) {
-        if let Some(turn) = self.turn.take() {
+        if let Playing::Reply(turn) = &self.playing {
             turn.cancel.cancel();
         }
         drop(media);

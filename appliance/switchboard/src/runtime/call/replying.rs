@@ -56,10 +56,12 @@ pub(super) enum Prepare {
     Running { next: Option<String> },
 }
 
+/// What the caller is hearing: nothing, a fixed prompt, or the reply of a turn (which exists
+/// from the moment the LLM is asked until the reply has played or was interrupted).
 pub(super) enum Playing {
     Nothing,
     Prompt,
-    Reply,
+    Reply(TurnInProgress),
 }
 
 impl<M: Models> Call<M> {
@@ -107,15 +109,16 @@ impl<M: Models> Call<M> {
                 }
             }
             Engine::Chunk { reply, text } => {
-                let Some(turn) = self.turn.as_mut().filter(|t| t.reply == reply) else {
+                let Some(turn) = self.turn(reply) else {
                     return;
                 };
                 turn.first_chunk.get_or_insert(now);
                 turn.rendering += 1;
-                self.tts.say(reply, text, turn.cancel.clone());
+                let cancel = turn.cancel.clone();
+                self.tts.say(reply, text, cancel);
             }
             Engine::ReplyDone { reply, result } => {
-                let Some(turn) = self.turn.as_mut().filter(|t| t.reply == reply) else {
+                let Some(turn) = self.turn(reply) else {
                     return;
                 };
                 turn.generating = false;
@@ -149,38 +152,32 @@ impl<M: Models> Call<M> {
 
     pub(super) fn said(&mut self, said: Said) {
         let now = now();
-        let current = |t: &Option<TurnInProgress>, reply: u64| {
-            t.as_ref()
-                .is_some_and(|t| t.reply == reply && !t.cancel.is_cancelled())
-        };
         match said {
             Said::Audio {
                 reply,
                 text,
                 samples,
             } => {
-                if !current(&self.turn, reply) {
+                let Some(turn) = self.turn(reply).filter(|t| !t.cancel.is_cancelled()) else {
                     return;
-                }
-                if let Some(turn) = self.turn.as_mut() {
-                    if turn.first_audio.is_none() {
-                        turn.first_audio = Some(now);
-                        turn.first_audio_gate = None;
-                        let v2v = now - turn.end_of_speech;
-                        metrics::histogram!("switchboard_voice_to_voice_seconds")
-                            .record(v2v.as_secs_f64());
-                        self.shared.capacity.turn_answered(v2v);
-                    }
+                };
+                if turn.first_audio.is_none() {
+                    turn.first_audio = Some(now);
+                    turn.first_audio_gate = None;
+                    let v2v = now - turn.end_of_speech;
+                    metrics::histogram!("switchboard_voice_to_voice_seconds")
+                        .record(v2v.as_secs_f64());
+                    self.shared.capacity.turn_answered(v2v);
                 }
                 self.out.push(now, Chunk { text, samples });
             }
             Said::Done { reply } => {
-                if let Some(turn) = self.turn.as_mut().filter(|t| t.reply == reply) {
+                if let Some(turn) = self.turn(reply) {
                     turn.rendering = turn.rendering.saturating_sub(1);
                 }
             }
             Said::Failed { reply, error } => {
-                if let Some(turn) = self.turn.as_mut().filter(|t| t.reply == reply) {
+                if let Some(turn) = self.turn(reply) {
                     turn.rendering = turn.rendering.saturating_sub(1);
                     turn.first_audio_gate = None;
                     tracing::error!("text-to-speech failed: {error}");
@@ -234,7 +231,7 @@ impl<M: Models> Call<M> {
         let cancel = CancelToken::new();
         let utterance = self.utterance.take();
         let (gate, first_audio) = std::sync::mpsc::channel::<()>();
-        self.turn = Some(TurnInProgress {
+        self.playing = Playing::Reply(TurnInProgress {
             reply,
             started_at: UnixMillis::now(),
             caller_text: caller_text.clone(),
@@ -249,7 +246,6 @@ impl<M: Models> Call<M> {
             cancel: cancel.clone(),
             first_audio_gate: Some(gate),
         });
-        self.playing = Playing::Reply;
         let heard = self.pending_heard.take();
         let tx = self.engine_tx.clone();
         tokio::task::spawn_blocking(move || {
@@ -277,36 +273,29 @@ impl<M: Models> Call<M> {
 
     pub(super) async fn stop_playback(&mut self) {
         let heard = self.out.stop().await;
-        if let (Playing::Reply, Some(turn)) = (&self.playing, self.turn.take()) {
+        if let Playing::Reply(turn) = std::mem::replace(&mut self.playing, Playing::Nothing) {
             turn.cancel.cancel();
             tracing::info!(heard = %Pii(&heard), "reply interrupted");
             self.record_turn(turn, &heard, true).await;
             self.pending_heard = Some(heard);
         }
-        self.playing = Playing::Nothing;
     }
 
     /// Reports the end of playback once everything queued is on the wire and no more is coming.
     pub(super) async fn check_playback(&mut self) {
         let now = now();
-        let done = match self.playing {
+        let done = match &self.playing {
             Playing::Nothing => false,
             Playing::Prompt => self.out.is_idle(now),
-            Playing::Reply => {
-                self.turn
-                    .as_ref()
-                    .is_none_or(|t| !t.generating && t.rendering == 0)
-                    && self.out.is_idle(now)
-            }
+            Playing::Reply(t) => !t.generating && t.rendering == 0 && self.out.is_idle(now),
         };
         if !done {
             return;
         }
         let heard = self.out.stop().await;
-        if let (Playing::Reply, Some(turn)) = (&self.playing, self.turn.take()) {
+        if let Playing::Reply(turn) = std::mem::replace(&mut self.playing, Playing::Nothing) {
             self.record_turn(turn, &heard, false).await;
         }
-        self.playing = Playing::Nothing;
         self.inputs.push_back((now, Input::PlaybackFinished));
     }
 
@@ -320,11 +309,12 @@ impl<M: Models> Call<M> {
     /// When a model that should have answered by now has failed by its silence.
     pub(super) fn reply_deadline(&self) -> Option<Instant> {
         let stt = self.utterance.as_ref().and_then(|u| u.deadline);
-        let llm = self
-            .turn
-            .as_ref()
-            .filter(|t| t.generating && t.first_chunk.is_none())
-            .map(|t| t.asked_llm + self.shared.engine_timeout);
+        let llm = match &self.playing {
+            Playing::Reply(t) if t.generating && t.first_chunk.is_none() => {
+                Some(t.asked_llm + self.shared.engine_timeout)
+            }
+            _ => None,
+        };
         stt.into_iter().chain(llm).min()
     }
 
@@ -337,11 +327,19 @@ impl<M: Models> Call<M> {
             if let Some(u) = self.utterance.as_mut() {
                 u.deadline = None;
             }
-            if let Some(turn) = self.turn.as_mut() {
+            if let Playing::Reply(turn) = &mut self.playing {
                 turn.cancel.cancel();
                 turn.generating = false;
             }
             self.input(now, Input::EngineFailed);
+        }
+    }
+
+    /// The turn of reply number `reply`, while it is the one playing.
+    fn turn(&mut self, reply: u64) -> Option<&mut TurnInProgress> {
+        match &mut self.playing {
+            Playing::Reply(t) if t.reply == reply => Some(t),
+            _ => None,
         }
     }
 }
