@@ -172,6 +172,16 @@ impl Line {
         self.store.turns(id).await.unwrap()
     }
 
+    /// Waits for the call to end after the fallback line, the way an engine failure ends it;
+    /// returns what the agent said.
+    async fn ended_with_the_fallback(&self) -> Vec<String> {
+        let record = self.finished().await;
+        assert_eq!(record.end_reason, Some(EndReason::EngineFailure));
+        let lines = self.agent_lines(&record.id).await;
+        assert_eq!(lines.last().unwrap(), prompts::text(Prompt::Fallback, ""));
+        lines
+    }
+
     /// What the agent said, as the transcript holds it.
     async fn agent_lines(&self, id: &CallRecordId) -> Vec<String> {
         self.store
@@ -282,11 +292,7 @@ async fn a_failed_reply_gets_the_fallback_line_and_a_polite_end() {
     let mut line = Line::start(Script::replies([Reply::Fail])).await;
     let call = line.call().await;
     line.say(call, 8, Duration::from_secs(3));
-    let record = line.finished().await;
-    assert_eq!(record.end_reason, Some(EndReason::EngineFailure));
-    let lines = line.agent_lines(&record.id).await;
-    assert_eq!(lines.last().unwrap(), prompts::text(Prompt::Fallback, ""));
-    let _ = call;
+    line.ended_with_the_fallback().await;
 }
 
 #[tokio::test]
@@ -296,12 +302,9 @@ async fn a_failed_transcription_gets_the_fallback_line() {
     let mut line = Line::start(script).await;
     let call = line.call().await;
     line.say(call, 8, Duration::from_secs(3));
-    let record = line.finished().await;
-    assert_eq!(record.end_reason, Some(EndReason::EngineFailure));
-    let lines = line.agent_lines(&record.id).await;
+    let lines = line.ended_with_the_fallback().await;
     assert_eq!(lines, [GREETING, prompts::text(Prompt::Fallback, "")]);
     assert!(line.log.of("llm: ").is_empty(), "{:?}", line.log.entries());
-    let _ = call;
 }
 
 #[tokio::test]
@@ -331,11 +334,7 @@ async fn a_silent_llm_is_given_up_after_the_engine_timeout() {
         "gave up after {:?}",
         started.elapsed()
     );
-    let record = line.finished().await;
-    assert_eq!(record.end_reason, Some(EndReason::EngineFailure));
-    let lines = line.agent_lines(&record.id).await;
-    assert_eq!(lines.last().unwrap(), prompts::text(Prompt::Fallback, ""));
-    let _ = call;
+    line.ended_with_the_fallback().await;
 }
 
 #[tokio::test]
