@@ -390,16 +390,32 @@ impl<M: Models> Runtime<M> {
             signals,
         };
         let span = tracing::info_span!("call", call = %id);
-        metrics::gauge!("switchboard_calls_active").increment(1.0);
+        let active = ActiveCall::counted();
         tokio::spawn(
             async move {
                 call::run(task).await;
-                metrics::gauge!("switchboard_calls_active").decrement(1.0);
-                drop(slot);
+                drop((active, slot));
             }
             .instrument(span),
         );
         Ok(signals_tx)
+    }
+}
+
+/// One call in `switchboard_calls_active`, for as long as its task lives: a task dropped
+/// unfinished (a runtime shut down under it) is uncounted too.
+struct ActiveCall;
+
+impl ActiveCall {
+    fn counted() -> ActiveCall {
+        metrics::gauge!("switchboard_calls_active").increment(1.0);
+        ActiveCall
+    }
+}
+
+impl Drop for ActiveCall {
+    fn drop(&mut self) {
+        metrics::gauge!("switchboard_calls_active").decrement(1.0);
     }
 }
 
