@@ -51,9 +51,44 @@ pub(super) struct TurnInProgress {
 
 /// The speculative prefill on the caller's partial transcript: one at a time; of the partials
 /// that arrive meanwhile, only the newest waits its turn.
+#[derive(Debug, PartialEq)]
 pub(super) enum Prepare {
     Idle,
     Running { next: Option<String> },
+}
+
+impl Prepare {
+    /// A newer partial: returned when its prefill may start now, else it waits (in place of any
+    /// partial already waiting).
+    pub(super) fn offer(&mut self, partial: String) -> Option<String> {
+        match self {
+            Prepare::Running { next } => {
+                *next = Some(partial);
+                None
+            }
+            Prepare::Idle => {
+                *self = Prepare::Running { next: None };
+                Some(partial)
+            }
+        }
+    }
+
+    /// The running prefill is done: the waiting partial, if any, is the next to start.
+    pub(super) fn finished(&mut self) -> Option<String> {
+        match std::mem::replace(self, Prepare::Idle) {
+            Prepare::Running {
+                next: Some(partial),
+            } => self.offer(partial),
+            _ => None,
+        }
+    }
+
+    /// The turn is over: a partial still waiting would only prefill after the reply.
+    pub(super) fn drop_waiting(&mut self) {
+        if let Prepare::Running { next } = self {
+            *next = None;
+        }
+    }
 }
 
 /// What the caller is hearing: nothing, a fixed prompt, or the reply of a turn (which exists
@@ -91,11 +126,8 @@ impl<M: Models> Call<M> {
                 }
             }
             Engine::Prepared { result } => {
-                if let Prepare::Running {
-                    next: Some(partial),
-                } = std::mem::replace(&mut self.prepare, Prepare::Idle)
-                {
-                    self.prepare(partial);
+                if let Some(partial) = self.prepare.finished() {
+                    self.start_prepare(partial);
                 }
                 match result {
                     Ok((took, retrieval)) => tracing::debug!(
@@ -191,14 +223,18 @@ impl<M: Models> Call<M> {
     /// talking; the reply then prefills only what the final transcript adds. One at a time:
     /// a newer partial waits for the running one (and replaces any that was waiting).
     pub(super) fn prepare(&mut self, partial: String) {
+        if self.conversation.is_none() {
+            return;
+        }
+        if let Some(partial) = self.prepare.offer(partial) {
+            self.start_prepare(partial);
+        }
+    }
+
+    fn start_prepare(&mut self, partial: String) {
         let Some(conversation) = self.conversation.clone() else {
             return;
         };
-        if let Prepare::Running { next } = &mut self.prepare {
-            *next = Some(partial);
-            return;
-        }
-        self.prepare = Prepare::Running { next: None };
         let heard = self.pending_heard.take();
         let tx = self.engine_tx.clone();
         tokio::task::spawn_blocking(move || {
@@ -216,10 +252,7 @@ impl<M: Models> Call<M> {
     }
 
     pub(super) async fn reply(&mut self, caller_text: String) {
-        // The turn is over: a partial still waiting would prefill after the reply.
-        if let Prepare::Running { next } = &mut self.prepare {
-            *next = None;
-        }
+        self.prepare.drop_waiting();
         self.line(Speaker::Caller, &caller_text).await;
         // The LLM is asked now, after the line is stored: its timings and deadline start here.
         let now = now();
@@ -341,5 +374,33 @@ impl<M: Models> Call<M> {
             Playing::Reply(t) if t.reply == reply => Some(t),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Prepare;
+
+    #[test]
+    fn one_prefill_at_a_time_and_only_the_newest_partial_waits() {
+        let mut p = Prepare::Idle;
+        assert_eq!(p.offer("could you".into()), Some("could you".into()));
+        assert_eq!(p.offer("could you tell".into()), None);
+        assert_eq!(p.offer("could you tell me".into()), None);
+        // The running one is done: the newest waiting starts, the one it replaced never does.
+        assert_eq!(p.finished(), Some("could you tell me".into()));
+        assert_eq!(p, Prepare::Running { next: None });
+        assert_eq!(p.finished(), None);
+        assert_eq!(p, Prepare::Idle);
+    }
+
+    #[test]
+    fn a_partial_waiting_when_the_turn_ends_is_dropped() {
+        let mut p = Prepare::Idle;
+        p.offer("could you".into());
+        p.offer("could you tell me".into());
+        p.drop_waiting();
+        assert_eq!(p.finished(), None);
+        assert_eq!(p.offer("next turn".into()), Some("next turn".into()));
     }
 }
