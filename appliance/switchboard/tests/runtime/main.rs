@@ -1,8 +1,9 @@
 //! The call runtime's behaviours on scripted engines, in virtual time: a call goes through the
 //! real SIP and RTP stacks on 127.0.0.1 and a real SQLite store, but whisper, the LLM and the
 //! voice are the fakes of `fakes.rs`, which answer at once and log what they were asked. The
-//! clock is tokio's paused one, so seconds of call take milliseconds and nothing depends on
-//! how fast this box is. What the real models say is tested in `calls.rs`.
+//! clock is tokio's paused one, paced to at most five times real time (`pace_the_clock`): a
+//! ten-second call takes about two, and timeouts are reached without waiting for them. What the
+//! real models say is tested in `calls.rs`.
 #![allow(clippy::unwrap_used)] // reason: test code, where a panic is the failure report
 
 mod fakes;
