@@ -10,6 +10,7 @@ mod util;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use fastrand::Rng;
 use sip_message::{NameAddr, Uri};
 use sip_proto::{
     CallHandle, Credentials, Endpoint, Event, InboundAuth, KeepaliveHandle, RegistrationHandle,
@@ -17,19 +18,9 @@ use sip_proto::{
 };
 use util::{sdp, Pair, Side};
 
-/// The harness's seeded randomness (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
+/// A number below `n` (0 when `n` is 0), from the seeded generator: a failure reproduces.
+fn below(rng: &mut Rng, n: usize) -> usize {
+    rng.usize(..n.max(1))
 }
 
 #[derive(Debug)]
@@ -115,22 +106,22 @@ fn mutate(rng: &mut Rng, mut bytes: Vec<u8>) -> Vec<u8> {
         b"\x00",
         b"\xff",
     ];
-    for _ in 0..=rng.below(4) {
+    for _ in 0..=below(rng, 4) {
         if bytes.is_empty() {
             break;
         }
-        let at = rng.below(bytes.len());
-        match rng.below(5) {
-            0 => bytes[at] = rng.next() as u8,
+        let at = below(rng, bytes.len());
+        match below(rng, 5) {
+            0 => bytes[at] = rng.u8(..),
             1 => {
                 bytes.truncate(at);
             }
             2 => {
-                let token = TOKENS[rng.below(TOKENS.len())];
+                let token = TOKENS[below(rng, TOKENS.len())];
                 bytes.splice(at..at, token.iter().copied());
             }
             3 => {
-                let end = (at + rng.below(40)).min(bytes.len());
+                let end = (at + below(rng, 40)).min(bytes.len());
                 bytes.drain(at..end);
             }
             _ => {
@@ -152,14 +143,14 @@ fn mutate(rng: &mut Rng, mut bytes: Vec<u8>) -> Vec<u8> {
 }
 
 fn random_op(rng: &mut Rng, corpus: &[Vec<u8>]) -> Op {
-    match rng.below(16) {
-        0 => Op::Garbage((0..rng.below(300)).map(|_| rng.next() as u8).collect()),
+    match below(rng, 16) {
+        0 => Op::Garbage((0..below(rng, 300)).map(|_| rng.u8(..)).collect()),
         1..=3 => {
-            let sample = corpus[rng.below(corpus.len())].clone();
+            let sample = corpus[below(rng, corpus.len())].clone();
             Op::Mutated(mutate(rng, sample))
         }
-        4 => Op::Replay(corpus[rng.below(corpus.len())].clone()),
-        5 | 6 => Op::Advance(Duration::from_millis(rng.below(5_000) as u64)),
+        4 => Op::Replay(corpus[below(rng, corpus.len())].clone()),
+        5 | 6 => Op::Advance(Duration::from_millis(below(rng, 5_000) as u64)),
         7 => Op::Invite,
         8 => Op::Ringing,
         9 => Op::Answer,
@@ -167,16 +158,16 @@ fn random_op(rng: &mut Rng, corpus: &[Vec<u8>]) -> Op {
         11 => Op::Hangup,
         12 => Op::Reoffer,
         13 => Op::AnswerReoffer,
-        14 => match rng.below(7) {
+        14 => match below(rng, 7) {
             0 => Op::Refer,
             1 => Op::Dtmf,
-            2 => Op::Register([0, 30, 60, 3600][rng.below(4)]),
+            2 => Op::Register([0, 30, 60, 3600][below(rng, 4)]),
             3 => Op::Unregister,
-            4 => Op::Keepalive([0, 1, 30][rng.below(3)]),
+            4 => Op::Keepalive([0, 1, 30][below(rng, 3)]),
             5 => Op::StopKeepalive,
             _ => Op::TransportError,
         },
-        _ => Op::TransferProgress([100, 180, 200, 486][rng.below(4)]),
+        _ => Op::TransferProgress([100, 180, 200, 486][below(rng, 4)]),
     }
 }
 
@@ -187,7 +178,7 @@ fn random_operations_never_panic_and_timers_stay_ahead_of_the_clock() {
     let corpus = corpus();
     assert!(corpus.len() > 10);
     for seed in 0..60u64 {
-        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let mut rng = Rng::with_seed(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
         // Session timers short enough to refresh and expire within a run;
         // B challenges like a trunk, A has credentials.
         let mut a = util::config(util::A);
@@ -212,8 +203,12 @@ fn random_operations_never_panic_and_timers_stay_ahead_of_the_clock() {
         for _ in 0..300 {
             let op = random_op(&mut rng, &corpus);
             let now = pair.now;
-            let side = if rng.below(2) == 0 { Side::A } else { Side::B };
-            let call = handles.get(rng.below(handles.len() + 1)).copied();
+            let side = if below(&mut rng, 2) == 0 {
+                Side::A
+            } else {
+                Side::B
+            };
+            let call = handles.get(below(&mut rng, handles.len() + 1)).copied();
             let ep: &mut Endpoint = pair.endpoint(side);
             match op {
                 Op::Garbage(bytes) | Op::Mutated(bytes) | Op::Replay(bytes) => {
@@ -274,7 +269,8 @@ fn random_operations_never_panic_and_timers_stay_ahead_of_the_clock() {
                     }
                 }
                 Op::Unregister => {
-                    if let Some(r) = registrations.get(rng.below(registrations.len().max(1))) {
+                    if let Some(r) = registrations.get(below(&mut rng, registrations.len().max(1)))
+                    {
                         let _ = ep.unregister(now, *r);
                     }
                 }
@@ -294,7 +290,7 @@ fn random_operations_never_panic_and_timers_stay_ahead_of_the_clock() {
                     }
                 }
                 Op::StopKeepalive => {
-                    if let Some(k) = keepalives.get(rng.below(keepalives.len().max(1))) {
+                    if let Some(k) = keepalives.get(below(&mut rng, keepalives.len().max(1))) {
                         let _ = ep.stop_keepalive(*k);
                     }
                 }
