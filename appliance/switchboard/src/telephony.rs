@@ -216,7 +216,12 @@ pub async fn serve<M: Models>(
                 );
                 tokio::spawn(
                     async move {
-                        let taken = incoming_call(
+                        let mut report = Report {
+                            call,
+                            taken: None,
+                            done,
+                        };
+                        report.taken = incoming_call(
                             &handle,
                             &admission,
                             &store,
@@ -225,8 +230,7 @@ pub async fn serve<M: Models>(
                             record,
                         )
                         .await;
-                        drop(permit);
-                        let _ = done.send((call, taken));
+                        drop((report, permit));
                     }
                     .instrument(span),
                 );
@@ -258,6 +262,20 @@ pub async fn serve<M: Models>(
 
 /// An admitted call's handle and where its SIP signals go (`None`: it was turned away).
 type Admitted = (CallHandle, Option<mpsc::UnboundedSender<SipSignal>>);
+
+/// Tells the serve loop how an admission ended when dropped: also when the admission panicked
+/// (then as turned away), so the signals waiting for that call are not kept for ever.
+struct Report {
+    call: CallHandle,
+    taken: Option<mpsc::UnboundedSender<SipSignal>>,
+    done: mpsc::UnboundedSender<Admitted>,
+}
+
+impl Drop for Report {
+    fn drop(&mut self) {
+        let _ = self.done.send((self.call, self.taken.take()));
+    }
+}
 
 async fn incoming_call<M: Models>(
     sip: &SipHandle,
