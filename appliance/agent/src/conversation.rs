@@ -198,8 +198,11 @@ impl<L: Llm, E: Embedder> Conversation<L, E> {
                 stopped = speak(&rest, &mut said) == Flow::Stop;
             }
         }
-        let mut text = generation.text;
         let mut cancelled = stopped || generation.stop == StopReason::Cancelled;
+        if !cancelled && evidence.is_some() && grounding::adds_nothing(caller_text, &said) {
+            ungrounded = Some(grounding::Claim::Nothing);
+        }
+        let mut text = generation.text;
         if ungrounded.is_some() {
             let line = if said.trim().is_empty() {
                 prompt::dont_know_line(&self.shared.spec)

@@ -17,6 +17,9 @@
 //! - **names**: a capitalised word inside a sentence (a person, a brand, a place, a month) that
 //!   neither the facts nor the agent's own text contain.
 //!
+//! After the reply, [`adds_nothing`] catches the non-answer: a wh-question answered only in its
+//! own words ("Which brand do you install?" — "We install tankless water heaters.").
+//!
 //! Before the model is asked at all, [`uncovered`] catches the invented yes/no answer: a yes/no
 //! question ("Do you lend ladders?") about something no fact for it names gets the
 //! don't-know line, because the facts cannot say yes or no to it, whatever the model would say.
@@ -35,6 +38,10 @@ pub enum Claim {
     Day(&'static str),
     /// A capitalised word: a person, brand, place or month.
     Name(String),
+    /// Nothing: an answer to a wh-question made only of the question's own words ("Which brand
+    /// do you install?" answered "We install tankless water heaters."), a non-answer that the
+    /// caller would take for one.
+    Nothing,
 }
 
 impl Claim {
@@ -44,6 +51,7 @@ impl Claim {
             Claim::Figure(_) => "figure",
             Claim::Day(_) => "day",
             Claim::Name(_) => "name",
+            Claim::Nothing => "nothing",
         }
     }
 }
@@ -54,6 +62,7 @@ impl std::fmt::Display for Claim {
             Claim::Figure(n) => write!(f, "figure {n}"),
             Claim::Day(d) => write!(f, "day {d}"),
             Claim::Name(n) => write!(f, "name {n}"),
+            Claim::Nothing => write!(f, "nothing new"),
         }
     }
 }
@@ -312,6 +321,37 @@ pub fn uncovered<'a>(question: &'a str, facts: &[&str]) -> Option<&'a str> {
         })
         .find(|w| !named.contains(&stem(w)))
 }
+
+/// Whether `reply` answers the wh-question `question` ("which", "what", "when", "who", "where",
+/// "how") with none but the question's own content words: the model restated what was asked
+/// because the facts do not hold it. A figure, a name or any other word of its own is an
+/// answer, right or wrong, for [`check`] to judge; yes/no questions are [`uncovered`]'s.
+pub fn adds_nothing(question: &str, reply: &str) -> bool {
+    let opener = words(question).next().map(str::to_lowercase);
+    let opener = opener
+        .as_deref()
+        .map(|w| w.split(['\'', '’']).next().unwrap_or(w));
+    if !opener.is_some_and(|w| WH_OPENERS.contains(&w)) {
+        return false;
+    }
+    let content = |text: &str| -> HashSet<String> {
+        text.split(|c: char| !c.is_alphanumeric() && c != '\'')
+            .filter(|w| w.chars().all(|c| c.is_ascii_digit()) || w.len() >= 3)
+            .filter(|w| !w.contains('\''))
+            .map(str::to_lowercase)
+            .filter(|w| !FUNCTION_WORDS.split_whitespace().any(|f| f == w))
+            .map(|w| stem(&w))
+            .collect()
+    };
+    let asked = content(question);
+    let said = content(reply);
+    !reply.trim().is_empty() && said.is_subset(&asked)
+}
+
+/// How wh-questions start.
+const WH_OPENERS: &[&str] = &[
+    "what", "which", "when", "who", "whom", "whose", "where", "how",
+];
 
 /// How yes/no questions start.
 const YES_NO_OPENERS: &[&str] = &[
@@ -765,6 +805,56 @@ mod tests {
             assert_eq!(stem(a), stem(b), "{a} / {b}");
         }
         assert_ne!(stem("glass"), stem("glad"));
+    }
+
+    #[test]
+    fn a_reply_made_of_the_questions_own_words_says_nothing() {
+        let cases: &[(&str, &str, bool)] = &[
+            (
+                "Which brand of tankless water heater do you install?",
+                "We install tankless water heaters.",
+                true,
+            ),
+            (
+                "What's the monthly rent on a five by ten unit?",
+                "The monthly rent on a five by ten unit is five by ten.",
+                true,
+            ),
+            (
+                "What's the monthly rent on a five by ten unit?",
+                "A five by ten unit is $45 a month.",
+                false,
+            ),
+            (
+                "Who is your events coordinator?",
+                "Our events coordinator is Julia Marsh.",
+                false,
+            ),
+            (
+                "What do I need to bring to my first lesson?",
+                "Please bring your provisional licence.",
+                false,
+            ),
+            (
+                "When can I get in?",
+                "You can get in any time of day.",
+                false,
+            ),
+            // Yes/no questions are judged before the model is asked, not here.
+            (
+                "Do you install water heaters?",
+                "We install water heaters.",
+                false,
+            ),
+            ("Which brand do you install?", "", false),
+        ];
+        for (question, reply, nothing) in cases {
+            assert_eq!(
+                adds_nothing(question, reply),
+                *nothing,
+                "{question:?} answered {reply:?}"
+            );
+        }
     }
 
     #[test]
