@@ -1,6 +1,6 @@
 //! Call records, their turns (with per-stage latencies) and transcripts.
 
-use crate::{q, AgentId, CallRecordId, Result, Store, StoreError, UnixMillis};
+use crate::{q, AgentId, CallRecordId, Result, Store, StoreError, UnixMillis, UserId};
 use sqlx::Row;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -304,17 +304,31 @@ impl Store {
     }
 
     /// Up to `limit` calls that started before `before` (all when `None`), newest first: a page
-    /// of the call history; the next page starts before the last one's `started_at`.
-    pub async fn calls(&self, before: Option<UnixMillis>, limit: i64) -> Result<Vec<CallRecord>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {CALL_COLUMNS} FROM calls WHERE started_at < $1 \
+    /// of the call history; the next page starts before the last one's `started_at`. With
+    /// `for_user`, only calls of the agents that user works for ([`Store::user_agents`]).
+    pub async fn calls(
+        &self,
+        before: Option<UnixMillis>,
+        limit: i64,
+        for_user: Option<&UserId>,
+    ) -> Result<Vec<CallRecord>> {
+        let scope = if for_user.is_some() {
+            "AND agent_id IN (SELECT a.id FROM agents a JOIN user_agents u \
+             ON u.agent_name = a.name WHERE u.user_id = $3)"
+        } else {
+            ""
+        };
+        let query = format!(
+            "SELECT {CALL_COLUMNS} FROM calls WHERE started_at < $1 {scope} \
              ORDER BY started_at DESC, id DESC LIMIT $2"
-        ))
-        .bind(before.map_or(i64::MAX, |t| t.0))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(q("list calls"))?;
+        );
+        let mut query = sqlx::query(&query)
+            .bind(before.map_or(i64::MAX, |t| t.0))
+            .bind(limit);
+        if let Some(user) = for_user {
+            query = query.bind(user.as_str());
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(q("list calls"))?;
         rows.iter().map(call_from_row).collect()
     }
 

@@ -140,6 +140,56 @@ impl Store {
 
     /// Opens a session for `user` under the digest of its cookie token, audited as a login with
     /// `detail` (JSON). Expired sessions of every user are cleared on the way.
+    /// Replaces the agents `username` works for (what a user of the `agent` role may see),
+    /// audited as done by `actor`.
+    pub async fn set_user_agents(
+        &self,
+        username: &str,
+        agents: &[String],
+        actor: &str,
+    ) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        let id: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(q("read user"))?;
+        let id = id.ok_or_else(|| StoreError::NotFound {
+            what: "user",
+            key: username.to_string(),
+        })?;
+        sqlx::query("DELETE FROM user_agents WHERE user_id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("set user agents"))?;
+        let mut sorted: Vec<&String> = agents.iter().collect();
+        sorted.sort();
+        sorted.dedup();
+        for agent in &sorted {
+            sqlx::query("INSERT INTO user_agents (user_id, agent_name) VALUES ($1, $2)")
+                .bind(&id)
+                .bind(agent.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(q("set user agents"))?;
+        }
+        let detail = serde_json::json!({ "agents": sorted }).to_string();
+        audit::append(&mut tx, actor, "user.agents", username, &detail).await?;
+        tx.commit().await.map_err(q("commit user change"))
+    }
+
+    /// The agents `user` works for, by name, sorted.
+    pub async fn user_agents(&self, user: &UserId) -> Result<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT agent_name FROM user_agents WHERE user_id = $1 ORDER BY agent_name",
+        )
+        .bind(user.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("read user agents"))
+    }
+
     pub async fn create_session(
         &self,
         user: &User,

@@ -115,12 +115,16 @@ both!(
     caller_memory_is_kept_replaced_and_forgotten,
     a_caller_is_forgotten_by_every_agent,
     calls_are_listed_newest_first_in_pages,
+    a_user_of_the_agent_role_sees_the_calls_of_its_agents_only,
     calls_left_open_by_a_crash_are_closed_by_their_node,
     the_audit_chain_shows_edits_deletions_and_insertions,
 );
 
 async fn migrations_applied_once(s: &Store) {
-    assert_eq!(s.schema_versions().await.unwrap(), vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(
+        s.schema_versions().await.unwrap(),
+        vec![1, 2, 3, 4, 5, 6, 7]
+    );
     s.ping().await.unwrap();
 }
 
@@ -684,11 +688,11 @@ async fn concurrent_first_opens_of_one_sqlite_file_both_succeed() {
         let (a, b) = tokio::join!(Store::open_sqlite(&path), Store::open_sqlite(&path));
         assert_eq!(
             a.unwrap().schema_versions().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6]
+            vec![1, 2, 3, 4, 5, 6, 7]
         );
         assert_eq!(
             b.unwrap().schema_versions().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6]
+            vec![1, 2, 3, 4, 5, 6, 7]
         );
     }
 }
@@ -837,16 +841,82 @@ async fn calls_are_listed_newest_first_in_pages(s: &Store) {
         s.insert_call(&call).await.unwrap();
         ids.push(call.id);
     }
-    let first = s.calls(None, 2).await.unwrap();
+    let first = s.calls(None, 2, None).await.unwrap();
     assert_eq!(
         first.iter().map(|c| &c.id).collect::<Vec<_>>(),
         [&ids[4], &ids[3]]
     );
-    let next = s.calls(Some(first[1].started_at), 10).await.unwrap();
+    let next = s.calls(Some(first[1].started_at), 10, None).await.unwrap();
     assert_eq!(
         next.iter().map(|c| &c.id).collect::<Vec<_>>(),
         [&ids[2], &ids[1], &ids[0]]
     );
+}
+
+async fn a_user_of_the_agent_role_sees_the_calls_of_its_agents_only(s: &Store) {
+    let acme_id = s.upsert_agent(&acme(&["1000"])).await.unwrap();
+    let other = s
+        .upsert_agent(&Agent {
+            id: AgentId::new(),
+            name: "other".into(),
+            ..acme(&["2000"])
+        })
+        .await
+        .unwrap();
+    let mut calls = Vec::new();
+    for (i, agent) in [Some(&acme_id), Some(&other), None, Some(&acme_id)]
+        .iter()
+        .enumerate()
+    {
+        let mut call = new_call("+15551230001");
+        call.agent_id = agent.cloned();
+        call.started_at = UnixMillis(1_700_000_000_000 + i as i64 * 1000);
+        s.insert_call(&call).await.unwrap();
+        calls.push(call.id);
+    }
+    let ann = s
+        .create_user("ann", "$argon2id$x", Role::Agent)
+        .await
+        .unwrap();
+    let seen = |list: Vec<CallRecord>| list.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    assert!(
+        seen(s.calls(None, 10, Some(&ann.id)).await.unwrap()).is_empty(),
+        "a user assigned no agent sees no call"
+    );
+    s.set_user_agents("ann", &["acme".into(), "acme".into()], "olga")
+        .await
+        .unwrap();
+    assert_eq!(s.user_agents(&ann.id).await.unwrap(), ["acme"]);
+    assert_eq!(
+        seen(s.calls(None, 10, Some(&ann.id)).await.unwrap()),
+        [calls[3].clone(), calls[0].clone()]
+    );
+    assert_eq!(seen(s.calls(None, 10, None).await.unwrap()).len(), 4);
+    s.set_user_agents("ann", &["other".into()], "olga")
+        .await
+        .unwrap();
+    assert_eq!(
+        seen(s.calls(None, 10, Some(&ann.id)).await.unwrap()),
+        [calls[1].clone()]
+    );
+    let mut audit: Vec<(String, String, String)> = s
+        .audit_entries(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.action, e.target, e.detail))
+        .collect();
+    audit.sort();
+    let entry = |agents: &str| ("user.agents".into(), "ann".into(), agents.into());
+    assert_eq!(
+        audit,
+        [
+            entry(r#"{"agents":["acme"]}"#),
+            entry(r#"{"agents":["other"]}"#)
+        ]
+    );
+    let err = s.set_user_agents("nobody", &[], "olga").await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }));
 }
 
 /// Raw SQL as an attacker with access to the database would run it.

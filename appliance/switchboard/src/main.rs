@@ -140,6 +140,19 @@ enum UserCommand {
         /// admin, operator or agent.
         #[arg(long, default_value = "operator")]
         role: String,
+        /// For the agent role: the agents whose knowledge and calls the user sees (comma
+        /// separated; the other roles see every agent).
+        #[arg(long, value_delimiter = ',')]
+        agents: Vec<String>,
+    },
+    /// Set the agents a user of the agent role works for (none: show them).
+    Agents {
+        username: String,
+        /// Agent names, as configured; replaces the user's list.
+        agents: Vec<String>,
+        /// Remove every agent from the user (they see no calls).
+        #[arg(long, conflicts_with = "agents")]
+        none: bool,
     },
     /// Create an API token for scripts (`Authorization: Bearer TOKEN`) and print it. It is
     /// shown only this once; the database keeps its digest.
@@ -215,9 +228,16 @@ fn main() -> ExitCode {
         }
         Command::Serve => block_on(serve(config)),
         Command::Models(cmd) => models(config, cmd),
-        Command::User(UserCommand::Add { username, role }) => {
-            block_on(user_add(config, username, role))
-        }
+        Command::User(UserCommand::Add {
+            username,
+            role,
+            agents,
+        }) => block_on(user_add(config, username, role, agents)),
+        Command::User(UserCommand::Agents {
+            username,
+            agents,
+            none,
+        }) => block_on(user_agents(config, username, agents, none)),
         Command::User(UserCommand::Token {
             username,
             name,
@@ -321,9 +341,17 @@ async fn open_store(config: &Config) -> anyhow::Result<switchboard_store::Store>
     Ok(switchboard_store::Store::open(&config.database_url()).await?)
 }
 
-async fn user_add(config: Config, username: String, role: String) -> anyhow::Result<()> {
+async fn user_add(
+    config: Config,
+    username: String,
+    role: String,
+    agents: Vec<String>,
+) -> anyhow::Result<()> {
     let role = switchboard_store::Role::parse(&role)
         .with_context(|| format!("unknown role {role:?}: use admin, operator or agent"))?;
+    if !agents.is_empty() && role != switchboard_store::Role::Agent {
+        anyhow::bail!("--agents is for the agent role: the other roles see every agent");
+    }
     let mut password = String::new();
     std::io::stdin()
         .read_line(&mut password)
@@ -331,9 +359,69 @@ async fn user_add(config: Config, username: String, role: String) -> anyhow::Res
     let password = password.trim_end_matches(['\r', '\n']);
     let hash = switchboard::auth::hash_password(password)?;
     let store = open_store(&config).await?;
+    known_agents(&config, &store, &agents).await?;
     store.create_user(&username, &hash, role).await?;
     println!("user {username} created ({})", role.as_str());
+    if role == switchboard_store::Role::Agent {
+        store
+            .set_user_agents(&username, &agents, &switchboard::cli::actor())
+            .await?;
+        print_user_agents(&username, &agents);
+    }
     Ok(())
+}
+
+/// Sets (or, given none, shows) the agents a user of the agent role works for.
+async fn user_agents(
+    config: Config,
+    username: String,
+    agents: Vec<String>,
+    none: bool,
+) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let user = store.user_by_name(&username).await?.with_context(|| {
+        format!("no user named {username:?} (create one with `switchboard user add`)")
+    })?;
+    if agents.is_empty() && !none {
+        print_user_agents(&username, &store.user_agents(&user.id).await?);
+        return Ok(());
+    }
+    if user.role != switchboard_store::Role::Agent {
+        anyhow::bail!(
+            "{username} has the {} role, which sees every agent",
+            user.role.as_str()
+        );
+    }
+    known_agents(&config, &store, &agents).await?;
+    store
+        .set_user_agents(&username, &agents, &switchboard::cli::actor())
+        .await?;
+    print_user_agents(&username, &agents);
+    Ok(())
+}
+
+/// Refuses a name that is neither a configured agent nor one in the database.
+async fn known_agents(
+    config: &Config,
+    store: &switchboard_store::Store,
+    agents: &[String],
+) -> anyhow::Result<()> {
+    let mut known: Vec<String> = config.agents.iter().map(|a| a.name.clone()).collect();
+    known.extend(store.agent_names().await?);
+    known.sort();
+    known.dedup();
+    if let Some(name) = agents.iter().find(|a| !known.contains(a)) {
+        anyhow::bail!("no agent named {name:?} (agents: {})", known.join(", "));
+    }
+    Ok(())
+}
+
+fn print_user_agents(username: &str, agents: &[String]) {
+    if agents.is_empty() {
+        println!("{username} works for no agent: they see no call");
+    } else {
+        println!("{username} works for: {}", agents.join(", "));
+    }
 }
 
 async fn user_token(

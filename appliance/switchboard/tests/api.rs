@@ -71,6 +71,11 @@ impl Server {
             for (name, number) in [("front", "1000"), ("sales", "2000")] {
                 store.upsert_agent(&agent(name, number)).await.unwrap();
             }
+            // The agent role sees the agents it works for: andy works the front desk.
+            store
+                .set_user_agents("andy", &["front".into()], "test")
+                .await
+                .unwrap();
         });
         // Uploads go through the built binary's document parser, with a memory limit the
         // tests' small files fit in and a large one does not.
@@ -169,9 +174,13 @@ impl Server {
     /// The `switchboard` binary on this server's database.
     fn cli(&self, args: &[&str]) -> (bool, String, String) {
         let config = self.dir.path().join("switchboard.toml");
+        let agents: String = ["front", "sales"]
+            .iter()
+            .map(|a| format!("[[agents]]\nname = \"{a}\"\nnumbers = []\ngreeting = \"Hello.\"\nprompt = \"Be brief.\"\n"))
+            .collect();
         std::fs::write(
             &config,
-            format!("data_dir = {:?}\n", self.dir.path().join("data")),
+            format!("data_dir = {:?}\n{agents}", self.dir.path().join("data")),
         )
         .unwrap();
         let mut c = Command::new(env!("CARGO_BIN_EXE_switchboard"));
@@ -912,6 +921,91 @@ fn calls_are_listed_and_shown_with_transcript_and_timings() {
         .map(|e| (e.actor, e.target))
         .collect();
     assert_eq!(reads, [("andy".to_owned(), last.to_string())]);
+}
+
+/// A user of the agent role sees the agents it works for, their knowledge and their calls, and
+/// nothing of the others: not in a list, not by id, not by name.
+#[test]
+fn the_agent_role_sees_only_the_agents_it_works_for() {
+    let s = Server::start(false);
+    let mut calls = Vec::new();
+    for (i, name) in ["front", "sales"].iter().enumerate() {
+        let agent = s.rt.block_on(s.store.agent_by_name(name)).unwrap().unwrap();
+        let call = CallRecord {
+            id: CallRecordId::new(),
+            sip_call_id: format!("c{i}@test"),
+            direction: Direction::Inbound,
+            agent_id: Some(agent.id.clone()),
+            from_number: "+15551230001".into(),
+            to_number: agent.numbers[0].clone(),
+            started_at: UnixMillis(1_700_000_000_000 + i as i64 * 60_000),
+            answered_at: None,
+            ended_at: None,
+            end_reason: None,
+            consent: None,
+            node: None,
+        };
+        s.rt.block_on(s.store.insert_call(&call)).unwrap();
+        calls.push(call.id);
+    }
+    let (front, sales) = (calls[0].to_string(), calls[1].to_string());
+    let listed = |auth: &Auth, path: &str, field: &str| -> Vec<String> {
+        let reply = s.get(path, auth);
+        assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+        reply
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v[field].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let andy = s.login("andy");
+    assert_eq!(listed(&andy, "/api/calls", "id"), [front.as_str()]);
+    assert_eq!(listed(&andy, "/api/agents", "name"), ["front"]);
+    assert_eq!(s.get(&format!("/api/calls/{front}"), &andy).status, 200);
+    assert_eq!(s.get(&format!("/api/calls/{sales}"), &andy).status, 404);
+    assert_eq!(s.get("/api/agents/sales/knowledge", &andy).status, 404);
+    assert_eq!(
+        s.get("/api/agents/sales/knowledge/search?q=hours", &andy)
+            .status,
+        404
+    );
+    assert_eq!(s.get("/api/me", &andy).body["agents"], json!(["front"]));
+    // Higher roles see every agent.
+    let olga = s.login("olga");
+    assert_eq!(
+        listed(&olga, "/api/calls", "id"),
+        [sales.clone(), front.clone()]
+    );
+    assert_eq!(listed(&olga, "/api/agents", "name"), ["front", "sales"]);
+    assert_eq!(s.get(&format!("/api/calls/{sales}"), &olga).status, 200);
+    assert_eq!(s.get("/api/me", &olga).body.get("agents"), None);
+
+    // The operator moves andy to sales: the change holds at once, and is audited.
+    let (ok, out, err) = s.cli(&["user", "agents", "andy", "sales"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(listed(&andy, "/api/calls", "id"), [sales.as_str()]);
+    assert_eq!(s.get(&format!("/api/calls/{front}"), &andy).status, 404);
+    let (ok, out, _) = s.cli(&["user", "agents", "andy"]);
+    assert!(ok && out.contains("andy works for: sales"), "{out}");
+    let change = s
+        .audit()
+        .into_iter()
+        .find(|e| e.action == "user.agents" && e.actor == "cli:tester");
+    assert_eq!(
+        change.map(|e| e.detail),
+        Some(r#"{"agents":["sales"]}"#.to_owned())
+    );
+    // Names are checked against the configuration, and only the agent role has a list.
+    let (ok, _, err) = s.cli(&["user", "agents", "andy", "billing"]);
+    assert!(!ok && err.contains("no agent named \"billing\""), "{err}");
+    let (ok, _, err) = s.cli(&["user", "agents", "olga", "front"]);
+    assert!(!ok && err.contains("sees every agent"), "{err}");
+    let (ok, _, _) = s.cli(&["user", "agents", "andy", "--none"]);
+    assert!(ok);
+    assert!(listed(&andy, "/api/calls", "id").is_empty());
 }
 
 /// The daemon itself serves the API, and without models says why knowledge is unavailable.

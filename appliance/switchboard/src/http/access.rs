@@ -65,6 +65,26 @@ pub struct Caller {
     pub via: Via,
 }
 
+impl Caller {
+    /// The agents this caller may see, by name: `None` for every agent (operators and admins);
+    /// a user of the `agent` role sees those it works for (`switchboard user agents`), and
+    /// nothing of the others, not even that they exist.
+    pub async fn agents(&self, state: &AppState) -> Result<Option<Vec<String>>, ApiError> {
+        if self.user.role.at_least(Role::Operator) {
+            return Ok(None);
+        }
+        Ok(Some(state.store.user_agents(&self.user.id).await?))
+    }
+
+    /// Whether this caller may see `agent` (its knowledge, its calls).
+    pub async fn sees(&self, state: &AppState, agent: &str) -> Result<bool, ApiError> {
+        Ok(self
+            .agents(state)
+            .await?
+            .is_none_or(|agents| agents.iter().any(|a| a == agent)))
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Via {

@@ -21,9 +21,16 @@ const MAX_K: usize = 50;
 
 /// Every agent with its routing and persona, and (`calls`) the knowledge its calls use when it
 /// takes calls on this box.
-pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<Value>>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let visible = caller.agents(&state).await?;
     let mut agents = Vec::new();
     for name in state.store.agent_names().await? {
+        if visible.as_ref().is_some_and(|v| !v.contains(&name)) {
+            continue;
+        }
         let Some(a) = state.store.agent_by_name(&name).await? else {
             continue; // deleted between the two reads
         };
@@ -45,8 +52,9 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<Value>>, Api
 pub async fn documents(
     State(state): State<AppState>,
     Path(agent): Path<String>,
+    caller: Caller,
 ) -> Result<Json<Vec<Document>>, ApiError> {
-    let knowledge = knowledge_of(&state, &agent).await?;
+    let knowledge = knowledge_of(&state, &caller, &agent).await?;
     blocking(move || knowledge.documents(&agent))
         .await
         .map(Json)
@@ -67,7 +75,7 @@ pub async fn upload(
     caller: Caller,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let knowledge = knowledge_of(&state, &agent).await?;
+    let knowledge = knowledge_of(&state, &caller, &agent).await?;
     let (name, a) = (query.filename.clone(), agent.clone());
     let outcome = blocking(move || knowledge.ingest_upload(&a, &name, &body)).await?;
     let outcome = outcome?;
@@ -97,7 +105,7 @@ pub async fn remove(
     Path((agent, document)): Path<(String, String)>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    let knowledge = knowledge_of(&state, &agent).await?;
+    let knowledge = knowledge_of(&state, &caller, &agent).await?;
     let (a, d) = (agent.clone(), document.clone());
     let chunks = blocking(move || knowledge.remove(&a, &d)).await?;
     tracing::info!(user = %caller.user.username, %agent, %document, "knowledge removed");
@@ -123,6 +131,7 @@ pub async fn search(
     State(state): State<AppState>,
     Path(agent): Path<String>,
     Params(query): Params<SearchQuery>,
+    caller: Caller,
 ) -> Result<Json<Vec<Found>>, ApiError> {
     if query.q.trim().is_empty() {
         return Err(ApiError::BadRequest("q: the question is empty".into()));
@@ -131,7 +140,7 @@ pub async fn search(
     if !(1..=MAX_K).contains(&k) {
         return Err(ApiError::BadRequest(format!("k: between 1 and {MAX_K}")));
     }
-    let knowledge = knowledge_of(&state, &agent).await?;
+    let knowledge = knowledge_of(&state, &caller, &agent).await?;
     blocking(move || knowledge.search(&agent, &query.q, k))
         .await
         .map(Json)
@@ -162,9 +171,13 @@ fn calls_status(state: &AppState, agent: &str) -> Value {
     })
 }
 
-/// The knowledge of an existing agent, or why not.
-async fn knowledge_of(state: &AppState, agent: &str) -> Result<Arc<Knowledge>, ApiError> {
-    if state.store.agent_by_name(agent).await?.is_none() {
+/// The knowledge base, once `agent` is known to exist and to be one `caller` may see.
+async fn knowledge_of(
+    state: &AppState,
+    caller: &Caller,
+    agent: &str,
+) -> Result<Arc<Knowledge>, ApiError> {
+    if state.store.agent_by_name(agent).await?.is_none() || !caller.sees(state, agent).await? {
         return Err(ApiError::NotFound {
             what: "agent",
             key: agent.to_owned(),

@@ -25,6 +25,7 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<AppState>,
     Params(query): Params<ListQuery>,
+    caller: Caller,
 ) -> Result<Json<Vec<Value>>, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
@@ -32,9 +33,14 @@ pub async fn list(
             "limit: between 1 and {MAX_LIMIT}"
         )));
     }
+    let scoped = caller.agents(&state).await?.is_some();
     let calls = state
         .store
-        .calls(query.before.map(UnixMillis), limit)
+        .calls(
+            query.before.map(UnixMillis),
+            limit,
+            scoped.then_some(&caller.user.id),
+        )
         .await?;
     let names: HashMap<AgentId, String> = state.store.agent_ids().await?.into_iter().collect();
     Ok(Json(calls.iter().map(|c| record(c, &names)).collect()))
@@ -49,14 +55,22 @@ pub async fn show(
 ) -> Result<Json<Value>, ApiError> {
     let id = CallRecordId::from_string(id);
     let store = &state.store;
-    let call = store.call(&id).await?.ok_or_else(|| ApiError::NotFound {
+    let not_found = || ApiError::NotFound {
         what: "call",
         key: id.to_string(),
-    })?;
+    };
+    let call = store.call(&id).await?.ok_or_else(not_found)?;
+    let names: HashMap<AgentId, String> = store.agent_ids().await?.into_iter().collect();
+    // A call of an agent the caller does not work for is one it cannot know exists.
+    let agent = call.agent_id.as_ref().and_then(|a| names.get(a));
+    if let Some(agents) = caller.agents(&state).await? {
+        if !agent.is_some_and(|a| agents.contains(a)) {
+            return Err(not_found());
+        }
+    }
     store
         .audit(&caller.user.username, "call.read", id.as_str(), "{}")
         .await?;
-    let names: HashMap<AgentId, String> = store.agent_ids().await?.into_iter().collect();
     let mut body = record(&call, &names);
     // A call still up has none of these yet: the fields are there, null.
     let end = store.end_of_call(&id).await?;

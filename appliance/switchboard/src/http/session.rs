@@ -127,12 +127,21 @@ pub async fn logout(
 }
 
 /// Who the caller is, and how they authenticated.
-pub async fn me(caller: Caller) -> Json<serde_json::Value> {
-    Json(json!({
+/// Who the caller is; `agents`: the agents a user of the `agent` role works for (absent for the
+/// roles that see every agent).
+pub async fn me(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let mut me = json!({
         "username": caller.user.username,
         "role": caller.user.role.as_str(),
         "via": caller.via,
-    }))
+    });
+    if let Some(agents) = caller.agents(&state).await? {
+        me["agents"] = json!(agents);
+    }
+    Ok(Json(me))
 }
 
 /// `; Secure` when the browser reached us over HTTPS: ours, or a TLS-terminating reverse proxy's
