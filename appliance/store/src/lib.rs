@@ -16,6 +16,7 @@ mod campaigns;
 mod ids;
 mod memory;
 mod policy;
+mod retention;
 mod users;
 
 pub use agents::{Agent, Consent};
@@ -30,6 +31,7 @@ pub use ids::{
 };
 pub use memory::CallerMemory;
 pub use policy::{BlacklistEntry, ConsentDecision, ConsentRecord};
+pub use retention::{CallsOf, Erased};
 pub use users::{Role, User};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

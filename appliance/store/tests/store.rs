@@ -116,6 +116,8 @@ both!(
     a_caller_is_forgotten_by_every_agent,
     calls_are_listed_newest_first_in_pages,
     a_user_of_the_agent_role_sees_the_calls_of_its_agents_only,
+    retention_removes_recordings_then_words_then_records,
+    a_caller_is_erased_everywhere_but_the_do_not_call_list,
     calls_left_open_by_a_crash_are_closed_by_their_node,
     the_audit_chain_shows_edits_deletions_and_insertions,
 );
@@ -917,6 +919,272 @@ async fn a_user_of_the_agent_role_sees_the_calls_of_its_agents_only(s: &Store) {
     );
     let err = s.set_user_agents("nobody", &[], "olga").await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }));
+}
+
+const DAY: i64 = 86_400_000;
+const T0: i64 = 1_700_000_000_000;
+
+/// A call of `agent` from `from` that ended at `ended` (`None`: still up), with a turn, a
+/// transcript line, a summary, a consent decision and, when given, a recording.
+async fn ended_call(
+    s: &Store,
+    agent: Option<&AgentId>,
+    from: &str,
+    ended: Option<i64>,
+    recording: Option<&str>,
+) -> CallRecordId {
+    let mut call = new_call(from);
+    call.agent_id = agent.cloned();
+    call.started_at = UnixMillis(ended.unwrap_or(T0) - 60_000);
+    s.insert_call(&call).await.unwrap();
+    let id = call.id;
+    s.record_consent(&ConsentRecord {
+        call_id: id.clone(),
+        caller_number: from.into(),
+        question: "May we record this call?".into(),
+        answer_text: "yes".into(),
+        decision: ConsentDecision::Yes,
+        decided_at: call.started_at,
+    })
+    .await
+    .unwrap();
+    s.record_turn(
+        &id,
+        &Turn {
+            seq: 1,
+            started_at: call.started_at,
+            caller_text: "My card number is 4111.".into(),
+            agent_text: "Noted.".into(),
+            interrupted: false,
+            timings: TurnTimings::default(),
+        },
+    )
+    .await
+    .unwrap();
+    s.append_transcript(
+        &id,
+        &TranscriptLine {
+            seq: 1,
+            at_ms: 0,
+            speaker: Speaker::Caller,
+            text: "My card number is 4111.".into(),
+        },
+    )
+    .await
+    .unwrap();
+    if let Some(ended) = ended {
+        let end = EndOfCall {
+            recording_path: recording.map(str::to_owned),
+            summary: Some("The caller gave a card number.".into()),
+            ..EndOfCall::new(EndReason::CallerHungUp)
+        };
+        s.finish_call(&id, UnixMillis(ended), &end).await.unwrap();
+    }
+    id
+}
+
+async fn retention_removes_recordings_then_words_then_records(s: &Store) {
+    let acme_id = s.upsert_agent(&acme(&["1000"])).await.unwrap();
+    let other = s
+        .upsert_agent(&Agent {
+            id: AgentId::new(),
+            name: "other".into(),
+            ..acme(&["2000"])
+        })
+        .await
+        .unwrap();
+    let old = ended_call(
+        s,
+        Some(&acme_id),
+        "+15550000001",
+        Some(T0),
+        Some("/r/old.sbrec"),
+    )
+    .await;
+    let new = ended_call(s, Some(&acme_id), "+15550000002", Some(T0 + 10 * DAY), None).await;
+    let open = ended_call(s, Some(&acme_id), "+15550000003", None, None).await;
+    let others = ended_call(s, Some(&other), "+15550000004", Some(T0), None).await;
+    let stray = ended_call(s, None, "+15550000005", Some(T0), None).await;
+    s.remember_caller(&CallerMemory {
+        agent_id: acme_id.clone(),
+        caller_number: "+15550000001".into(),
+        summary: "Gave a card number.".into(),
+        updated_at: UnixMillis(T0),
+        last_call_id: Some(old.clone()),
+    })
+    .await
+    .unwrap();
+    let acme = CallsOf::Agent(&acme_id);
+    let cutoff = UnixMillis(T0 + DAY);
+
+    // Recordings: only those this box holds.
+    assert!(s
+        .recordings_ended_before(acme, "box-b", cutoff)
+        .await
+        .unwrap()
+        .is_empty());
+    let files = s
+        .recordings_ended_before(acme, "box-a", cutoff)
+        .await
+        .unwrap();
+    assert_eq!(files, [(old.clone(), "/r/old.sbrec".to_owned())]);
+    // A record whose recording is still on disk waits for it.
+    assert_eq!(s.purge_calls(acme, cutoff, "acme").await.unwrap(), 0);
+    assert!(s.call(&old).await.unwrap().is_some());
+    s.forget_recording(&old).await.unwrap();
+
+    // Words: transcript, turns, summary and the memory made from them; the record stays.
+    assert_eq!(
+        s.purge_transcripts(acme, cutoff, "acme").await.unwrap(),
+        (1, 1)
+    );
+    assert!(s.transcript(&old).await.unwrap().is_empty());
+    assert!(s.turns(&old).await.unwrap().is_empty());
+    assert_eq!(s.end_of_call(&old).await.unwrap().unwrap().summary, None);
+    assert!(s
+        .caller_memory(&acme_id, "+15550000001")
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(s.consent_log(&old).await.unwrap().len(), 1);
+    assert_eq!(
+        s.purge_transcripts(acme, cutoff, "acme").await.unwrap(),
+        (0, 0),
+        "done once"
+    );
+    for kept in [&new, &open, &others] {
+        assert_eq!(
+            s.transcript(kept).await.unwrap().len(),
+            1,
+            "newer, open and other agents' calls keep their words"
+        );
+    }
+
+    // Records, with their consent decisions.
+    assert_eq!(s.purge_calls(acme, cutoff, "acme").await.unwrap(), 1);
+    assert!(s.call(&old).await.unwrap().is_none());
+    assert!(s.consent_log(&old).await.unwrap().is_empty());
+    for kept in [&new, &open, &others, &stray] {
+        assert!(s.call(kept).await.unwrap().is_some());
+    }
+    assert_eq!(
+        s.purge_calls(CallsOf::NoAgent, cutoff, "(no agent)")
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(s.call(&stray).await.unwrap().is_none());
+
+    let mut purges: Vec<String> = s
+        .audit_entries(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "retention.purge" && e.actor == "system")
+        .map(|e| format!("{} {}", e.target, e.detail))
+        .collect();
+    purges.sort();
+    assert_eq!(purges.len(), 3, "{purges:?}");
+    assert!(
+        purges[0].starts_with("(no agent) {\"calls\":1"),
+        "{purges:?}"
+    );
+    assert!(s.verify_audit().await.unwrap().breaks.is_empty());
+}
+
+async fn a_caller_is_erased_everywhere_but_the_do_not_call_list(s: &Store) {
+    let acme_id = s.upsert_agent(&acme(&["1000"])).await.unwrap();
+    let number = "+15550007777";
+    let first = ended_call(s, Some(&acme_id), number, Some(T0), Some("/r/a.sbrec")).await;
+    // The same person, as a trunk that drops the `+` writes them.
+    let second = ended_call(s, Some(&acme_id), "15550007777", Some(T0 + DAY), None).await;
+    let someone_else = ended_call(s, Some(&acme_id), "+15550008888", Some(T0), None).await;
+    s.remember_caller(&CallerMemory {
+        agent_id: acme_id.clone(),
+        caller_number: number.into(),
+        summary: "Asked about whitening.".into(),
+        updated_at: UnixMillis(T0),
+        last_call_id: Some(first.clone()),
+    })
+    .await
+    .unwrap();
+    s.block_for_abuse(
+        number,
+        "abuse",
+        &second,
+        "system",
+        UnixMillis(T0),
+        std::time::Duration::from_secs(3600),
+    )
+    .await
+    .unwrap();
+    s.add_to_dnd(number, "caller asked", "olga").await.unwrap();
+    let list = s.create_contact_list("spring").await.unwrap();
+    let contact = |n: &str| NewContact {
+        number: n.into(),
+        name: Some("Pat".into()),
+        time_zone: "UTC".into(),
+        fields: "{}".into(),
+    };
+    s.add_contacts(&list, &[contact(number), contact("+15550008888")])
+        .await
+        .unwrap();
+
+    let forms = [number.to_owned(), "15550007777".to_owned()];
+    let recordings = s.recordings_of_caller(&forms).await.unwrap();
+    assert_eq!(
+        recordings,
+        [(
+            first.clone(),
+            "/r/a.sbrec".to_owned(),
+            Some("box-a".to_owned())
+        )]
+    );
+    let erased = s.erase_caller(&forms, "root", "…77").await.unwrap();
+    assert_eq!(
+        erased,
+        Erased {
+            calls: 2,
+            transcript_lines: 2,
+            turns: 2,
+            consent_entries: 2,
+            memories: 1,
+            blacklist_entries: 1,
+            contacts: 1,
+            kept_on_dnd: true,
+        }
+    );
+    for gone in [&first, &second] {
+        assert!(s.call(gone).await.unwrap().is_none());
+        assert!(s.transcript(gone).await.unwrap().is_empty());
+        assert!(s.consent_log(gone).await.unwrap().is_empty());
+    }
+    assert!(s.memories_of_caller(number).await.unwrap().is_empty());
+    assert!(s.blacklist_entry(number).await.unwrap().is_none());
+    assert!(
+        s.is_do_not_call(number).await.unwrap(),
+        "the do-not-call request outlives the erasure"
+    );
+    assert_eq!(s.contacts(&list).await.unwrap().len(), 1);
+    assert_eq!(
+        s.transcript(&someone_else).await.unwrap().len(),
+        1,
+        "other callers are kept"
+    );
+    let audit = s.audit_entries(10).await.unwrap();
+    let entry = audit.iter().find(|e| e.action == "caller.erase").unwrap();
+    assert_eq!(
+        (entry.actor.as_str(), entry.target.as_str()),
+        ("root", "…77")
+    );
+    assert!(
+        !entry.detail.contains("7777"),
+        "the audit log does not keep the number"
+    );
+    assert_eq!(
+        s.erase_caller(&forms, "root", "…77").await.unwrap().calls,
+        0
+    );
 }
 
 /// Raw SQL as an attacker with access to the database would run it.
