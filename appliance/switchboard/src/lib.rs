@@ -13,6 +13,7 @@ pub mod http;
 pub mod knowledge;
 pub mod language_model;
 pub mod pii;
+pub mod retention;
 pub mod runtime;
 pub mod telemetry;
 pub mod telephony;
@@ -52,6 +53,18 @@ pub enum Error {
         path: std::path::PathBuf,
         reason: String,
     },
+    #[error("{0:?} is not a phone number or SIP user")]
+    NotANumber(String),
+    #[error(
+        "cannot remove the recording {path} (the log says why): the caller's records are kept \
+         until it is gone; run the erasure again"
+    )]
+    Recording { path: String },
+    #[error(
+        "recordings of this caller are on {0}: run the erasure there, then here again (this \
+         box's recordings of them are removed; their records are kept until then)"
+    )]
+    RecordingsElsewhere(String),
 }
 
 /// Sockets bound before [`run`], so the caller picks the ports (tests bind port 0).
@@ -162,6 +175,7 @@ pub async fn run(
     tracing::info!(database = %switchboard_store::redact(&config.database_url()), ?schema, "database ready");
     seed_agents(&config, &store).await?;
     close_interrupted_calls(&config, &store).await?;
+    let retention = tokio::spawn(retention::run(config.clone(), store.clone()));
     let models = check_models(&config);
     if let Err(why) = &models {
         tracing::error!(dir = %config.models.dir.display(), "models not usable: {why}; /readyz stays not ready");
@@ -187,7 +201,8 @@ pub async fn run(
     };
     let state = http::AppState::new(store.clone(), models, knowledge)
         .with_runtime(runtime.clone())
-        .with_monitoring(config.monitoring_allow());
+        .with_monitoring(config.monitoring_allow())
+        .with_node(config.node_name());
     let sip_addr = listeners.sip.local_addr;
     let admission = telephony::Admission::new(
         store.clone(),
@@ -215,6 +230,7 @@ pub async fn run(
         .await
         .map_err(Error::Http)?;
     sip_task.abort();
+    retention.abort();
     // Calls still up are hung up by their tasks (the SIP event stream just closed); their
     // records are closed before the database is.
     if !calls.drain(std::time::Duration::from_secs(20)).await {

@@ -82,6 +82,14 @@ enum Command {
     /// Read the audit log and verify its hash chain.
     #[command(subcommand)]
     Audit(switchboard::cli::audit::AuditCommand),
+    /// Erase every trace of a caller (right to erasure): their calls with transcripts, consent
+    /// decisions and this box's recordings, caller memory, blacklist entries and campaign
+    /// contacts. A do-not-disturb entry stays. Prints what was removed, as JSON.
+    Erase {
+        /// The caller's number or SIP user, with or without `+`.
+        #[arg(long)]
+        number: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -285,6 +293,18 @@ fn main() -> ExitCode {
         Command::Audit(cmd) => block_on(async {
             let store = open_store(&config).await?;
             switchboard::cli::audit::run(&store, cmd).await
+        }),
+        Command::Erase { number } => block_on(async {
+            let store = open_store(&config).await?;
+            let erasure = switchboard::retention::erase(
+                &store,
+                &config.node_name(),
+                &number,
+                &switchboard::cli::actor(),
+            )
+            .await?;
+            println!("{:#}", erasure.to_json());
+            Ok(())
         }),
     };
     match result {

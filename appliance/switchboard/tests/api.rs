@@ -93,7 +93,7 @@ impl Server {
                 switchboard::engines::EngineError::Absent("no embedder in this test"),
             ))
         };
-        let state = AppState::new(store.clone(), Ok(()), knowledge);
+        let state = AppState::new(store.clone(), Ok(()), knowledge).with_node("box-a".into());
         let listener = rt
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
@@ -180,7 +180,10 @@ impl Server {
             .collect();
         std::fs::write(
             &config,
-            format!("data_dir = {:?}\n{agents}", self.dir.path().join("data")),
+            format!(
+                "data_dir = {:?}\nnode = \"box-a\"\n{agents}",
+                self.dir.path().join("data")
+            ),
         )
         .unwrap();
         let mut c = Command::new(env!("CARGO_BIN_EXE_switchboard"));
@@ -1006,6 +1009,248 @@ fn the_agent_role_sees_only_the_agents_it_works_for() {
     let (ok, _, _) = s.cli(&["user", "agents", "andy", "--none"]);
     assert!(ok);
     assert!(listed(&andy, "/api/calls", "id").is_empty());
+}
+
+const DAY: i64 = 86_400_000;
+
+/// A finished call of `agent` from `from`, `days_ago` days ago, taken by `node`, with a turn, a
+/// transcript line, a summary and, when `recording` names a file, that file as its recording.
+fn finished_call(
+    s: &Server,
+    agent: &str,
+    from: &str,
+    days_ago: i64,
+    node: &str,
+    recording: Option<&Path>,
+) -> CallRecordId {
+    let agent =
+        s.rt.block_on(s.store.agent_by_name(agent))
+            .unwrap()
+            .unwrap();
+    let ended = UnixMillis::now().0 - days_ago * DAY;
+    let call = CallRecord {
+        id: CallRecordId::new(),
+        sip_call_id: format!("{}@test", CallRecordId::new()),
+        direction: Direction::Inbound,
+        agent_id: Some(agent.id),
+        from_number: from.into(),
+        to_number: agent.numbers[0].clone(),
+        started_at: UnixMillis(ended - 60_000),
+        answered_at: None,
+        ended_at: None,
+        end_reason: None,
+        consent: None,
+        node: Some(node.into()),
+    };
+    if let Some(file) = recording {
+        std::fs::write(file, b"sealed audio").unwrap();
+    }
+    s.rt.block_on(async {
+        s.store.insert_call(&call).await.unwrap();
+        s.store
+            .append_transcript(
+                &call.id,
+                &TranscriptLine {
+                    seq: 1,
+                    at_ms: 0,
+                    speaker: Speaker::Caller,
+                    text: "My date of birth is the fourth of May.".into(),
+                },
+            )
+            .await
+            .unwrap();
+        let end = EndOfCall {
+            recording_path: recording.map(|p| p.display().to_string()),
+            summary: Some("The caller gave a date of birth.".into()),
+            ..EndOfCall::new(EndReason::CallerHungUp)
+        };
+        s.store
+            .finish_call(&call.id, UnixMillis(ended), &end)
+            .await
+            .unwrap();
+    });
+    call.id
+}
+
+/// The daemon's hourly purge, as configured: an agent's periods over the box's, recordings
+/// only of this box, nothing kept longer than its record.
+#[test]
+fn retention_removes_what_each_agents_policy_no_longer_keeps() {
+    let s = Server::start(false);
+    let file = |name: &str| s.dir.path().join(name);
+    let config: switchboard::config::Config = toml::from_str(
+        r#"
+        node = "box-a"
+        [retention]
+        calls_days = 365
+        [[agents]]
+        name = "front"
+        numbers = ["1000"]
+        greeting = "Hello."
+        prompt = "Be brief."
+        [agents.retention]
+        recordings_days = 7
+        transcripts_days = 30
+        "#,
+    )
+    .unwrap();
+    let recent = finished_call(
+        &s,
+        "front",
+        "+15550000001",
+        1,
+        "box-a",
+        Some(&file("recent.sbrec")),
+    );
+    let week_old = finished_call(
+        &s,
+        "front",
+        "+15550000002",
+        10,
+        "box-a",
+        Some(&file("week.sbrec")),
+    );
+    let on_b = finished_call(
+        &s,
+        "front",
+        "+15550000003",
+        10,
+        "box-b",
+        Some(&file("on-b.sbrec")),
+    );
+    let month_old = finished_call(&s, "front", "+15550000004", 40, "box-a", None);
+    let sales_month_old = finished_call(&s, "sales", "+15550000005", 40, "box-a", None);
+    let sales_year_old = finished_call(&s, "sales", "+15550000006", 400, "box-a", None);
+
+    let purged =
+        s.rt.block_on(switchboard::retention::purge(
+            &config,
+            &s.store,
+            UnixMillis::now(),
+        ))
+        .unwrap();
+    assert_eq!(
+        purged,
+        switchboard::retention::Purged {
+            recordings: 1,
+            transcripts: 1,
+            memories: 0,
+            calls: 1,
+        }
+    );
+    assert!(
+        file("recent.sbrec").exists(),
+        "a recording inside its period stays"
+    );
+    assert!(
+        !file("week.sbrec").exists(),
+        "an expired recording is removed from disk"
+    );
+    assert!(
+        file("on-b.sbrec").exists(),
+        "another box's recording is that box's to remove"
+    );
+    let end = |id: &CallRecordId| s.rt.block_on(s.store.end_of_call(id)).unwrap();
+    let words = |id: &CallRecordId| s.rt.block_on(s.store.transcript(id)).unwrap().len();
+    assert_eq!(end(&week_old).unwrap().recording_path, None);
+    assert!(end(&on_b).unwrap().recording_path.is_some());
+    assert_eq!((words(&recent), words(&week_old)), (1, 1));
+    assert_eq!(
+        words(&month_old),
+        0,
+        "the agent's 30 days of transcripts are over"
+    );
+    assert_eq!(end(&month_old).unwrap().summary, None);
+    assert_eq!(
+        words(&sales_month_old),
+        1,
+        "sales keeps words as long as its records"
+    );
+    let call = |id: &CallRecordId| s.rt.block_on(s.store.call(id)).unwrap();
+    assert!(
+        call(&sales_year_old).is_none(),
+        "the box's 365 days of records are over"
+    );
+    assert!(call(&month_old).is_some());
+    // Purged once: the next round finds nothing.
+    let again =
+        s.rt.block_on(switchboard::retention::purge(
+            &config,
+            &s.store,
+            UnixMillis::now(),
+        ))
+        .unwrap();
+    assert_eq!(again, switchboard::retention::Purged::default());
+    assert_eq!(
+        s.audit()
+            .iter()
+            .filter(|e| e.action == "retention.purge")
+            .count(),
+        3,
+        "recordings, transcripts and records each audited once"
+    );
+}
+
+/// The right to erasure, over the API (admins only) and from the command line: every trace of
+/// the caller goes, other callers stay, and a recording held by another box stops it first.
+#[test]
+fn a_caller_is_erased_by_an_admin_over_the_api_and_the_cli() {
+    let s = Server::start(false);
+    let file = |name: &str| s.dir.path().join(name);
+    let number = "+15550007777";
+    let first = finished_call(&s, "front", number, 3, "box-a", Some(&file("a.sbrec")));
+    let second = finished_call(&s, "sales", "15550007777", 2, "box-a", None);
+    let other = finished_call(&s, "front", "+15550008888", 2, "box-a", None);
+    s.rt.block_on(s.store.add_to_dnd(number, "caller asked", "olga"))
+        .unwrap();
+
+    let path = "/api/callers/%2B15550007777";
+    let olga = s.login("olga");
+    assert_eq!(s.send("DELETE", path, &olga, None).status, 403);
+    let root = s.login("root");
+    let reply = s.send("DELETE", path, &root, None);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["calls"], 2);
+    assert_eq!(reply.body["recordings"], 1);
+    assert_eq!(reply.body["transcript_lines"], 2);
+    assert_eq!(reply.body["kept_on_dnd"], true);
+    assert!(!file("a.sbrec").exists());
+    let call = |id: &CallRecordId| s.rt.block_on(s.store.call(id)).unwrap();
+    assert!(call(&first).is_none() && call(&second).is_none());
+    assert!(call(&other).is_some());
+    let erase = s
+        .audit()
+        .into_iter()
+        .find(|e| e.action == "caller.erase")
+        .unwrap();
+    assert_eq!(
+        (erase.actor.as_str(), erase.target.as_str()),
+        ("root", "…77")
+    );
+    assert_eq!(
+        s.send("DELETE", "/api/callers/%20", &root, None).status,
+        400
+    );
+
+    // A recording on another box sharing the database: erased there first.
+    let held = finished_call(
+        &s,
+        "front",
+        "+15550009999",
+        2,
+        "box-b",
+        Some(&file("b.sbrec")),
+    );
+    let reply = s.send("DELETE", "/api/callers/%2B15550009999", &root, None);
+    assert_eq!(reply.status, 409, "{}", reply.body);
+    assert!(error(&reply).contains("box-b"), "{}", reply.body);
+    assert!(call(&held).is_some() && file("b.sbrec").exists());
+
+    let (ok, out, err) = s.cli(&["erase", "--number", "15550008888"]);
+    assert!(ok, "{out}{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["calls"], 1);
+    assert!(call(&other).is_none());
 }
 
 /// The daemon itself serves the API, and without models says why knowledge is unavailable.

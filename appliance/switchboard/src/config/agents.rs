@@ -36,6 +36,9 @@ pub struct AgentConfig {
     /// How the agent decides what it can answer (`[agents.answers]`).
     #[serde(default)]
     pub answers: AnswersConfig,
+    /// How long this agent's calls are kept, where it differs from `[retention]`.
+    #[serde(default)]
+    pub retention: RetentionConfig,
 }
 
 /// The answer-quality knobs of one agent. Every field is optional; the defaults were calibrated

@@ -13,6 +13,7 @@ mod agents;
 mod calls;
 mod http;
 mod models;
+mod retention;
 mod sip;
 #[cfg(test)]
 mod tests;
@@ -23,6 +24,7 @@ pub use agents::{AgentConfig, AnswersConfig, ConsentSetting};
 pub use calls::{CallsConfig, PortRange, PortRangeError};
 pub use http::{HttpConfig, TlsMode};
 pub use models::{LlmBackend, ModelsConfig, OpenAiBackend, Profile};
+pub use retention::{Retention, RetentionConfig};
 use sip::dns_server;
 pub use sip::{Block, BlockError, SipConfig};
 use trunks::validate_trunks;
@@ -38,7 +40,15 @@ const ENV_PREFIX: &str = "SWITCHBOARD_";
 
 /// The tables an environment variable can address; `SWITCHBOARD_SIP_EXTERNAL_ADDRESS` is
 /// `sip.external_address`, `SWITCHBOARD_DATA_DIR` (no table named `data`) is `data_dir`.
-const SECTIONS: &[&str] = &["http", "sip", "calls", "models", "database", "log"];
+const SECTIONS: &[&str] = &[
+    "http",
+    "sip",
+    "calls",
+    "models",
+    "database",
+    "log",
+    "retention",
+];
 
 /// Variables with this prefix that are not configuration (the CLI's own, the tests').
 const NOT_CONFIG: &[&str] = &[
@@ -62,6 +72,9 @@ pub struct Config {
     pub models: ModelsConfig,
     pub database: DatabaseConfig,
     pub log: LogConfig,
+    /// How long calls' recordings, words and records are kept (`[retention]`; each agent may
+    /// override it).
+    pub retention: RetentionConfig,
     /// Agents declared as code: created or updated in the database at start.
     pub agents: Vec<AgentConfig>,
     /// SIP trunks and PBXs this box talks to (see `docs/trunks.md`).
@@ -108,6 +121,7 @@ impl Default for Config {
             models: ModelsConfig::default(),
             database: DatabaseConfig::default(),
             log: LogConfig::default(),
+            retention: RetentionConfig::default(),
             agents: Vec::new(),
             trunks: Vec::new(),
             program: None,

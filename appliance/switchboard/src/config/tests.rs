@@ -414,6 +414,34 @@ fn environment_overrides_file() {
 }
 
 #[test]
+fn retention_periods_are_whole_days_and_an_agent_overrides_the_box() {
+    let f = file(
+        "[retention]\ncalls_days = 365\n[[agents]]\nname = \"a\"\nnumbers = []\n\
+         greeting = \"Hi.\"\nprompt = \"Be brief.\"\n[agents.retention]\nrecordings_days = 7\n",
+    );
+    let env = [(
+        "SWITCHBOARD_RETENTION_TRANSCRIPTS_DAYS".to_string(),
+        "90".to_string(),
+    )];
+    let c = load(Some(f.path()), env).unwrap();
+    let policy = c.agents[0].retention.or(c.retention);
+    let day = std::time::Duration::from_secs(86_400);
+    assert_eq!(
+        policy.applied(),
+        Retention {
+            recordings: Some(7 * day),
+            transcripts: Some(90 * day),
+            calls: Some(365 * day),
+        }
+    );
+    let e = error("[retention]\nrecordings_days = 0\n");
+    assert!(
+        e.contains("retention.recordings_days") && e.contains("nonzero"),
+        "{e}"
+    );
+}
+
+#[test]
 fn bad_environment_override_names_the_variable() {
     let env = [("SWITCHBOARD_MODELS_PROFILE".to_string(), "tiny".to_string())];
     let e = load(None, env).unwrap_err().to_string();

@@ -30,6 +30,7 @@ const fn route(method: Method, path: &'static str, min: Option<Role>) -> Route {
 
 const AGENT: Option<Role> = Some(Role::Agent);
 const OPERATOR: Option<Role> = Some(Role::Operator);
+const ADMIN: Option<Role> = Some(Role::Admin);
 
 /// Every API route (paths as registered, `{name}` for a path parameter). `docs/api.md` shows
 /// the same table; the API tests walk this one.
@@ -49,6 +50,7 @@ pub static ROUTES: &[Route] = &[
     route(Method::GET, "/api/agents/{name}/memory", OPERATOR),
     route(Method::GET, "/api/callers/{number}/memory", OPERATOR),
     route(Method::DELETE, "/api/callers/{number}/memory", OPERATOR),
+    route(Method::DELETE, "/api/callers/{number}", ADMIN),
     route(Method::GET, "/api/blacklist", OPERATOR),
     route(Method::DELETE, "/api/blacklist/{number}", OPERATOR),
     route(Method::GET, "/api/calls", AGENT),

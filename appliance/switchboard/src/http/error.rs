@@ -36,6 +36,9 @@ pub enum ApiError {
     Crashed(&'static str),
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
+    /// An erasure that could not finish (`retention::erase`).
+    #[error(transparent)]
+    Erase(#[from] crate::Error),
 }
 
 impl ApiError {
@@ -60,7 +63,12 @@ impl ApiError {
             },
             ApiError::Store(StoreError::NotFound { .. }) => StatusCode::NOT_FOUND,
             ApiError::Store(StoreError::Conflict { .. }) => StatusCode::CONFLICT,
-            ApiError::Store(_) | ApiError::Crashed(_) | ApiError::Auth(_) => {
+            ApiError::Erase(crate::Error::NotANumber(_)) => StatusCode::BAD_REQUEST,
+            ApiError::Erase(crate::Error::RecordingsElsewhere(_)) => StatusCode::CONFLICT,
+            ApiError::Erase(crate::Error::Store(StoreError::NotFound { .. })) => {
+                StatusCode::NOT_FOUND
+            }
+            ApiError::Store(_) | ApiError::Crashed(_) | ApiError::Auth(_) | ApiError::Erase(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         }

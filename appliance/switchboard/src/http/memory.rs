@@ -60,6 +60,19 @@ pub async fn forget(
     ))
 }
 
+/// Erases every trace of the caller `number` (the right to erasure): their calls with
+/// transcripts, turns, consent decisions and this box's recordings, caller memory, blacklist
+/// entries and campaign contacts; the do-not-disturb entry stays. Returns what was removed.
+pub async fn erase(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    let erasure =
+        crate::retention::erase(&state.store, &state.node, &number, &caller.user.username).await?;
+    Ok(Json(erasure.to_json()))
+}
+
 async fn agent_id(store: &Store, name: &str) -> Result<AgentId, ApiError> {
     store
         .agent_by_name(name)

@@ -51,6 +51,8 @@ pub struct AppState {
     pub runtime: Option<Arc<Runtime>>,
     /// Served over TLS: session cookies are `Secure`.
     pub https: bool,
+    /// This box's name in call records: the recordings an erasure may remove are its own.
+    pub node: String,
 }
 
 impl AppState {
@@ -69,7 +71,14 @@ impl AppState {
             runtime: None,
             monitoring: sip_net::AllowList::only([]),
             https: false,
+            node: String::new(),
         }
+    }
+
+    /// On the box named `node` in call records.
+    pub fn with_node(mut self, node: String) -> Self {
+        self.node = node;
+        self
     }
 
     /// Served over HTTPS (or not).
@@ -155,6 +164,10 @@ fn api(state: AppState) -> Router<AppState> {
         .route(
             "/api/callers/{number}/memory",
             get(memory::of_caller).delete(memory::forget),
+        )
+        .route(
+            "/api/callers/{number}",
+            axum::routing::delete(memory::erase),
         )
         .route("/api/blacklist", get(blacklist::list))
         .route(

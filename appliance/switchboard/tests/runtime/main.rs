@@ -66,6 +66,7 @@ impl Line {
             profanity_extra: Vec::new(),
             transfer_topics: Vec::new(),
             answers: Default::default(),
+            retention: Default::default(),
         }];
         tune(&mut config);
         let store = Store::open_sqlite(&dir.path().join("calls.db"))
