@@ -218,8 +218,8 @@ impl Store {
         .bind(&call.sip_call_id)
         .bind(call.direction.as_str())
         .bind(call.agent_id.as_ref().map(|a| a.as_str().to_string()))
-        .bind(&call.from_number)
-        .bind(&call.to_number)
+        .bind(self.seal_number(&call.from_number))
+        .bind(self.seal_number(&call.to_number))
         .bind(call.started_at.0)
         .bind(call.answered_at.map(|t| t.0))
         .bind(call.node.as_deref())
@@ -259,8 +259,8 @@ impl Store {
             .bind(end.end_reason.as_str())
             .bind(end.transfer_outcome.as_deref())
             .bind(end.recording_path.as_deref())
-            .bind(end.summary.as_deref())
-            .bind(end.outcome.as_deref())
+            .bind(end.summary.as_deref().map(|t| self.seal_text(t)))
+            .bind(end.outcome.as_deref().map(|t| self.seal_text(t)))
             .bind(call.as_str()),
             call,
         )
@@ -300,7 +300,7 @@ impl Store {
             .fetch_optional(&self.pool)
             .await
             .map_err(q("read call"))?;
-        row.as_ref().map(call_from_row).transpose()
+        row.as_ref().map(|r| self.call_from_row(r)).transpose()
     }
 
     /// Up to `limit` calls that started before `before` (all when `None`), newest first: a page
@@ -329,7 +329,7 @@ impl Store {
             query = query.bind(user.as_str());
         }
         let rows = query.fetch_all(&self.pool).await.map_err(q("list calls"))?;
-        rows.iter().map(call_from_row).collect()
+        rows.iter().map(|r| self.call_from_row(r)).collect()
     }
 
     /// What was written when the call ended (`None` for an unknown call or one still up).
@@ -353,8 +353,8 @@ impl Store {
             end_reason: parse_end_reason(end_reason)?,
             transfer_outcome: r.try_get(1).map_err(e())?,
             recording_path: r.try_get(2).map_err(e())?,
-            summary: r.try_get(3).map_err(e())?,
-            outcome: r.try_get(4).map_err(e())?,
+            summary: self.open_optional(r.try_get(3).map_err(e())?)?,
+            outcome: self.open_optional(r.try_get(4).map_err(e())?)?,
         }))
     }
 
@@ -385,8 +385,8 @@ impl Store {
         .bind(call.as_str())
         .bind(turn.seq)
         .bind(turn.started_at.0)
-        .bind(&turn.caller_text)
-        .bind(&turn.agent_text)
+        .bind(self.seal_text(&turn.caller_text))
+        .bind(self.seal_text(&turn.agent_text))
         .bind(i64::from(turn.interrupted))
         .bind(t.endpoint_ms)
         .bind(t.stt_ms)
@@ -415,8 +415,8 @@ impl Store {
                 Ok(Turn {
                     seq: r.try_get(0).map_err(e())?,
                     started_at: UnixMillis(r.try_get(1).map_err(e())?),
-                    caller_text: r.try_get(2).map_err(e())?,
-                    agent_text: r.try_get(3).map_err(e())?,
+                    caller_text: self.open_text(&r.try_get::<String, _>(2).map_err(e())?)?,
+                    agent_text: self.open_text(&r.try_get::<String, _>(3).map_err(e())?)?,
                     interrupted: r.try_get::<i64, _>(4).map_err(e())? != 0,
                     timings: TurnTimings {
                         endpoint_ms: r.try_get(5).map_err(e())?,
@@ -442,7 +442,7 @@ impl Store {
         .bind(line.seq)
         .bind(line.at_ms)
         .bind(line.speaker.as_str())
-        .bind(&line.text)
+        .bind(self.seal_text(&line.text))
         .execute(&self.pool)
         .await
         .map_err(q("append transcript"))?;
@@ -468,7 +468,7 @@ impl Store {
                         what: "speaker",
                         value: speaker,
                     })?,
-                    text: r.try_get(3).map_err(e())?,
+                    text: self.open_text(&r.try_get::<String, _>(3).map_err(e())?)?,
                 })
             })
             .collect()
@@ -501,39 +501,41 @@ fn parse_end_reason(name: String) -> Result<EndReason> {
     })
 }
 
-fn call_from_row(r: &sqlx::any::AnyRow) -> Result<CallRecord> {
-    let e = || q("read call");
-    let direction: String = r.try_get(2).map_err(e())?;
-    Ok(CallRecord {
-        id: CallRecordId::from_string(r.try_get(0).map_err(e())?),
-        sip_call_id: r.try_get(1).map_err(e())?,
-        direction: match direction.as_str() {
-            "inbound" => Direction::Inbound,
-            "outbound" => Direction::Outbound,
-            _ => {
-                return Err(StoreError::Corrupt {
-                    what: "call direction",
-                    value: direction,
-                })
-            }
-        },
-        agent_id: r
-            .try_get::<Option<String>, _>(3)
-            .map_err(e())?
-            .map(AgentId::from_string),
-        from_number: r.try_get(4).map_err(e())?,
-        to_number: r.try_get(5).map_err(e())?,
-        started_at: UnixMillis(r.try_get(6).map_err(e())?),
-        answered_at: r.try_get::<Option<i64>, _>(7).map_err(e())?.map(UnixMillis),
-        ended_at: r.try_get::<Option<i64>, _>(8).map_err(e())?.map(UnixMillis),
-        end_reason: r
-            .try_get::<Option<String>, _>(9)
-            .map_err(e())?
-            .map(parse_end_reason)
-            .transpose()?,
-        consent: r.try_get(10).map_err(e())?,
-        node: r.try_get(11).map_err(e())?,
-    })
+impl Store {
+    fn call_from_row(&self, r: &sqlx::any::AnyRow) -> Result<CallRecord> {
+        let e = || q("read call");
+        let direction: String = r.try_get(2).map_err(e())?;
+        Ok(CallRecord {
+            id: CallRecordId::from_string(r.try_get(0).map_err(e())?),
+            sip_call_id: r.try_get(1).map_err(e())?,
+            direction: match direction.as_str() {
+                "inbound" => Direction::Inbound,
+                "outbound" => Direction::Outbound,
+                _ => {
+                    return Err(StoreError::Corrupt {
+                        what: "call direction",
+                        value: direction,
+                    })
+                }
+            },
+            agent_id: r
+                .try_get::<Option<String>, _>(3)
+                .map_err(e())?
+                .map(AgentId::from_string),
+            from_number: self.open_number(&r.try_get::<String, _>(4).map_err(e())?)?,
+            to_number: self.open_number(&r.try_get::<String, _>(5).map_err(e())?)?,
+            started_at: UnixMillis(r.try_get(6).map_err(e())?),
+            answered_at: r.try_get::<Option<i64>, _>(7).map_err(e())?.map(UnixMillis),
+            ended_at: r.try_get::<Option<i64>, _>(8).map_err(e())?.map(UnixMillis),
+            end_reason: r
+                .try_get::<Option<String>, _>(9)
+                .map_err(e())?
+                .map(parse_end_reason)
+                .transpose()?,
+            consent: r.try_get(10).map_err(e())?,
+            node: r.try_get(11).map_err(e())?,
+        })
+    }
 }
 
 #[cfg(test)]

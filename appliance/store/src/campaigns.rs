@@ -131,10 +131,10 @@ impl Store {
             )
             .bind(ContactId::new().as_str())
             .bind(list.as_str())
-            .bind(&c.number)
-            .bind(c.name.as_deref())
+            .bind(self.seal_number(&c.number))
+            .bind(c.name.as_deref().map(|n| self.seal_text(n)))
             .bind(&c.time_zone)
-            .bind(&c.fields)
+            .bind(self.seal_text(&c.fields))
             .bind(now)
             .execute(&mut *tx)
             .await
@@ -147,13 +147,19 @@ impl Store {
 
     pub async fn contacts(&self, list: &ContactListId) -> Result<Vec<Contact>> {
         let rows = sqlx::query(
-            "SELECT id, number, name, time_zone FROM contacts WHERE list_id = $1 ORDER BY number",
+            "SELECT id, number, name, time_zone FROM contacts WHERE list_id = $1 ORDER BY created_at, id",
         )
         .bind(list.as_str())
         .fetch_all(&self.pool)
         .await
         .map_err(q("read contacts"))?;
-        rows.iter().map(contact_from_row).collect()
+        let mut contacts: Vec<Contact> = rows
+            .iter()
+            .map(|r| self.contact_from_row(r))
+            .collect::<Result<_>>()?;
+        // Sealed numbers do not sort: sort the opened ones.
+        contacts.sort_by(|a, b| a.number.cmp(&b.number));
+        Ok(contacts)
     }
 
     pub async fn create_campaign(&self, c: &Campaign) -> Result<()> {
@@ -267,7 +273,7 @@ impl Store {
             .map_err(q("read claimed contact"))?;
         Ok(Some(Attempt {
             id: AttemptId::from_string(r.try_get(0).map_err(e())?),
-            contact: contact_from_row(&contact)?,
+            contact: self.contact_from_row(&contact)?,
             attempt_no: r.try_get(2).map_err(e())?,
         }))
     }
@@ -321,12 +327,14 @@ impl Store {
     }
 }
 
-fn contact_from_row(r: &sqlx::any::AnyRow) -> Result<Contact> {
-    let e = || q("read contact");
-    Ok(Contact {
-        id: ContactId::from_string(r.try_get(0).map_err(e())?),
-        number: r.try_get(1).map_err(e())?,
-        name: r.try_get(2).map_err(e())?,
-        time_zone: r.try_get(3).map_err(e())?,
-    })
+impl Store {
+    fn contact_from_row(&self, r: &sqlx::any::AnyRow) -> Result<Contact> {
+        let e = || q("read contact");
+        Ok(Contact {
+            id: ContactId::from_string(r.try_get(0).map_err(e())?),
+            number: self.open_number(&r.try_get::<String, _>(1).map_err(e())?)?,
+            name: self.open_optional(r.try_get(2).map_err(e())?)?,
+            time_zone: r.try_get(3).map_err(e())?,
+        })
+    }
 }

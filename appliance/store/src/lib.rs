@@ -5,6 +5,10 @@
 //! portable subset of SQL (`$N` placeholders, TEXT ids made by the application, BIGINT unix
 //! milliseconds, BIGINT 0/1 flags) and the same tests run against both engines.
 //!
+//! Personal data (numbers, transcripts, summaries, consent answers, caller memory, contacts) is
+//! sealed with the store's [`DataKey`] before it is written and opened when read ([`sealing`]);
+//! every query above takes and returns it in the clear.
+//!
 //! Durability contract: a function that returns `Ok` has committed. Writes that must never be lost
 //! together with something else (a consent decision and the call's consent field, a blacklist
 //! removal and its audit entry) share one transaction.
@@ -17,6 +21,7 @@ mod ids;
 mod memory;
 mod policy;
 mod retention;
+mod sealing;
 mod users;
 
 pub use agents::{Agent, Consent};
@@ -32,6 +37,7 @@ pub use ids::{
 pub use memory::CallerMemory;
 pub use policy::{BlacklistEntry, ConsentDecision, ConsentRecord};
 pub use retention::{CallsOf, Erased};
+pub use sealing::DataKey;
 pub use users::{Role, User};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -60,6 +66,11 @@ pub enum StoreError {
     Conflict { what: &'static str, key: String },
     #[error("stored {what} is invalid: {value:?}")]
     Corrupt { what: &'static str, value: String },
+    #[error(
+        "the database holds personal data sealed with key {sealed_with}, and this key is \
+         {have}: restore the key file that sealed it (a new key was not used)"
+    )]
+    WrongKey { sealed_with: String, have: String },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -76,24 +87,27 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    key: DataKey,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 impl Store {
     /// Opens the SQLite database at `path`, creating it (and its folder) if needed.
-    pub async fn open_sqlite(path: &Path) -> Result<Self> {
+    pub async fn open_sqlite(path: &Path, key: DataKey) -> Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::BadUrl {
                 url: path.display().to_string(),
                 reason: format!("cannot create {}: {e}", dir.display()),
             })?;
         }
-        Self::open(&format!("sqlite://{}?mode=rwc", path.display())).await
+        Self::open(&format!("sqlite://{}?mode=rwc", path.display()), key).await
     }
 
-    /// Opens `url` (`sqlite://…` or `postgres://…`) and brings the schema up to date.
-    pub async fn open(url: &str) -> Result<Self> {
+    /// Opens `url` (`sqlite://…` or `postgres://…`) and brings the schema up to date; personal
+    /// data is sealed with `key`. A database holding data sealed with another key is refused;
+    /// rows written before sealing existed are sealed once, here.
+    pub async fn open(url: &str, key: DataKey) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -141,7 +155,9 @@ impl Store {
             Backend::Postgres => None,
         };
         MIGRATOR.run(&pool).await?;
-        let store = Store { pool, backend };
+        let store = Store { pool, backend, key };
+        store.check_key().await?;
+        store.seal_plain_rows().await?;
         store.chain_earlier_audit().await?;
         Ok(store)
     }

@@ -1,5 +1,6 @@
 //! Caller memory: what an agent keeps from one call to the next call from the same number.
 
+use crate::sealing::redacted;
 use crate::{audit, q, AgentId, CallRecordId, Result, Store, StoreError, UnixMillis};
 use sqlx::Row;
 
@@ -25,8 +26,8 @@ impl Store {
              updated_at = excluded.updated_at, last_call_id = excluded.last_call_id",
         )
         .bind(memory.agent_id.as_str())
-        .bind(&memory.caller_number)
-        .bind(&memory.summary)
+        .bind(self.seal_number(&memory.caller_number))
+        .bind(self.seal_text(&memory.summary))
         .bind(memory.updated_at.0)
         .bind(memory.last_call_id.as_ref().map(|c| c.as_str().to_string()))
         .execute(&self.pool)
@@ -46,11 +47,11 @@ impl Store {
              WHERE agent_id = $1 AND caller_number = $2",
         )
         .bind(agent.as_str())
-        .bind(number)
+        .bind(self.seal_number(number))
         .fetch_optional(&self.pool)
         .await
         .map_err(q("read caller memory"))?;
-        row.as_ref().map(memory_from_row).transpose()
+        row.as_ref().map(|r| self.memory_from_row(r)).transpose()
     }
 
     /// Everything `agent` remembers, most recently updated first (the operator's view).
@@ -63,7 +64,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(q("read caller memory"))?;
-        rows.iter().map(memory_from_row).collect()
+        rows.iter().map(|r| self.memory_from_row(r)).collect()
     }
 
     /// What every agent remembers about `number` (the operator's view of one caller).
@@ -72,11 +73,11 @@ impl Store {
             "SELECT agent_id, caller_number, summary, updated_at, last_call_id FROM caller_memory \
              WHERE caller_number = $1 ORDER BY updated_at DESC, agent_id",
         )
-        .bind(number)
+        .bind(self.seal_number(number))
         .fetch_all(&self.pool)
         .await
         .map_err(q("read caller memory"))?;
-        rows.iter().map(memory_from_row).collect()
+        rows.iter().map(|r| self.memory_from_row(r)).collect()
     }
 
     /// Deletes what `agent` remembers about `number`; an operator action (privacy request),
@@ -97,13 +98,13 @@ impl Store {
             Some(agent) => {
                 sqlx::query("DELETE FROM caller_memory WHERE agent_id = $1 AND caller_number = $2")
                     .bind(agent.as_str())
-                    .bind(number)
+                    .bind(self.seal_number(number))
                     .execute(&mut *tx)
                     .await
             }
             None => {
                 sqlx::query("DELETE FROM caller_memory WHERE caller_number = $1")
-                    .bind(number)
+                    .bind(self.seal_number(number))
                     .execute(&mut *tx)
                     .await
             }
@@ -123,7 +124,7 @@ impl Store {
             &mut tx,
             actor,
             "caller_memory.forget",
-            number,
+            &redacted(number),
             &detail.to_string(),
         )
         .await?;
@@ -134,16 +135,18 @@ impl Store {
     }
 }
 
-fn memory_from_row(r: &sqlx::any::AnyRow) -> Result<CallerMemory> {
-    let e = || q("read caller memory");
-    Ok(CallerMemory {
-        agent_id: AgentId::from_string(r.try_get(0).map_err(e())?),
-        caller_number: r.try_get(1).map_err(e())?,
-        summary: r.try_get(2).map_err(e())?,
-        updated_at: UnixMillis(r.try_get(3).map_err(e())?),
-        last_call_id: r
-            .try_get::<Option<String>, _>(4)
-            .map_err(e())?
-            .map(CallRecordId::from_string),
-    })
+impl Store {
+    fn memory_from_row(&self, r: &sqlx::any::AnyRow) -> Result<CallerMemory> {
+        let e = || q("read caller memory");
+        Ok(CallerMemory {
+            agent_id: AgentId::from_string(r.try_get(0).map_err(e())?),
+            caller_number: self.open_number(&r.try_get::<String, _>(1).map_err(e())?)?,
+            summary: self.open_text(&r.try_get::<String, _>(2).map_err(e())?)?,
+            updated_at: UnixMillis(r.try_get(3).map_err(e())?),
+            last_call_id: r
+                .try_get::<Option<String>, _>(4)
+                .map_err(e())?
+                .map(CallRecordId::from_string),
+        })
+    }
 }

@@ -1,5 +1,6 @@
 //! What policy writes: the consent log, the blacklist and the do-not-disturb list.
 
+use crate::sealing::redacted;
 use crate::{audit, is_unique_violation, q, CallRecordId, Result, Store, StoreError, UnixMillis};
 use sqlx::Row;
 
@@ -76,9 +77,9 @@ impl Store {
         )
         .bind(uuid::Uuid::now_v7().to_string())
         .bind(rec.call_id.as_str())
-        .bind(&rec.caller_number)
+        .bind(self.seal_number(&rec.caller_number))
         .bind(&rec.question)
-        .bind(&rec.answer_text)
+        .bind(self.seal_text(&rec.answer_text))
         .bind(rec.decision.as_str())
         .bind(rec.decided_at.0)
         .execute(&mut *tx)
@@ -119,9 +120,9 @@ impl Store {
                 let decision: String = r.try_get(4).map_err(e())?;
                 Ok(ConsentRecord {
                     call_id: CallRecordId::from_string(r.try_get(0).map_err(e())?),
-                    caller_number: r.try_get(1).map_err(e())?,
+                    caller_number: self.open_number(&r.try_get::<String, _>(1).map_err(e())?)?,
                     question: r.try_get(2).map_err(e())?,
-                    answer_text: r.try_get(3).map_err(e())?,
+                    answer_text: self.open_text(&r.try_get::<String, _>(3).map_err(e())?)?,
                     decision: ConsentDecision::parse(&decision).ok_or(StoreError::Corrupt {
                         what: "consent decision",
                         value: decision,
@@ -145,8 +146,9 @@ impl Store {
         first: std::time::Duration,
     ) -> Result<BlacklistEntry> {
         let mut tx = self.write_tx().await?;
+        let sealed = self.seal_number(number);
         let earlier: Option<i64> = sqlx::query("SELECT offences FROM blacklist WHERE number = $1")
-            .bind(number)
+            .bind(&sealed)
             .fetch_optional(&mut *tx)
             .await
             .map_err(q("read blacklist"))?
@@ -167,11 +169,11 @@ impl Store {
             offences,
         };
         sqlx::query("DELETE FROM blacklist WHERE number = $1")
-            .bind(number)
+            .bind(&sealed)
             .execute(&mut *tx)
             .await
             .map_err(q("block for abuse"))?;
-        insert_entry(INSERT_ENTRY, &entry)
+        self.insert_entry(INSERT_ENTRY, &entry)
             .execute(&mut *tx)
             .await
             .map_err(q("block for abuse"))?;
@@ -187,14 +189,15 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(q("read blacklist"))?;
-        rows.iter().map(entry_from_row).collect()
+        rows.iter().map(|r| self.entry_from_row(r)).collect()
     }
 
     /// Adds `entry.number` to the blacklist. An existing entry is kept as it is (the first reason
     /// stands) and `false` is returned.
     pub async fn add_to_blacklist(&self, entry: &BlacklistEntry) -> Result<bool> {
         let sql = format!("{INSERT_ENTRY} ON CONFLICT (number) DO NOTHING");
-        let done = insert_entry(&sql, entry)
+        let done = self
+            .insert_entry(&sql, entry)
             .execute(&self.pool)
             .await
             .map_err(q("add to blacklist"))?;
@@ -205,21 +208,21 @@ impl Store {
         let Some(r) = sqlx::query(&format!(
             "SELECT {BLACKLIST_COLUMNS} FROM blacklist WHERE number = $1"
         ))
-        .bind(number)
+        .bind(self.seal_number(number))
         .fetch_optional(&self.pool)
         .await
         .map_err(q("read blacklist"))?
         else {
             return Ok(None);
         };
-        entry_from_row(&r).map(Some)
+        self.entry_from_row(&r).map(Some)
     }
 
     /// Removes a number from the blacklist; an operator action, audited in the same transaction.
     pub async fn remove_from_blacklist(&self, number: &str, actor: &str) -> Result<()> {
         let mut tx = self.write_tx().await?;
         let done = sqlx::query("DELETE FROM blacklist WHERE number = $1")
-            .bind(number)
+            .bind(self.seal_number(number))
             .execute(&mut *tx)
             .await
             .map_err(q("remove from blacklist"))?;
@@ -229,13 +232,13 @@ impl Store {
                 key: number.to_string(),
             });
         }
-        audit::append(&mut tx, actor, "blacklist.remove", number, "{}").await?;
+        audit::append(&mut tx, actor, "blacklist.remove", &redacted(number), "{}").await?;
         tx.commit().await.map_err(q("commit blacklist removal"))
     }
 
     pub async fn add_to_dnd(&self, number: &str, source: &str, actor: &str) -> Result<()> {
         sqlx::query("INSERT INTO dnd (number, source, added_by, added_at) VALUES ($1, $2, $3, $4)")
-            .bind(number)
+            .bind(self.seal_number(number))
             .bind(source)
             .bind(actor)
             .bind(UnixMillis::now().0)
@@ -259,7 +262,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT 1 FROM dnd WHERE number = $1 UNION ALL SELECT 1 FROM blacklist WHERE number = $1",
         )
-        .bind(number)
+        .bind(self.seal_number(number))
         .fetch_optional(&self.pool)
         .await
         .map_err(q("check DND"))?;
@@ -270,41 +273,44 @@ impl Store {
 const INSERT_ENTRY: &str = "INSERT INTO blacklist (number, reason, source_call_id, added_by, \
      added_at, expires_at, offences) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
-/// `sql` (an `INSERT_ENTRY`, perhaps with a conflict clause) bound to `entry`.
-fn insert_entry<'q>(
-    sql: &'q str,
-    entry: &'q BlacklistEntry,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-    sqlx::query(sql)
-        .bind(entry.number.as_str())
-        .bind(entry.reason.as_str())
-        .bind(
-            entry
-                .source_call_id
-                .as_ref()
-                .map(|c| c.as_str().to_string()),
-        )
-        .bind(entry.added_by.as_str())
-        .bind(entry.added_at.0)
-        .bind(entry.expires_at.map(|t| t.0))
-        .bind(i64::from(entry.offences))
-}
+impl Store {
+    /// `sql` (an `INSERT_ENTRY`, perhaps with a conflict clause) bound to `entry`.
+    fn insert_entry<'q>(
+        &self,
+        sql: &'q str,
+        entry: &'q BlacklistEntry,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+        sqlx::query(sql)
+            .bind(self.seal_number(&entry.number))
+            .bind(entry.reason.as_str())
+            .bind(
+                entry
+                    .source_call_id
+                    .as_ref()
+                    .map(|c| c.as_str().to_string()),
+            )
+            .bind(entry.added_by.as_str())
+            .bind(entry.added_at.0)
+            .bind(entry.expires_at.map(|t| t.0))
+            .bind(i64::from(entry.offences))
+    }
 
-fn entry_from_row(r: &sqlx::any::AnyRow) -> Result<BlacklistEntry> {
-    let e = || q("read blacklist");
-    Ok(BlacklistEntry {
-        number: r.try_get(0).map_err(e())?,
-        reason: r.try_get(1).map_err(e())?,
-        source_call_id: r
-            .try_get::<Option<String>, _>(2)
-            .map_err(e())?
-            .map(CallRecordId::from_string),
-        added_by: r.try_get(3).map_err(e())?,
-        added_at: UnixMillis(r.try_get(4).map_err(e())?),
-        expires_at: r.try_get::<Option<i64>, _>(5).map_err(e())?.map(UnixMillis),
-        offences: r
-            .try_get::<i64, _>(6)
-            .map_err(e())?
-            .clamp(0, u32::MAX.into()) as u32,
-    })
+    fn entry_from_row(&self, r: &sqlx::any::AnyRow) -> Result<BlacklistEntry> {
+        let e = || q("read blacklist");
+        Ok(BlacklistEntry {
+            number: self.open_number(&r.try_get::<String, _>(0).map_err(e())?)?,
+            reason: r.try_get(1).map_err(e())?,
+            source_call_id: r
+                .try_get::<Option<String>, _>(2)
+                .map_err(e())?
+                .map(CallRecordId::from_string),
+            added_by: r.try_get(3).map_err(e())?,
+            added_at: UnixMillis(r.try_get(4).map_err(e())?),
+            expires_at: r.try_get::<Option<i64>, _>(5).map_err(e())?.map(UnixMillis),
+            offences: r
+                .try_get::<i64, _>(6)
+                .map_err(e())?
+                .clamp(0, u32::MAX.into()) as u32,
+        })
+    }
 }

@@ -64,7 +64,7 @@ impl Erased {
 }
 
 /// The parameters of a statement: a purge's cut-off (`$1`) and agent (`$2`), or a caller's
-/// two written forms (`$1`, `$2`).
+/// two written forms, sealed (`$1`, `$2`).
 #[derive(Clone, Copy)]
 enum Binds<'a> {
     Purge(UnixMillis, CallsOf<'a>),
@@ -224,8 +224,8 @@ impl Store {
             "SELECT id, recording_path, node FROM calls WHERE recording_path IS NOT NULL \
              AND (from_number IN ($1, $2) OR to_number IN ($1, $2))",
         )
-        .bind(&forms[0])
-        .bind(&forms[1])
+        .bind(self.seal_number(&forms[0]))
+        .bind(self.seal_number(&forms[1]))
         .fetch_all(&self.pool)
         .await
         .map_err(q("list the caller's recordings"))?;
@@ -252,7 +252,8 @@ impl Store {
         label: &str,
     ) -> Result<Erased> {
         let mut tx = self.write_tx().await?;
-        let binds = Binds::Caller(forms);
+        let sealed = forms.each_ref().map(|n| self.seal_number(n));
+        let binds = Binds::Caller(&sealed);
         let ids = "SELECT id FROM calls WHERE from_number IN ($1, $2) OR to_number IN ($1, $2)";
         let in_calls =
             |table: &str| format!("SELECT COUNT(*) FROM {table} WHERE call_id IN ({ids})");

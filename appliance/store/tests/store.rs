@@ -18,7 +18,7 @@ struct Db {
 impl Db {
     async fn sqlite() -> Db {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(&dir.path().join("sub/switchboard.db"))
+        let store = Store::open_sqlite(&dir.path().join("sub/switchboard.db"), DataKey::random())
             .await
             .unwrap();
         assert_eq!(store.backend(), Backend::Sqlite);
@@ -49,7 +49,7 @@ impl Db {
             Some(i) if i > "postgres://".len() => format!("{}/{name}", &admin[..i]),
             _ => format!("{admin}/{name}"),
         };
-        let store = Store::open(&url).await.unwrap();
+        let store = Store::open(&url, DataKey::random()).await.unwrap();
         assert_eq!(store.backend(), Backend::Postgres);
         Some(Db {
             store,
@@ -118,6 +118,7 @@ both!(
     a_user_of_the_agent_role_sees_the_calls_of_its_agents_only,
     retention_removes_recordings_then_words_then_records,
     a_caller_is_erased_everywhere_but_the_do_not_call_list,
+    personal_data_is_sealed_at_rest_and_found_by_number,
     calls_left_open_by_a_crash_are_closed_by_their_node,
     the_audit_chain_shows_edits_deletions_and_insertions,
 );
@@ -419,7 +420,7 @@ async fn blacklist_removal_is_audited(s: &Store) {
         (audit[0].actor.as_str(), audit[0].action.as_str()),
         ("alice", "blacklist.remove")
     );
-    assert_eq!(audit[0].target, entry.number);
+    assert_eq!(audit[0].target, "…04", "the last two digits only");
 
     let err = s
         .remove_from_blacklist(&entry.number, "alice")
@@ -687,7 +688,11 @@ async fn concurrent_first_opens_of_one_sqlite_file_both_succeed() {
     for _ in 0..5 {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("switchboard.db");
-        let (a, b) = tokio::join!(Store::open_sqlite(&path), Store::open_sqlite(&path));
+        let key = DataKey::random();
+        let (a, b) = tokio::join!(
+            Store::open_sqlite(&path, key.clone()),
+            Store::open_sqlite(&path, key.clone())
+        );
         assert_eq!(
             a.unwrap().schema_versions().await.unwrap(),
             vec![1, 2, 3, 4, 5, 6, 7]
@@ -703,9 +708,10 @@ async fn concurrent_first_opens_of_one_sqlite_file_both_succeed() {
 async fn concurrent_writers_wait_for_each_other() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("switchboard.db");
+    let key = DataKey::random();
     let (a, b) = (
-        Store::open_sqlite(&path).await.unwrap(),
-        Store::open_sqlite(&path).await.unwrap(),
+        Store::open_sqlite(&path, key.clone()).await.unwrap(),
+        Store::open_sqlite(&path, key).await.unwrap(),
     );
     let mut tasks = Vec::new();
     for (i, s) in [a, b].into_iter().cycle().take(8).enumerate() {
@@ -772,7 +778,8 @@ async fn caller_memory_is_kept_replaced_and_forgotten(s: &Store) {
             audit[0].action.as_str(),
             audit[0].target.as_str()
         ),
-        ("alice", "caller_memory.forget", number)
+        ("alice", "caller_memory.forget", "…09"),
+        "the audit log names a number by its last two digits"
     );
     assert!(
         !audit[0].detail.contains("crown"),
@@ -826,7 +833,7 @@ async fn a_caller_is_forgotten_by_every_agent(s: &Store) {
             audit[0].action.as_str(),
             audit[0].target.as_str()
         ),
-        ("olga", "caller_memory.forget", number)
+        ("olga", "caller_memory.forget", "…42")
     );
     let err = s
         .forget_caller_everywhere(number, "olga")
@@ -1187,6 +1194,174 @@ async fn a_caller_is_erased_everywhere_but_the_do_not_call_list(s: &Store) {
     );
 }
 
+/// Every value of the sealed columns, as a copy of the database shows them.
+async fn raw_personal_data(s: &Store) -> Vec<String> {
+    let mut values = Vec::new();
+    for (table, column) in [
+        ("calls", "from_number"),
+        ("calls", "to_number"),
+        ("calls", "summary"),
+        ("call_turns", "caller_text"),
+        ("call_turns", "agent_text"),
+        ("transcript_lines", "text"),
+        ("consent_log", "caller_number"),
+        ("consent_log", "answer_text"),
+        ("caller_memory", "caller_number"),
+        ("caller_memory", "summary"),
+        ("blacklist", "number"),
+        ("dnd", "number"),
+        ("contacts", "number"),
+        ("contacts", "name"),
+    ] {
+        let rows: Vec<Option<String>> =
+            sqlx::query_scalar(&format!("SELECT {column} FROM {table}"))
+                .fetch_all(s.pool())
+                .await
+                .unwrap();
+        values.extend(rows.into_iter().flatten());
+    }
+    values
+}
+
+async fn personal_data_is_sealed_at_rest_and_found_by_number(s: &Store) {
+    let acme_id = s.upsert_agent(&acme(&["1000"])).await.unwrap();
+    let number = "+15550004321";
+    let call = ended_call(s, Some(&acme_id), number, Some(T0), None).await;
+    s.remember_caller(&CallerMemory {
+        agent_id: acme_id.clone(),
+        caller_number: number.into(),
+        summary: "Asked about whitening.".into(),
+        updated_at: UnixMillis(T0),
+        last_call_id: Some(call.clone()),
+    })
+    .await
+    .unwrap();
+    s.block_for_abuse(
+        number,
+        "abuse",
+        &call,
+        "system",
+        UnixMillis(T0),
+        std::time::Duration::from_secs(3600),
+    )
+    .await
+    .unwrap();
+    s.add_to_dnd("+15550009876", "caller asked", "olga")
+        .await
+        .unwrap();
+    let list = s.create_contact_list("spring").await.unwrap();
+    s.add_contacts(
+        &list,
+        &[NewContact {
+            number: number.into(),
+            name: Some("Pat Quinlan".into()),
+            time_zone: "UTC".into(),
+            fields: r#"{"plan":"gold"}"#.into(),
+        }],
+    )
+    .await
+    .unwrap();
+
+    let raw = raw_personal_data(s).await;
+    assert_eq!(raw.len(), 14, "every sealed column holds a value: {raw:?}");
+    for value in &raw {
+        assert!(value.starts_with("sb1."), "stored in the clear: {value:?}");
+        for secret in [
+            "4321",
+            "card number",
+            "Noted",
+            "whitening",
+            "Quinlan",
+            "9876",
+        ] {
+            assert!(!value.contains(secret), "{secret:?} readable in {value:?}");
+        }
+    }
+    // Read back in the clear, and found by number.
+    let record = s.call(&call).await.unwrap().unwrap();
+    assert_eq!(
+        (record.from_number.as_str(), record.to_number.as_str()),
+        (number, "1000")
+    );
+    assert_eq!(
+        s.transcript(&call).await.unwrap()[0].text,
+        "My card number is 4111."
+    );
+    assert_eq!(s.turns(&call).await.unwrap()[0].agent_text, "Noted.");
+    assert_eq!(s.consent_log(&call).await.unwrap()[0].answer_text, "yes");
+    assert_eq!(
+        s.end_of_call(&call)
+            .await
+            .unwrap()
+            .unwrap()
+            .summary
+            .as_deref(),
+        Some("The caller gave a card number.")
+    );
+    assert_eq!(
+        s.caller_memory(&acme_id, number)
+            .await
+            .unwrap()
+            .unwrap()
+            .summary,
+        "Asked about whitening."
+    );
+    assert_eq!(
+        s.blacklist_entry(number).await.unwrap().unwrap().number,
+        number
+    );
+    assert!(s.is_do_not_call("+15550009876").await.unwrap());
+    assert!(!s.is_do_not_call("+15550009875").await.unwrap());
+    assert_eq!(
+        s.contacts(&list).await.unwrap()[0].name.as_deref(),
+        Some("Pat Quinlan")
+    );
+    // The audit log names a number by its last two digits only.
+    s.remove_from_blacklist(number, "olga").await.unwrap();
+    let removal = s.audit_entries(1).await.unwrap().remove(0);
+    assert_eq!(
+        (removal.action.as_str(), removal.target.as_str()),
+        ("blacklist.remove", "…21")
+    );
+}
+
+/// Rows written before sealing existed are sealed when the store opens; a database sealed with
+/// one key is refused to another, which would leave its rows unreadable.
+#[tokio::test]
+async fn rows_in_the_clear_are_sealed_at_open_and_another_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchboard.db");
+    let key = DataKey::random();
+    let s = Store::open_sqlite(&path, key.clone()).await.unwrap();
+    tamper(
+        &s,
+        "INSERT INTO calls (id, sip_call_id, direction, from_number, to_number, started_at, \
+         summary) VALUES ('old', 'x@y', 'inbound', '+15550001111', '1000', 1, 'Asked for a refund.')",
+    )
+    .await;
+    tamper(&s, "INSERT INTO dnd (number, source, added_by, added_at) VALUES ('+15550002222', 'call', 'olga', 1)").await;
+    s.close().await;
+
+    let s = Store::open_sqlite(&path, key.clone()).await.unwrap();
+    let raw = raw_personal_data(&s).await;
+    assert_eq!(raw.len(), 4);
+    assert!(raw.iter().all(|v| v.starts_with("sb1.")), "{raw:?}");
+    let old = s
+        .call(&CallRecordId::from_string("old".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(old.from_number, "+15550001111");
+    assert!(s.is_do_not_call("+15550002222").await.unwrap());
+    s.close().await;
+
+    let err = Store::open_sqlite(&path, DataKey::random())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::WrongKey { .. }), "{err}");
+    assert!(err.to_string().contains(key.id()), "{err}");
+}
+
 /// Raw SQL as an attacker with access to the database would run it.
 async fn tamper(s: &Store, sql: &str) {
     sqlx::query(sql).execute(s.pool()).await.unwrap();
@@ -1255,7 +1430,8 @@ async fn the_audit_chain_shows_edits_deletions_and_insertions(s: &Store) {
 async fn earlier_audit_entries_are_chained_at_open() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("switchboard.db");
-    let s = Store::open_sqlite(&path).await.unwrap();
+    let key = DataKey::random();
+    let s = Store::open_sqlite(&path, key.clone()).await.unwrap();
     for (n, user) in ["ann", "bob", "cy"].iter().enumerate() {
         tamper(
             &s,
@@ -1267,7 +1443,7 @@ async fn earlier_audit_entries_are_chained_at_open() {
         .await;
     }
     s.close().await;
-    let s = Store::open_sqlite(&path).await.unwrap();
+    let s = Store::open_sqlite(&path, key).await.unwrap();
     let verdict = s.verify_audit().await.unwrap();
     assert_eq!(
         (verdict.entries, verdict.breaks.len()),

@@ -10,6 +10,7 @@ pub mod config;
 pub mod documents;
 pub mod engines;
 pub mod http;
+pub mod keys;
 pub mod knowledge;
 pub mod language_model;
 pub mod pii;
@@ -53,6 +54,8 @@ pub enum Error {
         path: std::path::PathBuf,
         reason: String,
     },
+    #[error(transparent)]
+    Key(#[from] keys::KeyError),
     #[error("{0:?} is not a phone number or SIP user")]
     NotANumber(String),
     #[error(
@@ -170,7 +173,7 @@ pub async fn run(
             reason: format!("cannot create the data directory: {source}"),
         })
     })?;
-    let store = Store::open(&config.database_url()).await?;
+    let store = open_store(&config).await?;
     let schema = store.schema_versions().await?;
     tracing::info!(database = %switchboard_store::redact(&config.database_url()), ?schema, "database ready");
     seed_agents(&config, &store).await?;
@@ -239,6 +242,12 @@ pub async fn run(
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The database, personal data in it sealed with this box's data key ([`keys::data_key`]).
+pub async fn open_store(config: &Config) -> Result<Store, Error> {
+    let key = keys::data_key(&config.data_dir)?;
+    Ok(Store::open(&config.database_url(), key).await?)
 }
 
 /// Creates or updates the agents declared in the configuration.

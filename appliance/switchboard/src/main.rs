@@ -358,7 +358,7 @@ async fn shutdown_signal() {
 async fn open_store(config: &Config) -> anyhow::Result<switchboard_store::Store> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
-    Ok(switchboard_store::Store::open(&config.database_url()).await?)
+    Ok(switchboard::open_store(config).await?)
 }
 
 async fn user_add(

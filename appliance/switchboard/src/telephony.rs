@@ -381,7 +381,10 @@ mod tests {
     #[tokio::test]
     async fn capacity_blacklist_and_routing() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(&dir.path().join("db")).await.unwrap();
+        let store =
+            Store::open_sqlite(&dir.path().join("db"), switchboard_store::DataKey::random())
+                .await
+                .unwrap();
         store
             .upsert_agent(&Agent {
                 id: switchboard_store::AgentId::new(),

@@ -113,9 +113,12 @@ async fn call_offering(
 async fn unrouted_numbers_get_404_and_blacklisted_callers_603() {
     let data = tempfile::tempdir().unwrap();
     let (sip, stop, task) = daemon(data.path(), &["127.0.0.1"]).await;
-    let store = Store::open_sqlite(&data.path().join("switchboard.db"))
-        .await
-        .unwrap();
+    let store = Store::open_sqlite(
+        &data.path().join("switchboard.db"),
+        switchboard::keys::data_key(data.path()).unwrap(),
+    )
+    .await
+    .unwrap();
     let blocked = "+15550009999";
     store
         .add_to_blacklist(&BlacklistEntry {
@@ -177,9 +180,12 @@ async fn an_unlisted_source_is_refused_by_default() {
     assert!(ok, "an INVITE from an unlisted source is answered 403");
     stop.send(()).unwrap();
     task.await.unwrap();
-    let store = Store::open_sqlite(&data.path().join("switchboard.db"))
-        .await
-        .unwrap();
+    let store = Store::open_sqlite(
+        &data.path().join("switchboard.db"),
+        switchboard::keys::data_key(data.path()).unwrap(),
+    )
+    .await
+    .unwrap();
     assert!(store_reasons(&store).await.is_empty(), "no call record");
 }
 
@@ -202,9 +208,12 @@ async fn an_offer_aiming_media_at_a_forbidden_address_is_refused() {
     assert!(ok, "media aimed at a multicast group is refused");
     stop.send(()).unwrap();
     task.await.unwrap();
-    let store = Store::open_sqlite(&data.path().join("switchboard.db"))
-        .await
-        .unwrap();
+    let store = Store::open_sqlite(
+        &data.path().join("switchboard.db"),
+        switchboard::keys::data_key(data.path()).unwrap(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         store_reasons(&store).await,
         [("+15550002222".into(), "answer_failed".into())]

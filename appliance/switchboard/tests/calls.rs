@@ -98,7 +98,9 @@ impl Daemon {
         });
         // HTTP is served once the engines and agents are loaded.
         wait_healthy(http_addr).await;
-        let store = Store::open(&url).await.unwrap();
+        let store = Store::open(&url, switchboard::keys::data_key(&data_dir).unwrap())
+            .await
+            .unwrap();
         Some(Daemon {
             sip: sip_addr,
             http: http_addr,
@@ -690,9 +692,12 @@ async fn a_crash_mid_call_keeps_the_record_and_the_recording() {
     answer(&mut ua).await;
     drop(daemon);
 
-    let store = Store::open_sqlite(&data_dir.join("switchboard.db"))
-        .await
-        .unwrap();
+    let store = Store::open_sqlite(
+        &data_dir.join("switchboard.db"),
+        switchboard::keys::data_key(&data_dir).unwrap(),
+    )
+    .await
+    .unwrap();
     let id = store.recent_call_ids(1).await.unwrap()[0].clone();
     let record = store.call(&id).await.unwrap().unwrap();
     assert_eq!(record.ended_at, None, "{record:?}");

@@ -240,9 +240,12 @@ async fn agents_in_the_config_are_seeded_and_updated() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "demo\t1000,demo\n");
-    let store = switchboard_store::Store::open_sqlite(&dir.path().join("data/switchboard.db"))
-        .await
-        .unwrap();
+    let store = switchboard_store::Store::open_sqlite(
+        &dir.path().join("data/switchboard.db"),
+        switchboard::keys::data_key(&dir.path().join("data")).unwrap(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         store
             .agent_for_number("demo")
@@ -265,9 +268,12 @@ async fn monitoring_details_are_served_to_this_box_and_listed_sources_only() {
     use tower::ServiceExt;
 
     let dir = tempfile::tempdir().unwrap();
-    let store = switchboard_store::Store::open_sqlite(&dir.path().join("db.sqlite"))
-        .await
-        .unwrap();
+    let store = switchboard_store::Store::open_sqlite(
+        &dir.path().join("db.sqlite"),
+        switchboard_store::DataKey::random(),
+    )
+    .await
+    .unwrap();
     let missing = std::sync::Arc::new(switchboard::engines::EngineError::NotInstalled(
         dir.path().join("no-models-here"),
     ));

@@ -72,7 +72,7 @@ fn stored_agent(config: &Config, name: &str) -> anyhow::Result<Option<switchboar
         .build()
         .context("cannot start the async runtime")?
         .block_on(async {
-            let store = switchboard_store::Store::open(&config.database_url()).await?;
+            let store = crate::open_store(config).await?;
             let agent = store.agent_by_name(name).await?;
             store.close().await;
             Ok(agent)

@@ -22,7 +22,6 @@ use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"SBREC2\0\0";
 const HEADER_LEN: usize = 24;
-const KEY_FILE: &str = "recording.key";
 /// Under the data directory.
 const DIR: &str = "recordings";
 const RATE: u32 = 8000;
@@ -68,15 +67,15 @@ pub struct Recording {
 }
 
 impl Vault {
-    /// Recordings under `data_dir/recordings`. The key comes from systemd credentials
-    /// (`$CREDENTIALS_DIRECTORY/recording.key`) or `data_dir/recording.key`, created (0600,
-    /// 32 random bytes) on first use.
+    /// Recordings under `data_dir/recordings`, sealed with the recording key
+    /// ([`crate::keys`]: a systemd credential, or `data_dir/recording.key` made on first use).
     pub fn open(data_dir: &Path) -> Result<Self, RecordingError> {
-        let key_path = std::env::var_os("CREDENTIALS_DIRECTORY")
-            .map(|d| PathBuf::from(d).join(KEY_FILE))
-            .filter(|p| p.is_file())
-            .unwrap_or_else(|| data_dir.join(KEY_FILE));
-        let key = load_or_create_key(&key_path)?;
+        let key = crate::keys::load(data_dir, crate::keys::RECORDING).map_err(|e| {
+            RecordingError::Key {
+                path: e.path,
+                reason: e.reason,
+            }
+        })?;
         let dir = data_dir.join(DIR);
         std::fs::create_dir_all(&dir).map_err(|source| RecordingError::Io {
             path: dir.clone(),
@@ -199,38 +198,6 @@ impl Segments<'_> {
                 .ok()
                 .map(|plain| (plain, last))
         })
-    }
-}
-
-fn load_or_create_key(path: &Path) -> Result<[u8; 32], RecordingError> {
-    let fail = |reason: String| RecordingError::Key {
-        path: path.to_owned(),
-        reason,
-    };
-    match std::fs::read(path) {
-        Ok(bytes) => bytes
-            .try_into()
-            .map_err(|b: Vec<u8>| fail(format!("expected 32 bytes, found {}", b.len()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut key = [0u8; 32];
-            getrandom::fill(&mut key).map_err(|e| fail(format!("no randomness: {e}")))?;
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
-            }
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(|e| fail(e.to_string()))?;
-            file.write_all(&key)
-                .and_then(|()| file.sync_all())
-                .map_err(|e| fail(e.to_string()))?;
-            tracing::info!(path = %path.display(), "created the recording key");
-            Ok(key)
-        }
-        Err(e) => Err(fail(e.to_string())),
     }
 }
 

@@ -21,7 +21,7 @@ use switchboard::telephony::{self, Admission};
 use switchboard_call::Prompt;
 use switchboard_e2e::{Ua, UaEvent, UaOptions};
 use switchboard_store::{
-    Agent, AgentId, CallRecord, CallRecordId, Consent, EndReason, Speaker, Store, Turn,
+    Agent, AgentId, CallRecord, CallRecordId, Consent, DataKey, EndReason, Speaker, Store, Turn,
 };
 use tokio::time::sleep;
 
@@ -69,7 +69,7 @@ impl Line {
             retention: Default::default(),
         }];
         tune(&mut config);
-        let store = Store::open_sqlite(&dir.path().join("calls.db"))
+        let store = Store::open_sqlite(&dir.path().join("calls.db"), DataKey::random())
             .await
             .unwrap();
         store

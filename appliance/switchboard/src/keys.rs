@@ -1,0 +1,109 @@
+//! The box's secret keys: the recording key (recordings, `runtime::recording`) and the data key
+//! (personal data in the database, [`switchboard_store::DataKey`]). Each is 32 random bytes in a
+//! file only the service may read, passed by systemd as a credential
+//! (`$CREDENTIALS_DIRECTORY/NAME`, e.g. `LoadCredentialEncrypted=`) or kept in the data
+//! directory, where it is made on first use.
+//!
+//! A key file that others may read is refused rather than used. A data key made anew where the
+//! database holds data sealed with another is refused when the store opens
+//! ([`switchboard_store::StoreError::WrongKey`]), so a lost key is never silently replaced.
+//! Boxes sharing one PostgreSQL database share one data key: copy `data.key` to each.
+
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use switchboard_store::DataKey;
+
+/// The recording key's file name.
+pub const RECORDING: &str = "recording.key";
+/// The data key's file name.
+pub const DATA: &str = "data.key";
+
+#[derive(Debug, thiserror::Error)]
+#[error("key {path}: {reason}")]
+pub struct KeyError {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// The key that seals personal data in the database.
+pub fn data_key(data_dir: &Path) -> Result<DataKey, KeyError> {
+    Ok(DataKey::new(&load(data_dir, DATA)?))
+}
+
+/// The key file `name`: among the service's credentials when systemd passes it, else in
+/// `data_dir`, made there (mode 0600) when it does not exist yet.
+pub fn load(data_dir: &Path, name: &str) -> Result<[u8; 32], KeyError> {
+    let path = std::env::var_os("CREDENTIALS_DIRECTORY")
+        .map(|d| PathBuf::from(d).join(name))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| data_dir.join(name));
+    let fail = |reason: String| KeyError {
+        path: path.clone(),
+        reason,
+    };
+    match std::fs::metadata(&path) {
+        Ok(meta) => {
+            if meta.permissions().mode() & 0o077 != 0 {
+                return Err(fail(format!(
+                    "others may read it (mode {:o}): `chmod 600` it, and replace the key if \
+                     someone else could have copied it",
+                    meta.permissions().mode() & 0o777
+                )));
+            }
+            std::fs::read(&path)
+                .map_err(|e| fail(e.to_string()))?
+                .try_into()
+                .map_err(|b: Vec<u8>| fail(format!("expected 32 bytes, found {}", b.len())))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create(&path).map_err(fail),
+        Err(e) => Err(fail(e.to_string())),
+    }
+}
+
+/// A new key at `path`, readable by its owner only.
+fn create(path: &Path) -> Result<[u8; 32], String> {
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| format!("no randomness: {e}"))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| e.to_string())?;
+    file.write_all(&key)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| e.to_string())?;
+    tracing::info!(path = %path.display(), "created a key; back it up: what it seals is lost without it");
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_is_made_once_kept_private_and_refused_when_others_may_read_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = load(dir.path(), DATA).unwrap();
+        assert_eq!(
+            load(dir.path(), DATA).unwrap(),
+            first,
+            "made once, then read"
+        );
+        let path = dir.path().join(DATA);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = load(dir.path(), DATA).unwrap_err();
+        assert!(e.reason.contains("others may read it"), "{e}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::write(&path, b"short").unwrap();
+        let e = load(dir.path(), DATA).unwrap_err();
+        assert!(e.reason.contains("expected 32 bytes"), "{e}");
+    }
+}
