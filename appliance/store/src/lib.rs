@@ -6,7 +6,7 @@
 //! milliseconds, BIGINT 0/1 flags) and the same tests run against both engines.
 //!
 //! Personal data (numbers, transcripts, summaries, consent answers, caller memory, contacts) is
-//! sealed with the store's [`DataKey`] before it is written and opened when read ([`sealing`]);
+//! sealed with the store's [`DataKey`] before it is written and opened when read (`sealing.rs`);
 //! every query above takes and returns it in the clear.
 //!
 //! Durability contract: a function that returns `Ok` has committed. Writes that must never be lost
