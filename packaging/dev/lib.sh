@@ -17,6 +17,7 @@ SB_PACKAGES=(
   python3 python3-pip unzip xz-utils
   espeak-ng               # text to phonemes for Piper, run as a separate process (GPL, not linked)
   postgresql              # the scale-out database; the tests run against a real server
+  openssl                 # makes the test server's TLS certificates
   sip-tester baresip      # real SIP/RTP peers for the end-to-end tests
   strace                  # proves the daemon reaches no address but its peers (tests/egress.rs)
   systemd                 # systemd-analyze rates the service sandbox (tests/e2e/tests/systemd.rs)
@@ -68,6 +69,25 @@ ensure_rust() {
 
 # Starts a throw-away PostgreSQL server on 127.0.0.1 for the tests and exports its URL.
 # Stopped (and its files removed) when the calling script exits.
+# A CA, a server certificate for 127.0.0.1 it signed, and an unrelated CA, in $1.
+test_postgres_certificates() {
+  local dir=$1
+  mkdir -p "$dir"
+  (
+    cd "$dir" || exit 1
+    for ca in ca other-ca; do
+      openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 \
+        -subj "/CN=switchboard test $ca" -keyout "$ca.key" -out "$ca.crt" 2>/dev/null || exit 1
+    done
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+      -keyout server.key -out server.csr 2>/dev/null &&
+      printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >server.ext &&
+      openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 7 \
+        -extfile server.ext -out server.crt 2>/dev/null &&
+      chmod 600 server.key
+  ) || { echo "cannot make the test PostgreSQL's certificates" >&2; return 1; }
+}
+
 start_test_postgres() {
   local bin port dir owner
   bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
@@ -79,11 +99,19 @@ start_test_postgres() {
   if [ "$(id -u)" -eq 0 ]; then chown postgres: "$dir"; owner=(runuser -u postgres --); fi
   "${owner[@]}" "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 >"$dir/initdb.log" 2>&1 ||
     { cat "$dir/initdb.log" >&2; return 1; }
+  # TLS as a site would run it: a private CA, the server's certificate for 127.0.0.1 signed by
+  # it, and a second CA that signed nothing (a client trusting only that one must refuse).
+  test_postgres_certificates "$dir/tls" || return 1
+  if [ "$(id -u)" -eq 0 ]; then chown -R postgres: "$dir/tls"; fi
   "${owner[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off" start >/dev/null ||
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c ssl=on \
+        -c ssl_cert_file=$dir/tls/server.crt -c ssl_key_file=$dir/tls/server.key" \
+    start >/dev/null ||
     { cat "$dir/server.log" >&2; return 1; }
   SB_PG_STOP="${owner[*]} $bin/pg_ctl -D $dir/data -m fast stop >/dev/null; rm -rf $dir"
   trap 'eval "$SB_PG_STOP"' EXIT
   export SWITCHBOARD_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
+  export SWITCHBOARD_TEST_POSTGRES_CA="$dir/tls/ca.crt"
+  export SWITCHBOARD_TEST_POSTGRES_OTHER_CA="$dir/tls/other-ca.crt"
   say "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port"
 }

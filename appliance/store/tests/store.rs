@@ -45,11 +45,9 @@ impl Db {
         conn.execute(format!("CREATE DATABASE {name}").as_str())
             .await
             .unwrap();
-        let url = match admin.rfind('/') {
-            Some(i) if i > "postgres://".len() => format!("{}/{name}", &admin[..i]),
-            _ => format!("{admin}/{name}"),
-        };
-        let store = Store::open(&url, DataKey::random()).await.unwrap();
+        let store = Store::open(&database_url(&admin, &name), DataKey::random())
+            .await
+            .unwrap();
         assert_eq!(store.backend(), Backend::Postgres);
         Some(Db {
             store,
@@ -68,6 +66,60 @@ impl Db {
                 .unwrap();
         }
     }
+}
+
+/// The URL of database `name` on the server `admin` points to.
+fn database_url(admin: &str, name: &str) -> String {
+    match admin.rfind('/') {
+        Some(i) if i > "postgres://".len() => format!("{}/{name}", &admin[..i]),
+        _ => format!("{admin}/{name}"),
+    }
+}
+
+/// PostgreSQL over TLS as a site runs it (`sslmode=verify-full`, the site's CA): the session is
+/// encrypted, and a server whose certificate that CA did not sign is refused before any query.
+#[tokio::test]
+async fn postgres_over_tls_is_encrypted_and_the_server_verified() {
+    let Some(db) = Db::postgres().await else {
+        return;
+    };
+    let (Ok(ca), Ok(other_ca)) = (
+        std::env::var("SWITCHBOARD_TEST_POSTGRES_CA"),
+        std::env::var("SWITCHBOARD_TEST_POSTGRES_OTHER_CA"),
+    ) else {
+        skip(
+            Dependency::Postgres,
+            "PostgreSQL TLS: SWITCHBOARD_TEST_POSTGRES_CA is not set (start_test_postgres sets it)",
+        );
+        return db.done().await;
+    };
+    let (admin, name) = db.pg_drop.clone().unwrap();
+    let url = database_url(&admin, &name);
+    let encrypted = async |url: String| -> bool {
+        let store = Store::open(&url, DataKey::random()).await.unwrap();
+        let ssl: i64 = sqlx::query_scalar(
+            "SELECT CAST(CASE WHEN ssl THEN 1 ELSE 0 END AS BIGINT) FROM pg_stat_ssl \
+             WHERE pid = pg_backend_pid()",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        store.close().await;
+        ssl == 1
+    };
+    assert!(encrypted(format!("{url}?sslmode=verify-full&sslrootcert={ca}")).await);
+    assert!(
+        !encrypted(format!("{url}?sslmode=disable")).await,
+        "the check tells a clear session from an encrypted one"
+    );
+    let refused = Store::open(
+        &format!("{url}?sslmode=verify-full&sslrootcert={other_ca}"),
+        DataKey::random(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(refused, StoreError::Open { .. }), "{refused}");
+    db.done().await;
 }
 
 fn uuid_like() -> String {

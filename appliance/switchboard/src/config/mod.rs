@@ -385,6 +385,32 @@ fn file_error(path: &Path, text: &str, e: &toml::de::Error, field: String) -> Co
 }
 
 /// Checks what types alone cannot say. Returns the field path and the problem.
+/// The host of a PostgreSQL URL that leaves this box with no `sslmode` said: the driver would
+/// then try TLS without checking the server, and fall back to clear text. Loopback and Unix
+/// sockets need no choice.
+fn remote_database_without_tls_choice(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))?;
+    let (authority, query) = match rest.split_once('?') {
+        Some((a, q)) => (a, q),
+        None => (rest, ""),
+    };
+    if query.split('&').any(|p| p.starts_with("sslmode=")) {
+        return None;
+    }
+    let authority = authority.split('/').next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    let local = host.is_empty()
+        || host == "localhost"
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    (!local).then_some(host)
+}
+
 fn validate(c: &Config) -> Result<(), (String, String)> {
     if c.data_dir.as_os_str().is_empty() {
         return Err(("data_dir".into(), "must not be empty".into()));
@@ -400,6 +426,16 @@ fn validate(c: &Config) -> Result<(), (String, String)> {
             format!(
                 "{:?} is not a database URL: use sqlite://PATH, postgres://… or leave it empty",
                 switchboard_store::redact(url)
+            ),
+        ));
+    }
+    if let Some(host) = remote_database_without_tls_choice(url) {
+        return Err((
+            "database.url".into(),
+            format!(
+                "PostgreSQL on {host} is reached over the network: add \
+                 sslmode=verify-full&sslrootcert=/etc/switchboard/database-ca.pem to the URL (or \
+                 sslmode=disable to accept a connection in clear)"
             ),
         ));
     }

@@ -442,6 +442,28 @@ fn retention_periods_are_whole_days_and_an_agent_overrides_the_box() {
 }
 
 #[test]
+fn a_database_across_the_network_needs_a_tls_choice() {
+    let url = |u: &str| format!("[database]\nurl = \"{u}\"\n");
+    let e = error(&url("postgres://sb:pw@db.example:5432/sb"));
+    assert!(
+        e.contains("database.url") && e.contains("db.example") && e.contains("sslmode=verify-full"),
+        "{e}"
+    );
+    assert!(error(&url("postgresql://sb@[2001:db8::5]/sb")).contains("2001:db8::5"));
+    for fine in [
+        "postgres://sb:pw@db.example/sb?sslmode=verify-full&sslrootcert=/etc/ca.pem",
+        "postgres://sb@db.example/sb?application_name=x&sslmode=disable",
+        "postgres://sb@127.0.0.1:5432/sb",
+        "postgres://sb@localhost/sb",
+        "postgres://sb@[::1]/sb",
+        "postgres:///sb?host=/var/run/postgresql",
+    ] {
+        let f = file(&url(fine));
+        assert!(load(Some(f.path()), []).is_ok(), "{fine}");
+    }
+}
+
+#[test]
 fn bad_environment_override_names_the_variable() {
     let env = [("SWITCHBOARD_MODELS_PROFILE".to_string(), "tiny".to_string())];
     let e = load(None, env).unwrap_err().to_string();
