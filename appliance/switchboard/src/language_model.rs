@@ -54,7 +54,10 @@ impl LanguageModel {
                 if let Some(key) = &o.api_key_file {
                     config = config.with_api_key_file(key)?;
                 }
-                LanguageModel::OpenAi(OpenAi::new(config))
+                if let Some(ca) = &o.ca_file {
+                    config.roots = models_openai::Roots::CaFile(ca.clone());
+                }
+                LanguageModel::OpenAi(OpenAi::new(config)?)
             }
         })
     }

@@ -17,9 +17,9 @@
 //! ```no_run
 //! use models_api::{CancelToken, ChatMessage, Flow, GenerateOptions, Llm, LlmSession};
 //! let llm = models_openai::OpenAi::new(models_openai::OpenAiConfig::new(
-//!     "http://10.0.0.5:8000/v1",
+//!     "https://llm.example.internal/v1",
 //!     "Qwen/Qwen2.5-7B-Instruct",
-//! ));
+//! ))?;
 //! let prefix = llm.prefix("You are a receptionist.")?;
 //! let mut s = llm.session(Some(&prefix))?;
 //! s.push(ChatMessage::user("When are you open?"));
@@ -94,6 +94,14 @@ pub enum Error {
         /// Its message.
         message: String,
     },
+    /// The CAs to check an `https://` server against could not be loaded.
+    #[error("openai: certificate authorities {source_name}: {reason}")]
+    Roots {
+        /// The CA file, or "of the system".
+        source_name: String,
+        /// Why.
+        reason: String,
+    },
     /// An option the OpenAI chat API cannot express.
     #[error("openai: {0} is not supported by the chat completions API")]
     Unsupported(&'static str),
@@ -112,6 +120,18 @@ pub struct OpenAiConfig {
     pub connect_timeout: Duration,
     /// Longest silence between two streamed events.
     pub read_timeout: Duration,
+    /// What an `https://` server's certificate is checked against.
+    pub roots: Roots,
+}
+
+/// The certificate authorities an `https://` endpoint is checked against.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Roots {
+    /// The system's store (`/etc/ssl/certs`).
+    #[default]
+    System,
+    /// The site's own CA, in a PEM file.
+    CaFile(PathBuf),
 }
 
 impl std::fmt::Debug for OpenAiConfig {
@@ -121,6 +141,7 @@ impl std::fmt::Debug for OpenAiConfig {
             .field("url", &self.url)
             .field("model", &self.model)
             .field("api_key", &self.api_key.as_ref().map(|_| "…"))
+            .field("roots", &self.roots)
             .finish_non_exhaustive()
     }
 }
@@ -134,6 +155,7 @@ impl OpenAiConfig {
             api_key: None,
             connect_timeout: Duration::from_secs(5),
             read_timeout: Duration::from_secs(30),
+            roots: Roots::System,
         }
     }
 
@@ -179,21 +201,74 @@ pub struct OpenAiSession {
 }
 
 impl OpenAi {
-    /// A client for `config`'s endpoint. Nothing is contacted until the first generation.
-    pub fn new(config: OpenAiConfig) -> Self {
+    /// A client for `config`'s endpoint. Nothing is contacted until the first generation; the
+    /// CAs are loaded now, so a bad CA file fails here.
+    pub fn new(config: OpenAiConfig) -> Result<Self, Error> {
         let agent = ureq::AgentBuilder::new()
             .timeout_connect(config.connect_timeout)
             .timeout_read(config.read_timeout)
             .build();
-        OpenAi {
+        // CAs only matter to an https:// endpoint; a box without a system store may still talk
+        // to a server on its own loopback.
+        let agent = if config.url.starts_with("https://") {
+            ureq::AgentBuilder::new()
+                .timeout_connect(config.connect_timeout)
+                .timeout_read(config.read_timeout)
+                .tls_config(Arc::new(tls_config(&config.roots)?))
+                .build()
+        } else {
+            agent
+        };
+        Ok(OpenAi {
             inner: Arc::new(Inner { config, agent }),
-        }
+        })
     }
 
     /// The configuration.
     pub fn config(&self) -> &OpenAiConfig {
         &self.inner.config
     }
+}
+
+/// rustls for `https://` endpoints, checking the server against `roots`.
+fn tls_config(roots: &Roots) -> Result<rustls::ClientConfig, Error> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let mut store = rustls::RootCertStore::empty();
+    let (name, certificates) = match roots {
+        Roots::CaFile(path) => {
+            let fail = |reason: String| Error::Roots {
+                source_name: path.display().to_string(),
+                reason,
+            };
+            let certificates = CertificateDer::pem_file_iter(path)
+                .map_err(|e| fail(e.to_string()))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| fail(e.to_string()))?;
+            (path.display().to_string(), certificates)
+        }
+        Roots::System => (
+            "of the system".to_owned(),
+            rustls_native_certs::load_native_certs().certs,
+        ),
+    };
+    let (added, _) = store.add_parsable_certificates(certificates);
+    if added == 0 {
+        return Err(Error::Roots {
+            source_name: name,
+            reason: "no usable certificate".into(),
+        });
+    }
+    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| Error::Roots {
+        source_name: name,
+        reason: e.to_string(),
+    })?
+    .with_root_certificates(store)
+    .with_no_client_auth())
 }
 
 impl Llm for OpenAi {

@@ -1,17 +1,18 @@
 #![allow(clippy::unwrap_used)] // reason: test helpers, where a panic is the failure report
 //! The client against a fake server on 127.0.0.1 that answers in OpenAI's published streaming
-//! format byte for byte (`data: {chunk}\n\n` … `data: [DONE]\n\n`, chunked transfer encoding).
+//! format byte for byte (`data: {chunk}\n\n` … `data: [DONE]\n\n`, chunked transfer encoding),
+//! over plain HTTP and over TLS with a certificate from a private CA.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::mpsc;
+use std::net::TcpListener;
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
 use models_api::{
     CancelToken, ChatMessage, Flow, GenerateOptions, Llm, LlmSession, Role, StopReason,
 };
-use models_openai::{Error, OpenAi, OpenAiConfig};
+use models_openai::{Error, OpenAi, OpenAiConfig, Roots};
 
 /// What the server saw of one request, and whether the client hung up mid-stream.
 #[derive(Debug)]
@@ -43,8 +44,48 @@ fn serve(replies: Vec<Reply>) -> (String, mpsc::Receiver<Seen>) {
     (url, rx)
 }
 
-fn answer(mut stream: TcpStream, reply: &Reply) -> Seen {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
+/// The same over TLS: the server's certificate for 127.0.0.1 is signed by a CA made here, whose
+/// certificate is written to `ca_file` for the client to trust.
+fn serve_tls(replies: Vec<Reply>, ca_file: &std::path::Path) -> (String, mpsc::Receiver<Seen>) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    std::fs::write(ca_file, ca.pem()).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap(),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("https://{}/v1", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for reply in replies {
+            let (stream, _) = listener.accept().unwrap();
+            let tls = rustls::ServerConnection::new(Arc::clone(&config)).unwrap();
+            let seen = answer(rustls::StreamOwned::new(tls, stream), &reply);
+            tx.send(seen).unwrap();
+        }
+    });
+    (url, rx)
+}
+
+fn answer(stream: impl Read + Write, reply: &Reply) -> Seen {
+    let mut reader = BufReader::new(stream);
     let mut head = String::new();
     loop {
         let mut line = String::new();
@@ -65,6 +106,7 @@ fn answer(mut stream: TcpStream, reply: &Reply) -> Seen {
     let mut body = vec![0; length];
     reader.read_exact(&mut body).unwrap();
     let body = serde_json::from_slice(&body).unwrap();
+    let stream = reader.get_mut();
     let mut client_closed = false;
     if reply.status.starts_with("200") {
         write!(
@@ -144,7 +186,7 @@ fn streams_a_reply_and_keeps_the_conversation() {
     ]);
     let mut config = OpenAiConfig::new(url, "qwen");
     config.api_key = Some("sk-test".into());
-    let llm = OpenAi::new(config);
+    let llm = OpenAi::new(config).unwrap();
     let prefix = llm.prefix("You are a receptionist.").unwrap();
     let mut s = llm.session(Some(&prefix)).unwrap();
     s.push(ChatMessage::user("When do you open?"));
@@ -224,7 +266,7 @@ fn cancelling_closes_the_stream_and_leaves_the_session_usable() {
         },
         ok(completion(&["Sure."], "stop")),
     ]);
-    let llm = OpenAi::new(OpenAiConfig::new(url, "qwen"));
+    let llm = OpenAi::new(OpenAiConfig::new(url, "qwen")).unwrap();
     let mut s = llm.session(None).unwrap();
     s.push(ChatMessage::user("Tell me a long story."));
     let cancel = CancelToken::new();
@@ -257,6 +299,50 @@ fn cancelling_closes_the_stream_and_leaves_the_session_usable() {
     assert_eq!(second.body["messages"][1]["content"], "word word");
 }
 
+/// An https:// endpoint with the site's own CA: the conversation goes over TLS, and a server
+/// whose certificate another CA signed is refused before anything is sent.
+#[test]
+fn https_endpoints_are_checked_against_the_sites_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("site-ca.pem");
+    let (url, seen) = serve_tls(vec![ok(completion(&["Over", " TLS."], "stop"))], &ca);
+    let mut config = OpenAiConfig::new(url, "qwen");
+    config.roots = Roots::CaFile(ca);
+    let llm = OpenAi::new(config).unwrap();
+    let mut s = llm.session(None).unwrap();
+    s.push(ChatMessage::user("Hi"));
+    let g = s
+        .generate(
+            &GenerateOptions::default(),
+            &CancelToken::new(),
+            &mut |_| Flow::Continue,
+        )
+        .unwrap();
+    assert_eq!(g.text, "Over TLS.");
+    assert_eq!(seen.recv().unwrap().body["messages"][0]["content"], "Hi");
+
+    // The same kind of server, its certificate from a CA the client was not given.
+    let other = dir.path().join("other-ca.pem");
+    let (url, _seen) = serve_tls(vec![ok(Vec::new())], &other);
+    let mut config = OpenAiConfig::new(url, "qwen");
+    config.roots = Roots::CaFile(dir.path().join("site-ca.pem"));
+    let mut s = OpenAi::new(config).unwrap().session(None).unwrap();
+    s.push(ChatMessage::user("Hi"));
+    let e = s
+        .generate(
+            &GenerateOptions::default(),
+            &CancelToken::new(),
+            &mut |_| Flow::Continue,
+        )
+        .unwrap_err();
+    assert!(matches!(e, Error::Transport { .. }), "{e}");
+    assert!(e.to_string().contains("certificate"), "{e}");
+
+    let mut config = OpenAiConfig::new("https://127.0.0.1:1/v1", "qwen");
+    config.roots = Roots::CaFile(dir.path().join("missing.pem"));
+    assert!(matches!(OpenAi::new(config), Err(Error::Roots { .. })));
+}
+
 #[test]
 fn errors_name_the_endpoint_and_the_reason() {
     let (url, _seen) = serve(vec![Reply {
@@ -264,7 +350,7 @@ fn errors_name_the_endpoint_and_the_reason() {
         events: Vec::new(),
         pause: Duration::ZERO,
     }]);
-    let llm = OpenAi::new(OpenAiConfig::new(url.clone(), "qwen"));
+    let llm = OpenAi::new(OpenAiConfig::new(url.clone(), "qwen")).unwrap();
     let mut s = llm.session(None).unwrap();
     s.push(ChatMessage::user("Hi"));
     let e = s
@@ -285,7 +371,7 @@ fn errors_name_the_endpoint_and_the_reason() {
     let closed = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = closed.local_addr().unwrap();
     drop(closed);
-    let llm = OpenAi::new(OpenAiConfig::new(format!("http://{addr}/v1"), "qwen"));
+    let llm = OpenAi::new(OpenAiConfig::new(format!("http://{addr}/v1"), "qwen")).unwrap();
     let mut s = llm.session(None).unwrap();
     s.push(ChatMessage::user("Hi"));
     let e = s

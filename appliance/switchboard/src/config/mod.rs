@@ -392,23 +392,27 @@ fn remote_database_without_tls_choice(url: &str) -> Option<&str> {
     let rest = url
         .strip_prefix("postgres://")
         .or_else(|| url.strip_prefix("postgresql://"))?;
-    let (authority, query) = match rest.split_once('?') {
-        Some((a, q)) => (a, q),
-        None => (rest, ""),
-    };
+    let query = rest.split_once('?').map_or("", |(_, q)| q);
     if query.split('&').any(|p| p.starts_with("sslmode=")) {
         return None;
     }
-    let authority = authority.split('/').next().unwrap_or_default();
+    let host = url_host(rest);
+    (!host.is_empty() && !is_local_host(host)).then_some(host)
+}
+
+/// The host of a URL's part after `scheme://` (user info, port, path and brackets dropped).
+fn url_host(rest: &str) -> &str {
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = match host_port.strip_prefix('[') {
+    match host_port.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or_default(),
         None => host_port.split(':').next().unwrap_or_default(),
-    };
-    let local = host.is_empty()
-        || host == "localhost"
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    (!local).then_some(host)
+    }
+}
+
+/// This box itself.
+fn is_local_host(host: &str) -> bool {
+    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 fn validate(c: &Config) -> Result<(), (String, String)> {
@@ -440,13 +444,30 @@ fn validate(c: &Config) -> Result<(), (String, String)> {
         ));
     }
     if let LlmBackend::OpenAi(o) = &c.models.llm {
-        let host = o.url.strip_prefix("http://").unwrap_or_default();
-        if host.is_empty() || host.starts_with('/') {
+        let (https, rest) = match (
+            o.url.strip_prefix("https://"),
+            o.url.strip_prefix("http://"),
+        ) {
+            (Some(rest), _) => (true, rest),
+            (None, Some(rest)) => (false, rest),
+            (None, None) => (false, ""),
+        };
+        let host = url_host(rest);
+        if host.is_empty() {
             return Err((
                 "models.llm.openai.url".into(),
                 format!(
-                    "{:?} is not an http:// URL (e.g. http://10.0.0.5:8000/v1; no TLS in this \
-                     client)",
+                    "{:?} is not an https:// URL (e.g. https://llm.example.internal/v1)",
+                    o.url
+                ),
+            ));
+        }
+        if !https && !is_local_host(host) && !o.allow_plain_http {
+            return Err((
+                "models.llm.openai.url".into(),
+                format!(
+                    "{:?} would send every caller's words in clear to {host}: use https:// (with \
+                     ca_file for your own CA), or set allow_plain_http = true",
                     o.url
                 ),
             ));

@@ -27,14 +27,19 @@ pub enum LlmBackend {
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct OpenAiBackend {
-    /// Base URL up to and including `/v1`, e.g. `http://10.0.0.5:8000/v1` (plain HTTP: the
-    /// client is built without TLS).
+    /// Base URL up to and including `/v1`, e.g. `https://llm.example.internal/v1`. `http://`
+    /// only to this box itself, or with `allow_plain_http`.
     pub url: String,
     /// The served model's name.
     pub model: String,
     /// A file holding the API key, so the key stays out of this file; none for a server
     /// without authentication.
     pub api_key_file: Option<PathBuf>,
+    /// The site's CA (PEM) to check an `https://` server against; default: the system's CAs.
+    pub ca_file: Option<PathBuf>,
+    /// Send the conversation in clear to a server on another host (`http://`).
+    #[serde(default)]
+    pub allow_plain_http: bool,
 }
 
 /// Which model set to run: `small` for 2–4 cores (and the tests), `standard` for 8+ cores or a GPU.

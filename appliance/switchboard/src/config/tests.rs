@@ -86,15 +86,17 @@ fn llm_is_local_or_an_openai_endpoint() {
         LlmBackend::Local
     );
     let f = file(
-        "[models]\nllm = { openai = { url = \"http://10.0.0.5:8000/v1\", model = \"qwen\", \
-         api_key_file = \"/etc/switchboard/openai.key\" } }\n",
+        "[models]\nllm = { openai = { url = \"https://llm.example.internal/v1\", model = \"qwen\", \
+         api_key_file = \"/etc/switchboard/openai.key\", ca_file = \"/etc/switchboard/ca.pem\" } }\n",
     );
     assert_eq!(
         load(Some(f.path()), []).unwrap().models.llm,
         LlmBackend::OpenAi(OpenAiBackend {
-            url: "http://10.0.0.5:8000/v1".into(),
+            url: "https://llm.example.internal/v1".into(),
             model: "qwen".into(),
             api_key_file: Some("/etc/switchboard/openai.key".into()),
+            ca_file: Some("/etc/switchboard/ca.pem".into()),
+            allow_plain_http: false,
         })
     );
     let e = error("[models]\nllm = \"remote\"\n");
@@ -105,12 +107,26 @@ fn llm_is_local_or_an_openai_endpoint() {
     );
     assert!(e.starts_with(":2: models.llm"), "{e}");
     assert!(e.contains("unknown field `key`"), "{e}");
-    let e = error("[models.llm.openai]\nmodel = \"m\"\nurl = \"https://api.example.com/v1\"\n");
+    let e = error("[models.llm.openai]\nmodel = \"m\"\nurl = \"ftp://api.example.com/v1\"\n");
     assert!(
         e.starts_with(
-            ":3: models.llm.openai.url: \"https://api.example.com/v1\" is not an http:// URL"
+            ":3: models.llm.openai.url: \"ftp://api.example.com/v1\" is not an https:// URL"
         ),
         "{e}"
+    );
+    // The callers' words leave the box in clear only when the operator says so.
+    let plain = "[models.llm.openai]\nmodel = \"m\"\nurl = \"http://10.0.0.5:8000/v1\"\n";
+    let e = error(plain);
+    assert!(
+        e.contains("in clear to 10.0.0.5") && e.contains("allow_plain_http"),
+        "{e}"
+    );
+    let f = file(&format!("{plain}allow_plain_http = true\n"));
+    assert!(load(Some(f.path()), []).is_ok());
+    let f = file("[models.llm.openai]\nmodel = \"m\"\nurl = \"http://127.0.0.1:8000/v1\"\n");
+    assert!(
+        load(Some(f.path()), []).is_ok(),
+        "a server on this box needs no TLS"
     );
 }
 
