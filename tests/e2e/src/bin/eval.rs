@@ -405,7 +405,7 @@ async fn ask_over_sip(
     tokio::time::sleep(Duration::from_secs(2)).await;
     let _ = daemon.kill();
     let _ = daemon.wait();
-    let records = turn_records(&work.join("var/switchboard.db")).await;
+    let records = turn_records(&work.join("var")).await;
     if records.len() == asked.len() {
         for (a, record) in asked.iter_mut().zip(records) {
             a.record = Some(record);
@@ -498,10 +498,21 @@ fn wait_for_agent(log: &Path, daemon: &mut std::process::Child) {
     }
 }
 
-/// Each call's agent text and first turn's stages, in call order.
-async fn turn_records(db: &Path) -> Vec<Record> {
+/// Each call's agent text and first turn's stages, in call order, read from the daemon's
+/// database in `data_dir` (the words opened with its data key).
+async fn turn_records(data_dir: &Path) -> Vec<Record> {
     use sqlx::Row;
-    let url = format!("sqlite://{}?mode=ro", db.display());
+    let Some(key) = std::fs::read(data_dir.join("data.key"))
+        .ok()
+        .and_then(|k| <[u8; 32]>::try_from(k).ok())
+        .map(|k| switchboard_store::DataKey::new(&k))
+    else {
+        return Vec::new();
+    };
+    let url = format!(
+        "sqlite://{}?mode=ro",
+        data_dir.join("switchboard.db").display()
+    );
     let Ok(pool) = sqlx::SqlitePool::connect(&url).await else {
         return Vec::new();
     };
@@ -526,7 +537,10 @@ async fn turn_records(db: &Path) -> Vec<Record> {
         let text = |column: usize| {
             turns
                 .iter()
-                .map(|t| t.get::<String, _>(column))
+                .map(|t| {
+                    key.open_text(&t.get::<String, _>(column))
+                        .expect("a turn sealed with the daemon's data key")
+                })
                 .collect::<Vec<_>>()
                 .join(" / ")
         };
