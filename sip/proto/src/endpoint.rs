@@ -541,8 +541,9 @@ impl Endpoint {
     }
 
     /// §12.2.1.1: in-dialog requests go to the first route, else the remote
-    /// target; when neither is an IP literal, to `fallback` (where the
-    /// peer's messages came from).
+    /// target; when neither is an IP literal, or it names an address the peer
+    /// may not aim us at ([`may_aim_at`]), to `fallback` (where the peer's
+    /// messages came from).
     pub(crate) fn dialog_peer(&self, route_set: &[String], target: &Uri, fallback: Peer) -> Peer {
         let first_route = route_set
             .first()
@@ -551,6 +552,7 @@ impl Endpoint {
         first_route
             .as_ref()
             .map_or_else(|| self.route_to_direct(target), |r| self.route_to_direct(r))
+            .filter(|p| may_aim_at(p.address.ip(), fallback.address.ip()))
             .unwrap_or(fallback)
     }
 
@@ -638,4 +640,26 @@ fn replace_top_via(headers: &mut Headers, via: &Via) {
         }
     }
     *headers = rebuilt;
+}
+
+/// Whether a peer signalling from `source` may name `destination` for our
+/// in-dialog requests (its Contact or Record-Route): never a multicast,
+/// broadcast or unspecified address, and a loopback or link-local one only
+/// when the peer is itself there. Otherwise a caller's Contact could aim the
+/// box's BYEs and re-INVITEs at services on the box itself or on its segment
+/// (the media layer applies the same rule to SDP).
+fn may_aim_at(destination: IpAddr, source: IpAddr) -> bool {
+    let (destination, source) = (destination.to_canonical(), source.to_canonical());
+    let link_local = |ip: IpAddr| match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => v6.is_unicast_link_local(),
+    };
+    let broadcast = matches!(destination, IpAddr::V4(v4) if v4.is_broadcast());
+    if destination.is_unspecified() || destination.is_multicast() || broadcast {
+        return false;
+    }
+    if destination.is_loopback() {
+        return source.is_loopback();
+    }
+    !link_local(destination) || link_local(source)
 }

@@ -968,9 +968,49 @@ fn a_required_extension_we_lack_is_refused_with_420() {
     assert!(std::iter::from_fn(|| b.poll_event()).any(|e| matches!(e, Event::IncomingCall(_))));
 }
 
+/// A caller's Contact names where our BYE goes, unless it aims at this box or its segment:
+/// then the BYE goes back where the caller's INVITE came from.
+#[test]
+fn a_contact_aiming_at_this_box_or_its_segment_is_not_followed() {
+    let from: std::net::SocketAddr = "203.0.113.7:5060".parse().unwrap();
+    for (i, (contact, bye_to)) in [
+        ("203.0.113.9:5070", "203.0.113.9:5070"),
+        ("127.0.0.1:5060", "203.0.113.7:5060"),
+        ("169.254.169.254:80", "203.0.113.7:5060"),
+        ("224.0.0.1:5060", "203.0.113.7:5060"),
+        ("0.0.0.0:5060", "203.0.113.7:5060"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut b = sip_proto::Endpoint::new(util::config(util::B), 1);
+        let now = Instant::now();
+        let invite = raw_invite_to(&format!("ct{i}"), contact, "");
+        b.handle_datagram(now, TransportKind::Udp, from, invite.as_bytes())
+            .unwrap();
+        let call = std::iter::from_fn(|| b.poll_event())
+            .find_map(|e| match e {
+                Event::IncomingCall(c) => Some(c.call),
+                _ => None,
+            })
+            .expect("IncomingCall");
+        b.answer(now, call, sdp("sendrecv")).unwrap();
+        b.hangup(now, call).unwrap();
+        let bye = std::iter::from_fn(|| b.poll_transmit())
+            .find(|t| t.bytes.starts_with(b"BYE "))
+            .expect("a BYE");
+        assert_eq!(bye.destination.to_string(), bye_to, "Contact {contact}");
+    }
+}
+
 /// An INVITE from a carrier at 203.0.113.7 as it would arrive, with `extra` header lines (each
 /// ending in CRLF).
 fn raw_invite(branch: &str, extra: &str) -> String {
+    raw_invite_to(branch, "203.0.113.7:5060", extra)
+}
+
+/// The same with the caller's Contact at `contact`.
+fn raw_invite_to(branch: &str, contact: &str, extra: &str) -> String {
     format!(
         "INVITE sip:agent@10.0.0.2 SIP/2.0\r\n\
          Via: SIP/2.0/UDP 203.0.113.7:5060;branch=z9hG4bK{branch}\r\n\
@@ -979,7 +1019,7 @@ fn raw_invite(branch: &str, extra: &str) -> String {
          To: <sip:agent@10.0.0.2>\r\n\
          Call-ID: raw-{branch}\r\n\
          CSeq: 1 INVITE\r\n\
-         Contact: <sip:carrier@203.0.113.7:5060>\r\n\
+         Contact: <sip:carrier@{contact}>\r\n\
          {extra}\
          Content-Length: 0\r\n\r\n"
     )
