@@ -257,6 +257,7 @@ impl Driver {
                     CallOp::Hangup => e.hangup(now, call),
                     CallOp::Reoffer(sdp) => e.reoffer(now, call, sdp),
                     CallOp::AnswerReoffer(sdp) => e.answer_reoffer(now, call, sdp),
+                    CallOp::RefuseReoffer => e.refuse_reoffer(now, call),
                     CallOp::Refer(target) => e.refer(now, call, target),
                     CallOp::ReferAttended(target_call) => e.refer_attended(now, call, target_call),
                     CallOp::TransferProgress(status) => e.transfer_progress(now, call, status),

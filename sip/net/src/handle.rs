@@ -20,6 +20,7 @@ pub(crate) enum CallOp {
     Hangup,
     Reoffer(Vec<u8>),
     AnswerReoffer(Vec<u8>),
+    RefuseReoffer,
     Refer(Uri),
     ReferAttended(CallHandle),
     TransferProgress(u16),
@@ -35,6 +36,7 @@ impl CallOp {
             CallOp::Hangup => "hangup",
             CallOp::Reoffer(_) => "reoffer",
             CallOp::AnswerReoffer(_) => "answer_reoffer",
+            CallOp::RefuseReoffer => "refuse_reoffer",
             CallOp::Refer(_) => "refer",
             CallOp::ReferAttended(_) => "refer_attended",
             CallOp::TransferProgress(_) => "transfer_progress",
@@ -173,6 +175,11 @@ impl SipHandle {
     /// Answer the peer's `Reoffer`.
     pub async fn answer_reoffer(&self, call: CallHandle, sdp: Vec<u8>) -> Result<(), Error> {
         self.call(call, CallOp::AnswerReoffer(sdp)).await
+    }
+
+    /// Refuse the peer's `Reoffer` (488): the session stays as it was.
+    pub async fn refuse_reoffer(&self, call: CallHandle) -> Result<(), Error> {
+        self.call(call, CallOp::RefuseReoffer).await
     }
 
     /// RFC 3515 blind transfer. Outcome: `TransferAccepted`,

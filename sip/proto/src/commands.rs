@@ -371,6 +371,38 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Refuses the peer's re-INVITE or UPDATE (`Reoffer`) with 488 Not Acceptable Here
+    /// (§14.2: an offer we cannot accept leaves the session as it was).
+    pub fn refuse_reoffer(&mut self, now: Instant, call: CallHandle) -> Result<(), Error> {
+        let now = self.input_time(now);
+        let pending = match self.calls.get_mut(&call) {
+            None => return Err(Error::UnknownCall(call)),
+            Some(CallState::Established(e)) => e.reoffer_in.take(),
+            Some(other) => return Err(invalid(call, "refuse a re-offer", other)),
+        };
+        let Some(pending) = pending else {
+            return Err(Error::InvalidState {
+                call,
+                command: "refuse a re-offer",
+                state: "no re-offer is pending",
+            });
+        };
+        let tag = self
+            .calls
+            .get(&call)
+            .and_then(|s| s.dialog())
+            .map(|d| d.local_tag.clone());
+        let mut response =
+            self.response(&pending.request, 488, "Not Acceptable Here", tag.as_deref());
+        // §20.43: why, for the peer's log.
+        response.headers.push(Header::new(
+            "Warning",
+            "399 - \"the offer is not acceptable; the session stays as it was\"",
+        ));
+        self.respond(now, &pending.key, response);
+        Ok(())
+    }
+
     /// RFC 3515 blind transfer: REFER the peer to `target`. Outcome:
     /// `TransferAccepted`, `TransferProgress`*, then `TransferSucceeded` or
     /// `TransferFailed`.

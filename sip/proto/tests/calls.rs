@@ -442,6 +442,42 @@ fn reinvite_hold_and_unhold() {
     }));
 }
 
+/// A re-offer we cannot accept is refused with 488, and the call goes on as it was.
+#[test]
+fn an_unacceptable_reoffer_is_refused_and_the_call_goes_on() {
+    let mut pair = Pair::new(31);
+    let (a_call, b_call) = established(&mut pair, Side::A);
+    pair.b_events.clear();
+    let now = pair.now;
+    pair.a.reoffer(now, a_call, sdp("sendonly")).unwrap();
+    pair.drive_for(Duration::from_millis(50));
+    assert!(pair
+        .b_events
+        .iter()
+        .any(|e| matches!(e, Event::Reoffer { .. })));
+    let now = pair.now;
+    pair.b.refuse_reoffer(now, b_call).unwrap();
+    pair.drive_for(Duration::from_secs(2));
+    assert!(pair.a_events.contains(&Event::ReofferFailed {
+        call: a_call,
+        status: 488
+    }));
+    assert_eq!(
+        pair.sent(Side::B, "SIP/2.0 488"),
+        1,
+        "ACKed, not retransmitted"
+    );
+    // Nothing pending any more, and the call is still up.
+    let now = pair.now;
+    assert!(pair.b.refuse_reoffer(now, b_call).is_err());
+    pair.a.hangup(now, a_call).unwrap();
+    pair.drive_for(Duration::from_millis(50));
+    assert!(pair.b_events.iter().any(|e| matches!(
+        e,
+        Event::CallEnded { call, by_peer: true, .. } if *call == b_call
+    )));
+}
+
 #[test]
 fn info_dtmf_and_in_dialog_options() {
     let mut pair = Pair::new(10);

@@ -68,6 +68,11 @@ pub enum UaEvent {
         call: CallHandle,
         target: String,
     },
+    /// The peer refused our re-offer.
+    ReofferFailed {
+        call: CallHandle,
+        status: u16,
+    },
     TransferAccepted(CallHandle),
     TransferSucceeded(CallHandle),
     TransferFailed {
@@ -370,6 +375,7 @@ async fn handle_event(
             call,
             target: target.to_string(),
         }),
+        Event::ReofferFailed { call, status } => report(UaEvent::ReofferFailed { call, status }),
         Event::TransferAccepted { call } => report(UaEvent::TransferAccepted(call)),
         Event::TransferSucceeded { call } => report(UaEvent::TransferSucceeded(call)),
         Event::TransferFailed { call, status } => report(UaEvent::TransferFailed { call, status }),

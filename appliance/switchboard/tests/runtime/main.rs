@@ -238,6 +238,31 @@ async fn a_question_is_answered_and_recorded() {
     );
 }
 
+/// A re-offer aiming the box's media at a multicast group is refused with 488, and the call
+/// goes on: the next question is answered.
+#[tokio::test]
+async fn a_reoffer_aiming_media_at_a_forbidden_address_is_refused() {
+    let script = Script::replies([reply(&["Still", " here."])]);
+    let mut line = Line::start(script).await;
+    let call = line.call().await;
+    let reoffer = "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 224.0.0.251\r\nt=0 0\r\n\
+                   m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n";
+    line.ua.sip.reoffer(call, reoffer.into()).await.unwrap();
+    let status = line
+        .ua
+        .expect("the re-offer's refusal", |e| match e {
+            UaEvent::ReofferFailed { call: c, status } if *c == call => Some(*status),
+            _ => None,
+        })
+        .await;
+    assert_eq!(status, 488);
+    line.say(call, 8, Duration::from_secs(3));
+    sleep(Duration::from_secs(6)).await;
+    let record = line.hang_up(call).await;
+    assert_eq!(record.end_reason, Some(EndReason::CallerHungUp));
+    assert_eq!(line.turns(&record.id).await[0].agent_text, "Still here.");
+}
+
 #[tokio::test]
 async fn the_transcript_taken_at_the_pause_is_reused() {
     let mut line = Line::start(Script::replies([])).await;

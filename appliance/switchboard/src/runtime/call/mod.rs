@@ -264,7 +264,8 @@ impl<M: Models> Call<M> {
                     .remote_rtp
                     .is_some_and(|r| !media_net::media_destination_allowed(r.ip(), peer)) =>
             {
-                tracing::warn!("a re-offer aims media where a caller may not; keeping the session");
+                tracing::warn!("a re-offer aims media where a caller may not; refused (488)");
+                self.refuse_reoffer().await;
             }
             Ok((answer, config)) => {
                 tracing::info!(direction = ?config.direction, "re-offer (hold/resume/refresh)");
@@ -275,7 +276,16 @@ impl<M: Models> Call<M> {
                     tracing::warn!("cannot answer the re-offer: {e}");
                 }
             }
-            Err(e) => tracing::warn!("unusable re-offer, keeping the session: {e}"),
+            Err(e) => {
+                tracing::warn!("unusable re-offer refused (488), the session stays: {e}");
+                self.refuse_reoffer().await;
+            }
+        }
+    }
+
+    async fn refuse_reoffer(&mut self) {
+        if let Err(e) = self.shared.sip.refuse_reoffer(self.call).await {
+            tracing::warn!("cannot refuse the re-offer: {e}");
         }
     }
 
