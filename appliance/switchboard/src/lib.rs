@@ -205,7 +205,12 @@ pub async fn run(
     let state = http::AppState::new(store.clone(), models, knowledge)
         .with_runtime(runtime.clone())
         .with_monitoring(config.monitoring_allow())
-        .with_node(config.node_name());
+        .with_node(config.node_name())
+        .with_recordings(
+            runtime::recording::Vault::open(&config.data_dir)
+                .inspect_err(|e| tracing::error!("recordings cannot be served: {e}"))
+                .ok(),
+        );
     let sip_addr = listeners.sip.local_addr;
     let admission = telephony::Admission::new(
         store.clone(),

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use switchboard::http::access::ROUTES;
 use switchboard::http::AppState;
 use switchboard::knowledge::Knowledge;
+use switchboard::runtime::recording::{Recorder, Vault};
 use switchboard_store::*;
 
 const PASSWORD: &str = "correct horse battery";
@@ -96,7 +97,9 @@ impl Server {
                 switchboard::engines::EngineError::Absent("no embedder in this test"),
             ))
         };
-        let state = AppState::new(store.clone(), Ok(()), knowledge).with_node("box-a".into());
+        let state = AppState::new(store.clone(), Ok(()), knowledge)
+            .with_node("box-a".into())
+            .with_recordings(Vault::open(&data).ok());
         let listener = rt
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
@@ -1255,6 +1258,85 @@ fn a_caller_is_erased_by_an_admin_over_the_api_and_the_cli() {
     let report: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["calls"], 1);
     assert!(call(&other).is_none());
+}
+
+/// A call's recording is served decrypted, as WAV, to whoever may see the call, and each read
+/// is audited; a call without one, or another agent's, is a 404.
+#[test]
+fn a_recording_is_served_to_whoever_may_see_its_call() {
+    let s = Server::start(false);
+    let data = s.dir.path().join("data");
+    let vault = Vault::open(&data).unwrap();
+    let record = |agent: &str| {
+        let id = finished_call(&s, agent, "+15550001212", 1, "box-a", None);
+        let mut recorder = Recorder::start(&vault, id.as_str()).unwrap();
+        for _ in 0..100 {
+            recorder.caller(&[1000; 160]);
+            recorder.agent(&[-1000; 160]);
+        }
+        let path = recorder.finish().unwrap();
+        let end = EndOfCall {
+            recording_path: Some(path.display().to_string()),
+            ..EndOfCall::new(EndReason::CallerHungUp)
+        };
+        s.rt.block_on(s.store.finish_call(&id, UnixMillis::now(), &end))
+            .unwrap();
+        id
+    };
+    let front = record("front");
+    let sales = record("sales");
+    let unrecorded = finished_call(&s, "front", "+15550001212", 1, "box-a", None);
+
+    let andy = s.login("andy");
+    let response = ureq::get(&format!("{}/api/calls/{front}/recording", s.base))
+        .set(
+            "Cookie",
+            match &andy {
+                Auth::Cookie(c) => c,
+                _ => unreachable!(),
+            },
+        )
+        .call()
+        .unwrap();
+    assert_eq!(response.content_type(), "audio/wav");
+    assert_eq!(response.header("x-recording-complete"), Some("true"));
+    let mut wav = Vec::new();
+    std::io::Read::read_to_end(&mut response.into_reader(), &mut wav).unwrap();
+    let reader = hound::WavReader::new(std::io::Cursor::new(wav)).unwrap();
+    assert_eq!(
+        (reader.spec().channels, reader.spec().sample_rate),
+        (2, 8000)
+    );
+    assert_eq!(reader.len(), 2 * 100 * 160, "two seconds of stereo");
+    let reads: Vec<(String, String)> = s
+        .audit()
+        .into_iter()
+        .filter(|e| e.action == "recording.read")
+        .map(|e| (e.actor, e.target))
+        .collect();
+    assert_eq!(reads, [("andy".to_owned(), front.to_string())]);
+
+    assert_eq!(
+        s.get(&format!("/api/calls/{sales}/recording"), &andy)
+            .status,
+        404
+    );
+    assert_eq!(
+        s.get(&format!("/api/calls/{unrecorded}/recording"), &andy)
+            .status,
+        404
+    );
+    assert_eq!(
+        s.get(&format!("/api/calls/{front}/recording"), &Auth::Nobody)
+            .status,
+        401
+    );
+    let olga = s.login("olga");
+    assert_eq!(
+        s.get(&format!("/api/calls/{sales}/recording"), &olga)
+            .status,
+        200
+    );
 }
 
 /// The daemon itself serves the API, and without models says why knowledge is unavailable.

@@ -55,6 +55,7 @@ pub static ROUTES: &[Route] = &[
     route(Method::DELETE, "/api/blacklist/{number}", OPERATOR),
     route(Method::GET, "/api/calls", AGENT),
     route(Method::GET, "/api/calls/{id}", AGENT),
+    route(Method::GET, "/api/calls/{id}/recording", AGENT),
 ];
 
 /// The cookie holding a browser's session token.

@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -55,19 +57,7 @@ pub async fn show(
 ) -> Result<Json<Value>, ApiError> {
     let id = CallRecordId::from_string(id);
     let store = &state.store;
-    let not_found = || ApiError::NotFound {
-        what: "call",
-        key: id.to_string(),
-    };
-    let call = store.call(&id).await?.ok_or_else(not_found)?;
-    let names: HashMap<AgentId, String> = store.agent_ids().await?.into_iter().collect();
-    // A call of an agent the caller does not work for is one it cannot know exists.
-    let agent = call.agent_id.as_ref().and_then(|a| names.get(a));
-    if let Some(agents) = caller.agents(&state).await? {
-        if !agent.is_some_and(|a| agents.contains(a)) {
-            return Err(not_found());
-        }
-    }
+    let (call, names) = visible_call(&state, &caller, &id).await?;
     store
         .audit(&caller.user.username, "call.read", id.as_str(), "{}")
         .await?;
@@ -108,6 +98,81 @@ pub async fn show(
         })
         .collect();
     Ok(Json(body))
+}
+
+/// The call's recording as a stereo WAV file (caller left, agent right), decrypted; its read
+/// is audited first (`recording.read`). `X-Recording-Complete: false` when the call was cut
+/// off (a crash, a full disk) and the file holds what was written until then. Recordings are
+/// served by the box that took the call.
+pub async fn recording(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    let id = CallRecordId::from_string(id);
+    let (call, _) = visible_call(&state, &caller, &id).await?;
+    let recorded = state
+        .store
+        .end_of_call(&id)
+        .await?
+        .is_some_and(|e| e.recording_path.is_some());
+    let here = call.node.as_deref().is_none_or(|n| n == state.node);
+    if !recorded || !here {
+        return Err(ApiError::NotFound {
+            what: if recorded {
+                "recording on this box of call"
+            } else {
+                "recording of call"
+            },
+            key: id.to_string(),
+        });
+    }
+    let vault = state
+        .recordings
+        .clone()
+        .ok_or(ApiError::RecordingsUnavailable)?;
+    state
+        .store
+        .audit(&caller.user.username, "recording.read", id.as_str(), "{}")
+        .await?;
+    let call_id = id.to_string();
+    let recording = tokio::task::spawn_blocking(move || vault.open_recording(&call_id))
+        .await
+        .map_err(|_| ApiError::Crashed("recording"))?
+        .map_err(|e| ApiError::Recording(e.to_string()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "audio/wav"),
+            (
+                header::HeaderName::from_static("x-recording-complete"),
+                if recording.complete { "true" } else { "false" },
+            ),
+        ],
+        recording.wav,
+    )
+        .into_response())
+}
+
+/// The call `id` with the agents' names, if `caller` may see it: a call of an agent the caller
+/// does not work for is one it cannot know exists.
+async fn visible_call(
+    state: &AppState,
+    caller: &Caller,
+    id: &CallRecordId,
+) -> Result<(CallRecord, HashMap<AgentId, String>), ApiError> {
+    let not_found = || ApiError::NotFound {
+        what: "call",
+        key: id.to_string(),
+    };
+    let call = state.store.call(id).await?.ok_or_else(not_found)?;
+    let names: HashMap<AgentId, String> = state.store.agent_ids().await?.into_iter().collect();
+    let agent = call.agent_id.as_ref().and_then(|a| names.get(a));
+    if let Some(agents) = caller.agents(state).await? {
+        if !agent.is_some_and(|a| agents.contains(a)) {
+            return Err(not_found());
+        }
+    }
+    Ok((call, names))
 }
 
 fn record(c: &CallRecord, names: &HashMap<AgentId, String>) -> Value {

@@ -36,6 +36,12 @@ pub enum ApiError {
     Crashed(&'static str),
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
+    /// A recording file that does not open (torn, tampered, another key): logged, never shown.
+    #[error("recording: {0}")]
+    Recording(String),
+    /// Recordings cannot be read on this box (the key could not be loaded at start).
+    #[error("recordings cannot be read on this box; the service log says why")]
+    RecordingsUnavailable,
     /// An erasure that could not finish (`retention::erase`).
     #[error(transparent)]
     Erase(#[from] crate::Error),
@@ -49,9 +55,9 @@ impl ApiError {
             ApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::KnowledgeUnavailable(_) | ApiError::LoginsBusy => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::KnowledgeUnavailable(_)
+            | ApiError::LoginsBusy
+            | ApiError::RecordingsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Knowledge(e) => match e {
                 kb::Error::InvalidName { .. } => StatusCode::BAD_REQUEST,
                 kb::Error::UnknownDocument { .. } => StatusCode::NOT_FOUND,
@@ -68,9 +74,11 @@ impl ApiError {
             ApiError::Erase(crate::Error::Store(StoreError::NotFound { .. })) => {
                 StatusCode::NOT_FOUND
             }
-            ApiError::Store(_) | ApiError::Crashed(_) | ApiError::Auth(_) | ApiError::Erase(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            ApiError::Store(_)
+            | ApiError::Crashed(_)
+            | ApiError::Auth(_)
+            | ApiError::Erase(_)
+            | ApiError::Recording(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }

@@ -16,6 +16,7 @@ pub use error::{ApiError, Params};
 use crate::auth::LoginThrottle;
 use crate::engines::EngineError;
 use crate::knowledge::Knowledge;
+use crate::runtime::recording::Vault;
 use crate::runtime::Runtime;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
@@ -51,8 +52,12 @@ pub struct AppState {
     pub runtime: Option<Arc<Runtime>>,
     /// Served over TLS: session cookies are `Secure`.
     pub https: bool,
-    /// This box's name in call records: the recordings an erasure may remove are its own.
+    /// This box's name in call records: the recordings an erasure may remove, or the API may
+    /// serve, are its own.
     pub node: String,
+    /// The recordings on this box and their key; `None` when they cannot be read here (the
+    /// log said why at start).
+    pub recordings: Option<Vault>,
 }
 
 impl AppState {
@@ -72,7 +77,14 @@ impl AppState {
             monitoring: sip_net::AllowList::only([]),
             https: false,
             node: String::new(),
+            recordings: None,
         }
+    }
+
+    /// With the recordings of this box.
+    pub fn with_recordings(mut self, recordings: Option<Vault>) -> Self {
+        self.recordings = recordings;
+        self
     }
 
     /// On the box named `node` in call records.
@@ -176,6 +188,7 @@ fn api(state: AppState) -> Router<AppState> {
         )
         .route("/api/calls", get(calls::list))
         .route("/api/calls/{id}", get(calls::show))
+        .route("/api/calls/{id}/recording", get(calls::recording))
         .route_layer(middleware::from_fn_with_state(state, access::authorize))
 }
 
