@@ -166,14 +166,7 @@ impl Store {
                 "memories": memories,
                 "ended_before": ended_before.0,
             });
-            audit::append(
-                &mut tx,
-                "system",
-                "retention.purge",
-                target,
-                &detail.to_string(),
-            )
-            .await?;
+            audit_purge(&mut tx, target, detail).await?;
         }
         tx.commit().await.map_err(q("commit purge"))?;
         Ok((purged, memories))
@@ -201,14 +194,7 @@ impl Store {
                 "calls": purged,
                 "ended_before": ended_before.0,
             });
-            audit::append(
-                &mut tx,
-                "system",
-                "retention.purge",
-                target,
-                &detail.to_string(),
-            )
-            .await?;
+            audit_purge(&mut tx, target, detail).await?;
         }
         tx.commit().await.map_err(q("commit purge"))?;
         Ok(purged)
@@ -308,6 +294,15 @@ impl Store {
         tx.commit().await.map_err(q("commit erasure"))?;
         Ok(erased)
     }
+}
+
+/// The audit entry of a purge: done by `system`, under the agent's name.
+async fn audit_purge(
+    tx: &mut Transaction<'static, Any>,
+    target: &str,
+    detail: serde_json::Value,
+) -> Result<()> {
+    audit::append(tx, "system", "retention.purge", target, &detail.to_string()).await
 }
 
 /// Deletes the calls `ids` selects, after what refers to them without a cascade: their consent

@@ -62,29 +62,58 @@ pub fn load(data_dir: &Path, name: &str) -> Result<[u8; 32], KeyError> {
     }
 }
 
-/// A new key at `path`, readable by its owner only.
+/// A new key at `path`, readable by its owner only. The key is written whole to a file of its
+/// own and then linked into place, which fails if `path` exists: two processes starting at once
+/// (the daemon and a command) end up with one key, and neither ever reads a half-written file.
 fn create(path: &Path) -> Result<[u8; 32], String> {
     let mut key = [0u8; 32];
     getrandom::fill(&mut key).map_err(|e| format!("no randomness: {e}"))?;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    }
-    let mut file = std::fs::OpenOptions::new()
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let mut name = [0u8; 8];
+    getrandom::fill(&mut name).map_err(|e| format!("no randomness: {e}"))?;
+    let draft = dir.join(format!(".key-{}", hex::encode(name)));
+    let written = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path)
-        .map_err(|e| e.to_string())?;
-    file.write_all(&key)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| e.to_string())?;
-    tracing::info!(path = %path.display(), "created a key; back it up: what it seals is lost without it");
-    Ok(key)
+        .open(&draft)
+        .and_then(|mut file| file.write_all(&key).and_then(|()| file.sync_all()));
+    let linked = written.and_then(|()| std::fs::hard_link(&draft, path));
+    let _ = std::fs::remove_file(&draft);
+    match linked {
+        Ok(()) => {
+            tracing::info!(path = %path.display(), "created a key; back it up: what it seals is lost without it");
+            Ok(key)
+        }
+        // Another process made it first: that one is the key.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read(path)
+            .map_err(|e| e.to_string())?
+            .try_into()
+            .map_err(|b: Vec<u8>| format!("expected 32 bytes, found {}", b.len())),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn processes_starting_at_once_share_one_whole_key() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let keys: Vec<[u8; 32]> = std::thread::scope(|s| {
+                let racers: Vec<_> = (0..4)
+                    .map(|_| s.spawn(|| load(dir.path(), DATA).unwrap()))
+                    .collect();
+                racers.into_iter().map(|r| r.join().unwrap()).collect()
+            });
+            assert!(keys.windows(2).all(|w| w[0] == w[1]), "one key for all");
+            let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+            assert_eq!(names.len(), 1, "no draft left behind");
+        }
+    }
 
     #[test]
     fn a_key_is_made_once_kept_private_and_refused_when_others_may_read_it() {

@@ -607,7 +607,19 @@ async fn a_caller_talks_to_the_agent() {
     hear(&mut ua, GREETING, PAUSE).await;
     ua.play(call, abuse.clone());
     let bye = hear(&mut ua, Duration::ZERO, Duration::from_secs(30)).await;
-    assert!(bye.ended, "the agent did not hang up on abuse");
+    if !bye.ended {
+        // What whisper heard tells a misheard line from a missed one.
+        let id = daemon.store.recent_call_ids(1).await.unwrap()[0].clone();
+        let heard: Vec<String> = daemon
+            .store
+            .transcript(&id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|l| format!("{}: {}", l.speaker.as_str(), l.text))
+            .collect();
+        panic!("the agent did not hang up on abuse; the call's transcript: {heard:#?}");
+    }
     let record = daemon.finished_call().await;
     assert_eq!(record.end_reason, Some(EndReason::Abuse));
     let entry = daemon.store.blacklist_entry("switchboard").await.unwrap();

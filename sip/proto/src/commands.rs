@@ -319,23 +319,7 @@ impl Endpoint {
         sdp: Vec<u8>,
     ) -> Result<(), Error> {
         let now = self.input_time(now);
-        let pending = match self.calls.get_mut(&call) {
-            None => return Err(Error::UnknownCall(call)),
-            Some(CallState::Established(e)) => e.reoffer_in.take(),
-            Some(other) => return Err(invalid(call, "answer a re-offer", other)),
-        };
-        let Some(pending) = pending else {
-            return Err(Error::InvalidState {
-                call,
-                command: "answer a re-offer",
-                state: "no re-offer is pending",
-            });
-        };
-        let tag = self
-            .calls
-            .get(&call)
-            .and_then(|s| s.dialog())
-            .map(|d| d.local_tag.clone());
+        let (pending, tag) = self.take_reoffer(call, "answer a re-offer")?;
         let mut response = self.response(&pending.request, 200, "OK", tag.as_deref());
         if let Some(agreed) = pending.agreed {
             session_timer::add_response_headers(&mut response.headers, agreed);
@@ -375,23 +359,7 @@ impl Endpoint {
     /// (§14.2: an offer we cannot accept leaves the session as it was).
     pub fn refuse_reoffer(&mut self, now: Instant, call: CallHandle) -> Result<(), Error> {
         let now = self.input_time(now);
-        let pending = match self.calls.get_mut(&call) {
-            None => return Err(Error::UnknownCall(call)),
-            Some(CallState::Established(e)) => e.reoffer_in.take(),
-            Some(other) => return Err(invalid(call, "refuse a re-offer", other)),
-        };
-        let Some(pending) = pending else {
-            return Err(Error::InvalidState {
-                call,
-                command: "refuse a re-offer",
-                state: "no re-offer is pending",
-            });
-        };
-        let tag = self
-            .calls
-            .get(&call)
-            .and_then(|s| s.dialog())
-            .map(|d| d.local_tag.clone());
+        let (pending, tag) = self.take_reoffer(call, "refuse a re-offer")?;
         let mut response =
             self.response(&pending.request, 488, "Not Acceptable Here", tag.as_deref());
         // §20.43: why, for the peer's log.
@@ -401,6 +369,32 @@ impl Endpoint {
         ));
         self.respond(now, &pending.key, response);
         Ok(())
+    }
+
+    /// The peer's re-offer waiting on `call`, taken for `command`, with our dialog tag.
+    fn take_reoffer(
+        &mut self,
+        call: CallHandle,
+        command: &'static str,
+    ) -> Result<(crate::call::ReofferIn, Option<String>), Error> {
+        let pending = match self.calls.get_mut(&call) {
+            None => return Err(Error::UnknownCall(call)),
+            Some(CallState::Established(e)) => e.reoffer_in.take(),
+            Some(other) => return Err(invalid(call, command, other)),
+        };
+        let Some(pending) = pending else {
+            return Err(Error::InvalidState {
+                call,
+                command,
+                state: "no re-offer is pending",
+            });
+        };
+        let tag = self
+            .calls
+            .get(&call)
+            .and_then(|s| s.dialog())
+            .map(|d| d.local_tag.clone());
+        Ok((pending, tag))
     }
 
     /// RFC 3515 blind transfer: REFER the peer to `target`. Outcome:
