@@ -48,7 +48,8 @@ impl ProfanityFilter {
         ProfanityFilter { words }
     }
 
-    /// The first listed word found in `text`, if any.
+    /// The first listed word found in `text`, if any; [`MASKED`] for a word the transcriber
+    /// itself masked.
     pub fn find<'a>(&'a self, text: &str) -> Option<&'a str> {
         let tokens = words(text);
         self.words
@@ -62,7 +63,23 @@ impl ProfanityFilter {
                 })
             })
             .map(String::as_str)
+            .or_else(|| masked(text).then_some(MASKED))
     }
+}
+
+/// What [`ProfanityFilter::find`] names a masked word.
+pub const MASKED: &str = "a word the transcriber masked";
+
+/// Whether `text` holds a word spelled with asterisks for letters ("f***ing", "bulls**t",
+/// "s***"): Whisper writes a profanity it heard that way, so the mask itself says what was said.
+fn masked(text: &str) -> bool {
+    text.split(|c: char| c.is_whitespace() || ",.!?;:\"()".contains(c))
+        .any(|w| {
+            w.chars().any(char::is_alphabetic)
+                && w.chars().filter(|&c| c == '*').count() >= 2
+                && w.chars()
+                    .all(|c| c.is_alphabetic() || c == '*' || c == '\'')
+        })
 }
 
 /// Lower-cased words: letters, digits and apostrophes; everything else separates.
@@ -88,6 +105,23 @@ mod tests {
             None
         );
         assert_eq!(f.find("Could I book a cleaning?"), None);
+    }
+
+    #[test]
+    fn a_word_the_transcriber_masked_is_one_it_heard_as_abuse() {
+        let f = ProfanityFilter::default();
+        for said in [
+            "This is bulls**t.",
+            "You f***ing idiot",
+            "S***, I missed it",
+            "f***",
+        ] {
+            assert_eq!(f.find(said), Some(MASKED), "{said}");
+        }
+        // Asterisks that spell no word: a price read out, a footnote, a rating.
+        for fine in ["It costs $5 * 3", "Read the note*", "A **** rating", "2**8"] {
+            assert_eq!(f.find(fine), None, "{fine}");
+        }
     }
 
     #[test]
