@@ -190,6 +190,9 @@ fn key_id(stored: &str) -> Option<&str> {
         .map(|(id, _)| id)
 }
 
+/// The flag that every row written before sealing existed has been sealed.
+const ALL_SEALED: &str = "personal_data_sealed";
+
 /// Every sealed column: its table, the columns that find its row, and whether it holds a number.
 const SEALED_COLUMNS: &[(&str, &[&str], &str, bool)] = &[
     ("calls", &["id"], "from_number", true),
@@ -243,25 +246,24 @@ impl Store {
     }
 
     /// Refuses a key other than the one that sealed what the database holds: opening with a new
-    /// key (a lost key file replaced) would leave every earlier row unreadable and mix keys.
+    /// key (a lost key file replaced) would leave every earlier row unreadable and mix keys. One
+    /// sealed value per column is enough to tell, as one key seals them all.
     pub(crate) async fn check_key(&self) -> Result<()> {
-        let ours = format!("{SEALED}{}.%", self.key.id());
         for (table, _, column, _) in SEALED_COLUMNS {
-            let foreign: Option<String> = sqlx::query_scalar(&format!(
-                "SELECT {column} FROM {table} WHERE {column} LIKE 'sb1.%' \
-                 AND {column} NOT LIKE $1 LIMIT 1"
+            let sample: Option<String> = sqlx::query_scalar(&format!(
+                "SELECT {column} FROM {table} WHERE {column} LIKE 'sb1.%' LIMIT 1"
             ))
-            .bind(&ours)
             .fetch_optional(&self.pool)
             .await
             .map_err(q("check the data key"))?;
-            if let Some(value) = foreign {
-                let sealed_with = value
-                    .strip_prefix(SEALED)
+            let sealed_with = sample.as_deref().and_then(|v| {
+                v.strip_prefix(SEALED)
                     .and_then(|v| v.split_once('.'))
-                    .map_or("?", |(id, _)| id);
+                    .map(|(id, _)| id)
+            });
+            if let Some(id) = sealed_with.filter(|id| *id != self.key.id()) {
                 return Err(StoreError::WrongKey {
-                    sealed_with: sealed_with.to_owned(),
+                    sealed_with: id.to_owned(),
                     have: self.key.id().to_owned(),
                 });
             }
@@ -272,6 +274,16 @@ impl Store {
     /// Seals what rows written before sealing existed hold in the clear, column by column, each
     /// in one transaction. Returns how many values were sealed.
     pub(crate) async fn seal_plain_rows(&self) -> Result<u64> {
+        // Done once per database: every row written since is sealed as it is written.
+        let done: Option<String> =
+            sqlx::query_scalar("SELECT name FROM store_flags WHERE name = $1")
+                .bind(ALL_SEALED)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(q("read store flags"))?;
+        if done.is_some() {
+            return Ok(0);
+        }
         let mut sealed = 0;
         for (table, keys, column, number) in SEALED_COLUMNS {
             let key_list = keys
@@ -318,6 +330,14 @@ impl Store {
                 "sealed personal data written before sealing"
             );
         }
+        sqlx::query(
+            "INSERT INTO store_flags (name, set_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(ALL_SEALED)
+        .bind(crate::UnixMillis::now().0)
+        .execute(&self.pool)
+        .await
+        .map_err(q("write store flags"))?;
         Ok(sealed)
     }
 }
