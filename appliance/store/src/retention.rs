@@ -11,6 +11,7 @@
 
 use sqlx::{Any, Row, Transaction};
 
+use crate::sealing::redacted;
 use crate::{audit, q, AgentId, CallRecordId, Result, Store, UnixMillis};
 
 /// Whose calls a purge applies to.
@@ -229,14 +230,9 @@ impl Store {
     /// Removes every row about the number written as either of `forms` (with and without
     /// `+`): calls from or to it with their transcripts, turns and consent decisions, caller
     /// memory, blacklist entries and campaign contacts. The do-not-disturb entry stays. One
-    /// transaction, audited as `caller.erase` by `actor` under `label`, which must not be the
-    /// number: the audit log is never erased.
-    pub async fn erase_caller(
-        &self,
-        forms: &[String; 2],
-        actor: &str,
-        label: &str,
-    ) -> Result<Erased> {
+    /// transaction, audited as `caller.erase` by `actor` under the number's last two digits
+    /// only: the audit log is never erased.
+    pub async fn erase_caller(&self, forms: &[String; 2], actor: &str) -> Result<Erased> {
         let mut tx = self.write_tx().await?;
         let sealed = forms.each_ref().map(|n| self.seal_number(n));
         let binds = Binds::Caller(&sealed);
@@ -290,7 +286,14 @@ impl Store {
         )
         .await?;
         let detail = erased.to_json().to_string();
-        audit::append(&mut tx, actor, "caller.erase", label, &detail).await?;
+        audit::append(
+            &mut tx,
+            actor,
+            "caller.erase",
+            &redacted(&forms[0]),
+            &detail,
+        )
+        .await?;
         tx.commit().await.map_err(q("commit erasure"))?;
         Ok(erased)
     }

@@ -181,8 +181,7 @@ impl DataKey {
     }
 }
 
-/// The key id in a sealed value.
-#[cfg(test)]
+/// The id of the key that sealed `stored`, when it is a sealed value.
 fn key_id(stored: &str) -> Option<&str> {
     stored
         .strip_prefix(SEALED)?
@@ -256,12 +255,11 @@ impl Store {
             .fetch_optional(&self.pool)
             .await
             .map_err(q("check the data key"))?;
-            let sealed_with = sample.as_deref().and_then(|v| {
-                v.strip_prefix(SEALED)
-                    .and_then(|v| v.split_once('.'))
-                    .map(|(id, _)| id)
-            });
-            if let Some(id) = sealed_with.filter(|id| *id != self.key.id()) {
+            if let Some(id) = sample
+                .as_deref()
+                .and_then(key_id)
+                .filter(|id| *id != self.key.id())
+            {
                 return Err(StoreError::WrongKey {
                     sealed_with: id.to_owned(),
                     have: self.key.id().to_owned(),

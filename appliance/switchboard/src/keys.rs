@@ -52,10 +52,7 @@ pub fn load(data_dir: &Path, name: &str) -> Result<[u8; 32], KeyError> {
                     meta.permissions().mode() & 0o777
                 )));
             }
-            std::fs::read(&path)
-                .map_err(|e| fail(e.to_string()))?
-                .try_into()
-                .map_err(|b: Vec<u8>| fail(format!("expected 32 bytes, found {}", b.len())))
+            read(&path).map_err(fail)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => create(&path).map_err(fail),
         Err(e) => Err(fail(e.to_string())),
@@ -87,12 +84,17 @@ fn create(path: &Path) -> Result<[u8; 32], String> {
             Ok(key)
         }
         // Another process made it first: that one is the key.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read(path)
-            .map_err(|e| e.to_string())?
-            .try_into()
-            .map_err(|b: Vec<u8>| format!("expected 32 bytes, found {}", b.len())),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(path),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// The 32 bytes of the key file at `path`.
+fn read(path: &Path) -> Result<[u8; 32], String> {
+    std::fs::read(path)
+        .map_err(|e| e.to_string())?
+        .try_into()
+        .map_err(|b: Vec<u8>| format!("expected 32 bytes, found {}", b.len()))
 }
 
 #[cfg(test)]

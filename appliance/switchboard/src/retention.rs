@@ -61,7 +61,7 @@ pub async fn purge(config: &Config, store: &Store, now: UnixMillis) -> Result<Pu
                 .await?;
             let mut removed = 0;
             for (call, path) in files {
-                if remove(&path) {
+                if remove(&path).await {
                     store.forget_recording(&call).await?;
                     removed += 1;
                 }
@@ -147,7 +147,7 @@ pub async fn erase(store: &Store, node: &str, number: &str, actor: &str) -> Resu
             elsewhere.extend(holder);
             continue;
         }
-        if !remove(&path) {
+        if !remove(&path).await {
             return Err(Error::Recording { path });
         }
         store.forget_recording(&call).await?;
@@ -158,15 +158,14 @@ pub async fn erase(store: &Store, node: &str, number: &str, actor: &str) -> Resu
         elsewhere.dedup();
         return Err(Error::RecordingsElsewhere(elsewhere.join(", ")));
     }
-    let label = Pii(number).to_string();
-    let rows = store.erase_caller(&forms, actor, &label).await?;
+    let rows = store.erase_caller(&forms, actor).await?;
     tracing::info!(caller = %Pii(number), calls = rows.calls, recordings, "caller erased");
     Ok(Erasure { rows, recordings })
 }
 
 /// Removes a recording file; a file already gone counts as removed.
-fn remove(path: &str) -> bool {
-    match std::fs::remove_file(path) {
+async fn remove(path: &str) -> bool {
+    match tokio::fs::remove_file(path).await {
         Ok(()) => true,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
         Err(e) => {

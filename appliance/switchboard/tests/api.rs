@@ -938,26 +938,10 @@ fn calls_are_listed_and_shown_with_transcript_and_timings() {
 #[test]
 fn the_agent_role_sees_only_the_agents_it_works_for() {
     let s = Server::start(false);
-    let mut calls = Vec::new();
-    for (i, name) in ["front", "sales"].iter().enumerate() {
-        let agent = s.rt.block_on(s.store.agent_by_name(name)).unwrap().unwrap();
-        let call = CallRecord {
-            id: CallRecordId::new(),
-            sip_call_id: format!("c{i}@test"),
-            direction: Direction::Inbound,
-            agent_id: Some(agent.id.clone()),
-            from_number: "+15551230001".into(),
-            to_number: agent.numbers[0].clone(),
-            started_at: UnixMillis(1_700_000_000_000 + i as i64 * 60_000),
-            answered_at: None,
-            ended_at: None,
-            end_reason: None,
-            consent: None,
-            node: None,
-        };
-        s.rt.block_on(s.store.insert_call(&call)).unwrap();
-        calls.push(call.id);
-    }
+    let calls = [
+        finished_call(&s, "front", "+15551230001", 2, "box-a", None),
+        finished_call(&s, "sales", "+15551230001", 1, "box-a", None),
+    ];
     let (front, sales) = (calls[0].to_string(), calls[1].to_string());
     let listed = |auth: &Auth, path: &str, field: &str| -> Vec<String> {
         let reply = s.get(path, auth);

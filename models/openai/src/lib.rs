@@ -204,21 +204,15 @@ impl OpenAi {
     /// A client for `config`'s endpoint. Nothing is contacted until the first generation; the
     /// CAs are loaded now, so a bad CA file fails here.
     pub fn new(config: OpenAiConfig) -> Result<Self, Error> {
-        let agent = ureq::AgentBuilder::new()
+        let mut agent = ureq::AgentBuilder::new()
             .timeout_connect(config.connect_timeout)
-            .timeout_read(config.read_timeout)
-            .build();
+            .timeout_read(config.read_timeout);
         // CAs only matter to an https:// endpoint; a box without a system store may still talk
         // to a server on its own loopback.
-        let agent = if config.url.starts_with("https://") {
-            ureq::AgentBuilder::new()
-                .timeout_connect(config.connect_timeout)
-                .timeout_read(config.read_timeout)
-                .tls_config(Arc::new(tls_config(&config.roots)?))
-                .build()
-        } else {
-            agent
-        };
+        if config.url.starts_with("https://") {
+            agent = agent.tls_config(Arc::new(tls_config(&config.roots)?));
+        }
+        let agent = agent.build();
         Ok(OpenAi {
             inner: Arc::new(Inner { config, agent }),
         })
