@@ -144,7 +144,11 @@ fn a_short_question_is_transcribed_once() {
 fn bad_files_get_a_precise_error_and_exit_1() {
     let dir = tempfile::tempdir().unwrap();
     let cases: [(&str, &[u8], &str); 3] = [
-        ("notes.wav", b"this is not audio at all", "not a WAV file"),
+        (
+            "notes.wav",
+            b"this is not audio at all",
+            "not a valid WAV file",
+        ),
         (
             "cut.wav",
             &g711_wav(7, 8000, &[0xFF; 400])[..300],
@@ -153,7 +157,7 @@ fn bad_files_get_a_precise_error_and_exit_1() {
         (
             "mp3.wav",
             &g711_wav(0x55, 8000, &[0; 64]),
-            "unsupported WAV encoding (format tag 0x0055)",
+            "unsupported WAV encoding (format tag 0x0055, 8 bits)",
         ),
     ];
     for (name, bytes, expected) in cases {

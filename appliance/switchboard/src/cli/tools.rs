@@ -1,11 +1,12 @@
 //! `switchboard transcribe` and `switchboard say`: the speech engines on files, for operators
 //! checking a box and for tests feeding SIP peers.
 
-use super::audio::{self, Channel};
+use super::audio;
 use crate::config::Config;
 use crate::engines;
 use anyhow::Context;
 use media_audio::resample::SampleRate;
+use media_audio::wav::read::Channel;
 use models_api::{i16_to_f32, CancelToken, Stt, SttOptions, Tts, TtsOptions};
 use models_bundle::Role;
 use serde::Serialize;

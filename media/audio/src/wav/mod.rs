@@ -1,7 +1,10 @@
-//! Stereo per-leg call recording: caller on the left channel, agent on the right, each leg placed
-//! by sample position with silence where it had nothing to say.
+//! WAV audio: stereo per-leg call recording (caller on the left channel, agent on the right,
+//! each leg placed by sample position with silence where it had nothing to say), and the reader
+//! for the WAV files operators hand the tools ([`read`]).
 
 use std::collections::VecDeque;
+
+pub mod read;
 
 use crate::Error;
 
