@@ -1,0 +1,12 @@
+//! Arbitrary bytes as an uploaded Pdf document: the ingester returns blocks or an error, and
+//! what it returns chunks, never panicking.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let path = std::path::Path::new("upload.pdf");
+    if let Ok(blocks) = kb::ingest::parse(path, kb::Format::Pdf, data) {
+        let _ = kb::chunking::chunk(&blocks);
+    }
+});
