@@ -67,6 +67,19 @@ ensure_rust() {
   fi
 }
 
+# cargo-deny at a pinned version, built once into the cache from crates.io (its releases page is
+# not reachable from CI). packaging/dev/deny derives the advisory database's directory from it.
+CARGO_DENY_VERSION=0.20.2
+ensure_cargo_deny() {
+  local root="$SB_CACHE/tools/cargo-deny-$CARGO_DENY_VERSION"
+  if [ ! -x "$root/bin/cargo-deny" ]; then
+    say "installing cargo-deny $CARGO_DENY_VERSION"
+    cargo install --locked --quiet cargo-deny --version "$CARGO_DENY_VERSION" --root "$root" \
+      --target-dir "$SB_CACHE/tools/build"
+  fi
+  export PATH="$root/bin:$PATH"
+}
+
 # Starts a throw-away PostgreSQL server on 127.0.0.1 for the tests and exports its URL.
 # Stopped (and its files removed) when the calling script exits.
 # A CA, a server certificate for 127.0.0.1 it signed, and an unrelated CA, in $1.
