@@ -5,12 +5,13 @@
 //! - [`PortPool`]: even RTP ports drawn at random from a configured range,
 //!   RTCP on the odd port above (or rtcp-mux); ports return to the pool when
 //!   dropped.
-//! - [`RtpSession`]: per call, a task that receives RTP (RFC 3550
+//! - [`RtpSession`]: per call, a task driving the sans-IO
+//!   [`media_rtp::RtpSession`] on the call's sockets. It receives RTP (RFC 3550
 //!   validation → jitter buffer → G.711 decode, PLC for lost frames) and
 //!   hands the application 20 ms frames of 8 kHz `i16` plus RFC 4733
 //!   digits ([`MediaEvent`]); and sends the application's queued audio
 //!   paced at 20 ms from a monotonic anchor (silence when the queue is
-//!   empty — see `session` for why), with [`RtpSessionHandle::clear_outbound`]
+//!   empty — see `media_rtp::session` for why), with [`RtpSessionHandle::clear_outbound`]
 //!   for barge-in, RFC 4733 digits, symmetric-RTP latching and RTCP SR/RR
 //!   every 5 s. Media is played only from the caller: the SDP's address, or
 //!   a NAT port of the SDP's or SIP peer's host latched in the first seconds;

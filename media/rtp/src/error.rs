@@ -65,6 +65,12 @@ pub enum Error {
         /// Bytes provided.
         available: usize,
     },
+    /// A digit to send that RFC 4733 has no event for.
+    #[error("{0:?} is not an RFC 4733 digit (0-9, *, #, A-D)")]
+    NotADigit(char),
+    /// A digit to send on a session whose peer did not negotiate telephone-event.
+    #[error("the peer did not negotiate telephone-event; digits cannot be sent")]
+    NoTelephoneEvent,
     /// A telephone-event payload shorter than 4 bytes (RFC 4733 §2.3).
     #[error("telephone-event payload too short: {0} bytes")]
     TelephoneEventTooShort(usize),

@@ -1,10 +1,12 @@
 //! Sans-IO RTP for Switchboard: RTP/RTCP packets, source statistics, the sending stream and
-//! pacing, RFC 4733 telephone events, SDP offer/answer and the adaptive jitter buffer.
+//! pacing, RFC 4733 telephone events, SDP offer/answer, the adaptive jitter buffer, and the
+//! per-call [`RtpSession`] that puts them together.
 //!
 //! This crate owns no socket, task or clock. Time enters as a `std::time::Instant` argument;
 //! random values (SSRC, initial sequence number and timestamp, SDP session id) are inputs too. A
 //! driver (the tokio RTP socket in `media/net`) feeds datagrams and the clock in and sends what
-//! comes out. After any input, drain the outputs (`pop`, `next`) before the next input.
+//! comes out. After any input, drain the outputs (`poll_transmit`, `poll_event`; `pop`, `next`
+//! on the parts) before the next input.
 //!
 //! Parsers of untrusted bytes ([`RtpPacket::parse`], [`rtcp::parse_compound`],
 //! [`sdp::SessionDescription::parse`]) never panic; they return [`Error`]. Late, duplicate and
@@ -31,6 +33,7 @@ pub mod jitter_buffer;
 mod packet;
 pub mod rtcp;
 pub mod sdp;
+pub mod session;
 
 mod sender;
 mod source;
@@ -43,6 +46,7 @@ pub use error::{AnswerMismatch, Error, SdpErrorKind};
 pub use jitter_buffer::{JitterBuffer, JitterConfig, JitterStats, Playout, PushOutcome};
 pub use packet::{classify, Csrcs, HeaderExtension, PacketKind, RtpPacket, HEADER_LEN};
 pub use sender::{Pacer, RtpSender, SenderConfig};
+pub use session::{RtpConfig, RtpSession, SessionStats};
 pub use source::{ReceptionStats, SequenceOutcome, SourceState};
 pub use source_filter::{Admission, SourceFilter};
 pub use types::{PayloadType, Ssrc};

@@ -1,157 +1,402 @@
-//! Source validation (RFC 3550 A.1), loss (A.3), jitter (A.8), the sender and pacing.
+//! The per-call RTP session in virtual time: a call's worth of packets and seconds in
+//! microseconds, with no socket. Each test plays the caller's side with its own sender.
+#![allow(clippy::unwrap_used)] // reason: test code, where a panic is the failure report
 
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
 
-use media_rtp::{Pacer, PayloadType, RtpSender, SenderConfig, SequenceOutcome, SourceState, Ssrc};
+use media_audio::g711::Law;
+use media_rtp::rtcp::{self, RtcpPacket};
+use media_rtp::sdp::Direction;
+use media_rtp::session::{Event, RtpConfig, RtpSession, Socket, Transmit};
+use media_rtp::telephone_event::{EventCode, TelephoneEvent};
+use media_rtp::{Admission, Error, PayloadType, RtpPacket, RtpSender, SenderConfig, Ssrc};
+
+const CALLER: &str = "192.0.2.10:4000";
+const INJECTOR: &str = "198.51.100.9:4000";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-#[test]
-fn probation_then_valid() {
-    let t0 = Instant::now();
-    let mut s = SourceState::new(Ssrc(1), 8000, 1000);
-    assert_eq!(s.update(1000, 0, t0), SequenceOutcome::Probation);
-    assert!(!s.is_valid());
-    assert_eq!(
-        s.update(1001, 160, t0 + ms(20)),
-        SequenceOutcome::Valid(1001)
-    );
-    assert!(s.is_valid());
-    assert_eq!(s.stats().received, 1);
-    assert_eq!(s.stats().expected, 1);
+/// A session under test, its clock, and everything it sent and reported.
+struct Call {
+    session: RtpSession,
+    now: Instant,
+    sent: Vec<(Instant, Transmit)>,
+    events: Vec<Event>,
 }
 
-#[test]
-fn probation_restarts_on_out_of_order() {
-    let t0 = Instant::now();
-    let mut s = SourceState::new(Ssrc(1), 8000, 10);
-    assert_eq!(s.update(10, 0, t0), SequenceOutcome::Probation);
-    assert_eq!(s.update(50, 0, t0), SequenceOutcome::Probation);
-    assert_eq!(s.update(51, 0, t0), SequenceOutcome::Valid(51));
-}
+impl Call {
+    fn new(config: RtpConfig) -> Call {
+        Call::with_rtcp_socket(config, true)
+    }
 
-#[test]
-fn sequence_wrap_extends() {
-    let t0 = Instant::now();
-    let mut s = SourceState::new(Ssrc(1), 8000, 65534);
-    s.update(65534, 0, t0);
-    assert_eq!(s.update(65535, 160, t0), SequenceOutcome::Valid(65535));
-    assert_eq!(s.update(0, 320, t0), SequenceOutcome::Valid(65536));
-    assert_eq!(s.update(1, 480, t0), SequenceOutcome::Valid(65537));
-    // A reordered packet from before the wrap keeps its old cycle.
-    assert_eq!(s.update(65535, 160, t0), SequenceOutcome::Valid(65535));
-    assert_eq!(s.stats().extended_highest, 65537);
-}
-
-#[test]
-fn large_jump_needs_two_sequential_packets() {
-    let t0 = Instant::now();
-    let mut s = SourceState::new(Ssrc(1), 8000, 100);
-    s.update(100, 0, t0);
-    s.update(101, 0, t0);
-    assert_eq!(s.update(30000, 0, t0), SequenceOutcome::Jump);
-    assert_eq!(s.update(30001, 0, t0), SequenceOutcome::Restarted(30001));
-    assert_eq!(s.update(30002, 0, t0), SequenceOutcome::Valid(30002));
-}
-
-#[test]
-fn loss_and_fraction_in_report_block() {
-    let t0 = Instant::now();
-    let mut s = SourceState::new(Ssrc(9), 8000, 0);
-    s.update(0, 0, t0);
-    // Sequence 1..=100 with 5, 15, …, 95 dropped: 90 received of 100 expected.
-    for seq in 1..=100u16 {
-        if seq % 10 != 5 {
-            s.update(seq, seq as u32 * 160, t0 + ms(seq as u64 * 20));
+    fn with_rtcp_socket(config: RtpConfig, rtcp_socket: bool) -> Call {
+        let now = Instant::now();
+        Call {
+            session: RtpSession::new(now, SystemTime::now(), config, rtcp_socket),
+            now,
+            sent: Vec::new(),
+            events: Vec::new(),
         }
     }
-    let stats = s.stats();
-    assert_eq!(stats.expected, 100);
-    assert_eq!(stats.received, 90);
-    assert_eq!(stats.cumulative_lost, 10);
-    let block = s.report_block(t0 + ms(2000));
-    assert_eq!(block.ssrc, Ssrc(9));
-    assert_eq!(block.fraction_lost, (10 * 256 / 100) as u8);
-    assert_eq!(block.cumulative_lost, 10);
-    assert_eq!(block.highest_sequence, 100);
-    assert_eq!(block.jitter, 0, "perfectly paced arrivals have no jitter");
-    // Next interval: 10 more, none lost.
-    for seq in 101..=110u16 {
-        s.update(seq, seq as u32 * 160, t0 + ms(seq as u64 * 20));
+
+    fn drain(&mut self) {
+        while let Some(t) = self.session.poll_transmit() {
+            self.sent.push((self.now, t));
+        }
+        while let Some(e) = self.session.poll_event() {
+            self.events.push(e);
+        }
     }
-    let block = s.report_block(t0 + ms(3000));
-    assert_eq!(block.fraction_lost, 0);
-    assert_eq!(block.cumulative_lost, 10);
-}
 
-#[test]
-fn jitter_converges_to_alternating_delay() {
-    let t0 = Instant::now();
-    let mut s = SourceState::new(Ssrc(1), 8000, 0);
-    // Arrivals alternate 0 and 10 ms late: |D| = 80 timestamp units every packet.
-    for seq in 0..2000u16 {
-        let late = if seq % 2 == 0 { 0 } else { 10 };
-        s.update(seq, seq as u32 * 160, t0 + ms(seq as u64 * 20 + late));
+    /// Moves the clock on, waking the session whenever it asked to be.
+    fn advance(&mut self, by: Duration) {
+        let end = self.now + by;
+        loop {
+            let wake = self.session.poll_timeout();
+            if wake > end {
+                break;
+            }
+            self.now = wake.max(self.now);
+            self.session.handle_timeout(self.now);
+            self.drain();
+        }
+        self.now = end;
     }
-    let j = s.stats().jitter;
-    assert!((75..=80).contains(&j), "jitter {j}");
-    assert!((s.jitter().as_micros() as i64 - 10_000).abs() < 700);
+
+    fn receive(&mut self, from: &str, bytes: &[u8]) {
+        self.session
+            .handle_datagram(self.now, Socket::Rtp, addr(from), bytes);
+        self.drain();
+    }
+
+    /// RTP packets sent, in order.
+    fn rtp(&self) -> Vec<(Instant, SocketAddr, RtpPacket<'_>)> {
+        self.sent
+            .iter()
+            .filter(|(_, t)| t.socket == Socket::Rtp && RtpPacket::parse(&t.bytes).is_ok())
+            .map(|(at, t)| (*at, t.to, RtpPacket::parse(&t.bytes).unwrap()))
+            .collect()
+    }
+
+    /// RTCP compounds sent, with the socket and address.
+    fn rtcp(&self) -> Vec<(Socket, SocketAddr, Vec<RtcpPacket<'_>>)> {
+        self.sent
+            .iter()
+            .filter(|(_, t)| media_rtp::classify(&t.bytes) == media_rtp::PacketKind::Rtcp)
+            .map(|(_, t)| (t.socket, t.to, rtcp::parse_compound(&t.bytes).unwrap()))
+            .collect()
+    }
+
+    fn audio(&self) -> Vec<&Vec<i16>> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Audio(frame) => Some(frame),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
-#[test]
-fn lsr_and_dlsr() {
-    let t0 = Instant::now();
-    let mut s = SourceState::new(Ssrc(1), 8000, 0);
-    s.on_sender_report(0x0011_2233_4455_6677, t0);
-    let block = s.report_block(t0 + ms(500));
-    assert_eq!(block.last_sender_report, 0x2233_4455);
-    assert_eq!(block.delay_since_last_sender_report, 32768);
+fn config() -> RtpConfig {
+    let mut config = RtpConfig::new(Law::Mu, Some(addr(CALLER)), 7);
+    config.rtcp_interval = Duration::from_secs(5);
+    config
 }
 
-fn sender() -> RtpSender {
+/// The caller's phone: PCMU packets of `ptime` ms.
+fn phone(ssrc: u32, ptime_ms: u32) -> RtpSender {
     RtpSender::new(SenderConfig {
-        ssrc: Ssrc(0xABCD),
-        payload_type: PayloadType::PCMA,
+        ssrc: Ssrc(ssrc),
+        payload_type: PayloadType::PCMU,
         clock_rate: 8000,
-        ptime_ms: 20,
-        initial_sequence: 65534,
-        initial_timestamp: u32::MAX - 159,
+        ptime_ms,
+        initial_sequence: 1000,
+        initial_timestamp: 0,
     })
 }
 
-#[test]
-fn sender_continuity_and_marker() {
-    let mut tx = sender();
-    let payload = [0xD5u8; 160];
-    let p1 = tx.next_packet(&payload);
-    assert!(p1.marker);
-    assert_eq!((p1.sequence, p1.timestamp), (65534, u32::MAX - 159));
-    let p2 = tx.next_packet(&payload);
-    assert!(!p2.marker);
-    assert_eq!((p2.sequence, p2.timestamp), (65535, 0));
-    // Silence for 3 packet times, then a new talkspurt.
-    tx.skip(3);
-    let p3 = tx.next_packet(&payload);
-    assert!(p3.marker);
-    assert_eq!((p3.sequence, p3.timestamp), (0, 160 * 4));
-    let info = tx.sender_info(1 << 32, p3.timestamp);
-    assert_eq!((info.packet_count, info.octet_count), (3, 480));
+fn tone(samples: usize, amplitude: f64) -> Vec<i16> {
+    (0..samples)
+        .map(|i| {
+            (amplitude * (i as f64 * 2.0 * std::f64::consts::PI * 440.0 / 8000.0).sin()) as i16
+        })
+        .collect()
+}
+
+fn rms(frame: &[i16]) -> f64 {
+    (frame.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / frame.len().max(1) as f64).sqrt()
 }
 
 #[test]
-fn pacer_is_drift_free_and_caps_bursts() {
-    let t0 = Instant::now();
-    let mut pacer = Pacer::new(t0, ms(20));
-    assert_eq!(pacer.poll_timeout(), t0);
-    assert_eq!(pacer.handle_timeout(t0, 3), 1);
-    assert_eq!(pacer.handle_timeout(t0 + ms(5), 3), 0);
-    assert_eq!(pacer.poll_timeout(), t0 + ms(20));
-    // Woken 3 ms late: one packet, and the next deadline stays on the 20 ms grid.
-    assert_eq!(pacer.handle_timeout(t0 + ms(23), 3), 1);
-    assert_eq!(pacer.poll_timeout(), t0 + ms(40));
-    // A 200 ms stall: 10 due, at most 3 sent, grid kept.
-    assert_eq!(pacer.handle_timeout(t0 + ms(225), 3), 3);
-    assert_eq!(pacer.poll_timeout(), t0 + ms(240));
+fn queued_audio_goes_out_paced_and_silence_fills_the_gaps() {
+    let mut call = Call::new(config());
+    let speech = tone(240, 8000.0);
+    call.session.push_audio(&speech);
+    call.advance(ms(1000));
+    let rtp = call.rtp();
+    // One packet every 20 ms from the start, for the whole second (the first at 0 ms).
+    assert_eq!(rtp.len(), 51, "packets in a second");
+    for pair in rtp.windows(2) {
+        assert_eq!(pair[1].0 - pair[0].0, ms(20));
+        assert_eq!(pair[1].2.sequence, pair[0].2.sequence.wrapping_add(1));
+        assert_eq!(pair[1].2.timestamp, pair[0].2.timestamp.wrapping_add(160));
+    }
+    assert!(rtp
+        .iter()
+        .all(|(_, to, p)| *to == addr(CALLER) && p.payload.len() == 160));
+    // The queued speech, then µ-law silence.
+    let encoded: Vec<u8> = speech.iter().map(|&s| Law::Mu.encode(s)).collect();
+    assert_eq!(rtp[0].2.payload, &encoded[..160]);
+    assert_eq!(&rtp[1].2.payload[..80], &encoded[160..]);
+    assert!(rtp[1].2.payload[80..]
+        .iter()
+        .all(|&b| b == Law::Mu.silence()));
+    assert!(rtp[2].2.payload.iter().all(|&b| b == Law::Mu.silence()));
+    assert_eq!(call.session.stats().samples_played, 240);
+}
+
+#[test]
+fn a_new_ptime_changes_the_packet_size_and_keeps_the_stream() {
+    let mut call = Call::new(config());
+    call.advance(ms(100));
+    let before = call.rtp().len();
+    let mut renegotiated = config();
+    renegotiated.ptime_ms = 40;
+    call.session.update(call.now, renegotiated);
+    call.advance(ms(400));
+    let rtp = call.rtp();
+    let after = &rtp[before..];
+    assert_eq!(
+        after.len(),
+        11,
+        "a 40 ms packet every 40 ms, at 0, 40, … 400 ms"
+    );
+    assert!(after.iter().all(|(_, _, p)| p.payload.len() == 320));
+    assert_eq!(after[0].2.ssrc, rtp[0].2.ssrc);
+    assert_eq!(
+        after[0].2.sequence,
+        rtp[before - 1].2.sequence.wrapping_add(1)
+    );
+}
+
+#[test]
+fn the_callers_packets_of_any_size_play_as_20ms_frames_and_a_loss_is_concealed() {
+    let mut call = Call::new(config());
+    let mut phone = phone(0xCA11, 40);
+    let speech = tone(320, 6000.0);
+    let payload: Vec<u8> = speech.iter().map(|&s| Law::Mu.encode(s)).collect();
+    for i in 0..25 {
+        let wire = phone.next_packet(&payload).to_vec();
+        if i != 12 {
+            call.receive(CALLER, &wire);
+        }
+        call.advance(ms(40));
+    }
+    let audio = call.audio();
+    assert!(audio.iter().all(|f| f.len() == 160));
+    // 25 packets of 40 ms are 50 frames; the jitter buffer holds back a few at the start.
+    assert!((44..=50).contains(&audio.len()), "{} frames", audio.len());
+    let loud = audio.iter().filter(|f| rms(f) > 1000.0).count();
+    assert!(loud >= 40, "{loud} frames carry the caller's tone");
+    let stats = call.session.stats();
+    assert_eq!(stats.packets_received, 24);
+    assert_eq!(stats.frames_concealed, 1);
+    assert_eq!(stats.reception.unwrap().cumulative_lost, 1);
+}
+
+#[test]
+fn media_from_another_host_is_refused_and_never_played() {
+    let mut call = Call::new(config());
+    let mut caller = phone(0xCA11, 20);
+    let mut injector = phone(0xBAD, 20);
+    let silence = vec![Law::Mu.silence(); 160];
+    let shout: Vec<u8> = tone(160, 20000.0)
+        .iter()
+        .map(|&s| Law::Mu.encode(s))
+        .collect();
+    for _ in 0..50 {
+        let wire = caller.next_packet(&silence).to_vec();
+        call.receive(CALLER, &wire);
+        let wire = injector.next_packet(&shout).to_vec();
+        call.receive(INJECTOR, &wire);
+        call.advance(ms(20));
+    }
+    assert!(call.audio().len() > 40);
+    assert!(
+        call.audio().iter().all(|f| rms(f) < 10.0),
+        "injected audio played"
+    );
+    assert_eq!(call.session.stats().packets_refused, 50);
+    let refusals: Vec<_> = call
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Refused { .. }))
+        .collect();
+    assert_eq!(
+        refusals,
+        [&Event::Refused {
+            from: addr(INJECTOR),
+            why: Admission::ForeignAddress,
+            accepted: Some(addr(CALLER)),
+        }],
+        "reported once"
+    );
+    // The agent's audio still goes only to the caller.
+    assert!(call.rtp().iter().all(|(_, to, _)| *to == addr(CALLER)));
+}
+
+#[test]
+fn a_nat_port_of_the_callers_host_is_latched_in_the_first_seconds_only() {
+    let nat = "192.0.2.10:31000";
+    let mut early = Call::new(config());
+    early.advance(ms(1000));
+    let wire = phone(0xCA11, 20).next_packet(&[0xFF; 160]).to_vec();
+    early.receive(nat, &wire);
+    assert_eq!(early.events, [Event::Latched(addr(nat))]);
+    early.advance(ms(100));
+    let (_, to, _) = early.rtp().pop().unwrap();
+    assert_eq!(to, addr(nat), "symmetric RTP: sent back where it came from");
+    assert!(early.session.stats().latched);
+
+    let mut late = Call::new(config());
+    late.advance(ms(10_500));
+    late.receive(nat, &wire);
+    assert!(!late.events.iter().any(|e| matches!(e, Event::Latched(_))));
+    assert_eq!(late.session.stats().packets_refused, 1);
+    late.advance(ms(100));
+    assert_eq!(late.rtp().pop().unwrap().1, addr(CALLER));
+}
+
+#[test]
+fn hold_stops_the_packets_and_resume_continues_the_stream() {
+    let mut call = Call::new(config());
+    call.advance(ms(200));
+    let sent = call.rtp().len();
+    let (ssrc, sequence, timestamp) = {
+        let rtp = call.rtp();
+        let last = &rtp.last().unwrap().2;
+        (last.ssrc, last.sequence, last.timestamp)
+    };
+    let mut held = config();
+    held.direction = Direction::RecvOnly;
+    call.session.update(call.now, held);
+    call.advance(ms(1000));
+    assert_eq!(call.rtp().len(), sent, "nothing sent while held");
+    call.session.update(call.now, config());
+    call.advance(ms(20));
+    let rtp = call.rtp();
+    let resumed = &rtp[sent].2;
+    assert_eq!(resumed.ssrc, ssrc);
+    assert_eq!(resumed.sequence, sequence.wrapping_add(1));
+    // The timestamp kept time through the hold (RFC 3550 §5.1).
+    let elapsed = resumed.timestamp.wrapping_sub(timestamp);
+    assert!((8000..=8480).contains(&elapsed), "{elapsed} samples");
+}
+
+#[test]
+fn rtcp_reports_on_schedule_and_says_bye_at_the_end() {
+    let mut call = Call::new(config());
+    call.advance(ms(12_000));
+    let reports = call.rtcp();
+    assert_eq!(reports.len(), 2, "one at 5 s, one at 10 s");
+    for (socket, to, packets) in &reports {
+        assert_eq!(*socket, Socket::Rtcp);
+        assert_eq!(*to, addr("192.0.2.10:4001"), "RTCP on the port above RTP");
+        assert!(matches!(packets[0], RtcpPacket::SenderReport(_)), "we sent");
+        assert!(matches!(packets[1], RtcpPacket::SourceDescription(_)));
+    }
+    call.session.close(call.now);
+    call.drain();
+    let (_, _, last) = call.rtcp().pop().unwrap();
+    assert!(matches!(last.last(), Some(RtcpPacket::Goodbye(_))));
+
+    // With rtcp-mux, RTCP shares the RTP socket and address.
+    let mut muxed = Call::with_rtcp_socket(config(), false);
+    muxed.advance(ms(5_000));
+    let (socket, to, _) = &muxed.rtcp()[0];
+    assert_eq!((*socket, *to), (Socket::Rtp, addr(CALLER)));
+}
+
+#[test]
+fn digits_go_out_as_rfc4733_events_and_come_in_once() {
+    let mut call = Call::new(config());
+    assert_eq!(
+        call.session.send_digit('x', ms(100)),
+        Err(Error::NotADigit('x'))
+    );
+    call.session.send_digit('5', ms(100)).unwrap();
+    call.advance(ms(300));
+    let events: Vec<TelephoneEvent> = call
+        .rtp()
+        .iter()
+        .filter(|(_, _, p)| p.payload_type.get() == 101)
+        .map(|(_, _, p)| TelephoneEvent::parse(p.payload).unwrap())
+        .collect();
+    assert!(events.len() >= 5);
+    assert!(events
+        .iter()
+        .all(|e| e.event == EventCode::from_char('5').unwrap()));
+    assert_eq!(
+        events.iter().filter(|e| e.end).count(),
+        3,
+        "end sent three times"
+    );
+    assert_eq!(call.session.stats().digits_sent, 1);
+
+    // The caller presses 7: three end packets with one timestamp are one press.
+    let mut phone = phone(0xCA11, 20);
+    let pt = PayloadType::new(101).unwrap();
+    for (end, duration) in [
+        (false, 160),
+        (false, 320),
+        (true, 480),
+        (true, 480),
+        (true, 480),
+    ] {
+        let event = TelephoneEvent {
+            event: EventCode::from_char('7').unwrap(),
+            end,
+            volume: 10,
+            duration,
+        };
+        let wire = phone
+            .packet_with(pt, duration == 160, 8000, &event.to_bytes())
+            .to_vec();
+        call.receive(CALLER, &wire);
+    }
+    let digits: Vec<_> = call
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Digit(_)))
+        .collect();
+    assert_eq!(digits, [&Event::Digit('7')]);
+
+    let mut no_events = config();
+    no_events.telephone_event = None;
+    let mut call = Call::new(no_events);
+    assert_eq!(
+        call.session.send_digit('5', ms(100)),
+        Err(Error::NoTelephoneEvent)
+    );
+}
+
+#[test]
+fn barge_in_reports_how_much_of_the_reply_was_heard() {
+    let mut call = Call::new(config());
+    call.session.push_audio(&tone(1600, 8000.0));
+    call.advance(ms(90)); // packets at 0, 20, 40, 60 and 80 ms
+    let cleared = call.session.clear_outbound();
+    assert_eq!((cleared.sent_samples, cleared.dropped_samples), (800, 800));
+    call.advance(ms(20));
+    let (_, _, next) = call.rtp().pop().unwrap();
+    assert!(next.payload.iter().all(|&b| b == Law::Mu.silence()));
+    assert_eq!(call.session.clear_outbound().sent_samples, 0);
 }
