@@ -20,11 +20,26 @@ pub const RECORDING: &str = "recording.key";
 /// The data key's file name.
 pub const DATA: &str = "data.key";
 
+/// Why a key could not be had.
 #[derive(Debug, thiserror::Error)]
-#[error("key {path}: {reason}")]
-pub struct KeyError {
-    pub path: PathBuf,
-    pub reason: String,
+pub enum KeyError {
+    #[error(
+        "key {path}: others may read it (mode {mode:o}): `chmod 600` it, and replace the key if \
+         someone else could have copied it"
+    )]
+    Exposed { path: PathBuf, mode: u32 },
+    #[error("key {path}: expected 32 bytes, found {found}")]
+    Length { path: PathBuf, found: usize },
+    #[error("key {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("key {path}: no randomness: {source}")]
+    Random {
+        path: PathBuf,
+        source: getrandom::Error,
+    },
 }
 
 /// The key that seals personal data in the database.
@@ -39,36 +54,37 @@ pub fn load(data_dir: &Path, name: &str) -> Result<[u8; 32], KeyError> {
         .map(|d| PathBuf::from(d).join(name))
         .filter(|p| p.is_file())
         .unwrap_or_else(|| data_dir.join(name));
-    let fail = |reason: String| KeyError {
-        path: path.clone(),
-        reason,
-    };
     match std::fs::metadata(&path) {
         Ok(meta) => {
-            if meta.permissions().mode() & 0o077 != 0 {
-                return Err(fail(format!(
-                    "others may read it (mode {:o}): `chmod 600` it, and replace the key if \
-                     someone else could have copied it",
-                    meta.permissions().mode() & 0o777
-                )));
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(KeyError::Exposed { path, mode });
             }
-            read(&path).map_err(fail)
+            read(&path)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create(&path).map_err(fail),
-        Err(e) => Err(fail(e.to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create(&path),
+        Err(source) => Err(KeyError::Io { path, source }),
     }
 }
 
 /// A new key at `path`, readable by its owner only. The key is written whole to a file of its
 /// own and then linked into place, which fails if `path` exists: two processes starting at once
 /// (the daemon and a command) end up with one key, and neither ever reads a half-written file.
-fn create(path: &Path) -> Result<[u8; 32], String> {
+fn create(path: &Path) -> Result<[u8; 32], KeyError> {
+    let random = |source| KeyError::Random {
+        path: path.to_owned(),
+        source,
+    };
+    let io = |source| KeyError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let mut key = [0u8; 32];
-    getrandom::fill(&mut key).map_err(|e| format!("no randomness: {e}"))?;
+    getrandom::fill(&mut key).map_err(random)?;
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(dir).map_err(io)?;
     let mut name = [0u8; 8];
-    getrandom::fill(&mut name).map_err(|e| format!("no randomness: {e}"))?;
+    getrandom::fill(&mut name).map_err(random)?;
     let draft = dir.join(format!(".key-{}", hex::encode(name)));
     let written = std::fs::OpenOptions::new()
         .write(true)
@@ -85,16 +101,22 @@ fn create(path: &Path) -> Result<[u8; 32], String> {
         }
         // Another process made it first: that one is the key.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(path),
-        Err(e) => Err(e.to_string()),
+        Err(source) => Err(io(source)),
     }
 }
 
 /// The 32 bytes of the key file at `path`.
-fn read(path: &Path) -> Result<[u8; 32], String> {
+fn read(path: &Path) -> Result<[u8; 32], KeyError> {
     std::fs::read(path)
-        .map_err(|e| e.to_string())?
+        .map_err(|source| KeyError::Io {
+            path: path.to_owned(),
+            source,
+        })?
         .try_into()
-        .map_err(|b: Vec<u8>| format!("expected 32 bytes, found {}", b.len()))
+        .map_err(|b: Vec<u8>| KeyError::Length {
+            path: path.to_owned(),
+            found: b.len(),
+        })
 }
 
 #[cfg(test)]
@@ -131,10 +153,11 @@ mod tests {
         assert_eq!(mode, 0o600);
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let e = load(dir.path(), DATA).unwrap_err();
-        assert!(e.reason.contains("others may read it"), "{e}");
+        assert!(matches!(e, KeyError::Exposed { mode: 0o644, .. }), "{e}");
+        assert!(e.to_string().contains("others may read it"), "{e}");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         std::fs::write(&path, b"short").unwrap();
         let e = load(dir.path(), DATA).unwrap_err();
-        assert!(e.reason.contains("expected 32 bytes"), "{e}");
+        assert!(matches!(e, KeyError::Length { found: 5, .. }), "{e}");
     }
 }

@@ -30,8 +30,13 @@ const SEGMENT_FRAMES: usize = RATE as usize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecordingError {
-    #[error("recording key {path}: {reason}")]
-    Key { path: PathBuf, reason: String },
+    #[error("recording {0}")]
+    Key(#[from] crate::keys::KeyError),
+    #[error("recording {path}: no randomness for its nonce: {source}")]
+    Random {
+        path: PathBuf,
+        source: getrandom::Error,
+    },
     #[error("recording {path}: {source}")]
     Io {
         path: PathBuf,
@@ -40,7 +45,9 @@ pub enum RecordingError {
     #[error("recording {path}: not a Switchboard recording, or the key or call id does not match")]
     Undecryptable { path: PathBuf },
     #[error("recording audio: {0}")]
-    Audio(String),
+    Audio(#[from] media_audio::Error),
+    #[error("recording {path}: its writer thread crashed")]
+    WriterCrashed { path: PathBuf },
 }
 
 /// Where recordings go and the key that seals them.
@@ -70,12 +77,7 @@ impl Vault {
     /// Recordings under `data_dir/recordings`, sealed with the recording key
     /// ([`crate::keys`]: a systemd credential, or `data_dir/recording.key` made on first use).
     pub fn open(data_dir: &Path) -> Result<Self, RecordingError> {
-        let key = crate::keys::load(data_dir, crate::keys::RECORDING).map_err(|e| {
-            RecordingError::Key {
-                path: e.path,
-                reason: e.reason,
-            }
-        })?;
+        let key = crate::keys::load(data_dir, crate::keys::RECORDING)?;
         let dir = data_dir.join(DIR);
         std::fs::create_dir_all(&dir).map_err(|source| RecordingError::Io {
             path: dir.clone(),
@@ -134,8 +136,7 @@ impl Vault {
             }
             index += 1;
         }
-        let wav = media_audio::wav::wav_bytes(channels, rate, &samples)
-            .map_err(|e| RecordingError::Audio(e.to_string()))?;
+        let wav = media_audio::wav::wav_bytes(channels, rate, &samples)?;
         Ok(Recording { wav, complete })
     }
 }
@@ -226,9 +227,9 @@ impl Recorder {
         };
         let mut header = [0u8; HEADER_LEN];
         header[..8].copy_from_slice(MAGIC);
-        getrandom::fill(&mut header[8..16]).map_err(|e| RecordingError::Key {
+        getrandom::fill(&mut header[8..16]).map_err(|source| RecordingError::Random {
             path: path.clone(),
-            reason: format!("no randomness for the nonce: {e}"),
+            source,
         })?;
         header[16..20].copy_from_slice(&RATE.to_le_bytes());
         header[20..22].copy_from_slice(&2u16.to_le_bytes());
@@ -302,10 +303,11 @@ impl Recorder {
             .to_writer
             .send((std::mem::take(&mut self.pending), true));
         drop(self.to_writer);
-        self.writer
-            .join()
-            .map_err(|_| RecordingError::Audio("the recording's writer crashed".into()))??;
-        Ok(self.path)
+        let path = self.path;
+        match self.writer.join() {
+            Ok(written) => written.map(|()| path),
+            Err(_) => Err(RecordingError::WriterCrashed { path }),
+        }
     }
 
     /// Stops as a crash would: what was handed over is written, no last segment.
