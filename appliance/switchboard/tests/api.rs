@@ -365,8 +365,8 @@ fn repeated_failed_logins_back_off() {
     assert!(error(&throttled).contains("too many failed logins"));
     // Another user from the same address is not held up.
     assert_eq!(s.login_reply("root", PASSWORD, false).status, 200);
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    assert_eq!(s.login_reply("olga", PASSWORD, false).status, 200);
+    // That the wait ends, and how it grows, is tested on the throttle's own clock
+    // (`auth::tests::guessing_backs_off_per_address_and_user`), not by sleeping here.
 }
 
 /// Password spraying: one address trying many usernames is slowed down too, and a username of
