@@ -13,7 +13,7 @@ use models_api::testing::model_file;
 use models_api::{CancelToken, Flow};
 use models_embed::MiniLm;
 use models_llama::{Llama, LlamaConfig};
-use switchboard_agent::{AgentSpec, Brain};
+use switchboard_agent::{AgentSpec, Dialog};
 
 const QUESTIONS: &[&str] = &[
     "How much does a cleaning cost?",
@@ -71,16 +71,16 @@ fn main() {
             can_transfer: true,
         };
         let started = Instant::now();
-        let brain =
-            Brain::load(Arc::clone(&llm), Arc::clone(&embedder), &spec, data.path()).unwrap();
+        let dialog =
+            Dialog::load(Arc::clone(&llm), Arc::clone(&embedder), &spec, data.path()).unwrap();
         println!(
             "{name}: {:?}, load (ingest + prefix prefill) {:?}",
-            brain.knowledge_mode(),
+            dialog.knowledge_mode(),
             started.elapsed()
         );
         let mut firsts = Vec::new();
         for q in QUESTIONS {
-            let mut call = brain.conversation(None).unwrap();
+            let mut call = dialog.conversation(None).unwrap();
             call.prepare(&CancelToken::new()).unwrap();
             let r = call
                 .reply(q, &CancelToken::new(), &mut |_| Flow::Continue)
@@ -94,7 +94,7 @@ fn main() {
         // The same questions with a speculative prefill on the first two thirds of the words.
         let mut speculative = Vec::new();
         for q in QUESTIONS {
-            let mut call = brain.conversation(None).unwrap();
+            let mut call = dialog.conversation(None).unwrap();
             call.prepare(&CancelToken::new()).unwrap();
             let words: Vec<&str> = q.split_whitespace().collect();
             let partial = words[..words.len() * 2 / 3].join(" ");

@@ -9,7 +9,7 @@ use models_api::{
     Sampling, StopReason,
 };
 
-use crate::brain::{KnowledgeMode, Shared};
+use crate::dialog::{KnowledgeMode, Shared};
 use crate::error::{llm, Error};
 use crate::grounding::{self, Evidence};
 use crate::outcome::{self, Outcome};

@@ -1,6 +1,6 @@
 //! The crate's one error type.
 
-/// Why the brain could not load or a turn could not run. Cancellation is not an error
+/// Why the dialog could not load or a turn could not run. Cancellation is not an error
 /// ([`crate::Reply::cancelled`]).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -1,13 +1,13 @@
-//! The dialog brain of a Switchboard agent: what the model is told, what it may answer from, and
+//! The dialog of a Switchboard agent: what the model is told, what it may answer from, and
 //! how its reply reaches text-to-speech.
 //!
 //! # What it does
 //! - **Prompt assembly.** The agent's instructions plus phone rules (one or two short spoken
 //!   sentences, no markdown, only the business's facts, "I don't know" and an offer of a
 //!   colleague instead of a guess) form the system prompt, prefilled once per agent
-//!   ([`Brain::load`]) and copied into every call's KV cache.
+//!   ([`Dialog::load`]) and copied into every call's KV cache.
 //! - **Knowledge, cached or retrieved.** The agent's `kb` collection is ingested at load. When
-//!   all of it fits [`BrainOptions::cache_budget_tokens`] it goes into the prefix
+//!   all of it fits [`DialogOptions::cache_budget_tokens`] it goes into the prefix
 //!   ([`KnowledgeMode::Cached`]: no per-turn retrieval or facts prefill); otherwise each turn
 //!   retrieves snippets under a token budget into a note placed *after* the cached prefix, so the
 //!   prefix's cache stays valid ([`KnowledgeMode::Retrieval`]). When no snippet is relevant
@@ -20,7 +20,7 @@
 //! - **Barge-in and speculation.** [`Conversation::heard`] rewrites the last reply to what was
 //!   played; [`Conversation::prefill_partial`] prefills a stable partial transcript.
 //! - **Memory and outcome.** A summary of earlier calls enters as a note
-//!   ([`Brain::conversation`]); [`Conversation::outcome`] extracts an [`Outcome`] under a JSON
+//!   ([`Dialog::conversation`]); [`Conversation::outcome`] extracts an [`Outcome`] under a JSON
 //!   grammar at the end of the call.
 //!
 //! # What it does not do
@@ -30,8 +30,8 @@
 //!
 //! # Example
 //! ```ignore
-//! let brain = Brain::load(llm, embedder, &spec, &data_dir)?;       // once, at daemon start
-//! let mut call = brain.conversation(memory.as_deref())?;           // per call
+//! let dialog = Dialog::load(llm, embedder, &spec, &data_dir)?;       // once, at daemon start
+//! let mut call = dialog.conversation(memory.as_deref())?;           // per call
 //! let reply = call.reply("Are you open on Saturday?", &cancel, &mut |chunk| {
 //!     tts.say(chunk); Flow::Continue
 //! })?;
@@ -41,15 +41,15 @@
 
 #![warn(missing_docs)]
 
-mod brain;
 mod conversation;
+mod dialog;
 mod error;
 pub mod grounding;
 mod outcome;
 mod prompt;
 pub mod speech;
 
-pub use brain::{AgentSpec, Brain, BrainOptions, KnowledgeMode};
 pub use conversation::{Conversation, Reply};
+pub use dialog::{AgentSpec, Dialog, DialogOptions, KnowledgeMode};
 pub use error::Error;
 pub use outcome::{Outcome, DISPOSITIONS};

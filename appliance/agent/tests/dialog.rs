@@ -1,8 +1,8 @@
 #![allow(clippy::unwrap_used)]
-//! The dialog brain with the real small models (Qwen2.5-Coder 0.5B Q4_0, all-MiniLM-L6-v2),
+//! The dialog with the real small models (Qwen2.5-Coder 0.5B Q4_0, all-MiniLM-L6-v2),
 //! greedy, against the Acme Dental documents of `kb/tests/data/acme`.
 //!
-//! Two brains are loaded once per test binary: one whose knowledge (about.md + prices.html) is
+//! Two dialogs are loaded once per test binary: one whose knowledge (about.md + prices.html) is
 //! small enough to be cached in the prefix, and one over the whole set, which is not and so
 //! retrieves per turn. Model work is serialised: the box has two cores.
 
@@ -13,9 +13,9 @@ use models_api::testing::model_file;
 use models_api::{CancelToken, Flow, Role};
 use models_embed::MiniLm;
 use models_llama::{Llama, LlamaConfig};
-use switchboard_agent::{AgentSpec, Brain, KnowledgeMode, Reply};
+use switchboard_agent::{AgentSpec, Dialog, KnowledgeMode, Reply};
 
-type AcmeBrain = Brain<Llama, MiniLm>;
+type AcmeDialog = Dialog<Llama, MiniLm>;
 
 const PROMPT: &str = "You are Sam, the receptionist of Acme Dental, a family dental practice. \
 You help callers with questions about the practice.";
@@ -61,33 +61,33 @@ fn exclusive() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn brain(
-    cell: &'static OnceLock<(AcmeBrain, tempfile::TempDir)>,
+fn dialog(
+    cell: &'static OnceLock<(AcmeDialog, tempfile::TempDir)>,
     spec: AgentSpec,
-) -> Option<&'static AcmeBrain> {
+) -> Option<&'static AcmeDialog> {
     let (llm, embedder) = engines()?;
     Some(
         &cell
             .get_or_init(|| {
                 let data = tempfile::tempdir().unwrap();
                 let started = std::time::Instant::now();
-                let brain = Brain::load(llm, embedder, &spec, data.path()).unwrap();
+                let dialog = Dialog::load(llm, embedder, &spec, data.path()).unwrap();
                 eprintln!(
                     "{}: {:?}, loaded in {:?}",
                     spec.name,
-                    brain.knowledge_mode(),
+                    dialog.knowledge_mode(),
                     started.elapsed()
                 );
-                (brain, data)
+                (dialog, data)
             })
             .0,
     )
 }
 
 /// Knowledge small enough for the prefix.
-fn cached() -> Option<&'static AcmeBrain> {
-    static CELL: OnceLock<(AcmeBrain, tempfile::TempDir)> = OnceLock::new();
-    brain(
+fn cached() -> Option<&'static AcmeDialog> {
+    static CELL: OnceLock<(AcmeDialog, tempfile::TempDir)> = OnceLock::new();
+    dialog(
         &CELL,
         spec(
             "cached",
@@ -97,16 +97,16 @@ fn cached() -> Option<&'static AcmeBrain> {
 }
 
 /// The demo agent's one-page knowledge, whose sections are lists of unrelated facts.
-fn demo() -> Option<&'static AcmeBrain> {
-    static CELL: OnceLock<(AcmeBrain, tempfile::TempDir)> = OnceLock::new();
+fn demo() -> Option<&'static AcmeDialog> {
+    static CELL: OnceLock<(AcmeDialog, tempfile::TempDir)> = OnceLock::new();
     let page = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/demo/acme-dental.md");
-    brain(&CELL, spec("demo", vec![page]))
+    dialog(&CELL, spec("demo", vec![page]))
 }
 
 /// The whole set: over the cache budget, so retrieved per turn.
-fn retrieving() -> Option<&'static AcmeBrain> {
-    static CELL: OnceLock<(AcmeBrain, tempfile::TempDir)> = OnceLock::new();
-    brain(&CELL, spec("retrieving", vec![acme()]))
+fn retrieving() -> Option<&'static AcmeDialog> {
+    static CELL: OnceLock<(AcmeDialog, tempfile::TempDir)> = OnceLock::new();
+    dialog(&CELL, spec("retrieving", vec![acme()]))
 }
 
 fn ask(
@@ -163,27 +163,27 @@ fn says_it_does_not_know(text: &str) -> bool {
 }
 
 #[test]
-fn brain_and_conversation_can_cross_threads() {
+fn dialog_and_conversation_can_cross_threads() {
     fn send_sync<T: Send + Sync>() {}
     fn send<T: Send>() {}
-    send_sync::<AcmeBrain>();
+    send_sync::<AcmeDialog>();
     send::<switchboard_agent::Conversation<Llama, MiniLm>>();
 }
 
 #[test]
 fn small_knowledge_is_cached_and_answers_from_it() {
-    let Some(brain) = cached() else { return };
+    let Some(dialog) = cached() else { return };
     let _one = exclusive();
     assert!(
-        matches!(brain.knowledge_mode(), KnowledgeMode::Cached { tokens } if tokens > 500),
+        matches!(dialog.knowledge_mode(), KnowledgeMode::Cached { tokens } if tokens > 500),
         "{:?}",
-        brain.knowledge_mode()
+        dialog.knowledge_mode()
     );
     assert!(
-        brain.system_prompt().contains("$95"),
+        dialog.system_prompt().contains("$95"),
         "the prices are in the prefix"
     );
-    let mut call = brain.conversation(None).unwrap();
+    let mut call = dialog.conversation(None).unwrap();
     let (reply, chunks) = ask(&mut call, "How much does a cleaning cost?");
     assert!(reply.text.contains("95"), "{:?}", reply.text);
     assert_eq!(reply.snippets, 0);
@@ -197,14 +197,14 @@ fn small_knowledge_is_cached_and_answers_from_it() {
 
 #[test]
 fn large_knowledge_is_retrieved_per_turn_and_answers_from_it() {
-    let Some(brain) = retrieving() else { return };
+    let Some(dialog) = retrieving() else { return };
     let _one = exclusive();
     assert!(
-        matches!(brain.knowledge_mode(), KnowledgeMode::Retrieval { chunks } if chunks > 10),
+        matches!(dialog.knowledge_mode(), KnowledgeMode::Retrieval { chunks } if chunks > 10),
         "{:?}",
-        brain.knowledge_mode()
+        dialog.knowledge_mode()
     );
-    let mut call = brain.conversation(None).unwrap();
+    let mut call = dialog.conversation(None).unwrap();
     let (reply, _) = ask(&mut call, "Which insurance plans are you in network with?");
     assert!(reply.snippets > 0 && !reply.no_relevant_facts);
     let text = reply.text.to_lowercase();
@@ -224,10 +224,10 @@ fn large_knowledge_is_retrieved_per_turn_and_answers_from_it() {
 
 #[test]
 fn out_of_scope_questions_get_no_invention() {
-    for brain in [cached(), retrieving()] {
-        let Some(brain) = brain else { return };
+    for dialog in [cached(), retrieving()] {
+        let Some(dialog) = dialog else { return };
         let _one = exclusive();
-        let mut call = brain.conversation(None).unwrap();
+        let mut call = dialog.conversation(None).unwrap();
         let (reply, _) = ask(&mut call, "What's the weather like on Mars today?");
         assert!(
             reply.no_relevant_facts,
@@ -244,9 +244,9 @@ fn out_of_scope_questions_get_no_invention() {
 
 #[test]
 fn the_reply_streams_in_speakable_chunks() {
-    let Some(brain) = cached() else { return };
+    let Some(dialog) = cached() else { return };
     let _one = exclusive();
-    let mut call = brain.conversation(None).unwrap();
+    let mut call = dialog.conversation(None).unwrap();
     let (reply, chunks) = ask(
         &mut call,
         "Tell me your opening hours from Monday to Saturday, please.",
@@ -278,9 +278,9 @@ fn the_reply_streams_in_speakable_chunks() {
 
 #[test]
 fn barge_in_keeps_what_was_heard_and_the_call_goes_on() {
-    let Some(brain) = cached() else { return };
+    let Some(dialog) = cached() else { return };
     let _one = exclusive();
-    let mut call = brain.conversation(None).unwrap();
+    let mut call = dialog.conversation(None).unwrap();
     let mut first = None;
     let reply = call
         .reply(
@@ -324,9 +324,9 @@ fn barge_in_keeps_what_was_heard_and_the_call_goes_on() {
 
 #[test]
 fn outcome_and_memory_carry_over_to_the_next_call() {
-    let Some(brain) = cached() else { return };
+    let Some(dialog) = cached() else { return };
     let _one = exclusive();
-    let mut call = brain.conversation(None).unwrap();
+    let mut call = dialog.conversation(None).unwrap();
     ask(
         &mut call,
         "Hi, this is John Miller. I broke a tooth and I want to know what a porcelain crown costs.",
@@ -347,7 +347,7 @@ fn outcome_and_memory_carry_over_to_the_next_call() {
         "extraction leaves the conversation as it was"
     );
 
-    let mut next = brain.conversation(Some(&outcome.summary)).unwrap();
+    let mut next = dialog.conversation(Some(&outcome.summary)).unwrap();
     let (reply, _) = ask(&mut next, "What did I call about last time?");
     let text = reply.text.to_lowercase();
     assert!(
@@ -359,9 +359,9 @@ fn outcome_and_memory_carry_over_to_the_next_call() {
 
 #[test]
 fn speculative_prefill_is_reused_by_the_final_turn() {
-    let Some(brain) = retrieving() else { return };
+    let Some(dialog) = retrieving() else { return };
     let _one = exclusive();
-    let mut call = brain.conversation(None).unwrap();
+    let mut call = dialog.conversation(None).unwrap();
     call.prefill_partial("Do you see patients who are afraid", &CancelToken::new())
         .unwrap();
     let (reply, _) = ask(
@@ -396,9 +396,9 @@ fn speculative_prefill_is_reused_by_the_final_turn() {
 /// as a whole is far from the question, its line is not, so it is not "I don't know".
 #[test]
 fn a_fact_from_a_list_is_answered_not_refused() {
-    let Some(brain) = demo() else { return };
+    let Some(dialog) = demo() else { return };
     let _one = exclusive();
-    let mut call = brain.conversation(None).unwrap();
+    let mut call = dialog.conversation(None).unwrap();
     let (reply, _) = ask(&mut call, "Where can I park?");
     assert!(!reply.no_relevant_facts, "{reply:?}");
     let text = reply.text.to_lowercase();
@@ -412,9 +412,9 @@ fn a_fact_from_a_list_is_answered_not_refused() {
 
 #[test]
 fn a_line_spoken_by_code_costs_the_next_turn_nothing() {
-    let Some(brain) = demo() else { return };
+    let Some(dialog) = demo() else { return };
     let _one = exclusive();
-    let mut call = brain.conversation(None).unwrap();
+    let mut call = dialog.conversation(None).unwrap();
     let mars = "What's the weather like on Mars today?";
     // Nothing to prefill for a question the knowledge does not cover: the reply is a fixed line.
     call.prefill_partial(mars, &CancelToken::new()).unwrap();
@@ -433,10 +433,10 @@ fn a_line_spoken_by_code_costs_the_next_turn_nothing() {
 
 #[test]
 fn a_question_that_mentions_an_earlier_call_is_answered_from_the_knowledge() {
-    let Some(brain) = cached() else { return };
+    let Some(dialog) = cached() else { return };
     let _one = exclusive();
     let memory = "The caller asked what a porcelain crown costs and wants a callback.";
-    let mut call = brain.conversation(Some(memory)).unwrap();
+    let mut call = dialog.conversation(Some(memory)).unwrap();
     let (reply, _) = ask(
         &mut call,
         "I called yesterday about something else. How much is a take-home whitening kit?",
@@ -458,9 +458,9 @@ fn a_question_that_mentions_an_earlier_call_is_answered_from_the_knowledge() {
 
 #[test]
 fn the_outcome_of_a_twenty_turn_call_is_extracted() {
-    let Some(brain) = cached() else { return };
+    let Some(dialog) = cached() else { return };
     let _one = exclusive();
-    let mut call = brain.conversation(None).unwrap();
+    let mut call = dialog.conversation(None).unwrap();
     ask(
         &mut call,
         "Hi, this is Ana Ruiz. What does a porcelain crown cost?",
@@ -485,14 +485,14 @@ fn the_outcome_of_a_twenty_turn_call_is_extracted() {
 
 #[test]
 fn a_figure_the_facts_do_not_give_is_never_spoken() {
-    let Some(brain) = retrieving() else { return };
+    let Some(dialog) = retrieving() else { return };
     let _one = exclusive();
     // Services the practice never mentions, asked in its own words.
     for question in [
         "How much do you charge for dental implants?",
         "How much is a night guard for teeth grinding?",
     ] {
-        let mut call = brain.conversation(None).unwrap();
+        let mut call = dialog.conversation(None).unwrap();
         let (reply, chunks) = ask(&mut call, question);
         let spoken = chunks.concat();
         assert!(

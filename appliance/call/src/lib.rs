@@ -1,4 +1,4 @@
-//! The per-call brain, sans-IO: what a voice agent does and when, given what it hears.
+//! The per-call state machine, sans-IO: what a voice agent does and when, given what it hears.
 //!
 //! A [`CallSession`] owns no socket, thread, clock or model. The runtime feeds it inputs with the
 //! current time — inbound VAD frames, outbound frame energies, transcripts, playback progress,

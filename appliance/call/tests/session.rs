@@ -1,4 +1,4 @@
-//! Whole conversations with the call brain, in virtual time: every input is what a runtime would
+//! Whole conversations with the call state machine, in virtual time: every input is what a runtime would
 //! see on a real call, every assertion something the caller (or the compliance officer) would notice.
 
 use std::time::{Duration, Instant};

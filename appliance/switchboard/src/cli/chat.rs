@@ -1,5 +1,5 @@
 //! `switchboard chat --agent NAME`: a text conversation with an agent, with the same prompt,
-//! knowledge and dialog brain as a call. Reads one caller turn per line from standard input
+//! knowledge and dialog as a call. Reads one caller turn per line from standard input
 //! (interactive or piped) and streams the reply chunk by chunk, as TTS would receive it. With
 //! `--json`, each turn is one JSON object instead (what `tests/eval` scores in text mode).
 
@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::engines::Engines;
 use anyhow::Context;
 use models_api::{CancelToken, Flow};
-use switchboard_agent::{Brain, KnowledgeMode};
+use switchboard_agent::{Dialog, KnowledgeMode};
 
 /// How `chat` runs.
 #[derive(Debug, Default)]
@@ -33,21 +33,21 @@ pub fn run(config: &Config, agent: &str, chat: &ChatOptions) -> anyhow::Result<(
         config.models.profile.into(),
         &config.models.llm,
     )?;
-    let brain_options = config
+    let dialog_options = config
         .agents
         .iter()
         .find(|a| a.name == agent)
-        .map(|a| a.brain_options())
+        .map(|a| a.dialog_options())
         .unwrap_or_default();
-    let brain = Brain::load_with(
+    let dialog = Dialog::load_with(
         engines.llm,
         engines.embedder,
         &spec,
         &config.data_dir,
-        brain_options,
+        dialog_options,
     )
     .with_context(|| format!("cannot load agent {agent:?}"))?;
-    for (path, why) in brain.knowledge_failures() {
+    for (path, why) in dialog.knowledge_failures() {
         eprintln!(
             "warning: knowledge file {} not ingested: {why}",
             path.display()
@@ -55,7 +55,7 @@ pub fn run(config: &Config, agent: &str, chat: &ChatOptions) -> anyhow::Result<(
     }
     eprintln!(
         "agent {agent}: {}; one line per turn, end with Ctrl-D",
-        match brain.knowledge_mode() {
+        match dialog.knowledge_mode() {
             KnowledgeMode::None => "no knowledge".to_string(),
             KnowledgeMode::Cached { tokens } =>
                 format!("knowledge cached in the prompt (~{tokens} tokens)"),
@@ -64,7 +64,7 @@ pub fn run(config: &Config, agent: &str, chat: &ChatOptions) -> anyhow::Result<(
         }
     );
     let memory = chat.memory.as_deref();
-    let mut call = brain.conversation(memory)?;
+    let mut call = dialog.conversation(memory)?;
     let mut out = std::io::stdout();
     if !chat.json {
         writeln!(out, "agent> {}", spec.greeting.trim())?;
@@ -75,7 +75,7 @@ pub fn run(config: &Config, agent: &str, chat: &ChatOptions) -> anyhow::Result<(
             continue;
         }
         if chat.fresh {
-            call = brain.conversation(memory)?;
+            call = dialog.conversation(memory)?;
         }
         if !chat.json {
             write!(out, "agent> ")?;

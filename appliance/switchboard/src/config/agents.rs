@@ -83,9 +83,9 @@ fn joe() -> String {
 }
 
 impl AgentConfig {
-    /// The dialog brain's options: the defaults, with this agent's `[agents.answers]` on top.
-    pub fn brain_options(&self) -> switchboard_agent::BrainOptions {
-        let mut o = switchboard_agent::BrainOptions::default();
+    /// The dialog's options: the defaults, with this agent's `[agents.answers]` on top.
+    pub fn dialog_options(&self) -> switchboard_agent::DialogOptions {
+        let mut o = switchboard_agent::DialogOptions::default();
         let a = &self.answers;
         o.cache_budget_tokens = a.cache_budget_tokens.unwrap_or(o.cache_budget_tokens);
         o.snippets = a.facts_per_question.unwrap_or(o.snippets);

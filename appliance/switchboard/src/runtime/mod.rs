@@ -1,13 +1,13 @@
 //! The call runtime: where the telephony stack and the local engines meet.
 //!
-//! At start each configured agent gets its [`AgentRuntime`]: the dialog brain (prompt prefix
+//! At start each configured agent gets its [`AgentRuntime`]: the dialog (prompt prefix
 //! prefilled once, knowledge ingested), its voice and its fixed prompts rendered to 8 kHz.
 //! [`Runtime::answer`] takes an admitted INVITE: RTP ports, SDP answer, 200 OK, and a task per
 //! call (`call::run`) that lives until the call ends and its record is closed.
 //!
-//! When an agent's knowledge changes over the API, [`Runtime::knowledge_changed`] has its brain
+//! When an agent's knowledge changes over the API, [`Runtime::knowledge_changed`] has its dialog
 //! loaded again in the background (one agent at a time, changes in a burst coalesced); new calls
-//! get the new brain, calls already running keep theirs.
+//! get the new dialog, calls already running keep theirs.
 
 mod call;
 mod playback;
@@ -32,7 +32,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
-use switchboard_agent::{AgentSpec, Brain, KnowledgeMode};
+use switchboard_agent::{AgentSpec, Dialog, KnowledgeMode};
 use switchboard_call::policy::profanity::ProfanityFilter;
 use switchboard_call::{CallConfig, ConsentMode};
 use switchboard_store::{AgentId, CallRecordId, CallerMemory, Store, UnixMillis};
@@ -41,7 +41,7 @@ use tracing::Instrument;
 
 pub type Conversation<M> =
     switchboard_agent::Conversation<<M as Models>::Llm, <M as Models>::Embedder>;
-pub type AgentBrain<M> = Brain<<M as Models>::Llm, <M as Models>::Embedder>;
+pub type AgentDialog<M> = Dialog<<M as Models>::Llm, <M as Models>::Embedder>;
 
 /// Why the runtime could not start, load an agent, answer a call, or get an engine's result.
 /// Each reaches the log with its cause; the SIP answer for a failed call is chosen in
@@ -127,7 +127,7 @@ pub struct AgentRuntime<M: Models = Engines> {
     pub name: String,
     pub language: String,
     /// Replaced when the agent's knowledge changes; a call keeps the one it started with.
-    brain: RwLock<AgentBrain<M>>,
+    dialog: RwLock<AgentDialog<M>>,
     pub voice: Arc<M::Voice>,
     pub prompts: Prompts,
     pub call_config: CallConfig,
@@ -135,16 +135,16 @@ pub struct AgentRuntime<M: Models = Engines> {
 }
 
 impl<M: Models> AgentRuntime<M> {
-    /// The brain new calls start from.
-    pub fn brain(&self) -> AgentBrain<M> {
-        self.brain
+    /// The dialog new calls start from.
+    pub fn dialog(&self) -> AgentDialog<M> {
+        self.dialog
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
 
-    fn set_brain(&self, brain: AgentBrain<M>) {
-        *self.brain.write().unwrap_or_else(PoisonError::into_inner) = brain;
+    fn set_dialog(&self, dialog: AgentDialog<M>) {
+        *self.dialog.write().unwrap_or_else(PoisonError::into_inner) = dialog;
     }
 }
 
@@ -152,11 +152,11 @@ impl<M: Models> AgentRuntime<M> {
 #[derive(Clone, Debug)]
 pub struct AgentStatus {
     pub knowledge: KnowledgeMode,
-    /// When the brain new calls use was loaded.
+    /// When the dialog new calls use was loaded.
     pub loaded_at: UnixMillis,
     /// A knowledge change is waiting for, or in, a reload.
     pub reloading: bool,
-    /// Why the last reload failed (calls then keep the brain loaded before).
+    /// Why the last reload failed (calls then keep the dialog loaded before).
     pub reload_error: Option<String>,
 }
 
@@ -229,7 +229,7 @@ pub struct Runtime<M: Models = Engines> {
     shared: Arc<Shared<M>>,
     agents: Arc<HashMap<String, Arc<AgentRuntime<M>>>>,
     reloads: Arc<Mutex<Reloads>>,
-    /// Names of agents to load again, to [`reload_brains`].
+    /// Names of agents to load again, to [`reload_dialogs`].
     reload_tx: mpsc::UnboundedSender<String>,
     ports: PortPool,
     /// The address written into our SDP; `None`: the local address facing each caller.
@@ -292,7 +292,7 @@ impl<M: Models> Runtime<M> {
         let agents = Arc::new(agents);
         let reloads = Arc::new(Mutex::new(Reloads::default()));
         let (reload_tx, reload_rx) = mpsc::unbounded_channel();
-        tokio::spawn(reload_brains(
+        tokio::spawn(reload_dialogs(
             Arc::clone(&agents),
             Arc::clone(&reloads),
             reload_rx,
@@ -317,7 +317,7 @@ impl<M: Models> Runtime<M> {
         })
     }
 
-    /// The agent's stored knowledge changed (a document uploaded or removed): its brain is loaded
+    /// The agent's stored knowledge changed (a document uploaded or removed): its dialog is loaded
     /// again in the background for the calls that start afterwards. Unknown agents are ignored
     /// (an agent in the database but not in the config takes no calls).
     pub fn knowledge_changed(&self, agent: &str) {
@@ -338,7 +338,7 @@ impl<M: Models> Runtime<M> {
         let reloads = lock(&self.reloads);
         let state = reloads.get(agent);
         Some(AgentStatus {
-            knowledge: runtime.brain().knowledge_mode(),
+            knowledge: runtime.dialog().knowledge_mode(),
             loaded_at: state.and_then(|s| s.loaded_at).unwrap_or(self.started),
             reloading: state.is_some_and(|s| s.requested > s.applied),
             reload_error: state.and_then(|s| s.error.clone()),
@@ -419,10 +419,10 @@ impl Drop for ActiveCall {
     }
 }
 
-/// Loads brains again as [`Runtime::knowledge_changed`] asks, one at a time off the async
+/// Loads dialogs again as [`Runtime::knowledge_changed`] asks, one at a time off the async
 /// workers. Requests that arrive during a reload are taken together afterwards, so a burst of
 /// uploads costs one or two reloads, not one each.
-async fn reload_brains<M: Models>(
+async fn reload_dialogs<M: Models>(
     agents: Arc<HashMap<String, Arc<AgentRuntime<M>>>>,
     reloads: Arc<Mutex<Reloads>>,
     mut requests: mpsc::UnboundedReceiver<String>,
@@ -438,8 +438,8 @@ async fn reload_brains<M: Models>(
             };
             let wanted = lock(&reloads).get(&name).map_or(0, |s| s.requested);
             let started = std::time::Instant::now();
-            let brain = agent.brain();
-            let reloaded = tokio::task::spawn_blocking(move || brain.reload())
+            let dialog = agent.dialog();
+            let reloaded = tokio::task::spawn_blocking(move || dialog.reload())
                 .await
                 .map_err(|_| RuntimeError::Crashed("knowledge reload"))
                 .and_then(|r| r.map_err(RuntimeError::from));
@@ -447,14 +447,14 @@ async fn reload_brains<M: Models>(
             let state = reloads.entry(name.clone()).or_default();
             state.applied = state.applied.max(wanted);
             match reloaded {
-                Ok(brain) => {
+                Ok(dialog) => {
                     tracing::info!(
                         agent = %name,
-                        knowledge = ?brain.knowledge_mode(),
+                        knowledge = ?dialog.knowledge_mode(),
                         elapsed_ms = started.elapsed().as_millis() as u64,
                         "knowledge reloaded; new calls use it"
                     );
-                    agent.set_brain(brain);
+                    agent.set_dialog(dialog);
                     state.loaded_at = Some(UnixMillis::now());
                     state.error = None;
                 }
@@ -506,12 +506,12 @@ fn load_agent<M: Models>(
         language: agent.language.clone(),
         can_transfer: transfer_to.is_some(),
     };
-    let brain = Brain::load_with(
+    let dialog = Dialog::load_with(
         engines.llm(),
         engines.embedder(),
         &spec,
         data_dir,
-        agent.brain_options(),
+        agent.dialog_options(),
     )?;
     let call_config = CallConfig {
         consent: match agent.consent {
@@ -527,7 +527,7 @@ fn load_agent<M: Models>(
     };
     tracing::info!(
         agent = %agent.name,
-        knowledge = ?brain.knowledge_mode(),
+        knowledge = ?dialog.knowledge_mode(),
         elapsed_ms = started.elapsed().as_millis() as u64,
         "agent loaded"
     );
@@ -535,7 +535,7 @@ fn load_agent<M: Models>(
         id,
         name: agent.name.clone(),
         language: agent.language.clone(),
-        brain: RwLock::new(brain),
+        dialog: RwLock::new(dialog),
         voice,
         prompts,
         call_config,

@@ -285,7 +285,7 @@ impl LlmSession for FakeSession {
     }
 }
 
-/// Unused by a knowledge-free agent, but the brain holds one.
+/// Unused by a knowledge-free agent, but the dialog holds one.
 pub struct FakeEmbedder;
 
 impl Embedder for FakeEmbedder {

@@ -211,7 +211,7 @@ async fn new_conversation<M: Models>(
 ) -> Result<Arc<Mutex<Conversation<M>>>, RuntimeError> {
     let agent = Arc::clone(agent);
     let conversation =
-        tokio::task::spawn_blocking(move || agent.brain().conversation(memory.as_deref()))
+        tokio::task::spawn_blocking(move || agent.dialog().conversation(memory.as_deref()))
             .await
             .map_err(|_| RuntimeError::Crashed("conversation"))??;
     Ok(Arc::new(Mutex::new(conversation)))

@@ -1,4 +1,4 @@
-//! One agent's brain: its prompt prefix (with cached knowledge) or its retrieval collection,
+//! One agent's dialog: its prompt prefix (with cached knowledge) or its retrieval collection,
 //! shared by every call to that agent.
 
 use std::path::{Path, PathBuf};
@@ -46,9 +46,9 @@ pub enum KnowledgeMode {
     },
 }
 
-/// Tuning of a [`Brain`]. The defaults suit the small profile (Qwen2.5 0.5B on 2 cores).
+/// Tuning of a [`Dialog`]. The defaults suit the small profile (Qwen2.5 0.5B on 2 cores).
 #[derive(Debug, Clone, PartialEq)]
-pub struct BrainOptions {
+pub struct DialogOptions {
     /// Knowledge up to this many (estimated) tokens is cached in the prefix; larger knowledge is
     /// retrieved per turn. Prefill runs at ≈ 70 tokens/s on 2 cores, paid once per agent at load.
     pub cache_budget_tokens: usize,
@@ -82,9 +82,9 @@ pub struct BrainOptions {
     pub grounding: bool,
 }
 
-impl Default for BrainOptions {
+impl Default for DialogOptions {
     fn default() -> Self {
-        BrainOptions {
+        DialogOptions {
             cache_budget_tokens: 1500,
             snippets: 3,
             snippet_budget_tokens: 350,
@@ -101,15 +101,15 @@ impl Default for BrainOptions {
     }
 }
 
-/// One agent's dialog brain, built at daemon start and shared by its calls (`Send + Sync`).
-pub struct Brain<L: Llm, E: Embedder> {
+/// One agent's dialog, built at daemon start and shared by its calls (`Send + Sync`).
+pub struct Dialog<L: Llm, E: Embedder> {
     pub(crate) shared: Arc<Shared<L, E>>,
 }
 
-/// A handle on the same brain (its prefix and collection are shared, not copied).
-impl<L: Llm, E: Embedder> Clone for Brain<L, E> {
+/// A handle on the same dialog (its prefix and collection are shared, not copied).
+impl<L: Llm, E: Embedder> Clone for Dialog<L, E> {
     fn clone(&self) -> Self {
-        Brain {
+        Dialog {
             shared: Arc::clone(&self.shared),
         }
     }
@@ -122,54 +122,54 @@ pub(crate) struct Shared<L: Llm, E: Embedder> {
     pub(crate) data_dir: PathBuf,
     pub(crate) prefix: L::Prefix,
     /// Searched per turn: for snippets in retrieval mode, for the relevance gate only when the
-    /// knowledge is cached (and [`BrainOptions::gate_cached`]).
+    /// knowledge is cached (and [`DialogOptions::gate_cached`]).
     pub(crate) collection: Option<Collection<E>>,
     pub(crate) spec: AgentSpec,
-    pub(crate) options: BrainOptions,
+    pub(crate) options: DialogOptions,
     pub(crate) mode: KnowledgeMode,
     pub(crate) system_prompt: String,
     pub(crate) failed: Vec<(PathBuf, String)>,
 }
 
-impl<L: Llm, E: Embedder> std::fmt::Debug for Brain<L, E> {
+impl<L: Llm, E: Embedder> std::fmt::Debug for Dialog<L, E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Brain")
+        f.debug_struct("Dialog")
             .field("agent", &self.shared.spec.name)
             .field("mode", &self.shared.mode)
             .finish_non_exhaustive()
     }
 }
 
-impl<L: Llm, E: Embedder> Brain<L, E> {
-    /// [`Brain::load_with`] with the default options.
+impl<L: Llm, E: Embedder> Dialog<L, E> {
+    /// [`Dialog::load_with`] with the default options.
     pub fn load(
         llm: Arc<L>,
         embedder: Arc<E>,
         spec: &AgentSpec,
         data_dir: &Path,
     ) -> Result<Self, Error> {
-        Self::load_with(llm, embedder, spec, data_dir, BrainOptions::default())
+        Self::load_with(llm, embedder, spec, data_dir, DialogOptions::default())
     }
 
     /// Ingests `spec.knowledge` into the agent's collection under `data_dir` (unchanged documents
     /// are skipped by hash; documents added with `switchboard kb ingest` stay), chooses cached or
     /// retrieved knowledge by size, and prefills the prompt prefix once. Blocks for seconds (the
     /// prefill): call it at start, off any async worker. A knowledge file that cannot be read does
-    /// not stop the agent; it is listed in [`Brain::knowledge_failures`].
+    /// not stop the agent; it is listed in [`Dialog::knowledge_failures`].
     pub fn load_with(
         llm: Arc<L>,
         embedder: Arc<E>,
         spec: &AgentSpec,
         data_dir: &Path,
-        options: BrainOptions,
+        options: DialogOptions,
     ) -> Result<Self, Error> {
         Self::build(llm, embedder, spec, data_dir, options, true, Vec::new())
     }
 
-    /// The brain again from the agent's collection as it is stored now (documents uploaded or
+    /// The dialog again from the agent's collection as it is stored now (documents uploaded or
     /// removed since the load), with the same spec and options: the knowledge mode is chosen
     /// afresh and the prefix prefilled again. The spec's files are not ingested again. Calls
-    /// already running keep this brain; blocks like [`Brain::load_with`].
+    /// already running keep this dialog; blocks like [`Dialog::load_with`].
     pub fn reload(&self) -> Result<Self, Error> {
         let s = &self.shared;
         Self::build(
@@ -188,7 +188,7 @@ impl<L: Llm, E: Embedder> Brain<L, E> {
         embedder: Arc<E>,
         spec: &AgentSpec,
         data_dir: &Path,
-        options: BrainOptions,
+        options: DialogOptions,
         ingest: bool,
         mut failed: Vec<(PathBuf, String)>,
     ) -> Result<Self, Error> {
@@ -241,7 +241,7 @@ impl<L: Llm, E: Embedder> Brain<L, E> {
             },
         };
         let prefix = llm.prefix(&system_prompt).map_err(llm_error)?;
-        Ok(Brain {
+        Ok(Dialog {
             shared: Arc::new(Shared {
                 llm,
                 embedder,
