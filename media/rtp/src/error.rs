@@ -65,6 +65,16 @@ pub enum Error {
         /// Bytes provided.
         available: usize,
     },
+    /// An SRTP or SRTCP packet whose authentication tag does not verify (forged, altered, or
+    /// under another key).
+    #[error("SRTP authentication failed")]
+    SrtpAuthentication,
+    /// An SRTP or SRTCP packet already received, or too old to tell (RFC 3711 §3.3.2).
+    #[error("SRTP replay")]
+    SrtpReplay,
+    /// An `inline:` key that is not 30 bytes of base64 key and salt.
+    #[error("SRTP key: {0}")]
+    SrtpKey(&'static str),
     /// A digit to send that RFC 4733 has no event for.
     #[error("{0:?} is not an RFC 4733 digit (0-9, *, #, A-D)")]
     NotADigit(char),

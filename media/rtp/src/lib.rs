@@ -34,6 +34,7 @@ mod packet;
 pub mod rtcp;
 pub mod sdp;
 pub mod session;
+pub mod srtp;
 
 mod sender;
 mod source;
