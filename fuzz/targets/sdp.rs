@@ -16,6 +16,7 @@ fuzz_target!(|data: &[u8]| {
             username: "fuzz".into(),
             session_id: 1,
             session_version: 1,
+            srtp: sdp::SrtpPolicy::Accept(media_rtp::srtp::MasterKey::new([7; 30])),
         };
         let _ = sdp::answer(&offer, &caps);
     }

@@ -62,5 +62,17 @@ fn describe() {
         "switchboard_http_requests_total",
         "HTTP requests served, by route and status"
     );
+    metrics::describe_counter!(
+        "switchboard_rtp_packets_refused_total",
+        "RTP/RTCP packets dropped for not coming from the call's media source (injection, a stale stream)"
+    );
+    metrics::describe_counter!(
+        "switchboard_rtp_packets_unauthenticated_total",
+        "SRTP/SRTCP packets dropped for failing authentication or replaying an earlier one"
+    );
+    metrics::describe_counter!(
+        "switchboard_rtp_frames_concealed_total",
+        "Inbound 20 ms frames lost on the network and concealed"
+    );
     metrics::gauge!("switchboard_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }

@@ -346,20 +346,20 @@ async fn incoming_call<M: Models>(
                 Some(runtime) => runtime
                     .answer(&incoming, &agent.name, record.id.clone(), caller, slot)
                     .await
-                    .map_err(|e| (e.to_string(), EndReason::AnswerFailed)),
+                    .map_err(|e| (e.to_string(), EndReason::AnswerFailed, e.rejection())),
                 None => Err((
                     "the model set is not usable (see /readyz)".to_owned(),
                     EndReason::RuntimeUnavailable,
+                    Rejection::TemporarilyUnavailable,
                 )),
             };
             match answered {
                 Ok(signals) => Some(signals),
-                Err((why, reason)) => {
-                    tracing::error!("cannot take the call: {why}; answering 480");
+                Err((why, reason, rejection)) => {
+                    let (status, _) = rejection.status();
+                    tracing::error!("cannot take the call: {why}; answering {status}");
                     finish(store, &record.id, reason).await;
-                    let _ = sip
-                        .reject(incoming.call, Rejection::TemporarilyUnavailable)
-                        .await;
+                    let _ = sip.reject(incoming.call, rejection).await;
                     None
                 }
             }

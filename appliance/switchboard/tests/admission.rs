@@ -75,18 +75,26 @@ async fn call_offering(
             &format!("c=IN IP4 {address}"),
         );
     }
-    let scenario = dir.path().join("expect.xml");
-    std::fs::write(
-        &scenario,
-        template
-            .replace("@CALLER@", caller)
-            .replace("@STATUS@", &status.to_string()),
-    )
-    .unwrap();
+    let scenario = template
+        .replace("@CALLER@", caller)
+        .replace("@STATUS@", &status.to_string());
+    run_sipp(sip, service, &scenario, &dir).await
+}
+
+/// Runs sipp once on `scenario` (the XML) against the daemon; true when the call went as the
+/// scenario expects.
+async fn run_sipp(
+    sip: SocketAddr,
+    service: &str,
+    scenario: &str,
+    dir: &tempfile::TempDir,
+) -> Option<bool> {
+    let path = dir.path().join("scenario.xml");
+    std::fs::write(&path, scenario).unwrap();
     let args: Vec<String> = [
         &format!("127.0.0.1:{}", sip.port()),
         "-sf",
-        scenario.to_str().unwrap(),
+        path.to_str().unwrap(),
         "-s",
         service,
         "-i",
@@ -202,7 +210,7 @@ async fn an_offer_aiming_media_at_a_forbidden_address_is_refused() {
         c.models.dir = models_api::testing::models_dir();
     })
     .await;
-    let Some(ok) = call_offering(sip, "demo", "+15550002222", 480, Some("224.0.0.5")).await else {
+    let Some(ok) = call_offering(sip, "demo", "+15550002222", 488, Some("224.0.0.5")).await else {
         return;
     };
     assert!(ok, "media aimed at a multicast group is refused");
@@ -218,4 +226,34 @@ async fn an_offer_aiming_media_at_a_forbidden_address_is_refused() {
         store_reasons(&store).await,
         [("+15550002222".into(), "answer_failed".into())]
     );
+}
+
+/// `sip.srtp = "require"`: an offer of plain RTP is refused with 488, an offer of SRTP is answered
+/// with SRTP under a key of the call's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn srtp_required_refuses_plain_rtp_and_answers_srtp() {
+    if models_api::testing::model_file("ggml-tiny.en.bin").is_none() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let (sip, stop, task) = daemon_with(data.path(), &["127.0.0.1"], |c| {
+        c.models.dir = models_api::testing::models_dir();
+        c.sip.srtp = config::SrtpMode::Require;
+    })
+    .await;
+    let Some(refused) = call_expecting(sip, "demo", "+15550003333", 488).await else {
+        return;
+    };
+    assert!(refused, "plain RTP refused with 488");
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = std::fs::read_to_string(switchboard_e2e::scenario("uac_srtp.xml"))
+        .unwrap()
+        .replace("@CALLER@", "+15550004444");
+    let answered = run_sipp(sip, "demo", &scenario, &dir).await.unwrap();
+    assert!(
+        answered,
+        "SRTP offer answered with RTP/SAVP and our own key"
+    );
+    stop.send(()).unwrap();
+    task.await.unwrap();
 }

@@ -19,8 +19,11 @@
 //! - [`answer_offer`], [`accept_answer`], [`offer`]: SDP bytes ⇄
 //!   [`RtpConfig`] via `media_rtp::sdp`.
 //!
+//! SRTP (SDES) when [`LocalCapabilities::srtp`] allows it and the peer asks for it, or always when
+//! it requires it; the keys come out of the negotiation in [`RtpConfig::srtp`].
+//!
 //! # What it does not do
-//! SRTP, codecs other than G.711, resampling to 16 kHz or VAD (the call
+//! DTLS-SRTP, codecs other than G.711, resampling to 16 kHz or VAD (the call
 //! runtime does that on the frames it receives), and anything SIP.
 //!
 //! # Invariants
@@ -64,7 +67,8 @@ pub use session::{
 };
 
 pub use media_audio::g711::Law;
-pub use media_rtp::sdp::{Direction, LocalCapabilities};
+pub use media_rtp::sdp::{Direction, LocalCapabilities, SrtpPolicy};
+pub use media_rtp::srtp::MasterKey;
 
 /// The driver's clock: tokio's, so a test can run it in virtual time (`tokio::time::pause`);
 /// otherwise the system's monotonic clock.

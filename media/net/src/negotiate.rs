@@ -12,7 +12,7 @@ use media_rtp::PayloadType;
 use crate::{Error, RtpConfig, RtpSockets};
 
 /// Our usual capabilities for a call on `sockets`: PCMU then PCMA,
-/// telephone-event 101, 20 ms, sendrecv. `address` is what peers must
+/// telephone-event 101, 20 ms, sendrecv, plain RTP (set `srtp` for SRTP). `address` is what peers must
 /// send to (the NAT's external address when there is one).
 pub fn local_capabilities(
     address: IpAddr,
@@ -31,6 +31,7 @@ pub fn local_capabilities(
         username: "switchboard".to_owned(),
         session_id,
         session_version: 1,
+        srtp: sdp::SrtpPolicy::Off,
     }
 }
 
@@ -100,6 +101,7 @@ pub fn session_config(media: &NegotiatedMedia, seed: u64) -> RtpConfig {
     config.remote_rtcp = media.remote_rtcp;
     config.direction = media.direction;
     config.ptime_ms = media.ptime_ms;
+    config.srtp = media.srtp.clone();
     config
 }
 

@@ -230,6 +230,9 @@ impl Task {
                 } => {
                     warn!(%from, ?why, ?accepted, "RTP refused: not this call's media");
                 }
+                Event::Unauthenticated { from, error } => {
+                    warn!(%from, %error, "SRTP refused: not this call's keys");
+                }
                 Event::PeerBye => debug!("RTCP BYE from the peer"),
             }
         }

@@ -146,6 +146,8 @@ pub enum AnswerMismatch {
     UnknownCodec,
     /// The answer has no usable connection address.
     NoConnection,
+    /// Our offer was RTP/SAVP and the answer takes up none of its crypto lines.
+    NoCrypto,
 }
 
 impl fmt::Display for AnswerMismatch {
@@ -154,6 +156,7 @@ impl fmt::Display for AnswerMismatch {
             AnswerMismatch::MediaCount => "different number of m-lines",
             AnswerMismatch::UnknownCodec => "no offered codec accepted",
             AnswerMismatch::NoConnection => "no connection address",
+            AnswerMismatch::NoCrypto => "no offered SRTP key taken up",
         })
     }
 }

@@ -21,6 +21,10 @@
 //! (10–40 ms) from a [`Pacer`] anchored at the start (deadlines are `start + n·ptime`, so late
 //! wake-ups never accumulate); a second pacer plays inbound audio out every 20 ms.
 //!
+//! On an SRTP call ([`RtpConfig::srtp`]) every datagram is authenticated and decrypted before
+//! anything else reads it (a forged, altered or replayed one goes no further and is counted), and
+//! what we send is sealed last.
+//!
 //! When nothing is queued the session keeps sending G.711 silence rather than stopping: peers'
 //! media-timeout detectors (Asterisk `rtptimeout`, FreeSWITCH `media_timeout`) hang up on a silent
 //! stream, an SBC doing symmetric RTP needs our packets to latch to us, NAT bindings stay open, and
@@ -36,6 +40,7 @@ use media_audio::plc::Concealer;
 
 use crate::rtcp::{self, RtcpPacket, SdesChunk, SdesItem, SourceDescription};
 use crate::sdp::Direction;
+use crate::srtp::{self, Keying};
 use crate::telephone_event::{EventCode, TelephoneEventReceiver, TelephoneEventSender};
 use crate::{
     classify, Admission, Error, JitterBuffer, JitterConfig, JitterStats, Pacer, PacketKind,
@@ -88,6 +93,8 @@ pub struct RtpConfig {
     pub rtcp_interval: Duration,
     /// RTCP SDES CNAME.
     pub cname: String,
+    /// SRTP keys (SDES); `None`: plain RTP.
+    pub srtp: Option<Keying>,
 }
 
 impl RtpConfig {
@@ -118,6 +125,7 @@ impl RtpConfig {
             ptime_ms: 20,
             rtcp_interval: Duration::from_secs(5),
             cname: format!("switchboard-{:08x}", rng.next() as u32),
+            srtp: None,
         }
     }
 }
@@ -156,6 +164,12 @@ pub enum Event {
         /// The source the session plays, if it has locked to one.
         accepted: Option<SocketAddr>,
     },
+    /// The first SRTP or SRTCP packet that failed authentication or was a replay (forged,
+    /// altered, plain RTP into an SRTP call). Later ones are only counted.
+    Unauthenticated {
+        from: SocketAddr,
+        error: crate::Error,
+    },
     /// The peer sent an RTCP BYE.
     PeerBye,
 }
@@ -180,6 +194,8 @@ pub struct SessionStats {
     /// RTP/RTCP from an address or SSRC the session does not accept (injection attempts, a
     /// stale stream), dropped unplayed.
     pub packets_refused: u64,
+    /// SRTP/SRTCP packets that failed authentication or were replays, dropped undecrypted.
+    pub packets_unauthenticated: u64,
     /// Inbound packets decoded and played (one per 20 ms at ptime 20).
     pub frames_delivered: u64,
     /// Lost inbound packets concealed.
@@ -233,6 +249,9 @@ pub struct RtpSession {
     start_ntp: u64,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
+    /// Seals what we send and opens what arrives, on an SRTP call.
+    protect: Option<srtp::Outbound>,
+    unprotect: Option<srtp::Inbound>,
 }
 
 impl std::fmt::Debug for RtpSession {
@@ -263,7 +282,17 @@ impl RtpSession {
             config.latch,
             config.latch_window,
         );
+        let protect = config
+            .srtp
+            .as_ref()
+            .map(|k| srtp::Outbound::new(k.suite, &k.ours));
+        let unprotect = config
+            .srtp
+            .as_ref()
+            .map(|k| srtp::Inbound::new(k.suite, &k.theirs));
         RtpSession {
+            protect,
+            unprotect,
             sources,
             send_pacer: Pacer::new(now, ptime(config.ptime_ms)),
             play_pacer: Pacer::new(now, FRAME),
@@ -302,10 +331,36 @@ impl RtpSession {
         from: SocketAddr,
         bytes: &[u8],
     ) {
-        match (socket, classify(bytes)) {
-            (Socket::Rtcp, _) | (Socket::Rtp, PacketKind::Rtcp) => self.on_rtcp(now, from, bytes),
-            (Socket::Rtp, PacketKind::Rtp) => self.on_rtp(now, from, bytes),
-            (Socket::Rtp, PacketKind::Unknown) => self.stats.packets_ignored += 1,
+        let rtcp = match (socket, classify(bytes)) {
+            (Socket::Rtcp, _) | (Socket::Rtp, PacketKind::Rtcp) => true,
+            (Socket::Rtp, PacketKind::Rtp) => false,
+            (Socket::Rtp, PacketKind::Unknown) => {
+                self.stats.packets_ignored += 1;
+                return;
+            }
+        };
+        let opened = match &mut self.unprotect {
+            None => None,
+            Some(inbound) if rtcp => Some(inbound.unprotect_rtcp(bytes)),
+            Some(inbound) => Some(inbound.unprotect_rtp(bytes)),
+        };
+        let plain = match &opened {
+            None => bytes,
+            Some(Ok(plain)) => plain.as_slice(),
+            Some(Err(error)) => {
+                if self.stats.packets_unauthenticated == 0 {
+                    let error = error.clone();
+                    self.events
+                        .push_back(Event::Unauthenticated { from, error });
+                }
+                self.stats.packets_unauthenticated += 1;
+                return;
+            }
+        };
+        if rtcp {
+            self.on_rtcp(now, from, plain);
+        } else {
+            self.on_rtp(now, from, plain);
         }
     }
 
@@ -364,6 +419,15 @@ impl RtpSession {
         }
         if config.payload_type != self.config.payload_type {
             self.jitter = JitterBuffer::new(config.jitter);
+        }
+        // New keys get new contexts; a side whose key is unchanged keeps its context, since
+        // starting it again would reuse its keystream (RFC 4568 §7.1.4).
+        let (old, new) = (self.config.srtp.as_ref(), config.srtp.as_ref());
+        if old.map(|k| (k.suite, &k.ours)) != new.map(|k| (k.suite, &k.ours)) {
+            self.protect = new.map(|k| srtp::Outbound::new(k.suite, &k.ours));
+        }
+        if old.map(|k| (k.suite, &k.theirs)) != new.map(|k| (k.suite, &k.theirs)) {
+            self.unprotect = new.map(|k| srtp::Inbound::new(k.suite, &k.theirs));
         }
         if config.ptime_ms != self.config.ptime_ms {
             // The packets change size from the next deadline on.
@@ -513,6 +577,14 @@ impl RtpSession {
     }
 
     fn send_rtp(&mut self, to: SocketAddr, bytes: Vec<u8>) {
+        let bytes = match &mut self.protect {
+            None => bytes,
+            Some(outbound) => match outbound.protect_rtp(&bytes) {
+                Ok(sealed) => sealed,
+                // Our own packets always have a whole header.
+                Err(_) => return,
+            },
+        };
         self.stats.packets_sent += 1;
         self.sent_since_report = true;
         self.transmits.push_back(Transmit {
@@ -566,6 +638,13 @@ impl RtpSession {
         // Only a CNAME longer than SDES allows fails here; the report is then skipped.
         let Ok(bytes) = rtcp::write_compound(&packets) else {
             return;
+        };
+        let bytes = match &mut self.protect {
+            None => bytes,
+            Some(outbound) => match outbound.protect_rtcp(&bytes) {
+                Ok(sealed) => sealed,
+                Err(_) => return,
+            },
         };
         self.stats.rtcp_sent += 1;
         let socket = if self.rtcp_socket {

@@ -91,6 +91,7 @@ fn mutated_packets_and_sdp_never_panic() {
         username: "t".into(),
         session_id: 1,
         session_version: 1,
+        srtp: Default::default(),
     };
     let t0 = Instant::now();
     let mut jb = JitterBuffer::new(JitterConfig::default());

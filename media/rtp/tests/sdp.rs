@@ -4,8 +4,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use media_rtp::sdp::{
     answer, negotiate_answer, offer, AddressFamily, Codec, Direction, LocalCapabilities,
-    SessionDescription,
+    SessionDescription, SrtpPolicy,
 };
+use media_rtp::srtp::{MasterKey, Suite};
 use media_rtp::{AnswerMismatch, Error, PayloadType, SdpErrorKind};
 
 const RFC4566_EXAMPLE: &str = "v=0\r\n\
@@ -54,6 +55,7 @@ fn caps(codecs: Vec<Codec>) -> LocalCapabilities {
         username: "switchboard".to_owned(),
         session_id: 42,
         session_version: 1,
+        srtp: Default::default(),
     }
 }
 
@@ -416,4 +418,96 @@ m=audio 5004 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n{attrs}"
         "no ptime in the answer: what we offered"
     );
     assert_eq!(negotiated("a=maxptime:20\r\n"), 20);
+}
+
+/// A carrier's SRTP offer (RFC 4568 §8.1's shape): RTP/SAVP with two crypto lines, the
+/// stronger tag first.
+fn srtp_offer(protocol: &str) -> String {
+    carrier_offer(
+        "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|2^20\r\n\
+         a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj\r\n",
+        "203.0.113.5",
+    )
+    .replace("RTP/AVP", protocol)
+}
+
+fn key(byte: u8) -> MasterKey {
+    MasterKey::new([byte; 30])
+}
+
+#[test]
+fn an_srtp_offer_is_answered_with_our_key_for_its_first_suite() {
+    let offer = SessionDescription::parse(srtp_offer("RTP/SAVP").as_bytes()).unwrap();
+    let mut ours = caps(vec![Codec::Pcmu, Codec::Pcma]);
+    ours.srtp = SrtpPolicy::Accept(key(7));
+    let answered = answer(&offer, &ours).unwrap();
+    let m = &answered.sdp.media[0];
+    assert_eq!(m.protocol, "RTP/SAVP");
+    let line = m.attribute("crypto").unwrap();
+    assert_eq!(
+        line,
+        format!("1 AES_CM_128_HMAC_SHA1_80 inline:{}", key(7).inline())
+    );
+    let keying = answered.media.srtp.unwrap();
+    assert_eq!(keying.suite, Suite::AesCm128HmacSha1_80);
+    assert_eq!(keying.ours, key(7));
+    assert_eq!(
+        keying.theirs,
+        MasterKey::from_inline("WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz").unwrap()
+    );
+    // A plain offer gets a plain answer under the same policy.
+    let plain = SessionDescription::parse(carrier_offer("", "203.0.113.5").as_bytes()).unwrap();
+    let answered = answer(&plain, &ours).unwrap();
+    assert_eq!(answered.sdp.media[0].protocol, "RTP/AVP");
+    assert!(answered.sdp.media[0].attribute("crypto").is_none());
+    assert_eq!(answered.media.srtp, None);
+}
+
+#[test]
+fn the_srtp_policy_refuses_what_it_cannot_do() {
+    let savp = SessionDescription::parse(srtp_offer("RTP/SAVP").as_bytes()).unwrap();
+    let plain = SessionDescription::parse(carrier_offer("", "203.0.113.5").as_bytes()).unwrap();
+    let mut ours = caps(vec![Codec::Pcmu, Codec::Pcma]);
+    assert_eq!(
+        answer(&savp, &ours).unwrap_err(),
+        Error::NoAcceptableMedia,
+        "SRTP off"
+    );
+    ours.srtp = SrtpPolicy::Require(key(7));
+    assert_eq!(
+        answer(&plain, &ours).unwrap_err(),
+        Error::NoAcceptableMedia,
+        "SRTP required"
+    );
+    // SRTP offered only with suites we do not have.
+    ours.srtp = SrtpPolicy::Accept(key(7));
+    let text = srtp_offer("RTP/SAVP").replace("AES_CM_128_HMAC_SHA1", "AES_256_CM_HMAC_SHA1");
+    let strong = SessionDescription::parse(text.as_bytes()).unwrap();
+    assert_eq!(
+        answer(&strong, &ours).unwrap_err(),
+        Error::NoAcceptableMedia
+    );
+}
+
+#[test]
+fn our_srtp_offer_and_the_peers_answer_agree_on_keys() {
+    let mut ours = caps(vec![Codec::Pcmu]);
+    ours.srtp = SrtpPolicy::Require(key(1));
+    let our_offer = offer(&ours);
+    assert_eq!(our_offer.media[0].protocol, "RTP/SAVP");
+    let mut peer = caps(vec![Codec::Pcmu]);
+    peer.srtp = SrtpPolicy::Accept(key(2));
+    let their_answer = answer(&our_offer, &peer).unwrap();
+    let theirs = their_answer.media.srtp.clone().unwrap();
+    let agreed = negotiate_answer(&our_offer, &their_answer.sdp).unwrap();
+    let keying = agreed.srtp.unwrap();
+    assert_eq!((keying.ours, keying.theirs), (key(1), key(2)));
+    assert_eq!((theirs.ours, theirs.theirs), (key(2), key(1)));
+    // An answer that takes up none of our crypto lines is refused.
+    let mut stripped = their_answer.sdp.clone();
+    stripped.media[0].attributes.retain(|a| a.name != "crypto");
+    assert_eq!(
+        negotiate_answer(&our_offer, &stripped).unwrap_err(),
+        Error::AnswerMismatch(AnswerMismatch::NoCrypto)
+    );
 }

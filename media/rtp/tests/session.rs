@@ -400,3 +400,83 @@ fn barge_in_reports_how_much_of_the_reply_was_heard() {
     assert!(next.payload.iter().all(|&b| b == Law::Mu.silence()));
     assert_eq!(call.session.clear_outbound().sent_samples, 0);
 }
+
+#[test]
+fn an_srtp_call_plays_only_what_the_callers_key_sealed() {
+    use media_rtp::srtp::{Keying, MasterKey, Suite};
+    let (our_key, their_key) = (MasterKey::new([1; 30]), MasterKey::new([2; 30]));
+    let mut ours = config();
+    ours.srtp = Some(Keying {
+        suite: Suite::AesCm128HmacSha1_80,
+        ours: our_key.clone(),
+        theirs: their_key.clone(),
+    });
+    let mut call = Call::new(ours);
+    // The caller's end: the same session type, keyed the other way round.
+    let mut theirs = RtpConfig::new(Law::Mu, Some(addr("192.0.2.1:20000")), 99);
+    theirs.srtp = Some(Keying {
+        suite: Suite::AesCm128HmacSha1_80,
+        ours: their_key,
+        theirs: our_key,
+    });
+    let mut caller = Call::new(theirs);
+    caller.session.push_audio(&tone(8000, 8000.0));
+    let mut plain_phone = phone(0xBAD, 20);
+    let shout: Vec<u8> = tone(160, 20000.0)
+        .iter()
+        .map(|&s| Law::Mu.encode(s))
+        .collect();
+    for _ in 0..50 {
+        caller.advance(ms(20));
+        for (_, t) in std::mem::take(&mut caller.sent) {
+            if t.socket == Socket::Rtp
+                && media_rtp::classify(&t.bytes) == media_rtp::PacketKind::Rtp
+            {
+                call.receive(CALLER, &t.bytes);
+            }
+        }
+        // Plain RTP from the caller's own address: not sealed with the caller's key.
+        let wire = plain_phone.next_packet(&shout).to_vec();
+        call.receive(CALLER, &wire);
+        call.advance(ms(20));
+    }
+    let audio = call.audio();
+    assert!(audio.len() > 40);
+    assert!(
+        audio.iter().filter(|f| rms(f) > 1000.0).count() > 40,
+        "the caller is heard"
+    );
+    assert!(
+        audio.iter().all(|f| rms(f) < 12_000.0),
+        "the injected shout is not"
+    );
+    let stats = call.session.stats();
+    assert_eq!(stats.packets_unauthenticated, 50);
+    assert!(call.events.iter().any(|e| matches!(
+        e,
+        Event::Unauthenticated {
+            error: Error::SrtpAuthentication,
+            ..
+        }
+    )));
+    // What we send is sealed: the payload is not the µ-law silence it carries.
+    let sent = call
+        .sent
+        .iter()
+        .find(|(_, t)| t.socket == Socket::Rtp)
+        .unwrap();
+    let packet = RtpPacket::parse(&sent.1.bytes).unwrap();
+    assert_eq!(
+        packet.payload.len(),
+        170,
+        "160 bytes of audio and a 10-byte tag"
+    );
+    assert!(
+        packet
+            .payload
+            .iter()
+            .filter(|&&b| b == Law::Mu.silence())
+            .count()
+            < 20
+    );
+}

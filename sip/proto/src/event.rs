@@ -157,6 +157,8 @@ pub enum Rejection {
     Forbidden,
     /// 480 Temporarily Unavailable.
     TemporarilyUnavailable,
+    /// 488 Not Acceptable Here (no media in the offer we can take: RFC 3261 §21.4.26).
+    NotAcceptableHere,
 }
 
 impl Rejection {
@@ -168,6 +170,7 @@ impl Rejection {
             Rejection::NotFound => (404, "Not Found"),
             Rejection::Forbidden => (403, "Forbidden"),
             Rejection::TemporarilyUnavailable => (480, "Temporarily Unavailable"),
+            Rejection::NotAcceptableHere => (488, "Not Acceptable Here"),
         }
     }
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use media_net::{
     accept_answer, answer_offer, local_capabilities, offer, LocalCapabilities, MediaEvent,
-    PortPool, RtpSession, RtpSessionHandle,
+    PortPool, RtpSession, RtpSessionHandle, SrtpPolicy,
 };
 use models_api::testing::{skip, Dependency};
 use sip_message::{NameAddr, Uri};
@@ -34,6 +34,8 @@ pub enum UaEvent {
     Incoming(CallHandle),
     /// We sent 200 OK to an inbound call.
     Accepted(CallHandle),
+    /// The call's media was agreed as SRTP (sent after `Accepted` or `Answered`).
+    Secured(CallHandle),
     Provisional {
         call: CallHandle,
         status: u16,
@@ -102,6 +104,8 @@ pub struct UaOptions {
     pub tls: Option<sip_net::TlsConfig>,
     /// The user part of our From on outbound calls (`anonymous`: a caller with no identity).
     pub caller: String,
+    /// SRTP (SDES) for every call, with this policy's key.
+    pub srtp: SrtpPolicy,
 }
 
 impl Default for UaOptions {
@@ -113,6 +117,7 @@ impl Default for UaOptions {
             sip_port: 0,
             tls: None,
             caller: "switchboard".into(),
+            srtp: SrtpPolicy::Off,
         }
     }
 }
@@ -247,7 +252,8 @@ async fn run_ua(
                     }
                 };
                 let sockets = pool.allocate().expect("RTP port");
-                let caps = local_capabilities(LOCALHOST, &sockets, 1);
+                let mut caps = local_capabilities(LOCALHOST, &sockets, 1);
+                caps.srtp = options.srtp.clone();
                 let sdp = offer(&caps);
                 let uri = Uri::parse(&target).expect("target URI");
                 let peer = match &uri {
@@ -285,7 +291,8 @@ async fn handle_event(
             let call = incoming.call;
             report(UaEvent::Incoming(call));
             let sockets = pool.allocate().expect("RTP port");
-            let caps = local_capabilities(LOCALHOST, &sockets, 2);
+            let mut caps = local_capabilities(LOCALHOST, &sockets, 2);
+            caps.srtp = options.srtp.clone();
             let _ = sip.ringing(call).await;
             if options.answer == AnswerMode::RingOnly {
                 calls.insert(
@@ -308,6 +315,9 @@ async fn handle_event(
                         return;
                     }
                     report(UaEvent::Accepted(call));
+                    if config.srtp.is_some() {
+                        report(UaEvent::Secured(call));
+                    }
                     let media = start_media(call, sockets, config, options, events.clone());
                     calls.insert(
                         call,
@@ -334,7 +344,13 @@ async fn handle_event(
                     (accept_answer(&our_offer, &sdp, seed), c.sockets.take())
                 {
                     config.signalling_peer = c.peer;
+                    let secured = config.srtp.is_some();
                     c.media = Some(start_media(call, sockets, config, options, events.clone()));
+                    report(UaEvent::Answered(call));
+                    if secured {
+                        report(UaEvent::Secured(call));
+                    }
+                    return;
                 }
             }
             report(UaEvent::Answered(call));
@@ -523,6 +539,7 @@ pub fn baresip_config(dir: &Path, sip_port: u16, input: &Path, account: &str) {
          module aufile.so\n\
          module aubridge.so\n\
          module sndfile.so\n\
+         module srtp.so\n\
          snd_path {dir}\n\
          module_tmp account.so\n\
          module_app menu.so\n",

@@ -26,7 +26,7 @@ pub use http::{HttpConfig, TlsMode};
 pub use models::{LlmBackend, ModelsConfig, OpenAiBackend, Profile};
 pub use retention::{Retention, RetentionConfig};
 use sip::dns_server;
-pub use sip::{Block, BlockError, SipConfig};
+pub use sip::{Block, BlockError, SipConfig, SrtpMode};
 use trunks::validate_trunks;
 pub use trunks::{ProxyError, TrunkConfig, TrunkTarget, TrunkTransport};
 

@@ -28,6 +28,22 @@ pub struct SipConfig {
     /// unread (a PBX needs a handful; raise for one that opens a connection per line).
     pub max_connections_per_source: u32,
     pub max_connections: u32,
+    /// SRTP with keys in the SDP (SDES, RFC 4568) for the calls' media.
+    pub srtp: SrtpMode,
+}
+
+/// Whether calls' media is SRTP. SDES keys travel in the SDP, so they are as private as the SIP
+/// that carries them: SRTP protects media from the network only where signalling is TLS.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SrtpMode {
+    /// RTP only; an offer of SRTP alone is refused (488).
+    Off,
+    /// SRTP when the caller offers it (RTP/SAVP), RTP otherwise.
+    #[default]
+    Accept,
+    /// SRTP only; an offer of RTP is refused (488).
+    Require,
 }
 
 impl Default for SipConfig {
@@ -41,6 +57,7 @@ impl Default for SipConfig {
             dns_servers: Vec::new(),
             max_connections_per_source: 32,
             max_connections: 1024,
+            srtp: SrtpMode::Accept,
         }
     }
 }

@@ -44,8 +44,8 @@ pub type Conversation<M> =
 pub type AgentDialog<M> = Dialog<<M as Models>::Llm, <M as Models>::Embedder>;
 
 /// Why the runtime could not start, load an agent, answer a call, or get an engine's result.
-/// Each reaches the log with its cause; the SIP answer for a failed call is chosen in
-/// `telephony` (480), the end reason in `call::finish`.
+/// Each reaches the log with its cause; a call that could not be answered gets
+/// [`RuntimeError::rejection`], the end reason is chosen in `call::finish`.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     #[error("agent {agent}: {source}")]
@@ -64,6 +64,8 @@ pub enum RuntimeError {
     /// ([`media_net::media_destination_allowed`]).
     #[error("the offer sends media to {0}, where a caller may not aim it")]
     MediaDestination(std::net::SocketAddr),
+    #[error("the operating system's random source failed")]
+    Randomness,
     #[error("transfer_to {target:?}: {reason}")]
     TransferTarget {
         target: String,
@@ -98,6 +100,17 @@ pub enum RuntimeError {
 }
 
 impl RuntimeError {
+    /// The SIP answer to a call this error kept from being answered: 488 when its offer has no
+    /// media we may take (RFC 3261 §21.4.26), else 480 (the box, not the caller, failed).
+    pub fn rejection(&self) -> sip_net::Rejection {
+        match self {
+            RuntimeError::Sdp(_) | RuntimeError::MediaDestination(_) => {
+                sip_net::Rejection::NotAcceptableHere
+            }
+            _ => sip_net::Rejection::TemporarilyUnavailable,
+        }
+    }
+
     /// A model engine's error, with what was asked of it.
     pub fn model(
         what: impl Into<String>,
@@ -234,6 +247,7 @@ pub struct Runtime<M: Models = Engines> {
     ports: PortPool,
     /// The address written into our SDP; `None`: the local address facing each caller.
     media_address: Option<IpAddr>,
+    srtp: crate::config::SrtpMode,
     /// When the agents were first loaded.
     started: UnixMillis,
 }
@@ -313,6 +327,7 @@ impl<M: Models> Runtime<M> {
             reload_tx,
             ports,
             media_address,
+            srtp: config.sip.srtp,
             started,
         })
     }
@@ -364,7 +379,8 @@ impl<M: Models> Runtime<M> {
         let address = self
             .media_address
             .unwrap_or_else(|| local_address_towards(incoming.source));
-        let caps = media_net::local_capabilities(address, &sockets, call::rand_seed() >> 1);
+        let mut caps = media_net::local_capabilities(address, &sockets, call::rand_seed() >> 1);
+        caps.srtp = srtp_policy(self.srtp)?;
         let (answer, mut media_config) =
             media_net::answer_offer(&incoming.offer, &caps, call::rand_seed())
                 .map_err(RuntimeError::Sdp)?;
@@ -375,6 +391,9 @@ impl<M: Models> Runtime<M> {
         }
         // Media is accepted from the SDP's address, or latched from this host (a NAT).
         media_config.signalling_peer = Some(incoming.source.ip());
+        if let Some(keying) = &media_config.srtp {
+            tracing::info!(suite = keying.suite.name(), "media is SRTP");
+        }
         let media = media_net::RtpSession::spawn(sockets, media_config, 250);
         self.shared.sip.answer(incoming.call, answer).await?;
         let (signals_tx, signals) = mpsc::unbounded_channel();
@@ -400,6 +419,22 @@ impl<M: Models> Runtime<M> {
         );
         Ok(signals_tx)
     }
+}
+
+/// The call's SRTP policy, with a master key of its own (SDES keys are never reused: RFC 4568
+/// §6.1).
+fn srtp_policy(mode: crate::config::SrtpMode) -> Result<media_net::SrtpPolicy, RuntimeError> {
+    use crate::config::SrtpMode;
+    let key = || -> Result<media_net::MasterKey, RuntimeError> {
+        let mut bytes = [0u8; 30];
+        getrandom::fill(&mut bytes).map_err(|_| RuntimeError::Randomness)?;
+        Ok(media_net::MasterKey::new(bytes))
+    };
+    Ok(match mode {
+        SrtpMode::Off => media_net::SrtpPolicy::Off,
+        SrtpMode::Accept => media_net::SrtpPolicy::Accept(key()?),
+        SrtpMode::Require => media_net::SrtpPolicy::Require(key()?),
+    })
 }
 
 /// One call in `switchboard_calls_active`, for as long as its task lives: a task dropped

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 
 pub use offer_answer::{
     answer, choose_ptime, negotiate_answer, offer, Answer, Codec, LocalCapabilities,
-    NegotiatedMedia, PTIMES_MS,
+    NegotiatedMedia, SrtpPolicy, PTIMES_MS,
 };
 
 use crate::{Error, PayloadType, SdpErrorKind};

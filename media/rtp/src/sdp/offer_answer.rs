@@ -1,9 +1,37 @@
-//! RFC 3264 offer/answer for one G.711 audio stream plus RFC 4733 telephone-event.
+//! RFC 3264 offer/answer for one G.711 audio stream plus RFC 4733 telephone-event, in RTP or,
+//! keyed in the SDP (SDES, RFC 4568), in SRTP.
 
 use std::net::{IpAddr, SocketAddr};
 
 use super::{Address, Attribute, Connection, Direction, MediaDescription, SessionDescription};
+use crate::srtp::{Crypto, Keying, MasterKey, Suite};
 use crate::{AnswerMismatch, Error, PayloadType};
+
+const RTP_AVP: &str = "RTP/AVP";
+const RTP_SAVP: &str = "RTP/SAVP";
+
+/// Whether a call's media may or must be SRTP, and our master key for it (a fresh random one per
+/// call: SDES keys travel in the SDP, so they are only as secret as the signalling).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum SrtpPolicy {
+    /// RTP only: an offer of RTP/SAVP alone is refused.
+    #[default]
+    Off,
+    /// SRTP when the offer asks for it (RTP/SAVP with a crypto line we support), RTP otherwise;
+    /// our own offers are RTP.
+    Accept(MasterKey),
+    /// SRTP only: our offers are RTP/SAVP, and an offer of RTP is refused.
+    Require(MasterKey),
+}
+
+impl SrtpPolicy {
+    fn key(&self) -> Option<&MasterKey> {
+        match self {
+            SrtpPolicy::Off => None,
+            SrtpPolicy::Accept(key) | SrtpPolicy::Require(key) => Some(key),
+        }
+    }
+}
 
 /// Packet times we send, in ms: whole multiples of 10 ms up to 40 (the sizes G.711 peers use;
 /// RFC 3551 §4.5 packs G.711 in any multiple of a sample, but 10 ms frames are the common unit).
@@ -65,6 +93,8 @@ pub struct LocalCapabilities {
     pub session_id: u64,
     /// `o=` session version; increment for each new offer or answer in a dialog.
     pub session_version: u64,
+    /// SRTP (SDES).
+    pub srtp: SrtpPolicy,
 }
 
 /// The outcome of a negotiation: what the RTP session needs.
@@ -91,6 +121,8 @@ pub struct NegotiatedMedia {
     /// it, else the largest we do that is not above its `a=ptime` or `a=maxptime`, else ours.
     /// What we receive may be any size.
     pub ptime_ms: u32,
+    /// The SRTP keys, when the stream is RTP/SAVP.
+    pub srtp: Option<Keying>,
 }
 
 /// An answer and what it agreed.
@@ -109,12 +141,19 @@ pub fn offer(caps: &LocalCapabilities) -> SessionDescription {
         media: "audio".to_owned(),
         port: caps.port,
         port_count: None,
-        protocol: "RTP/AVP".to_owned(),
+        protocol: RTP_AVP.to_owned(),
         formats: Vec::new(),
         connection: None,
         other: Vec::new(),
         attributes: Vec::new(),
     };
+    if let SrtpPolicy::Require(key) = &caps.srtp {
+        media.protocol = RTP_SAVP.to_owned();
+        for (tag, suite) in (1..).zip(Suite::ALL) {
+            let key = key.clone();
+            add_crypto(&mut media, &Crypto { tag, suite, key });
+        }
+    }
     for codec in &caps.codecs {
         add_codec(&mut media, *codec, codec.static_payload_type());
     }
@@ -126,18 +165,20 @@ pub fn offer(caps: &LocalCapabilities) -> SessionDescription {
     session
 }
 
-/// Answers an offer (RFC 3264 §6): accepts the first audio RTP/AVP stream that shares a codec,
-/// using the offerer's payload type numbers, and rejects every other m-line with port 0.
+/// Answers an offer (RFC 3264 §6): accepts the first audio stream that shares a codec and that
+/// the SRTP policy allows (RTP/AVP, or RTP/SAVP with a crypto line of a suite we support), using
+/// the offerer's payload type numbers, and rejects every other m-line with port 0.
 pub fn answer(offer: &SessionDescription, caps: &LocalCapabilities) -> Result<Answer, Error> {
     let mut session = base_session(caps);
     let mut negotiated = None;
     for (index, m) in offer.media.iter().enumerate() {
-        let choice = if negotiated.is_none() && is_usable_audio(m) {
-            choose_codec(m, &caps.codecs)
+        let security = if negotiated.is_none() && m.media == "audio" && m.port != 0 {
+            security(m, &caps.srtp)
         } else {
             None
         };
-        let Some((codec, payload_type)) = choice else {
+        let choice = security.and_then(|keying| Some((choose_codec(m, &caps.codecs)?, keying)));
+        let Some(((codec, payload_type), srtp)) = choice else {
             session.media.push(rejected(m));
             continue;
         };
@@ -154,6 +195,14 @@ pub fn answer(offer: &SessionDescription, caps: &LocalCapabilities) -> Result<An
             other: Vec::new(),
             attributes: Vec::new(),
         };
+        if let Some((tag, keying)) = &srtp {
+            let crypto = Crypto {
+                tag: *tag,
+                suite: keying.suite,
+                key: keying.ours.clone(),
+            };
+            add_crypto(&mut media, &crypto);
+        }
         add_codec(&mut media, codec, payload_type);
         if let Some(te) = telephone_event {
             add_telephone_event(&mut media, te);
@@ -162,15 +211,18 @@ pub fn answer(offer: &SessionDescription, caps: &LocalCapabilities) -> Result<An
         let ptime_ms = choose_ptime(m, caps.ptime_ms);
         add_common(&mut media, caps, direction, ptime_ms);
         session.media.push(media);
-        negotiated = Some(negotiated_media(
-            offer,
-            index,
-            codec,
-            payload_type,
-            telephone_event,
-            direction,
-            ptime_ms,
-        ));
+        negotiated = Some(NegotiatedMedia {
+            srtp: srtp.map(|(_, keying)| keying),
+            ..negotiated_media(
+                offer,
+                index,
+                codec,
+                payload_type,
+                telephone_event,
+                direction,
+                ptime_ms,
+            )
+        });
     }
     let media = negotiated.ok_or(Error::NoAcceptableMedia)?;
     Ok(Answer {
@@ -216,15 +268,69 @@ pub fn negotiate_answer(
     }
     let ours = offer.media[index].ptime().unwrap_or(20);
     let ptime_ms = choose_ptime(m, ours);
-    Ok(negotiated_media(
-        answer,
-        index,
-        codec,
-        payload_type,
-        telephone_event,
-        direction,
-        ptime_ms,
-    ))
+    let srtp = answered_keys(&offer.media[index], m)?;
+    Ok(NegotiatedMedia {
+        srtp,
+        ..negotiated_media(
+            answer,
+            index,
+            codec,
+            payload_type,
+            telephone_event,
+            direction,
+            ptime_ms,
+        )
+    })
+}
+
+/// Whether a stream of the offer is one the policy takes: `Some(None)` for RTP, `Some(Some)` with
+/// the offer's crypto tag and the keys for SRTP, `None` when it may not be accepted.
+fn security(m: &MediaDescription, policy: &SrtpPolicy) -> Option<Option<(u32, Keying)>> {
+    match (m.protocol.as_str(), policy) {
+        (RTP_AVP, SrtpPolicy::Require(_)) => None,
+        (RTP_AVP, _) => Some(None),
+        (RTP_SAVP, _) => {
+            let ours = policy.key()?;
+            // The offerer lists its crypto lines in its order of preference (RFC 4568 §7.1.1).
+            let theirs = cryptos(m).next()?;
+            let keying = Keying {
+                suite: theirs.suite,
+                ours: ours.clone(),
+                theirs: theirs.key,
+            };
+            Some(Some((theirs.tag, keying)))
+        }
+        _ => None,
+    }
+}
+
+/// The keys of an RTP/SAVP answer to our RTP/SAVP offer: its one crypto line must take up one of
+/// ours, by tag and suite (RFC 4568 §7.1.2).
+fn answered_keys(
+    offered: &MediaDescription,
+    answered: &MediaDescription,
+) -> Result<Option<Keying>, Error> {
+    if offered.protocol != RTP_SAVP {
+        return Ok(None);
+    }
+    let mismatch = Error::AnswerMismatch(AnswerMismatch::NoCrypto);
+    let theirs = cryptos(answered).next().ok_or(mismatch.clone())?;
+    let ours = cryptos(offered)
+        .find(|c| c.tag == theirs.tag && c.suite == theirs.suite)
+        .ok_or(mismatch)?;
+    Ok(Some(Keying {
+        suite: theirs.suite,
+        ours: ours.key,
+        theirs: theirs.key,
+    }))
+}
+
+/// The stream's crypto lines we could use, in its order.
+fn cryptos(m: &MediaDescription) -> impl Iterator<Item = Crypto> + '_ {
+    m.attributes
+        .iter()
+        .filter(|a| a.name == "crypto")
+        .filter_map(|a| Crypto::parse(a.value.as_deref()?))
 }
 
 /// The packet time to send to a peer whose media description is `m`: its `a=ptime` (else
@@ -262,10 +368,6 @@ fn base_session(caps: &LocalCapabilities) -> SessionDescription {
         attributes: Vec::new(),
         media: Vec::new(),
     }
-}
-
-fn is_usable_audio(m: &MediaDescription) -> bool {
-    m.media == "audio" && m.port != 0 && m.protocol == "RTP/AVP"
 }
 
 fn payload_matches(m: &MediaDescription, pt: PayloadType, codec: Codec) -> bool {
@@ -342,6 +444,7 @@ fn negotiated_media(
         direction,
         remote_ptime_ms: m.ptime(),
         ptime_ms,
+        srtp: None,
     }
 }
 
@@ -365,6 +468,12 @@ fn add_codec(media: &mut MediaDescription, codec: Codec, pt: PayloadType) {
         "rtpmap",
         format!("{pt} {}/{}", codec.encoding_name(), codec.clock_rate()),
     ));
+}
+
+fn add_crypto(media: &mut MediaDescription, crypto: &Crypto) {
+    media
+        .attributes
+        .push(Attribute::value("crypto", crypto.to_value()));
 }
 
 fn add_telephone_event(media: &mut MediaDescription, pt: PayloadType) {

@@ -130,7 +130,7 @@ impl<M: Models> Call<M> {
         if let Playing::Reply(turn) = &self.playing {
             turn.cancel.cancel();
         }
-        drop(media);
+        count_media(media);
         let recording = match self.recorder.take() {
             Some(rec) => {
                 let path = rec.path().to_owned();
@@ -234,3 +234,20 @@ pub(super) fn record_end(reason: switchboard_call::EndReason) -> EndReason {
         Session::EngineFailure => EndReason::EngineFailure,
     }
 }
+
+/// Adds the call's media counters to the box's once its RTP task has ended (when the call's last
+/// handle on it is dropped).
+fn count_media(media: RtpSession) {
+    let RtpSession { task, .. } = media;
+    tokio::spawn(async move {
+        if let Ok(stats) = task.await {
+            metrics::counter!("switchboard_rtp_packets_refused_total")
+                .increment(stats.packets_refused);
+            metrics::counter!("switchboard_rtp_packets_unauthenticated_total")
+                .increment(stats.packets_unauthenticated);
+            metrics::counter!("switchboard_rtp_frames_concealed_total")
+                .increment(stats.frames_concealed);
+        }
+    });
+}
+
