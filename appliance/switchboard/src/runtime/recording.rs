@@ -5,9 +5,12 @@
 //! to the call's file: no audio touches the disk in the clear, a crash loses at most the last
 //! two seconds, and a long call does not grow in memory.
 //!
-//! File layout (`SBREC2`): a 24-byte header (magic `SBREC2\0\0`, an 8-byte random nonce prefix,
-//! the sample rate as u32 LE, the channel count as u16 LE, 2 bytes reserved), then segments, each a
-//! u32 LE length and the AES-GCM ciphertext of interleaved s16le frames. Segment `i` is sealed
+//! File layout (`SBREC3`): a 32-byte header (magic `SBREC3\0\0`, an 8-byte random nonce prefix,
+//! the sample rate as u32 LE, the channel count as u16 LE, 2 bytes reserved, the recording key's
+//! 4-byte id, 4 bytes reserved), then segments, each a u32 LE length and the AES-GCM ciphertext of
+//! interleaved s16le frames. The key id lets a file sealed under another key (a rotated or a
+//! restored one) be named for what it is rather than reported as damaged. Files of the earlier
+//! `SBREC2` layout (a 24-byte header ending at the reserved bytes, no key id) still open. Segment `i` is sealed
 //! with the nonce prefix ‖ `i` (u32 BE) and, as associated data, the call id, the header, `i` and
 //! whether it is the last segment (the STREAM construction of Hoang, Reyhanitabar, Rogaway and
 //! Vizár). So a file renamed to another call's id does not decrypt, and segments reordered or cut
@@ -20,8 +23,13 @@ use media_audio::wav::{Leg, StereoMixer};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-const MAGIC: &[u8; 8] = b"SBREC2\0\0";
-const HEADER_LEN: usize = 24;
+const MAGIC: &[u8; 8] = b"SBREC3\0\0";
+const HEADER_LEN: usize = 32;
+/// The layout before key ids: its header ends after the reserved bytes.
+const MAGIC_V2: &[u8; 8] = b"SBREC2\0\0";
+const HEADER_LEN_V2: usize = 24;
+/// Where the header holds the key id.
+const KEY_ID: std::ops::Range<usize> = 24..28;
 /// Under the data directory.
 const DIR: &str = "recordings";
 const RATE: u32 = 8000;
@@ -44,6 +52,15 @@ pub enum RecordingError {
     },
     #[error("recording {path}: not a Switchboard recording, or the key or call id does not match")]
     Undecryptable { path: PathBuf },
+    #[error(
+        "recording {path}: sealed with recording key {sealed_with}, this box has key {have} \
+         (restore that key to play it)"
+    )]
+    OtherKey {
+        path: PathBuf,
+        sealed_with: String,
+        have: String,
+    },
     #[error("recording audio: {0}")]
     Audio(#[from] media_audio::Error),
     #[error("recording {path}: its writer thread crashed")]
@@ -55,6 +72,7 @@ pub enum RecordingError {
 pub struct Vault {
     dir: PathBuf,
     cipher: Aes256Gcm,
+    key_id: [u8; 4],
 }
 
 impl std::fmt::Debug for Vault {
@@ -85,6 +103,7 @@ impl Vault {
         })?;
         Ok(Vault {
             dir,
+            key_id: key_id(&key),
             cipher: Aes256Gcm::new(&key.into()),
         })
     }
@@ -101,10 +120,19 @@ impl Vault {
             source,
         })?;
         let bad = || RecordingError::Undecryptable { path: path.clone() };
-        if data.len() < HEADER_LEN || &data[..MAGIC.len()] != MAGIC {
-            return Err(bad());
+        let header_len = match data.get(..MAGIC.len()) {
+            Some(magic) if magic == MAGIC => HEADER_LEN,
+            Some(magic) if magic == MAGIC_V2 => HEADER_LEN_V2,
+            _ => return Err(bad()),
+        };
+        let header = data.get(..header_len).ok_or_else(bad)?;
+        if header_len == HEADER_LEN && header[KEY_ID] != self.key_id {
+            return Err(RecordingError::OtherKey {
+                path,
+                sealed_with: hex::encode(&header[KEY_ID]),
+                have: hex::encode(self.key_id),
+            });
         }
-        let header = &data[..HEADER_LEN];
         let rate = u32::from_le_bytes(header[16..20].try_into().map_err(|_| bad())?);
         let channels = u16::from_le_bytes(header[20..22].try_into().map_err(|_| bad())?);
         let segments = Segments {
@@ -112,7 +140,7 @@ impl Vault {
             call_id,
             header,
         };
-        let (mut pos, mut index, mut complete) = (HEADER_LEN, 0u32, false);
+        let (mut pos, mut index, mut complete) = (header_len, 0u32, false);
         let mut samples = Vec::new();
         while let Some(len) = data.get(pos..pos + 4) {
             let len = u32::from_le_bytes(len.try_into().map_err(|_| bad())?) as usize;
@@ -139,6 +167,14 @@ impl Vault {
         let wav = media_audio::wav::wav_bytes(channels, rate, &samples)?;
         Ok(Recording { wav, complete })
     }
+}
+
+/// The id a recording key is named by in the files it sealed: a hash of it, which says which
+/// key without giving it away.
+fn key_id(key: &[u8; 32]) -> [u8; 4] {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest([&key[..], b"switchboard recording key id"].concat());
+    [digest[0], digest[1], digest[2], digest[3]]
 }
 
 /// Where the recording of `call_id` is kept under `data_dir`.
@@ -233,6 +269,7 @@ impl Recorder {
         })?;
         header[16..20].copy_from_slice(&RATE.to_le_bytes());
         header[20..22].copy_from_slice(&2u16.to_le_bytes());
+        header[KEY_ID].copy_from_slice(&vault.key_id);
         use std::os::unix::fs::OpenOptionsExt;
         let mut file = std::fs::OpenOptions::new()
             .write(true)
@@ -434,6 +471,43 @@ mod tests {
             vault.open_recording("call-2"),
             Err(RecordingError::Undecryptable { .. })
         ));
+    }
+
+    #[test]
+    fn a_recording_names_the_key_it_was_sealed_with_and_old_files_still_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::open(dir.path()).unwrap();
+        record(&vault, "call-1", 1).finish().unwrap();
+        // The box's recording key replaced (a lost key, a restore from elsewhere).
+        let other = tempfile::tempdir().unwrap();
+        let mut moved = Vault::open(other.path()).unwrap();
+        moved.dir = vault.dir.clone();
+        let e = moved.open_recording("call-1").unwrap_err();
+        assert!(
+            matches!(&e, RecordingError::OtherKey { sealed_with, have, .. }
+                if *sealed_with == hex::encode(vault.key_id) && *have == hex::encode(moved.key_id)),
+            "{e}"
+        );
+        // A file of the SBREC2 layout, written before key ids.
+        let mut header = [0u8; HEADER_LEN_V2];
+        header[..8].copy_from_slice(MAGIC_V2);
+        header[8..16].copy_from_slice(&[9; 8]);
+        header[16..20].copy_from_slice(&RATE.to_le_bytes());
+        header[20..22].copy_from_slice(&2u16.to_le_bytes());
+        let segments = Segments {
+            cipher: &vault.cipher,
+            call_id: "call-old",
+            header: &header,
+        };
+        let plain: Vec<u8> = [5i16, -5].iter().flat_map(|s| s.to_le_bytes()).collect();
+        let sealed = segments.seal(0, true, &plain).unwrap();
+        let mut file = header.to_vec();
+        file.extend_from_slice(&(sealed.len() as u32).to_le_bytes());
+        file.extend_from_slice(&sealed);
+        std::fs::write(vault.path_for("call-old"), file).unwrap();
+        let old = vault.open_recording("call-old").unwrap();
+        assert!(old.complete);
+        assert_eq!(frames(&old.wav), [5, -5]);
     }
 
     #[test]

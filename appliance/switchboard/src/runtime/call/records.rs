@@ -250,4 +250,3 @@ fn count_media(media: RtpSession) {
         }
     });
 }
-
