@@ -340,6 +340,57 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Seals every sealed value again under `next`, all in one transaction (a data key
+    /// rotation): the database is wholly under one key or the other, never a mix. Numbers seal
+    /// to new values, so lookups by number work under `next` alone. Every box using the database
+    /// must be stopped first and given `next` after. Returns how many values were sealed.
+    pub async fn reseal(&self, next: &DataKey) -> Result<u64> {
+        let mut tx = self.write_tx().await?;
+        let mut resealed = 0;
+        for (table, keys, column, number) in SEALED_COLUMNS {
+            let key_list = keys
+                .iter()
+                .map(|k| format!("CAST({k} AS TEXT)"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let rows = sqlx::query(&format!(
+                "SELECT {key_list}, {column} FROM {table} WHERE {column} IS NOT NULL"
+            ))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(q("read sealed values"))?;
+            let matches = keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| format!("CAST({k} AS TEXT) = ${}", i + 2))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            let update = format!("UPDATE {table} SET {column} = $1 WHERE {matches}");
+            for row in &rows {
+                let stored: String = row.try_get(keys.len()).map_err(q("read a sealed value"))?;
+                let value = if *number {
+                    next.seal_number(&self.key.open_number(&stored)?)
+                } else {
+                    next.seal_text(&self.key.open_text(&stored)?)
+                };
+                let mut query = sqlx::query(&update).bind(value);
+                for i in 0..keys.len() {
+                    let key: String = row.try_get(i).map_err(q("read a sealed row's key"))?;
+                    query = query.bind(key);
+                }
+                query
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(q("seal a value under the next key"))?;
+                resealed += 1;
+            }
+        }
+        tx.commit().await.map_err(q("commit the key rotation"))?;
+        Ok(resealed)
+    }
+}
+
 /// How an audit entry names a number: its last two digits, as the logs do (the audit log is
 /// append-only, so it must hold no number an erasure would have to remove).
 pub(crate) fn redacted(number: &str) -> String {

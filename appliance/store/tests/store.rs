@@ -171,6 +171,7 @@ both!(
     retention_removes_recordings_then_words_then_records,
     a_caller_is_erased_everywhere_but_the_do_not_call_list,
     personal_data_is_sealed_at_rest_and_found_by_number,
+    a_key_rotation_reseals_every_value_under_the_next_key,
     calls_left_open_by_a_crash_are_closed_by_their_node,
     the_audit_chain_shows_edits_deletions_and_insertions,
 );
@@ -1372,6 +1373,35 @@ async fn personal_data_is_sealed_at_rest_and_found_by_number(s: &Store) {
         (removal.action.as_str(), removal.target.as_str()),
         ("blacklist.remove", "…21")
     );
+}
+
+/// A data key rotation: every sealed value, numbers and text, is sealed again under the next key,
+/// and a number is still found by its sealed value, now the next key's.
+async fn a_key_rotation_reseals_every_value_under_the_next_key(s: &Store) {
+    personal_data_is_sealed_at_rest_and_found_by_number(s).await;
+    let before = raw_personal_data(s).await;
+    let next = DataKey::random();
+    let resealed = s.reseal(&next).await.unwrap();
+    let after = raw_personal_data(s).await;
+    assert_eq!(after.len(), before.len());
+    // `raw_personal_data` leaves out the columns that were empty; reseal counts what it sealed.
+    assert!(resealed as usize >= after.len(), "{resealed} resealed");
+    let prefix = format!("sb1.{}.", next.id());
+    assert!(
+        after.iter().all(|v| v.starts_with(&prefix)),
+        "a value left under the old key: {after:?}"
+    );
+    let from: String = sqlx::query_scalar("SELECT from_number FROM calls")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(from, next.seal_number("+15550004321"), "found by number");
+    assert_eq!(next.open_number(&from).unwrap(), "+15550004321");
+    let memory: String = sqlx::query_scalar("SELECT summary FROM caller_memory")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(next.open_text(&memory).unwrap(), "Asked about whitening.");
 }
 
 /// Rows written before sealing existed are sealed when the store opens; a database sealed with

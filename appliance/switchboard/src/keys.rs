@@ -19,6 +19,9 @@ use switchboard_store::DataKey;
 pub const RECORDING: &str = "recording.key";
 /// The data key's file name.
 pub const DATA: &str = "data.key";
+/// During a data key rotation, the next key: written before the database is resealed under it,
+/// renamed over [`DATA`] after.
+pub const DATA_NEXT: &str = "data.key.next";
 
 /// Why a key could not be had.
 #[derive(Debug, thiserror::Error)]
@@ -50,27 +53,56 @@ pub fn data_key(data_dir: &Path) -> Result<DataKey, KeyError> {
 /// The key file `name`: among the service's credentials when systemd passes it, else in
 /// `data_dir`, made there (mode 0600) when it does not exist yet.
 pub fn load(data_dir: &Path, name: &str) -> Result<[u8; 32], KeyError> {
-    let path = std::env::var_os("CREDENTIALS_DIRECTORY")
+    let path = credential(name).unwrap_or_else(|| data_dir.join(name));
+    match load_file(&path) {
+        Err(KeyError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            create(&path)
+        }
+        loaded => loaded,
+    }
+}
+
+/// The key `name` among the service's systemd credentials, if systemd passes it.
+pub fn credential(name: &str) -> Option<PathBuf> {
+    std::env::var_os("CREDENTIALS_DIRECTORY")
         .map(|d| PathBuf::from(d).join(name))
         .filter(|p| p.is_file())
-        .unwrap_or_else(|| data_dir.join(name));
-    match std::fs::metadata(&path) {
-        Ok(meta) => {
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(KeyError::Exposed { path, mode });
-            }
-            read(&path)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create(&path),
-        Err(source) => Err(KeyError::Io { path, source }),
+}
+
+/// The key file at `path`, refused when others may read it.
+pub fn load_file(path: &Path) -> Result<[u8; 32], KeyError> {
+    let meta = std::fs::metadata(path).map_err(|source| KeyError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(KeyError::Exposed {
+            path: path.to_owned(),
+            mode,
+        });
     }
+    read(path)
+}
+
+/// Puts the key file `from` in the place of `to` in one step (a rename), and syncs the
+/// directory so that the swap survives a power cut.
+pub fn install(from: &Path, to: &Path) -> Result<(), KeyError> {
+    let io = |source| KeyError::Io {
+        path: to.to_owned(),
+        source,
+    };
+    std::fs::rename(from, to).map_err(io)?;
+    let dir = to.parent().unwrap_or(Path::new("."));
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io)
 }
 
 /// A new key at `path`, readable by its owner only. The key is written whole to a file of its
 /// own and then linked into place, which fails if `path` exists: two processes starting at once
 /// (the daemon and a command) end up with one key, and neither ever reads a half-written file.
-fn create(path: &Path) -> Result<[u8; 32], KeyError> {
+pub fn create(path: &Path) -> Result<[u8; 32], KeyError> {
     let random = |source| KeyError::Random {
         path: path.to_owned(),
         source,

@@ -68,6 +68,38 @@ pub enum Error {
          box's recordings of them are removed; their records are kept until then)"
     )]
     RecordingsElsewhere(String),
+    #[error(
+        "{0} is in use by a running switchboard (its lock file switchboard.lock is held): stop \
+         the service first"
+    )]
+    DataDirInUse(std::path::PathBuf),
+    #[error("cannot lock the data directory {path}: {source}")]
+    Lock {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Locks the data directory for as long as the file returned is open. The daemon holds it while
+/// it runs, so a second daemon, or a command that must run alone (a key rotation), on the same
+/// directory is refused rather than racing it.
+pub fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, Error> {
+    let path = dir.join("switchboard.lock");
+    let lock = |source| Error::Lock {
+        path: path.clone(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(lock)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::DataDirInUse(dir.to_owned())),
+        Err(std::fs::TryLockError::Error(source)) => Err(lock(source)),
+    }
 }
 
 /// Sockets bound before [`run`], so the caller picks the ports (tests bind port 0).
@@ -173,6 +205,7 @@ pub async fn run(
             reason: format!("cannot create the data directory: {source}"),
         })
     })?;
+    let _lock = lock_data_dir(&config.data_dir)?;
     let store = open_store(&config).await?;
     let schema = store.schema_versions().await?;
     tracing::info!(database = %switchboard_store::redact(&config.database_url()), ?schema, "database ready");

@@ -82,6 +82,9 @@ enum Command {
     /// Read the audit log and verify its hash chain.
     #[command(subcommand)]
     Audit(switchboard::cli::audit::AuditCommand),
+    /// Rotate the data key that seals personal data in the database.
+    #[command(subcommand)]
+    Keys(switchboard::cli::keys::KeysCommand),
     /// Erase every trace of a caller (right to erasure): their calls with transcripts, consent
     /// decisions and this box's recordings, caller memory, blacklist entries and campaign
     /// contacts. A do-not-disturb entry stays. Prints what was removed, as JSON.
@@ -294,6 +297,7 @@ fn main() -> ExitCode {
             let store = open_store(&config).await?;
             switchboard::cli::audit::run(&store, cmd).await
         }),
+        Command::Keys(cmd) => block_on(switchboard::cli::keys::run(&config, cmd)),
         Command::Erase { number } => block_on(async {
             let store = open_store(&config).await?;
             let erasure = switchboard::retention::erase(

@@ -1395,3 +1395,94 @@ fn the_daemon_serves_the_api() {
     stop.send(()).unwrap();
     rt.block_on(task).unwrap().unwrap();
 }
+
+/// `switchboard keys rotate`: the database is sealed again under a new data key, which replaces
+/// `data.key`; everything reads back, numbers are still found; a rotation cut off at either
+/// point is finished by running it again; a running daemon's directory is refused.
+#[test]
+fn the_data_key_is_rotated_and_everything_reads_back_under_the_new_one() {
+    let s = Server::start(false);
+    let data = s.dir.path().join("data");
+    let number = "+15550006666";
+    finished_call(&s, "front", number, 1, "box-a", None);
+    s.rt.block_on(s.store.add_to_dnd("+15550005555", "caller asked", "olga"))
+        .unwrap();
+    let key_file = || std::fs::read(data.join("data.key")).unwrap();
+    let before = key_file();
+
+    let (ok, out, err) = s.cli(&["keys", "rotate"]);
+    assert!(ok, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert!(report["resealed"].as_u64().unwrap() >= 4, "{report}");
+    assert_ne!(key_file(), before, "a new key in data.key");
+    assert!(!data.join("data.key.next").exists());
+    let new_id = report["new_key"].as_str().unwrap().to_owned();
+    let sealed: Vec<String> = s
+        .rt
+        .block_on(sqlx::query_scalar("SELECT from_number FROM calls").fetch_all(s.store.pool()))
+        .unwrap();
+    assert!(
+        sealed[0].starts_with(&format!("sb1.{new_id}.")),
+        "{sealed:?}"
+    );
+    // Commands opening the database under the new key find the caller by number.
+    let (ok, out, err) = s.cli(&["erase", "--number", number]);
+    assert!(ok, "{err}");
+    assert!(out.contains("\"calls\": 1"), "{out}");
+    let rotation = s
+        .audit()
+        .into_iter()
+        .find(|e| e.action == "data_key.rotate")
+        .unwrap();
+    assert_eq!(
+        (rotation.actor.as_str(), rotation.target.as_str()),
+        ("cli:tester", new_id.as_str())
+    );
+
+    // Cut off after the database took the next key: running again finishes the swap.
+    let current = DataKey::new(&key_file().try_into().unwrap());
+    let secret = [7u8; 32];
+    let next = DataKey::new(&secret);
+    std::fs::write(data.join("data.key.next"), secret).unwrap();
+    std::fs::set_permissions(
+        data.join("data.key.next"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let reopened =
+        s.rt.block_on(Store::open_sqlite(&data.join("switchboard.db"), current))
+            .unwrap();
+    s.rt.block_on(reopened.reseal(&next)).unwrap();
+    let (ok, out, err) = s.cli(&["keys", "rotate"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("\"finished_interrupted_rotation\": true"),
+        "{out}"
+    );
+    assert_eq!(key_file(), secret);
+    // Cut off before the database changed: the stale next key is dropped and it starts over.
+    std::fs::write(data.join("data.key.next"), [9u8; 32]).unwrap();
+    std::fs::set_permissions(
+        data.join("data.key.next"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let (ok, out, err) = s.cli(&["keys", "rotate"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("\"finished_interrupted_rotation\": false"),
+        "{out}"
+    );
+    assert_ne!(key_file(), secret);
+    assert_ne!(key_file(), [9u8; 32]);
+    let (ok, out, err) = s.cli(&["erase", "--number", "+15550005555"]);
+    assert!(ok && out.contains("\"kept_on_dnd\": true"), "{out}{err}");
+
+    // Never beside a running daemon.
+    let _daemon = switchboard::lock_data_dir(&data).unwrap();
+    let (ok, _, err) = s.cli(&["keys", "rotate"]);
+    assert!(
+        !ok && err.contains("in use by a running switchboard"),
+        "{err}"
+    );
+}

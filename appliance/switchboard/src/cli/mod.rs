@@ -1,6 +1,6 @@
 //! Operator commands: those that run the engines in the foreground (`transcribe`, `say`,
 //! `bench models`, `chat` and `kb`, loading only the engines they need, straight from the
-//! model directory), and `memory`, `blacklist` and `audit`, on the database.
+//! model directory), and `memory`, `blacklist`, `audit` and `keys`, on the database.
 
 pub mod audio;
 pub mod audit;
@@ -8,6 +8,7 @@ pub mod bench;
 pub mod blacklist;
 pub mod chat;
 pub mod kb;
+pub mod keys;
 pub mod memory;
 pub mod tools;
 
