@@ -257,3 +257,118 @@ async fn srtp_required_refuses_plain_rtp_and_answers_srtp() {
     stop.send(()).unwrap();
     task.await.unwrap();
 }
+
+/// INVITE `n` to `demo` from `from` (our UDP socket), with a small SDP.
+fn flood_invite(sip: SocketAddr, from: SocketAddr, n: usize) -> Vec<u8> {
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+               m=audio 40000 RTP/AVP 0\r\n";
+    format!(
+        "INVITE sip:demo@{sip} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {from};branch=z9hG4bK-flood-{n}\r\n\
+         From: <sip:+1555010{n:04}@127.0.0.1>;tag=flood{n}\r\n\
+         To: <sip:demo@{sip}>\r\n\
+         Call-ID: flood-{n}@admission.test\r\n\
+         CSeq: 1 INVITE\r\n\
+         Contact: <sip:caller@{from}>\r\n\
+         Max-Forwards: 70\r\n\
+         Content-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    )
+    .into_bytes()
+}
+
+/// Final responses (status ≥ 200) per Call-ID, read from `socket` until `until` or until there
+/// are `want`; responses to `ignore` are left out.
+async fn final_responses(
+    socket: &tokio::net::UdpSocket,
+    until: tokio::time::Instant,
+    into: &mut std::collections::HashMap<String, u16>,
+    (want, ignore): (usize, &str),
+) {
+    let mut buf = vec![0u8; 4096];
+    while into.len() < want {
+        let Ok(Ok((len, _))) = tokio::time::timeout_at(until, socket.recv_from(&mut buf)).await
+        else {
+            return;
+        };
+        let text = String::from_utf8_lossy(&buf[..len]);
+        let status: u16 = text.get(8..11).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let call_id = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Call-ID: "))
+            .unwrap_or_default()
+            .to_owned();
+        if status >= 200 && call_id != ignore {
+            into.entry(call_id).or_insert(status);
+        }
+    }
+}
+
+/// A database stuck behind a lock holds up only the calls being admitted: INVITEs beyond what
+/// may be admitted at once are answered 503 with Retry-After straight away, before any database
+/// work, and once the database is free every held call gets its answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_database_holds_up_only_the_calls_being_admitted() {
+    let data = tempfile::tempdir().unwrap();
+    let (sip, stop, task) = daemon(data.path(), &["127.0.0.1"]).await;
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let me = socket.local_addr().unwrap();
+    let mut answers = std::collections::HashMap::new();
+    // The daemon is up once a first call has its answer (no models: 480).
+    for _ in 0..50 {
+        socket
+            .send_to(&flood_invite(sip, me, 0), sip)
+            .await
+            .unwrap();
+        let until = tokio::time::Instant::now() + std::time::Duration::from_millis(200);
+        final_responses(&socket, until, &mut answers, (1, "")).await;
+        if !answers.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(answers.len(), 1, "the daemon answers");
+    answers.clear();
+
+    let store = Store::open_sqlite(
+        &data.path().join("switchboard.db"),
+        switchboard::keys::data_key(data.path()).unwrap(),
+    )
+    .await
+    .unwrap();
+    let mut lock = store.pool().acquire().await.unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let flood = 80;
+    for n in 1..=flood {
+        socket
+            .send_to(&flood_invite(sip, me, n), sip)
+            .await
+            .unwrap();
+    }
+    // The first call's answer is retransmitted until acknowledged (Timer G): not one of these.
+    let first = "flood-0@admission.test";
+    let until = tokio::time::Instant::now() + std::time::Duration::from_millis(1500);
+    final_responses(&socket, until, &mut answers, (usize::MAX, first)).await;
+    let busy = answers.values().filter(|&&s| s == 503).count();
+    assert_eq!(
+        (busy, answers.len()),
+        (flood - 64, flood - 64),
+        "only the INVITEs beyond the 64 being admitted are answered while the database is stuck: {answers:?}"
+    );
+    sqlx::query("ROLLBACK").execute(&mut *lock).await.unwrap();
+    drop(lock);
+    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    final_responses(&socket, until, &mut answers, (flood, first)).await;
+    assert_eq!(
+        answers.len(),
+        flood,
+        "every held call answered once the database is free"
+    );
+    // (Most of them 503 again, now for the box's call limit: no models here, max_concurrent 2.)
+    store.close().await;
+    stop.send(()).unwrap();
+    task.await.unwrap();
+}
