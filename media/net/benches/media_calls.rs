@@ -8,14 +8,15 @@
 //! calls; both legs are counted, so the per-call figure is an upper bound for
 //! the agent leg alone (about half of it).
 //!
-//! Run: `cargo bench -p media-net --bench media_calls -- [calls] [seconds]`
-//! (defaults 50 calls, 10 s).
+//! Run: `cargo bench -p media-net --bench media_calls -- [calls] [seconds] [srtp]`
+//! (defaults 50 calls, 10 s, plain RTP; `srtp` keys both legs with AES_CM_128_HMAC_SHA1_80).
 #![allow(clippy::unwrap_used)] // reason: a bench binary; a panic is its error report
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use media_net::{Law, MediaEvent, PortPool, RtpConfig, RtpSession};
+use media_net::{Law, MasterKey, MediaEvent, PortPool, RtpConfig, RtpSession};
+use media_rtp::srtp::{Keying, Suite};
 
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -44,15 +45,25 @@ fn main() {
         .collect();
     let calls: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(50);
     let seconds: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10);
+    let srtp = args.get(2).is_some_and(|a| a == "srtp");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
-    runtime.block_on(run(calls, Duration::from_secs(seconds)));
+    runtime.block_on(run(calls, Duration::from_secs(seconds), srtp));
 }
 
-async fn run(calls: usize, window: Duration) {
+/// Keys for one leg: `ours` seals what it sends, the other leg's opens what it receives.
+fn keying(srtp: bool, ours: u8, theirs: u8) -> Option<Keying> {
+    srtp.then(|| Keying {
+        suite: Suite::AesCm128HmacSha1_80,
+        ours: MasterKey::new([ours; 30]),
+        theirs: MasterKey::new([theirs; 30]),
+    })
+}
+
+async fn run(calls: usize, window: Duration, srtp: bool) {
     let pool = PortPool::new("127.0.0.1".parse().unwrap(), 40000, 49999, false).unwrap();
     let tone: Vec<i16> = (0..8000 * 120)
         .map(|n| (6000.0 * (2.0 * std::f64::consts::PI * 440.0 * n as f64 / 8000.0).sin()) as i16)
@@ -64,17 +75,13 @@ async fn run(calls: usize, window: Duration) {
         let b = pool.allocate().expect("port");
         let a_port = a.port();
         let addr = |port| SocketAddr::from(([127, 0, 0, 1], port));
-        let caller = RtpSession::spawn(
-            a,
-            RtpConfig::new(Law::Mu, Some(addr(b.port())), 2 * i as u64),
-            100,
-        );
+        let mut config = RtpConfig::new(Law::Mu, Some(addr(b.port())), 2 * i as u64);
+        config.srtp = keying(srtp, 1, 2);
+        let caller = RtpSession::spawn(a, config, 100);
         caller.handle.push_audio(tone.clone()).unwrap();
-        let mut agent = RtpSession::spawn(
-            b,
-            RtpConfig::new(Law::Mu, Some(addr(a_port)), 2 * i as u64 + 1),
-            100,
-        );
+        let mut config = RtpConfig::new(Law::Mu, Some(addr(a_port)), 2 * i as u64 + 1);
+        config.srtp = keying(srtp, 2, 1);
+        let mut agent = RtpSession::spawn(b, config, 100);
         let echo = agent.handle.clone();
         let stats = agent.handle.clone();
         tokio::spawn(async move {
@@ -104,7 +111,8 @@ async fn run(calls: usize, window: Duration) {
     }
     let core = (cpu1 - cpu0) / wall.as_secs_f64();
     println!(
-        "media_calls: {calls} calls (2 RTP sessions each), {:.1} s window",
+        "media_calls: {calls} calls (2 {} sessions each), {:.1} s window",
+        if srtp { "SRTP" } else { "RTP" },
         wall.as_secs_f64()
     );
     println!("  process CPU: {:.1} % of one core", core * 100.0);
