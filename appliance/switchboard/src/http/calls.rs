@@ -138,8 +138,7 @@ pub async fn recording(
     let call_id = id.to_string();
     let recording = tokio::task::spawn_blocking(move || vault.open_recording(&call_id))
         .await
-        .map_err(|_| ApiError::Crashed("recording"))?
-        .map_err(|e| ApiError::Recording(e.to_string()))?;
+        .map_err(|_| ApiError::Crashed("recording"))??;
     Ok((
         [
             (header::CONTENT_TYPE, "audio/wav"),

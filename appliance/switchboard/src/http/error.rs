@@ -37,8 +37,8 @@ pub enum ApiError {
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
     /// A recording file that does not open (torn, tampered, another key): logged, never shown.
-    #[error("recording: {0}")]
-    Recording(String),
+    #[error(transparent)]
+    Recording(#[from] crate::runtime::recording::RecordingError),
     /// Recordings cannot be read on this box (the key could not be loaded at start).
     #[error("recordings cannot be read on this box; the service log says why")]
     RecordingsUnavailable,
