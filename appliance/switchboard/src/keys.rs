@@ -17,6 +17,8 @@ use switchboard_store::DataKey;
 
 /// The recording key's file name.
 pub const RECORDING: &str = "recording.key";
+/// During a recording key rotation, the next recording key.
+pub const RECORDING_NEXT: &str = "recording.key.next";
 /// The data key's file name.
 pub const DATA: &str = "data.key";
 /// During a data key rotation, the next key: written before the database is resealed under it,

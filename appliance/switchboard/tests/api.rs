@@ -1486,3 +1486,56 @@ fn the_data_key_is_rotated_and_everything_reads_back_under_the_new_one() {
         "{err}"
     );
 }
+
+/// `switchboard keys rotate --recordings`: every recording is sealed again under a new recording
+/// key, which replaces `recording.key`; a rotation cut off part way resumes with the same key.
+#[test]
+fn the_recording_key_is_rotated_file_by_file() {
+    let s = Server::start(false);
+    let data = s.dir.path().join("data");
+    let vault = Vault::open(&data).unwrap();
+    for id in ["one", "two", "three"] {
+        let mut recorder = Recorder::start(&vault, id).unwrap();
+        for _ in 0..60 {
+            recorder.caller(&[1000; 160]);
+            recorder.agent(&[-1000; 160]);
+        }
+        recorder.finish().unwrap();
+    }
+    let audio = vault.open_recording("two").unwrap().wav;
+    let old_key = std::fs::read(data.join("recording.key")).unwrap();
+
+    // Cut off after one file: the next key exists and "one" is already under it.
+    let secret = [5u8; 32];
+    std::fs::write(data.join("recording.key.next"), secret).unwrap();
+    std::fs::set_permissions(
+        data.join("recording.key.next"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    assert!(vault.reseal("one", &vault.with_key(&secret)).unwrap());
+
+    let (ok, out, err) = s.cli(&["keys", "rotate", "--recordings"]);
+    assert!(ok, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (
+            report["resealed"].as_u64(),
+            report["already_resealed"].as_u64()
+        ),
+        (Some(2), Some(1)),
+        "{report}"
+    );
+    assert_eq!(std::fs::read(data.join("recording.key")).unwrap(), secret);
+    assert_ne!(secret.to_vec(), old_key);
+    assert!(!data.join("recording.key.next").exists());
+    let rotated = Vault::open(&data).unwrap();
+    assert_eq!(rotated.open_recording("two").unwrap().wav, audio);
+    assert!(rotated.open_recording("one").unwrap().complete);
+    let rotation = s
+        .audit()
+        .into_iter()
+        .find(|e| e.action == "recording_key.rotate")
+        .unwrap();
+    assert_eq!(rotation.target, rotated.key_id());
+}

@@ -3,8 +3,11 @@
 //! the service stopped (on every box sharing the database); afterwards copy `data.key` to the
 //! other boxes. Audited as `data_key.rotate` by `cli:$USER`.
 //!
-//! The new key is written to `data.key.next` before the database changes, so a rotation cut off
-//! at any point can be finished: run the command again. Backups taken before a rotation still
+//! `switchboard keys rotate --recordings` does the same for the recording key and this box's
+//! recording files, one file at a time (each replaced whole), audited as `recording_key.rotate`.
+//!
+//! The new key is written to `*.key.next` before anything is sealed under it, so a rotation cut
+//! off at any point can be finished: run the command again. Backups taken before a rotation still
 //! need the old key, which this command does not keep.
 
 use anyhow::{bail, Context};
@@ -13,28 +16,37 @@ use switchboard_store::{DataKey, Store, StoreError};
 
 use crate::config::Config;
 use crate::keys;
+use crate::runtime::recording::{RecordingError, Vault};
 
 #[derive(Subcommand)]
 pub enum KeysCommand {
     /// Seal everything in the database again under a new data key, then replace `data.key`.
     /// Stop the service first (on every box sharing the database). Prints the result as JSON.
-    Rotate,
+    Rotate {
+        /// Rotate the recording key instead: this box's recordings are sealed again under a new
+        /// key, then it replaces `recording.key`.
+        #[arg(long)]
+        recordings: bool,
+    },
 }
 
 pub async fn run(config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
     match cmd {
-        KeysCommand::Rotate => rotate(config).await,
+        KeysCommand::Rotate { recordings: false } => rotate(config).await,
+        KeysCommand::Rotate { recordings: true } => rotate_recordings(config).await,
     }
 }
 
-async fn rotate(config: &Config) -> anyhow::Result<()> {
-    if keys::credential(keys::DATA).is_some() {
-        bail!(
-            "the data key is a systemd credential ({}): rotate it where the credential is made",
-            keys::DATA
-        );
+/// Refuses a key systemd passes (it is made elsewhere), and a data directory a daemon is using.
+fn alone(config: &Config, name: &str) -> anyhow::Result<std::fs::File> {
+    if keys::credential(name).is_some() {
+        bail!("the key {name} is a systemd credential: rotate it where the credential is made");
     }
-    let _alone = crate::lock_data_dir(&config.data_dir)?;
+    Ok(crate::lock_data_dir(&config.data_dir)?)
+}
+
+async fn rotate(config: &Config) -> anyhow::Result<()> {
+    let _alone = alone(config, keys::DATA)?;
     let current = config.data_dir.join(keys::DATA);
     let next_path = config.data_dir.join(keys::DATA_NEXT);
     let url = config.database_url();
@@ -60,6 +72,52 @@ async fn rotate(config: &Config) -> anyhow::Result<()> {
     keys::install(&next_path, &current)?;
     let store = Store::open(&url, next.clone()).await?;
     finish(&store, Some(&old), &next, Some(resealed)).await
+}
+
+async fn rotate_recordings(config: &Config) -> anyhow::Result<()> {
+    let _alone = alone(config, keys::RECORDING)?;
+    let current = config.data_dir.join(keys::RECORDING);
+    let next_path = config.data_dir.join(keys::RECORDING_NEXT);
+    let old = Vault::open(&config.data_dir)?;
+    // A rotation cut off part way resumes with the key it had begun with.
+    let next_secret = if next_path.exists() {
+        keys::load_file(&next_path)?
+    } else {
+        keys::create(&next_path)?
+    };
+    let next = old.with_key(&next_secret);
+    let (mut resealed, mut already, mut unreadable) = (0, 0, Vec::new());
+    for id in old.call_ids()? {
+        match old.reseal(&id, &next) {
+            Ok(true) => resealed += 1,
+            Ok(false) => already += 1,
+            // Damaged, or under a key older than this one: it cannot be opened now either.
+            Err(e @ (RecordingError::Undecryptable { .. } | RecordingError::OtherKey { .. })) => {
+                eprintln!("left as it is: {e}");
+                unreadable.push(id);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    keys::install(&next_path, &current)?;
+    let store = crate::open_store(config).await?;
+    let detail = serde_json::json!({ "old_key": old.key_id(), "new_key": next.key_id() });
+    store
+        .audit(
+            &super::actor(),
+            "recording_key.rotate",
+            &next.key_id(),
+            &detail.to_string(),
+        )
+        .await?;
+    let report = serde_json::json!({
+        "old_key": old.key_id(),
+        "new_key": next.key_id(),
+        "resealed": resealed,
+        "already_resealed": already,
+        "unreadable": unreadable,
+    });
+    super::emit(&format!("{report:#}"))
 }
 
 async fn finish(

@@ -114,6 +114,16 @@ impl Vault {
 
     /// The recording of `call_id`, decrypted.
     pub fn open_recording(&self, call_id: &str) -> Result<Recording, RecordingError> {
+        let opened = self.read(call_id)?;
+        let wav = media_audio::wav::wav_bytes(opened.channels, opened.rate, &opened.samples)?;
+        Ok(Recording {
+            wav,
+            complete: opened.complete,
+        })
+    }
+
+    /// The recording of `call_id` as its interleaved samples.
+    fn read(&self, call_id: &str) -> Result<Opened, RecordingError> {
         let path = self.path_for(call_id);
         let data = std::fs::read(&path).map_err(|source| RecordingError::Io {
             path: path.clone(),
@@ -164,9 +174,136 @@ impl Vault {
             }
             index += 1;
         }
-        let wav = media_audio::wav::wav_bytes(channels, rate, &samples)?;
-        Ok(Recording { wav, complete })
+        Ok(Opened {
+            rate,
+            channels,
+            samples,
+            complete,
+        })
     }
+
+    /// This vault over the same directory with another key: a rotation's next key.
+    pub fn with_key(&self, key: &[u8; 32]) -> Vault {
+        Vault {
+            dir: self.dir.clone(),
+            key_id: key_id(key),
+            cipher: Aes256Gcm::new(&(*key).into()),
+        }
+    }
+
+    /// The id of the vault's key, as files name it.
+    pub fn key_id(&self) -> String {
+        hex::encode(self.key_id)
+    }
+
+    /// The calls that have a recording here.
+    pub fn call_ids(&self) -> Result<Vec<String>, RecordingError> {
+        let entries = std::fs::read_dir(&self.dir).map_err(|source| RecordingError::Io {
+            path: self.dir.clone(),
+            source,
+        })?;
+        let mut ids: Vec<String> = entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                name.strip_suffix(".wav.sbrec").map(str::to_owned)
+            })
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Seals the recording of `call_id` again under `next`'s key (a key rotation): written to a
+    /// file of its own, synced, then renamed over the old one, so the recording is whole under
+    /// one key or the other at every moment. A file already under `next`'s key is left alone
+    /// (`false`); an incomplete recording stays incomplete.
+    pub fn reseal(&self, call_id: &str, next: &Vault) -> Result<bool, RecordingError> {
+        if next.read_header_key(call_id)? == Some(next.key_id) {
+            return Ok(false);
+        }
+        let opened = self.read(call_id)?;
+        let path = self.path_for(call_id);
+        let draft = path.with_extension("sbrec.next");
+        let io = |source| RecordingError::Io {
+            path: draft.clone(),
+            source,
+        };
+        let header = new_header(next, &draft, opened.rate, opened.channels)?;
+        let file = create_private(&draft).map_err(io)?;
+        let mut writer = SegmentWriter {
+            file,
+            path: draft.clone(),
+            cipher: next.cipher.clone(),
+            call_id: call_id.to_owned(),
+            header,
+            next: 0,
+        };
+        writer.file.write_all(&header).map_err(io)?;
+        let per_segment = SEGMENT_FRAMES * usize::from(opened.channels.max(1));
+        let segments: Vec<&[i16]> = opened.samples.chunks(per_segment).collect();
+        for (i, segment) in segments.iter().enumerate() {
+            writer.append(segment, opened.complete && i + 1 == segments.len())?;
+        }
+        if opened.complete && segments.is_empty() {
+            writer.append(&[], true)?;
+        }
+        writer.file.sync_all().map_err(io)?;
+        std::fs::rename(&draft, &path).map_err(io)?;
+        Ok(true)
+    }
+
+    /// The key id in the header of `call_id`'s file (`None` for the layout without one).
+    fn read_header_key(&self, call_id: &str) -> Result<Option<[u8; 4]>, RecordingError> {
+        use std::io::Read;
+        let path = self.path_for(call_id);
+        let mut header = [0u8; HEADER_LEN];
+        let read = std::fs::File::open(&path)
+            .and_then(|mut f| f.read(&mut header))
+            .map_err(|source| RecordingError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        Ok((read == HEADER_LEN && header[..MAGIC.len()] == *MAGIC)
+            .then(|| [header[24], header[25], header[26], header[27]]))
+    }
+}
+
+/// A recording read back as samples.
+struct Opened {
+    rate: u32,
+    channels: u16,
+    /// Interleaved frames.
+    samples: Vec<i16>,
+    complete: bool,
+}
+
+/// A new file's header: a fresh nonce prefix, the format, and the vault's key id.
+fn new_header(
+    vault: &Vault,
+    path: &Path,
+    rate: u32,
+    channels: u16,
+) -> Result<[u8; HEADER_LEN], RecordingError> {
+    let mut header = [0u8; HEADER_LEN];
+    header[..8].copy_from_slice(MAGIC);
+    getrandom::fill(&mut header[8..16]).map_err(|source| RecordingError::Random {
+        path: path.to_owned(),
+        source,
+    })?;
+    header[16..20].copy_from_slice(&rate.to_le_bytes());
+    header[20..22].copy_from_slice(&channels.to_le_bytes());
+    header[KEY_ID].copy_from_slice(&vault.key_id);
+    Ok(header)
+}
+
+/// A new file only its owner may read.
+fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
 }
 
 /// The id a recording key is named by in the files it sealed: a hash of it, which says which
@@ -261,22 +398,8 @@ impl Recorder {
             path: path.clone(),
             source,
         };
-        let mut header = [0u8; HEADER_LEN];
-        header[..8].copy_from_slice(MAGIC);
-        getrandom::fill(&mut header[8..16]).map_err(|source| RecordingError::Random {
-            path: path.clone(),
-            source,
-        })?;
-        header[16..20].copy_from_slice(&RATE.to_le_bytes());
-        header[20..22].copy_from_slice(&2u16.to_le_bytes());
-        header[KEY_ID].copy_from_slice(&vault.key_id);
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io)?;
+        let header = new_header(vault, &path, RATE, 2)?;
+        let mut file = create_private(&path).map_err(io)?;
         file.write_all(&header).map_err(io)?;
         let writer = SegmentWriter {
             file,
@@ -508,6 +631,39 @@ mod tests {
         let old = vault.open_recording("call-old").unwrap();
         assert!(old.complete);
         assert_eq!(frames(&old.wav), [5, -5]);
+    }
+
+    #[test]
+    fn a_rotation_reseals_each_recording_under_the_next_key_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::open(dir.path()).unwrap();
+        record(&vault, "whole", 3).finish().unwrap();
+        record(&vault, "cut", 2).cut_off();
+        let before: Vec<_> = ["whole", "cut"]
+            .iter()
+            .map(|id| vault.open_recording(id).unwrap())
+            .collect();
+        let next = vault.with_key(&[3; 32]);
+        assert_eq!(vault.call_ids().unwrap(), ["cut", "whole"]);
+        for id in ["whole", "cut"] {
+            assert!(vault.reseal(id, &next).unwrap(), "{id} resealed");
+            assert!(
+                !vault.reseal(id, &next).unwrap(),
+                "{id} already under the next key"
+            );
+        }
+        for (id, was) in ["whole", "cut"].iter().zip(&before) {
+            let now = next.open_recording(id).unwrap();
+            assert_eq!(frames(&now.wav), frames(&was.wav), "{id}: the same audio");
+            assert_eq!(now.complete, was.complete, "{id}: as complete as it was");
+            assert!(matches!(
+                vault.open_recording(id),
+                Err(RecordingError::OtherKey { .. })
+            ));
+        }
+        assert!(!before[1].complete);
+        let names: Vec<_> = std::fs::read_dir(&vault.dir).unwrap().flatten().collect();
+        assert_eq!(names.len(), 2, "no draft left behind");
     }
 
     #[test]
