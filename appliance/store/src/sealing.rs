@@ -284,42 +284,14 @@ impl Store {
         }
         let mut sealed = 0;
         for (table, keys, column, number) in SEALED_COLUMNS {
-            let key_list = keys
-                .iter()
-                .map(|k| format!("CAST({k} AS TEXT)"))
-                .collect::<Vec<_>>()
-                .join(", ");
             let mut tx = self.write_tx().await?;
-            let rows = sqlx::query(&format!(
-                "SELECT {key_list}, {column} FROM {table} WHERE {column} IS NOT NULL \
-                 AND {column} NOT LIKE 'sb1.%'"
-            ))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(q("find unsealed rows"))?;
-            let matches = keys
-                .iter()
-                .enumerate()
-                .map(|(i, k)| format!("CAST({k} AS TEXT) = ${}", i + 2))
-                .collect::<Vec<_>>()
-                .join(" AND ");
-            let update = format!("UPDATE {table} SET {column} = $1 WHERE {matches}");
-            for row in &rows {
-                let plain: String = row.try_get(keys.len()).map_err(q("read unsealed row"))?;
-                let Some(value) = self.key.seal_plain(*number, &plain) else {
-                    continue;
-                };
-                let mut query = sqlx::query(&update).bind(value);
-                for i in 0..keys.len() {
-                    let key: String = row.try_get(i).map_err(q("read unsealed row"))?;
-                    query = query.bind(key);
-                }
-                query
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(q("seal a row written in the clear"))?;
-                sealed += 1;
-            }
+            sealed += rewrite_column(
+                &mut tx,
+                (table, keys, column),
+                &format!("{column} NOT LIKE 'sb1.%'"),
+                |plain| Ok(self.key.seal_plain(*number, plain)),
+            )
+            .await?;
             tx.commit().await.map_err(q("commit sealing"))?;
         }
         if sealed > 0 {
@@ -349,46 +321,65 @@ impl Store {
         let mut tx = self.write_tx().await?;
         let mut resealed = 0;
         for (table, keys, column, number) in SEALED_COLUMNS {
-            let key_list = keys
-                .iter()
-                .map(|k| format!("CAST({k} AS TEXT)"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let rows = sqlx::query(&format!(
-                "SELECT {key_list}, {column} FROM {table} WHERE {column} IS NOT NULL"
-            ))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(q("read sealed values"))?;
-            let matches = keys
-                .iter()
-                .enumerate()
-                .map(|(i, k)| format!("CAST({k} AS TEXT) = ${}", i + 2))
-                .collect::<Vec<_>>()
-                .join(" AND ");
-            let update = format!("UPDATE {table} SET {column} = $1 WHERE {matches}");
-            for row in &rows {
-                let stored: String = row.try_get(keys.len()).map_err(q("read a sealed value"))?;
-                let value = if *number {
-                    next.seal_number(&self.key.open_number(&stored)?)
+            resealed += rewrite_column(&mut tx, (table, keys, column), "TRUE", |stored| {
+                Ok(Some(if *number {
+                    next.seal_number(&self.key.open_number(stored)?)
                 } else {
-                    next.seal_text(&self.key.open_text(&stored)?)
-                };
-                let mut query = sqlx::query(&update).bind(value);
-                for i in 0..keys.len() {
-                    let key: String = row.try_get(i).map_err(q("read a sealed row's key"))?;
-                    query = query.bind(key);
-                }
-                query
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(q("seal a value under the next key"))?;
-                resealed += 1;
-            }
+                    next.seal_text(&self.key.open_text(stored)?)
+                }))
+            })
+            .await?;
         }
         tx.commit().await.map_err(q("commit the key rotation"))?;
         Ok(resealed)
     }
+}
+
+/// Rewrites, in `tx`, the values of one sealed column on the rows `filter` selects, each as
+/// `rewrite` says (`None`: left as it is); rows are found again by their key columns. Returns how
+/// many values were rewritten.
+async fn rewrite_column(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    (table, keys, column): (&str, &[&str], &str),
+    filter: &str,
+    mut rewrite: impl FnMut(&str) -> Result<Option<String>>,
+) -> Result<u64> {
+    let key_list = keys
+        .iter()
+        .map(|k| format!("CAST({k} AS TEXT)"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rows = sqlx::query(&format!(
+        "SELECT {key_list}, {column} FROM {table} WHERE {column} IS NOT NULL AND {filter}"
+    ))
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(q("read sealed values"))?;
+    let matches = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| format!("CAST({k} AS TEXT) = ${}", i + 2))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let update = format!("UPDATE {table} SET {column} = $1 WHERE {matches}");
+    let mut rewritten = 0;
+    for row in &rows {
+        let stored: String = row.try_get(keys.len()).map_err(q("read a sealed value"))?;
+        let Some(value) = rewrite(&stored)? else {
+            continue;
+        };
+        let mut query = sqlx::query(&update).bind(value);
+        for i in 0..keys.len() {
+            let key: String = row.try_get(i).map_err(q("read a sealed row's key"))?;
+            query = query.bind(key);
+        }
+        query
+            .execute(&mut **tx)
+            .await
+            .map_err(q("rewrite a sealed value"))?;
+        rewritten += 1;
+    }
+    Ok(rewritten)
 }
 
 /// How an audit entry names a number: its last two digits, as the logs do (the audit log is
