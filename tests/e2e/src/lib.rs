@@ -221,6 +221,29 @@ impl Ua {
             .await
             .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
     }
+
+    /// `samples` of 8 kHz audio heard on any call.
+    pub async fn hear(&mut self, samples: usize) -> Vec<i16> {
+        let mut heard = Vec::new();
+        self.expect("audio", |e| match e {
+            UaEvent::Audio { frame, .. } => {
+                heard.extend_from_slice(frame);
+                (heard.len() >= samples).then_some(())
+            }
+            _ => None,
+        })
+        .await;
+        heard
+    }
+
+    /// Sends BYE on `call` and waits for it to end.
+    pub async fn hang_up(&mut self, call: CallHandle) {
+        self.sip.hangup(call).await.expect("BYE");
+        self.expect("the call to end", |e| {
+            matches!(e, UaEvent::Ended { .. }).then_some(())
+        })
+        .await;
+    }
 }
 
 async fn run_ua(

@@ -66,6 +66,21 @@ fn decoded_dump(dir: &Path) -> Option<PathBuf> {
         })
 }
 
+/// What baresip decoded and dumped, from its first half second on (jitter buffer start, decoder
+/// warm-up), and its rate; `output` is what baresip said, for the failure message.
+fn baresip_heard(dir: &Path, output: &str) -> (Vec<i16>, u32) {
+    let dump =
+        decoded_dump(dir).unwrap_or_else(|| panic!("no sndfile dump; baresip said:\n{output}"));
+    let (samples, rate) = read_wav(&dump);
+    let skip = (rate / 2) as usize;
+    assert!(
+        samples.len() > skip + rate as usize,
+        "only {} samples recorded; baresip said:\n{output}",
+        samples.len()
+    );
+    (samples[skip..].to_vec(), rate)
+}
+
 /// `freq` stands well above the noise floor of the other probe frequencies.
 fn assert_tone(samples: &[i16], freq: f64, rate: f64, what: &str) {
     assert!(
@@ -116,28 +131,10 @@ async fn baresip_calls_us_and_records_our_tone() {
         _ => None,
     })
     .await;
-    ua.sip.hangup(call).await.unwrap();
-    ua.expect("the call to end", |e| {
-        matches!(e, UaEvent::Ended { .. }).then_some(())
-    })
-    .await;
+    ua.hang_up(call).await;
     let output = stop(peer, pid).await;
-    let dump = decoded_dump(dir.path())
-        .unwrap_or_else(|| panic!("no sndfile dump; baresip said:\n{output}"));
-    let (samples, rate) = read_wav(&dump);
-    // Skip the first half second (jitter buffer start, decoder warm-up).
-    let skip = (rate / 2) as usize;
-    assert!(
-        samples.len() > skip + rate as usize,
-        "only {} samples recorded",
-        samples.len()
-    );
-    assert_tone(
-        &samples[skip..],
-        OUR_TONE,
-        rate as f64,
-        "baresip's recording",
-    );
+    let (samples, rate) = baresip_heard(dir.path(), &output);
+    assert_tone(&samples, OUR_TONE, rate as f64, "baresip's recording");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,20 +153,8 @@ async fn we_call_baresip_and_hear_its_file() {
         (*e == UaEvent::Answered(call)).then_some(())
     })
     .await;
-    let mut heard = Vec::new();
-    ua.expect("2 s of audio", |e| match e {
-        UaEvent::Audio { frame, .. } => {
-            heard.extend_from_slice(frame);
-            (heard.len() >= 8000 * 3).then_some(())
-        }
-        _ => None,
-    })
-    .await;
-    ua.sip.hangup(call).await.unwrap();
-    ua.expect("the call to end", |e| {
-        matches!(e, UaEvent::Ended { .. }).then_some(())
-    })
-    .await;
+    let heard = ua.hear(8000 * 3).await;
+    ua.hang_up(call).await;
     let _ = tokio::time::timeout(DEADLINE, stop(peer, pid)).await;
     let _ = Duration::ZERO;
     assert_tone(
@@ -208,31 +193,10 @@ async fn an_srtp_call_from_baresip_carries_audio_both_ways() {
         matches!(e, UaEvent::Secured(c) if *c == call).then_some(())
     })
     .await;
-    let mut heard = Vec::new();
-    ua.expect("3 s of baresip's audio", |e| match e {
-        UaEvent::Audio { frame, .. } => {
-            heard.extend_from_slice(frame);
-            (heard.len() >= 8000 * 3).then_some(())
-        }
-        _ => None,
-    })
-    .await;
-    ua.sip.hangup(call).await.unwrap();
-    ua.expect("the call to end", |e| {
-        matches!(e, UaEvent::Ended { .. }).then_some(())
-    })
-    .await;
+    let heard = ua.hear(8000 * 3).await;
+    ua.hang_up(call).await;
     let output = stop(peer, pid).await;
     assert_tone(&heard[4000..], THEIR_TONE, 8000.0, "what we decrypted");
-    let dump = decoded_dump(dir.path())
-        .unwrap_or_else(|| panic!("no sndfile dump; baresip said:\n{output}"));
-    let (samples, rate) = read_wav(&dump);
-    let skip = (rate / 2) as usize;
-    assert!(samples.len() > skip + rate as usize, "{output}");
-    assert_tone(
-        &samples[skip..],
-        OUR_TONE,
-        rate as f64,
-        "what baresip decrypted",
-    );
+    let (samples, rate) = baresip_heard(dir.path(), &output);
+    assert_tone(&samples, OUR_TONE, rate as f64, "what baresip decrypted");
 }

@@ -260,11 +260,7 @@ async fn refer_accepted_and_notified_200_succeeds() {
         _ => None,
     })
     .await;
-    ua.sip.hangup(call).await.unwrap();
-    ua.expect("the call to end", |e| {
-        matches!(e, UaEvent::Ended { .. }).then_some(())
-    })
-    .await;
+    ua.hang_up(call).await;
     assert_sipp_ok(sipp).await;
 }
 
@@ -293,10 +289,6 @@ async fn refer_refused_603_fails() {
         })
         .await;
     assert_eq!(status, 603);
-    ua.sip.hangup(call).await.unwrap();
-    ua.expect("the call to end", |e| {
-        matches!(e, UaEvent::Ended { .. }).then_some(())
-    })
-    .await;
+    ua.hang_up(call).await;
     assert_sipp_ok(sipp).await;
 }
