@@ -38,7 +38,10 @@ pub(super) fn extract_text(path: &Path, bytes: &[u8]) -> Result<String> {
         return Err(unreadable("encrypted".into()));
     }
     let mut out = String::new();
-    for (number, page_id) in document.get_pages() {
+    // Not `get_pages()`: it sizes its map from the page tree's /Count, which a document may set
+    // to trillions, and the allocation aborts the process (found by the kb_pdf fuzz target).
+    for (index, page_id) in document.page_iter().enumerate() {
+        let number = index + 1;
         let lines = page_lines(&document, page_id)
             .map_err(|e| unreadable(format!("page {number}: {e}")))?;
         out.push_str(&layout(&lines));
