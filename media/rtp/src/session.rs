@@ -296,7 +296,7 @@ impl RtpSession {
             sources,
             send_pacer: Pacer::new(now, ptime(config.ptime_ms)),
             play_pacer: Pacer::new(now, FRAME),
-            next_report: now + config.rtcp_interval,
+            next_report: now + config.rtcp_interval.max(Duration::from_secs(1)),
             start: now,
             start_ntp: ntp(wall),
             inbound: VecDeque::with_capacity(2 * FRAME_SAMPLES),
@@ -374,9 +374,11 @@ impl RtpSession {
         }
         if now >= self.next_report {
             self.send_report(now, false);
-            // One report per wake-up; a stalled driver does not send a burst of them.
+            // One report per wake-up; a stalled driver does not send a burst of them. (An
+            // interval of zero would never move on: at least a second.)
+            let interval = self.config.rtcp_interval.max(Duration::from_secs(1));
             while self.next_report <= now {
-                self.next_report += self.config.rtcp_interval;
+                self.next_report += interval;
             }
         }
     }
