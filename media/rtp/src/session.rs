@@ -252,6 +252,8 @@ pub struct RtpSession {
     /// Seals what we send and opens what arrives, on an SRTP call.
     protect: Option<srtp::Outbound>,
     unprotect: Option<srtp::Inbound>,
+    /// What `unprotect` last opened, kept for the next packet.
+    opened: Vec<u8>,
 }
 
 impl std::fmt::Debug for RtpSession {
@@ -293,6 +295,7 @@ impl RtpSession {
         RtpSession {
             protect,
             unprotect,
+            opened: Vec::new(),
             sources,
             send_pacer: Pacer::new(now, ptime(config.ptime_ms)),
             play_pacer: Pacer::new(now, FRAME),
@@ -339,24 +342,30 @@ impl RtpSession {
                 return;
             }
         };
-        let opened = match &mut self.unprotect {
-            None => None,
-            Some(inbound) if rtcp => Some(inbound.unprotect_rtcp(bytes)),
-            Some(inbound) => Some(inbound.unprotect_rtp(bytes)),
+        let Some(inbound) = &mut self.unprotect else {
+            return self.on_datagram(now, from, rtcp, bytes);
         };
-        let plain = match &opened {
-            None => bytes,
-            Some(Ok(plain)) => plain.as_slice(),
-            Some(Err(error)) => {
+        // Opened into the session's own buffer: no allocation per packet.
+        let mut opened = std::mem::take(&mut self.opened);
+        let result = if rtcp {
+            inbound.unprotect_rtcp(bytes, &mut opened)
+        } else {
+            inbound.unprotect_rtp(bytes, &mut opened)
+        };
+        match result {
+            Ok(()) => self.on_datagram(now, from, rtcp, &opened),
+            Err(error) => {
                 if self.stats.packets_unauthenticated == 0 {
-                    let error = error.clone();
                     self.events
                         .push_back(Event::Unauthenticated { from, error });
                 }
                 self.stats.packets_unauthenticated += 1;
-                return;
             }
-        };
+        }
+        self.opened = opened;
+    }
+
+    fn on_datagram(&mut self, now: Instant, from: SocketAddr, rtcp: bool, plain: &[u8]) {
         if rtcp {
             self.on_rtcp(now, from, plain);
         } else {
@@ -578,15 +587,13 @@ impl RtpSession {
         self.sender.samples_per_packet() as usize
     }
 
-    fn send_rtp(&mut self, to: SocketAddr, bytes: Vec<u8>) {
-        let bytes = match &mut self.protect {
-            None => bytes,
-            Some(outbound) => match outbound.protect_rtp(&bytes) {
-                Ok(sealed) => sealed,
-                // Our own packets always have a whole header.
-                Err(_) => return,
-            },
-        };
+    fn send_rtp(&mut self, to: SocketAddr, mut bytes: Vec<u8>) {
+        if let Some(outbound) = &mut self.protect {
+            // Our own packets always have a whole header: this never fails.
+            if outbound.protect_rtp(&mut bytes).is_err() {
+                return;
+            }
+        }
         self.stats.packets_sent += 1;
         self.sent_since_report = true;
         self.transmits.push_back(Transmit {
@@ -638,16 +645,14 @@ impl RtpSession {
             }));
         }
         // Only a CNAME longer than SDES allows fails here; the report is then skipped.
-        let Ok(bytes) = rtcp::write_compound(&packets) else {
+        let Ok(mut bytes) = rtcp::write_compound(&packets) else {
             return;
         };
-        let bytes = match &mut self.protect {
-            None => bytes,
-            Some(outbound) => match outbound.protect_rtcp(&bytes) {
-                Ok(sealed) => sealed,
-                Err(_) => return,
-            },
-        };
+        if let Some(outbound) = &mut self.protect {
+            if outbound.protect_rtcp(&mut bytes).is_err() {
+                return;
+            }
+        }
         self.stats.rtcp_sent += 1;
         let socket = if self.rtcp_socket {
             Socket::Rtcp

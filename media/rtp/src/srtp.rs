@@ -2,12 +2,13 @@
 //! peer offers: AES_CM_128_HMAC_SHA1_80 and AES_CM_128_HMAC_SHA1_32 (RFC 4568 §6.2). No MKI, key
 //! derivation rate 0, SRTCP always encrypted with an 80-bit tag.
 //!
-//! [`Outbound`] protects what we send, [`Inbound`] checks and decrypts what arrives: a packet
+//! [`Outbound`] seals what we send in place, [`Inbound`] checks and decrypts what arrives into a
+//! buffer the caller keeps, so a call allocates nothing per packet for SRTP. A packet
 //! whose tag does not verify, or one seen before (a 64-packet replay window per source, §3.3.2),
 //! is an error and is never decrypted into the call. State for a source (its rollover counter,
 //! the window) is created and moved only by a packet that authenticated.
 
-use aes::cipher::{KeyIvInit, StreamCipher};
+use aes::cipher::{InnerIvInit, KeyInit, KeyIvInit, StreamCipher, StreamCipherCoreWrapper};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
@@ -150,7 +151,8 @@ pub struct Keying {
 
 /// The session keys derived from a master key for one of RTP or RTCP (§4.3).
 struct SessionKeys {
-    cipher: [u8; 16],
+    /// The expanded AES key, so a packet does not expand it again.
+    cipher: aes::Aes128,
     auth: HmacSha1,
     salt: [u8; 14],
 }
@@ -165,7 +167,7 @@ impl SessionKeys {
         prf(master, first_label + 1, &mut auth);
         prf(master, first_label + 2, &mut salt);
         SessionKeys {
-            cipher,
+            cipher: aes::Aes128::new(&cipher.into()),
             auth: <HmacSha1 as Mac>::new_from_slice(&auth).expect("HMAC takes a key of any length"),
             salt,
         }
@@ -181,15 +183,21 @@ impl SessionKeys {
         for (b, i) in iv[8..14].iter_mut().zip(&index.to_be_bytes()[2..]) {
             *b ^= i;
         }
-        Aes128Ctr::new(&self.cipher.into(), &iv.into()).apply_keystream(data);
+        let core = ctr::CtrCore::<aes::Aes128, ctr::flavors::Ctr128BE>::inner_iv_init(
+            self.cipher.clone(),
+            &iv.into(),
+        );
+        StreamCipherCoreWrapper::from_core(core).apply_keystream(data);
     }
 
-    fn tag(&self, parts: &[&[u8]], len: usize) -> Vec<u8> {
+    /// Appends the authentication tag of `packet` (followed, for SRTP, by `roc`) to `packet`.
+    fn append_tag(&self, packet: &mut Vec<u8>, roc: Option<u32>, len: usize) {
         let mut mac = self.auth.clone();
-        for part in parts {
-            mac.update(part);
+        mac.update(packet);
+        if let Some(roc) = roc {
+            mac.update(&roc.to_be_bytes());
         }
-        mac.finalize().into_bytes()[..len].to_vec()
+        packet.extend_from_slice(&mac.finalize().into_bytes()[..len]);
     }
 
     fn verify(&self, parts: &[&[u8]], tag: &[u8]) -> bool {
@@ -241,8 +249,8 @@ impl Outbound {
         }
     }
 
-    /// An RTP packet as SRTP.
-    pub fn protect_rtp(&mut self, packet: &[u8]) -> Result<Vec<u8>, Error> {
+    /// Seals an RTP packet in place as SRTP: its payload encrypted, the tag appended.
+    pub fn protect_rtp(&mut self, packet: &mut Vec<u8>) -> Result<(), Error> {
         let header = rtp_header_len(packet)?;
         let sequence = u16::from_be_bytes([packet[2], packet[3]]);
         let ssrc = u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]);
@@ -254,29 +262,24 @@ impl Outbound {
         }
         self.last_sequence = Some(sequence);
         let index = (u64::from(self.roc) << 16) | u64::from(sequence);
-        let mut out = packet.to_vec();
-        self.rtp.apply(ssrc, index, &mut out[header..]);
-        let tag = self
-            .rtp
-            .tag(&[&out, &self.roc.to_be_bytes()], self.suite.rtp_tag_len());
-        out.extend_from_slice(&tag);
-        Ok(out)
+        self.rtp.apply(ssrc, index, &mut packet[header..]);
+        self.rtp
+            .append_tag(packet, Some(self.roc), self.suite.rtp_tag_len());
+        Ok(())
     }
 
-    /// An RTCP compound packet as SRTCP (encrypted, E flag set).
-    pub fn protect_rtcp(&mut self, packet: &[u8]) -> Result<Vec<u8>, Error> {
+    /// Seals an RTCP compound packet in place as SRTCP (encrypted, E flag set).
+    pub fn protect_rtcp(&mut self, packet: &mut Vec<u8>) -> Result<(), Error> {
         if packet.len() < 8 {
             return Err(truncated("SRTCP", 8, packet.len()));
         }
         let ssrc = u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]);
         self.srtcp_index = (self.srtcp_index + 1) & 0x7FFF_FFFF;
         let index = self.srtcp_index;
-        let mut out = packet.to_vec();
-        self.rtcp.apply(ssrc, u64::from(index), &mut out[8..]);
-        out.extend_from_slice(&(index | 0x8000_0000).to_be_bytes());
-        let tag = self.rtcp.tag(&[&out], SRTCP_TAG_LEN);
-        out.extend_from_slice(&tag);
-        Ok(out)
+        self.rtcp.apply(ssrc, u64::from(index), &mut packet[8..]);
+        packet.extend_from_slice(&(index | 0x8000_0000).to_be_bytes());
+        self.rtcp.append_tag(packet, None, SRTCP_TAG_LEN);
+        Ok(())
     }
 }
 
@@ -317,8 +320,9 @@ impl Inbound {
         }
     }
 
-    /// An SRTP packet's RTP, if it authenticates and was not seen before.
-    pub fn unprotect_rtp(&mut self, packet: &[u8]) -> Result<Vec<u8>, Error> {
+    /// Opens an SRTP packet into `out` (cleared first), if it authenticates and was not seen
+    /// before.
+    pub fn unprotect_rtp(&mut self, packet: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
         let tag_len = self.suite.rtp_tag_len();
         let header = rtp_header_len(packet)?;
         if packet.len() < header + tag_len {
@@ -345,8 +349,7 @@ impl Inbound {
         }
         let source = match known {
             Some(i) => {
-                let source = self.sources.remove(i);
-                self.sources.insert(0, source);
+                self.sources[..=i].rotate_right(1);
                 &mut self.sources[0]
             }
             None => {
@@ -369,13 +372,15 @@ impl Inbound {
             source.roc = roc;
             source.highest = sequence;
         }
-        let mut out = body.to_vec();
+        out.clear();
+        out.extend_from_slice(body);
         self.rtp.apply(ssrc, index, &mut out[header..]);
-        Ok(out)
+        Ok(())
     }
 
-    /// An SRTCP packet's RTCP, if it authenticates and was not seen before.
-    pub fn unprotect_rtcp(&mut self, packet: &[u8]) -> Result<Vec<u8>, Error> {
+    /// Opens an SRTCP packet into `out` (cleared first), if it authenticates and was not seen
+    /// before.
+    pub fn unprotect_rtcp(&mut self, packet: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
         let min = 8 + SRTCP_INDEX_LEN + SRTCP_TAG_LEN;
         if packet.len() < min {
             return Err(truncated("SRTCP", min, packet.len()));
@@ -391,12 +396,13 @@ impl Inbound {
             return Err(Error::SrtpReplay);
         }
         self.rtcp_window.accept(index);
-        let mut out = rtcp.to_vec();
+        out.clear();
+        out.extend_from_slice(rtcp);
         if e_index & 0x8000_0000 != 0 {
             let ssrc = u32::from_be_bytes([out[4], out[5], out[6], out[7]]);
             self.rtcp.apply(ssrc, index, &mut out[8..]);
         }
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -494,11 +500,10 @@ mod tests {
 
     #[test]
     fn session_keys_are_derived_as_rfc_3711_b3_says() {
+        let mut cipher = [0u8; 16];
+        prf(&master(), 0, &mut cipher);
+        assert_eq!(cipher.to_vec(), hex("C61E7A93744F39EE10734AFE3FF7A087"));
         let keys = SessionKeys::derive(&master(), 0);
-        assert_eq!(
-            keys.cipher.to_vec(),
-            hex("C61E7A93744F39EE10734AFE3FF7A087")
-        );
         assert_eq!(keys.salt.to_vec(), hex("30CBBC08863D8C85D49DB34A9AE1"));
         let mut auth = [0u8; 16];
         prf(&master(), 1, &mut auth);

@@ -13,6 +13,26 @@ fn hex(s: &str) -> Vec<u8> {
         .collect()
 }
 
+fn seal_rtp(out: &mut Outbound, packet: &[u8]) -> Result<Vec<u8>, Error> {
+    let mut sealed = packet.to_vec();
+    out.protect_rtp(&mut sealed).map(|()| sealed)
+}
+
+fn seal_rtcp(out: &mut Outbound, packet: &[u8]) -> Result<Vec<u8>, Error> {
+    let mut sealed = packet.to_vec();
+    out.protect_rtcp(&mut sealed).map(|()| sealed)
+}
+
+fn open_rtp(inbound: &mut Inbound, packet: &[u8]) -> Result<Vec<u8>, Error> {
+    let mut opened = vec![0xEE; 3]; // whatever a reused buffer held before
+    inbound.unprotect_rtp(packet, &mut opened).map(|()| opened)
+}
+
+fn open_rtcp(inbound: &mut Inbound, packet: &[u8]) -> Result<Vec<u8>, Error> {
+    let mut opened = vec![0xEE; 3];
+    inbound.unprotect_rtcp(packet, &mut opened).map(|()| opened)
+}
+
 fn key() -> MasterKey {
     MasterKey::new(
         hex("E1F97A0D3E018BE0D64FA32C06DE4139 0EC675AD498AFEEBB6960B3AABE6")
@@ -31,17 +51,17 @@ const SRTCP: &str = "81c8000b cafebabe 7128035b e487b9bd bef89041 f977a5a8 80000
 #[test]
 fn protected_packets_are_the_reference_implementations_bytes() {
     let mut out = Outbound::new(Suite::AesCm128HmacSha1_80, &key());
-    assert_eq!(out.protect_rtp(&hex(RTP)).unwrap(), hex(SRTP_80));
-    assert_eq!(out.protect_rtcp(&hex(RTCP)).unwrap(), hex(SRTCP));
+    assert_eq!(seal_rtp(&mut out, &hex(RTP)).unwrap(), hex(SRTP_80));
+    assert_eq!(seal_rtcp(&mut out, &hex(RTCP)).unwrap(), hex(SRTCP));
     let mut short = Outbound::new(Suite::AesCm128HmacSha1_32, &key());
     let srtp_32 = &hex(SRTP_80)[..32];
-    assert_eq!(short.protect_rtp(&hex(RTP)).unwrap(), srtp_32);
+    assert_eq!(seal_rtp(&mut short, &hex(RTP)).unwrap(), srtp_32);
 
     let mut inbound = Inbound::new(Suite::AesCm128HmacSha1_80, &key());
-    assert_eq!(inbound.unprotect_rtp(&hex(SRTP_80)).unwrap(), hex(RTP));
-    assert_eq!(inbound.unprotect_rtcp(&hex(SRTCP)).unwrap(), hex(RTCP));
+    assert_eq!(open_rtp(&mut inbound, &hex(SRTP_80)).unwrap(), hex(RTP));
+    assert_eq!(open_rtcp(&mut inbound, &hex(SRTCP)).unwrap(), hex(RTCP));
     let mut inbound = Inbound::new(Suite::AesCm128HmacSha1_32, &key());
-    assert_eq!(inbound.unprotect_rtp(srtp_32).unwrap(), hex(RTP));
+    assert_eq!(open_rtp(&mut inbound, srtp_32).unwrap(), hex(RTP));
 }
 
 #[test]
@@ -52,29 +72,29 @@ fn forged_altered_and_replayed_packets_are_refused() {
         let mut altered = good.clone();
         altered[at] ^= 0x01;
         assert_eq!(
-            inbound.unprotect_rtp(&altered),
+            open_rtp(&mut inbound, &altered),
             Err(Error::SrtpAuthentication),
             "byte {at} flipped"
         );
     }
     // Plain RTP injected into an SRTP call does not authenticate either.
     assert_eq!(
-        inbound.unprotect_rtp(&hex(RTP)),
+        open_rtp(&mut inbound, &hex(RTP)),
         Err(Error::SrtpAuthentication)
     );
-    assert!(inbound.unprotect_rtp(&good).is_ok());
-    assert_eq!(inbound.unprotect_rtp(&good), Err(Error::SrtpReplay));
+    assert!(open_rtp(&mut inbound, &good).is_ok());
+    assert_eq!(open_rtp(&mut inbound, &good), Err(Error::SrtpReplay));
     let srtcp = hex(SRTCP);
-    assert!(inbound.unprotect_rtcp(&srtcp).is_ok());
-    assert_eq!(inbound.unprotect_rtcp(&srtcp), Err(Error::SrtpReplay));
+    assert!(open_rtcp(&mut inbound, &srtcp).is_ok());
+    assert_eq!(open_rtcp(&mut inbound, &srtcp), Err(Error::SrtpReplay));
     let mut other = Inbound::new(Suite::AesCm128HmacSha1_80, &MasterKey::new([7; 30]));
     assert_eq!(
-        other.unprotect_rtp(&good),
+        open_rtp(&mut other, &good),
         Err(Error::SrtpAuthentication),
         "another call's key"
     );
     assert!(matches!(
-        inbound.unprotect_rtp(&good[..11]),
+        open_rtp(&mut inbound, &good[..11]),
         Err(Error::Truncated { .. })
     ));
 }
@@ -96,13 +116,16 @@ fn a_stream_survives_the_sequence_wrap_and_reordering() {
     let plain: Vec<Vec<u8>> = (0..100u8)
         .map(|i| sender.next_packet(&[i; 160]).to_vec())
         .collect();
-    let mut sealed: Vec<Vec<u8>> = plain.iter().map(|p| out.protect_rtp(p).unwrap()).collect();
+    let mut sealed: Vec<Vec<u8>> = plain
+        .iter()
+        .map(|p| seal_rtp(&mut out, p).unwrap())
+        .collect();
     for pair in sealed.chunks_mut(2) {
         pair.reverse();
     }
     let mut opened: Vec<Vec<u8>> = sealed
         .iter()
-        .map(|s| inbound.unprotect_rtp(s).unwrap())
+        .map(|s| open_rtp(&mut inbound, s).unwrap())
         .collect();
     for pair in opened.chunks_mut(2) {
         pair.reverse();
@@ -112,7 +135,7 @@ fn a_stream_survives_the_sequence_wrap_and_reordering() {
     assert_eq!(last.payload, &[99u8; 160][..]);
     assert!(sealed
         .iter()
-        .all(|s| inbound.unprotect_rtp(s) == Err(Error::SrtpReplay)));
+        .all(|s| open_rtp(&mut inbound, s) == Err(Error::SrtpReplay)));
 }
 
 #[test]
