@@ -1396,6 +1396,12 @@ fn the_daemon_serves_the_api() {
     rt.block_on(task).unwrap().unwrap();
 }
 
+/// A key file as `switchboard` writes one: 32 bytes only its owner may read.
+fn write_key(path: &Path, secret: &[u8; 32]) {
+    std::fs::write(path, secret).unwrap();
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+}
+
 /// `switchboard keys rotate`: the database is sealed again under a new data key, which replaces
 /// `data.key`; everything reads back, numbers are still found; a rotation cut off at either
 /// point is finished by running it again; a running daemon's directory is refused.
@@ -1443,12 +1449,7 @@ fn the_data_key_is_rotated_and_everything_reads_back_under_the_new_one() {
     let current = DataKey::new(&key_file().try_into().unwrap());
     let secret = [7u8; 32];
     let next = DataKey::new(&secret);
-    std::fs::write(data.join("data.key.next"), secret).unwrap();
-    std::fs::set_permissions(
-        data.join("data.key.next"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
+    write_key(&data.join("data.key.next"), &secret);
     let reopened =
         s.rt.block_on(Store::open_sqlite(&data.join("switchboard.db"), current))
             .unwrap();
@@ -1461,12 +1462,7 @@ fn the_data_key_is_rotated_and_everything_reads_back_under_the_new_one() {
     );
     assert_eq!(key_file(), secret);
     // Cut off before the database changed: the stale next key is dropped and it starts over.
-    std::fs::write(data.join("data.key.next"), [9u8; 32]).unwrap();
-    std::fs::set_permissions(
-        data.join("data.key.next"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
+    write_key(&data.join("data.key.next"), &[9u8; 32]);
     let (ok, out, err) = s.cli(&["keys", "rotate"]);
     assert!(ok, "{err}");
     assert!(
@@ -1507,12 +1503,7 @@ fn the_recording_key_is_rotated_file_by_file() {
 
     // Cut off after one file: the next key exists and "one" is already under it.
     let secret = [5u8; 32];
-    std::fs::write(data.join("recording.key.next"), secret).unwrap();
-    std::fs::set_permissions(
-        data.join("recording.key.next"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
+    write_key(&data.join("recording.key.next"), &secret);
     assert!(vault.reseal("one", &vault.with_key(&secret)).unwrap());
 
     let (ok, out, err) = s.cli(&["keys", "rotate", "--recordings"]);

@@ -222,6 +222,15 @@ impl Ua {
             .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
     }
 
+    /// The next inbound call we answered.
+    pub async fn accepted(&mut self) -> CallHandle {
+        self.expect("a call we answered", |e| match e {
+            UaEvent::Accepted(c) => Some(*c),
+            _ => None,
+        })
+        .await
+    }
+
     /// `samples` of 8 kHz audio heard on any call.
     pub async fn hear(&mut self, samples: usize) -> Vec<i16> {
         let mut heard = Vec::new();

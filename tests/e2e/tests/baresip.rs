@@ -43,6 +43,12 @@ fn baresip(dir: &Path, extra: &[String]) -> Option<Peer> {
     Peer::spawn("baresip", &args, dir)
 }
 
+/// baresip in `dir`, dialling our UA at once with account parameters `params`.
+fn baresip_calling(ua: &Ua, dir: &Path, params: &str) -> Option<Peer> {
+    configure_account(dir, free_port(), params);
+    baresip(dir, &["-e".into(), format!("/dial sip:agent@{}", ua.addr)])
+}
+
 /// SIGTERM lets baresip close its WAV files; then wait for the exit.
 async fn stop(peer: Peer, pid: Option<u32>) -> String {
     if let Some(pid) = pid {
@@ -109,18 +115,11 @@ async fn baresip_calls_us_and_records_our_tone() {
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
-    configure(dir.path(), free_port());
-    let dial = format!("/dial sip:agent@{}", ua.addr);
-    let Some(mut peer) = baresip(dir.path(), &["-e".into(), dial]) else {
+    let Some(mut peer) = baresip_calling(&ua, dir.path(), "") else {
         return;
     };
     let pid = peer.pid();
-    let call = ua
-        .expect("baresip's call", |e| match e {
-            UaEvent::Accepted(c) => Some(*c),
-            _ => None,
-        })
-        .await;
+    let call = ua.accepted().await;
     // Let 3 s of our tone flow: count baresip's frames arriving here as the clock.
     let mut frames = 0;
     ua.expect("3 s of media", |e| match e {
@@ -177,18 +176,11 @@ async fn an_srtp_call_from_baresip_carries_audio_both_ways() {
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
-    configure_account(dir.path(), free_port(), ";mediaenc=srtp-mand");
-    let dial = format!("/dial sip:agent@{}", ua.addr);
-    let Some(mut peer) = baresip(dir.path(), &["-e".into(), dial]) else {
+    let Some(mut peer) = baresip_calling(&ua, dir.path(), ";mediaenc=srtp-mand") else {
         return;
     };
     let pid = peer.pid();
-    let call = ua
-        .expect("baresip's call", |e| match e {
-            UaEvent::Accepted(c) => Some(*c),
-            _ => None,
-        })
-        .await;
+    let call = ua.accepted().await;
     ua.expect("SRTP agreed", |e| {
         matches!(e, UaEvent::Secured(c) if *c == call).then_some(())
     })

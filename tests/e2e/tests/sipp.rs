@@ -176,12 +176,7 @@ async fn we_hang_up_an_inbound_call() {
     let Some(sipp) = sipp_to(ua.addr, dir.path(), &file("uac_wait_bye.xml")) else {
         return;
     };
-    let call = ua
-        .expect("our answer", |e| match e {
-            UaEvent::Accepted(c) => Some(*c),
-            _ => None,
-        })
-        .await;
+    let call = ua.accepted().await;
     ua.sip.hangup(call).await.unwrap();
     let by_peer = ua
         .expect("the call to end", |e| match e {
