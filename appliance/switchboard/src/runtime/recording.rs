@@ -125,10 +125,17 @@ impl Vault {
     /// The recording of `call_id` as its interleaved samples.
     fn read(&self, call_id: &str) -> Result<Opened, RecordingError> {
         let path = self.path_for(call_id);
-        let data = std::fs::read(&path).map_err(|source| RecordingError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let data = read_file(&path)?;
+        self.open_bytes(path, call_id, &data)
+    }
+
+    /// [`Vault::read`] on a file's bytes (`path` only names it in errors).
+    fn open_bytes(
+        &self,
+        path: PathBuf,
+        call_id: &str,
+        data: &[u8],
+    ) -> Result<Opened, RecordingError> {
         let bad = || RecordingError::Undecryptable { path: path.clone() };
         let header_len = match data.get(..MAGIC.len()) {
             Some(magic) if magic == MAGIC => HEADER_LEN,
@@ -218,11 +225,12 @@ impl Vault {
     /// one key or the other at every moment. A file already under `next`'s key is left alone
     /// (`false`); an incomplete recording stays incomplete.
     pub fn reseal(&self, call_id: &str, next: &Vault) -> Result<bool, RecordingError> {
-        if next.read_header_key(call_id)? == Some(next.key_id) {
+        let path = self.path_for(call_id);
+        let data = read_file(&path)?;
+        if data.starts_with(MAGIC) && data.get(KEY_ID) == Some(&next.key_id[..]) {
             return Ok(false);
         }
-        let opened = self.read(call_id)?;
-        let path = self.path_for(call_id);
+        let opened = self.open_bytes(path.clone(), call_id, &data)?;
         let draft = path.with_extension("sbrec.next");
         let io = |source| RecordingError::Io {
             path: draft.clone(),
@@ -251,21 +259,6 @@ impl Vault {
         std::fs::rename(&draft, &path).map_err(io)?;
         Ok(true)
     }
-
-    /// The key id in the header of `call_id`'s file (`None` for the layout without one).
-    fn read_header_key(&self, call_id: &str) -> Result<Option<[u8; 4]>, RecordingError> {
-        use std::io::Read;
-        let path = self.path_for(call_id);
-        let mut header = [0u8; HEADER_LEN];
-        let read = std::fs::File::open(&path)
-            .and_then(|mut f| f.read(&mut header))
-            .map_err(|source| RecordingError::Io {
-                path: path.clone(),
-                source,
-            })?;
-        Ok((read == HEADER_LEN && header[..MAGIC.len()] == *MAGIC)
-            .then(|| [header[24], header[25], header[26], header[27]]))
-    }
 }
 
 /// A recording read back as samples.
@@ -275,6 +268,13 @@ struct Opened {
     /// Interleaved frames.
     samples: Vec<i16>,
     complete: bool,
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, RecordingError> {
+    std::fs::read(path).map_err(|source| RecordingError::Io {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// A new file's header: a fresh nonce prefix, the format, and the vault's key id.
