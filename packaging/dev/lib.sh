@@ -80,6 +80,33 @@ ensure_cargo_deny() {
   export PATH="$root/bin:$PATH"
 }
 
+# A build cache kept within bounds. Cargo never deletes what it built for an older version of the
+# code, other features or another toolchain, so a long-lived box's target dir grows by gigabytes
+# a day until the disk is full, and then the linker dies of SIGBUS halfway through a build. Past
+# $2 GB (or with under $3 GB free on its disk) the incremental state goes first, then everything:
+# one cold build costs less than a run that fails for want of space. A disk that is still short
+# after that is an error stated up front.
+bound_build_cache() {
+  local dir=$1 max_gb=$2 free_gb_needed=$3 part
+  mkdir -p "$dir"
+  for part in "$dir"/*/incremental "$dir"/*/*/incremental ALL; do
+    [ "$(cache_gb "$dir")" -le "$max_gb" ] && [ "$(free_gb "$dir")" -ge "$free_gb_needed" ] && return 0
+    if [ "$part" = ALL ]; then
+      say "emptying the build cache $dir ($(cache_gb "$dir") GB; $(free_gb "$dir") GB free on its disk)"
+      find "$dir" -mindepth 1 -maxdepth 1 ! -name CACHEDIR.TAG -exec rm -rf {} +
+    elif [ -d "$part" ]; then
+      say "dropping the build cache's incremental state $part ($(cache_gb "$dir") GB in all)"
+      rm -rf "$part"
+    fi
+  done
+  [ "$(free_gb "$dir")" -ge "$free_gb_needed" ] || {
+    echo "only $(free_gb "$dir") GB free on the disk of $dir; the build needs $free_gb_needed GB" >&2
+    return 1
+  }
+}
+cache_gb() { du -sk "$1" 2>/dev/null | awk '{print int($1 / 1048576)}'; }
+free_gb() { df -Pk "$1" | awk 'NR == 2 {print int($4 / 1048576)}'; }
+
 # Starts a throw-away PostgreSQL server on 127.0.0.1 for the tests and exports its URL.
 # Stopped (and its files removed) when the calling script exits.
 # A CA, a server certificate for 127.0.0.1 it signed, and an unrelated CA, in $1.
