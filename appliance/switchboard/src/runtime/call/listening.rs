@@ -16,13 +16,28 @@ pub(super) type SttResult = Result<Option<String>, Arc<RuntimeError>>;
 pub(super) struct Peek {
     pub(super) start: Instant,
     pub(super) end: Instant,
-    /// `None` while whisper works on it.
-    pub(super) text: Option<SttResult>,
-    /// Stops whisper when a newer pause makes this one stale.
-    pub(super) cancel: CancelToken,
+    pub(super) text: PeekText,
 }
 
-/// The utterance being transcribed.
+pub(super) enum PeekText {
+    /// Whisper works on it; cancelled when a newer pause makes this one stale.
+    Running(CancelToken),
+    Done(SttResult),
+}
+
+/// The caller's turn from its endpoint to the reply: waiting for its transcript, then holding
+/// the timings the reply's record starts from.
+pub(super) enum CallerTurn {
+    /// No ended turn waits for a reply.
+    Open,
+    Transcribing {
+        utterance: Utterance,
+        /// A transcript later than this is a failed engine.
+        deadline: Instant,
+    },
+    Transcribed(Utterance),
+}
+
 pub(super) struct Utterance {
     pub(super) end_of_speech: Instant,
     pub(super) endpoint_ms: i64,
@@ -30,8 +45,40 @@ pub(super) struct Utterance {
     pub(super) asked: Instant,
     /// From the endpoint to the transcript: zero when the pause's peek had it already.
     pub(super) stt_ms: i64,
-    /// Until the transcript arrives.
-    pub(super) deadline: Option<Instant>,
+}
+
+impl CallerTurn {
+    /// Whether the transcript of the segment that ended at `end` is the one awaited.
+    pub(super) fn awaits(&self, end: Instant) -> bool {
+        matches!(self, CallerTurn::Transcribing { utterance, .. } if utterance.end_of_speech == end)
+    }
+
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        match self {
+            CallerTurn::Transcribing { deadline, .. } => Some(*deadline),
+            _ => None,
+        }
+    }
+
+    /// The transcript arrived at `now`.
+    fn transcribed(&mut self, now: Instant) {
+        if let CallerTurn::Transcribing { mut utterance, .. } =
+            std::mem::replace(self, CallerTurn::Open)
+        {
+            utterance.stt_ms = (now - utterance.asked).as_millis() as i64;
+            *self = CallerTurn::Transcribed(utterance);
+        }
+    }
+
+    /// The turn's timings, for the reply that answers it; the next turn starts open.
+    pub(super) fn take(&mut self) -> Option<Utterance> {
+        match std::mem::replace(self, CallerTurn::Open) {
+            CallerTurn::Transcribing { utterance, .. } | CallerTurn::Transcribed(utterance) => {
+                Some(utterance)
+            }
+            CallerTurn::Open => None,
+        }
+    }
 }
 
 impl<M: Models> Call<M> {
@@ -77,10 +124,7 @@ impl<M: Models> Call<M> {
 
     /// The turn's transcript is in (fresh, or the peek's when the turn ended at that pause).
     pub(super) fn transcribed(&mut self, now: Instant, text: SttResult, elapsed: Duration) {
-        if let Some(u) = self.utterance.as_mut() {
-            u.stt_ms = (now - u.asked).as_millis() as i64;
-            u.deadline = None;
-        }
+        self.caller_turn.transcribed(now);
         match text {
             Ok(Some(text)) => {
                 tracing::info!(stt_ms = elapsed.as_millis() as u64, text = %Pii(&text), "caller said");
@@ -112,40 +156,40 @@ impl<M: Models> Call<M> {
             // A pause right after an interim transcript: the same audio.
             return;
         }
-        if let Some(running) = self.peek.as_ref().filter(|p| p.text.is_none()) {
-            running.cancel.cancel();
+        if let Some(PeekText::Running(cancel)) = self.peek.as_ref().map(|p| &p.text) {
+            cancel.cancel();
         }
         let cancel = CancelToken::new();
         self.spawn_stt(start, end, cancel.clone(), interim);
         self.peek = Some(Peek {
             start,
             end,
-            text: None,
-            cancel,
+            text: PeekText::Running(cancel),
         });
     }
 
     pub(super) fn transcribe(&mut self, now: Instant, start: Instant, end: Instant) {
-        self.utterance = Some(Utterance {
-            end_of_speech: end,
-            endpoint_ms: (now - end).as_millis() as i64,
-            asked: now,
-            stt_ms: 0,
-            deadline: Some(now + self.shared.engine_timeout),
-        });
+        self.caller_turn = CallerTurn::Transcribing {
+            utterance: Utterance {
+                end_of_speech: end,
+                endpoint_ms: (now - end).as_millis() as i64,
+                asked: now,
+                stt_ms: 0,
+            },
+            deadline: now + self.shared.engine_timeout,
+        };
         match self
             .peek
             .as_ref()
             .filter(|p| p.start == start && p.end == end)
+            .map(|p| &p.text)
         {
             // The same audio was transcribed at the pause: reuse it, or wait for it.
-            Some(Peek {
-                text: Some(text), ..
-            }) => {
+            Some(PeekText::Done(text)) => {
                 tracing::debug!("the turn ended at the peeked pause");
                 self.transcribed(now, text.clone(), Duration::ZERO);
             }
-            Some(Peek { text: None, .. }) => {}
+            Some(PeekText::Running(_)) => {}
             None => self.spawn_stt(start, end, CancelToken::new(), false),
         }
     }

@@ -43,7 +43,7 @@ mod records;
 mod replying;
 
 pub use listening::to_16k;
-use listening::{Peek, SttResult, Utterance};
+use listening::{CallerTurn, Peek, PeekText, SttResult};
 use records::{finish_record, record_end};
 use replying::{Engine, Playing, Prepare, TurnInProgress};
 
@@ -111,12 +111,11 @@ pub async fn run<M: Models>(task: CallTask<M>) {
         engine_tx,
         tts,
         conversation,
-        pending_heard: None,
         playing: Playing::Nothing,
         replies: 0,
         turns: 0,
         lines: 0,
-        utterance: None,
+        caller_turn: CallerTurn::Open,
         peek: None,
         prepare: Prepare::Idle,
         recorder: None,
@@ -208,13 +207,51 @@ pub async fn run<M: Models>(task: CallTask<M>) {
 async fn new_conversation<M: Models>(
     agent: &Arc<AgentRuntime<M>>,
     memory: Option<String>,
-) -> Result<Arc<Mutex<Conversation<M>>>, RuntimeError> {
+) -> Result<Dialogue<M>, RuntimeError> {
     let agent = Arc::clone(agent);
     let conversation =
         tokio::task::spawn_blocking(move || agent.dialog().conversation(memory.as_deref()))
             .await
             .map_err(|_| RuntimeError::Crashed("conversation"))??;
-    Ok(Arc::new(Mutex::new(conversation)))
+    Ok(Dialogue {
+        conversation: Arc::new(Mutex::new(conversation)),
+        heard: None,
+    })
+}
+
+/// The call's conversation with the LLM, used by one blocking job at a time (prefill, reply,
+/// summary), and what the caller heard of an interrupted reply: the history learns that at the
+/// next job, as the conversation may still be held by the reply being cancelled.
+struct Dialogue<M: Models> {
+    conversation: Arc<Mutex<Conversation<M>>>,
+    heard: Option<String>,
+}
+
+impl<M: Models> Dialogue<M> {
+    /// The conversation for the next job.
+    fn lease(&mut self) -> Lease<M> {
+        Lease {
+            conversation: Arc::clone(&self.conversation),
+            heard: self.heard.take(),
+        }
+    }
+}
+
+/// The conversation as a job on a blocking thread gets it.
+struct Lease<M: Models> {
+    conversation: Arc<Mutex<Conversation<M>>>,
+    heard: Option<String>,
+}
+
+impl<M: Models> Lease<M> {
+    /// Waits for the previous job to let go, and brings the history up to date.
+    fn lock(&mut self) -> std::sync::MutexGuard<'_, Conversation<M>> {
+        let mut conversation = self.conversation.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(heard) = self.heard.take() {
+            conversation.heard(&heard);
+        }
+        conversation
+    }
 }
 
 struct Call<M: Models> {
@@ -228,16 +265,13 @@ struct Call<M: Models> {
     inbound: VecDeque<(Instant, Vec<i16>)>,
     engine_tx: mpsc::UnboundedSender<Engine>,
     tts: TtsThread,
-    conversation: Option<Arc<Mutex<Conversation<M>>>>,
-    /// What the caller heard of an interrupted reply, applied to the history before the next
-    /// use of the conversation (which may still be busy cancelling).
-    pending_heard: Option<String>,
+    /// `None` when it could not start: the session then ends the call with the fallback line.
+    conversation: Option<Dialogue<M>>,
     playing: Playing,
     replies: u64,
     turns: i64,
     lines: i64,
-    /// The utterance being transcribed (or last transcribed), for the turn's timings.
-    utterance: Option<Utterance>,
+    caller_turn: CallerTurn,
     /// The last pause's early transcription; reused when the turn ends at that pause.
     peek: Option<Peek>,
     /// The speculative prefill on the caller's partial transcript.

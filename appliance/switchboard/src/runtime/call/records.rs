@@ -150,8 +150,8 @@ impl<M: Models> Call<M> {
         finish_record(&self.shared, &self.id, reason, transfer, recording, None).await;
         // The summary comes after the record is closed: it takes seconds of LLM time, and the
         // call's slot stays taken meanwhile because that time is this call's.
-        let outcome = match (&self.conversation, self.turns) {
-            (Some(conversation), 1..) => self.outcome(Arc::clone(conversation)).await,
+        let outcome = match (self.conversation.as_mut(), self.turns) {
+            (Some(dialogue), 1..) => outcome(dialogue.lease()).await,
             _ => None,
         };
         if let Some(o) = outcome {
@@ -161,40 +161,33 @@ impl<M: Models> Call<M> {
             finish_record(&self.shared, &self.id, reason, None, None, Some(o)).await;
         }
     }
+}
 
-    pub(super) async fn outcome(
-        &mut self,
-        conversation: Arc<Mutex<Conversation<M>>>,
-    ) -> Option<switchboard_agent::Outcome> {
-        let heard = self.pending_heard.take();
-        let cancel = CancelToken::new();
-        let job = tokio::task::spawn_blocking({
-            let cancel = cancel.clone();
-            move || {
-                // Nobody is on the line waiting for it.
-                let _background = compute::background();
-                let mut conversation = conversation.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(heard) = heard {
-                    conversation.heard(&heard);
-                }
-                conversation.outcome(&cancel)
-            }
-        });
-        match tokio::time::timeout(OUTCOME_TIMEOUT, job).await {
-            Ok(Ok(Ok(outcome))) => Some(outcome),
-            Ok(Ok(Err(e))) => {
-                tracing::warn!("no outcome extracted: {e}");
-                None
-            }
-            Ok(Err(e)) => {
-                tracing::error!("outcome extraction crashed: {e}");
-                None
-            }
-            Err(_) => {
-                cancel.cancel();
-                tracing::warn!("outcome extraction timed out");
-                None
-            }
+/// The LLM's end-of-call summary.
+async fn outcome<M: Models>(mut lease: Lease<M>) -> Option<switchboard_agent::Outcome> {
+    let cancel = CancelToken::new();
+    let job = tokio::task::spawn_blocking({
+        let cancel = cancel.clone();
+        move || {
+            // Nobody is on the line waiting for it.
+            let _background = compute::background();
+            lease.lock().outcome(&cancel)
+        }
+    });
+    match tokio::time::timeout(OUTCOME_TIMEOUT, job).await {
+        Ok(Ok(Ok(outcome))) => Some(outcome),
+        Ok(Ok(Err(e))) => {
+            tracing::warn!("no outcome extracted: {e}");
+            None
+        }
+        Ok(Err(e)) => {
+            tracing::error!("outcome extraction crashed: {e}");
+            None
+        }
+        Err(_) => {
+            cancel.cancel();
+            tracing::warn!("outcome extraction timed out");
+            None
         }
     }
 }

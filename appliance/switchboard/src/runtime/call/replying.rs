@@ -106,7 +106,7 @@ impl<M: Models> Call<M> {
             Engine::Transcript { end, text, elapsed } => {
                 if let Some(peek) = self.peek.as_mut().filter(|p| p.end == end) {
                     tracing::debug!(stt_ms = elapsed.as_millis() as u64, "peek transcribed");
-                    peek.text = Some(text.clone());
+                    peek.text = PeekText::Done(text.clone());
                     if let Ok(Some(partial)) = &text {
                         self.input(
                             now,
@@ -117,11 +117,7 @@ impl<M: Models> Call<M> {
                         );
                     }
                 }
-                let wanted = self
-                    .utterance
-                    .as_ref()
-                    .is_some_and(|u| u.end_of_speech == end && u.deadline.is_some());
-                if wanted {
+                if self.caller_turn.awaits(end) {
                     self.transcribed(now, text, elapsed);
                 }
             }
@@ -232,18 +228,14 @@ impl<M: Models> Call<M> {
     }
 
     fn start_prepare(&mut self, partial: String) {
-        let Some(conversation) = self.conversation.clone() else {
+        let Some(mut lease) = self.conversation.as_mut().map(Dialogue::lease) else {
             return;
         };
-        let heard = self.pending_heard.take();
         let tx = self.engine_tx.clone();
         tokio::task::spawn_blocking(move || {
             let started = Instant::now();
-            let mut conversation = conversation.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(heard) = heard {
-                conversation.heard(&heard);
-            }
-            let result = conversation
+            let result = lease
+                .lock()
                 .prefill_partial(&partial, &CancelToken::new())
                 .map(|retrieval| (started.elapsed(), retrieval))
                 .map_err(RuntimeError::from);
@@ -256,13 +248,13 @@ impl<M: Models> Call<M> {
         self.line(Speaker::Caller, &caller_text).await;
         // The LLM is asked now, after the line is stored: its timings and deadline start here.
         let now = now();
-        let Some(conversation) = self.conversation.clone() else {
+        let Some(mut lease) = self.conversation.as_mut().map(Dialogue::lease) else {
             return self.inputs.push_back((now, Input::EngineFailed));
         };
         self.replies += 1;
         let reply = self.replies;
         let cancel = CancelToken::new();
-        let utterance = self.utterance.take();
+        let utterance = self.caller_turn.take();
         let (gate, first_audio) = std::sync::mpsc::channel::<()>();
         self.playing = Playing::Reply(TurnInProgress {
             reply,
@@ -279,15 +271,11 @@ impl<M: Models> Call<M> {
             cancel: cancel.clone(),
             first_audio_gate: Some(gate),
         });
-        let heard = self.pending_heard.take();
         let tx = self.engine_tx.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conversation = conversation.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(heard) = heard {
-                conversation.heard(&heard);
-            }
             let mut first_audio = Some(first_audio);
-            let result = conversation
+            let result = lease
+                .lock()
                 .reply(&caller_text, &cancel, &mut |chunk| {
                     let _ = tx.send(Engine::Chunk {
                         reply,
@@ -310,7 +298,9 @@ impl<M: Models> Call<M> {
             turn.cancel.cancel();
             tracing::info!(heard = %Pii(&heard), "reply interrupted");
             self.record_turn(turn, &heard, true).await;
-            self.pending_heard = Some(heard);
+            if let Some(dialogue) = self.conversation.as_mut() {
+                dialogue.heard = Some(heard);
+            }
         }
     }
 
@@ -341,7 +331,7 @@ impl<M: Models> Call<M> {
 
     /// When a model that should have answered by now has failed by its silence.
     pub(super) fn reply_deadline(&self) -> Option<Instant> {
-        let stt = self.utterance.as_ref().and_then(|u| u.deadline);
+        let stt = self.caller_turn.deadline();
         let llm = match &self.playing {
             Playing::Reply(t) if t.generating && t.first_chunk.is_none() => {
                 Some(t.asked_llm + self.shared.engine_timeout)
@@ -357,9 +347,8 @@ impl<M: Models> Call<M> {
                 timeout_ms = self.shared.engine_timeout.as_millis() as u64,
                 "a model did not answer in time"
             );
-            if let Some(u) = self.utterance.as_mut() {
-                u.deadline = None;
-            }
+            // The turn is abandoned: a transcript that comes after all is no longer awaited.
+            self.caller_turn = CallerTurn::Open;
             if let Playing::Reply(turn) = &mut self.playing {
                 turn.cancel.cancel();
                 turn.generating = false;
