@@ -108,6 +108,16 @@ impl Store {
         row.map(|r| user_from_row(&r)).transpose()
     }
 
+    /// Whether an enabled admin exists: until one does, nobody can run the box from the UI or API.
+    pub async fn has_admin(&self) -> Result<bool> {
+        let row = sqlx::query("SELECT COUNT(*) FROM users WHERE role = $1 AND disabled = 0")
+            .bind(Role::Admin.as_str())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(q("count admins"))?;
+        Ok(row.try_get::<i64, _>(0).map_err(q("count admins"))? > 0)
+    }
+
     /// Enables or disables `username`, audited as done by `actor`. A disabled user's sessions and
     /// tokens stop working at once (every lookup checks the flag).
     pub async fn set_user_disabled(

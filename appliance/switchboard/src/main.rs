@@ -33,6 +33,17 @@ enum Command {
     },
     /// Print the version.
     Version,
+    /// Check what an installation gets wrong (model set, admin user, data directory, ports,
+    /// clock) and say how to fix each. Exits 1 on any problem.
+    Doctor {
+        /// Only what the service needs before it may start (the model set and an admin user):
+        /// the unit's start condition.
+        #[arg(long)]
+        ready: bool,
+    },
+    /// Write the manual pages (one per command) into DIR; for packaging.
+    #[command(hide = true)]
+    Manual { dir: PathBuf },
     /// Install, verify and move the local model set.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -237,6 +248,8 @@ fn main() -> ExitCode {
             println!("switchboard {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Command::Doctor { ready } => block_on(switchboard::cli::doctor::run(&config, ready)),
+        Command::Manual { dir } => write_manual(&dir),
         Command::Serve => block_on(serve(config)),
         Command::Models(cmd) => models(config, cmd),
         Command::User(UserCommand::Add {
@@ -318,6 +331,14 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `switchboard.1` and a page for each command (`switchboard-models-install.1`, …).
+fn write_manual(dir: &Path) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    clap_mangen::generate_to(Cli::command(), dir)
+        .with_context(|| format!("cannot write the manual pages into {}", dir.display()))
 }
 
 fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<()> {

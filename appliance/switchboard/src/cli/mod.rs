@@ -1,12 +1,13 @@
 //! Operator commands: those that run the engines in the foreground (`transcribe`, `say`,
 //! `bench models`, `chat` and `kb`, loading only the engines they need, straight from the
-//! model directory), and `memory`, `blacklist`, `audit` and `keys`, on the database.
+//! model directory), `memory`, `blacklist`, `audit` and `keys`, on the database, and `doctor`.
 
 pub mod audio;
 pub mod audit;
 pub mod bench;
 pub mod blacklist;
 pub mod chat;
+pub mod doctor;
 pub mod kb;
 pub mod keys;
 pub mod memory;

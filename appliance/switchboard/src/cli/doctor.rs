@@ -1,0 +1,165 @@
+//! `switchboard doctor`: what an installation gets wrong, each finding with how to fix it.
+//!
+//! `--ready` asks only what the service needs before it may start (the model set and an admin);
+//! the unit runs it as `ExecCondition=`, so a box installed but not yet set up skips the start
+//! and says why in the journal instead of failing in a restart loop.
+
+use crate::config::Config;
+use models_bundle::{Manifest, Mode, NoProgress};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::Path;
+
+/// One check's outcome.
+pub struct Finding {
+    pub check: &'static str,
+    pub problem: Option<String>,
+    /// What to do about the problem.
+    pub fix: String,
+}
+
+impl Finding {
+    fn ok(check: &'static str) -> Self {
+        Finding {
+            check,
+            problem: None,
+            fix: String::new(),
+        }
+    }
+}
+
+/// Runs the checks (`ready`: only those that gate the service's start) and prints a line for
+/// each; an error when any found a problem.
+pub async fn run(config: &Config, ready: bool) -> anyhow::Result<()> {
+    let mut findings = vec![models(config), admin(config).await];
+    if !ready {
+        findings.push(data_dir(&config.data_dir));
+        findings.push(port("SIP (UDP)", config.sip.listen, Proto::Udp));
+        findings.push(port("SIP (TCP)", config.sip.listen, Proto::Tcp));
+        findings.push(port("admin HTTP", config.http.listen, Proto::Tcp));
+        findings.push(clock());
+    }
+    for f in &findings {
+        match &f.problem {
+            None => println!("ok       {}", f.check),
+            Some(problem) => println!("PROBLEM  {}: {problem}\n         fix: {}", f.check, f.fix),
+        }
+    }
+    let problems = findings.iter().filter(|f| f.problem.is_some()).count();
+    if problems > 0 && ready {
+        println!(
+            "switchboard is not started until these are done; then: systemctl start switchboard"
+        );
+    }
+    anyhow::ensure!(problems == 0, "{problems} problem(s) found");
+    Ok(())
+}
+
+fn models(config: &Config) -> Finding {
+    let (profile, dir) = (
+        models_bundle::Profile::from(config.models.profile),
+        &config.models.dir,
+    );
+    let report = models_bundle::verify(
+        &Manifest::builtin(),
+        profile,
+        dir,
+        Mode::Fast,
+        &mut NoProgress,
+    );
+    if report.is_ok() {
+        return Finding::ok("models");
+    }
+    Finding {
+        check: "models",
+        problem: Some(format!(
+            "the {profile} model set in {} is incomplete ({} problem(s))",
+            dir.display(),
+            report.problems().count()
+        )),
+        fix: format!(
+            "install the package switchboard-models-{profile}, or run `switchboard models install` \
+             (online) or `switchboard models import BUNDLE` (air-gapped); \
+             `switchboard models verify` lists what is missing"
+        ),
+    }
+}
+
+async fn admin(config: &Config) -> Finding {
+    let fix = "create one as the service's user: \
+               `runuser -u switchboard -- switchboard user add NAME --role admin` \
+               (it reads the password from standard input)"
+        .to_owned();
+    // A database that was never created has no admin; opening it would create it, as this user.
+    if config.database.url.is_empty() && !config.data_dir.join("switchboard.db").exists() {
+        return Finding {
+            check: "admin user",
+            problem: Some("no admin user yet (the database is not created)".into()),
+            fix,
+        };
+    }
+    let problem = match crate::open_store(config).await {
+        Ok(store) => match store.has_admin().await {
+            Ok(true) => None,
+            Ok(false) => Some("no enabled admin user".into()),
+            Err(e) => Some(format!("cannot read the users: {e}")),
+        },
+        Err(e) => Some(format!("cannot open the database: {e}")),
+    };
+    Finding {
+        check: "admin user",
+        problem,
+        fix,
+    }
+}
+
+fn data_dir(dir: &Path) -> Finding {
+    let probe = dir.join(".doctor-probe");
+    let problem = std::fs::write(&probe, b"")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .err()
+        .map(|e| format!("{} is not writable by this user: {e}", dir.display()));
+    Finding {
+        check: "data directory",
+        problem,
+        fix: format!(
+            "run doctor as the service's user (runuser -u switchboard -- switchboard doctor); \
+             the package makes {} theirs, mode 0750",
+            dir.display()
+        ),
+    }
+}
+
+enum Proto {
+    Udp,
+    Tcp,
+}
+
+fn port(check: &'static str, addr: SocketAddr, proto: Proto) -> Finding {
+    let bound = match proto {
+        Proto::Udp => UdpSocket::bind(addr).map(drop),
+        Proto::Tcp => TcpListener::bind(addr).map(drop),
+    };
+    Finding {
+        check,
+        problem: bound.err().map(|e| format!("cannot listen on {addr}: {e}")),
+        fix: "if switchboard is running, this is expected; otherwise stop what holds the port \
+              (`ss -lntup`) or change the listen address in the configuration"
+            .into(),
+    }
+}
+
+/// TLS certificates, SRTP keys' lifetimes and call records all trust the clock: one set before
+/// this build existed is certainly wrong.
+fn clock() -> Finding {
+    const BUILT_AFTER_UNIX: u64 = 1_767_225_600; // 2026-01-01
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    Finding {
+        check: "clock",
+        problem: (now < BUILT_AFTER_UNIX)
+            .then(|| format!("the system clock reads {now} s since 1970, before this release")),
+        fix: "set the clock and keep it set (timedatectl set-ntp true, or a local NTP server)"
+            .into(),
+    }
+}

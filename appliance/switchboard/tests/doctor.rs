@@ -1,0 +1,163 @@
+#![allow(clippy::unwrap_used)] // reason: test code, where a panic is the failure report
+//! `switchboard doctor` through the built binary: what an installer gets wrong is named with its
+//! fix, `--ready` (the unit's start condition) passes only with the model set and an admin, and
+//! the checks create nothing. And `switchboard manual`, the packages' manual pages.
+
+use models_api::testing::{model_file, models_dir};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+/// The binary on a configuration of the test's own: `data_dir` and `models.dir` in `dir`'s
+/// reach, and none of the environment's overrides.
+fn switchboard(dir: &Path, config: &str) -> Command {
+    let file = dir.join("switchboard.toml");
+    std::fs::write(&file, config).unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SWITCHBOARD_")) {
+        c.env_remove(k);
+    }
+    c.arg("--config").arg(file);
+    c
+}
+
+fn config(data: &Path, models: &Path, extra: &str) -> String {
+    format!(
+        "data_dir = {:?}\n{extra}\n[models]\ndir = {:?}\nprofile = \"small\"\n",
+        data.display().to_string(),
+        models.display().to_string()
+    )
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_fresh_box_is_not_ready_and_doctor_says_what_to_do_without_creating_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let out = switchboard(
+        dir.path(),
+        &config(&data, &dir.path().join("no-models"), ""),
+    )
+    .args(["doctor", "--ready"])
+    .output()
+    .unwrap();
+    let report = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("PROBLEM  models: the small model set in"),
+        "{report}"
+    );
+    assert!(report.contains("switchboard-models-small"), "{report}");
+    assert!(
+        report.contains("PROBLEM  admin user: no admin user yet"),
+        "{report}"
+    );
+    assert!(report.contains("--role admin"), "{report}");
+    assert!(report.contains("systemctl start switchboard"), "{report}");
+    // Run as the unit's start condition, doctor must not make the database (or a key) as
+    // whoever runs it.
+    assert_eq!(std::fs::read_dir(&data).unwrap().count(), 0);
+}
+
+#[test]
+fn with_the_models_and_an_admin_the_box_is_ready() {
+    if model_file("ggml-tiny.en.bin").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = config(&data, &models_dir(), "");
+    let not_yet = switchboard(dir.path(), &config)
+        .args(["doctor", "--ready"])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&not_yet).contains("ok       models"),
+        "{}",
+        stdout(&not_yet)
+    );
+    assert_eq!(not_yet.status.code(), Some(1));
+
+    // An operator is not enough: someone must be able to run the box.
+    for (name, role) in [("olive", "operator"), ("ada", "admin")] {
+        let mut add = switchboard(dir.path(), &config)
+            .args(["user", "add", name, "--role", role])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        writeln!(add.stdin.take().unwrap(), "a long enough password").unwrap();
+        assert!(add.wait().unwrap().success());
+        let ready = switchboard(dir.path(), &config)
+            .args(["doctor", "--ready"])
+            .output()
+            .unwrap();
+        let report = stdout(&ready);
+        match role {
+            "operator" => {
+                assert!(
+                    report.contains("PROBLEM  admin user: no enabled admin user"),
+                    "{report}"
+                );
+                assert_eq!(ready.status.code(), Some(1));
+            }
+            _ => {
+                assert!(report.contains("ok       admin user"), "{report}");
+                assert!(ready.status.success(), "{report}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_taken_port_and_an_unwritable_data_directory_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap();
+    let missing = dir.path().join("not-there");
+    let sip = format!("[sip]\nlisten = \"{port}\"\n[http]\nlisten = \"127.0.0.1:0\"\n");
+    let out = switchboard(dir.path(), &config(&missing, &models_dir(), &sip))
+        .arg("doctor")
+        .output()
+        .unwrap();
+    let report = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains(&format!("PROBLEM  SIP (TCP): cannot listen on {port}")),
+        "{report}"
+    );
+    assert!(report.contains("PROBLEM  data directory"), "{report}");
+    assert!(report.contains("ok       admin HTTP"), "{report}");
+    assert!(report.contains("ok       clock"), "{report}");
+}
+
+#[test]
+fn the_manual_has_a_page_for_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let man = dir.path().join("man");
+    let out = switchboard(dir.path(), "")
+        .arg("manual")
+        .arg(&man)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let top = std::fs::read_to_string(man.join("switchboard.1")).unwrap();
+    assert!(top.contains(".TH switchboard 1"), "{top}");
+    assert!(
+        top.contains("doctor"),
+        "the top page lists the commands: {top}"
+    );
+    let install = std::fs::read_to_string(man.join("switchboard-models-install.1")).unwrap();
+    assert!(install.contains("standard"), "{install}");
+    // The internal command does not document itself.
+    assert!(!man.join("switchboard-manual.1").exists());
+}
