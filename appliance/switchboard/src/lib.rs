@@ -16,12 +16,14 @@ pub mod language_model;
 pub mod pii;
 pub mod retention;
 pub mod runtime;
+pub mod service;
 pub mod telemetry;
 pub mod telephony;
 pub mod trunks;
 
 use config::Config;
 use engines::EngineError;
+use service::Notifier;
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -197,6 +199,23 @@ pub async fn run(
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
+    run_as_service(
+        config,
+        listeners,
+        shutdown,
+        Arc::new(Notifier::new(None, None)),
+    )
+    .await
+}
+
+/// [`run`], telling the service manager when the box is ready, that it is alive, and when it
+/// stops.
+pub async fn run_as_service(
+    config: Config,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    notifier: Arc<Notifier>,
+) -> Result<(), Error> {
     // The recorder first, so that nothing counted while starting is lost.
     telemetry::metrics();
     std::fs::create_dir_all(&config.data_dir).map_err(|source| {
@@ -235,6 +254,7 @@ pub async fn run(
         }
         Err(_) => None,
     };
+    let models_usable = models.is_ok();
     let state = http::AppState::new(store.clone(), models, knowledge)
         .with_runtime(runtime.clone())
         .with_monitoring(config.monitoring_allow())
@@ -267,9 +287,26 @@ pub async fn run(
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(%http_addr, "{scheme}://{}:{}/ listening (admin UI and API, /healthz, /readyz, /metrics)", dialable_host(config.sip.external_address, http_addr.ip()), http_addr.port());
     let state = state.with_https(tls.is_some());
+    notifier.ready(&if models_usable {
+        format!("{} agent(s); SIP on {sip_addr}", config.agents.len())
+    } else {
+        "up, not ready: the models are not usable (see the log)".into()
+    });
+    let watchdog = notifier.keep_alive_every().map(|every| {
+        let notifier = Arc::clone(&notifier);
+        tokio::spawn(async move {
+            // From the runtime itself: a wedged runtime misses them, and systemd restarts it.
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                notifier.keep_alive();
+            }
+        })
+    });
     http::serve(listeners.http, tls.map(|t| t.acceptor), state, shutdown)
         .await
         .map_err(Error::Http)?;
+    notifier.stopping();
     sip_task.abort();
     retention.abort();
     // Calls still up are hung up by their tasks (the SIP event stream just closed); their
@@ -278,6 +315,9 @@ pub async fn run(
         tracing::warn!("calls still running at shutdown; their records stay open");
     }
     store.close().await;
+    if let Some(w) = watchdog {
+        w.abort();
+    }
     tracing::info!("stopped");
     Ok(())
 }

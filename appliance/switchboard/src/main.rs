@@ -250,7 +250,11 @@ fn main() -> ExitCode {
         }
         Command::Doctor { ready } => block_on(switchboard::cli::doctor::run(&config, ready)),
         Command::Manual { dir } => write_manual(&dir),
-        Command::Serve => block_on(serve(config)),
+        Command::Serve => {
+            // Before the runtime's threads exist: it takes its variables out of the environment.
+            let notifier = switchboard::service::Notifier::from_env();
+            block_on(serve(config, notifier))
+        }
         Command::Models(cmd) => models(config, cmd),
         Command::User(UserCommand::Add {
             username,
@@ -349,10 +353,11 @@ fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow
         .block_on(f)
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, notifier: switchboard::service::Notifier) -> anyhow::Result<()> {
     switchboard::telemetry::init_logging(&config.log);
     let listeners = switchboard::Listeners::bind(&config).await?;
-    switchboard::run(config, listeners, shutdown_signal()).await?;
+    let notifier = std::sync::Arc::new(notifier);
+    switchboard::run_as_service(config, listeners, shutdown_signal(), notifier).await?;
     Ok(())
 }
 
