@@ -55,6 +55,13 @@ pub enum StoreError {
     Open { url: String, source: sqlx::Error },
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A downgrade across a migration: the database is left as it is.
+    #[error(
+        "the database was migrated by a newer switchboard (schema {database}; this version knows \
+         up to {known}) and is left untouched: install that version again, or restore the \
+         backup taken before the upgrade"
+    )]
+    NewerSchema { database: i64, known: i64 },
     #[error("{op}: {source}")]
     Query {
         op: &'static str,
@@ -154,7 +161,14 @@ impl Store {
             Backend::Sqlite => Some(migration_lock(url).await?),
             Backend::Postgres => None,
         };
-        MIGRATOR.run(&pool).await?;
+        MIGRATOR.run(&pool).await.map_err(|e| match e {
+            // sqlx checks every applied version before applying any: nothing has changed.
+            sqlx::migrate::MigrateError::VersionMissing(database) => StoreError::NewerSchema {
+                database,
+                known: MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0),
+            },
+            e => StoreError::Migrate(e),
+        })?;
         let store = Store { pool, backend, key };
         store.check_key().await?;
         store.seal_plain_rows().await?;

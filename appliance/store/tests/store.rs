@@ -757,6 +757,41 @@ async fn concurrent_first_opens_of_one_sqlite_file_both_succeed() {
     }
 }
 
+#[tokio::test]
+async fn a_database_from_a_newer_version_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchboard.db");
+    let key = DataKey::random();
+    let store = Store::open_sqlite(&path, key.clone()).await.unwrap();
+    // What a later release's migration leaves behind.
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9999, 'from the future', 1, x'00', 0)",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    store.close().await;
+    let before = std::fs::read(&path).unwrap();
+    let err = Store::open_sqlite(&path, key).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::NewerSchema {
+                database: 9999,
+                known: 8
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("newer switchboard"), "{err}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "the database was changed"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_wait_for_each_other() {
     let dir = tempfile::tempdir().unwrap();
