@@ -33,6 +33,11 @@ pub enum KeyError {
          someone else could have copied it"
     )]
     Exposed { path: PathBuf, mode: u32 },
+    #[error(
+        "key {path} is missing, and the database holds data sealed with it: restore it from \
+         the backup (a new key cannot read that data)"
+    )]
+    Missing { path: PathBuf },
     #[error("key {path}: expected 32 bytes, found {found}")]
     Length { path: PathBuf, found: usize },
     #[error("key {path}: {source}")]
@@ -55,10 +60,19 @@ pub fn data_key(data_dir: &Path) -> Result<DataKey, KeyError> {
 /// The key file `name`: among the service's credentials when systemd passes it, else in
 /// `data_dir`, made there (mode 0600) when it does not exist yet.
 pub fn load(data_dir: &Path, name: &str) -> Result<[u8; 32], KeyError> {
+    match load_existing(data_dir, name) {
+        Err(KeyError::Missing { path }) => create(&path),
+        loaded => loaded,
+    }
+}
+
+/// The key file `name`, as [`load`] finds it, but never made: [`KeyError::Missing`] when absent.
+/// For whatever only looks at what is there (a new key could not read it).
+pub fn load_existing(data_dir: &Path, name: &str) -> Result<[u8; 32], KeyError> {
     let path = credential(name).unwrap_or_else(|| data_dir.join(name));
     match load_file(&path) {
         Err(KeyError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            create(&path)
+            Err(KeyError::Missing { path })
         }
         loaded => loaded,
     }

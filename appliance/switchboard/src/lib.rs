@@ -328,6 +328,19 @@ pub async fn open_store(config: &Config) -> Result<Store, Error> {
     Ok(Store::open(&config.database_url(), key).await?)
 }
 
+/// [`open_store`] for what only looks: `None` before the embedded database exists, and a
+/// missing data key is an error, not a new key. Neither a database nor a key is made.
+pub async fn open_existing_store(config: &Config) -> Result<Option<Store>, Error> {
+    if config
+        .embedded_database()
+        .is_some_and(|file| !file.exists())
+    {
+        return Ok(None);
+    }
+    let key = switchboard_store::DataKey::new(&keys::load_existing(&config.data_dir, keys::DATA)?);
+    Ok(Some(Store::open(&config.database_url(), key).await?))
+}
+
 /// Creates or updates the agents declared in the configuration.
 async fn seed_agents(config: &Config, store: &Store) -> Result<(), Error> {
     for a in &config.agents {

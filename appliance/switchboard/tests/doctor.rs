@@ -115,6 +115,39 @@ fn with_the_models_and_an_admin_the_box_is_ready() {
 }
 
 #[test]
+fn a_lost_data_key_is_reported_not_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = config(&data, &dir.path().join("no-models"), "");
+    let mut add = switchboard(dir.path(), &config)
+        .args(["user", "add", "ada", "--role", "admin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    writeln!(add.stdin.take().unwrap(), "a long enough password").unwrap();
+    assert!(add.wait().unwrap().success());
+    std::fs::remove_file(data.join("data.key")).unwrap();
+    let out = switchboard(dir.path(), &config)
+        .args(["doctor", "--ready"])
+        .output()
+        .unwrap();
+    let report = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("PROBLEM  admin user: cannot open the database: key")
+            && report.contains("is missing"),
+        "{report}"
+    );
+    // A new key would not read the sealed data, and would hide that the old one is lost.
+    assert!(
+        !data.join("data.key").exists(),
+        "doctor made a new data key"
+    );
+}
+
+#[test]
 fn a_taken_port_and_an_unwritable_data_directory_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -89,16 +89,10 @@ async fn admin(config: &Config) -> Finding {
                `runuser -u switchboard -- switchboard user add NAME --role admin` \
                (it reads the password from standard input)"
         .to_owned();
-    // A database that was never created has no admin; opening it would create it, as this user.
-    if config.database.url.is_empty() && !config.data_dir.join("switchboard.db").exists() {
-        return Finding {
-            check: "admin user",
-            problem: Some("no admin user yet (the database is not created)".into()),
-            fix,
-        };
-    }
-    let problem = match crate::open_store(config).await {
-        Ok(store) => match store.has_admin().await {
+    // Opened only if it exists, and with the key that is there: a look creates nothing.
+    let problem = match crate::open_existing_store(config).await {
+        Ok(None) => Some("no admin user yet (the database is not created)".into()),
+        Ok(Some(store)) => match store.has_admin().await {
             Ok(true) => None,
             Ok(false) => Some("no enabled admin user".into()),
             Err(e) => Some(format!("cannot read the users: {e}")),

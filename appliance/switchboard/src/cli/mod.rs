@@ -65,16 +65,14 @@ pub fn agent_spec(config: &Config, name: &str) -> anyhow::Result<AgentSpec> {
 }
 
 fn stored_agent(config: &Config, name: &str) -> anyhow::Result<Option<switchboard_store::Agent>> {
-    let db = config.data_dir.join("switchboard.db");
-    if config.database.url.is_empty() && !db.exists() {
-        return Ok(None); // no database yet: do not create one just to look
-    }
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?
         .block_on(async {
-            let store = crate::open_store(config).await?;
+            let Some(store) = crate::open_existing_store(config).await? else {
+                return Ok(None);
+            };
             let agent = store.agent_by_name(name).await?;
             store.close().await;
             Ok(agent)

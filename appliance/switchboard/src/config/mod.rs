@@ -205,14 +205,18 @@ impl Config {
 
     /// The database URL, with the embedded default filled in.
     pub fn database_url(&self) -> String {
-        if self.database.url.is_empty() {
-            format!(
-                "sqlite://{}?mode=rwc",
-                self.data_dir.join("switchboard.db").display()
-            )
-        } else {
-            self.database.url.clone()
+        match self.embedded_database() {
+            Some(file) => format!("sqlite://{}?mode=rwc", file.display()),
+            None => self.database.url.clone(),
         }
+    }
+
+    /// The embedded database's file, when no database URL is configured.
+    pub fn embedded_database(&self) -> Option<PathBuf> {
+        self.database
+            .url
+            .is_empty()
+            .then(|| self.data_dir.join("switchboard.db"))
     }
 }
 
