@@ -98,6 +98,12 @@ pub struct RtpConfig {
 }
 
 impl RtpConfig {
+    /// The interval reports are scheduled at: the configured one, at least a second (an
+    /// interval of zero would never move the schedule on).
+    fn report_interval(&self) -> Duration {
+        self.rtcp_interval.max(Duration::from_secs(1))
+    }
+
     /// Defaults for a session to `remote_rtp` in `law`, random values from `seed`.
     pub fn new(law: Law, remote_rtp: Option<SocketAddr>, seed: u64) -> RtpConfig {
         let mut rng = SplitMix(seed);
@@ -299,7 +305,7 @@ impl RtpSession {
             sources,
             send_pacer: Pacer::new(now, ptime(config.ptime_ms)),
             play_pacer: Pacer::new(now, FRAME),
-            next_report: now + config.rtcp_interval.max(Duration::from_secs(1)),
+            next_report: now + config.report_interval(),
             start: now,
             start_ntp: ntp(wall),
             inbound: VecDeque::with_capacity(2 * FRAME_SAMPLES),
@@ -383,9 +389,8 @@ impl RtpSession {
         }
         if now >= self.next_report {
             self.send_report(now, false);
-            // One report per wake-up; a stalled driver does not send a burst of them. (An
-            // interval of zero would never move on: at least a second.)
-            let interval = self.config.rtcp_interval.max(Duration::from_secs(1));
+            // One report per wake-up; a stalled driver does not send a burst of them.
+            let interval = self.config.report_interval();
             while self.next_report <= now {
                 self.next_report += interval;
             }
