@@ -142,12 +142,7 @@ impl Trunks {
             }
             Event::PeerDown { keepalive, status } => {
                 if let Some(name) = names.keepalives.get(keepalive) {
-                    // 408 is Timer F; 503 a transport error, whose cause the SIP driver logged.
-                    let why = match status {
-                        408 => "no answer to OPTIONS",
-                        _ => "cannot reach it (connection refused, or TLS failed: see the TLS warning)",
-                    };
-                    tracing::warn!(trunk = %name, status, "trunk down: {why}");
+                    tracing::warn!(trunk = %name, status, "trunk down: {}", down(*status));
                     gauge(name, false);
                 }
                 None
@@ -189,6 +184,81 @@ impl Trunks {
             }
         });
         rx
+    }
+}
+
+/// What one OPTIONS to a trunk found ([`probe`]).
+#[derive(Debug)]
+pub struct Probe {
+    pub trunk: String,
+    /// The status it answered with, or why it did not.
+    pub outcome: Result<u16, String>,
+}
+
+/// Asks each configured trunk once, as `switchboard doctor` does: locates it as the daemon
+/// would, sends one OPTIONS from `sip` (TLS checked against `ca_file` and the proxy's name),
+/// and waits up to `wait` for the answers. Registers nowhere: a probe must not take over the
+/// running daemon's binding.
+pub async fn probe(
+    config: &Config,
+    sip: sip_net::SipNet,
+    locating: Locating,
+    wait: Duration,
+) -> Vec<Probe> {
+    let trunks = Trunks::default();
+    let mut probes = Vec::new();
+    let mut waiting = HashMap::new();
+    for trunk in &config.trunks {
+        let once = TrunkConfig {
+            register: false,
+            // One OPTIONS now; the next would be due long after the probe has ended.
+            options_interval: 3600,
+            ..trunk.clone()
+        };
+        let started = async {
+            let mut runner = Runner::new(&once, &sip.handle, &locating, &trunks)?;
+            let located = runner.locate().await?;
+            runner.begin(&located).await?;
+            Ok::<_, TrunkError>(runner.keepalive)
+        };
+        let outcome = match started.await {
+            Ok(Some(keepalive)) => {
+                waiting.insert(keepalive, probes.len());
+                Err(format!("no answer to OPTIONS within {} s", wait.as_secs()))
+            }
+            Ok(None) => Err("not started".into()),
+            // Reported under the trunk's name already.
+            Err(error) => Err(error.to_string().replacen(&format!("trunk {}: ", trunk.name), "", 1)),
+        };
+        probes.push(Probe {
+            trunk: trunk.name.clone(),
+            outcome,
+        });
+    }
+    let mut events = sip.events;
+    let deadline = tokio::time::Instant::now() + wait;
+    while !waiting.is_empty() {
+        let Ok(Some(event)) = tokio::time::timeout_at(deadline, events.recv()).await else {
+            break;
+        };
+        let (keepalive, outcome) = match event {
+            Event::PeerUp { keepalive, status } => (keepalive, Ok(status)),
+            Event::PeerDown { keepalive, status } => (keepalive, Err(down(status).to_owned())),
+            _ => continue,
+        };
+        if let Some(i) = waiting.remove(&keepalive) {
+            probes[i].outcome = outcome;
+        }
+    }
+    probes
+}
+
+/// Why a keep-alive's peer is down, from the status the SIP driver reported: 408 is Timer F,
+/// 503 a transport error (whose cause the driver logged).
+fn down(status: u16) -> &'static str {
+    match status {
+        408 => "no answer to OPTIONS",
+        _ => "cannot reach it (connection refused, or the TLS handshake failed)",
     }
 }
 

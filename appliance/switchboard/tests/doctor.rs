@@ -170,6 +170,112 @@ fn a_taken_port_and_an_unwritable_data_directory_are_named() {
 }
 
 #[test]
+fn keys_others_may_read_and_keys_lost_with_their_data_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = config(
+        &data,
+        &dir.path().join("no-models"),
+        "",
+    );
+    let doctor = || {
+        let out = switchboard(dir.path(), &config)
+            .arg("doctor")
+            .output()
+            .unwrap();
+        stdout(&out)
+    };
+    // A new box: no key yet, and nothing sealed that needs one.
+    let fresh = doctor();
+    assert!(fresh.contains("ok       key data.key"), "{fresh}");
+    assert!(fresh.contains("ok       key recording.key"), "{fresh}");
+
+    let mut add = switchboard(dir.path(), &config)
+        .args(["user", "add", "ada", "--role", "admin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    writeln!(add.stdin.take().unwrap(), "a long enough password").unwrap();
+    assert!(add.wait().unwrap().success());
+    use std::os::unix::fs::PermissionsExt;
+    let key = data.join("data.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let exposed = doctor();
+    assert!(
+        exposed.contains("PROBLEM  key data.key: key") && exposed.contains("others may read it"),
+        "{exposed}"
+    );
+    // Recordings on disk whose key is gone.
+    std::fs::create_dir(data.join("recordings")).unwrap();
+    let lost = doctor();
+    assert!(
+        lost.contains("PROBLEM  key recording.key: key") && lost.contains("is missing"),
+        "{lost}"
+    );
+    assert!(!data.join("recording.key").exists(), "doctor made a key");
+}
+
+/// Trunks are asked with one OPTIONS each: one that answers (sipp), one whose port is closed,
+/// and one whose name no nameserver knows; each is named with what it did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_trunk_is_asked_and_named_with_its_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = switchboard_e2e::free_port();
+    let args: Vec<String> = [
+        "-sf",
+        &switchboard_e2e::scenario("uas_options.xml").display().to_string(),
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-m",
+        "1",
+        "-nostdin",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    let Some(trunk) = switchboard_e2e::Peer::spawn("sipp", &args, dir.path()) else {
+        return;
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    // A nameserver that is not there: the name cannot be located.
+    let dns = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dns_addr = dns.local_addr().unwrap();
+    drop(dns);
+    let trunks = format!(
+        "[sip]\ndns_servers = [\"{dns_addr}\"]\n\
+         [[trunks]]\nname = \"answers\"\nproxy = \"sip:127.0.0.1:{port}\"\n\
+         [[trunks]]\nname = \"closed\"\nproxy = \"sip:127.0.0.1:{closed_port};transport=tcp\"\n\
+         [[trunks]]\nname = \"unknown\"\nproxy = \"sip:sbc.carrier.invalid\"\n"
+    );
+    let config = config(&dir.path().join("data"), &models_dir(), &trunks);
+    let mut doctor = switchboard(dir.path(), &config);
+    doctor.arg("doctor");
+    let out = tokio::task::spawn_blocking(move || doctor.output().unwrap())
+        .await
+        .unwrap();
+    let report = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(report.contains("ok       trunk answers"), "{report}");
+    assert!(
+        report.contains("PROBLEM  trunk closed: cannot reach it"),
+        "{report}"
+    );
+    assert!(
+        report.contains("PROBLEM  trunk unknown: cannot locate sip:sbc.carrier.invalid"),
+        "{report}"
+    );
+    let (status, output) = trunk.wait().await;
+    assert_eq!(status, 0, "the trunk was not asked: {output}");
+}
+
+#[test]
 fn the_manual_has_a_page_for_every_command() {
     let dir = tempfile::tempdir().unwrap();
     let man = dir.path().join("man");

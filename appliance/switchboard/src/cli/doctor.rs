@@ -1,4 +1,6 @@
-//! `switchboard doctor`: what an installation gets wrong, each finding with how to fix it.
+//! `switchboard doctor`: what an installation gets wrong, each finding with how to fix it:
+//! the model set, an admin, the keys, the data directory, the ports, each trunk (asked with one
+//! OPTIONS) and the clock.
 //!
 //! `--ready` asks only what the service needs before it may start (the model set and an admin);
 //! the unit runs it as `ExecCondition=`, so a box installed but not yet set up skips the start
@@ -11,16 +13,16 @@ use std::path::Path;
 
 /// One check's outcome.
 pub struct Finding {
-    pub check: &'static str,
+    pub check: String,
     pub problem: Option<String>,
     /// What to do about the problem.
     pub fix: String,
 }
 
 impl Finding {
-    fn ok(check: &'static str) -> Self {
+    fn ok(check: &str) -> Self {
         Finding {
-            check,
+            check: check.into(),
             problem: None,
             fix: String::new(),
         }
@@ -32,10 +34,12 @@ impl Finding {
 pub async fn run(config: &Config, ready: bool) -> anyhow::Result<()> {
     let mut findings = vec![models(config), admin(config).await];
     if !ready {
+        findings.extend(keys(config));
         findings.push(data_dir(&config.data_dir));
         findings.push(port("SIP (UDP)", config.sip.listen, Proto::Udp));
         findings.push(port("SIP (TCP)", config.sip.listen, Proto::Tcp));
         findings.push(port("admin HTTP", config.http.listen, Proto::Tcp));
+        findings.extend(trunks(config).await);
         findings.push(clock());
     }
     for f in &findings {
@@ -70,7 +74,7 @@ fn models(config: &Config) -> Finding {
         return Finding::ok("models");
     }
     Finding {
-        check: "models",
+        check: "models".into(),
         problem: Some(format!(
             "the {profile} model set in {} is incomplete ({} problem(s))",
             dir.display(),
@@ -100,7 +104,7 @@ async fn admin(config: &Config) -> Finding {
         Err(e) => Some(format!("cannot open the database: {e}")),
     };
     Finding {
-        check: "admin user",
+        check: "admin user".into(),
         problem,
         fix,
     }
@@ -113,7 +117,7 @@ fn data_dir(dir: &Path) -> Finding {
         .err()
         .map(|e| format!("{} is not writable by this user: {e}", dir.display()));
     Finding {
-        check: "data directory",
+        check: "data directory".into(),
         problem,
         fix: format!(
             "run doctor as the service's user (runuser -u switchboard -- switchboard doctor); \
@@ -121,6 +125,67 @@ fn data_dir(dir: &Path) -> Finding {
             dir.display()
         ),
     }
+}
+
+/// Both keys: readable by the service only, 32 bytes, and there while what they seal is (the
+/// first start makes them on a new box; for PostgreSQL, the admin check's opening tells).
+fn keys(config: &Config) -> Vec<Finding> {
+    let recordings = config.data_dir.join(crate::runtime::recording::DIR);
+    [
+        (crate::keys::DATA, config.embedded_database()),
+        (crate::keys::RECORDING, Some(recordings)),
+    ]
+    .into_iter()
+    .map(|(name, sealed)| {
+        let problem = match crate::keys::load_existing(&config.data_dir, name) {
+            Ok(_) => None,
+            Err(crate::keys::KeyError::Missing { .. })
+                if !sealed.is_some_and(|path| path.exists()) =>
+            {
+                None
+            }
+            Err(e) => Some(e.to_string()),
+        };
+        Finding {
+            check: format!("key {name}"),
+            problem,
+            fix: "restore the key from the backup taken when the box was set up (what it sealed \
+                  cannot be read without it), as the service's file, mode 0600"
+                .into(),
+        }
+    })
+    .collect()
+}
+
+/// Each trunk, located as the daemon does and asked with one OPTIONS from a port of its own.
+async fn trunks(config: &Config) -> Vec<Finding> {
+    if config.trunks.is_empty() {
+        return Vec::new();
+    }
+    let from = SocketAddr::new(config.sip.listen.ip(), 0);
+    let sip = match sip_net::SipNet::bind(sip_net::SipConfig::new(from)).await {
+        Ok(sip) => sip,
+        Err(e) => {
+            return vec![Finding {
+                check: "trunks".into(),
+                problem: Some(format!("cannot send SIP from {from}: {e}")),
+                fix: "check the address in sip.listen".into(),
+            }]
+        }
+    };
+    let locating = crate::trunks::Locating::new(config);
+    let wait = std::time::Duration::from_secs(8);
+    crate::trunks::probe(config, sip, locating, wait)
+        .await
+        .into_iter()
+        .map(|probe| Finding {
+            check: format!("trunk {}", probe.trunk),
+            problem: probe.outcome.err(),
+            fix: "check the trunk's proxy (and sip.dns_servers for a name), that the carrier or \
+                  PBX lets this box's address in, its firewall, and for TLS its ca_file"
+                .into(),
+        })
+        .collect()
 }
 
 enum Proto {
@@ -134,7 +199,7 @@ fn port(check: &'static str, addr: SocketAddr, proto: Proto) -> Finding {
         Proto::Tcp => TcpListener::bind(addr).map(drop),
     };
     Finding {
-        check,
+        check: check.into(),
         problem: bound.err().map(|e| format!("cannot listen on {addr}: {e}")),
         fix: "if switchboard is running, this is expected; otherwise stop what holds the port \
               (`ss -lntup`) or change the listen address in the configuration"
@@ -150,7 +215,7 @@ fn clock() -> Finding {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     Finding {
-        check: "clock",
+        check: "clock".into(),
         problem: (now < BUILT_AFTER_UNIX)
             .then(|| format!("the system clock reads {now} s since 1970, before this release")),
         fix: "set the clock and keep it set (timedatectl set-ntp true, or a local NTP server)"

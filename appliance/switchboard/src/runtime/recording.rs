@@ -31,7 +31,7 @@ const HEADER_LEN_V2: usize = 24;
 /// Where the header holds the key id.
 const KEY_ID: std::ops::Range<usize> = 24..28;
 /// Under the data directory.
-const DIR: &str = "recordings";
+pub const DIR: &str = "recordings";
 const RATE: u32 = 8000;
 /// Frames sealed per segment: one second.
 const SEGMENT_FRAMES: usize = RATE as usize;
