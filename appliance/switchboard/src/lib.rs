@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod documents;
 pub mod engines;
+pub mod firewall;
 pub mod http;
 pub mod keys;
 pub mod knowledge;

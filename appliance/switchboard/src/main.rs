@@ -41,6 +41,10 @@ enum Command {
         #[arg(long)]
         ready: bool,
     },
+    /// Print the nftables ruleset this configuration calls for: its SIP, RTP and HTTP ports open
+    /// to the sources it answers, everything else dropped. Load it with
+    /// `switchboard firewall | nft -f -` (the appliance image does at boot).
+    Firewall,
     /// Write the manual pages (one per command) into DIR; for packaging.
     #[command(hide = true)]
     Manual { dir: PathBuf },
@@ -249,6 +253,10 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Doctor { ready } => block_on(switchboard::cli::doctor::run(&config, ready)),
+        Command::Firewall => {
+            print!("{}", switchboard::firewall::nftables(&config));
+            Ok(())
+        }
         Command::Manual { dir } => write_manual(&dir),
         Command::Serve => {
             // Before the runtime's threads exist: it takes its variables out of the environment.

@@ -41,6 +41,11 @@ impl Cidr {
         Ok(Cidr { network, prefix })
     }
 
+    /// Whether the block is of IPv4 addresses.
+    pub fn is_ipv4(&self) -> bool {
+        self.network.is_ipv4()
+    }
+
     /// Whether `ip` lies in the block. An IPv4-mapped IPv6 address
     /// (`::ffff:192.0.2.1`, what a dual-stack socket reports) matches the
     /// IPv4 blocks.
