@@ -26,7 +26,10 @@ pub fn nftables(config: &Config) -> String {
         };
         rules.push(format!("# SIP over UDP and TCP on {port}, {who}"));
         for proto in ["udp", "tcp"] {
-            rules.extend(from(sources.as_deref(), &format!("{proto} dport {port} accept")));
+            rules.extend(from(
+                sources.as_deref(),
+                &format!("{proto} dport {port} accept"),
+            ));
         }
         // Media comes from wherever the SDP says (a carrier's media servers are not its
         // signalling servers): the daemon takes a call's RTP only from that address.
@@ -38,16 +41,24 @@ pub fn nftables(config: &Config) -> String {
         rules.push(format!("udp dport {}-{} accept", ports.first, ports.last));
     }
     if let Some(port) = reachable(config.http.listen) {
-        rules.push(format!("# The admin UI and API on {port} (HTTPS, users and roles)"));
+        rules.push(format!(
+            "# The admin UI and API on {port} (HTTPS, users and roles)"
+        ));
         rules.push(format!("tcp dport {port} accept"));
     }
     let mut out = String::new();
-    let _ = writeln!(out, "# Written by `switchboard firewall` from this box's configuration.");
+    let _ = writeln!(
+        out,
+        "# Written by `switchboard firewall` from this box's configuration."
+    );
     let _ = writeln!(out, "table {TABLE}");
     let _ = writeln!(out, "delete table {TABLE}");
     let _ = writeln!(out, "table {TABLE} {{");
     let _ = writeln!(out, "\tchain input {{");
-    let _ = writeln!(out, "\t\ttype filter hook input priority filter; policy drop;");
+    let _ = writeln!(
+        out,
+        "\t\ttype filter hook input priority filter; policy drop;"
+    );
     for line in BASE.iter().map(|s| s.to_string()).chain(rules) {
         let _ = writeln!(out, "\t\t{line}");
     }
@@ -125,7 +136,9 @@ mod tests {
             assert!(rules.contains(&v6), "{v6} not in {rules:#?}");
         }
         assert!(rules.contains(&"udp dport 20000-20999 accept".to_owned()));
-        assert!(!rules.iter().any(|r| r.contains("dport 5070") && !r.contains("saddr")));
+        assert!(!rules
+            .iter()
+            .any(|r| r.contains("dport 5070") && !r.contains("saddr")));
     }
 
     #[test]
@@ -133,8 +146,14 @@ mod tests {
         let closed = rules("[sip]\nlisten = \"0.0.0.0:5060\"\n");
         assert!(!closed.iter().any(|r| r.contains("5060")), "{closed:#?}");
         let open = rules("[sip]\nlisten = \"0.0.0.0:5060\"\nallow_any = true\n");
-        assert!(open.contains(&"udp dport 5060 accept".to_owned()), "{open:#?}");
-        assert!(open.contains(&"tcp dport 5060 accept".to_owned()), "{open:#?}");
+        assert!(
+            open.contains(&"udp dport 5060 accept".to_owned()),
+            "{open:#?}"
+        );
+        assert!(
+            open.contains(&"tcp dport 5060 accept".to_owned()),
+            "{open:#?}"
+        );
     }
 
     #[test]

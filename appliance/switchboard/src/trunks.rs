@@ -228,7 +228,11 @@ pub async fn probe(
             }
             Ok(None) => Err("not started".into()),
             // Reported under the trunk's name already.
-            Err(error) => Err(error.to_string().replacen(&format!("trunk {}: ", trunk.name), "", 1)),
+            Err(error) => {
+                Err(error
+                    .to_string()
+                    .replacen(&format!("trunk {}: ", trunk.name), "", 1))
+            }
         };
         probes.push(Probe {
             trunk: trunk.name.clone(),

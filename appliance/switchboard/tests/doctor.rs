@@ -173,11 +173,7 @@ fn a_taken_port_and_an_unwritable_data_directory_are_named() {
 fn keys_others_may_read_and_keys_lost_with_their_data_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let config = config(
-        &data,
-        &dir.path().join("no-models"),
-        "",
-    );
+    let config = config(&data, &dir.path().join("no-models"), "");
     let doctor = || {
         let out = switchboard(dir.path(), &config)
             .arg("doctor")
@@ -225,7 +221,9 @@ async fn each_trunk_is_asked_and_named_with_its_answer() {
     let port = switchboard_e2e::free_port();
     let args: Vec<String> = [
         "-sf",
-        &switchboard_e2e::scenario("uas_options.xml").display().to_string(),
+        &switchboard_e2e::scenario("uas_options.xml")
+            .display()
+            .to_string(),
         "-i",
         "127.0.0.1",
         "-p",
