@@ -578,22 +578,7 @@ mod tests {
 
     /// sipp as a digest registrar on a free loopback port, running `scenario`.
     fn registrar(scenario: &str, dir: &std::path::Path) -> Option<(switchboard_e2e::Peer, u16)> {
-        let port = switchboard_e2e::free_port();
-        let args: Vec<String> = [
-            "-sf",
-            &switchboard_e2e::scenario(scenario).display().to_string(),
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-m",
-            "1",
-            "-nostdin",
-        ]
-        .into_iter()
-        .map(String::from)
-        .collect();
-        switchboard_e2e::Peer::spawn("sipp", &args, dir).map(|peer| (peer, port))
+        switchboard_e2e::sipp_server(scenario, 1, &[], dir)
     }
 
     /// PBX-extension mode end to end, two trunks on one box: a PBX (sipp as a digest registrar
@@ -784,24 +769,7 @@ mod tests {
 
     /// sipp answering `probes` OPTIONS with 200 on a free loopback port.
     fn options_server(dir: &std::path::Path, probes: u32) -> Option<(switchboard_e2e::Peer, u16)> {
-        let port = switchboard_e2e::free_port();
-        let args: Vec<String> = [
-            "-sf",
-            &switchboard_e2e::scenario("uas_options.xml")
-                .display()
-                .to_string(),
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-m",
-            &probes.to_string(),
-            "-nostdin",
-        ]
-        .into_iter()
-        .map(String::from)
-        .collect();
-        switchboard_e2e::Peer::spawn("sipp", &args, dir).map(|peer| (peer, port))
+        switchboard_e2e::sipp_server("uas_options.xml", probes, &[], dir)
     }
 
     fn locating(dns: SocketAddr) -> Locating {

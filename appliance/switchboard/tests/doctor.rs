@@ -29,6 +29,19 @@ fn config(data: &Path, models: &Path, extra: &str) -> String {
     )
 }
 
+/// `switchboard user add NAME --role ROLE`, as an administrator runs it.
+fn add_user(dir: &Path, config: &str, name: &str, role: &str) {
+    let mut add = switchboard(dir, config)
+        .args(["user", "add", name, "--role", role])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    writeln!(add.stdin.take().unwrap(), "a long enough password").unwrap();
+    assert!(add.wait().unwrap().success());
+}
+
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -84,15 +97,7 @@ fn with_the_models_and_an_admin_the_box_is_ready() {
 
     // An operator is not enough: someone must be able to run the box.
     for (name, role) in [("olive", "operator"), ("ada", "admin")] {
-        let mut add = switchboard(dir.path(), &config)
-            .args(["user", "add", name, "--role", role])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        writeln!(add.stdin.take().unwrap(), "a long enough password").unwrap();
-        assert!(add.wait().unwrap().success());
+        add_user(dir.path(), &config, name, role);
         let ready = switchboard(dir.path(), &config)
             .args(["doctor", "--ready"])
             .output()
@@ -119,15 +124,7 @@ fn a_lost_data_key_is_reported_not_replaced() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let config = config(&data, &dir.path().join("no-models"), "");
-    let mut add = switchboard(dir.path(), &config)
-        .args(["user", "add", "ada", "--role", "admin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    writeln!(add.stdin.take().unwrap(), "a long enough password").unwrap();
-    assert!(add.wait().unwrap().success());
+    add_user(dir.path(), &config, "ada", "admin");
     std::fs::remove_file(data.join("data.key")).unwrap();
     let out = switchboard(dir.path(), &config)
         .args(["doctor", "--ready"])
@@ -186,15 +183,7 @@ fn keys_others_may_read_and_keys_lost_with_their_data_are_named() {
     assert!(fresh.contains("ok       key data.key"), "{fresh}");
     assert!(fresh.contains("ok       key recording.key"), "{fresh}");
 
-    let mut add = switchboard(dir.path(), &config)
-        .args(["user", "add", "ada", "--role", "admin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    writeln!(add.stdin.take().unwrap(), "a long enough password").unwrap();
-    assert!(add.wait().unwrap().success());
+    add_user(dir.path(), &config, "ada", "admin");
     use std::os::unix::fs::PermissionsExt;
     let key = data.join("data.key");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -218,24 +207,8 @@ fn keys_others_may_read_and_keys_lost_with_their_data_are_named() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_trunk_is_asked_and_named_with_its_answer() {
     let dir = tempfile::tempdir().unwrap();
-    let port = switchboard_e2e::free_port();
-    let args: Vec<String> = [
-        "-sf",
-        &switchboard_e2e::scenario("uas_options.xml")
-            .display()
-            .to_string(),
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &port.to_string(),
-        "-m",
-        "1",
-        "-nostdin",
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect();
-    let Some(trunk) = switchboard_e2e::Peer::spawn("sipp", &args, dir.path()) else {
+    let Some((trunk, port)) = switchboard_e2e::sipp_server("uas_options.xml", 1, &[], dir.path())
+    else {
         return;
     };
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;

@@ -546,6 +546,30 @@ pub fn scenario(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// sipp as a server on a free loopback port running the committed `scenario` for `calls` calls
+/// (`-m`), with `extra` arguments; its port. `None` (test skipped) as for [`Peer::spawn`].
+pub fn sipp_server(
+    scenario_name: &str,
+    calls: u32,
+    extra: &[&str],
+    dir: &Path,
+) -> Option<(Peer, u16)> {
+    let port = free_port();
+    let mut args: Vec<String> = vec![
+        "-sf".into(),
+        scenario(scenario_name).display().to_string(),
+        "-i".into(),
+        "127.0.0.1".into(),
+        "-p".into(),
+        port.to_string(),
+        "-m".into(),
+        calls.to_string(),
+        "-nostdin".into(),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    Peer::spawn("sipp", &args, dir).map(|peer| (peer, port))
+}
+
 /// A free UDP port on loopback (bound then released; sipp binds it next).
 pub fn free_port() -> u16 {
     let socket = std::net::UdpSocket::bind((LOCALHOST, 0)).expect("bind");

@@ -7,29 +7,16 @@ use std::net::SocketAddr;
 
 use sip_message::Uri;
 use sip_net::{Credentials, Event, SipConfig, SipNet, Trunk};
-use switchboard_e2e::{free_port, scenario, Peer, DEADLINE, LOCALHOST};
+use switchboard_e2e::{sipp_server, Peer, DEADLINE, LOCALHOST};
 
 /// sipp as the registrar on a free port; `None` when sipp is not installed.
 fn registrar(dir: &std::path::Path) -> Option<(Peer, u16)> {
-    let port = free_port();
-    let args: Vec<String> = [
-        "-sf",
-        &scenario("registrar_digest.xml").display().to_string(),
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &port.to_string(),
-        "-m",
-        "1",
-        "-timeout",
-        "45s",
-        "-timeout_error",
-        "-nostdin",
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect();
-    Peer::spawn("sipp", &args, dir).map(|peer| (peer, port))
+    sipp_server(
+        "registrar_digest.xml",
+        1,
+        &["-timeout", "45s", "-timeout_error"],
+        dir,
+    )
 }
 
 async fn extension() -> SipNet {
