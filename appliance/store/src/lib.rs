@@ -99,6 +99,12 @@ pub struct Store {
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// The newest schema this build knows: the version of its last migration. A database migrated
+/// past it is refused ([`StoreError::NewerSchema`]).
+pub fn known_schema() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
 impl Store {
     /// Opens the SQLite database at `path`, creating it (and its folder) if needed.
     pub async fn open_sqlite(path: &Path, key: DataKey) -> Result<Self> {
@@ -165,7 +171,7 @@ impl Store {
             // sqlx checks every applied version before applying any: nothing has changed.
             sqlx::migrate::MigrateError::VersionMissing(database) => StoreError::NewerSchema {
                 database,
-                known: MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0),
+                known: known_schema(),
             },
             e => StoreError::Migrate(e),
         })?;

@@ -32,7 +32,13 @@ enum Command {
         file: Option<PathBuf>,
     },
     /// Print the version.
-    Version,
+    Version {
+        /// Also the newest database schema this build knows (`schema_known N`) and the
+        /// schema of the configured database (`schema_database N`, or `none` before one
+        /// exists): a package refuses a downgrade across a migration with these.
+        #[arg(long)]
+        schema: bool,
+    },
     /// Check what an installation gets wrong (model set, admin user, data directory, ports,
     /// clock) and say how to fix each. Exits 1 on any problem.
     Doctor {
@@ -248,9 +254,13 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Version => {
+        Command::Version { schema } => {
             println!("switchboard {}", env!("CARGO_PKG_VERSION"));
-            Ok(())
+            if schema {
+                block_on(print_schema(&config))
+            } else {
+                Ok(())
+            }
         }
         Command::Doctor { ready } => block_on(switchboard::cli::doctor::run(&config, ready)),
         Command::Firewall => {
@@ -366,6 +376,26 @@ async fn serve(config: Config, notifier: switchboard::service::Notifier) -> anyh
     let listeners = switchboard::Listeners::bind(&config).await?;
     let notifier = std::sync::Arc::new(notifier);
     switchboard::run_as_service(config, listeners, shutdown_signal(), notifier).await?;
+    Ok(())
+}
+
+/// `version --schema`: what this build knows, and what the database holds, opened only if it
+/// exists (a look creates nothing).
+async fn print_schema(config: &Config) -> anyhow::Result<()> {
+    use switchboard_store::StoreError;
+    println!("schema_known {}", switchboard_store::known_schema());
+    let database = match switchboard::open_existing_store(config).await {
+        Ok(None) => "none".to_owned(),
+        Ok(Some(store)) => {
+            let versions = store.schema_versions().await?;
+            versions.last().map_or("none".into(), i64::to_string)
+        }
+        Err(switchboard::Error::Store(StoreError::NewerSchema { database, .. })) => {
+            database.to_string()
+        }
+        Err(e) => return Err(e.into()),
+    };
+    println!("schema_database {database}");
     Ok(())
 }
 

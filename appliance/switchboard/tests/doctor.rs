@@ -246,6 +246,41 @@ async fn each_trunk_is_asked_and_named_with_its_answer() {
     assert_eq!(status, 0, "the trunk was not asked: {output}");
 }
 
+/// What the packages' preinst reads to refuse a downgrade across a migration.
+#[test]
+fn version_says_which_schema_the_build_knows_and_the_database_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = config(&data, &dir.path().join("no-models"), "");
+    let schema = || {
+        let out = switchboard(dir.path(), &config)
+            .args(["version", "--schema"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout(&out)
+    };
+    let before = schema();
+    assert!(before.contains("\nschema_database none\n"), "{before}");
+    assert!(!data.exists(), "a look made the data directory");
+    let known = before
+        .lines()
+        .find_map(|l| l.strip_prefix("schema_known "))
+        .unwrap()
+        .to_owned();
+    assert!(known.parse::<i64>().unwrap() > 0, "{before}");
+    add_user(dir.path(), &config, "ada", "admin");
+    let after = schema();
+    assert!(
+        after.contains(&format!("\nschema_database {known}\n")),
+        "{after}"
+    );
+}
+
 #[test]
 fn the_manual_has_a_page_for_every_command() {
     let dir = tempfile::tempdir().unwrap();
