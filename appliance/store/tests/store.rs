@@ -764,23 +764,20 @@ async fn a_database_from_a_newer_version_is_refused_and_left_untouched() {
     let key = DataKey::random();
     let store = Store::open_sqlite(&path, key.clone()).await.unwrap();
     // What a later release's migration leaves behind.
-    sqlx::query(
+    tamper(
+        &store,
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
          VALUES (9999, 'from the future', 1, x'00', 0)",
     )
-    .execute(store.pool())
-    .await
-    .unwrap();
+    .await;
     let before = schema(store.pool()).await;
     store.close().await;
     let err = Store::open_sqlite(&path, key).await.unwrap_err();
     assert!(
         matches!(
             err,
-            StoreError::NewerSchema {
-                database: 9999,
-                known: 8
-            }
+            StoreError::NewerSchema { database: 9999, known }
+                if known == switchboard_store::known_schema()
         ),
         "{err}"
     );

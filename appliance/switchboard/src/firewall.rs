@@ -8,7 +8,6 @@
 
 use crate::config::Config;
 use sip_net::Cidr;
-use std::fmt::Write;
 use std::net::SocketAddr;
 
 /// The nftables table that holds the rules; loading the ruleset again replaces it whole.
@@ -46,24 +45,18 @@ pub fn nftables(config: &Config) -> String {
         ));
         rules.push(format!("tcp dport {port} accept"));
     }
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# Written by `switchboard firewall` from this box's configuration."
-    );
-    let _ = writeln!(out, "table {TABLE}");
-    let _ = writeln!(out, "delete table {TABLE}");
-    let _ = writeln!(out, "table {TABLE} {{");
-    let _ = writeln!(out, "\tchain input {{");
-    let _ = writeln!(
-        out,
-        "\t\ttype filter hook input priority filter; policy drop;"
-    );
-    for line in BASE.iter().map(|s| s.to_string()).chain(rules) {
-        let _ = writeln!(out, "\t\t{line}");
-    }
-    let _ = writeln!(out, "\t}}\n}}");
-    out
+    let lines: String = BASE
+        .iter()
+        .map(|s| s.to_string())
+        .chain(rules)
+        .map(|line| format!("\t\t{line}\n"))
+        .collect();
+    format!(
+        "# Written by `switchboard firewall` from this box's configuration.\n\
+         table {TABLE}\ndelete table {TABLE}\n\
+         table {TABLE} {{\n\tchain input {{\n\
+         \t\ttype filter hook input priority filter; policy drop;\n{lines}\t}}\n}}\n"
+    )
 }
 
 /// What every box needs: replies to its own traffic, loopback, and the ICMP that keeps IP

@@ -29,6 +29,11 @@ fn config(data: &Path, models: &Path, extra: &str) -> String {
     )
 }
 
+/// The binary with `args`, run to its end.
+fn run(dir: &Path, config: &str, args: &[&str]) -> Output {
+    switchboard(dir, config).args(args).output().unwrap()
+}
+
 /// `switchboard user add NAME --role ROLE`, as an administrator runs it.
 fn add_user(dir: &Path, config: &str, name: &str, role: &str) {
     let mut add = switchboard(dir, config)
@@ -51,13 +56,11 @@ fn a_fresh_box_is_not_ready_and_doctor_says_what_to_do_without_creating_anything
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
-    let out = switchboard(
+    let out = run(
         dir.path(),
         &config(&data, &dir.path().join("no-models"), ""),
-    )
-    .args(["doctor", "--ready"])
-    .output()
-    .unwrap();
+        &["doctor", "--ready"],
+    );
     let report = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{report}");
     assert!(
@@ -84,10 +87,7 @@ fn with_the_models_and_an_admin_the_box_is_ready() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let config = config(&data, &models_dir(), "");
-    let not_yet = switchboard(dir.path(), &config)
-        .args(["doctor", "--ready"])
-        .output()
-        .unwrap();
+    let not_yet = run(dir.path(), &config, &["doctor", "--ready"]);
     assert!(
         stdout(&not_yet).contains("ok       models"),
         "{}",
@@ -98,10 +98,7 @@ fn with_the_models_and_an_admin_the_box_is_ready() {
     // An operator is not enough: someone must be able to run the box.
     for (name, role) in [("olive", "operator"), ("ada", "admin")] {
         add_user(dir.path(), &config, name, role);
-        let ready = switchboard(dir.path(), &config)
-            .args(["doctor", "--ready"])
-            .output()
-            .unwrap();
+        let ready = run(dir.path(), &config, &["doctor", "--ready"]);
         let report = stdout(&ready);
         match role {
             "operator" => {
@@ -126,10 +123,7 @@ fn a_lost_data_key_is_reported_not_replaced() {
     let config = config(&data, &dir.path().join("no-models"), "");
     add_user(dir.path(), &config, "ada", "admin");
     std::fs::remove_file(data.join("data.key")).unwrap();
-    let out = switchboard(dir.path(), &config)
-        .args(["doctor", "--ready"])
-        .output()
-        .unwrap();
+    let out = run(dir.path(), &config, &["doctor", "--ready"]);
     let report = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{report}");
     assert!(
@@ -151,10 +145,11 @@ fn a_taken_port_and_an_unwritable_data_directory_are_named() {
     let port = taken.local_addr().unwrap();
     let missing = dir.path().join("not-there");
     let sip = format!("[sip]\nlisten = \"{port}\"\n[http]\nlisten = \"127.0.0.1:0\"\n");
-    let out = switchboard(dir.path(), &config(&missing, &models_dir(), &sip))
-        .arg("doctor")
-        .output()
-        .unwrap();
+    let out = run(
+        dir.path(),
+        &config(&missing, &models_dir(), &sip),
+        &["doctor"],
+    );
     let report = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{report}");
     assert!(
@@ -171,13 +166,7 @@ fn keys_others_may_read_and_keys_lost_with_their_data_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let config = config(&data, &dir.path().join("no-models"), "");
-    let doctor = || {
-        let out = switchboard(dir.path(), &config)
-            .arg("doctor")
-            .output()
-            .unwrap();
-        stdout(&out)
-    };
+    let doctor = || stdout(&run(dir.path(), &config, &["doctor"]));
     // A new box: no key yet, and nothing sealed that needs one.
     let fresh = doctor();
     assert!(fresh.contains("ok       key data.key"), "{fresh}");
@@ -253,10 +242,7 @@ fn version_says_which_schema_the_build_knows_and_the_database_holds() {
     let data = dir.path().join("data");
     let config = config(&data, &dir.path().join("no-models"), "");
     let schema = || {
-        let out = switchboard(dir.path(), &config)
-            .args(["version", "--schema"])
-            .output()
-            .unwrap();
+        let out = run(dir.path(), &config, &["version", "--schema"]);
         assert!(
             out.status.success(),
             "{}",
