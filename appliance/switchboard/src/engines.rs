@@ -74,9 +74,14 @@ impl std::fmt::Debug for Engines {
 }
 
 impl Engines {
-    /// Loads speech-to-text, the LLM and the embedder of `profile` from `dir`.
-    /// Voices are loaded by [`Engines::voice`].
-    pub fn load(dir: &Path, profile: Profile, backend: &LlmBackend) -> Result<Self, EngineError> {
+    /// Loads speech-to-text, the LLM and the embedder of `profile` from `dir`; the LLM decodes
+    /// up to `calls` calls' replies together. Voices are loaded by [`Engines::voice`].
+    pub fn load(
+        dir: &Path,
+        profile: Profile,
+        backend: &LlmBackend,
+        calls: u32,
+    ) -> Result<Self, EngineError> {
         let stt = file_for(dir, profile, Role::Stt, "speech-to-text")?;
         let llm = file_for(dir, profile, Role::Llm, "LLM")?;
         let started = std::time::Instant::now();
@@ -94,7 +99,10 @@ impl Engines {
         // Measured on 2 cores with the small profile: p50 voice-to-voice 1.9 s with one
         // generation thread, 1.3 s with two. Prefill always takes every core.
         let threads = if cores() <= 2 { cores() } else { cores() - 1 };
-        let llm = LanguageModel::open(backend, &llm, threads, cores()).map_err(|e| {
+        // One sequence more than the calls: a call's outcome is extracted in a session of its
+        // own while the call's conversation still holds its sequence.
+        let sessions = calls.saturating_add(1);
+        let llm = LanguageModel::open(backend, &llm, threads, cores(), sessions).map_err(|e| {
             EngineError::Load {
                 what: "LLM",
                 path: llm.clone(),

@@ -35,18 +35,21 @@ pub enum LlmError {
 
 impl LanguageModel {
     /// The backend `models.llm` names; `local` loads the GGUF at `model`.
-    /// `threads` generate token by token; `batch_threads` prefill prompts.
+    /// `threads` generate token by token; `batch_threads` prefill prompts; `sessions` are
+    /// decoded together in one context (the calls the box may carry at once).
     pub fn open(
         backend: &LlmBackend,
         model: &Path,
         threads: u32,
         batch_threads: u32,
+        sessions: u32,
     ) -> Result<Self, LlmError> {
         Ok(match backend {
             LlmBackend::Local => {
                 let mut config = models_llama::LlamaConfig::new(model);
                 config.threads = threads;
                 config.batch_threads = batch_threads;
+                config.sequences = sessions.max(1);
                 LanguageModel::Local(Llama::load(&config)?)
             }
             LlmBackend::OpenAi(o) => {

@@ -375,8 +375,10 @@ async fn load_engines(config: &Config) -> Result<Arc<engines::Engines>, Arc<Engi
     let dir = config.models.dir.clone();
     let profile = config.models.profile.into();
     let backend = config.models.llm.clone();
+    let calls = config.calls.max_concurrent;
     let loaded =
-        tokio::task::spawn_blocking(move || engines::Engines::load(&dir, profile, &backend)).await;
+        tokio::task::spawn_blocking(move || engines::Engines::load(&dir, profile, &backend, calls))
+            .await;
     match loaded {
         Ok(Ok(e)) => Ok(Arc::new(e)),
         Ok(Err(e)) => {

@@ -92,8 +92,19 @@ impl Drop for Background {
 
 /// Marks this thread's steps as background work until the guard is dropped.
 pub fn background() -> Background {
+    working_in(true)
+}
+
+/// Whether this thread's steps are background work.
+pub fn in_background() -> bool {
+    BACKGROUND.get()
+}
+
+/// This thread's steps are background work, or urgent, until the guard is dropped: for a thread
+/// that runs a step on behalf of others (a batch carrying several sessions' work).
+pub fn working_in(background: bool) -> Background {
     Background {
-        was: BACKGROUND.replace(true),
+        was: BACKGROUND.replace(background),
     }
 }
 

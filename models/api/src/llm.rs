@@ -7,8 +7,10 @@ use crate::CancelToken;
 
 /// A loaded language model.
 ///
-/// Threading: `Send + Sync`; share it behind an `Arc`. Each [`LlmSession`] owns its own
-/// inference context (KV cache) and is driven by one thread at a time.
+/// Threading: `Send + Sync`; share it behind an `Arc`. Each [`LlmSession`] has its own KV cache
+/// and is driven by one thread at a time; sessions driven at the same time by different threads
+/// may be decoded together (one batch carrying each one's next tokens), which changes nothing in
+/// what each one generates.
 pub trait Llm: Send + Sync {
     /// The engine's error type.
     type Error: std::error::Error + Send + Sync + 'static;

@@ -1,85 +1,79 @@
-//! One conversation: its history, its llama.cpp context, and the exact tokens in its KV cache.
+//! One conversation: its history, its sequence in a shared llama.cpp context, and the exact
+//! tokens in its KV cache.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use llama_cpp_2::context::LlamaContext;
-use llama_cpp_2::llama_batch::LlamaBatch;
-use llama_cpp_2::model::{LlamaChatTemplate, LlamaModel};
+use llama_cpp_2::model::LlamaChatTemplate;
 use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::data::LlamaTokenData;
+use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use llama_cpp_2::token::LlamaToken;
 use models_api::{
     CancelToken, ChatMessage, Constraint, Flow, GenerateOptions, Generation, LlmSession, Sampling,
     StopReason,
 };
 
+use crate::group::Group;
 use crate::text::TextStream;
 use crate::{AgentPrefix, Error, Llama, JSON_OBJECT_GBNF};
 
-/// The one sequence id a session's context uses.
-pub(crate) const SEQ: i32 = 0;
-
-/// A conversation with its own KV cache. See the crate docs.
+/// A conversation with its own KV cache, a sequence of a [`Group`]'s context. See the crate docs.
 pub struct LlamaSession {
-    // Field order matters: `context` borrows the model `llama.model` keeps alive, and fields drop
-    // in declaration order.
-    context: LlamaContext<'static>,
-    llama: Arc<LlamaShared>,
+    group: Arc<Group>,
+    seq: i32,
+    shared: Arc<LlamaShared>,
     history: Vec<ChatMessage>,
     /// Exactly the tokens in the KV cache, in position order.
     cached: Vec<LlamaToken>,
-    /// Whether the context's last logits belong to the last token of `cached` (so sampling can
-    /// start without decoding anything).
+    /// The logits of the last token of `cached`, when `logits_fresh` (so sampling can start
+    /// without decoding anything).
+    logits: Vec<f32>,
     logits_fresh: bool,
-    batch: LlamaBatch<'static>,
+    /// Reused for every sampling (one entry per vocabulary token).
+    candidates: Vec<LlamaTokenData>,
 }
 
 /// What a session needs of its [`Llama`], so the session does not borrow it.
 pub(crate) struct LlamaShared {
-    model: Arc<LlamaModel>,
-    /// On the CPU, each decode step waits for its turn ([`models_api::compute`]).
-    cpu: bool,
-    template: LlamaChatTemplate,
-    n_ctx: u32,
-    n_batch: u32,
+    pub(crate) template: LlamaChatTemplate,
+    pub(crate) n_ctx: u32,
+    pub(crate) n_batch: u32,
 }
-
-// SAFETY: a llama.cpp context has no thread affinity; it must not be used from two threads at
-// once, which `&mut self` on every method that touches it guarantees. The batch is plain memory.
-#[allow(unsafe_code)]
-unsafe impl Send for LlamaSession {}
 
 impl std::fmt::Debug for LlamaSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LlamaSession")
+            .field("sequence", &self.seq)
             .field("messages", &self.history.len())
             .field("cached_tokens", &self.cached.len())
             .finish_non_exhaustive()
     }
 }
 
+impl Drop for LlamaSession {
+    fn drop(&mut self) {
+        self.group.leave(self.seq);
+    }
+}
+
 impl LlamaSession {
     pub(crate) fn new(llama: &Llama, prefix: Option<&AgentPrefix>) -> Result<Self, Error> {
-        let context = llama.new_context()?;
-        let shared = Arc::new(LlamaShared {
-            model: Arc::clone(&llama.model),
-            cpu: llama.config.gpu_layers == 0 || !cfg!(feature = "cuda"),
-            template: llama.template.clone(),
-            n_ctx: llama.config.n_ctx,
-            n_batch: llama.config.n_batch.max(1),
-        });
+        let (group, seq) = llama.place()?;
         let mut session = LlamaSession {
-            context,
-            batch: LlamaBatch::new(shared.n_batch as usize, 1),
-            llama: shared,
+            group,
+            seq,
+            shared: Arc::clone(&llama.shared),
             history: Vec::new(),
             cached: Vec::new(),
+            logits: Vec::new(),
             logits_fresh: false,
+            candidates: Vec::new(),
         };
         if let Some(prefix) = prefix {
             session
-                .context
-                .state_seq_set(&prefix.state, SEQ)
+                .group
+                .with_context(|c| c.state_seq_set(&prefix.state, seq))
                 .map_err(|e| Error::State(e.to_string()))?;
             session.cached = prefix.tokens.clone();
             session
@@ -89,8 +83,12 @@ impl LlamaSession {
         Ok(session)
     }
 
-    pub(crate) fn context(&self) -> &LlamaContext<'static> {
-        &self.context
+    /// A snapshot of this session's KV cache.
+    pub(crate) fn snapshot(&self) -> Result<llama_cpp_2::context::session::SeqState, Error> {
+        let flags = llama_cpp_2::context::session::LlamaStateSeqFlags::empty();
+        self.group
+            .with_context(|c| c.state_seq_get(self.seq, flags))
+            .map_err(|e| Error::State(e.to_string()))
     }
 
     /// The tokens currently in the KV cache.
@@ -100,7 +98,7 @@ impl LlamaSession {
 
     /// The context window size.
     pub fn n_ctx(&self) -> u32 {
-        self.llama.n_ctx
+        self.shared.n_ctx
     }
 
     /// Renders the history and brings the cache in line with it: keeps the longest common token
@@ -111,21 +109,14 @@ impl LlamaSession {
         add_assistant: bool,
         cancel: &CancelToken,
     ) -> Result<Option<(usize, usize, Duration)>, Error> {
-        let prompt = crate::render_with(
-            &self.llama.model,
-            &self.llama.template,
-            &self.history,
-            add_assistant,
-        )?;
-        let target = self
-            .llama
-            .model
-            .vocab()
-            .tokenize(prompt.as_bytes(), true, true);
-        if target.len() >= self.llama.n_ctx as usize {
+        let model = self.group.model();
+        let prompt =
+            crate::render_with(model, &self.shared.template, &self.history, add_assistant)?;
+        let target = model.vocab().tokenize(prompt.as_bytes(), true, true);
+        if target.len() >= self.shared.n_ctx as usize {
             return Err(Error::PromptTooLong {
                 tokens: target.len(),
-                n_ctx: self.llama.n_ctx,
+                n_ctx: self.shared.n_ctx,
             });
         }
         let mut common = self
@@ -153,8 +144,9 @@ impl LlamaSession {
             return Ok(());
         }
         let p0 = u32::try_from(keep).map_err(|_| Error::State("position overflow".into()))?;
-        self.context
-            .clear_kv_cache_seq(Some(SEQ as u32), Some(p0), None)
+        let seq = self.seq as u32;
+        self.group
+            .with_context(|c| c.clear_kv_cache_seq(Some(seq), Some(p0), None))
             .map_err(|e| Error::State(e.to_string()))?
             .then_some(())
             .ok_or_else(|| Error::State(format!("llama.cpp refused to drop positions {keep}..")))?;
@@ -163,41 +155,54 @@ impl LlamaSession {
         Ok(())
     }
 
-    /// Decodes `tokens` after the cache in batches, logits for the last one only. Returns false
-    /// if cancelled between batches; `cached` always lists what was decoded.
+    /// Decodes `tokens` after the cache in batches, beside other sessions' work, keeping the
+    /// last one's logits. Returns false if cancelled between batches; `cached` always lists what
+    /// was decoded.
     pub(crate) fn decode_tokens(
         &mut self,
         tokens: &[LlamaToken],
         cancel: &CancelToken,
     ) -> Result<bool, Error> {
-        let n_batch = self.llama.n_batch as usize;
-        let chunks = tokens.chunks(n_batch);
+        let chunks = tokens.chunks(self.shared.n_batch.max(1) as usize);
         let n_chunks = chunks.len();
         for (i, chunk) in chunks.enumerate() {
             if cancel.is_cancelled() {
                 return Ok(false);
             }
             let last_chunk = i + 1 == n_chunks;
-            self.batch.clear();
-            for (j, &token) in chunk.iter().enumerate() {
-                let pos = i32::try_from(self.cached.len() + j)
-                    .map_err(|_| Error::State("position overflow".into()))?;
-                let logits = last_chunk && j + 1 == chunk.len();
-                self.batch
-                    .add(token, pos, &[SEQ], logits)
-                    .map_err(|e| Error::Decode(e.to_string()))?;
-            }
             self.logits_fresh = false;
-            {
-                let _turn = self.llama.cpu.then(models_api::compute::cpu_turn);
-                self.context
-                    .decode(&mut self.batch)
-                    .map_err(|e| Error::Decode(e.to_string()))?;
-            }
+            let buffer = last_chunk.then(|| std::mem::take(&mut self.logits));
+            let logits = self
+                .group
+                .decode(self.seq, self.cached.len(), chunk, buffer)?;
             self.cached.extend_from_slice(chunk);
-            self.logits_fresh = last_chunk;
+            if let Some(logits) = logits {
+                self.logits = logits;
+                self.logits_fresh = true;
+            }
         }
         Ok(true)
+    }
+
+    /// Samples the next token from the last token's logits, as llama.cpp's
+    /// `llama_sampler_sample` does from a context: every token a candidate, then accepted.
+    fn sample(&mut self, sampler: &mut LlamaSampler) -> Result<LlamaToken, Error> {
+        let mut data = std::mem::take(&mut self.candidates);
+        data.clear();
+        data.extend(self.logits.iter().enumerate().map(|(id, &logit)| {
+            LlamaTokenData::new(
+                LlamaToken(i32::try_from(id).unwrap_or(i32::MAX)),
+                logit,
+                0.0,
+            )
+        }));
+        let mut candidates = LlamaTokenDataArray::new(data, false);
+        candidates.apply_sampler(sampler);
+        let token = candidates.selected_token();
+        self.candidates = candidates.data;
+        let token = token.ok_or_else(|| Error::Decode("the sampler chose no token".into()))?;
+        sampler.accept(token);
+        Ok(token)
     }
 
     fn sampler(&self, options: &GenerateOptions) -> Result<LlamaSampler, Error> {
@@ -231,7 +236,7 @@ impl LlamaSession {
     }
 
     fn grammar(&self, grammar: &str, root: &str) -> Result<LlamaSampler, Error> {
-        LlamaSampler::grammar(&self.llama.model, grammar, root)
+        LlamaSampler::grammar(self.group.model(), grammar, root)
             .map_err(|e| Error::Grammar(e.to_string()))
     }
 }
@@ -256,12 +261,26 @@ impl LlmSession for LlamaSession {
     }
 
     fn prefill(&mut self, cancel: &CancelToken) -> Result<u32, Error> {
-        Ok(self
-            .sync(true, cancel)?
-            .map_or(0, |(_, decoded, _)| decoded as u32))
+        let synced = self.sync(true, cancel);
+        self.group.rest(self.seq);
+        Ok(synced?.map_or(0, |(_, decoded, _)| decoded as u32))
     }
 
     fn generate(
+        &mut self,
+        options: &GenerateOptions,
+        cancel: &CancelToken,
+        on_text: &mut dyn FnMut(&str) -> Flow,
+    ) -> Result<Generation, Error> {
+        let generation = self.generate_turn(options, cancel, on_text);
+        self.group.rest(self.seq);
+        generation
+    }
+}
+
+impl LlamaSession {
+    /// [`LlmSession::generate`], before the session tells its group it has stopped generating.
+    fn generate_turn(
         &mut self,
         options: &GenerateOptions,
         cancel: &CancelToken,
@@ -295,11 +314,11 @@ impl LlmSession for LlamaSession {
             if generated >= options.max_tokens {
                 break StopReason::MaxTokens;
             }
-            if self.cached.len() >= self.llama.n_ctx as usize {
+            if self.cached.len() >= self.shared.n_ctx as usize {
                 break StopReason::ContextFull;
             }
-            let token = sampler.sample(&self.context, -1);
-            let vocab = self.llama.model.vocab();
+            let token = self.sample(&mut sampler)?;
+            let vocab = self.group.model().vocab();
             if vocab.is_eog(token) {
                 break StopReason::EndOfTurn;
             }

@@ -114,6 +114,68 @@ fn continuing_on_the_cache_matches_a_cold_prefill() {
 }
 
 #[test]
+fn replies_decoded_together_are_the_replies_each_gets_alone() {
+    let Some(path) = model_file("qwen2.5-coder-0.5b-instruct-q4_0.gguf") else {
+        return;
+    };
+    // A model of its own: the other tests' sessions must not share its steps.
+    let llm = Llama::load(&LlamaConfig {
+        n_ctx: 1024,
+        sequences: 4,
+        ..LlamaConfig::new(path)
+    })
+    .expect("load the Qwen GGUF");
+    let prefix = llm.prefix(SYSTEM).unwrap();
+    let questions = [
+        "When are you open?",
+        "What is your address, and is there parking nearby?",
+        "How much is a cleaning?",
+        "Do you see children, and can my two kids come on the same day as me?",
+    ];
+    let session = |question: &str| {
+        let mut s = llm.session(Some(&prefix)).unwrap();
+        s.push(ChatMessage::user(question));
+        s
+    };
+    let alone: Vec<String> = questions
+        .iter()
+        .map(|q| reply(&mut session(q), 40))
+        .collect();
+    let before = llm.decoded();
+    assert_eq!(
+        before.shared_tokens, 0,
+        "one session at a time shares nothing"
+    );
+
+    let start = std::sync::Barrier::new(questions.len());
+    let together: Vec<String> = std::thread::scope(|scope| {
+        let callers: Vec<_> = questions
+            .iter()
+            .map(|q| {
+                let (start, session) = (&start, &session);
+                scope.spawn(move || {
+                    let mut s = session(q);
+                    start.wait();
+                    reply(&mut s, 40)
+                })
+            })
+            .collect();
+        callers.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    let after = llm.decoded();
+    eprintln!("alone {alone:?}\ntogether {together:?}\n{before:?} → {after:?}");
+    assert_eq!(
+        together, alone,
+        "greedy replies do not depend on who else is decoding"
+    );
+    let (steps, tokens) = (after.steps - before.steps, after.tokens - before.tokens);
+    assert!(
+        after.shared_tokens > before.shared_tokens && steps < tokens / 2,
+        "four replies at once share decode steps: {steps} steps for {tokens} tokens"
+    );
+}
+
+#[test]
 fn cancelling_mid_reply_leaves_a_usable_consistent_session() {
     let Some(llm) = llama() else { return };
     let prefix = llm.prefix(SYSTEM).unwrap();

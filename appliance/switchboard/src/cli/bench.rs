@@ -115,6 +115,20 @@ pub struct LlmReport {
     pub generated_tokens: u32,
     pub generation_tokens_per_s: f64,
     pub reply: String,
+    /// Replies generated at the same time, decoded together: the box's headroom.
+    pub throughput: Vec<ThroughputReport>,
+}
+
+/// `sessions` replies generated at once, each in its own thread.
+#[derive(Debug, Serialize)]
+pub struct ThroughputReport {
+    pub sessions: usize,
+    /// Generated tokens of all sessions over the wall time (median of the runs).
+    pub tokens_per_s: f64,
+    /// What each session saw: its tokens over its own generation time.
+    pub per_session_tokens_per_s: f64,
+    /// Tokens per decode step: how many sessions' tokens the steps carried on average.
+    pub tokens_per_step: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -152,6 +166,12 @@ const SYSTEM: &str = models_api::bench::AGENT_PROMPT;
 
 /// About 40 tokens once the chat template's markers are added.
 const TURN: &str = models_api::bench::CALLER_TURN;
+
+/// Replies generated at once for the throughput curve.
+const CONCURRENT: [usize; 4] = [1, 2, 4, 8];
+
+/// Tokens each reply generates for the throughput curve.
+const THROUGHPUT_TOKENS: u32 = 48;
 
 /// Ten words.
 const TTS_SENTENCE: &str = "Thank you for calling Riverside Cycles, how can I help?";
@@ -205,6 +225,7 @@ pub fn run(config: &Config, args: &BenchModelsArgs) -> anyhow::Result<BenchRepor
         llm_config.threads = n;
         llm_config.batch_threads = n;
     }
+    llm_config.sequences = CONCURRENT[CONCURRENT.len() - 1] as u32;
     let llm =
         models_llama::Llama::load(&llm_config).with_context(|| tools::not_installed(config))?;
     let llm_load = t.elapsed();
@@ -358,6 +379,10 @@ fn bench_llm(llm: &models_llama::Llama, runs: usize) -> anyhow::Result<LlmReport
         last = Some(g);
     }
     let last = last.context("no run")?;
+    let throughput = CONCURRENT
+        .iter()
+        .map(|&n| bench_throughput(llm, &prefix, n, runs))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(LlmReport {
         prefix_tokens: prefix.token_count(),
         prefix_prefill_ms: ms(prefill),
@@ -370,6 +395,64 @@ fn bench_llm(llm: &models_llama::Llama, runs: usize) -> anyhow::Result<LlmReport
         generated_tokens: last.generated_tokens,
         generation_tokens_per_s: median(&speeds),
         reply: last.text,
+        throughput,
+    })
+}
+
+/// `sessions` replies to the same turn, prefilled one by one, then generated together.
+fn bench_throughput(
+    llm: &models_llama::Llama,
+    prefix: &models_llama::AgentPrefix,
+    sessions: usize,
+    runs: usize,
+) -> anyhow::Result<ThroughputReport> {
+    let options = GenerateOptions {
+        max_tokens: THROUGHPUT_TOKENS,
+        ..GenerateOptions::default()
+    };
+    let cancel = CancelToken::new();
+    let (mut totals, mut each, mut per_step) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let mut all = (0..sessions)
+            .map(|_| {
+                let mut s = llm.session(Some(prefix)).context("new session")?;
+                s.push(ChatMessage::user(TURN));
+                s.prefill(&cancel).context("prefill failed")?;
+                Ok(s)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let before = llm.decoded();
+        let t = Instant::now();
+        let generations = std::thread::scope(|scope| {
+            let threads: Vec<_> = all
+                .iter_mut()
+                .map(|s| scope.spawn(|| s.generate(&options, &cancel, &mut |_| Flow::Continue)))
+                .collect();
+            threads
+                .into_iter()
+                .map(|t| {
+                    t.join()
+                        .map_err(|_| anyhow::anyhow!("a generation panicked"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()
+        })?;
+        let wall = t.elapsed().as_secs_f64().max(1e-9);
+        let after = llm.decoded();
+        let mut tokens = 0;
+        for g in generations {
+            let g = g.context("generation failed")?;
+            tokens += g.generated_tokens;
+            each.push(f64::from(g.generated_tokens) / g.elapsed.as_secs_f64().max(1e-9));
+        }
+        totals.push(f64::from(tokens) / wall);
+        let steps = after.steps.saturating_sub(before.steps).max(1);
+        per_step.push(after.tokens.saturating_sub(before.tokens) as f64 / steps as f64);
+    }
+    Ok(ThroughputReport {
+        sessions,
+        tokens_per_s: median(&totals),
+        per_session_tokens_per_s: median(&each),
+        tokens_per_step: median(&per_step),
     })
 }
 
@@ -532,6 +615,20 @@ fn table(r: &BenchReport) -> String {
         None,
         0.0,
     );
+    for t in &l.throughput {
+        row(
+            &format!(
+                "LLM {} replies at once (per reply; tokens/step {:.1})",
+                t.sessions, t.tokens_per_step
+            ),
+            format!(
+                "{:.0} ({:.0}) tok/s",
+                t.tokens_per_s, t.per_session_tokens_per_s
+            ),
+            None,
+            0.0,
+        );
+    }
     let t = &r.tts;
     row(
         "TTS first audio, 10-word sentence",

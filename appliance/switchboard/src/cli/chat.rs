@@ -32,6 +32,7 @@ pub fn run(config: &Config, agent: &str, chat: &ChatOptions) -> anyhow::Result<(
         &config.models.dir,
         config.models.profile.into(),
         &config.models.llm,
+        1,
     )?;
     let dialog_options = config
         .agents
