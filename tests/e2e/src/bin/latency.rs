@@ -10,7 +10,9 @@
 //!     --turns 20 --calls 1 --switchboard target/release/switchboard
 //! ```
 //! Questions are rendered with `switchboard say` (Piper, 8 kHz). With `--calls K`, K callers
-//! talk at once: the p95 that still holds says how many calls this box can carry. The per-stage
+//! talk at once: the p95 that still holds says how many calls this box can carry. They ask the
+//! same questions in lock-step, the worst case; `--stagger MS` starts caller k k×MS later, on
+//! question k, as callers on a real line would. The per-stage
 //! breakdown (endpointing, STT, LLM first token, TTS first audio) is in the daemon's turn
 //! records (`calls` and `call_turns` tables) and its `switchboard_voice_to_voice_seconds` metric.
 #![allow(clippy::unwrap_used)] // reason: a measuring tool; a failure aborts the run with its message
@@ -40,7 +42,9 @@ const END_OF_REPLY: Duration = Duration::from_millis(1500);
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let target = args.first().cloned().unwrap_or_else(|| {
-        eprintln!("usage: latency SIP-URI [--turns N] [--calls K] [--switchboard PATH]");
+        eprintln!(
+            "usage: latency SIP-URI [--turns N] [--calls K] [--stagger MS] [--switchboard PATH]"
+        );
         std::process::exit(2);
     });
     let flag = |name: &str| {
@@ -50,6 +54,7 @@ async fn main() {
     };
     let turns: usize = flag("--turns").map_or(20, |v| v.parse().unwrap());
     let calls: usize = flag("--calls").map_or(1, |v| v.parse().unwrap());
+    let stagger = Duration::from_millis(flag("--stagger").map_or(0, |v| v.parse().unwrap()));
     let switchboard = flag("--switchboard").map_or_else(
         || {
             std::env::current_exe()
@@ -69,7 +74,11 @@ async fn main() {
     for k in 0..calls {
         let (target, questions) = (target.clone(), questions.clone());
         callers.push(tokio::spawn(async move {
-            caller(k, &target, &questions, turns.div_ceil(calls)).await
+            if !stagger.is_zero() {
+                tokio::time::sleep(stagger * k as u32).await;
+            }
+            let (turns, skip) = (turns.div_ceil(calls), if stagger.is_zero() { 0 } else { k });
+            caller(k, &target, &questions[..], skip, turns).await
         }));
     }
     let mut gaps = Vec::new();
@@ -89,7 +98,13 @@ async fn main() {
 }
 
 /// One caller: a call of `turns` questions. Returns each turn's gap.
-async fn caller(k: usize, target: &str, questions: &[Vec<i16>], turns: usize) -> Vec<Duration> {
+async fn caller(
+    k: usize,
+    target: &str,
+    questions: &[Vec<i16>],
+    skip: usize,
+    turns: usize,
+) -> Vec<Duration> {
     let first = 40000 + 200 * k as u16;
     let mut ua = Ua::start(UaOptions {
         rtp_ports: (first, first + 199),
@@ -106,7 +121,7 @@ async fn caller(k: usize, target: &str, questions: &[Vec<i16>], turns: usize) ->
         .await;
     wait_for_reply_end(&mut ua).await;
     let mut gaps = Vec::new();
-    for (turn, question) in questions.iter().cycle().take(turns).enumerate() {
+    for (turn, question) in questions.iter().cycle().skip(skip).take(turns).enumerate() {
         let spoken = Duration::from_secs_f64(question.len() as f64 / 8000.0);
         ua.play(call, question.clone());
         let ended = Instant::now() + spoken;
