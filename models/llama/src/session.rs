@@ -18,7 +18,8 @@ use crate::group::Group;
 use crate::text::TextStream;
 use crate::{AgentPrefix, Error, Llama, JSON_OBJECT_GBNF};
 
-/// A conversation with its own KV cache, a sequence of a [`Group`]'s context. See the crate docs.
+/// A conversation with its own KV cache: a sequence of a context it shares with other sessions
+/// (`group.rs`). See the crate docs.
 pub struct LlamaSession {
     group: Arc<Group>,
     seq: i32,
