@@ -4,9 +4,9 @@
 //! that spin at barriers between steps. Two computations at once on the same cores (two calls
 //! transcribing, or one transcribing while another's reply decodes) slow each other down many
 //! times over: on 2 cores, two concurrent calls' transcripts took 5–8 s instead of 0.1–0.4 s.
-//! So the CPU engines take turns, step by step (a transcription, a prefill batch, one generated
-//! token, one rendered sentence), each step on every thread it was given. Turns are served
-//! first come, first served: a plain mutex lets the decoding loop, which asks again within
+//! So the CPU engines take turns, step by step (a transcription, one LLM decode step: a prompt
+//! chunk and every generating reply's next token, one rendered sentence), each step on every
+//! thread it was given. Turns are served first come, first served: a plain mutex lets the decoding loop, which asks again within
 //! microseconds of letting go, take turn after turn while a sentence waits to be spoken. A GPU
 //! build does not need this for the LLM.
 //!
