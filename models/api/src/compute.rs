@@ -6,9 +6,9 @@
 //! times over: on 2 cores, two concurrent calls' transcripts took 5–8 s instead of 0.1–0.4 s.
 //! So the CPU engines take turns, step by step (a transcription, one LLM decode step: a prompt
 //! chunk and every generating reply's next token, one rendered sentence), each step on every
-//! thread it was given. Turns are served first come, first served: a plain mutex lets the decoding loop, which asks again within
-//! microseconds of letting go, take turn after turn while a sentence waits to be spoken. A GPU
-//! build does not need this for the LLM.
+//! thread it was given. Turns are served first come, first served: a plain mutex lets the
+//! decoding loop, which asks again within microseconds of letting go, take turn after turn while
+//! a sentence waits to be spoken. A GPU build does not need this for the LLM.
 //!
 //! Steps nobody is waiting for (an interim transcript, the end-of-call summary) run in the
 //! [`background`]: they wait while any other step is waiting, so another call's caller is not
