@@ -75,8 +75,6 @@ struct Queue {
     waiting: Vec<Request>,
     /// Finished requests' outcomes, collected by their owners.
     done: HashMap<u64, Result<Option<Vec<f32>>, String>>,
-    /// Requests whose tokens the running step carries, so a failure can reach them.
-    in_step: Vec<u64>,
     /// A step is being gathered or decoded.
     stepping: bool,
     /// Sequences that the last step gave logits: they are expected back with their next token.
@@ -104,11 +102,43 @@ impl Request {
     }
 }
 
+impl Queue {
+    /// Hands each finished request its logits and each failed one the error; expects back the
+    /// sequences that were given logits.
+    fn finish(&mut self, step: Step, outcome: Result<(), String>) {
+        self.expected.clear();
+        if let Err(reason) = outcome {
+            self.fail(&step.carried, &reason);
+            return;
+        }
+        self.waiting.retain(|r| !step.finished.contains(&r.id));
+        let mut logits = HashMap::new();
+        for (id, seq, _, buffer) in step.logits {
+            self.expected.insert(seq);
+            logits.insert(id, buffer);
+        }
+        for id in step.finished {
+            let buffer = logits.remove(&id);
+            self.done.insert(id, Ok(buffer));
+        }
+    }
+
+    /// Fails the requests `ids`, which leave the self.
+    fn fail(&mut self, ids: &[u64], reason: &str) {
+        self.waiting.retain(|r| !ids.contains(&r.id));
+        for &id in ids {
+            self.done.insert(id, Err(reason.to_owned()));
+        }
+    }
+}
+
 /// A step: its tokens, and where the finishing requests' logits go.
 #[derive(Default)]
 struct Step {
     /// (token, position, sequence, logits wanted).
     tokens: Vec<(LlamaToken, i32, i32, bool)>,
+    /// Requests this step carries tokens of: a failure reaches them all.
+    carried: Vec<u64>,
     /// Requests this step finishes.
     finished: Vec<u64>,
     /// (request, its sequence, its last token's index in the batch, the buffer for its logits).
@@ -156,14 +186,17 @@ impl Group {
         self.lock_queue().free.pop()
     }
 
-    /// Gives `seq` back, its KV cache emptied.
+    /// Gives `seq` back, its KV cache emptied. A sequence whose cache could not be emptied is
+    /// never handed out again: its next owner would attend to this session's tokens.
     pub(crate) fn leave(&self, seq: i32) {
-        // Failing to clear leaves stale cells that the next owner's first sync overwrites from
-        // position 0 (it clears from there before decoding).
-        let _ = self.with_context(|c| c.clear_kv_cache_seq(Some(seq as u32), None, None));
+        let emptied = self
+            .with_context(|c| c.clear_kv_cache_seq(Some(seq as u32), None, None))
+            .unwrap_or(false);
         let mut queue = self.lock_queue();
         queue.expected.remove(&seq);
-        queue.free.push(seq);
+        if emptied {
+            queue.free.push(seq);
+        }
         drop(queue);
         self.changed.notify_all();
     }
@@ -225,7 +258,7 @@ impl Group {
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| self.step(&mut step)))
                 .unwrap_or_else(|_| Err("a decode step panicked".to_owned()));
             queue = self.lock_queue();
-            self.finish(&mut queue, step, outcome);
+            queue.finish(step, outcome);
             queue.stepping = false;
             self.changed.notify_all();
         }
@@ -284,35 +317,6 @@ impl Group {
         Ok(())
     }
 
-    /// Hands each finished request its logits and each failed one the error; expects back the
-    /// sequences that were given logits.
-    fn finish(&self, queue: &mut Queue, step: Step, outcome: Result<(), String>) {
-        let in_step = std::mem::take(&mut queue.in_step);
-        queue.expected.clear();
-        if let Err(reason) = outcome {
-            self.fail(queue, &in_step, &reason);
-            return;
-        }
-        queue.waiting.retain(|r| !step.finished.contains(&r.id));
-        let mut logits = HashMap::new();
-        for (id, seq, _, buffer) in step.logits {
-            queue.expected.insert(seq);
-            logits.insert(id, buffer);
-        }
-        for id in step.finished {
-            let buffer = logits.remove(&id);
-            queue.done.insert(id, Ok(buffer));
-        }
-    }
-
-    /// Fails the requests `ids`, which leave the queue.
-    fn fail(&self, queue: &mut Queue, ids: &[u64], reason: &str) {
-        queue.waiting.retain(|r| !ids.contains(&r.id));
-        for &id in ids {
-            queue.done.insert(id, Err(reason.to_owned()));
-        }
-    }
-
     fn lock_queue(&self) -> MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -346,7 +350,7 @@ fn take(queue: &mut Queue, n_batch: usize) -> Step {
                 .push((request.tokens[k], pos, request.seq, last));
         }
         request.taken = end;
-        queue.in_step.push(request.id);
+        step.carried.push(request.id);
         if finishes {
             step.finished.push(request.id);
         }
@@ -440,5 +444,47 @@ mod tests {
         let step = take(&mut q, 512);
         assert_eq!(carried(&step), [(0, 200)]);
         assert!(step.background);
+    }
+
+    #[test]
+    fn a_failed_step_fails_what_it_carried_and_nothing_else() {
+        let mut q = queue(vec![
+            request(1, 0, 300, false),
+            request(2, 1, 1, false),
+            request(3, 2, 1, true),
+        ]);
+        let step = take(&mut q, 64);
+        assert_eq!(
+            step.carried,
+            [2, 1],
+            "the reply's token and the prompt's first 63; no room for the background reply"
+        );
+        q.waiting.push(request(4, 3, 1, false));
+        q.finish(step, Err("no KV slot".into()));
+        for id in [1, 2] {
+            assert_eq!(q.done.get(&id), Some(&Err("no KV slot".to_owned())));
+        }
+        let waiting: Vec<u64> = q.waiting.iter().map(|r| r.id).collect();
+        assert_eq!(waiting, [3, 4], "what the step did not carry still waits");
+        assert!(!q.done.contains_key(&3) && q.expected.is_empty());
+    }
+
+    #[test]
+    fn a_finished_step_hands_out_logits_and_expects_those_sessions_back() {
+        let mut q = queue(vec![request(1, 0, 10, false), request(2, 1, 1, false)]);
+        q.waiting[0].logits = None;
+        let mut step = take(&mut q, 64);
+        for (_, _, _, buffer) in &mut step.logits {
+            buffer.extend([0.5, 1.5]);
+        }
+        q.finish(step, Ok(()));
+        assert_eq!(
+            q.done.remove(&1),
+            Some(Ok(None)),
+            "a prefill without logits"
+        );
+        assert_eq!(q.done.remove(&2), Some(Ok(Some(vec![0.5, 1.5]))));
+        assert!(q.waiting.is_empty());
+        assert_eq!(q.expected, HashSet::from([1]));
     }
 }
