@@ -7,10 +7,10 @@
 //!   (`group.rs`), whose KV cache mirrors exactly the tokens it has decoded
 //!   ([`LlamaSession::cached_tokens`]). Sessions decoding at the same time share each step: the
 //!   next tokens of several replies, and a new prompt in chunks, go through the model in one
-//!   batch, which costs little more than one reply's token alone. Before a turn, the rendered history is compared with
-//!   the cache and only the tokens after the first difference are decoded; so a turn costs its
-//!   new tokens, and an edited history (barge-in truncation, a partial transcript replaced) costs
-//!   only what follows the edit.
+//!   batch, which costs far less than a step each. Before a turn, the rendered history is
+//!   compared with the cache and only the tokens after the first difference are decoded; so a
+//!   turn costs its new tokens, and an edited history (barge-in truncation, a partial transcript
+//!   replaced) costs only what follows the edit.
 //! - An agent's system prompt is prefilled once into an [`AgentPrefix`] (a llama.cpp sequence
 //!   state snapshot) and copied into every new session of that agent.
 //! - Generation streams text through a callback, and stops on end-of-turn, `max_tokens`, a stop
