@@ -32,6 +32,8 @@ pub enum EndReason {
     MaxDuration,
     /// Abusive language: a polite goodbye and the end.
     Abuse,
+    /// The person asked not to be called again (their number went on the DND list).
+    DoNotCall,
     /// Handed to a person (the transfer's own outcome is kept beside).
     Transferred,
     /// A model failed and no person could take over.
@@ -54,15 +56,19 @@ pub enum EndReason {
     RuntimeUnavailable,
     /// Admitted but could not be answered (480): no port, an unusable offer, a SIP failure.
     AnswerFailed,
+    /// Outbound: the person called did not take the call (busy, no answer, declined, a bad
+    /// number, a trunk failure); the campaign attempt says which.
+    Unanswered,
 }
 
 impl EndReason {
-    pub const ALL: [EndReason; 16] = [
+    pub const ALL: [EndReason; 18] = [
         EndReason::CallerHungUp,
         EndReason::Ended,
         EndReason::Silence,
         EndReason::MaxDuration,
         EndReason::Abuse,
+        EndReason::DoNotCall,
         EndReason::Transferred,
         EndReason::EngineFailure,
         EndReason::MediaLost,
@@ -74,6 +80,7 @@ impl EndReason {
         EndReason::StoreError,
         EndReason::RuntimeUnavailable,
         EndReason::AnswerFailed,
+        EndReason::Unanswered,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -83,6 +90,7 @@ impl EndReason {
             EndReason::Silence => "silence",
             EndReason::MaxDuration => "max_duration",
             EndReason::Abuse => "abuse",
+            EndReason::DoNotCall => "do_not_call",
             EndReason::Transferred => "transferred",
             EndReason::EngineFailure => "engine_failure",
             EndReason::MediaLost => "media_lost",
@@ -94,6 +102,7 @@ impl EndReason {
             EndReason::StoreError => "store_error",
             EndReason::RuntimeUnavailable => "runtime_unavailable",
             EndReason::AnswerFailed => "answer_failed",
+            EndReason::Unanswered => "unanswered",
         }
     }
 

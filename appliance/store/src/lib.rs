@@ -29,7 +29,10 @@ pub use audit::{AuditEntry, AuditVerdict};
 pub use calls::{
     CallRecord, Direction, EndOfCall, EndReason, Speaker, TranscriptLine, Turn, TurnTimings,
 };
-pub use campaigns::{Attempt, AttemptStatus, Campaign, CampaignStatus, Contact, NewContact};
+pub use campaigns::{
+    Attempt, AttemptRow, AttemptStatus, Campaign, CampaignStatus, ClaimedAttempt, Contact,
+    NewContact, Progress,
+};
 pub use ids::{
     AgentId, ApiTokenId, AttemptId, CallRecordId, CampaignId, ContactId, ContactListId, UnixMillis,
     UserId,

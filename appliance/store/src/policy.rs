@@ -257,12 +257,14 @@ impl Store {
         Ok(())
     }
 
-    /// True if the number may not be called: on the DND list or the blacklist.
+    /// True if the number may not be called: on the DND list, or blocked by the blacklist now.
     pub async fn is_do_not_call(&self, number: &str) -> Result<bool> {
         let row = sqlx::query(
-            "SELECT 1 FROM dnd WHERE number = $1 UNION ALL SELECT 1 FROM blacklist WHERE number = $1",
+            "SELECT 1 FROM dnd WHERE number = $1 UNION ALL SELECT 1 FROM blacklist \
+             WHERE number = $1 AND (expires_at IS NULL OR expires_at > $2)",
         )
         .bind(self.seal_number(number))
+        .bind(UnixMillis::now().0)
         .fetch_optional(&self.pool)
         .await
         .map_err(q("check DND"))?;

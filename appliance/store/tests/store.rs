@@ -162,6 +162,7 @@ both!(
     abuse_blocks_lapse_and_grow_with_each_offence,
     contacts_import_and_campaign_claims,
     concurrent_claims_never_share_an_attempt,
+    a_campaign_is_run_paused_recovered_and_finished,
     api_tokens_resolve_users,
     sessions_resolve_enabled_users_until_they_expire,
     caller_memory_is_kept_replaced_and_forgotten,
@@ -179,7 +180,7 @@ both!(
 async fn migrations_applied_once(s: &Store) {
     assert_eq!(
         s.schema_versions().await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9]
     );
     s.ping().await.unwrap();
 }
@@ -514,9 +515,15 @@ async fn campaign_with(s: &Store, numbers: &[&str]) -> CampaignId {
         status: CampaignStatus::Running,
         window_start: "09:00".into(),
         window_end: "18:00".into(),
+        days: "mon,tue,wed,thu,fri".into(),
+        holidays: String::new(),
         max_attempts: 3,
         retry_delay_s: 3600,
+        retry_policy: "no_answer=3/1h".into(),
         max_concurrent: 2,
+        calls_per_minute: 0,
+        caller_id: None,
+        ring_timeout_s: 30,
     })
     .await
     .unwrap();
@@ -627,6 +634,107 @@ async fn concurrent_claims_never_share_an_attempt(s: &Store) {
         (all.len(), unique.len()),
         (20, 20),
         "every contact claimed exactly once"
+    );
+}
+
+async fn a_campaign_is_run_paused_recovered_and_finished(s: &Store) {
+    let campaign = campaign_with(s, &["+15550000001", "+15550000002"]).await;
+    let stored = s.campaign_by_name("recall").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            stored.id.clone(),
+            stored.retry_policy.as_str(),
+            stored.ring_timeout_s
+        ),
+        (campaign.clone(), "no_answer=3/1h", 30)
+    );
+    s.set_campaign_status(&campaign, CampaignStatus::Paused, "olga")
+        .await
+        .unwrap();
+    assert!(s
+        .campaigns(Some(CampaignStatus::Running))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        s.campaigns(Some(CampaignStatus::Paused)).await.unwrap()[0].name,
+        "recall"
+    );
+    let audit = s.audit_entries(10).await.unwrap();
+    assert!(audit
+        .iter()
+        .any(|e| e.action == "campaign.status" && e.actor == "olga"));
+    s.set_campaign_status(&campaign, CampaignStatus::Running, "olga")
+        .await
+        .unwrap();
+
+    s.queue_first_attempts(&campaign, UnixMillis(0))
+        .await
+        .unwrap();
+    let a = s
+        .claim_due_attempt(&campaign, "box-a", UnixMillis(1))
+        .await
+        .unwrap()
+        .unwrap();
+    let b = s
+        .claim_due_attempt(&campaign, "box-b", UnixMillis(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.attempts_in_flight(&campaign).await.unwrap(), 2);
+    // Outside the contact's window: handed back, due later, claimable again then.
+    s.defer_attempt(&b.id, UnixMillis(500)).await.unwrap();
+    assert_eq!(s.attempts_in_flight(&campaign).await.unwrap(), 1);
+    assert!(s
+        .claim_due_attempt(&campaign, "box-b", UnixMillis(499))
+        .await
+        .unwrap()
+        .is_none());
+    // box-a stopped mid-dial: its claim is found, by it only.
+    let claimed = s.claimed_attempts("box-a").await.unwrap();
+    assert_eq!(
+        claimed
+            .iter()
+            .map(|c| (&c.id, c.attempt_no))
+            .collect::<Vec<_>>(),
+        [(&a.id, 1)]
+    );
+    assert!(s.claimed_attempts("box-c").await.unwrap().is_empty());
+    s.finish_attempt(
+        &a.id,
+        AttemptStatus::Failed,
+        Some("interrupted"),
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(
+        !s.finish_campaign_if_done(&campaign).await.unwrap(),
+        "b is pending"
+    );
+    let b = s
+        .claim_due_attempt(&campaign, "box-b", UnixMillis(500))
+        .await
+        .unwrap()
+        .unwrap();
+    s.finish_attempt(&b.id, AttemptStatus::Answered, Some("reached"), None, None)
+        .await
+        .unwrap();
+    let progress = s.campaign_progress(&campaign).await.unwrap();
+    assert_eq!(progress.contacts, 2);
+    assert_eq!(progress.count(AttemptStatus::Answered), 1);
+    assert_eq!(progress.count(AttemptStatus::Failed), 1);
+    assert_eq!(progress.count(AttemptStatus::Pending), 0);
+    let rows = s.campaign_attempts(&campaign).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows
+        .iter()
+        .any(|r| r.disposition.as_deref() == Some("interrupted") && r.number == a.contact.number));
+    assert!(s.finish_campaign_if_done(&campaign).await.unwrap());
+    assert_eq!(
+        s.campaign_by_name("recall").await.unwrap().unwrap().status,
+        CampaignStatus::Finished
     );
 }
 
@@ -748,11 +856,11 @@ async fn concurrent_first_opens_of_one_sqlite_file_both_succeed() {
         );
         assert_eq!(
             a.unwrap().schema_versions().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9]
         );
         assert_eq!(
             b.unwrap().schema_versions().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9]
         );
     }
 }
