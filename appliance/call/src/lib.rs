@@ -56,6 +56,8 @@ pub enum Prompt {
     Fallback,
     /// After the consent answer: "Thank you. How can I help?"
     ConsentAcknowledged,
+    /// Asked not to be called again: confirm, and goodbye.
+    DoNotCallGoodbye,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -188,6 +190,8 @@ pub enum Action {
     Blacklist {
         reason: String,
     },
+    /// The person asked not to be called again: put the number on the DND list.
+    DoNotCall,
     Transfer,
     Hangup {
         reason: EndReason,
@@ -209,6 +213,7 @@ impl Action {
             Action::LogConsent { .. } => "log_consent",
             Action::StartRecording => "start_recording",
             Action::Blacklist { .. } => "blacklist",
+            Action::DoNotCall => "do_not_call",
             Action::Transfer => "transfer",
             Action::Hangup { .. } => "hangup",
         }
@@ -223,6 +228,8 @@ pub enum EndReason {
     Abuse,
     Transferred,
     EngineFailure,
+    /// Asked not to be called again; goodbye after the confirmation.
+    DoNotCall,
 }
 
 /// What the session is doing: each state carries only what it needs.
@@ -619,6 +626,11 @@ impl CallSession {
             let reason = format!("abusive language ({word})");
             self.push(Action::Blacklist { reason });
             return self.prompt(Prompt::AbuseGoodbye, false, Then::Hangup(EndReason::Abuse));
+        }
+        if policy::do_not_call::asks(&text) {
+            self.push(Action::DoNotCall);
+            let then = Then::Hangup(EndReason::DoNotCall);
+            return self.prompt(Prompt::DoNotCallGoodbye, false, then);
         }
         match purpose {
             Purpose::Consent { attempt } => match consent::classify(&text) {

@@ -256,6 +256,31 @@ fn abuse_ends_the_call_politely_and_blacklists() {
     assert!(c.s.is_ended());
 }
 
+/// "Don't call me again" is honoured by code, at any point of the call (here, as the answer to
+/// the recording question): the number goes on the DND list and the call ends with a
+/// confirmation, not left to the LLM.
+#[test]
+fn a_request_not_to_be_called_again_is_honoured_and_ends_the_call() {
+    let mut c = consent_call();
+    let acts = c.say_turn("No. Take me off your list.");
+    assert_eq!(
+        acts,
+        [Action::DoNotCall, play(Prompt::DoNotCallGoodbye, false)]
+    );
+    assert_eq!(
+        c.input(Input::PlaybackFinished),
+        [Action::Hangup {
+            reason: EndReason::DoNotCall
+        }]
+    );
+    let mut c = listening_call(CallConfig::default());
+    let acts = c.say_turn("Can you call me again next week?");
+    assert!(
+        matches!(&acts[..], [Action::Reply { .. }]),
+        "an ordinary request: {acts:?}"
+    );
+}
+
 #[test]
 fn barge_in_pauses_within_200ms_and_backchannels_resume() {
     let mut c = listening_call(CallConfig::default());

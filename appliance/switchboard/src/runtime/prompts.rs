@@ -36,10 +36,13 @@ pub fn text(prompt: Prompt, greeting: &str) -> &str {
         Prompt::Fallback => {
             "I'm sorry, I'm having technical trouble right now. Please bear with me."
         }
+        Prompt::DoNotCallGoodbye => {
+            "Understood. We won't call this number again. Thank you, goodbye."
+        }
     }
 }
 
-const ALL: [Prompt; 11] = [
+const ALL: [Prompt; 12] = [
     Prompt::Greeting,
     Prompt::ConsentQuestion,
     Prompt::ConsentReask,
@@ -51,6 +54,7 @@ const ALL: [Prompt; 11] = [
     Prompt::TransferFailed,
     Prompt::NoHuman,
     Prompt::Fallback,
+    Prompt::DoNotCallGoodbye,
 ];
 
 /// Every prompt of one agent, as 8 kHz audio.

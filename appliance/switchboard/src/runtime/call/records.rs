@@ -65,6 +65,30 @@ impl<M: Models> Call<M> {
         }
     }
 
+    /// The person asked not to be called again. Only a number we dialled or a trusted source
+    /// asserted goes on the list: anyone could otherwise have someone else's number dropped.
+    pub(super) async fn do_not_call(&mut self) {
+        if !self.caller.verified {
+            tracing::warn!(caller = %Pii(&self.caller.number),
+                "asked not to be called again, but the number is not asserted by a trusted source: not added to the DND list");
+            return;
+        }
+        let source = format!("asked on call {}", self.id);
+        let actor = format!("agent:{}", self.agent.name);
+        match self
+            .shared
+            .store
+            .add_to_dnd(&self.caller.number, &source, &actor)
+            .await
+        {
+            Ok(()) => {
+                tracing::info!(caller = %Pii(&self.caller.number), "added to the DND list at the caller's request")
+            }
+            Err(switchboard_store::StoreError::Conflict { .. }) => {}
+            Err(e) => tracing::error!("cannot add the number to the DND list: {e}"),
+        }
+    }
+
     pub(super) async fn transfer(&mut self, now: Instant) {
         let Some(target) = self.agent.transfer_to.clone() else {
             return self.inputs.push_back((now, Input::TransferFailed));
@@ -225,6 +249,7 @@ pub(super) fn record_end(reason: switchboard_call::EndReason) -> EndReason {
         Session::Abuse => EndReason::Abuse,
         Session::Transferred => EndReason::Transferred,
         Session::EngineFailure => EndReason::EngineFailure,
+        Session::DoNotCall => EndReason::DoNotCall,
     }
 }
 
