@@ -42,6 +42,15 @@ impl Capacity {
         self.slots.clone().try_acquire_owned().ok()
     }
 
+    /// [`Capacity::try_admit`] for an outbound call: only while more than `reserve` slots
+    /// stay free for inbound callers under the current limit.
+    pub fn try_admit_leaving(&self, reserve: usize) -> Option<OwnedSemaphorePermit> {
+        if self.active() + reserve >= self.limit() {
+            return None;
+        }
+        self.try_admit()
+    }
+
     pub fn active(&self) -> usize {
         self.ceiling - self.slots.available_permits()
     }

@@ -4,9 +4,11 @@
 //! signal, so tests start it on `127.0.0.1:0` exactly as `switchboard serve` does on its ports.
 
 pub mod auth;
+pub mod campaigns;
 pub mod capacity;
 pub mod cli;
 pub mod config;
+pub mod dialer;
 pub mod documents;
 pub mod engines;
 pub mod firewall;
@@ -268,16 +270,36 @@ pub async fn run_as_service(
     let sip_addr = listeners.sip.local_addr;
     let admission = telephony::Admission::new(
         store.clone(),
-        capacity,
+        capacity.clone(),
         &config.node_name(),
         config.trusted_callers(),
     );
     let mut sip = listeners.sip;
     let trunks = trunks::Trunks::start(&config, &sip.handle).await;
-    sip.events = trunks.tap(sip.events);
+    sip.events = trunks.clone().tap(sip.events);
     let calls = admission.clone();
-    let sip_task = tokio::spawn(telephony::serve(sip, admission, store.clone(), runtime));
+    let (lines, dials) = telephony::Lines::new();
     let host = dialable_host(config.sip.external_address, sip_addr.ip());
+    let dialer = runtime.clone().map(|runtime| {
+        let local = std::net::SocketAddr::new(host, sip_addr.port()).to_string();
+        let dialer = dialer::Dialer::new(
+            &config,
+            store.clone(),
+            runtime,
+            lines,
+            trunks,
+            capacity,
+            local,
+        );
+        tokio::spawn(dialer.run())
+    });
+    let sip_task = tokio::spawn(telephony::serve(
+        sip,
+        admission,
+        store.clone(),
+        runtime,
+        dials,
+    ));
     for a in &config.agents {
         if let Some(n) = a.numbers.first() {
             tracing::info!(agent = %a.name, "call sip:{n}@{host}:{}", sip_addr.port());
@@ -308,6 +330,9 @@ pub async fn run_as_service(
         .await
         .map_err(Error::Http)?;
     notifier.stopping();
+    if let Some(dialer) = dialer {
+        dialer.abort();
+    }
     sip_task.abort();
     retention.abort();
     // Calls still up are hung up by their tasks (the SIP event stream just closed); their

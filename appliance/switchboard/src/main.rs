@@ -100,6 +100,12 @@ enum Command {
     /// List blocked numbers and lift a block.
     #[command(subcommand)]
     Blacklist(switchboard::cli::blacklist::BlacklistCommand),
+    /// Import contact lists for outbound campaigns.
+    #[command(subcommand)]
+    Contacts(switchboard::cli::campaign::ContactsCommand),
+    /// Create, start, pause and follow outbound campaigns.
+    #[command(subcommand)]
+    Campaign(switchboard::cli::campaign::CampaignCommand),
     /// Read the audit log and verify its hash chain.
     #[command(subcommand)]
     Audit(switchboard::cli::audit::AuditCommand),
@@ -327,6 +333,14 @@ fn main() -> ExitCode {
         Command::Blacklist(cmd) => block_on(async {
             let store = open_store(&config).await?;
             switchboard::cli::blacklist::run(&store, cmd).await
+        }),
+        Command::Contacts(cmd) => block_on(async {
+            let store = open_store(&config).await?;
+            switchboard::cli::campaign::contacts(&store, cmd).await
+        }),
+        Command::Campaign(cmd) => block_on(async {
+            let store = open_store(&config).await?;
+            switchboard::cli::campaign::campaign(&config, &store, cmd).await
         }),
         Command::Audit(cmd) => block_on(async {
             let store = open_store(&config).await?;

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use switchboard_store::{
     Agent, CallRecord, CallRecordId, Direction, EndOfCall, EndReason, Store, StoreError, UnixMillis,
 };
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 
 /// Seconds a caller turned away at capacity is told to wait.
@@ -163,6 +163,7 @@ pub async fn serve<M: Models>(
     admission: Admission,
     store: Store,
     runtime: Option<Arc<Runtime<M>>>,
+    mut dials: mpsc::UnboundedReceiver<Dial>,
 ) {
     let handle = sip.handle.clone();
     let admission = Arc::new(admission);
@@ -177,6 +178,19 @@ pub async fn serve<M: Models>(
                 Some(event) => event,
                 None => break,
             },
+            Some(dial) = dials.recv() => {
+                // Placed here, so its handle is known before any event about it is read.
+                let placed = handle
+                    .invite_via(dial.trunk, dial.target, dial.from, dial.offer)
+                    .await
+                    .map(|call| {
+                        let (signals, events) = mpsc::unbounded_channel();
+                        live.insert(call, signals);
+                        (call, events)
+                    });
+                let _ = dial.reply.send(placed);
+                continue;
+            }
             Some((call, taken)) = admitted.recv() => {
                 let waiting = pending.remove(&call).unwrap_or_default();
                 if let Some(signals) = taken {
@@ -237,9 +251,10 @@ pub async fn serve<M: Models>(
                 continue;
             }
             Event::CallEnded { call, by_peer, .. } => (call, SipSignal::Ended { by_peer }),
-            Event::CallCancelled { call } | Event::Failed { call, .. } => {
-                (call, SipSignal::Ended { by_peer: true })
-            }
+            Event::CallCancelled { call } => (call, SipSignal::Ended { by_peer: true }),
+            Event::Provisional { call, status, .. } => (call, SipSignal::Progress(status)),
+            Event::Answered { call, sdp } => (call, SipSignal::Answered(sdp)),
+            Event::Failed { call, status, .. } => (call, SipSignal::Failed(status)),
             Event::Dtmf { call, digit, .. } => (call, SipSignal::Dtmf(digit)),
             Event::Reoffer { call, sdp } => (call, SipSignal::Reoffer(sdp)),
             Event::TransferSucceeded { call } => (call, SipSignal::TransferSucceeded),
@@ -250,13 +265,63 @@ pub async fn serve<M: Models>(
             waiting.push(signal);
             continue;
         }
-        let ended = matches!(signal, SipSignal::Ended { .. });
+        let ended = matches!(signal, SipSignal::Ended { .. } | SipSignal::Failed(_));
         if let Some(signals) = live.get(&call) {
             let _ = signals.send(signal);
         }
         if ended {
             live.remove(&call);
         }
+    }
+}
+
+/// Places outbound calls through the serve loop, which routes their SIP events back. Cheap to
+/// clone.
+#[derive(Clone, Debug)]
+pub struct Lines {
+    dials: mpsc::UnboundedSender<Dial>,
+}
+
+/// An INVITE to send, and where to say how it went.
+#[derive(Debug)]
+pub struct Dial {
+    trunk: sip_net::Trunk,
+    target: Uri,
+    from: NameAddr,
+    offer: Vec<u8>,
+    reply: oneshot::Sender<Result<Placed, sip_net::Error>>,
+}
+
+/// A call we placed, and its SIP events from the first provisional answer to the end.
+pub type Placed = (CallHandle, mpsc::UnboundedReceiver<SipSignal>);
+
+impl Lines {
+    /// The lines, and what [`serve`] reads them from.
+    pub fn new() -> (Lines, mpsc::UnboundedReceiver<Dial>) {
+        let (dials, rx) = mpsc::unbounded_channel();
+        (Lines { dials }, rx)
+    }
+
+    /// Sends INVITE `target` from `from` through `trunk` with our SDP `offer`.
+    pub async fn invite(
+        &self,
+        trunk: sip_net::Trunk,
+        target: Uri,
+        from: NameAddr,
+        offer: Vec<u8>,
+    ) -> Result<Placed, sip_net::Error> {
+        let (reply, placed) = oneshot::channel();
+        let dial = Dial {
+            trunk,
+            target,
+            from,
+            offer,
+            reply,
+        };
+        if self.dials.send(dial).is_err() {
+            return Err(sip_net::Error::Closed);
+        }
+        placed.await.unwrap_or(Err(sip_net::Error::Closed))
     }
 }
 

@@ -34,6 +34,8 @@ pub struct Trunks {
 struct Names {
     keepalives: HashMap<KeepaliveHandle, String>,
     registrations: HashMap<RegistrationHandle, String>,
+    /// Where each located trunk's requests go, for the calls placed through it.
+    routes: HashMap<String, sip_net::Trunk>,
 }
 
 /// How trunks find their servers.
@@ -127,6 +129,12 @@ impl Trunks {
             .registrations
             .get(&registration)
             .cloned()
+    }
+
+    /// Where calls through `trunk` go, once it has been located (`None` before, or for a name
+    /// no `[[trunks]]` entry has).
+    pub async fn route(&self, trunk: &str) -> Option<sip_net::Trunk> {
+        self.names.lock().await.routes.get(trunk).cloned()
     }
 
     /// Handles trunk events; returns the event when it is not one.
@@ -381,6 +389,7 @@ impl Runner {
         let destinations = &located.destinations;
         // Held while starting, so an answer cannot be tapped before its handle is known.
         let mut names = self.trunks.names.lock().await;
+        names.routes.insert(self.trunk.name.clone(), route.clone());
         if self.trunk.options_interval > 0 {
             let interval = Duration::from_secs(u64::from(self.trunk.options_interval));
             let handle = self
@@ -424,6 +433,12 @@ impl Runner {
             trunk: self.trunk.name.clone(),
             source: Box::new(source),
         };
+        self.trunks
+            .names
+            .lock()
+            .await
+            .routes
+            .insert(self.trunk.name.clone(), route.clone());
         if let Some(keepalive) = self.keepalive {
             self.sip
                 .retarget_keepalive(keepalive, route.clone())

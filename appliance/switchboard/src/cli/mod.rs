@@ -6,6 +6,7 @@ pub mod audio;
 pub mod audit;
 pub mod bench;
 pub mod blacklist;
+pub mod campaign;
 pub mod chat;
 pub mod doctor;
 pub mod kb;

@@ -26,6 +26,9 @@ pub struct CallsConfig {
     /// blocks four times as long (at most 90 days). An operator lifts a block with
     /// `switchboard blacklist remove` or the API.
     pub abuse_block_hours: u32,
+    /// Call slots outbound campaigns leave free for inbound callers: a campaign dials only while
+    /// more than this many slots are free under the current limit.
+    pub inbound_reserve: u32,
 }
 
 impl Default for CallsConfig {
@@ -41,6 +44,7 @@ impl Default for CallsConfig {
             max_duration_min: 30,
             silence_timeout_s: 8,
             abuse_block_hours: 24,
+            inbound_reserve: 1,
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod access;
 mod agents;
 mod blacklist;
 mod calls;
+mod campaigns;
 mod error;
 pub use blacklist::shown as blacklist_entry_json;
 mod memory;
@@ -186,6 +187,13 @@ fn api(state: AppState) -> Router<AppState> {
             "/api/blacklist/{number}",
             axum::routing::delete(blacklist::remove),
         )
+        .route(
+            "/api/lists/{name}/contacts",
+            post(campaigns::import).layer(DefaultBodyLimit::max(campaigns::MAX_LIST)),
+        )
+        .route("/api/campaigns", get(campaigns::list))
+        .route("/api/campaigns/{name}", get(campaigns::show))
+        .route("/api/campaigns/{name}/status", post(campaigns::set_status))
         .route("/api/calls", get(calls::list))
         .route("/api/calls/{id}", get(calls::show))
         .route("/api/calls/{id}/recording", get(calls::recording))

@@ -10,6 +10,7 @@
 //! get the new dialog, calls already running keep theirs.
 
 mod call;
+mod dial;
 mod playback;
 pub mod prompts;
 pub mod recording;
@@ -17,6 +18,7 @@ mod tts;
 mod vad;
 
 pub use call::to_16k;
+pub use dial::{Dialled, OutboundCall};
 
 use crate::capacity::Capacity;
 use crate::config::{AgentConfig, CallsConfig, Config, ConsentSetting};
@@ -90,8 +92,11 @@ pub enum RuntimeError {
     Ports(#[source] media_net::Error),
     #[error("SDP: {0}")]
     Sdp(#[source] media_net::Error),
-    #[error("cannot answer: {0}")]
+    #[error("SIP: {0}")]
     Sip(#[from] sip_net::Error),
+    /// An outbound call's trunk has no address yet and its target names no host to send to.
+    #[error("no route to the trunk (not located yet)")]
+    NoRoute,
     /// A blocking task panicked (a bug in an engine or in us); the call carries on without it.
     #[error("the {0} task crashed")]
     Crashed(&'static str),
@@ -123,10 +128,18 @@ impl RuntimeError {
     }
 }
 
-/// What the SIP side reports about a running call.
+/// What the SIP side reports about a call: ours while it rings, then the running call's.
 #[derive(Debug)]
 pub enum SipSignal {
-    Ended { by_peer: bool },
+    /// Our INVITE: a provisional answer (180 Ringing, 183 Session Progress).
+    Progress(u16),
+    /// Our INVITE was answered (200 OK, ACKed); the peer's SDP answer.
+    Answered(Vec<u8>),
+    /// Our INVITE failed with this final status (408 on timeout, 487 after our CANCEL).
+    Failed(u16),
+    Ended {
+        by_peer: bool,
+    },
     Dtmf(char),
     Reoffer(Vec<u8>),
     TransferSucceeded,

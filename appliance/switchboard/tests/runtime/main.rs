@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)] // reason: test code, where a panic is the failure report
 
 mod fakes;
+mod outbound;
 
 use fakes::{vowel, FakeModels, Log, Reply, Script, SENTENCE};
 use sip_net::CallHandle;
@@ -35,7 +36,17 @@ struct Line {
     target: String,
     store: Store,
     log: Arc<Log>,
+    /// What an outbound test needs to start a dialer on the same runtime.
+    outbound: Outbound,
     _dir: tempfile::TempDir,
+}
+
+struct Outbound {
+    config: Config,
+    runtime: Arc<Runtime<FakeModels>>,
+    capacity: Arc<Capacity>,
+    lines: telephony::Lines,
+    sip: sip_net::SipHandle,
 }
 
 impl Line {
@@ -102,12 +113,27 @@ impl Line {
         )
         .await
         .unwrap();
-        let admission = Admission::new(store.clone(), capacity, "test", sip_net::AllowList::any());
+        let admission = Admission::new(
+            store.clone(),
+            Arc::clone(&capacity),
+            "test",
+            sip_net::AllowList::any(),
+        );
+        let runtime = Arc::new(runtime);
+        let (lines, dials) = telephony::Lines::new();
+        let outbound = Outbound {
+            config: config.clone(),
+            runtime: Arc::clone(&runtime),
+            capacity,
+            lines,
+            sip: sip.handle.clone(),
+        };
         tokio::spawn(telephony::serve(
             sip,
             admission,
             store.clone(),
-            Some(Arc::new(runtime)),
+            Some(runtime),
+            dials,
         ));
         let ua = Ua::start(UaOptions {
             rtp_ports: (23000, 23999),
@@ -124,6 +150,7 @@ impl Line {
             target,
             store,
             log,
+            outbound,
             _dir: dir,
         }
     }

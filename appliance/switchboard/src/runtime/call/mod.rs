@@ -169,6 +169,8 @@ pub async fn run<M: Models>(task: CallTask<M>) {
                     c.input(now(), Input::Hangup);
                 }
                 Some(SipSignal::Dtmf(digit)) => c.input(now(), Input::Dtmf { digit }),
+                // Reports about our INVITE; the call is up by the time it runs here.
+                Some(SipSignal::Progress(_) | SipSignal::Answered(_) | SipSignal::Failed(_)) => {}
                 Some(SipSignal::Reoffer(sdp)) => c.reoffer(&mut caps, peer, &sdp).await,
                 Some(SipSignal::TransferSucceeded) => {
                     c.transfer_outcome = Some("succeeded".into());
@@ -380,6 +382,7 @@ impl<M: Models> Call<M> {
                 None => tracing::error!("consent given but recordings are unavailable"),
             },
             Action::Blacklist { reason } => self.blacklist(reason).await,
+            Action::DoNotCall => self.do_not_call().await,
             Action::Transfer => self.transfer(now).await,
             Action::Hangup { reason } => {
                 self.end_reason.get_or_insert(record_end(reason));
