@@ -1,4 +1,5 @@
-//! The phone side of the daemon: admitting inbound calls.
+//! The phone side of the daemon: admitting inbound calls, and placing the dialer's outbound ones
+//! ([`Lines`]: the serve loop sends their INVITEs, so it routes their events from the first one).
 //!
 //! DESIGN "A call, step by step", 1: the trunk allow-list is enforced by the SIP driver; here a
 //! blacklisted caller gets `603 Decline`, a number no agent answers gets `404 Not Found`, and a

@@ -97,7 +97,7 @@ impl Daemon {
                 .unwrap();
         });
         // HTTP is served once the engines and agents are loaded.
-        wait_healthy(http_addr).await;
+        wait_healthy(http_addr, None).await;
         let store = Store::open(&url, switchboard::keys::data_key(&data_dir).unwrap())
             .await
             .unwrap();
@@ -669,7 +669,9 @@ async fn a_crash_mid_call_keeps_the_record_and_the_recording() {
             .unwrap()
     };
     let (http, sip) = (free_port(), free_port());
-    let serve = || {
+    // Each start logs to a file of its own, shown if it never becomes ready.
+    let log = |start: &str| dir.path().join(format!("daemon-{start}.log"));
+    let serve = |start: &str| {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
         for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SWITCHBOARD_")) {
             c.env_remove(k);
@@ -685,7 +687,7 @@ async fn a_crash_mid_call_keeps_the_record_and_the_recording() {
             .env("SWITCHBOARD_CALLS_SILENCE_TIMEOUT_S", "30")
             .env("SWITCHBOARD_CALLS_ENGINE_TIMEOUT_MS", "60000")
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::fs::File::create(log(start)).unwrap())
             .spawn()
             .map(Killed)
             .unwrap()
@@ -693,8 +695,8 @@ async fn a_crash_mid_call_keeps_the_record_and_the_recording() {
     let yes = speak("Yes, that's fine.");
     let question = speak("Do you have free parking? And how much is an emergency visit?");
 
-    let daemon = serve();
-    wait_healthy(http).await;
+    let daemon = serve("first");
+    wait_healthy(http, Some(&log("first"))).await;
     let mut ua = Ua::start(UaOptions::default()).await;
     let call = answered(&mut ua, &format!("sip:demo@{sip}")).await;
     hear(&mut ua, Duration::from_secs(5), PAUSE).await;
@@ -717,8 +719,8 @@ async fn a_crash_mid_call_keeps_the_record_and_the_recording() {
     assert_eq!(consent.len(), 1, "{consent:?}");
     assert_eq!(consent[0].decision, ConsentDecision::Yes);
 
-    let _daemon = serve();
-    wait_healthy(http).await;
+    let _daemon = serve("after-crash");
+    wait_healthy(http, Some(&log("after-crash"))).await;
     let record = store.call(&id).await.unwrap().unwrap();
     assert_eq!(record.end_reason, Some(EndReason::Interrupted));
     assert!(record.ended_at >= record.answered_at, "{record:?}");
@@ -746,8 +748,9 @@ impl Drop for Killed {
     }
 }
 
-/// Waits until the daemon at `http` answers `/healthz` (it does once engines and agents loaded).
-async fn wait_healthy(http: SocketAddr) {
+/// Waits until the daemon at `http` answers `/healthz` (it does once engines and agents loaded);
+/// a daemon that never does fails the test with the end of its `log`.
+async fn wait_healthy(http: SocketAddr, log: Option<&Path>) {
     let ready = async {
         loop {
             if let Ok(mut s) = tokio::net::TcpStream::connect(http).await {
@@ -764,9 +767,20 @@ async fn wait_healthy(http: SocketAddr) {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     };
-    tokio::time::timeout(Duration::from_secs(300), ready)
+    if tokio::time::timeout(Duration::from_secs(300), ready)
         .await
-        .expect("the daemon became ready");
+        .is_err()
+    {
+        let log = log.map_or(String::new(), |l| {
+            std::fs::read_to_string(l).unwrap_or_default()
+        });
+        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        panic!(
+            "the daemon never became ready; its log ends:\n{}",
+            tail.join("\n")
+        );
+    }
 }
 
 /// A model that does not answer in time: the caller hears the fallback line, not silence.
