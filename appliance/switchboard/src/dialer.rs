@@ -187,30 +187,29 @@ impl<M: Models> Dialer<M> {
 
     /// Takes `campaign`'s current row; false when its rules cannot be run here.
     fn runs(&mut self, campaign: &Campaign) -> bool {
-        let rules = match Rules::of(campaign) {
+        let rules = Rules::of(campaign)
+            .map_err(|e| e.to_string())
+            .and_then(|rules| {
+                if self.trunk_configs.contains_key(&campaign.trunk) {
+                    Ok(rules)
+                } else {
+                    Err(format!("no [[trunks]] entry named {:?}", campaign.trunk))
+                }
+            });
+        let rules = match rules {
             Ok(rules) => rules,
-            Err(e) => {
+            Err(why) => {
+                // Logged once, not every second.
                 if self
                     .broken
-                    .insert(campaign.id.clone(), e.to_string())
+                    .insert(campaign.id.clone(), why.clone())
                     .is_none()
                 {
-                    tracing::error!(campaign = %campaign.name, "campaign not dialled: {e}");
+                    tracing::error!(campaign = %campaign.name, "campaign not dialled: {why}");
                 }
                 return false;
             }
         };
-        if !self.trunk_configs.contains_key(&campaign.trunk) {
-            let why = format!("no [[trunks]] entry named {:?}", campaign.trunk);
-            if self
-                .broken
-                .insert(campaign.id.clone(), why.clone())
-                .is_none()
-            {
-                tracing::error!(campaign = %campaign.name, "campaign not dialled: {why}");
-            }
-            return false;
-        }
         self.broken.remove(&campaign.id);
         let (concurrent, per_minute) = limits(campaign);
         match self.running.get_mut(&campaign.id) {
@@ -323,7 +322,7 @@ impl<M: Models> Dialer<M> {
             };
             let record = CallRecordId::new();
             let span =
-                tracing::info_span!("call", call = %record, campaign = %running.campaign.name);
+                tracing::info_span!("attempt", call = %record, campaign = %running.campaign.name);
             let task = Attempting {
                 store: self.store.clone(),
                 runtime: Arc::clone(&self.runtime),

@@ -2,9 +2,7 @@
 //! the ring (cancelled at the ring timeout), and once the person answers, the same call task as
 //! an inbound call.
 
-use super::{
-    call, local_address_towards, srtp_policy, ActiveCall, Runtime, RuntimeError, SipSignal,
-};
+use super::{accept_media, call, spawn_call, Runtime, RuntimeError, SipSignal};
 use crate::engines::Models;
 use crate::telephony::{CallerId, Lines};
 use sip_message::{NameAddr, Uri};
@@ -13,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchboard_store::CallRecordId;
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
-use tracing::Instrument;
 
 /// One call to place.
 pub struct OutboundCall {
@@ -44,11 +41,7 @@ impl<M: Models> Runtime<M> {
     /// Places `call` and, when the person answers, starts its task. An error means no call
     /// took place (no port, no INVITE sent, an answer we cannot use: hung up at once).
     pub async fn dial(&self, lines: &Lines, call: OutboundCall) -> Result<Dialled, RuntimeError> {
-        let agent = self
-            .agents
-            .get(&call.agent)
-            .cloned()
-            .ok_or_else(|| RuntimeError::NotLoaded(call.agent.clone()))?;
+        let agent = self.agent(&call.agent)?;
         let peer = call
             .route
             .destinations
@@ -56,12 +49,7 @@ impl<M: Models> Runtime<M> {
             .map(|d| d.address)
             .or_else(|| target_address(&call.target))
             .ok_or(RuntimeError::NoRoute)?;
-        let sockets = self.ports.allocate().map_err(RuntimeError::Ports)?;
-        let address = self
-            .media_address
-            .unwrap_or_else(|| local_address_towards(peer));
-        let mut caps = media_net::local_capabilities(address, &sockets, call::rand_seed() >> 1);
-        caps.srtp = srtp_policy(self.srtp)?;
+        let (sockets, caps) = self.media_towards(peer)?;
         let offer = media_net::offer(&caps);
         let (handle, mut signals) = lines
             .invite(call.route, call.target, call.from, offer.clone())
@@ -92,15 +80,7 @@ impl<M: Models> Runtime<M> {
         };
         let media_config = media_net::accept_answer(&offer, &answer, call::rand_seed())
             .map_err(RuntimeError::Sdp)
-            .and_then(|mut config| {
-                if let Some(remote) = config.remote_rtp {
-                    if !media_net::media_destination_allowed(remote.ip(), peer.ip()) {
-                        return Err(RuntimeError::MediaDestination(remote));
-                    }
-                }
-                config.signalling_peer = Some(peer.ip());
-                Ok(config)
-            });
+            .and_then(|config| accept_media(config, peer.ip()));
         let media_config = match media_config {
             Ok(config) => config,
             Err(e) => {
@@ -110,7 +90,7 @@ impl<M: Models> Runtime<M> {
         };
         let media = media_net::RtpSession::spawn(sockets, media_config, 250);
         let task = call::CallTask {
-            id: call.id.clone(),
+            id: call.id,
             caller: call.callee,
             call: handle,
             agent,
@@ -120,17 +100,7 @@ impl<M: Models> Runtime<M> {
             peer: peer.ip(),
             signals,
         };
-        let (done, ended) = oneshot::channel();
-        let span = tracing::info_span!("call", call = %call.id);
-        let (active, slot) = (ActiveCall::counted(), call.slot);
-        tokio::spawn(
-            async move {
-                call::run(task).await;
-                drop((active, slot));
-                let _ = done.send(());
-            }
-            .instrument(span),
-        );
+        let ended = spawn_call(task, call.slot);
         Ok(Dialled::Answered { ended })
     }
 }

@@ -383,35 +383,17 @@ impl<M: Models> Runtime<M> {
         caller: CallerId,
         slot: OwnedSemaphorePermit,
     ) -> Result<mpsc::UnboundedSender<SipSignal>, RuntimeError> {
-        let agent = self
-            .agents
-            .get(agent)
-            .cloned()
-            .ok_or_else(|| RuntimeError::NotLoaded(agent.to_owned()))?;
-        let sockets = self.ports.allocate().map_err(RuntimeError::Ports)?;
-        let address = self
-            .media_address
-            .unwrap_or_else(|| local_address_towards(incoming.source));
-        let mut caps = media_net::local_capabilities(address, &sockets, call::rand_seed() >> 1);
-        caps.srtp = srtp_policy(self.srtp)?;
-        let (answer, mut media_config) =
+        let agent = self.agent(agent)?;
+        let (sockets, caps) = self.media_towards(incoming.source)?;
+        let (answer, media_config) =
             media_net::answer_offer(&incoming.offer, &caps, call::rand_seed())
                 .map_err(RuntimeError::Sdp)?;
-        if let Some(remote) = media_config.remote_rtp {
-            if !media_net::media_destination_allowed(remote.ip(), incoming.source.ip()) {
-                return Err(RuntimeError::MediaDestination(remote));
-            }
-        }
-        // Media is accepted from the SDP's address, or latched from this host (a NAT).
-        media_config.signalling_peer = Some(incoming.source.ip());
-        if let Some(keying) = &media_config.srtp {
-            tracing::info!(suite = keying.suite.name(), "media is SRTP");
-        }
+        let media_config = accept_media(media_config, incoming.source.ip())?;
         let media = media_net::RtpSession::spawn(sockets, media_config, 250);
         self.shared.sip.answer(incoming.call, answer).await?;
         let (signals_tx, signals) = mpsc::unbounded_channel();
         let task = call::CallTask {
-            id: id.clone(),
+            id,
             caller,
             call: incoming.call,
             agent,
@@ -421,17 +403,68 @@ impl<M: Models> Runtime<M> {
             peer: incoming.source.ip(),
             signals,
         };
-        let span = tracing::info_span!("call", call = %id);
-        let active = ActiveCall::counted();
-        tokio::spawn(
-            async move {
-                call::run(task).await;
-                drop((active, slot));
-            }
-            .instrument(span),
-        );
+        spawn_call(task, slot);
         Ok(signals_tx)
     }
+
+    fn agent(&self, name: &str) -> Result<Arc<AgentRuntime<M>>, RuntimeError> {
+        self.agents
+            .get(name)
+            .cloned()
+            .ok_or_else(|| RuntimeError::NotLoaded(name.to_owned()))
+    }
+
+    /// RTP ports for a call with `peer`, and what we offer or answer with on them.
+    fn media_towards(
+        &self,
+        peer: SocketAddr,
+    ) -> Result<(media_net::RtpSockets, media_net::LocalCapabilities), RuntimeError> {
+        let sockets = self.ports.allocate().map_err(RuntimeError::Ports)?;
+        let address = self
+            .media_address
+            .unwrap_or_else(|| local_address_towards(peer));
+        let mut caps = media_net::local_capabilities(address, &sockets, call::rand_seed() >> 1);
+        caps.srtp = srtp_policy(self.srtp)?;
+        Ok((sockets, caps))
+    }
+}
+
+/// The negotiated session, if the peer signalling from `peer` may aim our media where its SDP
+/// says; media is then accepted from the SDP's address, or latched from that host (a NAT).
+fn accept_media(
+    mut config: media_net::RtpConfig,
+    peer: IpAddr,
+) -> Result<media_net::RtpConfig, RuntimeError> {
+    if let Some(remote) = config.remote_rtp {
+        if !media_net::media_destination_allowed(remote.ip(), peer) {
+            return Err(RuntimeError::MediaDestination(remote));
+        }
+    }
+    config.signalling_peer = Some(peer);
+    if let Some(keying) = &config.srtp {
+        tracing::info!(suite = keying.suite.name(), "media is SRTP");
+    }
+    Ok(config)
+}
+
+/// Runs the call's task in its `call` span; `slot` is released, and the returned receiver fires,
+/// once the call's record is closed.
+fn spawn_call<M: Models>(
+    task: call::CallTask<M>,
+    slot: OwnedSemaphorePermit,
+) -> tokio::sync::oneshot::Receiver<()> {
+    let (done, ended) = tokio::sync::oneshot::channel();
+    let span = tracing::info_span!("call", call = %task.id);
+    let active = ActiveCall::counted();
+    tokio::spawn(
+        async move {
+            call::run(task).await;
+            drop((active, slot));
+            let _ = done.send(());
+        }
+        .instrument(span),
+    );
+    ended
 }
 
 /// The call's SRTP policy, with a master key of its own (SDES keys are never reused: RFC 4568
